@@ -1,0 +1,104 @@
+"""The interface every weight-format backend implements: a model adapter.
+
+A backend plugin registers a :class:`WeightFormatSpec` (see :mod:`bioimageio_core.hookspecs`)
+whose ``create_adapter`` builds a :class:`ModelAdapter` from an :class:`AdapterRequest`.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+import attrs
+import numpy as np
+
+from bioimageio_core.settings import Settings
+
+if TYPE_CHECKING:
+    from bioimageio_core.spec import ModelDescr
+
+FileOpener = Callable[[str, "str | None"], Path]
+"""``open_file(reference, sha256)``: resolve a file reference exactly as written in the description
+(a path relative to the description's root, or a URL) to a local file, downloading into the cache
+if needed and checking ``sha256`` when given."""
+
+
+@attrs.frozen
+class AdapterRequest:
+    """Everything a backend needs to build an adapter for one model and one weight format."""
+
+    model: ModelDescr
+    weights_format: str
+    weights: Any
+    """The parsed weights entry (an instance of the format's ``entry_class``)."""
+    devices: tuple[str, ...] | None
+    """Devices asked for (``"cpu"``, ``"cuda"``, ``"cuda:1"`` …); None: GPU if available, else CPU."""
+    open_file: FileOpener
+    settings: Settings
+
+    @property
+    def input_ids(self) -> tuple[str, ...]:
+        return tuple(str(t.id) for t in self.model.inputs)
+
+    @property
+    def output_ids(self) -> tuple[str, ...]:
+        return tuple(str(t.id) for t in self.model.outputs)
+
+
+class ModelAdapter(ABC):
+    """A loaded model that maps input arrays to output arrays.
+
+    Arrays are plain numpy arrays whose axes are in the order the description declares for that
+    tensor. ``forward`` receives one entry per model input (keyed by tensor id; optional inputs may
+    be missing) and returns one entry per model output, keyed by output tensor id.
+    Adapters are context managers: leaving the ``with`` block calls :meth:`unload`.
+    """
+
+    weights_format: str = ""
+
+    def __init__(self, request: AdapterRequest) -> None:
+        self.request = request
+        self.input_ids: tuple[str, ...] = request.input_ids
+        self.output_ids: tuple[str, ...] = request.output_ids
+
+    @abstractmethod
+    def forward(self, inputs: Mapping[str, np.ndarray[Any, Any]]) -> dict[str, np.ndarray[Any, Any]]:
+        """Run the model once on a batch of inputs."""
+
+    @abstractmethod
+    def unload(self) -> None:
+        """Free all framework memory (CPU and GPU) held by this adapter; idempotent."""
+
+    def __enter__(self) -> ModelAdapter:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.unload()
+
+    def _ordered_inputs(
+        self, inputs: Mapping[str, np.ndarray[Any, Any]]
+    ) -> list[np.ndarray[Any, Any] | None]:
+        """The inputs in description order (missing optional inputs as None)."""
+        unknown = set(inputs) - set(self.input_ids)
+        if unknown:
+            raise KeyError(
+                f"unknown input tensor ids {sorted(unknown)}; the model's inputs are {self.input_ids}"
+            )
+        return [inputs.get(tid) for tid in self.input_ids]
+
+    def _outputs_by_id(self, outputs: Sequence[np.ndarray[Any, Any]]) -> dict[str, np.ndarray[Any, Any]]:
+        """Pair outputs given in description order with the output tensor ids."""
+        if len(outputs) != len(self.output_ids):
+            raise RuntimeError(
+                f"{self.weights_format} model returned {len(outputs)} outputs, but the description "
+                f"declares {len(self.output_ids)}: {self.output_ids}"
+            )
+        return dict(zip(self.output_ids, outputs, strict=True))

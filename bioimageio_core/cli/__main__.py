@@ -1,0 +1,3 @@
+from bioimageio_core.cli import main
+
+main()

@@ -1,0 +1,3 @@
+"""Imports every command module so that each registers itself on the ``main`` group."""
+
+# one import per command module (keep sorted)

@@ -1,0 +1,72 @@
+"""Exceptions raised by bioimageio_core.
+
+Every error carries enough data for a user to act on it: what went wrong, where (a field path such
+as ``$.inputs[0].axes[2].size`` or a file name) and, where we know one, a hint on how to fix it.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from bioimageio_core.summary import ValidationSummary
+
+
+class BioimageioError(Exception):
+    """Base class of all errors raised by bioimageio_core."""
+
+    def __init__(self, message: str, *, loc: str | None = None, hint: str | None = None) -> None:
+        self.message = message
+        self.loc = loc
+        self.hint = hint
+        super().__init__(self.__str__())
+
+    def __str__(self) -> str:
+        text = self.message
+        if self.loc:
+            text = f"{text} (at {self.loc})"
+        if self.hint:
+            text = f"{text}\n  hint: {self.hint}"
+        return text
+
+
+class ValidationError(BioimageioError, ValueError):
+    """A resource description is invalid; ``summary`` holds every error and warning found."""
+
+    def __init__(self, summary: ValidationSummary, message: str | None = None) -> None:
+        self.summary = summary
+        first = message or summary.first_error_text()
+        super().__init__(first, hint="run `bioimageio-run validate SOURCE` for the full report")
+
+
+class SourceError(BioimageioError, OSError):
+    """A source (file, folder, zip, URL) could not be read or resolved."""
+
+
+class HashMismatchError(SourceError):
+    """A file's sha256 differs from the one the description pins."""
+
+    def __init__(self, name: str, expected: str, actual: str, *, loc: str | None = None) -> None:
+        self.name = name
+        self.expected = expected
+        self.actual = actual
+        super().__init__(
+            f"sha256 mismatch for {name}: expected {expected}, got {actual}",
+            loc=loc,
+            hint="the file changed or is corrupt; fetch it again or run `bioimageio-run "
+            "update-hashes` if the change is intended",
+        )
+
+
+class PluginError(BioimageioError):
+    """A plugin is broken, missing, or registered something twice."""
+
+
+class UnsupportedWeightFormatError(PluginError):
+    """No installed plugin can run any weight format a model provides."""
+
+
+class InputError(BioimageioError, ValueError):
+    """Input data given for prediction does not fit the model."""
+
+

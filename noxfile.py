@@ -1,0 +1,58 @@
+"""Development sessions: `nox` runs lint, type checks and every test session.
+
+Every install goes through constraints.txt (it pins torch to a CPU build).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nox
+
+ROOT = Path(__file__).parent
+CONSTRAINTS = ("-c", str(ROOT / "constraints.txt"))
+PLUGINS = sorted(p.name for p in (ROOT / "plugins").glob("*") if (p / "pyproject.toml").exists())
+
+nox.options.sessions = ["lint", "typecheck", "tests", *(f"tests_{name}" for name in PLUGINS)]
+nox.options.reuse_existing_virtualenvs = True
+nox.options.error_on_missing_interpreters = False
+
+
+def install(session: nox.Session, *args: str) -> None:
+    session.install(*CONSTRAINTS, *args)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff over the core, plugins, tests, scripts and benchmarks."""
+    install(session, "ruff")
+    session.run("ruff", "check", ".")
+
+
+@nox.session
+def typecheck(session: nox.Session) -> None:
+    """mypy --strict on bioimageio_core."""
+    install(session, "mypy", "types-PyYAML", "types-requests", "-e", ".[test]")
+    session.run("mypy", "bioimageio_core")
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """Core tests (no deep-learning framework needed)."""
+    install(session, "-e", ".[test]")
+    for helper in sorted((ROOT / "tests" / "plugin_dists").glob("*/pyproject.toml")):
+        install(session, "-e", str(helper.parent))
+    session.run("pytest", "tests", *session.posargs)
+
+
+def _plugin_session(name: str) -> None:
+    @nox.session(name=f"tests_{name}")
+    def plugin_tests(session: nox.Session) -> None:
+        install(session, "-e", ".[test]", "-e", f"plugins/{name}[test]")
+        session.run("pytest", f"plugins/{name}/tests", *session.posargs)
+
+    plugin_tests.__doc__ = f"Tests of the {name} backend plugin (core + that plugin only)."
+
+
+for _name in PLUGINS:
+    _plugin_session(_name)
