@@ -39,9 +39,9 @@ class FileLocation:
 def parse_location(source: str | os.PathLike[str]) -> FileLocation:
     """Split ``source`` into a path and a member (``None`` when there is none).
 
-    The text after the last ``:`` is a member when the part before it names a container
-    (``.npz``, ``.h5``, ``.hdf5``, ``.hdf``, ``.zarr`` or a zarr folder) and the whole text is not
-    an existing path. A Windows drive letter (``C:\\data.npy``) is never taken for a member.
+    The text after the last ``:`` is a member when the whole text is not an existing path and the
+    part before it names a container (``.npz``, ``.h5``, ``.hdf5``, ``.hdf``, ``.zarr`` or a zarr
+    folder) or an existing file (the format then says whether it has members). A Windows drive letter (``C:\\data.npy``) is never taken for a member.
     """
     text = os.fspath(source)
     path = Path(text)
@@ -49,6 +49,10 @@ def parse_location(source: str | os.PathLike[str]) -> FileLocation:
         return FileLocation(path)
     left, member = text.rsplit(":", 1)
     left_path = Path(left)
-    if left and (left_path.suffix.lower() in CONTAINER_SUFFIXES or is_zarr_dir(left_path)):
+    if left and (
+        left_path.suffix.lower() in CONTAINER_SUFFIXES
+        or left_path.is_file()
+        or is_zarr_dir(left_path)
+    ):
         return FileLocation(left_path, member or None)
     return FileLocation(path)

@@ -15,6 +15,8 @@ from bioimageio_core.tensor import Tensor
 
 AXES_KEY = "bioimageio_axes"
 """Key under which our axis ids are stored in tifffile's JSON image description."""
+SHAPE_KEY = "bioimageio_shape"
+"""Key recording the shape of arrays with fewer than 2 dimensions (stored as 1 x N)."""
 
 _FROM_TIFF: Mapping[str, str] = {
     "X": "x",
@@ -52,11 +54,18 @@ def axes_from_tiff_letters(letters: str) -> tuple[str, ...] | None:
     return tuple(i for i in ids if i is not None)
 
 
-def _recorded_axes(tif: Any, series: Any) -> tuple[str, ...] | None:
+def _recorded_shape(tif: Any) -> tuple[int, ...] | None:
+    shaped = tif.shaped_metadata if tif.is_shaped else None
+    if shaped and isinstance(shaped[0].get(SHAPE_KEY), list):
+        return tuple(int(s) for s in shaped[0][SHAPE_KEY])
+    return None
+
+
+def _recorded_axes(tif: Any, series: Any, ndim: int) -> tuple[str, ...] | None:
     shaped = tif.shaped_metadata if tif.is_shaped else None
     if shaped:
         ours = shaped[0].get(AXES_KEY)
-        if isinstance(ours, list) and len(ours) == len(series.shape):
+        if isinstance(ours, list) and len(ours) == ndim:
             return tuple(str(a) for a in ours)
         if "axes" in shaped[0]:
             return axes_from_tiff_letters(str(series.axes))
@@ -70,8 +79,9 @@ def _read(location: FileLocation, mmap: bool) -> RawArray:
     try:
         with tifffile.TiffFile(location.path) as tif:
             series = tif.series[0]
-            dims = _recorded_axes(tif, series)
             shape = tuple(series.shape)
+            final_shape = _recorded_shape(tif) or shape
+            dims = _recorded_axes(tif, series, len(final_shape))
             array = None
             if mmap and series.dataoffset is not None:
                 try:
@@ -80,27 +90,36 @@ def _read(location: FileLocation, mmap: bool) -> RawArray:
                     array = None
             if array is None or tuple(array.shape) != shape:
                 array = series.asarray()
+            if final_shape != shape and int(np.prod(final_shape)) == array.size:
+                array = array.reshape(final_shape)
     except (OSError, ValueError, tifffile.TiffFileError) as e:
         raise SourceError(f"cannot read {location} as TIFF: {e}") from e
     return RawArray(array, dims)
 
 
-def _metadata(dims: Sequence[str], ome: bool) -> dict[str, Any]:
+def _metadata(dims: Sequence[str], shape: tuple[int, ...], ome: bool) -> dict[str, Any]:
     letters = "".join(_TO_TIFF.get(d, "Q") for d in dims)
     if ome:
         if len(set(letters)) != len(letters) or not set(letters) <= set(_OME_LETTERS):
             return {}
         return {"axes": letters}
+    if len(shape) < 2:
+        return {AXES_KEY: list(dims), SHAPE_KEY: list(shape)}
     return {"axes": letters, AXES_KEY: list(dims)}
+
+
+def _at_least_2d(shape: tuple[int, ...]) -> tuple[int, ...]:
+    return (1,) * (2 - len(shape)) + shape
 
 
 def _write(location: FileLocation, tensor: Tensor) -> None:
     tifffile = _tifffile(f"writing {location}")
     ome = _is_ome(location)
+    data = np.asarray(tensor.data)
     tifffile.imwrite(
         location.path,
-        np.asarray(tensor.data),
-        metadata=_metadata(tensor.dims, ome),
+        data.reshape(_at_least_2d(data.shape)),
+        metadata=_metadata(tensor.dims, data.shape, ome and data.ndim >= 2),
         ome=ome,
         photometric=_photometric(tensor),
     )
@@ -124,13 +143,13 @@ def _create(
     ome = _is_ome(location)
     array = tifffile.memmap(
         location.path,
-        shape=shape,
+        shape=_at_least_2d(shape),
         dtype=dtype,
-        metadata=_metadata(dims, ome),
+        metadata=_metadata(dims, shape, ome and len(shape) >= 2),
         ome=ome,
         photometric="minisblack",
     )
-    return RawArray(array, dims)
+    return RawArray(array.reshape(shape), dims)
 
 
 TIFF = FileFormat(

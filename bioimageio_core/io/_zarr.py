@@ -53,7 +53,7 @@ def _pick_from_group(group: Any, location: FileLocation) -> tuple[Any, tuple[str
         array = group[path]
         names = [a["name"] if isinstance(a, dict) else a for a in image.get("axes", [])]
         return array, _ids(names, array.ndim) or _array_axes(array)
-    arrays = [name for name, _ in group.arrays()]
+    arrays = sorted(name for name, _ in group.arrays())
     if len(arrays) != 1:
         raise SourceError(
             f"{location.path} holds {len(arrays)} arrays at its top "
