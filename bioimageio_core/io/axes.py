@@ -190,7 +190,7 @@ def fit_to_axes(
             f"without {d!r}",
             hint=f"give the axes explicitly (e.g. axes='yx') or select one {d} from the data",
         )
-    expected = dict(target_sizes or {})
+    expected = {AXIS_LETTERS.get(k, k): v for k, v in (target_sizes or {}).items()}
     for d in target:
         want = expected.get(d)
         have = sizes.get(d, 1)

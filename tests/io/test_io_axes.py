@@ -186,3 +186,10 @@ def test_fit_sizes_checked_on_present_axes() -> None:
     assert fit_to_axes(image, "yx", {"y": 5, "x": None}).shape == (5, 6)
     with pytest.raises(InputError, match="y=5 but the model expects y=8"):
         fit_to_axes(image, "yx", {"y": 8})
+
+
+def test_fit_sizes_accept_letters() -> None:
+    image = Tensor(np.zeros((5, 6, 3)), ("y", "x", "channel"))
+    assert fit_to_axes(image, "bcyx", {"b": 1, "c": 3}).shape == (1, 3, 5, 6)
+    with pytest.raises(InputError, match="expects 1 channel"):
+        fit_to_axes(image, "bcyx", {"c": 1})

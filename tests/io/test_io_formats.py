@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import mmap
+import subprocess
 import sys
 from pathlib import Path
 
@@ -308,3 +309,15 @@ def test_missing_imageio(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
     with pytest.raises(MissingOptionalDependencyError, match="imageio") as info:
         load_tensor(tmp_path / "a.png")
     assert "bioimageio-run[image]" in str(info.value)
+
+
+def test_import_loads_no_optional_package() -> None:
+    code = (
+        "import sys, bioimageio_core.io; "
+        "print([m for m in ('h5py', 'zarr', 'tifffile', 'imageio') if m in sys.modules])"
+    )
+    root = Path(__file__).resolve().parents[2]
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=root
+    )
+    assert out.stdout.strip() == "[]"
