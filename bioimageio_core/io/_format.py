@@ -10,11 +10,8 @@ import numpy as np
 
 from bioimageio_core.errors import SourceError
 from bioimageio_core.io._location import FileLocation
+from bioimageio_core.io._opened import _noop
 from bioimageio_core.tensor import Tensor
-
-
-def _noop() -> None:
-    return None
 
 
 @attrs.frozen(eq=False)

@@ -12,7 +12,7 @@ import numpy as np
 from bioimageio_core.tensor import Tensor
 
 
-def _noop() -> None:
+def _noop() -> None:  # default closer: nothing to release
     return None
 
 

@@ -49,8 +49,6 @@ AXIS_LETTERS: Mapping[str, str] = {
 }
 """Short letters accepted in an axes string, and the axis id each stands for."""
 
-_SHORT: Mapping[str, str] = {v: k for k, v in AXIS_LETTERS.items()}
-
 AxesLike = str | Sequence[str]
 """Axes as a string of letters (``"bcyx"``) or a sequence of axis ids (``["batch", "y"]``)."""
 
@@ -82,13 +80,6 @@ def parse_axes(axes: AxesLike) -> tuple[str, ...]:
 def format_axes(dims: Sequence[str]) -> str:
     """``("batch", "channel", "y")`` → ``"(batch, channel, y)"`` for messages."""
     return "(" + ", ".join(dims) + ")"
-
-
-def axes_letters(dims: Sequence[str]) -> str | None:
-    """The letters string for ``dims`` or None when some id has no letter."""
-    if all(d in _SHORT for d in dims):
-        return "".join(_SHORT[d] for d in dims)
-    return None
 
 
 def _small(size: int) -> bool:
@@ -199,9 +190,9 @@ def fit_to_axes(
                 noun = "1 channel" if want == 1 else f"{want} channels"
             else:
                 noun = f"{d}={want}"
+            found = f"with {d}={have}" if d in sizes else f"without {d!r} (size 1)"
             raise InputError(
-                f"{described} with {d}={have} but the model expects {noun}"
-                + ("" if d in sizes else f" (axis {d!r} is missing and would get size 1)"),
+                f"{described} {found} but the model expects {noun}",
                 hint="check the axes of the input (axes='...') or the image format",
             )
 

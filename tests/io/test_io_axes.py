@@ -177,7 +177,10 @@ def test_fit_error_for_extra_non_singleton_axis() -> None:
 
 def test_fit_error_when_missing_axis_must_be_larger() -> None:
     image = Tensor(np.zeros((5, 6)), ("y", "x"))
-    with pytest.raises(InputError, match="missing"):
+    with pytest.raises(
+        InputError,
+        match=r"has axes \(y, x\) without 'channel' \(size 1\) but the model expects 3 channels",
+    ):
         fit_to_axes(image, "cyx", {"channel": 3})
 
 
