@@ -7,18 +7,15 @@ import subprocess
 import sys
 from pathlib import Path
 
-import h5py
 import imageio.v3 as iio
 import numpy as np
 import pytest
 import tifffile
-import zarr
 
 from bioimageio_core.errors import InputError, SourceError
 from bioimageio_core.io import (
     MissingOptionalDependencyError,
     load_tensor,
-    open_array,
     parse_location,
     save_tensor,
     supported_suffixes,
@@ -164,96 +161,6 @@ def test_png_refuses_what_it_cannot_hold(
 def test_jpeg_writing_refused(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="lossy"):
         save_tensor(tmp_path / "a.jpeg", Tensor(np.zeros((4, 4), "uint8"), ("y", "x")))
-
-
-# --- HDF5 ----------------------------------------------------------------------------------------
-
-
-def test_hdf5_dataset_selection_and_attrs_axes(tmp_path: Path) -> None:
-    path = tmp_path / "f.h5"
-    with h5py.File(path, "w") as f:
-        f.create_dataset("raw/volume", data=np.arange(24, dtype="uint8").reshape(2, 3, 4))
-        f["raw/volume"].attrs["axes"] = "zyx"
-        f.create_dataset("labels", data=np.zeros((3, 4), "int32")).attrs["axes"] = ["y", "x"]
-    with pytest.raises(SourceError, match="holds 2 datasets") as info:
-        load_tensor(path)
-    assert "/labels" in str(info.value) and "/raw/volume" in str(info.value)
-    vol = load_tensor(f"{path}:/raw/volume")
-    assert vol.dims == ("z", "y", "x")
-    assert vol.data[1, 2, 3] == 23
-    assert load_tensor(f"{path}:labels").dims == ("y", "x")
-    with pytest.raises(SourceError, match="no dataset 'raw'"):
-        load_tensor(f"{path}:raw")
-
-
-def test_hdf5_save_keeps_other_datasets(tmp_path: Path) -> None:
-    path = tmp_path / "f.h5"
-    save_tensor(f"{path}:a", Tensor(np.zeros((2, 3)), ("y", "x")))
-    save_tensor(f"{path}:b", Tensor(np.ones((2, 3)), ("y", "x")))
-    save_tensor(f"{path}:a", Tensor(np.full((4,), 2.0), ("x",)))
-    np.testing.assert_array_equal(load_tensor(f"{path}:a").data, np.full((4,), 2.0))
-    np.testing.assert_array_equal(load_tensor(f"{path}:b").data, np.ones((2, 3)))
-
-
-def test_hdf5_open_array_is_lazy_until_read(tmp_path: Path) -> None:
-    path = tmp_path / "f.h5"
-    data = np.arange(10 * 12, dtype="float32").reshape(10, 12)
-    save_tensor(path, Tensor(data, ("y", "x")))
-    with open_array(path) as opened:
-        assert isinstance(opened.array, h5py.Dataset)
-        block = opened.read({"y": slice(2, 5), "x": 3})
-        assert block.dims == ("y",)
-        np.testing.assert_array_equal(block.data, data[2:5, 3])
-    assert not opened.array.id.valid  # file closed
-
-
-# --- zarr ----------------------------------------------------------------------------------------
-
-
-def test_zarr_array_dimensions_attribute(tmp_path: Path) -> None:
-    store = tmp_path / "x.zarr"
-    arr = zarr.open_array(store=str(store), mode="w", shape=(3, 4), dtype="int16", zarr_format=2)
-    arr[...] = np.arange(12).reshape(3, 4)
-    arr.attrs["_ARRAY_DIMENSIONS"] = ["c", "x"]
-    loaded = load_tensor(store)
-    assert loaded.dims == ("channel", "x")
-    np.testing.assert_array_equal(loaded.data, np.arange(12).reshape(3, 4))
-
-
-def test_zarr_folder_without_suffix_and_ome_zarr(tmp_path: Path) -> None:
-    store = tmp_path / "image"
-    group = zarr.open_group(str(store), mode="w")
-    data = np.arange(2 * 5 * 6, dtype="uint16").reshape(2, 5, 6)
-    group.create_array("0", shape=data.shape, dtype=data.dtype)[...] = data
-    group.create_array("1", shape=(2, 2, 3), dtype=data.dtype)
-    group.attrs["multiscales"] = [
-        {
-            "axes": [{"name": "c", "type": "channel"}, {"name": "y"}, {"name": "x"}],
-            "datasets": [{"path": "0"}, {"path": "1"}],
-        }
-    ]
-    loaded = load_tensor(store)
-    assert loaded.dims == ("channel", "y", "x")
-    np.testing.assert_array_equal(loaded.data, data)
-    assert load_tensor(f"{store}:1").shape == (2, 2, 3)
-
-
-def test_zarr_group_with_several_arrays_needs_a_member(tmp_path: Path) -> None:
-    store = tmp_path / "g.zarr"
-    save_tensor(f"{store}:a", Tensor(np.zeros((2, 2)), ("y", "x")))
-    save_tensor(f"{store}:b", Tensor(np.ones((2, 2)), ("y", "x")))
-    with pytest.raises(SourceError, match=r"holds 2 arrays .*a, b"):
-        load_tensor(store)
-    np.testing.assert_array_equal(load_tensor(f"{store}:b").data, np.ones((2, 2)))
-
-
-def test_zarr_open_is_lazy(tmp_path: Path) -> None:
-    store = tmp_path / "l.zarr"
-    data = np.arange(8 * 9, dtype="float32").reshape(8, 9)
-    save_tensor(store, Tensor(data, ("y", "x")))
-    with open_array(store) as opened:
-        assert isinstance(opened.array, zarr.Array)
-        np.testing.assert_array_equal(opened.read({"x": slice(1, 3)}).data, data[:, 1:3])
 
 
 # --- locations and errors -------------------------------------------------------------------
