@@ -13,6 +13,7 @@ from bioimageio_core.errors import (
     UnsupportedWeightFormatError,
     ValidationError,
 )
+from bioimageio_core.io import load_tensor, save_tensor
 from bioimageio_core.settings import Settings, get_settings
 from bioimageio_core.tensor import Tensor
 
@@ -28,4 +29,6 @@ __all__ = [
     "ValidationError",
     "__version__",
     "get_settings",
+    "load_tensor",
+    "save_tensor",
 ]

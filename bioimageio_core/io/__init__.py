@@ -1,0 +1,159 @@
+"""Read and write tensors: ``.npy``, ``.npz``, TIFF/OME-TIFF, PNG/JPEG, HDF5 and zarr.
+
+* :func:`load_tensor` reads a file into a :class:`~bioimageio_core.tensor.Tensor` (``.npy`` and
+  uncompressed TIFF are memory-mapped, not copied into memory).
+* :func:`open_array` opens a file without reading it (zarr, HDF5 and memory maps read lazily).
+* :func:`save_tensor` writes a tensor, recording its axes where the format can (TIFF, HDF5, zarr).
+* :func:`open_output_array` preallocates an output in a file (``.npy`` memmap, TIFF memmap, HDF5
+  dataset, zarr array) so that blocks can be written one at a time.
+
+Containers take a member after ``:``: ``file.npz:name``, ``file.h5:/group/data``,
+``folder.zarr:path/to/array``. Axes come from the ``axes`` argument, else from the file, else
+from ``expected_axes`` when the number of dimensions matches, else from
+:func:`~bioimageio_core.io.axes.guess_axes`. HDF5 needs the ``hdf5`` extra, zarr the ``zarr``
+extra, TIFF/PNG/JPEG the ``image`` extra.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from bioimageio_core.errors import SourceError
+from bioimageio_core.io._deps import MissingOptionalDependencyError
+from bioimageio_core.io._format import FileFormat, lookup
+from bioimageio_core.io._hdf5 import HDF5
+from bioimageio_core.io._image import JPEG, PNG
+from bioimageio_core.io._location import FileLocation, parse_location
+from bioimageio_core.io._numpy import NPY, NPZ
+from bioimageio_core.io._opened import OpenedArray
+from bioimageio_core.io._tiff import TIFF
+from bioimageio_core.io._zarr import ZARR
+from bioimageio_core.io.axes import (
+    AXIS_LETTERS,
+    AxesLike,
+    fit_to_axes,
+    guess_axes,
+    parse_axes,
+    resolve_axes,
+)
+from bioimageio_core.tensor import Tensor
+
+FORMATS: tuple[FileFormat, ...] = (NPY, NPZ, TIFF, PNG, JPEG, HDF5, ZARR)
+"""The file formats, tried by suffix."""
+
+PathLike = str | os.PathLike[str]
+
+
+def supported_suffixes() -> tuple[str, ...]:
+    """File suffixes :func:`load_tensor` understands."""
+    return tuple(s for fmt in FORMATS for s in fmt.suffixes)
+
+
+def open_array(
+    path: PathLike,
+    axes: AxesLike | None = None,
+    *,
+    expected_axes: AxesLike | None = None,
+    mmap: bool = True,
+) -> OpenedArray:
+    """Open the array at ``path`` without reading it; see the module docstring for axes.
+
+    ``mmap=False`` reads ``.npy``/TIFF files into memory instead of mapping them (read-only maps
+    protect the file: write to a copy if you need to change the data in place).
+    """
+    location = parse_location(path)
+    fmt = lookup(FORMATS, location, "read")
+    if not location.path.exists():
+        raise SourceError(f"{location.path} does not exist", hint="check the path")
+    raw = fmt.read(location, mmap)
+    try:
+        shape = tuple(int(s) for s in raw.array.shape)
+        dims = resolve_axes(
+            shape, axes, recorded=raw.dims, expected=expected_axes, source=str(location)
+        )
+    except BaseException:
+        raw.close()
+        raise
+    return OpenedArray(raw.array, dims, str(location), close=raw.close)
+
+
+def load_tensor(
+    path: PathLike,
+    axes: AxesLike | None = None,
+    *,
+    expected_axes: AxesLike | None = None,
+    mmap: bool = True,
+) -> Tensor:
+    """Read the array at ``path`` as a Tensor (``.npy``/uncompressed TIFF: a read-only memmap)."""
+    with open_array(path, axes, expected_axes=expected_axes, mmap=mmap) as opened:
+        return opened.read()
+
+
+def save_tensor(path: PathLike, tensor: Tensor) -> None:
+    """Write ``tensor`` to ``path`` (format by suffix; TIFF, HDF5 and zarr record the axes).
+
+    An existing file is replaced; in HDF5 only the named dataset (``data`` by default) is. PNG
+    takes uint8/uint16 2D images with up to 4 channels; JPEG (lossy) is refused.
+    """
+    location = parse_location(path)
+    fmt = lookup(FORMATS, location, "save")
+    if fmt.write is None:
+        raise SourceError(
+            f"cannot save {location}: writing {fmt.name} is not supported", hint=fmt.no_write_hint
+        )
+    location.path.parent.mkdir(parents=True, exist_ok=True)
+    fmt.write(location, tensor)
+
+
+def open_output_array(
+    path: PathLike,
+    shape: Sequence[int],
+    dtype: npt.DTypeLike,
+    axes: AxesLike,
+) -> OpenedArray:
+    """Create a file holding a writable array of ``shape`` and ``dtype`` (zeros) with ``axes``.
+
+    ``.npy`` gives an ``np.memmap``, ``.tif`` a TIFF memmap, ``.h5`` a dataset, ``.zarr`` a zarr
+    array; write blocks with ``out[slices] = block`` and close it (or use ``with``).
+    """
+    location = parse_location(path)
+    fmt = lookup(FORMATS, location, "create")
+    if fmt.create is None:
+        raise SourceError(
+            f"cannot stream an output into {location}: {fmt.name} cannot be written block by block",
+            hint=fmt.no_write_hint,
+        )
+    shape_t = tuple(int(s) for s in shape)
+    dims = parse_axes(axes)
+    if len(dims) != len(shape_t):
+        raise ValueError(f"shape {shape_t} and axes {dims} differ in length")
+    location.path.parent.mkdir(parents=True, exist_ok=True)
+    dtype_np: np.dtype[Any] = np.dtype(dtype)
+    raw = fmt.create(location, shape_t, dtype_np, dims)
+    return OpenedArray(raw.array, dims, str(location), close=raw.close)
+
+
+__all__ = [
+    "AXIS_LETTERS",
+    "FORMATS",
+    "AxesLike",
+    "FileFormat",
+    "FileLocation",
+    "MissingOptionalDependencyError",
+    "OpenedArray",
+    "fit_to_axes",
+    "guess_axes",
+    "load_tensor",
+    "open_array",
+    "open_output_array",
+    "parse_axes",
+    "parse_location",
+    "resolve_axes",
+    "save_tensor",
+    "supported_suffixes",
+]

@@ -1,0 +1,98 @@
+"""OpenedArray: an array in a file, with axis ids, read or written region by region."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from types import TracebackType
+from typing import Any
+
+import attrs
+import numpy as np
+
+from bioimageio_core.tensor import Tensor
+
+
+def _noop() -> None:  # default closer: nothing to release
+    return None
+
+
+@attrs.frozen(eq=False)
+class OpenedArray:
+    """An array stored in a file: an ``np.memmap``, a zarr array, an h5py dataset or an ndarray.
+
+    Nothing is read until it is indexed. Index it like the array (``a[0:64, 0:64]``) or by axis id
+    with :meth:`read`; assign with ``a[...] = block`` to write. Use it as a context manager (or call
+    :meth:`close`) so that HDF5 files are closed and memory maps flushed.
+    """
+
+    array: Any
+    dims: tuple[str, ...]
+    location: str
+    _close: Callable[[], None] = attrs.field(default=_noop, alias="close")
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(int(s) for s in self.array.shape)
+
+    @property
+    def dtype(self) -> np.dtype[Any]:
+        dtype: np.dtype[Any] = np.dtype(self.array.dtype)
+        return dtype
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    @property
+    def sizes(self) -> dict[str, int]:
+        return dict(zip(self.dims, self.shape, strict=True))
+
+    def __getitem__(self, key: Any) -> Any:
+        return self.array[key]
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        self.array[key] = value
+
+    def read(self, region: Mapping[str, int | slice] | None = None) -> Tensor:
+        """Read ``region`` (axis id → index or slice; all of it by default) as a Tensor.
+
+        Arrays already in memory or memory-mapped are returned as views, never copied.
+        """
+        region = dict(region or {})
+        unknown = set(region) - set(self.dims)
+        if unknown:
+            raise KeyError(
+                f"{self.location} has no axes {sorted(unknown)}; its axes are {self.dims}"
+            )
+        key = tuple(region.get(d, slice(None)) for d in self.dims)
+        dims = [d for d in self.dims if not isinstance(region.get(d, slice(None)), int)]
+        if isinstance(self.array, np.ndarray):
+            data = self.array[key]
+        else:
+            data = np.asarray(self.array[key])
+        return Tensor(data, dims)
+
+    def flush(self) -> None:
+        """Write pending changes to disk (memory maps); other arrays write through."""
+        if isinstance(self.array, np.memmap):
+            self.array.flush()
+
+    def close(self) -> None:
+        """Flush and release the file (safe to call twice)."""
+        self.flush()
+        self._close()
+
+    def __enter__(self) -> OpenedArray:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        sizes = ", ".join(f"{d}={s}" for d, s in self.sizes.items())
+        return f"OpenedArray({self.location}; {sizes}; dtype={self.dtype})"

@@ -1,0 +1,112 @@
+"""Zarr stores (extra ``zarr``; format v2 or v3 as the installed zarr supports), read lazily.
+
+``folder.zarr`` (one array, or a group with exactly one array or an OME-Zarr image) or
+``folder.zarr:path/to/array``. Axes come from v3 ``dimension_names``, the ``_ARRAY_DIMENSIONS``
+attribute (v2, xarray's convention) or OME-Zarr ``multiscales`` axes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from bioimageio_core.errors import SourceError
+from bioimageio_core.io._deps import require
+from bioimageio_core.io._format import FileFormat, RawArray
+from bioimageio_core.io._location import FileLocation
+from bioimageio_core.io.axes import AXIS_LETTERS
+from bioimageio_core.tensor import Tensor
+
+DIMS_ATTR = "_ARRAY_DIMENSIONS"
+
+
+def _zarr(purpose: str) -> Any:
+    return require("zarr", "zarr", purpose)
+
+
+def _major(zarr: Any) -> int:
+    return int(str(zarr.__version__).split(".")[0])
+
+
+def _ids(names: Sequence[Any] | None, ndim: int) -> tuple[str, ...] | None:
+    if names is None:
+        return None
+    ids = tuple(AXIS_LETTERS.get(str(n), str(n)) for n in names if n is not None)
+    if len(ids) != ndim or len(set(ids)) != ndim or not all(ids):
+        return None
+    return ids
+
+
+def _array_axes(array: Any) -> tuple[str, ...] | None:
+    metadata = getattr(array, "metadata", None)
+    names = getattr(metadata, "dimension_names", None)
+    return _ids(names, array.ndim) or _ids(array.attrs.get(DIMS_ATTR), array.ndim)
+
+
+def _pick_from_group(group: Any, location: FileLocation) -> tuple[Any, tuple[str, ...] | None]:
+    multiscales = group.attrs.get("multiscales")
+    if isinstance(multiscales, list) and multiscales:
+        image = multiscales[0]
+        path = str(image["datasets"][0]["path"])
+        array = group[path]
+        names = [a["name"] if isinstance(a, dict) else a for a in image.get("axes", [])]
+        return array, _ids(names, array.ndim) or _array_axes(array)
+    arrays = sorted(name for name, _ in group.arrays())
+    if len(arrays) != 1:
+        raise SourceError(
+            f"{location.path} holds {len(arrays)} arrays at its top "
+            f"({', '.join(arrays[:10]) or 'none'}); choose one",
+            hint=f"write '{location.path}:{arrays[0] if arrays else 'path/to/array'}'",
+        )
+    array = group[arrays[0]]
+    return array, _array_axes(array)
+
+
+def _read(location: FileLocation, mmap: bool) -> RawArray:
+    zarr = _zarr(f"reading {location}")
+    try:
+        node = zarr.open(store=str(location.path), mode="r", path=location.member or "")
+    except (OSError, KeyError, ValueError) as e:
+        raise SourceError(f"cannot open {location} as zarr: {e}") from e
+    if hasattr(node, "arrays"):
+        array, dims = _pick_from_group(node, location)
+    else:
+        array, dims = node, _array_axes(node)
+    return RawArray(array, dims)
+
+
+def _create(
+    location: FileLocation, shape: tuple[int, ...], dtype: np.dtype[Any], dims: tuple[str, ...]
+) -> RawArray:
+    zarr = _zarr(f"writing {location}")
+    kwargs: dict[str, Any] = {}
+    if _major(zarr) >= 3:
+        kwargs["dimension_names"] = list(dims)
+    array = zarr.open_array(
+        store=str(location.path),
+        path=location.member or "",
+        mode="w",
+        shape=shape,
+        dtype=dtype,
+        **kwargs,
+    )
+    if "dimension_names" not in kwargs:
+        array.attrs[DIMS_ATTR] = list(dims)
+    return RawArray(array, dims)
+
+
+def _write(location: FileLocation, tensor: Tensor) -> None:
+    array = _create(location, tensor.shape, tensor.dtype, tensor.dims).array
+    array[...] = np.asarray(tensor.data)
+
+
+ZARR = FileFormat(
+    name="zarr",
+    suffixes=(".zarr",),
+    read=_read,
+    write=_write,
+    create=_create,
+    has_members=True,
+)
