@@ -42,7 +42,8 @@ def tests(session: nox.Session) -> None:
     install(session, "-e", ".[test]")
     for helper in sorted((ROOT / "tests" / "plugin_dists").glob("*/pyproject.toml")):
         install(session, "-e", str(helper.parent))
-    session.run("pytest", "tests", *session.posargs)
+    # tests that need the plugin test distributions fail (instead of skipping) when they are missing
+    session.run("pytest", "tests", *session.posargs, env={"BIOIMAGEIO_TEST_PLUGIN_DISTS": "required"})
 
 
 def _plugin_session(name: str) -> None:
