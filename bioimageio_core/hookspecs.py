@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
     from bioimageio_core.adapters import AdapterRequest, ModelAdapter
     from bioimageio_core.settings import Settings
-    from bioimageio_core.spec import ModelDescr  # type: ignore[attr-defined,unused-ignore]
+    from bioimageio_core.spec import ModelDescr
     from bioimageio_core.stats import Measure, MeasureValue
     from bioimageio_core.tensor import Tensor
 

@@ -32,6 +32,7 @@ from bioimageio_core.hookspecs import (
     WeightFormatSpec,
 )
 from bioimageio_core.settings import Settings, get_settings
+from bioimageio_core.spec import SpecExtensions
 
 ENTRY_POINT_GROUP = hookspecs.PROJECT_NAME
 BUILTIN_DISTRIBUTION = "bioimageio-run"
@@ -158,8 +159,8 @@ class PluginRegistry:
         ]
         for hook_name, register in hooks:
             caller = getattr(manager.hook, hook_name)
-            # pluggy lists implementations last-registered first; call in registration order
-            for impl in reversed(caller.get_hookimpls()):
+            # get_hookimpls() lists implementations in registration order: built-ins first
+            for impl in caller.get_hookimpls():
                 info = owners.get(id(impl.plugin))
                 owner = _Owner(
                     info.name if info else impl.plugin_name,
@@ -350,7 +351,7 @@ def plugin_infos(settings: Settings | None = None) -> tuple[PluginInfo, ...]:
     return get_registry(settings).infos
 
 
-def spec_extensions(settings: Settings | None = None) -> Any:
+def spec_extensions(settings: Settings | None = None) -> SpecExtensions:
     """Weights-entry classes and op kwargs classes contributed by non-built-in plugins.
 
     Returns a ``bioimageio_core.spec.SpecExtensions`` to pass to ``build_description`` so that a
@@ -368,26 +369,7 @@ def spec_extensions(settings: Settings | None = None) -> Any:
         for k, s in registry.ops.specs.items()
         if registry.ops.owners[k].name not in builtin
     }
-    return _make_spec_extensions(formats, processing)
-
-
-def _make_spec_extensions(
-    weight_formats: Mapping[str, type], processing: Mapping[str, tuple[type, ...]]
-) -> Any:
-    from bioimageio_core import spec
-
-    factory = getattr(spec, "SpecExtensions", None)
-    if factory is None:
-        return _SpecExtensions(dict(weight_formats), dict(processing))
-    return factory(weight_formats=weight_formats, processing=processing)
-
-
-@attrs.frozen
-class _SpecExtensions:
-    """Stand-in with the fields of ``spec.SpecExtensions`` for a spec package without it."""
-
-    weight_formats: Mapping[str, type]
-    processing: Mapping[str, tuple[type, ...]]
+    return SpecExtensions(weight_formats=formats, processing=processing)
 
 
 # ---------------------------------------------------------------------------------------------

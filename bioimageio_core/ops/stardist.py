@@ -66,7 +66,7 @@ def stardist_postprocessing(
     grid = tuple(int(g) for g in getattr(kwargs, "grid", (1,) * len(spatial)))
     prob_thresh = float(kwargs.prob_threshold)
     nms_thresh = float(kwargs.nms_threshold)
-    b = int(getattr(kwargs, "b_border", 2))
+    b = getattr(kwargs, "b", 2)
     overlap_label = getattr(kwargs, "overlap_label", None)
     labels = []
     for item in data:

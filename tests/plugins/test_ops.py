@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import math
-from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 import pytest
-import scipy.special
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
@@ -18,6 +16,7 @@ from bioimageio_core.hookspecs import OpTarget
 from bioimageio_core.ops import BoundOp, build_ops, process, required_measures
 from bioimageio_core.ops.builtin import builtin_op_specs
 from bioimageio_core.ops.elementwise import ensure_dtype_array
+from bioimageio_core.spec import ProcessingStep, ScaleRangeKwargs, structure
 from bioimageio_core.stats import (
     DatasetMean,
     DatasetStd,
@@ -33,16 +32,14 @@ EPS = 1e-6
 RNG = np.random.default_rng(42)
 
 
-def kw(**fields: Any) -> SimpleNamespace:
-    return SimpleNamespace(**fields)
-
-
-def step(op_id: str, **fields: Any) -> SimpleNamespace:
-    return SimpleNamespace(id=op_id, kwargs=kw(**fields))
+def step(op_id: str, **fields: Any) -> ProcessingStep:
+    """A processing step parsed from raw YAML-like data, exactly as a description would hold it."""
+    raw = {k: list(v) if isinstance(v, tuple) else v for k, v in fields.items()}
+    return structure({"id": op_id, "kwargs": raw}, ProcessingStep)
 
 
 def run(
-    steps: list[SimpleNamespace],
+    steps: list[ProcessingStep],
     members: dict[str, Tensor],
     member: str = "x",
     *,
@@ -194,7 +191,9 @@ def test_softmax_stable_along_axis(axis: str) -> None:
     data = RNG.normal(size=(2, 3, 4)) * 400  # large values: a naive exp would overflow
     x = Tensor(data, ("batch", "channel", "x"))
     out = run([step("softmax", axis=axis)], {"x": x})
-    np.testing.assert_allclose(out, scipy.special.softmax(data, axis=x.axis_index(axis)), rtol=1e-12)
+    i = x.axis_index(axis)
+    expected = np.exp(data - np.logaddexp.reduce(data, axis=i, keepdims=True))  # log-sum-exp form
+    np.testing.assert_allclose(out, expected, rtol=1e-10)
     np.testing.assert_allclose(out.sum(axis=x.axis_index(axis)), 1.0)
 
 
@@ -290,8 +289,8 @@ def test_scale_range_dataset_scope_via_batch() -> None:
 
 
 def test_scale_range_rejects_inverted_percentiles() -> None:
-    ops = build_ops("x", [step("scale_range", axes=None, min_percentile=90.0, max_percentile=10.0,
-                               eps=EPS, reference_tensor=None)], ops=OPS)
+    inverted = ProcessingStep(id="scale_range", kwargs=ScaleRangeKwargs(min_percentile=90.0, max_percentile=10.0))
+    ops = build_ops("x", [inverted], ops=OPS)
     with pytest.raises(ValueError, match="smaller than max_percentile"):
         required_measures(ops)
 
@@ -321,7 +320,7 @@ def test_scale_mean_variance_axes_none_is_sample_scope() -> None:
 
 def test_unknown_op_and_missing_stardist_are_clear_errors() -> None:
     with pytest.raises(PluginError, match="no installed plugin provides processing op 'foo'") as err:
-        build_ops("x", [step("foo")], ops=OPS, loc="outputs[0].postprocessing")
+        build_ops("x", [ProcessingStep(id="foo", kwargs=None)], ops=OPS, loc="outputs[0].postprocessing")
     assert "outputs[0].postprocessing[0]" in str(err.value)
     stardist = step("stardist_postprocessing", prob_threshold=0.5, nms_threshold=0.4, grid=(1, 1))
     if OPS["stardist_postprocessing"].is_available() is None:

@@ -77,3 +77,20 @@ def test_toy_op_is_bound_and_applied_with_statistics() -> None:
     out = apply_ops(bound, members, stat)["raw"]
     expected = 1 / (1 + np.exp(-(data + 2.0 - data.mean())))
     np.testing.assert_allclose(out.data, expected)
+
+
+def test_toy_format_and_op_parse_like_built_ins() -> None:
+    from bioimageio_core.spec import ProcessingStep, structure
+    from bioimageio_core.spec.weights import WeightsDescr
+
+    ext = plugins.spec_extensions(TOY)
+    step = structure({"id": "toy_add", "kwargs": {"value": 1.5}}, ProcessingStep, extensions=ext)
+    assert type(step.kwargs).__name__ == "ToyAddKwargs"
+    assert step.kwargs.value == 1.5
+    weights = structure(
+        {"toy_scale": {"source": "w.bin", "factor": 2.0}, "onnx": {"source": "m.onnx", "opset_version": 15}},
+        WeightsDescr,
+        extensions=ext,
+    )
+    assert type(weights.formats["toy_scale"]).__name__ == "ToyScaleWeightsDescr"
+    assert weights.formats["toy_scale"].factor == 2.0
