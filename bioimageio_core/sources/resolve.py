@@ -47,7 +47,11 @@ class RawDescription:
         if isinstance(self.root, UrlRoot):
             return self.root.join(self.file_name)
         if isinstance(self.root, ZipRoot):
-            return f"{self.root}/{self.file_name}" if self.root.origin else f"{self.root.path}/{self.file_name}"
+            return (
+                f"{self.root}/{self.file_name}"
+                if self.root.origin
+                else f"{self.root.path}/{self.file_name}"
+            )
         return str(self.root.path / self.file_name)
 
 
