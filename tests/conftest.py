@@ -77,7 +77,7 @@ class _Handler(SimpleHTTPRequestHandler):
             time.sleep(self._state.delay_s)
         super().do_GET()
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: object) -> None:
         pass
 
 
