@@ -48,7 +48,7 @@ def load_description(
     ``BIOIMAGEIO_PERFORM_IO_CHECKS``). ``format_version``: ``"discover"`` keeps the file's
     version (0.4 models are converted to 0.5), ``"latest"`` or a version converts.
     """
-    summary, descr = _validate(source, perform_io_checks, format_version)
+    summary, descr = _validate(source, _io_checks(perform_io_checks), format_version)
     if descr is None:
         raise ValidationError(summary)
     return descr
@@ -60,9 +60,13 @@ def validate_format(
     perform_io_checks: bool | None = None,
     format_version: str = "discover",
 ) -> ValidationSummary:
-    """Validate a description and return the summary; never raises for bad input."""
+    """Validate a description and return the summary; never raises for bad input.
+
+    (A malformed ``BIOIMAGEIO_*`` setting is not bad input: it raises ``ValueError``.)
+    """
+    io_checks = _io_checks(perform_io_checks)
     try:
-        summary, _ = _validate(source, perform_io_checks, format_version)
+        summary, _ = _validate(source, io_checks, format_version)
     except Exception as e:  # a bug must not turn a report into a crash
         name = source_name(source)
         issue = _issue(
@@ -104,10 +108,13 @@ def dump_yaml(data: Mapping[str, Any]) -> str:
     return yaml.safe_dump(dict(data), sort_keys=False, allow_unicode=True, width=100)
 
 
+def _io_checks(perform_io_checks: bool | None) -> bool:
+    return get_settings().perform_io_checks if perform_io_checks is None else perform_io_checks
+
+
 def _validate(
-    source: Source, perform_io_checks: bool | None, format_version: str
+    source: Source, io_checks: bool, format_version: str
 ) -> tuple[ValidationSummary, ResourceDescr | None]:
-    io_checks = get_settings().perform_io_checks if perform_io_checks is None else perform_io_checks
     try:
         raw = read_description(source)
     except SourceError as e:
