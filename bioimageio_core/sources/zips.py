@@ -54,6 +54,8 @@ def _check_member_name(path: Path, name: str) -> None:
         problem = "is an absolute path"
     elif ".." in PurePosixPath(name).parts:
         problem = "points outside the package ('..')"
+    elif not [p for p in PurePosixPath(name).parts if p != "."]:
+        problem = "has no file name"
     if problem is not None:
         raise SourceError(
             f"unsafe zip package {path}: member {name!r} {problem}",

@@ -8,9 +8,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bioimageio_core.errors import HashMismatchError, SourceError
 from bioimageio_core.sources import UrlRoot, ZipRoot, download, open_file, read_description
+from bioimageio_core.sources.roots import url_base, url_file_name
 
 if TYPE_CHECKING:
     from tests.conftest import FileServer
@@ -165,3 +168,19 @@ def test_sources_cache_path_read_at_call_time(
     monkeypatch.setenv("BIOIMAGEIO_CACHE_PATH", str(other))
     path = download(http_server.url("w.bin"), sha256=PAYLOAD_SHA)
     assert other in path.parents
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    folders=st.lists(st.from_regex(r"[a-z0-9_-]{1,8}", fullmatch=True), max_size=3),
+    name=st.from_regex(r"[a-z0-9_-]{1,8}\.(yaml|zip|npy)", fullmatch=True),
+    zenodo=st.booleans(),
+)
+def test_sources_url_base_and_name_rebuild_the_url(
+    folders: list[str], name: str, zenodo: bool
+) -> None:
+    plain = "https://example.org/" + "".join(f + "/" for f in folders) + name
+    url = plain + "/content" if zenodo else plain
+    assert url_file_name(url) == name
+    assert UrlRoot(url_base(url)).join(name) == plain
+    assert UrlRoot(url_base(url)).join("sub/w.pt") == plain.rsplit("/", 1)[0] + "/sub/w.pt"

@@ -8,9 +8,12 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bioimageio_core.errors import HashMismatchError, SourceError
 from bioimageio_core.sources import ZipRoot, open_file, read_description
+from bioimageio_core.sources.zips import check_zip
 
 YAML = "name: zipped\ntype: model\nformat_version: 0.5.4\n"
 
@@ -121,3 +124,28 @@ def test_sources_zip_yaml_size_bound(tmp_path: Path, monkeypatch: pytest.MonkeyP
     monkeypatch.setenv("BIOIMAGEIO_MAX_YAML_BYTES", "8")
     with pytest.raises(SourceError, match="larger than 8 bytes"):
         read_description(package)
+
+
+_SEGMENTS = st.sampled_from(["..", ".", "a", "b.npy", "", "C:", "\\", "..\\x", "/"])
+
+
+@settings(max_examples=60, deadline=None)
+@given(parts=st.lists(_SEGMENTS, min_size=1, max_size=4))
+def test_sources_zip_accepted_members_stay_inside(
+    parts: list[str], tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    name = "/".join(parts)
+    if not name.strip("/"):
+        return  # an empty member name cannot be written
+    folder = tmp_path_factory.mktemp("z")
+    package = folder / "p.zip"
+    with zipfile.ZipFile(package, "w") as zf:
+        zf.writestr("rdf.yaml", YAML)
+        zf.writestr(zipfile.ZipInfo(name), b"x")
+    try:
+        names = check_zip(package)
+    except SourceError:
+        return
+    dest = (folder / "dest").resolve()
+    for member in names:
+        assert dest in (dest / member).resolve().parents
