@@ -13,6 +13,7 @@ Once a further check failed, the status never returns to ``passed``.
 
 from __future__ import annotations
 
+import functools
 import json
 import platform
 import sys
@@ -84,8 +85,12 @@ def _issue_json(issue: Issue) -> dict[str, Any]:
     return {"loc": list(issue.loc), "path": issue.path, "msg": issue.msg, "type": issue.type}
 
 
+@functools.cache
 def current_environment() -> tuple[tuple[str, str], ...]:
-    """Python, platform and the versions of the installed distributions that matter here."""
+    """Python, platform and the versions of the installed distributions that matter here.
+
+    Looked up once per process.
+    """
     env = [
         ("python", platform.python_version()),
         ("platform", f"{sys.platform}-{platform.machine()}"),

@@ -1,4 +1,4 @@
-"""Safe YAML parsing of descriptions (``yaml.safe_load``, size bounded)."""
+"""Safe YAML parsing of descriptions (``yaml.safe_load``; size bounded, also after alias expansion)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,35 @@ import yaml
 
 from bioimageio_core.errors import SourceError
 from bioimageio_core.settings import ENV_PREFIX
+
+#: most values a description may hold once aliases (``*anchor``) are expanded
+MAX_EXPANDED_VALUES = 1_000_000
+
+
+def expanded_size(value: Any) -> int:
+    """Number of values in ``value`` with shared (aliased) containers counted at every use.
+
+    Computed without expanding anything; raises ``ValueError`` for a recursive structure.
+    """
+    memo: dict[int, int] = {}
+    active: set[int] = set()
+
+    def size(item: Any) -> int:
+        if not isinstance(item, (dict, list)):
+            return 1
+        key = id(item)
+        if key in memo:
+            return memo[key]
+        if key in active:
+            raise ValueError("a value contains itself (recursive alias)")
+        active.add(key)
+        children = list(item.keys()) + list(item.values()) if isinstance(item, dict) else item
+        total = 1 + sum(size(child) for child in children)
+        active.discard(key)
+        memo[key] = total
+        return total
+
+    return size(value)
 
 
 def parse_yaml_mapping(data: bytes, name: str, max_bytes: int) -> dict[str, Any]:
@@ -33,6 +62,16 @@ def parse_yaml_mapping(data: bytes, name: str, max_bytes: int) -> dict[str, Any]
         raise SourceError(f"{name} is not valid YAML{where}: {e.problem or e}") from None
     except yaml.YAMLError as e:
         raise SourceError(f"{name} is not valid YAML: {e}") from None
+    try:
+        values = expanded_size(content)
+    except (ValueError, RecursionError) as e:
+        raise SourceError(f"{name} cannot be used: {e}") from None
+    if values > MAX_EXPANDED_VALUES:
+        raise SourceError(
+            f"{name} expands to more than {MAX_EXPANDED_VALUES} values through aliases "
+            "(*anchor references)",
+            hint="write the description without deeply nested aliases",
+        )
     if not isinstance(content, dict):
         raise SourceError(
             f"{name} must hold a mapping of fields at the top level (got {type(content).__name__})"

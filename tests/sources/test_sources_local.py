@@ -185,3 +185,43 @@ def test_sources_find_yaml_name_rules(names: list[str]) -> None:
     else:
         with pytest.raises(SourceError):
             find_yaml_name(names, where="here")
+
+
+def test_sources_yaml_alias_bomb_is_rejected(tmp_path: Path) -> None:
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    lines += [f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 10) + "]" for i in range(1, 12)]
+    path = write(tmp_path / "rdf.yaml", "\n".join(lines) + "\n")
+    with pytest.raises(SourceError, match="expands to more than"):
+        read_description(path)
+    loop = write(tmp_path / "loop.yaml", "a: &x [1, *x]\n")
+    with pytest.raises(SourceError, match="recursive alias"):
+        read_description(loop)
+    few = write(tmp_path / "few.yaml", "a: &x [1]\nb: *x\nname: ok\n")
+    assert read_description(few).data["b"] == [1]
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.recursive(
+        st.integers() | st.text(max_size=3),
+        lambda inner: (
+            st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=3), inner, max_size=4)
+        ),
+        max_leaves=20,
+    )
+)
+def test_sources_expanded_size_counts_like_full_expansion(value: object) -> None:
+    import json
+
+    from bioimageio_core.sources.yamlio import expanded_size
+
+    def brute(item: object) -> int:
+        if isinstance(item, dict):
+            return 1 + sum(1 + brute(v) for v in item.values())
+        if isinstance(item, list):
+            return 1 + sum(brute(v) for v in item)
+        return 1
+
+    assert expanded_size(value) == brute(value)
+    shared = [value, value, value]  # aliasing: the same object used three times
+    assert expanded_size(shared) == 1 + 3 * brute(json.loads(json.dumps(value)))
