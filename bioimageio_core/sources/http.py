@@ -73,7 +73,7 @@ def download(url: str, *, sha256: str | None = None, max_bytes: int | None = Non
             if declared is not None and declared.isdigit() and int(declared) > limit:
                 raise _too_large(url, int(declared), limit)
             digest = hashlib.sha256()
-            with atomic_target(target) as out, _progress(url, declared) as progress:
+            with atomic_target(target) as out, _Progress(url, declared) as progress:
                 written = 0
                 for chunk in response.iter_content(_CHUNK):
                     written += len(chunk)
@@ -121,7 +121,7 @@ def _conditional_headers(meta_path: Path) -> dict[str, str]:
     return headers
 
 
-class _progress:
+class _Progress:
     """A tqdm progress bar for large downloads on a terminal; a no-op otherwise."""
 
     def __init__(self, url: str, declared: str | None) -> None:
@@ -134,7 +134,7 @@ class _progress:
                 total=total, unit="B", unit_scale=True, desc=url_file_name(url), leave=False
             )
 
-    def __enter__(self) -> _progress:
+    def __enter__(self) -> _Progress:
         return self
 
     def __call__(self, n: int) -> None:

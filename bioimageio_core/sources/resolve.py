@@ -40,10 +40,13 @@ class RawDescription:
     data: dict[str, Any]
     root: Root
     file_name: str
+    label: str | None = None
 
     @property
     def source_name(self) -> str:
         """A short text naming the source, for messages and summaries."""
+        if self.label is not None:
+            return self.label
         if isinstance(self.root, UrlRoot):
             return self.root.join(self.file_name)
         if isinstance(self.root, ZipRoot):
@@ -58,7 +61,7 @@ class RawDescription:
 def source_name(source: object) -> str:
     """A short text naming any source (for a summary of a source that could not be read)."""
     if isinstance(source, Mapping):
-        return str(source.get("name", "<dict>"))
+        return f"<dict: {source.get('name', 'unnamed')}>"
     return os.fspath(source) if isinstance(source, (str, os.PathLike)) else repr(source)
 
 
@@ -70,7 +73,10 @@ def read_description(source: Source, *, root: Root | None = None) -> RawDescript
     """
     if isinstance(source, Mapping):
         return RawDescription(
-            data=dict(source), root=root or FolderRoot(Path.cwd()), file_name="bioimageio.yaml"
+            data=dict(source),
+            root=root or FolderRoot(Path.cwd()),
+            file_name="bioimageio.yaml",
+            label=f"<dict: {source.get('name', 'unnamed')}>",
         )
     if isinstance(source, str) and is_url(source):
         return _read_url(source)

@@ -114,6 +114,7 @@ def test_sources_yaml_size_bound_read_at_call_time(
 def test_sources_dict_source(tmp_path: Path) -> None:
     raw = read_description({"name": "d"}, root=FolderRoot(tmp_path))
     assert raw.data == {"name": "d"} and raw.root == FolderRoot(tmp_path)
+    assert raw.source_name == "<dict: d>"
     assert read_description({"name": "d"}).root == FolderRoot(Path.cwd())
 
 
