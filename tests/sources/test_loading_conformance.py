@@ -47,7 +47,8 @@ def local_only(model_dir: Path) -> dict[str, Any]:
     """The 0.5 description without the weights entry whose files are not shipped."""
     data: dict[str, Any] = yaml.safe_load((model_dir / "bioimageio.yaml").read_text())
     del data["weights"]["pytorch_state_dict"]
-    data["weights"]["torchscript"].pop("parent", None)
+    for entry in data["weights"].values():
+        entry.pop("parent", None)
     return data
 
 
@@ -174,3 +175,13 @@ def test_loading_unreadable_sources_give_failed_summaries(tmp_path: Path) -> Non
         assert summary.errors
     with pytest.raises(ValidationError, match="no such file or folder"):
         load_description(tmp_path / "nope")
+
+
+def test_loading_invalid_0_5_field_is_located(model_dir: Path, tmp_path: Path) -> None:
+    data: dict[str, Any] = yaml.safe_load((model_dir / "bioimageio.yaml").read_text())
+    data["inputs"][0]["axes"][2]["size"] = "big"
+    summary = validate_format(data, perform_io_checks=False)
+    assert summary.status == "failed"
+    assert "$.inputs[0].axes[2].size" in [issue.path for _, issue in summary.errors]
+    with pytest.raises(ValidationError, match=r"\$\.inputs\[0\]\.axes\[2\]\.size"):
+        load_description(data, perform_io_checks=False)
