@@ -2,7 +2,8 @@
 
 Coordinates are sample coordinates. Per axis a block has
 
-* ``inner``: the region of the sample this block is responsible for (written out),
+* ``inner``: the region of the sample this block is responsible for (written out; an output
+  block may own an empty region when the model crops its output),
 * ``outer``: the region read from the sample (inner plus halo, clipped to the sample),
 * ``padding``: how far the block's data extends beyond the sample on each side.
 
@@ -66,7 +67,7 @@ class AxisBlock:
 
     def __attrs_post_init__(self) -> None:
         (i0, i1), (o0, o1), (p0, p1) = self.inner, self.outer, self.padding
-        if not (0 <= o0 <= i0 < i1 <= o1) or p0 < 0 or p1 < 0:
+        if not (0 <= o0 <= i0 <= i1 <= o1) or p0 < 0 or p1 < 0:
             raise ValueError(
                 f"inconsistent axis block: inner {self.inner}, outer {self.outer}, "
                 f"padding {self.padding}"
@@ -398,7 +399,9 @@ def map_axis_block(
     )
     start, stop = max(0, start), min(output_size, stop)
     o0, o1 = max(0, origin), min(output_size, origin + length)
-    if not (o0 <= start < stop <= o1):
+    if stop <= start:  # e.g. a block of a model that crops ("valid") can own no output
+        start = stop = min(max(start, o0), o1)
+    if not (o0 <= start <= stop <= o1):
         raise ShapeError(
             f"{where}: an output block of length {length} at {origin} does not cover its "
             f"region [{start}, {stop})",

@@ -22,9 +22,7 @@ from bioimageio_core.shapes import (
 from bioimageio_core.tensor import PAD_MODES
 
 pad_modes = st.sampled_from(PAD_MODES)
-parameterized_sizes = st.builds(
-    ParameterizedSize, min=st.integers(1, 64), step=st.integers(1, 32)
-)
+parameterized_sizes = st.builds(ParameterizedSize, min=st.integers(1, 64), step=st.integers(1, 32))
 
 
 @st.composite
@@ -115,9 +113,7 @@ def conv_cases(draw: st.DrawFn) -> ConvCase:
     out_axes = list(in_axes)
     for a in axes:
         e = int(a.halo / a.r) + math.ceil(Fraction(a.c) / a.r)
-        in_axes.append(
-            AxisSpec(a.id, "space", ParameterizedSize(2 * e + 2 * a.unit, 2 * a.unit))
-        )
+        in_axes.append(AxisSpec(a.id, "space", ParameterizedSize(2 * e + 2 * a.unit, 2 * a.unit)))
         out_axes.append(
             AxisSpec(
                 a.id,
@@ -127,9 +123,7 @@ def conv_cases(draw: st.DrawFn) -> ConvCase:
                 halo=a.halo,
             )
         )
-    model = ModelSpec(
-        inputs=(TensorSpec("raw", in_axes),), outputs=(TensorSpec("out", out_axes),)
-    )
+    model = ModelSpec(inputs=(TensorSpec("raw", in_axes),), outputs=(TensorSpec("out", out_axes),))
     kernel_shape = (1, 1, *(2 * a.k + 1 for a in axes))
     seed = draw(st.integers(0, 2**32 - 1))
     rng = np.random.default_rng(seed)
@@ -168,9 +162,7 @@ def identity_cases(
         out_axes = [AxisSpec("channel", "channel", SizeReference(in_id, "channel"))]
         for a in axis_ids:
             in_axes.append(AxisSpec(a, "space", ParameterizedSize(1, 1)))
-            out_axes.append(
-                AxisSpec(f"o{a}", "space", SizeReference(in_id, a), halo=halos[a])
-            )
+            out_axes.append(AxisSpec(f"o{a}", "space", SizeReference(in_id, a), halo=halos[a]))
             block_shape[(in_id, a)] = blocks[a]
         inputs.append(TensorSpec(in_id, in_axes))
         outputs.append(TensorSpec(out_id, out_axes))

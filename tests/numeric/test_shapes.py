@@ -43,9 +43,7 @@ def test_get_n_is_the_smallest_n_reaching_s(size: ParameterizedSize, s: int) -> 
 
 @settings(max_examples=100, deadline=None)
 @given(size=parameterized_sizes, s=st.integers(1, 500))
-def test_valid_size_is_the_smallest_valid_size_not_below_s(
-    size: ParameterizedSize, s: int
-) -> None:
+def test_valid_size_is_the_smallest_valid_size_not_below_s(size: ParameterizedSize, s: int) -> None:
     v = valid_size(size, s)
     assert v is not None and v >= s and size.is_valid(v)
     brute = next(x for x in range(s, s + size.min + size.step) if size.is_valid(x))
@@ -108,7 +106,10 @@ def _model() -> ModelSpec:
     )
     small = TensorSpec(
         "small",
-        [AxisSpec("u", "space", SizeReference("raw", "x"), halo=5), AxisSpec("index", "index", DataDependentSize())],
+        [
+            AxisSpec("u", "space", SizeReference("raw", "x"), halo=5),
+            AxisSpec("index", "index", DataDependentSize()),
+        ],
     )
     return ModelSpec(inputs=[raw, mask], outputs=[out, small])
 
@@ -156,9 +157,7 @@ def test_non_integral_halo_is_a_clear_error() -> None:
     model = ModelSpec(
         inputs=[TensorSpec("a", [AxisSpec("x", "space", FixedSize(64))])],
         outputs=[
-            TensorSpec(
-                "b", [AxisSpec("x", "space", SizeReference("a", "x"), scale=0.5, halo=3)]
-            )
+            TensorSpec("b", [AxisSpec("x", "space", SizeReference("a", "x"), scale=0.5, halo=3)])
         ],
     )
     with pytest.raises(ShapeError, match=r"halo of output b\.x .* 1\.5"):
@@ -203,7 +202,13 @@ def test_axis_specs_from_a_model_description() -> None:
                 axes=[
                     axis(type="batch", id="batch", size=None),
                     axis(type="channel", id="channel", channel_names=["a", "b"]),
-                    axis(type="space", id="y", size=SimpleNamespace(min=64, step=16), scale=1.0, concatenable=False),
+                    axis(
+                        type="space",
+                        id="y",
+                        size=SimpleNamespace(min=64, step=16),
+                        scale=1.0,
+                        concatenable=False,
+                    ),
                 ],
             )
         ],
@@ -213,7 +218,13 @@ def test_axis_specs_from_a_model_description() -> None:
                 axes=[
                     axis(type="batch", id="batch", size=None),
                     axis(type="index", id="index", size=SimpleNamespace(min=1, max=None)),
-                    axis(type="space", id="y", scale=2.0, halo=8, size=SimpleNamespace(tensor_id="raw", axis_id="y", offset=-2)),
+                    axis(
+                        type="space",
+                        id="y",
+                        scale=2.0,
+                        halo=8,
+                        size=SimpleNamespace(tensor_id="raw", axis_id="y", offset=-2),
+                    ),
                 ],
             )
         ],

@@ -19,7 +19,9 @@ def test_pad_equals_numpy_pad(array: np.ndarray[Any, Any], mode: str, data: st.D
     padded = Tensor.from_numpy(array, dims).pad(dict(zip(dims, widths, strict=True)), mode)  # type: ignore[arg-type]
     if mode == "constant":
         expected = np.zeros([s + lo + hi for s, (lo, hi) in zip(array.shape, widths, strict=True)])
-        expected[tuple(slice(lo, lo + s) for s, (lo, _) in zip(array.shape, widths, strict=True))] = array
+        expected[
+            tuple(slice(lo, lo + s) for s, (lo, _) in zip(array.shape, widths, strict=True))
+        ] = array
     else:
         expected = np.pad(array, widths, mode=mode)  # type: ignore[call-overload]
     assert padded.dims == tuple(dims)
