@@ -450,11 +450,11 @@ def valid_input_sizes(
 def check_input_sizes(model: ModelSpec, sizes: Mapping[TensorAxis, int]) -> None:
     """Raise :class:`ShapeError` for the first input axis whose size the model does not accept."""
     resolved = resolve_references(model, sizes, model.inputs)
-    for t in model.inputs:
+    for i, t in enumerate(model.inputs):
         for a in t.axes:
             key = (t.id, a.id)
             if key not in sizes:
-                raise ShapeError(f"no size given for input {t.id!r} axis {a.id!r}")
+                raise ShapeError(f"no size given for inputs[{i}] ({t.id!r}) axis {a.id!r}")
             s = sizes[key]
             if isinstance(a.size, SizeReference):
                 ok = resolved[key] == s
@@ -469,8 +469,8 @@ def check_input_sizes(model: ModelSpec, sizes: Mapping[TensorAxis, int]) -> None
                 ok, expected = s >= 1, "any"
             if not ok:
                 raise ShapeError(
-                    f"inputs {t.id!r} axis {a.id!r}: size {s} is not valid, valid sizes are "
-                    f"{expected}"
+                    f"inputs[{i}] ({t.id!r}) axis {a.id!r}: size {s} is not valid, valid sizes "
+                    f"are {expected}"
                 )
 
 
@@ -514,7 +514,8 @@ def block_halos(model: ModelSpec) -> dict[TensorAxis, int]:
 
     It is :func:`input_halos` plus, for a negative size-reference offset (an output the model
     already cropped, as "valid" convolutions do), ``ceil(-offset/2)`` output pixels mapped to the
-    input (rounded up).
+    input (rounded up). An input axis that references another input axis gets the larger of both
+    halos (mapped through the reference), so both tensors are cut on the same grid.
     """
     halos = dict(input_halos(model))
     for _t, a, ref, ratio in _input_refs(model):
@@ -523,6 +524,16 @@ def block_halos(model: ModelSpec) -> dict[TensorAxis, int]:
         crop = (-ref.offset + 1) // 2 if ref.offset < 0 else 0
         total = math.ceil(base + Fraction(crop) / ratio)
         halos[key] = max(halos.get(key, 0), total)
+    links = [
+        ((t.id, a.id), (a.size.tensor_id, a.size.axis_id), scale_ratio(model, (t.id, a.id)))
+        for t in model.inputs
+        for a in t.axes
+        if isinstance(a.size, SizeReference) and model.is_input(a.size.tensor_id)
+    ]
+    for key, ref_key, ratio in links:
+        h_ref, h = halos.get(ref_key, 0), halos.get(key, 0)
+        halos[key] = max(h, math.ceil(h_ref * ratio))
+        halos[ref_key] = max(h_ref, math.ceil(h / ratio))
     return {k: v for k, v in halos.items() if v}
 
 

@@ -149,8 +149,9 @@ def test_halo_is_keyed_by_the_referenced_input_axis_and_maximal() -> None:
     # out.v: halo 4 output pixels of scale 2 -> 8 input pixels on raw.y
     # out.u: halo 2, small.u: halo 5 -> max 5 on raw.x
     assert input_halos(model) == {("raw", "y"): 8, ("raw", "x"): 5}
-    # the -4 offset on out.v is a crop of 2 output pixels per side = 4 input pixels
-    assert block_halos(model) == {("raw", "y"): 12, ("raw", "x"): 5}
+    # the -4 offset on out.v is a crop of 2 output pixels per side = 4 input pixels;
+    # mask.y references raw.y, so it is cut with the same halo
+    assert block_halos(model) == {("raw", "y"): 12, ("raw", "x"): 5, ("mask", "y"): 12}
 
 
 def test_non_integral_halo_is_a_clear_error() -> None:
@@ -172,7 +173,9 @@ def test_valid_input_sizes_and_checks_name_the_axis() -> None:
     assert valid[("raw", "y")] == 512 and valid[("raw", "x")] == 40
     assert valid[("mask", "y")] == 512
     check_input_sizes(model, valid)
-    with pytest.raises(ShapeError, match=r"'raw' axis 'y': size 500 is not valid.*496 or 512"):
+    with pytest.raises(
+        ShapeError, match=r"inputs\[0\] \('raw'\) axis 'y': size 500 is not valid.*496 or 512"
+    ):
         check_input_sizes(model, {**valid, ("raw", "y"): 500})
     with pytest.raises(ShapeError, match="fixed size"):
         valid_input_sizes(model, {**sample, ("raw", "channel"): 3})
