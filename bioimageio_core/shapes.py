@@ -18,7 +18,7 @@ Conventions (documented once, used everywhere):
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from fractions import Fraction
 from typing import Any, Literal
 
@@ -410,6 +410,33 @@ def output_sizes(
             key = (t.id, a.id)
             sizes[key] = known.get(key, resolved.get(key))
     return sizes
+
+
+def fill_data_dependent_sizes(
+    model: ModelSpec,
+    sizes: Mapping[TensorAxis, int | None],
+    output_shapes: Mapping[str, Sequence[int]],
+) -> dict[TensorAxis, int]:
+    """``sizes`` with data dependent output sizes (None) taken from actual output shapes.
+
+    ``output_shapes`` holds the shape of each output as the model returned it (axes in the
+    description's order), e.g. from the first block; data dependent axes are never blocked.
+    """
+    filled: dict[TensorAxis, int] = {}
+    for key, s in sizes.items():
+        if s is not None:
+            filled[key] = s
+            continue
+        tensor = model.tensor(key[0])
+        shape = output_shapes.get(key[0])
+        if shape is None:
+            raise ShapeError(f"size of output {key[0]!r} axis {key[1]!r} is not known yet")
+        if len(shape) != len(tensor.axes):
+            raise ShapeError(
+                f"output {key[0]!r} has {len(shape)} axes, its description {len(tensor.axes)}"
+            )
+        filled[key] = int(shape[tensor.axis_ids.index(key[1])])
+    return filled
 
 
 def valid_input_sizes(

@@ -22,6 +22,7 @@ from bioimageio_core.shapes import (
     block_halos,
     block_shape,
     check_input_sizes,
+    fill_data_dependent_sizes,
     get_batch_size,
     get_n,
     get_ns,
@@ -253,3 +254,16 @@ def test_blocksize_math_agrees_with_the_formula() -> None:
         assert size.size(n) == 64 + 16 * n
         assert get_n(size, size.size(n)) == n
     assert math.ceil((500 - 64) / 16) == get_n(size, 500)
+
+
+def test_data_dependent_sizes_come_from_the_output() -> None:
+    model = _model()
+    sizes = output_sizes(model, input_sizes(model, 1, batch_size=2))
+    assert sizes[("small", "index")] is None
+    filled = fill_data_dependent_sizes(model, sizes, {"small": (sizes[("small", "u")], 17)})
+    assert filled[("small", "index")] == 17
+    assert {k: v for k, v in filled.items() if k != ("small", "index")} == {
+        k: v for k, v in sizes.items() if k != ("small", "index")
+    }
+    with pytest.raises(ShapeError, match="not known yet"):
+        fill_data_dependent_sizes(model, sizes, {})
