@@ -13,6 +13,7 @@ from bioimageio_core.errors import (
     UnsupportedWeightFormatError,
     ValidationError,
 )
+from bioimageio_core.sample import Sample
 from bioimageio_core.settings import Settings, get_settings
 from bioimageio_core.tensor import Tensor
 
@@ -21,6 +22,7 @@ __all__ = [
     "HashMismatchError",
     "InputError",
     "PluginError",
+    "Sample",
     "Settings",
     "SourceError",
     "Tensor",
