@@ -368,6 +368,25 @@ def write_block(target: SupportsSetItem, block: Block, data: npt.ArrayLike) -> N
     target[block.inner_slices] = inner_data(data, block)
 
 
+def sample_block_data(
+    members: Mapping[str, Tensor | npt.ArrayLike], block: SampleBlock, mode: PadMode = "reflect"
+) -> dict[str, np.ndarray[Any, Any]]:
+    """:func:`block_data` for every member of ``block`` (members absent from it are skipped)."""
+    return {m: block_data(members[m], b, mode) for m, b in block.members.items() if m in members}
+
+
+def write_blocks(
+    targets: Mapping[str, SupportsSetItem],
+    blocks: Mapping[str, Block],
+    data: Mapping[str, npt.ArrayLike],
+) -> None:
+    """:func:`write_block` for every output in ``data``."""
+    for member, array in data.items():
+        if member not in targets or member not in blocks:
+            raise ShapeError(f"no output block or target array for {member!r}")
+        write_block(targets[member], blocks[member], array)
+
+
 # --- output side ------------------------------------------------------------------------------
 
 
@@ -530,7 +549,9 @@ __all__ = [
     "map_output_blocks",
     "model_sample_blocks",
     "padded_sample_block",
+    "sample_block_data",
     "split_axis",
     "split_sample_shape",
     "write_block",
+    "write_blocks",
 ]

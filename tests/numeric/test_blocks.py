@@ -21,9 +21,11 @@ from bioimageio_core.blocks import (
     map_output_blocks,
     model_sample_blocks,
     padded_sample_block,
+    sample_block_data,
     split_axis,
     split_sample_shape,
     write_block,
+    write_blocks,
 )
 from bioimageio_core.shapes import (
     AxisSpec,
@@ -109,9 +111,10 @@ def test_identity_model_reproduces_the_input(
     for block in model_sample_blocks(model, sample_shape, shape):
         n += 1
         out_blocks = map_output_blocks(model, block, out_sizes)
-        for i, t in enumerate(model.inputs):
-            result = block_data(data[t.id], block.members[t.id])  # the "model": identity
-            write_block(outputs[f"out{i}"], out_blocks[f"out{i}"], result)
+        inputs = sample_block_data(data, block)
+        # the "model": identity
+        results = {f"out{i}": inputs[t.id] for i, t in enumerate(model.inputs)}
+        write_blocks(outputs, out_blocks, results)
     assert n == count_blocks(sample_shape, shape, block_halos(model))
     for i, t in enumerate(model.inputs):
         np.testing.assert_array_equal(outputs[f"out{i}"], data[t.id])
