@@ -25,6 +25,7 @@ if TYPE_CHECKING:
         save_bioimageio_yaml_only,
         validate_format,
     )
+    from bioimageio_core.sample import Sample
     from bioimageio_core.summary import ValidationSummary
     from bioimageio_core.tensor import Tensor
 
@@ -36,6 +37,7 @@ _LAZY = {
     "validate_format": "bioimageio_core.loading",
     "ValidationSummary": "bioimageio_core.summary",
     "Tensor": "bioimageio_core.tensor",
+    "Sample": "bioimageio_core.sample",
     "load_tensor": "bioimageio_core.io",
     "save_tensor": "bioimageio_core.io",
 }
@@ -57,6 +59,7 @@ __all__ = [
     "HashMismatchError",
     "InputError",
     "PluginError",
+    "Sample",
     "Settings",
     "SourceError",
     "Tensor",
