@@ -72,6 +72,6 @@ class PytorchStateDictAdapter(TorchAdapter):
 
 
 def _show(keys: Sequence[str]) -> str:
-    shown = list(keys[:_SHOW_KEYS])
+    shown = sorted(keys)[:_SHOW_KEYS]
     more = len(keys) - len(shown)
     return f"{shown}" + (f" and {more} more" if more > 0 else "")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import torch
 
 from bioimageio_run_torch._adapter import TorchAdapter
@@ -15,9 +17,12 @@ class TorchscriptAdapter(TorchAdapter):
     def _load(self) -> torch.nn.Module:
         path = self._weights_path()
         try:
-            module: torch.nn.Module = torch.jit.load(  # type: ignore[no-untyped-call]
-                str(path), map_location=self.device
-            )
+            with warnings.catch_warnings():
+                # torch >= 2.9 deprecates TorchScript; the format itself is what the model provides
+                warnings.filterwarnings("ignore", "`torch.jit.load` is deprecated", DeprecationWarning)
+                module: torch.nn.Module = torch.jit.load(  # type: ignore[no-untyped-call]
+                    str(path), map_location=self.device
+                )
         except Exception as error:
             raise self._error(
                 f"the file is not a TorchScript archive torch {torch.__version__} can load: "
