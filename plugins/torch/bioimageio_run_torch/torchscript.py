@@ -19,7 +19,9 @@ class TorchscriptAdapter(TorchAdapter):
         try:
             with warnings.catch_warnings():
                 # torch >= 2.9 deprecates TorchScript; the format itself is what the model provides
-                warnings.filterwarnings("ignore", "`torch.jit.load` is deprecated", DeprecationWarning)
+                warnings.filterwarnings(
+                    "ignore", "`torch.jit.load` is deprecated", DeprecationWarning
+                )
                 module: torch.nn.Module = torch.jit.load(  # type: ignore[no-untyped-call]
                     str(path), map_location=self.device
                 )

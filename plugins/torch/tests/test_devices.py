@@ -9,12 +9,6 @@ from types import ModuleType
 import numpy as np
 import pytest
 import torch
-from hypothesis import given
-from hypothesis import settings as hypothesis_settings
-from hypothesis import strategies as st
-from torch_helpers import TensorSpec, image_axes, make_request, model_rdf, output_image_axes, seeded, torchscript_weights
-
-from bioimageio_core.errors import PluginError
 from bioimageio_run_torch.devices import (
     DeviceSpec,
     MachineDevices,
@@ -23,6 +17,20 @@ from bioimageio_run_torch.devices import (
     torch_device,
 )
 from bioimageio_run_torch.plugin import create_torchscript_adapter
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
+from torch_helpers import (
+    TensorSpec,
+    image_axes,
+    make_request,
+    model_rdf,
+    output_image_axes,
+    seeded,
+    torchscript_weights,
+)
+
+from bioimageio_core.errors import PluginError
 
 NO_GPU = MachineDevices(cuda_count=0)
 TWO_GPUS = MachineDevices(cuda_count=2)
@@ -56,7 +64,9 @@ def test_numbered_cuda_round_trips(index: int, upper: bool) -> None:
     assert (parsed.type, parsed.index) == (device.type, device.index)
 
 
-@pytest.mark.parametrize("text", ["", "gpu", "cuda:", "cuda:-1", "cuda:x", "cuda 1", "tpu:0", "cpu:1", "mps:2"])
+@pytest.mark.parametrize(
+    "text", ["", "gpu", "cuda:", "cuda:-1", "cuda:x", "cuda 1", "tpu:0", "cpu:1", "mps:2"]
+)
 def test_invalid_device_strings(text: str) -> None:
     with pytest.raises(PluginError, match="cuda:N"):
         parse_device(text)

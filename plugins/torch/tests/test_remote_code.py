@@ -7,6 +7,8 @@ from types import ModuleType
 
 import numpy as np
 import pytest
+from bioimageio_run_torch.architecture import is_url
+from bioimageio_run_torch.plugin import create_pytorch_state_dict_adapter
 from torch_helpers import (
     NETS_FILE,
     LocalOpener,
@@ -23,14 +25,14 @@ from torch_helpers import (
 
 from bioimageio_core.errors import PluginError
 from bioimageio_core.settings import Settings, get_settings
-from bioimageio_run_torch.architecture import is_url
-from bioimageio_run_torch.plugin import create_pytorch_state_dict_adapter
 
 FORMAT = "pytorch_state_dict"
 URL_ROOT = "https://example.com/models/tiny/"
 
 
-def _rdf(folder: Path, nets: ModuleType, arch_source: str | None = None) -> tuple[dict, np.ndarray, np.ndarray]:
+def _rdf(
+    folder: Path, nets: ModuleType, arch_source: str | None = None
+) -> tuple[dict, np.ndarray, np.ndarray]:
     module = seeded(nets.TinyConv)
     x = np.random.default_rng(0).standard_normal((1, 1, 8, 8)).astype(np.float32)
     expected = run_eager(module, x).numpy()
@@ -79,7 +81,9 @@ def test_allowed_remote_code_runs(nets: ModuleType, model_dir: Path) -> None:
     opener = LocalOpener(model_dir, url_root=URL_ROOT)
     request = make_request(model_dir, rdf, FORMAT, root=URL_ROOT, opener=opener, settings=settings)
     with create_pytorch_state_dict_adapter(request) as adapter:
-        np.testing.assert_allclose(adapter.forward({"raw": x})["out"], expected, rtol=1e-6, atol=1e-6)
+        np.testing.assert_allclose(
+            adapter.forward({"raw": x})["out"], expected, rtol=1e-6, atol=1e-6
+        )
     assert (URL_ROOT + NETS_FILE, rdf["weights"][FORMAT]["architecture"]["sha256"]) in opener.calls
 
 
@@ -87,7 +91,9 @@ def test_local_model_runs_without_the_setting(nets: ModuleType, model_dir: Path)
     rdf, x, expected = _rdf(model_dir, nets)
     request = make_request(model_dir, rdf, FORMAT, settings=Settings(allow_remote_code=False))
     with create_pytorch_state_dict_adapter(request) as adapter:
-        np.testing.assert_allclose(adapter.forward({"raw": x})["out"], expected, rtol=1e-6, atol=1e-6)
+        np.testing.assert_allclose(
+            adapter.forward({"raw": x})["out"], expected, rtol=1e-6, atol=1e-6
+        )
 
 
 @pytest.mark.parametrize(

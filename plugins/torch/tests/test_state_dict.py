@@ -11,6 +11,8 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
+from bioimageio_run_torch.plugin import create_pytorch_state_dict_adapter
+from bioimageio_run_torch.state_dict import PytorchStateDictAdapter
 from torch_helpers import (
     NETS_FILE,
     TensorSpec,
@@ -27,8 +29,6 @@ from torch_helpers import (
 )
 
 from bioimageio_core.errors import HashMismatchError, PluginError
-from bioimageio_run_torch.plugin import create_pytorch_state_dict_adapter
-from bioimageio_run_torch.state_dict import PytorchStateDictAdapter
 
 FORMAT = "pytorch_state_dict"
 
@@ -45,8 +45,12 @@ def _tiny_conv_rdf(
     x = np.random.default_rng(0).standard_normal((batch, 2, 8, 8)).astype(np.float32)
     expected = run_eager(module, x).numpy()
     if architecture is None:
-        architecture = file_architecture(folder / NETS_FILE, "TinyConv", in_channels=2, out_channels=3)
-    weights = state_dict_weights(folder, module.state_dict() if state is None else state, architecture)
+        architecture = file_architecture(
+            folder / NETS_FILE, "TinyConv", in_channels=2, out_channels=3
+        )
+    weights = state_dict_weights(
+        folder, module.state_dict() if state is None else state, architecture
+    )
     rdf = model_rdf(
         folder,
         [TensorSpec("raw", image_axes(2, 8), x)],
@@ -76,13 +80,19 @@ def test_architecture_from_file(nets: ModuleType, model_dir: Path) -> None:
 
 
 def test_architecture_factory_function_with_kwargs(nets: ModuleType, model_dir: Path) -> None:
-    architecture = file_architecture(model_dir / NETS_FILE, "make_tiny_conv", in_channels=2, out_channels=3)
+    architecture = file_architecture(
+        model_dir / NETS_FILE, "make_tiny_conv", in_channels=2, out_channels=3
+    )
     rdf, x, expected = _tiny_conv_rdf(model_dir, nets, architecture=architecture)
     with create_pytorch_state_dict_adapter(make_request(model_dir, rdf, FORMAT)) as adapter:
-        np.testing.assert_allclose(adapter.forward({"raw": x})["out"], expected, rtol=1e-6, atol=1e-6)
+        np.testing.assert_allclose(
+            adapter.forward({"raw": x})["out"], expected, rtol=1e-6, atol=1e-6
+        )
 
 
-def test_architecture_from_library(nets: ModuleType, model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_architecture_from_library(
+    nets: ModuleType, model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     library = model_dir / "installed_lib"
     library.mkdir()
     (library / "tiny_torch_library_nets.py").write_text((model_dir / NETS_FILE).read_text())
@@ -94,14 +104,22 @@ def test_architecture_from_library(nets: ModuleType, model_dir: Path, monkeypatc
     }
     rdf, x, expected = _tiny_conv_rdf(model_dir, nets, architecture=architecture)
     with create_pytorch_state_dict_adapter(make_request(model_dir, rdf, FORMAT)) as adapter:
-        np.testing.assert_allclose(adapter.forward({"raw": x})["out"], expected, rtol=1e-6, atol=1e-6)
+        np.testing.assert_allclose(
+            adapter.forward({"raw": x})["out"], expected, rtol=1e-6, atol=1e-6
+        )
     sys.modules.pop("tiny_torch_library_nets", None)
 
 
 def test_missing_library_module(nets: ModuleType, model_dir: Path) -> None:
-    architecture = {"import_from": "no_such_package_for_tests.nets", "callable": "Net", "kwargs": {}}
+    architecture = {
+        "import_from": "no_such_package_for_tests.nets",
+        "callable": "Net",
+        "kwargs": {},
+    }
     rdf, _, _ = _tiny_conv_rdf(model_dir, nets, architecture=architecture)
-    with pytest.raises(PluginError, match=r"'no_such_package_for_tests.nets' cannot be imported") as info:
+    with pytest.raises(
+        PluginError, match=r"'no_such_package_for_tests.nets' cannot be imported"
+    ) as info:
         create_pytorch_state_dict_adapter(make_request(model_dir, rdf, FORMAT))
     assert "bioimageio-run-torch" in str(info.value)
 
@@ -118,7 +136,13 @@ def test_multi_input_multi_output(nets: ModuleType, model_dir: Path) -> None:
             TensorSpec("features", output_image_axes(3, "raw"), features),
             TensorSpec("score", vector_axes(3), score),
         ],
-        {FORMAT: state_dict_weights(model_dir, module.state_dict(), file_architecture(model_dir / NETS_FILE, "MultiInOut"))},
+        {
+            FORMAT: state_dict_weights(
+                model_dir,
+                module.state_dict(),
+                file_architecture(model_dir / NETS_FILE, "MultiInOut"),
+            )
+        },
     )
     with create_pytorch_state_dict_adapter(make_request(model_dir, rdf, FORMAT)) as adapter:
         result = adapter.forward({"mask": mask, "raw": raw})
@@ -141,9 +165,13 @@ def test_missing_and_unexpected_keys_are_listed(nets: ModuleType, model_dir: Pat
 
 
 def test_shape_mismatch_names_the_parameter(nets: ModuleType, model_dir: Path) -> None:
-    architecture = file_architecture(model_dir / NETS_FILE, "TinyConv", in_channels=1, out_channels=3)
+    architecture = file_architecture(
+        model_dir / NETS_FILE, "TinyConv", in_channels=1, out_channels=3
+    )
     rdf, _, _ = _tiny_conv_rdf(model_dir, nets, architecture=architecture)
-    with pytest.raises(PluginError, match=r"(?s)does not fit the architecture.*size mismatch for conv1\.weight"):
+    with pytest.raises(
+        PluginError, match=r"(?s)does not fit the architecture.*size mismatch for conv1\.weight"
+    ):
         create_pytorch_state_dict_adapter(make_request(model_dir, rdf, FORMAT))
 
 
@@ -190,7 +218,9 @@ def test_callable_must_return_a_module(nets: ModuleType, model_dir: Path) -> Non
 def test_bad_kwargs_name_the_architecture(nets: ModuleType, model_dir: Path) -> None:
     architecture = file_architecture(model_dir / NETS_FILE, "TinyConv", channels_in=2)
     rdf, _, _ = _tiny_conv_rdf(model_dir, nets, architecture=architecture)
-    with pytest.raises(PluginError, match=r"calling the architecture tiny_nets.py:TinyConv.*channels_in"):
+    with pytest.raises(
+        PluginError, match=r"calling the architecture tiny_nets.py:TinyConv.*channels_in"
+    ):
         create_pytorch_state_dict_adapter(make_request(model_dir, rdf, FORMAT))
 
 
@@ -200,6 +230,8 @@ def test_broken_architecture_file(nets: ModuleType, model_dir: Path) -> None:
     broken.write_text("import a_package_that_is_not_installed_anywhere\n")
     rdf["weights"][FORMAT]["architecture"] = file_architecture(broken, "Net")
     before = _architecture_modules()
-    with pytest.raises(PluginError, match=r"executing the architecture file failed: ModuleNotFoundError"):
+    with pytest.raises(
+        PluginError, match=r"executing the architecture file failed: ModuleNotFoundError"
+    ):
         create_pytorch_state_dict_adapter(make_request(model_dir, rdf, FORMAT))
     assert _architecture_modules() == before

@@ -8,6 +8,8 @@ from types import ModuleType
 import numpy as np
 import pytest
 import torch
+from bioimageio_run_torch.plugin import create_torchscript_adapter
+from bioimageio_run_torch.torchscript import TorchscriptAdapter
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from torch_helpers import (
@@ -23,8 +25,6 @@ from torch_helpers import (
 )
 
 from bioimageio_core.errors import PluginError
-from bioimageio_run_torch.plugin import create_torchscript_adapter
-from bioimageio_run_torch.torchscript import TorchscriptAdapter
 
 
 def _rng(seed: int = 0) -> np.random.Generator:
@@ -35,7 +35,11 @@ def _rng(seed: int = 0) -> np.random.Generator:
 def test_tiny_conv_batch_of_three(export: str, nets: ModuleType, model_dir: Path) -> None:
     module = seeded(nets.TinyConv, in_channels=2, out_channels=3)
     x = _rng().standard_normal((3, 2, 16, 16)).astype(np.float32)
-    exported = torch.jit.script(module) if export == "script" else torch.jit.trace(module, torch.from_numpy(x))
+    exported = (
+        torch.jit.script(module)
+        if export == "script"
+        else torch.jit.trace(module, torch.from_numpy(x))
+    )
     expected = run_eager(module, x).numpy()
     rdf = model_rdf(
         model_dir,
@@ -92,7 +96,9 @@ def test_dict_outputs_are_matched_by_output_id(nets: ModuleType, model_dir: Path
         result = adapter.forward({"x": x})
     assert result["features"].shape == (1, 2, 8, 8)
     assert result["score"].shape == (1, 2)
-    np.testing.assert_allclose(result["features"], reference["features"].numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        result["features"], reference["features"].numpy(), rtol=1e-5, atol=1e-6
+    )
     np.testing.assert_allclose(result["score"], reference["score"].numpy(), rtol=1e-5, atol=1e-6)
 
 
@@ -119,7 +125,11 @@ def test_output_half_the_input_size(nets: ModuleType, model_dir: Path) -> None:
         model_dir,
         [TensorSpec("raw", image_axes(1, 16), x)],
         [TensorSpec("down", output_image_axes(2, "raw", scale=2.0), expected)],
-        {"torchscript": torchscript_weights(model_dir, torch.jit.trace(module, torch.from_numpy(x)))},
+        {
+            "torchscript": torchscript_weights(
+                model_dir, torch.jit.trace(module, torch.from_numpy(x))
+            )
+        },
     )
     with create_torchscript_adapter(make_request(model_dir, rdf, "torchscript")) as adapter:
         result = adapter.forward({"raw": x})
@@ -161,16 +171,22 @@ def test_read_only_fortran_and_big_endian_inputs(nets: ModuleType, model_dir: Pa
     variants = [read_only, np.asfortranarray(x), x.astype(">f4")]
     with create_torchscript_adapter(make_request(model_dir, rdf, "torchscript")) as adapter:
         for variant in variants:
-            np.testing.assert_allclose(adapter.forward({"raw": variant})["out"], expected, rtol=1e-5, atol=1e-6)
+            np.testing.assert_allclose(
+                adapter.forward({"raw": variant})["out"], expected, rtol=1e-5, atol=1e-6
+            )
 
 
-@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(
     batch=st.integers(1, 3),
     size=st.sampled_from([4, 8, 12]),
     seed=st.integers(0, 2**16),
 )
-def test_any_batch_and_size(batch: int, size: int, seed: int, nets: ModuleType, tmp_path_factory: pytest.TempPathFactory) -> None:
+def test_any_batch_and_size(
+    batch: int, size: int, seed: int, nets: ModuleType, tmp_path_factory: pytest.TempPathFactory
+) -> None:
     folder = tmp_path_factory.mktemp("any_size")
     module = seeded(nets.TinyConv, seed=seed)
     x = _rng(seed).standard_normal((batch, 1, size, size)).astype(np.float32)

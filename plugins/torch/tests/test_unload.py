@@ -11,6 +11,11 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
+from bioimageio_run_torch._adapter import TorchAdapter
+from bioimageio_run_torch.plugin import (
+    create_pytorch_state_dict_adapter,
+    create_torchscript_adapter,
+)
 from torch_helpers import (
     NETS_FILE,
     TensorSpec,
@@ -25,17 +30,19 @@ from torch_helpers import (
 )
 
 from bioimageio_core.errors import PluginError
-from bioimageio_run_torch._adapter import TorchAdapter
-from bioimageio_run_torch.plugin import create_pytorch_state_dict_adapter, create_torchscript_adapter
 
 
-def _request(folder: Path, nets: ModuleType, weights_format: str, devices: tuple[str, ...] | None = ("cpu",)) -> Any:
+def _request(
+    folder: Path, nets: ModuleType, weights_format: str, devices: tuple[str, ...] | None = ("cpu",)
+) -> Any:
     module = seeded(nets.TinyConv)
     x = np.ones((1, 1, 4, 4), np.float32)
     if weights_format == "torchscript":
         weights = torchscript_weights(folder, torch.jit.script(module))
     else:
-        weights = state_dict_weights(folder, module.state_dict(), file_architecture(folder / NETS_FILE, "TinyConv"))
+        weights = state_dict_weights(
+            folder, module.state_dict(), file_architecture(folder / NETS_FILE, "TinyConv")
+        )
     rdf = model_rdf(
         folder,
         [TensorSpec("raw", image_axes(1, 4), x)],
@@ -45,7 +52,10 @@ def _request(folder: Path, nets: ModuleType, weights_format: str, devices: tuple
     return make_request(folder, rdf, weights_format, devices=devices)
 
 
-CREATE = {"torchscript": create_torchscript_adapter, "pytorch_state_dict": create_pytorch_state_dict_adapter}
+CREATE = {
+    "torchscript": create_torchscript_adapter,
+    "pytorch_state_dict": create_pytorch_state_dict_adapter,
+}
 
 
 @pytest.mark.parametrize("weights_format", sorted(CREATE))

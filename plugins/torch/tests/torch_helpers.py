@@ -130,7 +130,9 @@ def model_rdf(
     }
 
 
-def torchscript_weights(folder: Path, module: torch.jit.ScriptModule, name: str = "weights.pt") -> dict[str, Any]:
+def torchscript_weights(
+    folder: Path, module: torch.jit.ScriptModule, name: str = "weights.pt"
+) -> dict[str, Any]:
     path = folder / name
     torch.jit.save(module, str(path))
     return {"source": name, "sha256": sha256_of(path), "pytorch_version": PYTORCH_VERSION}
@@ -233,8 +235,10 @@ def make_request(
     opener: LocalOpener | None = None,
 ) -> AdapterRequest:
     model = build_model(rdf, folder if root is None else root)
-    weights = model.weights[weights_format] if hasattr(model.weights, "formats") else getattr(
-        model.weights, weights_format
+    weights = (
+        model.weights[weights_format]
+        if hasattr(model.weights, "formats")
+        else getattr(model.weights, weights_format)
     )
     return AdapterRequest(
         model=model,
