@@ -27,7 +27,8 @@ def _zero_mean_unit_variance(x: np.ndarray, eps: float = 1e-6) -> np.ndarray:
     x64 = x.astype(np.float64)
     mean = x64.mean(axis=(2, 3), keepdims=True)
     std = np.sqrt(((x64 - mean) ** 2).mean(axis=(2, 3), keepdims=True))
-    return ((x64 - mean) / (std + eps)).astype(np.float32)
+    normalized: np.ndarray = ((x64 - mean) / (std + eps)).astype(np.float32)
+    return normalized
 
 
 def test_description_declares_what_the_test_assumes() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import numpy as np
 import pytest
@@ -32,7 +33,7 @@ URL_ROOT = "https://example.com/models/tiny/"
 
 def _rdf(
     folder: Path, nets: ModuleType, arch_source: str | None = None
-) -> tuple[dict, np.ndarray, np.ndarray]:
+) -> tuple[dict[str, Any], np.ndarray, np.ndarray]:
     module = seeded(nets.TinyConv)
     x = np.random.default_rng(0).standard_normal((1, 1, 8, 8)).astype(np.float32)
     expected = run_eager(module, x).numpy()

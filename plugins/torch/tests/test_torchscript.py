@@ -141,7 +141,8 @@ def test_uint8_input_is_passed_as_uint8(nets: ModuleType, model_dir: Path) -> No
     module = seeded(nets.Uint8Input)
     x = _rng(5).integers(0, 256, (2, 1, 8, 8), dtype=np.uint8)
     # independent formulation: the float image the model sees
-    expected = run_eager(module.conv, x.astype(np.float32) / np.float32(255)).numpy()
+    conv = module.get_submodule("conv")
+    expected = run_eager(conv, x.astype(np.float32) / np.float32(255)).numpy()
     rdf = model_rdf(
         model_dir,
         [TensorSpec("raw", image_axes(1, 8), x)],
