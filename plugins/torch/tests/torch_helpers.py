@@ -7,7 +7,7 @@ import importlib.util
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from types import ModuleType, SimpleNamespace
+from types import ModuleType
 from typing import Any
 from urllib.parse import urlparse
 
@@ -19,6 +19,7 @@ from torch_nets import NETS_SOURCE
 from bioimageio_core.adapters import AdapterRequest
 from bioimageio_core.errors import HashMismatchError, SourceError
 from bioimageio_core.settings import Settings
+from bioimageio_core.spec import build_description
 
 NETS_FILE = "tiny_nets.py"
 PYTORCH_VERSION = torch.__version__.split("+")[0]
@@ -193,34 +194,13 @@ class LocalOpener:
         return path
 
 
-def _namespace(value: Any, key: str = "") -> Any:
-    if isinstance(value, dict) and key != "kwargs":
-        return SimpleNamespace(**{k: _namespace(v, k) for k, v in value.items()})
-    if isinstance(value, list):
-        return [_namespace(v) for v in value]
-    return value
-
-
 def build_model(rdf: dict[str, Any], root: Path | str) -> Any:
-    """The model description of ``rdf`` with ``root`` set."""
-    try:
-        from bioimageio_core.spec import build_description
-    except ImportError:
-        build_description = None
-    if build_description is None:
-        # the spec package does not build descriptions yet: a stand-in with the same attributes
-        model = _namespace(rdf)
-        model.root = root
-        for entry in vars(model.weights).values():
-            entry.sha256 = getattr(entry, "sha256", None)
-            architecture = getattr(entry, "architecture", None)
-            if architecture is not None:
-                architecture.sha256 = getattr(architecture, "sha256", None)
-                architecture.import_from = getattr(architecture, "import_from", None)
-                architecture.kwargs = getattr(architecture, "kwargs", {})
-        return model
+    """The 0.5 ``ModelDescr`` of ``rdf`` (built without IO) with ``root`` set."""
     result = build_description(rdf)
     assert result.descr is not None, [str(issue) for issue in result.issues]
+    assert not [i for i in result.issues if i.severity == "warning"], [
+        str(i) for i in result.issues
+    ]
     return attrs.evolve(result.descr, root=root)
 
 
