@@ -45,7 +45,11 @@ ALLOW_REMOTE_CODE_HINT = (
 
 
 def is_url(reference: object) -> bool:
-    """Whether a file reference or root is a URL (and not a local path, e.g. ``C:\\x``)."""
+    """Whether a file reference or root is a URL (and not a local path, e.g. ``C:\\x``).
+
+    A root is judged by ``str(root)``: the loader's roots give their URL there (a remote folder, or
+    a zip package downloaded from a URL) and a local path otherwise.
+    """
     if reference is None or isinstance(reference, PurePath):
         return False
     scheme = urlparse(str(reference)).scheme

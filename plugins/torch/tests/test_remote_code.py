@@ -97,6 +97,26 @@ def test_local_model_runs_without_the_setting(nets: ModuleType, model_dir: Path)
         )
 
 
+class _ZipDownloadedFrom:
+    """Like the loader's root of a zip package: ``str()`` gives where it came from."""
+
+    def __init__(self, origin: str) -> None:
+        self.origin = origin
+
+    def __str__(self) -> str:
+        return self.origin
+
+
+def test_zip_package_downloaded_from_a_url_is_refused(nets: ModuleType, model_dir: Path) -> None:
+    rdf, _, _ = _rdf(model_dir, nets)
+    root = _ZipDownloadedFrom("https://example.com/models/tiny.zip")
+    request = make_request(model_dir, rdf, FORMAT, root=root)
+    with pytest.raises(PluginError) as info:
+        create_pytorch_state_dict_adapter(request)
+    _assert_refused(info.value)
+    assert "model opened from https://example.com/models/tiny.zip" in str(info.value)
+
+
 @pytest.mark.parametrize(
     ("reference", "remote"),
     [
@@ -110,6 +130,8 @@ def test_local_model_runs_without_the_setting(nets: ModuleType, model_dir: Path)
         ("file:///tmp/a.py", False),
         (Path("/abs/a.py"), False),
         (None, False),
+        (_ZipDownloadedFrom("https://example.com/m.zip"), True),
+        (_ZipDownloadedFrom("/local/m.zip"), False),
     ],
 )
 def test_is_url(reference: object, remote: bool) -> None:

@@ -194,7 +194,7 @@ class LocalOpener:
         return path
 
 
-def build_model(rdf: dict[str, Any], root: Path | str, *, allow_warnings: bool = False) -> Any:
+def build_model(rdf: dict[str, Any], root: object, *, allow_warnings: bool = False) -> Any:
     """The 0.5 ``ModelDescr`` of ``rdf`` (built without IO) with ``root`` set."""
     result = build_description(rdf)
     assert result.descr is not None, [str(issue) for issue in result.issues]
@@ -210,7 +210,7 @@ def make_request(
     *,
     devices: tuple[str, ...] | None = ("cpu",),
     settings: Settings | None = None,
-    root: Path | str | None = None,
+    root: object = None,
     opener: LocalOpener | None = None,
 ) -> AdapterRequest:
     model = build_model(rdf, folder if root is None else root)
