@@ -157,6 +157,29 @@ def test_uint8_input_is_passed_as_uint8(nets: ModuleType, model_dir: Path) -> No
     np.testing.assert_allclose(result["out"], expected, rtol=1e-5, atol=1e-5)
 
 
+def test_missing_optional_input_is_passed_as_none(nets: ModuleType, model_dir: Path) -> None:
+    module = seeded(nets.OptionalMask)
+    x = _rng(8).standard_normal((1, 1, 8, 8)).astype(np.float32)
+    mask = (_rng(9).random((1, 1, 8, 8)) > 0.5).astype(np.float32)
+    with_mask = run_eager(module, x, mask).numpy()
+    without_mask = run_eager(module, x).numpy()
+    rdf = model_rdf(
+        model_dir,
+        [TensorSpec("x", image_axes(1, 8), x), TensorSpec("mask", image_axes(1, 8), mask)],
+        [TensorSpec("out", output_image_axes(1, "x"), with_mask)],
+        {"torchscript": torchscript_weights(model_dir, torch.jit.script(module))},
+    )
+    rdf["inputs"][1]["optional"] = True
+    with create_torchscript_adapter(make_request(model_dir, rdf, "torchscript")) as adapter:
+        np.testing.assert_allclose(
+            adapter.forward({"x": x, "mask": mask})["out"], with_mask, rtol=1e-5, atol=1e-6
+        )
+        np.testing.assert_allclose(
+            adapter.forward({"x": x})["out"], without_mask, rtol=1e-5, atol=1e-6
+        )
+    assert not np.allclose(with_mask, without_mask)
+
+
 def test_read_only_fortran_and_big_endian_inputs(nets: ModuleType, model_dir: Path) -> None:
     module = seeded(nets.TinyConv)
     x = _rng(6).standard_normal((1, 1, 8, 8)).astype(np.float32)

@@ -4,7 +4,7 @@ architecture file of ``pytorch_state_dict`` weights."""
 NETS_SOURCE = '''
 """Small networks for the bioimageio-run-torch tests."""
 
-from typing import Dict
+from typing import Dict, Optional
 
 import torch
 from torch import nn
@@ -73,6 +73,19 @@ class Uint8Input(nn.Module):
         if x.dtype != torch.uint8:
             raise ValueError("Uint8Input takes uint8 images")
         return self.conv(x.to(torch.float32) / 255.0)
+
+
+class OptionalMask(nn.Module):
+    """(x (b, 1, y, x), optional mask (b, 1, y, x)) -> (b, 1, y, x); no mask: all ones."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(1, 1, 3, padding=1)
+
+    def forward(self, x: torch.Tensor, mask: Optional[torch.Tensor] = None) -> torch.Tensor:
+        if mask is None:
+            return self.conv(x)
+        return self.conv(x) * mask
 
 
 def not_a_module(**kwargs):
