@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 
@@ -24,6 +25,7 @@ from torch_helpers import (
     vector_axes,
 )
 
+from bioimageio_core.adapters import ModelAdapter
 from bioimageio_core.errors import PluginError
 
 
@@ -200,29 +202,45 @@ def test_read_only_fortran_and_big_endian_inputs(nets: ModuleType, model_dir: Pa
             )
 
 
-@settings(
-    max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
-@given(
-    batch=st.integers(1, 3),
-    size=st.sampled_from([4, 8, 12]),
-    seed=st.integers(0, 2**16),
-)
-def test_any_batch_and_size(
-    batch: int, size: int, seed: int, nets: ModuleType, tmp_path_factory: pytest.TempPathFactory
-) -> None:
-    folder = tmp_path_factory.mktemp("any_size")
-    module = seeded(nets.TinyConv, seed=seed)
-    x = _rng(seed).standard_normal((batch, 1, size, size)).astype(np.float32)
-    expected = run_eager(module, x).numpy()
+@pytest.fixture(scope="module")
+def scripted_tiny_conv(
+    nets: ModuleType, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[torch.nn.Module, ModelAdapter]]:
+    """A scripted TinyConv behind an adapter, shared by the examples of one property test."""
+    folder = tmp_path_factory.mktemp("scripted_tiny_conv")
+    module = seeded(nets.TinyConv, seed=3)
+    x = np.zeros((1, 1, 4, 4), np.float32)
     rdf = model_rdf(
         folder,
-        [TensorSpec("raw", image_axes(1, size), x)],
-        [TensorSpec("out", output_image_axes(2, "raw"), expected)],
+        [TensorSpec("raw", image_axes(1, 4), x)],
+        [TensorSpec("out", output_image_axes(2, "raw"), run_eager(module, x).numpy())],
         {"torchscript": torchscript_weights(folder, torch.jit.script(module))},
     )
     with create_torchscript_adapter(make_request(folder, rdf, "torchscript")) as adapter:
-        result = adapter.forward({"raw": x})
+        yield module, adapter
+
+
+@settings(
+    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    batch=st.integers(1, 3),
+    height=st.integers(1, 12),
+    width=st.integers(1, 12),
+    seed=st.integers(0, 2**16),
+)
+def test_any_batch_and_size(
+    batch: int,
+    height: int,
+    width: int,
+    seed: int,
+    scripted_tiny_conv: tuple[torch.nn.Module, ModelAdapter],
+) -> None:
+    module, adapter = scripted_tiny_conv
+    x = _rng(seed).standard_normal((batch, 1, height, width)).astype(np.float32)
+    expected = run_eager(module, x).numpy()
+    result = adapter.forward({"raw": x})
+    assert result["out"].shape == (batch, 2, height, width)
     np.testing.assert_allclose(result["out"], expected, rtol=1e-5, atol=1e-6)
 
 
