@@ -13,7 +13,7 @@ import torch
 
 from bioimageio_core.adapters import AdapterRequest, ModelAdapter
 from bioimageio_core.errors import BioimageioError, InputError, PluginError
-from bioimageio_run_torch._errors import DISTRIBUTION, backend_error
+from bioimageio_run_torch._errors import DISTRIBUTION, backend_error, locate
 from bioimageio_run_torch.devices import torch_device
 
 
@@ -47,8 +47,8 @@ class TorchAdapter(ModelAdapter):
         """Local path of the weights file (downloaded and sha256-checked by ``open_file``)."""
         try:
             return self.request.open_file(self.weights_source, self.request.weights.sha256)
-        except BioimageioError:
-            raise
+        except BioimageioError as error:
+            raise locate(error, f"$.weights.{self.weights_format}") from None
         except OSError as error:
             raise self._error(
                 f"the weights file cannot be read: {error}", loc=self._loc("source")

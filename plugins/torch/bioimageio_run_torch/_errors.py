@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bioimageio_core.errors import PluginError
+from bioimageio_core.errors import BioimageioError, HashMismatchError, PluginError
 
 DISTRIBUTION = "bioimageio-run-torch"
 """Name of the distribution that provides this backend (``pip install bioimageio-run-torch``)."""
@@ -21,3 +21,12 @@ def backend_error(
     return PluginError(
         f"{weights_format} weights{where} ({DISTRIBUTION}): {message}", loc=loc, hint=hint
     )
+
+
+def locate(error: BioimageioError, field_loc: str) -> BioimageioError:
+    """Give an error from ``open_file`` the field it concerns (``…sha256`` for a hash mismatch,
+    else ``…source``) unless it already names one; returns the same error for ``raise``."""
+    if error.loc is None:
+        suffix = "sha256" if isinstance(error, HashMismatchError) else "source"
+        error.loc = f"{field_loc}.{suffix}"
+    return error

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 from bioimageio_core.errors import BioimageioError
-from bioimageio_run_torch._errors import backend_error
+from bioimageio_run_torch._errors import backend_error, locate
 
 if TYPE_CHECKING:
     import torch
@@ -127,8 +127,8 @@ def _callable_from_file(request: AdapterRequest, name: str) -> Callable[..., Any
         )
     try:
         path = request.open_file(source, architecture.sha256)
-    except BioimageioError:
-        raise
+    except BioimageioError as error:
+        raise locate(error, LOC) from None
     except OSError as error:
         raise backend_error(
             FORMAT, source, f"the architecture file cannot be read: {error}", loc=f"{LOC}.source"

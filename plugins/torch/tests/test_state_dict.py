@@ -28,7 +28,7 @@ from torch_helpers import (
     vector_axes,
 )
 
-from bioimageio_core.errors import HashMismatchError, PluginError
+from bioimageio_core.errors import HashMismatchError, PluginError, SourceError
 
 FORMAT = "pytorch_state_dict"
 
@@ -197,7 +197,17 @@ def test_changed_architecture_file_fails_its_sha256(nets: ModuleType, model_dir:
     rdf, _, _ = _tiny_conv_rdf(model_dir, nets)
     with (model_dir / NETS_FILE).open("a") as file:
         file.write("\nprint('injected')\n")
-    with pytest.raises(HashMismatchError, match=NETS_FILE):
+    with pytest.raises(HashMismatchError, match=NETS_FILE) as info:
+        create_pytorch_state_dict_adapter(make_request(model_dir, rdf, FORMAT))
+    assert "(at $.weights.pytorch_state_dict.architecture.sha256)" in str(info.value)
+
+
+def test_missing_weights_file_names_the_field(nets: ModuleType, model_dir: Path) -> None:
+    rdf, _, _ = _tiny_conv_rdf(model_dir, nets)
+    (model_dir / rdf["weights"][FORMAT]["source"]).unlink()
+    with pytest.raises(
+        SourceError, match=r"weights.pth does not exist.*\$\.weights\.pytorch_state_dict\.source"
+    ):
         create_pytorch_state_dict_adapter(make_request(model_dir, rdf, FORMAT))
 
 
