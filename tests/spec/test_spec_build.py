@@ -35,8 +35,8 @@ from bioimageio_core.spec import (
     build_description,
     dump_description,
     iter_file_refs,
+    legacy,
 )
-from bioimageio_core.spec import legacy
 
 
 def _model(raw: dict[str, Any]) -> ModelDescr:
@@ -155,9 +155,21 @@ def test_extensions_parse_unknown_formats_and_ops() -> None:
 def test_iter_file_refs_kinds() -> None:
     refs = {(loc, ref.source, ref.kind) for loc, ref in iter_file_refs(_model(rich_model()))}
     assert (("inputs", 0, "test_tensor"), "in.npy", "test_tensor") in refs
-    assert (("weights", "onnx", "external_data", "source"), "weights.onnx.data", "weights:onnx") in refs
-    assert (("weights", "pytorch_state_dict", "architecture", "source"), "model.py", "weights:pytorch_state_dict") in refs
-    assert (("weights", "pytorch_state_dict", "dependencies", "source"), "environment.yaml", "dependencies") in refs
+    assert (
+        ("weights", "onnx", "external_data", "source"),
+        "weights.onnx.data",
+        "weights:onnx",
+    ) in refs
+    assert (
+        ("weights", "pytorch_state_dict", "architecture", "source"),
+        "model.py",
+        "weights:pytorch_state_dict",
+    ) in refs
+    assert (
+        ("weights", "pytorch_state_dict", "dependencies", "source"),
+        "environment.yaml",
+        "dependencies",
+    ) in refs
     assert (("covers", 0), "cover.png", "cover") in refs
     assert (("attachments", 0), "notes.txt", "attachment") in refs
     assert not any(kind == "icon" for _, _, kind in refs)  # an emoji icon is no file
@@ -166,7 +178,12 @@ def test_iter_file_refs_kinds() -> None:
 
 
 def _generic(rtype: str, fv: str, **more: Any) -> dict[str, Any]:
-    raw: dict[str, Any] = {"type": rtype, "format_version": fv, "name": "Some resource", "description": "d"}
+    raw: dict[str, Any] = {
+        "type": rtype,
+        "format_version": fv,
+        "name": "Some resource",
+        "description": "d",
+    }
     raw.update(more)
     return raw
 
@@ -175,9 +192,15 @@ def _generic(rtype: str, fv: str, **more: Any) -> dict[str, Any]:
     ("raw", "cls"),
     [
         (_generic("dataset", "0.3.0", license="MIT"), DatasetDescr),
-        (_generic("dataset", "0.2.4", attachments={"files": ["a.txt"], "other": 1}), DatasetDescr02),
+        (
+            _generic("dataset", "0.2.4", attachments={"files": ["a.txt"], "other": 1}),
+            DatasetDescr02,
+        ),
         (_generic("notebook", "0.3.0", source="nb.ipynb"), NotebookDescr),
-        (_generic("workflow", "0.3.0", badges=[{"label": "b", "url": "https://x.org"}]), GenericDescr),
+        (
+            _generic("workflow", "0.3.0", badges=[{"label": "b", "url": "https://x.org"}]),
+            GenericDescr,
+        ),
     ],
 )
 def test_other_types_build(raw: dict[str, Any], cls: type) -> None:
