@@ -250,10 +250,10 @@ def _inputs(data: Mapping[str, Any], log: IssueLog) -> tuple[list[Any], dict[str
             if axes
             else None
         )
-        if name is None or axes is None or tensor_sizes is None or data_descr is None:
+        if name is None or tensor_sizes is None:
             continue
         sizes[name] = tensor_sizes
-        if steps is None:
+        if data_descr is None or steps is None:
             continue
         converted: dict[str, Any] = {"id": name}
         if tensor.get("description"):

@@ -34,6 +34,21 @@ _INFINITY_WORDS = {
 }
 _DOI_PREFIX = re.compile(r"^(?:https?://(?:dx\.)?doi\.org/|doi:\s*)", re.IGNORECASE)
 _DOI = re.compile(r"^10\.[0-9]{4}.+$")
+#: a number as YAML 1.2 reads it but YAML 1.1 (PyYAML) leaves as a string, e.g. ``1e-06``
+_NUMBER_TEXT = re.compile(r"^[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?$")
+_NUMERIC_KWARGS = (
+    "eps",
+    "min_percentile",
+    "max_percentile",
+    "gain",
+    "offset",
+    "mean",
+    "std",
+    "threshold",
+    "min",
+    "max",
+)
+_NUMERIC_TOLERANCE = ("relative_tolerance", "absolute_tolerance", "mismatched_elements_per_million")
 
 
 def normalize_raw(raw: Mapping[str, Any]) -> tuple[dict[str, Any], list[Issue]]:
@@ -53,6 +68,7 @@ def normalize_raw(raw: Mapping[str, Any]) -> tuple[dict[str, Any], list[Issue]]:
     _fix_run_mode(data, log)
     _fix_weights(data, log)
     _fix_tensors(data, fv, log)
+    _fix_tolerances(data, log)
     if fv is not None and fv >= (0, 5, 0):
         _fix_attachments_v0_5(data, log)
     return data, log.issues
@@ -209,6 +225,9 @@ def _fix_weights(data: dict[str, Any], log: IssueLog) -> None:
     weights = data.get("weights")
     if not isinstance(weights, dict):
         return
+    for fmt in [k for k, v in weights.items() if v is None]:
+        del weights[fmt]
+        log.warn(("weights", fmt), f"empty weights entry {fmt!r} (null) ignored")
     if "pytorch_script" in weights:
         if "torchscript" in weights:
             log.warn(
@@ -271,6 +290,12 @@ def _fix_tensors(data: dict[str, Any], fv: tuple[int, int, int] | None, log: Iss
                         (*loc, "shape", "reference_input"),
                         "'reference_input' renamed to 'reference_tensor'",
                     )
+            for field in ("preprocessing", "postprocessing"):
+                steps = tensor.get(field)
+                for k, step in enumerate(steps if isinstance(steps, list) else ()):
+                    kwargs = step.get("kwargs") if isinstance(step, dict) else None
+                    if isinstance(kwargs, dict):
+                        _numbers_from_text(kwargs, _NUMERIC_KWARGS, (*loc, field, k, "kwargs"), log)
             tensor_data = tensor.get("data")
             if isinstance(tensor_data, dict):
                 _fix_range_v0_5(tensor_data, (*loc, "data", "range"), log)
@@ -278,6 +303,38 @@ def _fix_tensors(data: dict[str, Any], fv: tuple[int, int, int] | None, log: Iss
                 for j, entry in enumerate(tensor_data):
                     if isinstance(entry, dict):
                         _fix_range_v0_5(entry, (*loc, "data", j, "range"), log)
+
+
+def _fix_tolerances(data: dict[str, Any], log: IssueLog) -> None:
+    config = data.get("config")
+    bioimageio = config.get("bioimageio") if isinstance(config, dict) else None
+    entries = bioimageio.get("reproducibility_tolerance") if isinstance(bioimageio, dict) else None
+    for k, entry in enumerate(entries if isinstance(entries, list) else ()):
+        if isinstance(entry, dict):
+            loc: Loc = ("config", "bioimageio", "reproducibility_tolerance", k)
+            _numbers_from_text(entry, _NUMERIC_TOLERANCE, loc, log)
+
+
+def _numbers_from_text(
+    container: dict[str, Any], keys: tuple[str, ...], loc: Loc, log: IssueLog
+) -> None:
+    """Numbers such as ``1e-06`` that YAML 1.1 reads as strings, in numeric fields."""
+    for key in keys:
+        value = container.get(key)
+        if isinstance(value, str) and _NUMBER_TEXT.match(value.strip()):
+            container[key] = float(value)
+            log.warn(
+                (*loc, key),
+                f"number read as the string {value!r} (YAML 1.1 needs a dot "
+                f"in floats: write 1.0e-6); used as {float(value)}",
+            )
+        elif isinstance(value, list):
+            for j, item in enumerate(value):
+                if isinstance(item, str) and _NUMBER_TEXT.match(item.strip()):
+                    value[j] = float(item)
+                    log.warn(
+                        (*loc, key, j), f"number read as the string {item!r}; used as {float(item)}"
+                    )
 
 
 def parse_bound(value: object) -> float | None:
