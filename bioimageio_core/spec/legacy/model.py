@@ -348,7 +348,8 @@ def _move_test_and_sample_files(
         kind = "inputs" if field.endswith("inputs") else "outputs"
         for j, source in enumerate(files):
             tensor = data[kind][j]
-            target = by_id.get(tensor.get("name")) if isinstance(tensor, Mapping) else None
+            name = tensor.get("name") if isinstance(tensor, Mapping) else None
+            target = by_id.get(name) if isinstance(name, str) else None
             if required:
                 if suffix_of(source) != ".npy":
                     log.error((field, j), f"test tensors must be .npy files (got {source!r})")
