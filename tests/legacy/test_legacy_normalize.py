@@ -112,6 +112,28 @@ def test_timestamps_become_iso_strings(model_v0_4: Callable[..., dict[str, Any]]
     assert {i.loc for i in issues} == {("timestamp",), ("config", "history", 0, "created")}
 
 
+@pytest.mark.parametrize(
+    ("written", "expected"),
+    [
+        ("2022-10-23T0:0:0", "2022-10-23T00:00:00"),
+        ("2022-1-2 3:04Z", "2022-01-02T03:04:00Z"),
+        ("2022-10-23T00:00:00", None),
+        ("2022-10-23 00:00:00", None),
+        ("2022-13-40T0:0:0", None),
+        ("yesterday", None),
+    ],
+)
+def test_timestamps_without_zero_padding(
+    model_v0_4: Callable[..., dict[str, Any]], written: str, expected: str | None
+) -> None:
+    data, issues = normalize_raw(model_v0_4(timestamp=written))
+    if expected is None:
+        assert data["timestamp"] == written and issues == []
+    else:
+        assert data["timestamp"] == expected
+        assert [i.loc for i in issues] == [("timestamp",)]
+
+
 def test_non_string_keys(model_v0_4: Callable[..., dict[str, Any]]) -> None:
     raw = model_v0_4(config={1.5: "a", "x": {True: 1}})
     data, issues = normalize_raw(raw)

@@ -61,6 +61,7 @@ def normalize_raw(raw: Mapping[str, Any]) -> tuple[dict[str, Any], list[Issue]]:
     data: dict[str, Any] = copied if isinstance(copied, dict) else {}
     fv = parse_format_version(data.get("format_version"))
     _fix_type(data, fv, log)
+    _fix_timestamp(data, log)
     _fix_name(data, log)
     _fix_authors(data, log)
     _fix_cite(data, log)
@@ -130,6 +131,35 @@ def _fix_type(data: dict[str, Any], fv: tuple[int, int, int] | None, log: IssueL
             "missing 'type'; the description has inputs, outputs and weights, "
             "so it is read as a model (add 'type: model')",
         )
+
+
+_LOOSE_TIMESTAMP = re.compile(
+    r"^(\d{4})-(\d{1,2})-(\d{1,2})[T ](\d{1,2}):(\d{1,2})(?::(\d{1,2}))?(\.\d+)?"
+    r"(Z|[+-]\d{2}:?\d{2})?$"
+)
+
+
+def _fix_timestamp(data: dict[str, Any], log: IssueLog) -> None:
+    """``2022-10-23T0:0:0`` (fields without zero padding) -> ``2022-10-23T00:00:00``."""
+    value = data.get("timestamp")
+    if not isinstance(value, str):
+        return
+    match = _LOOSE_TIMESTAMP.match(value.strip())
+    if match is None:
+        return
+    year, month, day, hour, minute, second, fraction, zone = match.groups()
+    if all(len(part) == 2 for part in (month, day, hour, minute, second or "00")):
+        return
+    text = (
+        f"{year}-{int(month):02d}-{int(day):02d}T{int(hour):02d}:{int(minute):02d}"
+        f":{int(second or 0):02d}{fraction or ''}{zone or ''}"
+    )
+    try:
+        datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return
+    data["timestamp"] = text
+    log.warn(("timestamp",), f"timestamp {value!r} read as {text!r} (ISO 8601 pads with zeros)")
 
 
 def _fix_name(data: dict[str, Any], log: IssueLog) -> None:
