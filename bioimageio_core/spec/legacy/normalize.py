@@ -213,7 +213,6 @@ def _fix_cite(data: dict[str, Any], log: IssueLog) -> None:
 
 
 def _fix_versions(data: dict[str, Any], log: IssueLog) -> None:
-    _version_to_text(data, "format_version", ("format_version",), log)
     _version_to_text(data, "version", ("version",), log)
     for field in ("parent", "training_data"):
         linked = data.get(field)
@@ -237,7 +236,7 @@ def _version_to_text(container: dict[str, Any], key: str, loc: Loc, log: IssueLo
         log.warn(
             loc,
             f"version written as a number and read as {value!r}; used as {text!r}. Trailing zeros "
-            f"are lost this way (1.10 reads as 1.1): quote versions in YAML ({key}: '1.10')",
+            f"are lost this way (1.10 reads as 1.1): quote it in YAML ({key}: '1.10')",
         )
 
 
