@@ -200,6 +200,8 @@ def test_slashes_in_name(model_v0_4: Callable[..., dict[str, Any]]) -> None:
     data, issues = normalize_raw(model_v0_4(name="//"))
     assert data["name"] == "//"  # nothing would be left: structuring reports it
     assert issues == []
+    dataset = {"format_version": "0.2.2", "type": "dataset", "name": "cells/nuclei"}
+    assert normalize_raw(dataset) == (dataset, [])
 
 
 def test_doi_links(model_v0_4: Callable[..., dict[str, Any]]) -> None:

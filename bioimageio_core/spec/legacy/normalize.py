@@ -163,6 +163,9 @@ def _fix_timestamp(data: dict[str, Any], log: IssueLog) -> None:
 
 
 def _fix_name(data: dict[str, Any], log: IssueLog) -> None:
+    """Model names lost their slashes in format 0.4.5; other resource types may keep them."""
+    if data.get("type") != "model":
+        return
     name = data.get("name")
     if isinstance(name, str) and ("/" in name or "\\" in name):
         fixed = name.replace("/", "").replace("\\", "")
