@@ -256,3 +256,19 @@ def test_internal_failure_becomes_an_issue(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setattr(legacy, "normalize_raw", broken)
     result = build_description(minimal_model())
     assert result.descr is None and "boom" in result.errors[0].msg
+
+
+def test_iter_file_refs_of_other_types() -> None:
+    dataset = build_description(
+        _generic("dataset", "0.2.4", attachments={"files": ["a.zip"]}, covers=["c.png"])
+    )
+    refs = [(loc, ref.kind) for loc, ref in iter_file_refs(dataset.descr)]
+    assert refs == [(("covers", 0), "cover"), (("attachments", "files", 0), "attachment")]
+    notebook = build_description(
+        _generic("notebook", "0.3.0", source="nb.ipynb", documentation="doc.md")
+    )
+    refs = [(loc, ref.source, ref.kind) for loc, ref in iter_file_refs(notebook.descr)]
+    assert refs == [
+        (("documentation",), "doc.md", "documentation"),
+        (("source",), "nb.ipynb", "source"),
+    ]
