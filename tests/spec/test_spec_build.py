@@ -30,12 +30,16 @@ from bioimageio_core.spec import (
     SizeReference,
     SpaceOutputAxisWithHalo,
     SpecExtensions,
+    SpecValidationError,
     TimeInputAxis,
     UnknownWeightsDescr,
     build_description,
+    converter,
     dump_description,
     iter_file_refs,
     legacy,
+    structure,
+    unstructure,
 )
 
 
@@ -272,3 +276,16 @@ def test_iter_file_refs_of_other_types() -> None:
         (("documentation",), "doc.md", "documentation"),
         (("source",), "nb.ipynb", "source"),
     ]
+
+
+def test_structure_helpers_raise_spec_validation_error() -> None:
+    with pytest.raises(SpecValidationError) as info:
+        structure({"min": 0, "step": "2"}, ParameterizedSize)
+    assert {i.loc for i in info.value.issues} == {("min",), ("step",)}
+    # direct converter use (no structuring context) fails with the same error type
+    with pytest.raises(SpecValidationError):
+        converter.structure([1, "a"], tuple[int, ...])
+    with pytest.raises(SpecValidationError):
+        converter.structure({"type": "batch", "size": 2}, BatchAxis)
+    assert converter.structure({"type": "batch"}, BatchAxis) == BatchAxis()
+    assert unstructure(BatchAxis()) == {"type": "batch"}
