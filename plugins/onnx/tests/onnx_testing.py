@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
-from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -14,6 +13,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from bioimageio_core.adapters import AdapterRequest
 from bioimageio_core.settings import Settings
+from bioimageio_core.spec import ModelDescr, build_description
 
 OPSET = 17
 
@@ -80,13 +80,12 @@ def describe(
     }
 
 
-def build_model(raw: dict[str, Any]) -> Any:
-    """The model description object for ``raw``."""
-    return SimpleNamespace(
-        inputs=[SimpleNamespace(id=t["id"]) for t in raw["inputs"]],
-        outputs=[SimpleNamespace(id=t["id"]) for t in raw["outputs"]],
-        weights=raw["weights"],
-    )
+def build_model(raw: dict[str, Any]) -> ModelDescr:
+    """The ``ModelDescr`` for ``raw`` (fails the test with the issues when it is invalid)."""
+    result = build_description(raw)
+    if not isinstance(result.descr, ModelDescr):
+        raise AssertionError(f"invalid test description: {[str(i) for i in result.issues]}")
+    return result.descr
 
 
 def onnx_entry(root: Path, model_file: str, external_data: str | None = None) -> dict[str, Any]:
@@ -111,17 +110,10 @@ def make_request(
     settings: Settings | None = None,
 ) -> AdapterRequest:
     model = build_model(raw)
-    entry = raw["weights"]["onnx"]
-    external = entry.get("external_data")
-    weights = SimpleNamespace(
-        source=entry["source"],
-        sha256=entry.get("sha256"),
-        external_data=None if external is None else SimpleNamespace(**external),
-    )
     return AdapterRequest(
         model=model,
         weights_format="onnx",
-        weights=weights,
+        weights=model.weights["onnx"],
         devices=None if devices is None else tuple(devices),
         open_file=local_opener(root),
         settings=settings or Settings(cache_path=root / "cache"),

@@ -30,15 +30,11 @@ def _zero_mean_unit_variance(x: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
     reason=f"conformance data not found at {MODEL_DIR} (../shared is absent)",
 )
 def test_unet2d_nuclei_broad_onnx_reproduces_test_output(tmp_path: Path) -> None:
-    raw = yaml.safe_load((MODEL_DIR / "bioimageio.yaml").read_text())
-    model = build_model(raw)
-    entry = raw["weights"]["onnx"]
-    from types import SimpleNamespace
-
+    model = build_model(yaml.safe_load((MODEL_DIR / "bioimageio.yaml").read_text()))
     request = AdapterRequest(
         model=model,
         weights_format="onnx",
-        weights=SimpleNamespace(source=entry["source"], sha256=entry["sha256"], external_data=None),
+        weights=model.weights["onnx"],
         devices=("cpu",),
         open_file=local_opener(MODEL_DIR),
         settings=Settings(cache_path=tmp_path),
@@ -49,9 +45,8 @@ def test_unet2d_nuclei_broad_onnx_reproduces_test_output(tmp_path: Path) -> None
 
     with create_adapter(request) as adapter:
         out = adapter.forward({"raw": _zero_mean_unit_variance(test_input.astype(np.float32))})
-    (prediction,) = out.values()
-    postprocessing = [step["id"] for step in raw["outputs"][0]["postprocessing"]]
-    if "sigmoid" in postprocessing:
+    prediction = out[str(model.outputs[0].id)]
+    if any(step.id == "sigmoid" for step in model.outputs[0].postprocessing):
         prediction = 1.0 / (1.0 + np.exp(-prediction.astype(np.float64)))
 
     assert prediction.shape == expected.shape
