@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path, PurePosixPath
-from types import SimpleNamespace
 from typing import Any
 
 import keras
 import numpy as np
+from bioimageio_run_keras import KERAS_V3, KerasV3WeightsDescr
 
 from bioimageio_core.adapters import AdapterRequest
 from bioimageio_core.settings import Settings, get_settings
+from bioimageio_core.spec import ModelDescr, SpecExtensions, build_description
+
+EXTENSIONS = SpecExtensions(weight_formats={KERAS_V3: KerasV3WeightsDescr})
 
 
 def sha256_of(path: Path) -> str:
@@ -77,6 +80,14 @@ def weights_entry(root: Path, file: str, fmt: str) -> dict[str, Any]:
     return entry
 
 
+def build_model(raw: dict[str, Any]) -> ModelDescr:
+    """The ``ModelDescr`` for ``raw``, with the plugin's ``keras_v3`` format known."""
+    result = build_description(raw, extensions=EXTENSIONS)
+    if not isinstance(result.descr, ModelDescr):
+        raise AssertionError(f"invalid test description: {[str(i) for i in result.issues]}")
+    return result.descr
+
+
 def make_request(
     root: Path,
     raw: dict[str, Any],
@@ -85,15 +96,11 @@ def make_request(
     devices: tuple[str, ...] | None = ("cpu",),
     settings: Settings | None = None,
 ) -> AdapterRequest:
-    entry = raw["weights"][fmt]
-    model = SimpleNamespace(
-        inputs=[SimpleNamespace(id=t["id"]) for t in raw["inputs"]],
-        outputs=[SimpleNamespace(id=t["id"]) for t in raw["outputs"]],
-    )
+    model = build_model(raw)
     return AdapterRequest(
         model=model,
         weights_format=fmt,
-        weights=SimpleNamespace(source=entry["source"], sha256=entry.get("sha256")),
+        weights=model.weights[fmt],
         devices=devices,
         open_file=local_opener(root),
         settings=settings or _settings(root),
