@@ -5,13 +5,13 @@ from __future__ import annotations
 import hashlib
 import zipfile
 from pathlib import Path, PurePosixPath
-from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 
 from bioimageio_core.adapters import AdapterRequest
 from bioimageio_core.settings import Settings
+from bioimageio_core.spec import ModelDescr, build_description
 
 FORMAT = "tensorflow_saved_model_bundle"
 
@@ -83,18 +83,22 @@ def describe(
     }
 
 
+def build_model(raw: dict[str, Any]) -> ModelDescr:
+    """The ``ModelDescr`` for ``raw`` (fails the test with the issues when it is invalid)."""
+    result = build_description(raw)
+    if not isinstance(result.descr, ModelDescr):
+        raise AssertionError(f"invalid test description: {[str(i) for i in result.issues]}")
+    return result.descr
+
+
 def make_request(
     root: Path, raw: dict[str, Any], *, devices: tuple[str, ...] | None = ("cpu",)
 ) -> AdapterRequest:
-    entry = raw["weights"][FORMAT]
-    model = SimpleNamespace(
-        inputs=[SimpleNamespace(id=t["id"]) for t in raw["inputs"]],
-        outputs=[SimpleNamespace(id=t["id"]) for t in raw["outputs"]],
-    )
+    model = build_model(raw)
     return AdapterRequest(
         model=model,
         weights_format=FORMAT,
-        weights=SimpleNamespace(source=entry["source"], sha256=entry["sha256"]),
+        weights=model.weights[FORMAT],
         devices=devices,
         open_file=local_opener(root),
         settings=Settings(cache_path=root / "cache"),
