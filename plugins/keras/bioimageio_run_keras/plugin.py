@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import importlib.util
 
 from bioimageio_core.hookspecs import WeightFormatRegister, WeightFormatSpec, hookimpl
@@ -15,6 +16,13 @@ def keras_unavailable() -> str | None:
     """None when keras 3 and at least one of its backends can be imported (imports nothing)."""
     if importlib.util.find_spec("keras") is None:
         return "keras is not installed"
+    try:
+        version = importlib.metadata.version("keras")
+    except importlib.metadata.PackageNotFoundError:
+        version = ""
+    major = version.split(".", 1)[0]
+    if major.isdigit() and int(major) < 3:
+        return f"keras {version} is installed; Keras 3 is needed (pip install 'keras>=3')"
     if not any(importlib.util.find_spec(p) is not None for p in BACKEND_PACKAGES.values()):
         return "keras has no backend installed (install torch, tensorflow or jax)"
     return None

@@ -36,6 +36,12 @@ def test_hook_registers_both_formats() -> None:
         assert "bioimageio-run-keras" in spec.install_hint
 
 
+def test_keras_2_is_reported_unusable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(importlib.metadata, "version", lambda name: "2.15.0")
+    reason = plugin.keras_unavailable()
+    assert reason is not None and "keras 2.15.0" in reason and "Keras 3" in reason
+
+
 def test_plugin_import_does_not_import_keras() -> None:
     code = (
         "import sys, bioimageio_run_keras.plugin as p; p.keras_unavailable(); "
