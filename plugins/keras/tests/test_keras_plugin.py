@@ -8,9 +8,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pluggy
 import pytest
 from bioimageio_run_keras import KerasV3WeightsDescr, create_adapter, plugin
 
+from bioimageio_core import hookspecs
 from bioimageio_core.hookspecs import WeightFormatSpec
 from bioimageio_core.spec import KerasHdf5WeightsDescr
 
@@ -25,7 +27,11 @@ class Register:
 
 def test_hook_registers_both_formats() -> None:
     register = Register()
-    plugin.bioimageio_weight_formats(register)
+    manager = pluggy.PluginManager(hookspecs.PROJECT_NAME)
+    manager.add_hookspecs(hookspecs)
+    manager.register(plugin)
+    manager.check_pending()  # the hookimpl matches a hook specification
+    manager.hook.bioimageio_weight_formats(register=register)
     by_name = {s.name: s for s in register.specs}
     assert set(by_name) == {"keras_hdf5", "keras_v3"}
     assert by_name["keras_hdf5"].entry_class is KerasHdf5WeightsDescr

@@ -8,10 +8,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pluggy
 import pytest
 from bioimageio_run_onnx import plugin
 from bioimageio_run_onnx.adapter import create_adapter
 
+from bioimageio_core import hookspecs
 from bioimageio_core.hookspecs import WeightFormatSpec
 from bioimageio_core.spec import OnnxWeightsDescr
 
@@ -26,7 +28,11 @@ class Register:
 
 def test_hook_registers_onnx() -> None:
     register = Register()
-    plugin.bioimageio_weight_formats(register)
+    manager = pluggy.PluginManager(hookspecs.PROJECT_NAME)
+    manager.add_hookspecs(hookspecs)
+    manager.register(plugin)
+    manager.check_pending()  # the hookimpl matches a hook specification
+    manager.hook.bioimageio_weight_formats(register=register)
     (spec,) = register.specs
     assert spec.name == "onnx"
     assert spec.entry_class is OnnxWeightsDescr

@@ -8,9 +8,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pluggy
 import pytest
 from bioimageio_run_tensorflow import create_adapter, plugin
 
+from bioimageio_core import hookspecs
 from bioimageio_core.hookspecs import WeightFormatSpec
 from bioimageio_core.spec import TensorflowSavedModelBundleWeightsDescr
 
@@ -25,7 +27,11 @@ class Register:
 
 def test_hook_registers_saved_model_bundle() -> None:
     register = Register()
-    plugin.bioimageio_weight_formats(register)
+    manager = pluggy.PluginManager(hookspecs.PROJECT_NAME)
+    manager.add_hookspecs(hookspecs)
+    manager.register(plugin)
+    manager.check_pending()  # the hookimpl matches a hook specification
+    manager.hook.bioimageio_weight_formats(register=register)
     (spec,) = register.specs
     assert spec.name == "tensorflow_saved_model_bundle"
     assert spec.entry_class is TensorflowSavedModelBundleWeightsDescr
