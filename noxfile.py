@@ -56,3 +56,10 @@ def _plugin_session(name: str) -> None:
 
 for _name in PLUGINS:
     _plugin_session(_name)
+
+
+@nox.session
+def schemas(session: nox.Session) -> None:
+    """Regenerate the JSON Schemas in schemas/ from the descriptor classes."""
+    install(session, "-e", ".")
+    session.run("python", "scripts/generate_schemas.py", *session.posargs)

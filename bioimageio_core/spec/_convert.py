@@ -185,6 +185,11 @@ def _int(v: Any, _: Any) -> int:
 
 
 def _float(v: Any, _: Any) -> float:
+    if isinstance(v, str):  # YAML 1.1 reads '1e-05' (no dot) as a string
+        try:
+            return float(v)
+        except ValueError:
+            pass
     if not _is_number(v):
         raise TypeError(f"must be a number (got {describe(v)})")
     return float(v)

@@ -9,6 +9,19 @@ from typing import Any
 import attrs
 
 Validator = Callable[[Any, "attrs.Attribute[Any]", Any], None]
+JSON_SCHEMA = "json_schema"  # attribute of a validator: {"string"|"array"|"number": constraints}
+
+
+def _annotate(check: Validator, *, min: int | None, max: int | None, kind: str) -> None:
+    string: dict[str, Any] = {}
+    array: dict[str, Any] = {}
+    if min is not None:
+        string["minLength"] = min
+        array["minItems"] = min
+    if max is not None:
+        string["maxLength"] = max
+        array["maxItems"] = max
+    setattr(check, JSON_SCHEMA, {"string": string, "array": array})
 
 
 def _fail(attribute: attrs.Attribute[Any], expected: str, value: Any) -> None:
@@ -32,6 +45,7 @@ def length(min: int | None = None, max: int | None = None) -> Validator:
         if max is not None and n > max:
             _fail(attribute, f"at most {max} long", value)
 
+    _annotate(check, min=min, max=max, kind="length")
     return check
 
 
@@ -62,6 +76,16 @@ def bounds(
         else:
             one(attribute, value, value)
 
+    schema: dict[str, Any] = {}
+    for key, bound in (
+        ("exclusiveMinimum", gt),
+        ("minimum", ge),
+        ("exclusiveMaximum", lt),
+        ("maximum", le),
+    ):
+        if bound is not None:
+            schema[key] = bound
+    setattr(check, JSON_SCHEMA, {"number": schema})
     return check
 
 
@@ -76,29 +100,29 @@ def matches(pattern: str, expected: str) -> Validator:
             if isinstance(item, str) and regex.fullmatch(item) is None:
                 _fail(attribute, expected, value)
 
+    setattr(check, JSON_SCHEMA, {"string": {"pattern": f"^{pattern}$"}})
     return check
 
 
-def lower_identifier(max_length: int) -> Validator:
-    """A lowercase Python identifier of at most ``max_length`` characters."""
+def identifier(max_length: int) -> Validator:
+    """A Python identifier of at most ``max_length`` characters.
+
+    The format asks for lowercase ids, but published (and accepted) models use mixed case.
+    """
 
     def check(_: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
         if _skip(value):
             return
         items = value if isinstance(value, tuple) else (value,)
         for item in items:
-            if not (
-                isinstance(item, str)
-                and item.isidentifier()
-                and item == item.lower()
-                and len(item) <= max_length
-            ):
+            if not (isinstance(item, str) and item.isidentifier() and len(item) <= max_length):
                 _fail(
                     attribute,
-                    f"a lowercase identifier (letters, digits, '_') of at most {max_length} characters",
+                    f"an identifier (letters, digits, '_'; no leading digit) of at most {max_length} characters",
                     value,
                 )
 
+    setattr(check, JSON_SCHEMA, {"string": {"minLength": 1, "maxLength": max_length}})
     return check
 
 

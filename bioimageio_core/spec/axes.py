@@ -25,8 +25,8 @@ TimeUnit = Literal[
     "yottasecond", "zeptosecond", "zettasecond",
 ]  # fmt: skip
 
-_AXIS_ID = v.lower_identifier(16)
-_TENSOR_ID = v.lower_identifier(32)
+_AXIS_ID = v.identifier(16)
+_TENSOR_ID = v.identifier(32)
 
 
 def axis_id_field(default: str) -> Any:

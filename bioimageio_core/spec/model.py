@@ -22,7 +22,7 @@ from bioimageio_core.spec.generic import (
 from bioimageio_core.spec.processing import ProcessingStep
 from bioimageio_core.spec.weights import WeightsDescr
 
-_TENSOR_ID = v.lower_identifier(32)
+_TENSOR_ID = v.identifier(32)
 
 WeightsFormatName = Literal[
     "keras_hdf5", "onnx", "pytorch_state_dict", "tensorflow_js", "tensorflow_saved_model_bundle",

@@ -93,14 +93,25 @@ def check_model(model: ModelDescr) -> tuple[ModelDescr, list[Issue]]:
 
 
 def _tensor_ids(model: ModelDescr) -> Iterator[Issue]:
+    """Tensor ids are unique among inputs and among outputs.
+
+    An output sharing an input's id is only a warning: published models do it (the reference
+    implementation accepts them) and inputs and outputs live in separate samples.
+    """
     seen: dict[str, Loc] = {}
     for loc, t in _tensors(model):
-        if t.id in seen:
+        previous = seen.get(t.id)
+        if previous is None:
+            seen[t.id] = loc
+        elif previous[0] == loc[0]:
             yield _err(
-                (*loc, "id"), f"tensor id '{t.id}' is not unique (also used at {_path(seen[t.id])})"
+                (*loc, "id"), f"tensor id '{t.id}' is not unique (also used at {_path(previous)})"
             )
         else:
-            seen[t.id] = loc
+            yield _warn(
+                (*loc, "id"),
+                f"output id '{t.id}' is also an input id ({_path(previous)}); consider renaming it",
+            )
 
 
 def _path(loc: Loc) -> str:

@@ -202,6 +202,8 @@ def _weights(raw: Any, _: Any) -> WeightsDescr:
     formats: dict[str, Any] = {}
     failed = False
     for name, entry in raw.items():
+        if entry is None:  # `format: null` means absent
+            continue
         with at(str(name)):
             cls = entry_class(str(name))
             if cls is None:
