@@ -64,7 +64,8 @@ class KerasModelAdapter(ModelAdapter):
             available = gpu_count(self.backend)
             if index >= available:
                 raise PluginError(
-                    f"device {self.device!r} asked for, but Keras backend {self.backend!r} sees {available} GPU(s)",
+                    f"device {self.device!r} asked for, but Keras backend {self.backend!r} "
+                    f"sees {available} GPU(s)",
                     hint="install a GPU build of the backend framework, or run with "
                     "devices=['cpu']",
                 )
@@ -126,11 +127,14 @@ class KerasModelAdapter(ModelAdapter):
         batch = model_inputs[0] if len(model_inputs) == 1 else model_inputs
         with self._device_scope(self._keras):
             result = self._model.predict_on_batch(batch)
-        if isinstance(result, dict):
-            raise PluginError(
-                f"the keras model {self.source} returned a dict of outputs; this adapter expects "
-                "a model whose outputs are a tensor or a list of tensors"
-            )
+        if isinstance(result, dict):  # a model built with named (dict) outputs
+            if sorted(result) != sorted(self.output_ids):
+                raise PluginError(
+                    f"the keras model {self.source} returned outputs named {sorted(result)}, "
+                    f"but the description declares {list(self.output_ids)}",
+                    hint="name the model's outputs like the description's output ids",
+                )
+            return {tid: np.asarray(result[tid]) for tid in self.output_ids}
         outputs = [
             np.asarray(r) for r in (result if isinstance(result, list | tuple) else [result])
         ]

@@ -156,3 +156,25 @@ def test_broken_file_names_the_file(tmp_path: Path) -> None:
     )
     with pytest.raises(PluginError, match=r"keras_hdf5 weights model\.h5"):
         create_adapter(make_request(tmp_path, raw, "keras_hdf5"))
+
+
+def test_dict_outputs_by_name(tmp_path: Path) -> None:
+    image = keras.Input((None, None, 1), name="image")
+    outputs = {
+        "pooled": keras.layers.MaxPooling2D(2)(image),
+        "negated": keras.layers.Rescaling(-1.0)(image),
+    }
+    keras.Model(image, outputs).save(tmp_path / "model.keras")
+    x = RNG.standard_normal((2, 4, 4, 1)).astype(np.float32)
+    expected = {"negated": -x, "pooled": max_pool_numpy(x)}
+    raw = describe(
+        tmp_path,
+        {"raw": x},
+        expected,
+        {"keras_v3": weights_entry(tmp_path, "model.keras", "keras_v3")},
+    )
+    with create_adapter(make_request(tmp_path, raw, "keras_v3")) as adapter:
+        out = adapter.forward({"raw": x})
+    assert list(out) == ["negated", "pooled"]
+    np.testing.assert_array_equal(out["negated"], expected["negated"])
+    np.testing.assert_array_equal(out["pooled"], expected["pooled"])
