@@ -283,3 +283,19 @@ def test_broken_model_file_names_the_file(tmp_path: Path) -> None:
     raw = describe(tmp_path, {"raw": x}, {"out": x}, {"onnx": onnx_entry(tmp_path, "broken.onnx")})
     with pytest.raises(PluginError, match=r"broken\.onnx"):
         create_adapter(make_request(tmp_path, raw))
+
+
+def test_session_options(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    onnx.save_model(pool_model(), tmp_path / "pool.onnx")
+    x = np.zeros((1, 1, 4, 4), np.float32)
+    raw = describe(
+        tmp_path,
+        {"raw": x},
+        {"pooled": x[..., :2, :2]},
+        {"onnx": onnx_entry(tmp_path, "pool.onnx")},
+    )
+    monkeypatch.setenv("BIOIMAGEIO_ONNX_INTRA_OP_THREADS", "1")
+    with OnnxModelAdapter(make_request(tmp_path, raw)) as adapter:
+        options = adapter._session.get_session_options()
+        assert options.intra_op_num_threads == 1
+        assert options.graph_optimization_level == ort.GraphOptimizationLevel.ORT_ENABLE_ALL
