@@ -72,8 +72,9 @@ class TensorflowModelAdapter(ModelAdapter):
             if int(self.device.split(":")[1]) >= len(gpus):
                 raise PluginError(
                     f"device {self.device} asked for, but tensorflow sees {len(gpus)} GPU(s)",
-                    hint=f"install a GPU build of tensorflow (pip install '{DISTRIBUTION}[gpu]'), "
-                    "or run with devices=['cpu']",
+                    hint="install TensorFlow's CUDA build (pip install 'tensorflow[and-cuda]' "
+                    "in place of tensorflow-cpu; see the plugin README), or run with "
+                    "devices=['cpu']",
                 )
 
         weights = request.weights
