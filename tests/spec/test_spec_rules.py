@@ -454,8 +454,8 @@ ERROR_CASES: list[tuple[str, Mutation, tuple[Any, ...], str]] = [
     ("format version", _set(("format_version",), "0.6.0"), ("format_version",), "unsupported"),
     ("missing type", _delete(("type",)), ("type",), "required"),
     (
-        "format version number",
-        _set(("format_version",), 0.5),
+        "format version not a string",
+        _set(("format_version",), [0, 5]),
         ("format_version",),
         "version string",
     ),
@@ -518,7 +518,7 @@ WARNING_CASES: list[tuple[str, Mutation, tuple[Any, ...], str]] = [
         "unknown weight format",
     ),
     ("unknown top-level field", _set(("shoe_size",), 42), ("shoe_size",), "unknown field"),
-    ("version as number", _set(("version",), 1.1), ("version",), "quote it"),
+    ("version as number", _set(("version",), 1.1), ("version",), "number"),
     (
         "infinite range",
         _set(("inputs", 0, "data"), {"range": [float("-inf"), 1.0]}),
