@@ -24,7 +24,7 @@ def bioimageio_weight_formats(register: WeightFormatRegister) -> None:
             entry_class=OnnxWeightsDescr,
             create_adapter=create_adapter,
             is_available=onnx_unavailable,
-            priority=40,
+            priority=20,
             install_hint=f"pip install {DISTRIBUTION}",
         )
     )

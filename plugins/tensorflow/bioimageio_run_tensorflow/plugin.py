@@ -24,7 +24,7 @@ def bioimageio_weight_formats(register: WeightFormatRegister) -> None:
             entry_class=TensorflowSavedModelBundleWeightsDescr,
             create_adapter=create_adapter,
             is_available=tensorflow_unavailable,
-            priority=20,
+            priority=30,
             install_hint=f"pip install {DISTRIBUTION}",
         )
     )

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from bioimageio_core.adapters import AdapterRequest, ModelAdapter
 
 TORCHSCRIPT_PRIORITY = 10
-PYTORCH_STATE_DICT_PRIORITY = 30
+PYTORCH_STATE_DICT_PRIORITY = 40
 INSTALL_HINT = f"pip install {DISTRIBUTION}"
 
 
