@@ -42,6 +42,7 @@ def tests(session: nox.Session) -> None:
     install(session, "-e", ".[test]")
     for helper in sorted((ROOT / "tests" / "plugin_dists").glob("*/pyproject.toml")):
         install(session, "-e", str(helper.parent))
+    install(session, "-e", str(ROOT / "docs" / "examples" / "minimal-plugin"))  # the documented example
     # tests that need the plugin test distributions fail (instead of skipping) when they are missing
     session.run("pytest", "tests", *session.posargs, env={"BIOIMAGEIO_TEST_PLUGIN_DISTS": "required"})
 
@@ -64,3 +65,10 @@ def schemas(session: nox.Session) -> None:
     """Regenerate the JSON Schemas in schemas/ from the descriptor classes."""
     install(session, "-e", ".")
     session.run("python", "scripts/generate_schemas.py", *session.posargs)
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    """Regenerate docs/cli.md from the click commands."""
+    install(session, "-e", ".")
+    session.run("python", "scripts/generate_cli_docs.py", *session.posargs)
