@@ -69,6 +69,7 @@ def schemas(session: nox.Session) -> None:
 
 @nox.session
 def docs(session: nox.Session) -> None:
-    """Regenerate docs/cli.md from the click commands."""
+    """Regenerate docs/cli.md and the tables of docs/descriptors.md (`-- --check`: only check)."""
     install(session, "-e", ".")
     session.run("python", "scripts/generate_cli_docs.py", *session.posargs)
+    session.run("python", "scripts/generate_descriptor_docs.py", *session.posargs)
