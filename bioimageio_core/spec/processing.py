@@ -10,6 +10,7 @@ import attrs
 from bioimageio_core.spec import _validators as v
 from bioimageio_core.spec._convert import (
     KIND,
+    Invalid,
     at,
     converter,
     current_extensions,
@@ -300,8 +301,6 @@ def _step(raw: Any, _: Any) -> ProcessingStep:
 
 
 def raise_invalid() -> NoReturn:
-    from bioimageio_core.spec._convert import Invalid
-
     raise Invalid
 
 
