@@ -236,10 +236,10 @@ def _processing(model: ModelDescr) -> Iterator[Issue]:
             ploc = (*loc, field, k)
             if is_input and step.id in POSTPROCESSING_ONLY:
                 yield _err((*ploc, "id"), f"'{step.id}' is only allowed in postprocessing")
-            for name in kwargs_axes(step.kwargs):
+            for where, name in kwargs_axes(step.kwargs):
                 if name not in axis_ids:
                     yield _err(
-                        (*ploc, "kwargs"),
+                        (*ploc, "kwargs", *where),
                         f"axis '{name}' is not an axis of tensor '{t.id}' (axes: {', '.join(sorted(axis_ids))})",
                     )
             ref = getattr(step.kwargs, "reference_tensor", None)

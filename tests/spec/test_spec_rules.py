@@ -249,13 +249,13 @@ ERROR_CASES: list[tuple[str, Mutation, tuple[Any, ...], str]] = [
     (
         "kwargs axis missing",
         _pre({"id": "zero_mean_unit_variance", "kwargs": {"axes": ["x", "y"]}}),
-        ("inputs", 0, "preprocessing", 0, "kwargs"),
+        ("inputs", 0, "preprocessing", 0, "kwargs", "axes", 1),
         "axis 'y' is not an axis",
     ),
     (
         "kwargs along-axis missing",
         _pre({"id": "scale_linear", "kwargs": {"axis": "time", "gain": [2.0]}}),
-        ("inputs", 0, "preprocessing", 0, "kwargs"),
+        ("inputs", 0, "preprocessing", 0, "kwargs", "axis"),
         "axis 'time'",
     ),
     (
