@@ -39,23 +39,32 @@ def _clean_help(text: str) -> str:
             indent = min((len(x) - len(x.lstrip()) for x in body if x.strip()), default=0)
             out.append("```text\n" + "\n".join(x[indent:] for x in body) + "\n```")
         else:
-            out.append(" ".join(line.strip() for line in lines))
+            out.append(" ".join(line.strip() for line in lines).replace("<", "&lt;").replace(">", "&gt;"))
     return "\n\n".join(out)
 
 
 def _param_type(param: click.Parameter) -> str:
-    if isinstance(param, click.Option) and param.is_flag and not param.secondary_opts:
+    if isinstance(param, click.Option) and param.is_flag:
         return "flag"
     if isinstance(param.type, click.Choice):
         return " \\| ".join(f"`{c}`" for c in param.type.choices)
-    name = param.type.name.upper()
-    return "flag" if name == "BOOLEAN" and isinstance(param, click.Option) and param.is_flag else name
+    name = param.metavar or param.type.name.upper()
+    if isinstance(param.type, click.IntRange | click.FloatRange):
+        bounds = []
+        if param.type.min is not None:
+            bounds.append(f"{'>' if param.type.min_open else '>='} {param.type.min}")
+        if param.type.max is not None:
+            bounds.append(f"{'<' if param.type.max_open else '<='} {param.type.max}")
+        if param.metavar is None:
+            name = "INTEGER" if isinstance(param.type, click.IntRange) else "FLOAT"
+        name = f"{name} ({', '.join(bounds)})" if bounds else name
+    return name.replace("|", "\\|")
 
 
 def _default(param: click.Option) -> str:
     default = param.default
-    if default is None or callable(default):
-        return ""
+    if not isinstance(default, str | int | float | tuple | list | Path):
+        return ""  # None, a callable, or click's "unset" sentinel
     if param.is_flag and not param.secondary_opts:
         return ""  # a plain flag is off unless given
     if isinstance(default, bool) and param.secondary_opts:
@@ -65,9 +74,14 @@ def _default(param: click.Option) -> str:
     return f"`{default}`"
 
 
+def md_text(text: str) -> str:
+    """Plain help text as Markdown table-cell text: one line, ``|`` and ``<``/``>`` escaped."""
+    return " ".join(text.split()).replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def _option_row(param: click.Option) -> str:
     names = ", ".join(f"`{n}`" for n in (*param.opts, *param.secondary_opts))
-    help_text = " ".join((param.help or "").split()).replace("|", "\\|")
+    help_text = md_text(param.help or "")
     extras = []
     if param.required:
         extras.append("required")

@@ -54,14 +54,15 @@ def test_every_command_option_and_help_is_in_cli_md() -> None:
     assert {"validate", "plugins"} <= {name for name, _ in commands}
     for name, cmd in commands:
         assert f"`bioimageio-run {name}`" in text or f"### `{name.split()[-1]}`" in text, name
-        first_help_line = (cmd.help or "").strip().splitlines()[0]
+        first_help_line = (cmd.help or "").strip().splitlines()[0].replace("<", "&lt;")
         assert first_help_line and first_help_line in text, f"help of {name!r} missing"
         for param in cmd.params:
             if isinstance(param, click.Option) and not param.hidden:
                 for opt in (*param.opts, *param.secondary_opts):
                     assert f"`{opt}`" in text, f"option {opt} of {name!r} missing from docs/cli.md"
-                words = " ".join((param.help or "").split()).replace("|", "\\|")
-                assert words in text, f"help of {param.opts[0]} of {name!r} missing"
+                words = " ".join((param.help or "").split())
+                escaped = words.replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
+                assert escaped in text, f"help of {param.opts[0]} of {name!r} missing"
             elif isinstance(param, click.Argument):
                 assert f"`{param.human_readable_name}`" in text
 
