@@ -42,7 +42,8 @@ def tests(session: nox.Session) -> None:
     install(session, "-e", ".[test]")
     for helper in sorted((ROOT / "tests" / "plugin_dists").glob("*/pyproject.toml")):
         install(session, "-e", str(helper.parent))
-    session.run("pytest", "tests", *session.posargs)
+    # tests that need the plugin test distributions fail (instead of skipping) when they are missing
+    session.run("pytest", "tests", *session.posargs, env={"BIOIMAGEIO_TEST_PLUGIN_DISTS": "required"})
 
 
 def _plugin_session(name: str) -> None:
@@ -56,3 +57,10 @@ def _plugin_session(name: str) -> None:
 
 for _name in PLUGINS:
     _plugin_session(_name)
+
+
+@nox.session
+def schemas(session: nox.Session) -> None:
+    """Regenerate the JSON Schemas in schemas/ from the descriptor classes."""
+    install(session, "-e", ".")
+    session.run("python", "scripts/generate_schemas.py", *session.posargs)

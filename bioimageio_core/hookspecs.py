@@ -12,14 +12,21 @@ an error naming both distributions. Do not give hook implementations default arg
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Protocol
+from collections.abc import Callable, Collection, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import attrs
 import pluggy
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from bioimageio_core.adapters import AdapterRequest, ModelAdapter
+    from bioimageio_core.settings import Settings
+    from bioimageio_core.spec import ModelDescr
+    from bioimageio_core.stats import Measure, MeasureValue
+    from bioimageio_core.tensor import Tensor
 
 PROJECT_NAME = "bioimageio_core"
 
@@ -60,4 +67,150 @@ def bioimageio_weight_formats(register: WeightFormatRegister) -> None:
     Call ``register.add(WeightFormatSpec(...))`` once per format. The format's ``entry_class`` is
     used to parse that entry of ``weights:`` in descriptions, so a new format validates like a
     built-in one. Every implementation is called; registering a name twice is an error.
+    """
+
+
+def _always_available() -> str | None:
+    return None
+
+
+def _no_measures(kwargs: Any, target: OpTarget) -> Collection[Measure]:
+    return ()
+
+
+@attrs.frozen
+class OpTarget:
+    """The tensor an op is applied to, and how statistics are scoped (passed to op functions)."""
+
+    member_id: str
+    """Id of the tensor (sample member) the op reads and replaces."""
+    axes_none_scope: Literal["dataset", "sample"] = "dataset"
+    """What ``axes: null`` means for statistics: ``"dataset"`` (bioimageio.core's behaviour:
+    running statistics over every sample a pipeline processes) or ``"sample"`` (the sample
+    alone)."""
+
+
+@attrs.frozen
+class OpSpec:
+    """What a plugin contributes for one processing op (the ``id`` of a processing step)."""
+
+    id: str
+    """The step id as written in a description, e.g. ``"scale_range"``."""
+    kwargs_classes: tuple[type, ...]
+    """attrs classes that parse the step's ``kwargs`` (tried in order; e.g. a scalar and an
+    along-axis variant). For built-in ops these are the classes of :mod:`bioimageio_core.spec`."""
+    apply: Callable[[Any, OpTarget, Mapping[str, Tensor], Mapping[Measure, MeasureValue]], Tensor]
+    """``apply(kwargs, target, members, stat) -> Tensor``: the processed tensor for
+    ``target.member_id``. ``members`` maps member ids to tensors of the whole sample (read other
+    members for reference tensors); ``stat`` holds at least every measure that
+    ``required_measures`` asked for. Do not modify the inputs."""
+    required_measures: Callable[[Any, OpTarget], Collection[Measure]] = _no_measures
+    """``required_measures(kwargs, target)``: the statistics (measures from
+    :mod:`bioimageio_core.stats`) ``apply`` needs for these kwargs."""
+    is_available: Callable[[], str | None] = _always_available
+    """None when the op can run here, else the reason (e.g. a missing optional package)."""
+    install_hint: str = ""
+    """What to install when ``is_available`` reports a reason."""
+
+
+ConvertWeights = Callable[["ModelDescr", str, Path, Mapping[str, Any]], Any]
+
+
+@attrs.frozen
+class ConverterSpec:
+    """A weight converter: makes a new weights entry of ``target_format`` from ``source_format``."""
+
+    source_format: str
+    target_format: str
+    convert: ConvertWeights
+    """``convert(model, source_format, output_path, options) -> weights entry``: write the new
+    weights to ``output_path`` and return the new entry (an instance of the target format's
+    ``entry_class`` whose ``source`` is ``output_path``'s file name). ``options`` holds
+    converter-specific settings (e.g. ``{"allow_tracing": True}``); ignore unknown keys."""
+    is_available: Callable[[], str | None] = _always_available
+    """None when the converter can run here, else the reason it cannot."""
+    install_hint: str = ""
+
+
+@attrs.frozen
+class SourceResolverSpec:
+    """Resolves a source string with a given prefix (e.g. a model id) to a path or URL."""
+
+    name: str
+    prefixes: tuple[str, ...]
+    """Sources starting with one of these prefixes are passed to ``resolve``."""
+    resolve: Callable[[str, Settings], str]
+    """``resolve(source, settings) -> path or URL`` of the description file."""
+
+
+@attrs.frozen
+class ImageIOSpec:
+    """Reads and writes arrays from and to files with the given suffixes."""
+
+    name: str
+    suffixes: tuple[str, ...]
+    """Lower-case file suffixes with the dot, e.g. ``(".tif", ".tiff")``."""
+    read: Callable[[Path], np.ndarray[Any, Any]]
+    write: Callable[[Path, np.ndarray[Any, Any]], None]
+
+
+class OpRegister(Protocol):
+    """Registry passed to :func:`bioimageio_processing_ops`."""
+
+    def add(self, spec: OpSpec) -> None: ...
+
+
+class ConverterRegister(Protocol):
+    """Registry passed to :func:`bioimageio_weight_converters`."""
+
+    def add(self, spec: ConverterSpec) -> None: ...
+
+
+class SourceResolverRegister(Protocol):
+    """Registry passed to :func:`bioimageio_source_resolvers`."""
+
+    def add(self, spec: SourceResolverSpec) -> None: ...
+
+
+class ImageIORegister(Protocol):
+    """Registry passed to :func:`bioimageio_image_io`."""
+
+    def add(self, spec: ImageIOSpec) -> None: ...
+
+
+@hookspec
+def bioimageio_processing_ops(register: OpRegister) -> None:
+    """Register processing ops (pre- and postprocessing steps).
+
+    Call ``register.add(OpSpec(...))`` once per op id. The op's ``kwargs_classes`` parse the
+    ``kwargs`` of steps with that id, so a new op validates like a built-in one. Every
+    implementation is called; registering an op id twice is an error. The built-in ops are
+    registered through this hook too.
+    """
+
+
+@hookspec
+def bioimageio_weight_converters(register: ConverterRegister) -> None:
+    """Register weight converters (used by ``add-weights``).
+
+    Call ``register.add(ConverterSpec(...))`` once per (source format, target format) pair.
+    Every implementation is called; registering a pair twice is an error.
+    """
+
+
+@hookspec
+def bioimageio_source_resolvers(register: SourceResolverRegister) -> None:
+    """Register resolvers for source strings that are neither paths nor URLs (e.g. model ids).
+
+    Call ``register.add(SourceResolverSpec(...))``. Every implementation is called; registering a
+    resolver name twice is an error.
+    """
+
+
+@hookspec
+def bioimageio_image_io(register: ImageIORegister) -> None:
+    """Register image readers/writers for file suffixes.
+
+    Call ``register.add(ImageIOSpec(...))``. Every implementation is called; registering a name
+    twice is an error.
     """

@@ -1,3 +1,4 @@
 """Imports every command module so that each registers itself on the ``main`` group."""
 
 # one import per command module (keep sorted)
+from bioimageio_core.cli import plugins as _plugins  # noqa: F401

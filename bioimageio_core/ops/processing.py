@@ -1,0 +1,123 @@
+"""From a tensor's processing steps to bound ops, their statistics, and their application.
+
+Semantics copied from bioimageio.core (numbers depend on them):
+
+* statistics are computed on the **raw** sample, before any processing step (:func:`process`
+  computes them first, then applies every op);
+* ``axes: null`` for ``zero_mean_unit_variance``, ``scale_range`` and ``clip`` percentiles means
+  running **dataset** statistics over every sample a pipeline processes. Pass
+  ``axes_none_scope="sample"`` to :func:`build_ops` for per-sample statistics instead.
+
+The ``ensure_dtype`` steps the format adds at the start and end of processing are inserted by
+:mod:`bioimageio_core.spec` when a description is built; nothing is inserted here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Literal, Protocol
+
+import attrs
+
+from bioimageio_core.errors import PluginError
+from bioimageio_core.hookspecs import OpSpec, OpTarget
+from bioimageio_core.stats import Measure, MeasureValue, StatsCalculator
+from bioimageio_core.tensor import Tensor
+
+
+class StepLike(Protocol):
+    """A processing step as in a description: ``id`` and ``kwargs``."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def kwargs(self) -> Any: ...
+
+
+@attrs.frozen
+class BoundOp:
+    """One processing step bound to its op and to the tensor it processes."""
+
+    spec: OpSpec
+    kwargs: Any
+    target: OpTarget
+
+    @property
+    def required_measures(self) -> frozenset[Measure]:
+        return frozenset(self.spec.required_measures(self.kwargs, self.target))
+
+    def __call__(self, members: Mapping[str, Tensor], stat: Mapping[Measure, MeasureValue]) -> Tensor:
+        return self.spec.apply(self.kwargs, self.target, members, stat)
+
+
+def build_ops(
+    member_id: str,
+    steps: Sequence[StepLike],
+    *,
+    ops: Mapping[str, OpSpec] | None = None,
+    axes_none_scope: Literal["dataset", "sample"] = "dataset",
+    loc: str | None = None,
+) -> list[BoundOp]:
+    """Bind the processing ``steps`` of tensor ``member_id`` to registered ops.
+
+    ``ops`` defaults to :func:`bioimageio_core.plugins.processing_ops`. ``loc`` (e.g.
+    ``"inputs[0].preprocessing"``) is used in error messages.
+
+    Raises:
+        PluginError: a step's id has no registered op, or its op cannot run here.
+    """
+    if ops is None:
+        from bioimageio_core.plugins import processing_ops
+
+        ops = processing_ops()
+    target = OpTarget(member_id=member_id, axes_none_scope=axes_none_scope)
+    bound = []
+    for i, step in enumerate(steps):
+        where = f"{loc}[{i}]" if loc else f"step {i} of {member_id!r}"
+        spec = ops.get(str(step.id))
+        if spec is None:
+            raise PluginError(
+                f"no installed plugin provides processing op {step.id!r}",
+                loc=where,
+                hint="install the plugin that provides it; `bioimageio-run plugins` lists the ops "
+                f"available here: {', '.join(sorted(ops))}",
+            )
+        reason = spec.is_available()
+        if reason is not None:
+            raise PluginError(
+                f"processing op {step.id!r} cannot run here: {reason}",
+                loc=where,
+                hint=spec.install_hint or None,
+            )
+        bound.append(BoundOp(spec, step.kwargs, target))
+    return bound
+
+
+def required_measures(ops: Iterable[BoundOp]) -> frozenset[Measure]:
+    """Union of the statistics every op needs."""
+    out: set[Measure] = set()
+    for op in ops:
+        out |= op.required_measures
+    return frozenset(out)
+
+
+def apply_ops(
+    ops: Iterable[BoundOp], members: Mapping[str, Tensor], stat: Mapping[Measure, MeasureValue]
+) -> dict[str, Tensor]:
+    """Apply ``ops`` in order; each replaces its target member. ``members`` is not modified."""
+    current = dict(members)
+    for op in ops:
+        current[op.target.member_id] = op(current, stat)
+    return current
+
+
+def process(
+    ops: Sequence[BoundOp], members: Mapping[str, Tensor], stats: StatsCalculator
+) -> tuple[dict[str, Tensor], dict[Measure, MeasureValue]]:
+    """Compute statistics on the raw ``members`` (updating dataset statistics), then apply ``ops``.
+
+    Returns the processed members and the statistics used.
+    """
+    stat = stats.update_and_get_all(members) if required_measures(ops) else {}
+    return apply_ops(ops, members, stat), stat

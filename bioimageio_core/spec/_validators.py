@@ -1,0 +1,129 @@
+"""attrs validators with messages of the form "'field' must be ... (got ...)"."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sized
+from typing import Any
+
+import attrs
+
+Validator = Callable[[Any, "attrs.Attribute[Any]", Any], None]
+JSON_SCHEMA = "json_schema"  # attribute of a validator: {"string"|"array"|"number": constraints}
+
+
+def _annotate(check: Validator, *, min: int | None, max: int | None, kind: str) -> None:
+    string: dict[str, Any] = {}
+    array: dict[str, Any] = {}
+    if min is not None:
+        string["minLength"] = min
+        array["minItems"] = min
+    if max is not None:
+        string["maxLength"] = max
+        array["maxItems"] = max
+    setattr(check, JSON_SCHEMA, {"string": string, "array": array})
+
+
+def _fail(attribute: attrs.Attribute[Any], expected: str, value: Any) -> None:
+    text = repr(value)
+    if len(text) > 60:
+        text = text[:57] + "..."
+    raise ValueError(f"'{attribute.name}' must be {expected} (got {text})")
+
+
+def _skip(value: Any) -> bool:
+    return value is None
+
+
+def length(min: int | None = None, max: int | None = None) -> Validator:
+    def check(_: Any, attribute: attrs.Attribute[Any], value: Sized) -> None:
+        if _skip(value):
+            return
+        n = len(value)
+        if min is not None and n < min:
+            _fail(attribute, f"at least {min} long", value)
+        if max is not None and n > max:
+            _fail(attribute, f"at most {max} long", value)
+
+    _annotate(check, min=min, max=max, kind="length")
+    return check
+
+
+def bounds(
+    gt: float | None = None,
+    ge: float | None = None,
+    lt: float | None = None,
+    le: float | None = None,
+) -> Validator:
+    """Bounds on a number, or on every number in a tuple; ``None`` values are skipped."""
+
+    def one(attribute: attrs.Attribute[Any], value: Any, full: Any) -> None:
+        if not isinstance(value, int | float) or isinstance(value, bool):
+            return
+        if gt is not None and not value > gt:
+            _fail(attribute, f"> {gt}", full)
+        if ge is not None and not value >= ge:
+            _fail(attribute, f">= {ge}", full)
+        if lt is not None and not value < lt:
+            _fail(attribute, f"< {lt}", full)
+        if le is not None and not value <= le:
+            _fail(attribute, f"<= {le}", full)
+
+    def check(_: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+        if isinstance(value, tuple):
+            for item in value:
+                one(attribute, item, value)
+        else:
+            one(attribute, value, value)
+
+    schema: dict[str, Any] = {}
+    for key, bound in (
+        ("exclusiveMinimum", gt),
+        ("minimum", ge),
+        ("exclusiveMaximum", lt),
+        ("maximum", le),
+    ):
+        if bound is not None:
+            schema[key] = bound
+    setattr(check, JSON_SCHEMA, {"number": schema})
+    return check
+
+
+def matches(pattern: str, expected: str) -> Validator:
+    regex = re.compile(pattern)
+
+    def check(_: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+        if _skip(value):
+            return
+        items = value if isinstance(value, tuple) else (value,)
+        for item in items:
+            if isinstance(item, str) and regex.fullmatch(item) is None:
+                _fail(attribute, expected, value)
+
+    setattr(check, JSON_SCHEMA, {"string": {"pattern": f"^{pattern}$"}})
+    return check
+
+
+def identifier(max_length: int) -> Validator:
+    """A Python identifier of at most ``max_length`` characters.
+
+    The format asks for lowercase ids, but published (and accepted) models use mixed case.
+    """
+
+    def check(_: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+        if _skip(value):
+            return
+        items = value if isinstance(value, tuple) else (value,)
+        for item in items:
+            if not (isinstance(item, str) and item.isidentifier() and len(item) <= max_length):
+                _fail(
+                    attribute,
+                    f"an identifier (letters, digits, '_'; no leading digit) of at most {max_length} characters",
+                    value,
+                )
+
+    setattr(check, JSON_SCHEMA, {"string": {"minLength": 1, "maxLength": max_length}})
+    return check
+
+
+SHA256 = matches(r"[0-9a-fA-F]{64}", "a SHA-256 hex digest (64 hex characters)")

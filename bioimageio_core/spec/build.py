@@ -1,0 +1,207 @@
+"""``build_description``: raw YAML data -> descriptor + issues (never raises for bad input)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import attrs
+
+from bioimageio_core.spec import legacy
+from bioimageio_core.spec._convert import Invalid, converter, structure_value, structuring_context
+from bioimageio_core.spec.generic import (
+    ApplicationDescr,
+    ApplicationDescr02,
+    DatasetDescr,
+    DatasetDescr02,
+    GenericDescr,
+    GenericDescr02,
+    NotebookDescr,
+    NotebookDescr02,
+)
+from bioimageio_core.spec.issues import Issue
+from bioimageio_core.spec.model import ModelDescr
+from bioimageio_core.spec.validate import check_model, check_resource
+
+ResourceDescr = (
+    ModelDescr
+    | DatasetDescr
+    | DatasetDescr02
+    | ApplicationDescr
+    | ApplicationDescr02
+    | NotebookDescr
+    | NotebookDescr02
+    | GenericDescr
+    | GenericDescr02
+)
+
+
+@attrs.frozen
+class SpecExtensions:
+    """Descriptor classes contributed by plugins: weights entries and processing kwargs."""
+
+    weight_formats: Mapping[str, type] = attrs.Factory(dict)
+    processing: Mapping[str, tuple[type, ...]] = attrs.Factory(dict)
+
+
+@attrs.frozen
+class BuildResult:
+    """The outcome of ``build_description``; ``descr`` is None when any issue is an error."""
+
+    descr: ResourceDescr | None
+    issues: tuple[Issue, ...]
+    original_format_version: str
+    raw: dict[str, Any]
+
+    @property
+    def errors(self) -> tuple[Issue, ...]:
+        return tuple(i for i in self.issues if i.severity == "error")
+
+    @property
+    def warnings(self) -> tuple[Issue, ...]:
+        return tuple(i for i in self.issues if i.severity == "warning")
+
+
+_CLASSES: dict[str, dict[str, type]] = {
+    "dataset": {"0.2": DatasetDescr02, "0.3": DatasetDescr},
+    "application": {"0.2": ApplicationDescr02, "0.3": ApplicationDescr},
+    "notebook": {"0.2": NotebookDescr02, "0.3": NotebookDescr},
+}
+_GENERIC: dict[str, type] = {"0.2": GenericDescr02, "0.3": GenericDescr}
+_VERSION = re.compile(r"(\d+)\.(\d+)(\.\d+)?")
+
+
+def _minor(version: str) -> str | None:
+    m = _VERSION.fullmatch(version)
+    return None if m is None else f"{m.group(1)}.{m.group(2)}"
+
+
+def build_description(
+    raw: Mapping[str, Any],
+    *,
+    extensions: SpecExtensions | None = None,
+    format_version: str = "discover",
+) -> BuildResult:
+    """Validate raw (YAML-loaded) data and build its descriptor.
+
+    Never raises for bad input: every problem is returned as an ``Issue`` with the field path.
+    ``format_version``: "discover" / "latest" (models always become 0.5) or an explicit version
+    the file must have.
+    """
+    raw_dict = dict(raw) if isinstance(raw, Mapping) else {}
+    original = str(raw_dict.get("format_version", ""))
+    try:
+        descr, issues = _build(raw, extensions, format_version)
+    except Exception as e:
+        descr = None
+        issues = [
+            Issue(
+                (), f"internal error while validating ({type(e).__name__}: {e}); please report it"
+            )
+        ]
+    if any(i.severity == "error" for i in issues):
+        descr = None
+    return BuildResult(
+        descr=descr, issues=tuple(issues), original_format_version=original, raw=raw_dict
+    )
+
+
+def _build(
+    raw: Any, extensions: SpecExtensions | None, requested: str
+) -> tuple[ResourceDescr | None, list[Issue]]:
+    if not isinstance(raw, Mapping):
+        return None, [
+            Issue((), f"a description must be a mapping of fields (got {type(raw).__name__})")
+        ]
+    data, issues = legacy.normalize_raw(raw)
+    issues = list(issues)
+    rtype = data.get("type")
+    fv = data.get("format_version")
+    if not isinstance(rtype, str):
+        issues.append(
+            Issue(
+                ("type",), "'type' is required and must be a string such as 'model'", type="missing"
+            )
+        )
+        return None, issues
+    if not isinstance(fv, str) or _minor(fv) is None:
+        issues.append(
+            Issue(
+                ("format_version",),
+                f"'format_version' must be a version string like '0.5.4' (got {fv!r})",
+            )
+        )
+        return None, issues
+    if requested not in ("discover", "latest") and fv != requested and _minor(fv) != requested:
+        issues.append(
+            Issue(
+                ("format_version",),
+                f"format_version {fv!r} differs from the requested format version {requested!r}",
+            )
+        )
+        return None, issues
+    minor = _minor(fv)
+    cls: type
+    if rtype == "model":
+        if minor in ("0.3", "0.4"):
+            try:
+                data, conv_issues = legacy.convert_model_to_v0_5(data)
+            except NotImplementedError:
+                issues.append(
+                    Issue(
+                        ("format_version",),
+                        f"model format 0.4 conversion not available (format_version {fv}); "
+                        "update the description to format 0.5",
+                    )
+                )
+                return None, issues
+            issues.extend(conv_issues)
+            if any(i.severity == "error" for i in conv_issues):
+                return None, issues
+        elif minor != "0.5":
+            issues.append(
+                Issue(
+                    ("format_version",),
+                    f"unsupported model format_version {fv!r}; supported: 0.3.x, 0.4.x, 0.5.x",
+                )
+            )
+            return None, issues
+        cls = ModelDescr
+    else:
+        table = _CLASSES.get(rtype, _GENERIC)
+        if minor not in table:
+            issues.append(
+                Issue(
+                    ("format_version",),
+                    f"unsupported {rtype} format_version {fv!r}; supported: 0.2.x, 0.3.x",
+                )
+            )
+            return None, issues
+        cls = table[minor]  # type: ignore[index]
+    descr = _structure(data, cls, extensions, issues)
+    if descr is None:
+        return None, issues
+    issues.extend(check_resource(descr))
+    if isinstance(descr, ModelDescr):
+        descr, model_issues = check_model(descr)
+        issues.extend(model_issues)
+    return descr, issues
+
+
+def _structure(
+    data: Mapping[str, Any], cls: type, extensions: SpecExtensions | None, issues: list[Issue]
+) -> Any:
+    with structuring_context(extensions or SpecExtensions()) as found:
+        try:
+            descr = structure_value(data, cls)
+        except Invalid:
+            descr = None
+        issues.extend(found)
+    return descr
+
+
+def dump_description(descr: Any) -> dict[str, Any]:
+    """The YAML-ready dict of a descriptor (round-trips through ``build_description``)."""
+    result: dict[str, Any] = converter.unstructure(descr)
+    return result

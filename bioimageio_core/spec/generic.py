@@ -1,0 +1,236 @@
+"""Fields shared by every resource description, and the generic, dataset, application and notebook
+descriptions (format 0.2.x and 0.3.x)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any, Literal
+
+import attrs
+
+from bioimageio_core.spec import _validators as v
+from bioimageio_core.spec._convert import ALWAYS, EXTRA, INTERNAL, KIND, register_union
+from bioimageio_core.spec.issues import Loc
+
+
+def internal(default: Any = None) -> Any:
+    """A field that is not part of the YAML (e.g. ``root``)."""
+    return attrs.field(default=default, metadata={INTERNAL: True}, eq=False, repr=False)
+
+
+def extra(severity: str | None) -> Any:
+    """Unknown keys kept as is (``severity`` "warning" reports each one)."""
+    return attrs.field(factory=dict, metadata={INTERNAL: True, EXTRA: severity})
+
+
+def tag(value: str) -> Any:
+    """A discriminator field (always dumped)."""
+    return attrs.field(default=value, metadata={ALWAYS: True})
+
+
+def version_field() -> Any:
+    return attrs.field(default=None, metadata={KIND: "version"})
+
+
+@attrs.frozen(kw_only=True)
+class FileDescr:
+    """A referenced file: a relative path or URL, and optionally its SHA-256."""
+
+    source: str = attrs.field(validator=v.length(min=1))
+    sha256: str | None = attrs.field(default=None, validator=v.SHA256)
+
+
+@attrs.frozen(kw_only=True)
+class Author:
+    name: str
+    affiliation: str | None = None
+    email: str | None = None
+    github_user: str | None = None
+    orcid: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class Maintainer:
+    github_user: str
+    name: str | None = None
+    affiliation: str | None = None
+    email: str | None = None
+    orcid: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class CiteEntry:
+    text: str
+    doi: str | None = None
+    url: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class BadgeDescr:
+    label: str
+    url: str
+    icon: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class Uploader:
+    email: str
+    name: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class LinkedResource:
+    """Reference to a bioimage.io resource by id (``version`` in 0.3/0.5, ``version_number`` in 0.2)."""
+
+    id: str = attrs.field(validator=v.length(min=1))
+    version: str | None = version_field()
+    version_number: int | None = None
+
+
+@attrs.frozen(kw_only=True)
+class AttachmentsDescr:
+    """Format 0.2 attachments: a list of files plus free-form extra keys."""
+
+    files: tuple[str, ...] = ()
+    extra: Mapping[str, Any] = extra(None)
+
+
+NAME_CHARS = r"[A-Za-z0-9_+\- ()]+"
+
+
+@attrs.frozen(kw_only=True)
+class _ResourceBase:
+    """Fields every 0.3-style description (and model 0.5) has."""
+
+    format_version: str = attrs.field(
+        validator=v.matches(r"\d+\.\d+\.\d+", "a version like '0.3.0'")
+    )
+    type: str
+    name: str = attrs.field(validator=v.length(min=5, max=128))
+    description: str = ""
+    authors: tuple[Author, ...] = ()
+    cite: tuple[CiteEntry, ...] = ()
+    license: str | None = None
+    covers: tuple[str, ...] = ()
+    attachments: tuple[FileDescr, ...] = ()
+    maintainers: tuple[Maintainer, ...] = ()
+    links: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+    version: str | None = version_field()
+    version_comment: str | None = attrs.field(default=None, validator=v.length(max=512))
+    git_repo: str | None = None
+    icon: str | None = None
+    id: str | None = None
+    id_emoji: str | None = attrs.field(default=None, validator=v.length(min=1, max=2))
+    parent: LinkedResource | None = None
+    uploader: Uploader | None = None
+    documentation: str | None = None
+    extra: Mapping[str, Any] = extra("warning")
+    root: Any = internal()
+
+
+@attrs.frozen(kw_only=True)
+class GenericDescr(_ResourceBase):
+    """Any resource type without a dedicated description (format 0.3.x)."""
+
+    badges: tuple[BadgeDescr, ...] = ()
+    config: Mapping[str, Any] = attrs.Factory(dict)
+    source: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class DatasetDescr(GenericDescr):
+    type: Literal["dataset"] = tag("dataset")
+
+
+@attrs.frozen(kw_only=True)
+class ApplicationDescr(GenericDescr):
+    type: Literal["application"] = tag("application")
+
+
+@attrs.frozen(kw_only=True)
+class NotebookDescr(GenericDescr):
+    type: Literal["notebook"] = tag("notebook")
+    source: str = attrs.field(validator=v.length(min=1))  # type: ignore[assignment]
+
+
+@attrs.frozen(kw_only=True)
+class GenericDescr02:
+    """Any resource type without a dedicated description (format 0.2.x)."""
+
+    format_version: str = attrs.field(
+        validator=v.matches(r"\d+\.\d+\.\d+", "a version like '0.2.4'")
+    )
+    type: str
+    name: str = attrs.field(validator=v.length(min=1))
+    description: str
+    authors: tuple[Author, ...] = ()
+    cite: tuple[CiteEntry, ...] = ()
+    license: str | None = None
+    covers: tuple[str, ...] = ()
+    badges: tuple[BadgeDescr, ...] = ()
+    attachments: AttachmentsDescr | None = None
+    maintainers: tuple[Maintainer, ...] = ()
+    links: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+    version: str | None = version_field()
+    version_number: int | None = None
+    git_repo: str | None = None
+    icon: str | None = None
+    id: str | None = None
+    id_emoji: str | None = attrs.field(default=None, validator=v.length(min=1, max=2))
+    uploader: Uploader | None = None
+    documentation: str | None = None
+    download_url: str | None = None
+    rdf_source: str | None = None
+    source: str | None = None
+    config: Mapping[str, Any] = attrs.Factory(dict)
+    extra: Mapping[str, Any] = extra("warning")
+    root: Any = internal()
+
+
+@attrs.frozen(kw_only=True)
+class DatasetDescr02(GenericDescr02):
+    type: Literal["dataset"] = tag("dataset")
+
+
+@attrs.frozen(kw_only=True)
+class ApplicationDescr02(GenericDescr02):
+    type: Literal["application"] = tag("application")
+
+
+@attrs.frozen(kw_only=True)
+class NotebookDescr02(GenericDescr02):
+    type: Literal["notebook"] = tag("notebook")
+    source: str = attrs.field(validator=v.length(min=1))  # type: ignore[assignment]
+
+
+AnyDatasetDescr = DatasetDescr | DatasetDescr02
+
+
+def _training_data(raw: Any) -> LinkedResource | DatasetDescr | DatasetDescr02:
+    from bioimageio_core.spec._convert import converter, describe
+
+    if not isinstance(raw, Mapping):
+        raise TypeError(
+            f"must be a dataset reference {{id: ...}} or a dataset description (got {describe(raw)})"
+        )
+    if "type" not in raw and "format_version" not in raw:
+        linked: LinkedResource = converter.structure(raw, LinkedResource)
+        return linked
+    fv = str(raw.get("format_version", ""))
+    cls: type[DatasetDescr | DatasetDescr02] = (
+        DatasetDescr02 if fv.startswith("0.2") else DatasetDescr
+    )
+    dataset: DatasetDescr | DatasetDescr02 = converter.structure(raw, cls)
+    return dataset
+
+
+TrainingData = LinkedResource | DatasetDescr | DatasetDescr02
+register_union(TrainingData, _training_data)
+
+
+def iter_cite_issues(cite: tuple[CiteEntry, ...]) -> Iterator[tuple[Loc, str]]:
+    for i, entry in enumerate(cite):
+        if entry.doi is None and entry.url is None:
+            yield ("cite", i), "a citation needs a 'doi' or a 'url'"

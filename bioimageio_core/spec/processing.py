@@ -1,0 +1,329 @@
+"""Pre- and postprocessing steps of model 0.5 tensors: ``ProcessingStep(id, kwargs)``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any, NoReturn
+
+import attrs
+
+from bioimageio_core.spec import _validators as v
+from bioimageio_core.spec._convert import (
+    KIND,
+    at,
+    converter,
+    current_extensions,
+    describe,
+    report,
+    structure_value,
+)
+from bioimageio_core.spec.data import DType
+from bioimageio_core.spec.issues import Loc
+
+_EPS = v.bounds(gt=0, le=0.1)
+_AXIS = v.identifier(16)
+
+
+def _axes_field() -> Any:
+    return attrs.field(default=None, validator=_AXIS, metadata={KIND: "axis_ids"})
+
+
+def _axis_field(default: Any = attrs.NOTHING) -> Any:
+    return attrs.field(default=default, validator=_AXIS, metadata={KIND: "axis_id"})
+
+
+def _eps_field() -> Any:
+    return attrs.field(default=1e-6, validator=_EPS)
+
+
+@attrs.frozen(kw_only=True)
+class BinarizeKwargs:
+    threshold: float
+
+
+@attrs.frozen(kw_only=True)
+class BinarizeAlongAxisKwargs:
+    threshold: tuple[float, ...] = attrs.field(validator=v.length(min=1))
+    axis: str = _axis_field()
+
+
+@attrs.frozen(kw_only=True)
+class ClipKwargs:
+    """Clip to [min, max]; a bound may be given as a percentile of the tensor's values instead."""
+
+    min: float | None = None
+    max: float | None = None
+    min_percentile: float | None = attrs.field(default=None, validator=v.bounds(ge=0, lt=100))
+    max_percentile: float | None = attrs.field(default=None, validator=v.bounds(gt=1, le=100))
+    axes: tuple[str, ...] | None = _axes_field()
+
+    def _issues(self) -> Iterator[tuple[Loc, str]]:
+        if self.min is not None and self.min_percentile is not None:
+            yield ("min_percentile",), "give either 'min' or 'min_percentile', not both"
+        if self.max is not None and self.max_percentile is not None:
+            yield ("max_percentile",), "give either 'max' or 'max_percentile', not both"
+        if all(x is None for x in (self.min, self.max, self.min_percentile, self.max_percentile)):
+            yield (), "clip needs at least one of 'min', 'max', 'min_percentile', 'max_percentile'"
+        if self.min is not None and self.max is not None and self.min > self.max:
+            yield ("max",), f"'max' must be >= 'min' ({self.min}) (got {self.max})"
+        if (
+            self.min_percentile is not None
+            and self.max_percentile is not None
+            and self.min_percentile >= self.max_percentile
+        ):
+            yield (
+                ("max_percentile",),
+                f"'max_percentile' must be > 'min_percentile' ({self.min_percentile}) (got {self.max_percentile})",
+            )
+
+
+@attrs.frozen(kw_only=True)
+class EnsureDtypeKwargs:
+    dtype: DType
+
+
+@attrs.frozen(kw_only=True)
+class FixedZeroMeanUnitVarianceKwargs:
+    mean: float
+    std: float = attrs.field(validator=v.bounds(ge=1e-6))
+
+
+@attrs.frozen(kw_only=True)
+class FixedZeroMeanUnitVarianceAlongAxisKwargs:
+    mean: tuple[float, ...] = attrs.field(validator=v.length(min=1))
+    std: tuple[float, ...] = attrs.field(validator=[v.length(min=1), v.bounds(ge=1e-6)])
+    axis: str = _axis_field()
+
+    def _issues(self) -> Iterator[tuple[Loc, str]]:
+        if len(self.mean) != len(self.std):
+            yield (
+                ("std",),
+                f"'mean' and 'std' must have the same length (got {len(self.mean)} and {len(self.std)})",
+            )
+
+
+@attrs.frozen(kw_only=True)
+class ScaleLinearKwargs:
+    gain: float = 1.0
+    offset: float = 0.0
+
+    def _issues(self) -> Iterator[tuple[Loc, str]]:
+        if self.gain == 1.0 and self.offset == 0.0:
+            yield (), "redundant scale_linear (gain 1, offset 0); remove the step"
+
+
+Scalars = float | tuple[float, ...]
+
+
+def _scalars(raw: Any) -> Scalars:
+    if isinstance(raw, list | tuple):
+        result: tuple[float, ...] = converter.structure(raw, tuple[float, ...])
+        if not result:
+            raise ValueError("must be a number or a non-empty list of numbers (got [])")
+        return result
+    value: float = converter.structure(raw, float)
+    return value
+
+
+converter.register_structure_hook_func(lambda t: t == Scalars, lambda raw, _: _scalars(raw))
+
+
+@attrs.frozen(kw_only=True)
+class ScaleLinearAlongAxisKwargs:
+    axis: str = _axis_field()
+    gain: Scalars = 1.0
+    offset: Scalars = 0.0
+
+    def _issues(self) -> Iterator[tuple[Loc, str]]:
+        if isinstance(self.gain, tuple) and isinstance(self.offset, tuple):
+            if len(self.gain) != len(self.offset):
+                yield (
+                    ("offset",),
+                    f"'gain' and 'offset' must have the same length (got {len(self.gain)} and {len(self.offset)})",
+                )
+        gains = self.gain if isinstance(self.gain, tuple) else (self.gain,)
+        offsets = self.offset if isinstance(self.offset, tuple) else (self.offset,)
+        if all(g == 1.0 for g in gains) and all(o == 0.0 for o in offsets):
+            yield (), "redundant scale_linear (gain 1, offset 0); remove the step"
+
+
+@attrs.frozen(kw_only=True)
+class ScaleMeanVarianceKwargs:
+    reference_tensor: str
+    axes: tuple[str, ...] | None = _axes_field()
+    eps: float = _eps_field()
+
+
+@attrs.frozen(kw_only=True)
+class ScaleRangeKwargs:
+    axes: tuple[str, ...] | None = _axes_field()
+    min_percentile: float = attrs.field(default=0.0, validator=v.bounds(ge=0, lt=100))
+    max_percentile: float = attrs.field(default=100.0, validator=v.bounds(gt=1, le=100))
+    eps: float = _eps_field()
+    reference_tensor: str | None = None
+
+    def _issues(self) -> Iterator[tuple[Loc, str]]:
+        if self.min_percentile >= self.max_percentile:
+            yield (
+                ("max_percentile",),
+                f"'max_percentile' must be > 'min_percentile' ({self.min_percentile}) (got {self.max_percentile})",
+            )
+
+
+@attrs.frozen(kw_only=True)
+class SigmoidKwargs:
+    pass
+
+
+@attrs.frozen(kw_only=True)
+class SoftmaxKwargs:
+    axis: str = _axis_field("channel")
+
+
+@attrs.frozen(kw_only=True)
+class ZeroMeanUnitVarianceKwargs:
+    axes: tuple[str, ...] | None = _axes_field()
+    eps: float = _eps_field()
+
+
+StardistBorder = int | tuple[tuple[int, ...], ...]
+
+
+def _border(raw: Any) -> StardistBorder:
+    if isinstance(raw, list | tuple):
+        result: tuple[tuple[int, ...], ...] = converter.structure(raw, tuple[tuple[int, ...], ...])
+        return result
+    value: int = converter.structure(raw, int)
+    return value
+
+
+converter.register_structure_hook_func(lambda t: t == StardistBorder, lambda raw, _: _border(raw))
+
+
+@attrs.frozen(kw_only=True)
+class StardistPostprocessingKwargs:
+    """Star-convex polygon/polyhedron non-maximum suppression (2D, or 3D with ``n_rays``)."""
+
+    prob_threshold: float = attrs.field(validator=v.bounds(ge=0, le=1))
+    nms_threshold: float = attrs.field(validator=v.bounds(ge=0, le=1))
+    grid: tuple[int, ...] = attrs.field(validator=[v.length(min=2, max=3), v.bounds(ge=1)])
+    b: StardistBorder = 2
+    n_rays: int | None = attrs.field(default=None, validator=v.bounds(ge=1))
+    anisotropy: tuple[float, ...] | None = attrs.field(default=None, validator=v.bounds(gt=0))
+    overlap_label: int | None = None
+
+
+@attrs.frozen(kw_only=True)
+class ProcessingStep:
+    """One processing step: the op ``id`` and its kwargs (an attrs instance of the op's kwargs class)."""
+
+    id: str
+    kwargs: Any
+
+
+BUILTIN_PROCESSING: dict[str, tuple[type, ...]] = {
+    "binarize": (BinarizeKwargs, BinarizeAlongAxisKwargs),
+    "clip": (ClipKwargs,),
+    "ensure_dtype": (EnsureDtypeKwargs,),
+    "fixed_zero_mean_unit_variance": (
+        FixedZeroMeanUnitVarianceKwargs,
+        FixedZeroMeanUnitVarianceAlongAxisKwargs,
+    ),
+    "scale_linear": (ScaleLinearKwargs, ScaleLinearAlongAxisKwargs),
+    "scale_mean_variance": (ScaleMeanVarianceKwargs,),
+    "scale_range": (ScaleRangeKwargs,),
+    "sigmoid": (SigmoidKwargs,),
+    "softmax": (SoftmaxKwargs,),
+    "zero_mean_unit_variance": (ZeroMeanUnitVarianceKwargs,),
+    "stardist_postprocessing": (StardistPostprocessingKwargs,),
+}
+POSTPROCESSING_ONLY = frozenset({"scale_mean_variance", "stardist_postprocessing"})
+
+
+def kwargs_classes(op_id: str) -> tuple[type, ...] | None:
+    """Kwargs classes for ``op_id``: built-ins first, then those of the active extensions."""
+    if op_id in BUILTIN_PROCESSING:
+        return BUILTIN_PROCESSING[op_id]
+    extensions = current_extensions()
+    if extensions is not None and op_id in extensions.processing:
+        return tuple(extensions.processing[op_id])
+    return None
+
+
+def _choose(candidates: tuple[type, ...], raw: Mapping[str, Any]) -> type:
+    """The first candidate whose required fields are present and which knows every given key."""
+    keys = set(raw)
+    for cls in candidates:
+        if not attrs.has(cls):
+            continue
+        fields = attrs.fields(cls)
+        names = {f.name for f in fields}
+        required = {f.name for f in fields if f.default is attrs.NOTHING}
+        if required <= keys <= names:
+            return cls
+    # prefer the candidate that shares the most keys, so its errors are the relevant ones
+    return max(candidates, key=lambda c: len(keys & {f.name for f in attrs.fields(c)}))
+
+
+def _step(raw: Any, _: Any) -> ProcessingStep:
+    if not isinstance(raw, Mapping):
+        raise TypeError(f"must be a processing step {{id: ..., kwargs: ...}} (got {describe(raw)})")
+    op_id = raw.get("id")
+    if not isinstance(op_id, str):
+        with at("id"):
+            report(f"must be a processing step id (got {describe(op_id)})")
+        raise_invalid()
+    candidates = kwargs_classes(op_id)
+    unknown = sorted(set(raw) - {"id", "kwargs"})
+    for key in unknown:
+        report(f"unknown field '{key}'; a processing step has 'id' and 'kwargs'", at=(key,))
+    if candidates is None:
+        known = ", ".join(sorted(BUILTIN_PROCESSING))
+        with at("id"):
+            report(
+                f"unknown processing step '{op_id}' (known: {known}); "
+                "install the plugin that provides it",
+            )
+        raise_invalid()
+    raw_kwargs = raw.get("kwargs", {})
+    if raw_kwargs is None:
+        raw_kwargs = {}
+    if not isinstance(raw_kwargs, Mapping):
+        with at("kwargs"):
+            report(f"must be a mapping (got {describe(raw_kwargs)})")
+        raise_invalid()
+    with at("kwargs"):
+        kwargs = structure_value(raw_kwargs, _choose(candidates, raw_kwargs))
+    if unknown:
+        raise_invalid()
+    return ProcessingStep(id=op_id, kwargs=kwargs)
+
+
+def raise_invalid() -> NoReturn:
+    from bioimageio_core.spec._convert import Invalid
+
+    raise Invalid
+
+
+def _unstructure_step(step: ProcessingStep) -> dict[str, Any]:
+    out: dict[str, Any] = {"id": step.id}
+    kwargs = converter.unstructure(step.kwargs)
+    if kwargs:
+        out["kwargs"] = kwargs
+    return out
+
+
+converter.register_structure_hook(ProcessingStep, _step)
+converter.register_unstructure_hook(ProcessingStep, _unstructure_step)
+
+
+def kwargs_axes(kwargs: Any) -> tuple[str, ...]:
+    """The axis ids a kwargs instance names (``axes`` and ``axis`` fields)."""
+    out: list[str] = []
+    axes = getattr(kwargs, "axes", None)
+    if isinstance(axes, tuple):
+        out.extend(axes)
+    axis = getattr(kwargs, "axis", None)
+    if isinstance(axis, str):
+        out.append(axis)
+    return tuple(out)

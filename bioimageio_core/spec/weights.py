@@ -1,0 +1,250 @@
+"""Weights entries of model 0.5 descriptions, keyed by weight format in file order."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any, TypeVar
+
+import attrs
+
+from bioimageio_core.spec import _validators as v
+from bioimageio_core.spec._convert import (
+    Invalid,
+    at,
+    converter,
+    current_extensions,
+    describe,
+    register_union,
+    report,
+    structure_value,
+)
+from bioimageio_core.spec.generic import Author, FileDescr
+
+_SOURCE = v.length(min=1)
+E = TypeVar("E")
+
+
+@attrs.frozen(kw_only=True)
+class ArchitectureFromFileDescr:
+    """A callable defined in a Python file shipped with the model."""
+
+    source: str = attrs.field(validator=_SOURCE)
+    callable: str = attrs.field(
+        validator=v.matches(r"[A-Za-z_][A-Za-z0-9_]*", "a Python identifier")
+    )
+    sha256: str | None = attrs.field(default=None, validator=v.SHA256)
+    kwargs: Mapping[str, Any] = attrs.Factory(dict)
+
+
+@attrs.frozen(kw_only=True)
+class ArchitectureFromLibraryDescr:
+    """A callable imported from an installed package."""
+
+    import_from: str = attrs.field(validator=v.length(min=1))
+    callable: str = attrs.field(
+        validator=v.matches(r"[A-Za-z_][A-Za-z0-9_]*", "a Python identifier")
+    )
+    kwargs: Mapping[str, Any] = attrs.Factory(dict)
+
+
+ArchitectureDescr = ArchitectureFromFileDescr | ArchitectureFromLibraryDescr
+
+
+def _architecture(raw: Any) -> ArchitectureDescr:
+    if not isinstance(raw, Mapping):
+        raise TypeError(
+            f"must be {{source, callable, sha256, kwargs}} or {{import_from, callable, kwargs}} (got {describe(raw)})"
+        )
+    cls: type = ArchitectureFromLibraryDescr if "import_from" in raw else ArchitectureFromFileDescr
+    result: ArchitectureDescr = converter.structure(raw, cls)
+    return result
+
+
+register_union(ArchitectureDescr, _architecture)
+
+
+@attrs.frozen(kw_only=True)
+class WeightsEntryDescrBase:
+    """Fields every weights entry has."""
+
+    source: str = attrs.field(validator=_SOURCE)
+    sha256: str | None = attrs.field(default=None, validator=v.SHA256)
+    authors: tuple[Author, ...] | None = None
+    parent: str | None = None
+    comment: str = ""
+
+
+@attrs.frozen(kw_only=True)
+class PytorchStateDictWeightsDescr(WeightsEntryDescrBase):
+    architecture: ArchitectureDescr
+    pytorch_version: str = attrs.field(metadata={"bioimageio_kind": "version"})
+    dependencies: FileDescr | None = None
+
+
+@attrs.frozen(kw_only=True)
+class TorchscriptWeightsDescr(WeightsEntryDescrBase):
+    pytorch_version: str = attrs.field(metadata={"bioimageio_kind": "version"})
+
+
+@attrs.frozen(kw_only=True)
+class OnnxWeightsDescr(WeightsEntryDescrBase):
+    opset_version: int = attrs.field(validator=v.bounds(ge=7))
+    external_data: FileDescr | None = None
+
+
+@attrs.frozen(kw_only=True)
+class TensorflowSavedModelBundleWeightsDescr(WeightsEntryDescrBase):
+    tensorflow_version: str = attrs.field(metadata={"bioimageio_kind": "version"})
+    dependencies: FileDescr | None = None
+
+
+@attrs.frozen(kw_only=True)
+class KerasHdf5WeightsDescr(WeightsEntryDescrBase):
+    tensorflow_version: str = attrs.field(metadata={"bioimageio_kind": "version"})
+
+
+@attrs.frozen(kw_only=True)
+class TensorflowJsWeightsDescr(WeightsEntryDescrBase):
+    tensorflow_version: str = attrs.field(metadata={"bioimageio_kind": "version"})
+
+
+@attrs.frozen(kw_only=True)
+class UnknownWeightsDescr:
+    """An entry of a weight format no installed plugin knows; kept as written."""
+
+    format: str
+    source: str | None
+    sha256: str | None
+    raw: Mapping[str, Any]
+
+    @property
+    def parent(self) -> str | None:
+        parent = self.raw.get("parent")
+        return parent if isinstance(parent, str) else None
+
+
+BUILTIN_WEIGHT_FORMATS: dict[str, type] = {
+    "keras_hdf5": KerasHdf5WeightsDescr,
+    "onnx": OnnxWeightsDescr,
+    "pytorch_state_dict": PytorchStateDictWeightsDescr,
+    "tensorflow_js": TensorflowJsWeightsDescr,
+    "tensorflow_saved_model_bundle": TensorflowSavedModelBundleWeightsDescr,
+    "torchscript": TorchscriptWeightsDescr,
+}
+
+
+@attrs.frozen
+class WeightsDescr:
+    """The weights entries by format name, in file order."""
+
+    formats: Mapping[str, Any]
+
+    def __getitem__(self, name: str) -> Any:
+        return self.formats[name]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.formats
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.formats)
+
+    def __len__(self) -> int:
+        return len(self.formats)
+
+    def get(self, name: str) -> Any:
+        return self.formats.get(name)
+
+    @property
+    def available_formats(self) -> tuple[str, ...]:
+        return tuple(self.formats)
+
+    @property
+    def pytorch_state_dict(self) -> PytorchStateDictWeightsDescr | None:
+        return self._known("pytorch_state_dict", PytorchStateDictWeightsDescr)
+
+    @property
+    def torchscript(self) -> TorchscriptWeightsDescr | None:
+        return self._known("torchscript", TorchscriptWeightsDescr)
+
+    @property
+    def onnx(self) -> OnnxWeightsDescr | None:
+        return self._known("onnx", OnnxWeightsDescr)
+
+    @property
+    def tensorflow_saved_model_bundle(self) -> TensorflowSavedModelBundleWeightsDescr | None:
+        return self._known("tensorflow_saved_model_bundle", TensorflowSavedModelBundleWeightsDescr)
+
+    @property
+    def keras_hdf5(self) -> KerasHdf5WeightsDescr | None:
+        return self._known("keras_hdf5", KerasHdf5WeightsDescr)
+
+    @property
+    def tensorflow_js(self) -> TensorflowJsWeightsDescr | None:
+        return self._known("tensorflow_js", TensorflowJsWeightsDescr)
+
+    def _known(self, name: str, cls: type[E]) -> E | None:
+        entry = self.formats.get(name)
+        return entry if isinstance(entry, cls) else None
+
+
+def entry_class(name: str) -> type | None:
+    """The class parsing weights entries of format ``name`` (extensions first, then built-ins)."""
+    extensions = current_extensions()
+    if extensions is not None and name in extensions.weight_formats:
+        cls: type = extensions.weight_formats[name]
+        return cls
+    return BUILTIN_WEIGHT_FORMATS.get(name)
+
+
+def _weights(raw: Any, _: Any) -> WeightsDescr:
+    if not isinstance(raw, Mapping):
+        raise TypeError(f"must be a mapping of weight format to entry (got {describe(raw)})")
+    formats: dict[str, Any] = {}
+    failed = False
+    for name, entry in raw.items():
+        if entry is None:  # `format: null` means absent
+            continue
+        with at(str(name)):
+            cls = entry_class(str(name))
+            if cls is None:
+                if not isinstance(entry, Mapping):
+                    report(f"must be a weights entry mapping (got {describe(entry)})")
+                    failed = True
+                    continue
+                source = entry.get("source")
+                sha = entry.get("sha256")
+                report(
+                    f"unknown weight format '{name}' (kept; a plugin may provide it). "
+                    f"Built-in formats: {', '.join(sorted(BUILTIN_WEIGHT_FORMATS))}",
+                    severity="warning",
+                    type="unknown_weight_format",
+                )
+                formats[str(name)] = UnknownWeightsDescr(
+                    format=str(name),
+                    source=source if isinstance(source, str) else None,
+                    sha256=sha if isinstance(sha, str) else None,
+                    raw=dict(entry),
+                )
+                continue
+            try:
+                formats[str(name)] = structure_value(entry, cls)
+            except Invalid:
+                failed = True
+    if failed:
+        raise Invalid
+    return WeightsDescr(formats=formats)
+
+
+def _unstructure_weights(weights: WeightsDescr) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, entry in weights.formats.items():
+        out[name] = (
+            dict(entry.raw)
+            if isinstance(entry, UnknownWeightsDescr)
+            else converter.unstructure(entry)
+        )
+    return out
+
+
+converter.register_structure_hook(WeightsDescr, _weights)
+converter.register_unstructure_hook(WeightsDescr, _unstructure_weights)
