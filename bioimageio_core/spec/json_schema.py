@@ -10,7 +10,7 @@ import attrs
 
 from bioimageio_core.spec._convert import EXTRA, INTERNAL, KIND
 from bioimageio_core.spec._validators import JSON_SCHEMA
-from bioimageio_core.spec.build import (
+from bioimageio_core.spec.generic import (
     ApplicationDescr,
     ApplicationDescr02,
     DatasetDescr,
