@@ -3,6 +3,8 @@
 The deep-learning frameworks are never imported here: backends are plugins.
 """
 
+from typing import TYPE_CHECKING, Any
+
 from bioimageio_core._version import __version__
 from bioimageio_core.errors import (
     BioimageioError,
@@ -17,6 +19,36 @@ from bioimageio_core.io import load_tensor, save_tensor
 from bioimageio_core.settings import Settings, get_settings
 from bioimageio_core.tensor import Tensor
 
+if TYPE_CHECKING:
+    from bioimageio_core.loading import (
+        dump_description,
+        load_description,
+        save_bioimageio_yaml_only,
+        validate_format,
+    )
+    from bioimageio_core.summary import ValidationSummary
+
+# imported on first use (PEP 562) so that `import bioimageio_core` and the CLI start fast
+_LAZY = {
+    "dump_description": "bioimageio_core.loading",
+    "load_description": "bioimageio_core.loading",
+    "save_bioimageio_yaml_only": "bioimageio_core.loading",
+    "validate_format": "bioimageio_core.loading",
+    "ValidationSummary": "bioimageio_core.summary",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'bioimageio_core' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
 __all__ = [
     "BioimageioError",
     "HashMismatchError",
@@ -27,8 +59,13 @@ __all__ = [
     "Tensor",
     "UnsupportedWeightFormatError",
     "ValidationError",
+    "ValidationSummary",
     "__version__",
+    "dump_description",
     "get_settings",
     "load_tensor",
     "save_tensor",
+    "load_description",
+    "save_bioimageio_yaml_only",
+    "validate_format",
 ]

@@ -61,6 +61,7 @@ def get_settings(environ: Mapping[str, str] | None = None) -> Settings:
     BIOIMAGEIO_PERFORM_IO_CHECKS   check that referenced files exist and match sha256 (default 1)
     BIOIMAGEIO_ALLOW_REMOTE_CODE   run model architecture code fetched from a URL (default 0)
     BIOIMAGEIO_MAX_DOWNLOAD_BYTES  refuse to download or unpack more than this (default 8 GiB)
+    BIOIMAGEIO_MAX_YAML_BYTES      refuse to parse a description larger than this (default 16 MiB)
     BIOIMAGEIO_LOAD_PLUGINS        comma separated plugin names: load only these
     BIOIMAGEIO_DISABLE_PLUGINS     comma separated plugin names: never load these
     KERAS_BACKEND                  backend for Keras 3 models (default torch)
@@ -87,6 +88,8 @@ def get_settings(environ: Mapping[str, str] | None = None) -> Settings:
         kwargs["allow_remote_code"] = _parse_bool(ENV_PREFIX + "ALLOW_REMOTE_CODE", raw)
     if (raw := get("MAX_DOWNLOAD_BYTES")) is not None:
         kwargs["max_download_bytes"] = int(raw)
+    if (raw := get("MAX_YAML_BYTES")) is not None:
+        kwargs["max_yaml_bytes"] = int(raw)
     if (raw := get("LOAD_PLUGINS")) is not None:
         kwargs["load_plugins"] = _names(raw)
     if (raw := get("DISABLE_PLUGINS")) is not None:

@@ -1,0 +1,152 @@
+"""Commands ``validate``, ``update-format`` and ``empty-cache``.
+
+Heavy modules are imported inside the commands so that ``bioimageio-run --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import NoReturn
+
+import click
+
+from bioimageio_core.cli import main
+
+
+def _fail(error: BaseException, debug: bool) -> NoReturn:
+    """Report an error in one or two lines (with the traceback only under ``--debug``)."""
+    if debug:
+        raise error
+    click.echo(f"error: {error}", err=True)
+    sys.exit(1)
+
+
+_debug_option = click.option(
+    "--debug", is_flag=True, help="Show the full traceback of unexpected errors."
+)
+
+
+@main.command("validate")
+@click.argument("source")
+@click.option(
+    "--io-checks/--no-io-checks",
+    default=None,
+    help="Check that referenced files exist and match their sha256 "
+    "[default: BIOIMAGEIO_PERFORM_IO_CHECKS, else on].",
+)
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["text", "json", "md"]),
+    default="text",
+    show_default=True,
+    help="How to print the summary.",
+)
+@_debug_option
+def validate(source: str, io_checks: bool | None, output_format: str, debug: bool) -> None:
+    """Validate the description at SOURCE and print a summary.
+
+    SOURCE is a path to rdf.yaml / bioimageio.yaml / *.bioimageio.yaml, a folder holding one,
+    a .zip package or an http(s) URL to any of these. Exits with 0 when the description is
+    valid, 1 when it is not.
+
+    \b
+    Examples:
+      bioimageio-run validate path/to/rdf.yaml
+      bioimageio-run validate https://example.org/model.zip --no-io-checks --format md
+    """
+    try:
+        from bioimageio_core.loading import validate_format
+
+        summary = validate_format(source, perform_io_checks=io_checks)
+    except Exception as e:
+        _fail(e, debug)
+    if output_format == "json":
+        text = summary.format_json()
+    elif output_format == "md":
+        text = summary.format_md()
+    else:
+        text = summary.format_text()
+    click.echo(text, nl=False)
+    sys.exit(0 if summary.is_valid else 1)
+
+
+@main.command("update-format")
+@click.argument("source")
+@click.option(
+    "--output",
+    "-o",
+    default="-",
+    show_default=True,
+    help="Where to write the updated YAML: a file, a folder (writes bioimageio.yaml there), "
+    "or - for standard output.",
+)
+@_debug_option
+def update_format(source: str, output: str, debug: bool) -> None:
+    """Write the description at SOURCE in the latest format (0.4 models become 0.5).
+
+    By default the YAML goes to standard output; with --output it is written to a file.
+    Relative file references are kept as they are: write the file next to the original
+    description (or copy the referenced files along).
+
+    \b
+    Examples:
+      bioimageio-run update-format old/rdf.yaml > new.bioimageio.yaml
+      bioimageio-run update-format old/rdf.yaml --output old/updated.bioimageio.yaml
+    """
+    from bioimageio_core.errors import BioimageioError, ValidationError
+
+    try:
+        from bioimageio_core.loading import dump_description, dump_yaml, load_description
+
+        descr = load_description(source, perform_io_checks=False, format_version="latest")
+        text = dump_yaml(dump_description(descr))
+    except ValidationError as e:
+        click.echo(f"error: {e.summary.first_error_text()}", err=True)
+        click.echo(f"  run `bioimageio-run validate {source}` for the full report", err=True)
+        sys.exit(1)
+    except Exception as e:
+        _fail(e, debug)
+    if output == "-":
+        click.echo(text, nl=False)
+        return
+    target = Path(output)
+    if target.is_dir():
+        target = target / "bioimageio.yaml"
+    try:
+        from bioimageio_core.sources.cache import atomic_target
+
+        with atomic_target(target) as out:
+            out.write(text.encode("utf-8"))
+    except OSError as e:
+        _fail(BioimageioError(f"cannot write {target}: {e.strerror or e}"), debug)
+    version = getattr(descr, "format_version", "?")
+    click.echo(f"wrote the description in format {version} to {target}", err=True)
+    root = getattr(descr, "root", None)
+    root_path = getattr(root, "path", None)
+    if isinstance(root_path, Path) and root_path.is_dir():
+        if root_path.resolve() != target.parent.resolve():
+            click.echo(
+                f"note: its relative file references point into {root_path}; "
+                "copy those files next to the new file",
+                err=True,
+            )
+
+
+@main.command("empty-cache")
+@_debug_option
+def empty_cache(debug: bool) -> None:
+    """Delete every downloaded and unpacked file in the cache (BIOIMAGEIO_CACHE_PATH).
+
+    \b
+    Example:
+      bioimageio-run empty-cache
+    """
+    try:
+        from bioimageio_core.sources import empty_cache as empty
+
+        root, freed = empty()
+    except Exception as e:
+        _fail(e, debug)
+    click.echo(f"emptied the cache at {root} ({freed / 1024**2:.1f} MiB freed)")

@@ -1,0 +1,189 @@
+"""Public loading API: load, validate, dump and save descriptions.
+
+``load_description`` and ``validate_format`` read a source (path, folder, ``.zip``, URL or dict)
+through :mod:`bioimageio_core.sources`, build the descriptor with :mod:`bioimageio_core.spec` and,
+with io checks, make sure every referenced file exists and matches its sha256.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from bioimageio_core.errors import HashMismatchError, SourceError, ValidationError
+from bioimageio_core.settings import get_settings
+from bioimageio_core.sources import Root, Source, open_file, read_description, source_name
+from bioimageio_core.summary import ValidationDetail, ValidationSummary
+
+if TYPE_CHECKING:
+    from bioimageio_core.spec import ResourceDescr, SpecExtensions
+    from bioimageio_core.spec.issues import Issue
+
+FORMAT_CHECK = "format"
+IO_CHECK = "io checks"
+
+
+def _spec_extensions() -> SpecExtensions | None:
+    """Weight formats and op kwargs classes contributed by plugins (None: built-ins only).
+
+    This is the one place where the plugin registry feeds the descriptor builder.
+    """
+    return None
+
+
+def load_description(
+    source: Source,
+    *,
+    perform_io_checks: bool | None = None,
+    format_version: str = "discover",
+) -> ResourceDescr:
+    """Load a description; raise :class:`ValidationError` (with ``.summary``) if it is invalid.
+
+    ``source``: a path to ``rdf.yaml`` / ``bioimageio.yaml`` / ``*.bioimageio.yaml``, a folder
+    holding one, a ``.zip`` package, an http(s) URL to any of these, or a dict.
+    ``perform_io_checks``: check that referenced files exist and match their sha256 (default:
+    ``BIOIMAGEIO_PERFORM_IO_CHECKS``). ``format_version``: ``"discover"`` keeps the file's
+    version (0.4 models are converted to 0.5), ``"latest"`` or a version converts.
+    """
+    summary, descr = _validate(source, _io_checks(perform_io_checks), format_version)
+    if descr is None:
+        raise ValidationError(summary)
+    return descr
+
+
+def validate_format(
+    source: Source,
+    *,
+    perform_io_checks: bool | None = None,
+    format_version: str = "discover",
+) -> ValidationSummary:
+    """Validate a description and return the summary; never raises for bad input.
+
+    (A malformed ``BIOIMAGEIO_*`` setting is not bad input: it raises ``ValueError``.)
+    """
+    io_checks = _io_checks(perform_io_checks)
+    try:
+        summary, _ = _validate(source, io_checks, format_version)
+    except Exception as e:  # a bug must not turn a report into a crash
+        name = source_name(source)
+        issue = _issue(
+            (),
+            f"internal error while validating: {type(e).__name__}: {e} "
+            "(please report this together with the description)",
+            "internal_error",
+        )
+        summary = ValidationSummary(name=name, source=name)
+        summary.add_detail(ValidationDetail.from_issues(FORMAT_CHECK, [issue], kind="format"))
+    return summary
+
+
+def dump_description(descr: ResourceDescr) -> dict[str, Any]:
+    """The YAML-ready dict of a descriptor (round-trips through :func:`load_description`)."""
+    from bioimageio_core.spec import dump_description as spec_dump
+
+    return spec_dump(descr)
+
+
+def save_bioimageio_yaml_only(descr: ResourceDescr, path: str | Path) -> Path:
+    """Write the description as YAML to ``path`` (atomically); referenced files are not copied.
+
+    Relative file references stay as they are, so keep the file next to them.
+    """
+    from bioimageio_core.sources.cache import atomic_target
+
+    target = Path(path)
+    text = dump_yaml(dump_description(descr))
+    with atomic_target(target) as out:
+        out.write(text.encode("utf-8"))
+    return target
+
+
+def dump_yaml(data: Mapping[str, Any]) -> str:
+    """YAML text of a dumped description, keys in description order."""
+    import yaml
+
+    return yaml.safe_dump(dict(data), sort_keys=False, allow_unicode=True, width=100)
+
+
+def _io_checks(perform_io_checks: bool | None) -> bool:
+    return get_settings().perform_io_checks if perform_io_checks is None else perform_io_checks
+
+
+def _validate(
+    source: Source, io_checks: bool, format_version: str
+) -> tuple[ValidationSummary, ResourceDescr | None]:
+    try:
+        raw = read_description(source)
+    except SourceError as e:
+        name = source_name(source)
+        summary = ValidationSummary(name=name, source=name)
+        message = e.message if not e.hint else f"{e.message} ({e.hint})"
+        issue = _issue((), message, "source_error")
+        summary.add_detail(ValidationDetail.from_issues("read source", [issue], kind="format"))
+        return summary, None
+
+    from bioimageio_core.spec import build_description
+
+    result = build_description(
+        raw.data, extensions=_spec_extensions(), format_version=format_version
+    )
+    descr = result.descr
+    data = raw.data
+    summary = ValidationSummary(
+        name=str(data.get("name") or raw.file_name),
+        source=raw.source_name,
+        type=str(data["type"]) if data.get("type") is not None else None,
+        id=str(data["id"]) if data.get("id") is not None else None,
+        format_version=result.original_format_version or None,
+        converted_format_version=getattr(descr, "format_version", None),
+    )
+    summary.add_detail(ValidationDetail.from_issues(FORMAT_CHECK, result.issues, kind="format"))
+    if descr is None:
+        return summary, None
+    descr = attrs.evolve(descr, root=raw.root)
+    if io_checks:
+        io_detail = ValidationDetail.from_issues(IO_CHECK, check_files(descr), kind="format")
+        summary.add_detail(io_detail)
+        if io_detail.status == "failed":
+            return summary, None
+    return summary, descr
+
+
+def check_files(descr: ResourceDescr, kinds: tuple[str, ...] | None = None) -> Iterator[Issue]:
+    """Issues for referenced files that are missing or differ from their sha256.
+
+    ``kinds`` limits the check to file references of these kinds (prefix match, e.g.
+    ``("weights", "test_tensor")``); None checks every file.
+    """
+    from bioimageio_core.spec import iter_file_refs
+    from bioimageio_core.spec.issues import loc_to_path
+
+    root: Root | None = getattr(descr, "root", None)
+    if root is None:
+        from bioimageio_core.sources import FolderRoot
+
+        root = FolderRoot(Path.cwd())
+    for loc, ref in iter_file_refs(descr):
+        if kinds is not None and not ref.kind.startswith(kinds):
+            continue
+        where = f"(referenced at {loc_to_path(loc)})"
+        try:
+            open_file(root, ref.source, ref.sha256)
+        except HashMismatchError as e:
+            yield _issue(
+                loc,
+                f"sha256 mismatch for {ref.source}: expected {e.expected}, got {e.actual} {where}; "
+                "fix the sha256 in the description or replace the file",
+                "hash_mismatch",
+            )
+        except SourceError as e:
+            yield _issue(loc, f"{e.message} {where}", "file_error")
+
+
+def _issue(loc: tuple[str | int, ...], msg: str, type_: str) -> Issue:
+    from bioimageio_core.spec.issues import Issue
+
+    return Issue(loc, msg, "error", type_)

@@ -1,0 +1,205 @@
+"""Resolve a source to its raw description, and referenced files to local paths."""
+
+from __future__ import annotations
+
+import os
+import zipfile
+from collections.abc import Mapping
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import attrs
+
+from bioimageio_core.errors import HashMismatchError, SourceError
+from bioimageio_core.settings import get_settings
+from bioimageio_core.sources.cache import normalize_sha256, sha256_of_file
+from bioimageio_core.sources.http import download
+from bioimageio_core.sources.roots import (
+    FolderRoot,
+    Root,
+    UrlRoot,
+    ZipRoot,
+    is_url,
+    url_base,
+    url_file_name,
+)
+from bioimageio_core.sources.yamlio import parse_yaml_mapping
+from bioimageio_core.sources.zips import check_zip, extract_member, member_name, read_member
+
+#: file names of a description, in order of preference
+YAML_NAMES = ("bioimageio.yaml", "rdf.yaml", "model.yaml")
+_YAML_SUFFIXES = (".yaml", ".yml")
+
+Source = str | os.PathLike[str] | Mapping[str, Any]
+
+
+@attrs.frozen
+class RawDescription:
+    """The YAML content of a description, where it came from, and what its files resolve against."""
+
+    data: dict[str, Any]
+    root: Root
+    file_name: str
+    label: str | None = None
+
+    @property
+    def source_name(self) -> str:
+        """A short text naming the source, for messages and summaries."""
+        if self.label is not None:
+            return self.label
+        if isinstance(self.root, UrlRoot):
+            return self.root.join(self.file_name)
+        if isinstance(self.root, ZipRoot):
+            return (
+                f"{self.root}/{self.file_name}"
+                if self.root.origin
+                else f"{self.root.path}/{self.file_name}"
+            )
+        return str(self.root.path / self.file_name)
+
+
+def source_name(source: object) -> str:
+    """A short text naming any source (for a summary of a source that could not be read)."""
+    if isinstance(source, Mapping):
+        return f"<dict: {source.get('name', 'unnamed')}>"
+    return os.fspath(source) if isinstance(source, (str, os.PathLike)) else repr(source)
+
+
+def read_description(source: Source, *, root: Root | None = None) -> RawDescription:
+    """Read a description from a path, folder, ``.zip``, http(s) URL or dict.
+
+    ``root`` only applies to a dict (default: the current folder). Raises :class:`SourceError`
+    with an actionable message when the source cannot be read.
+    """
+    if isinstance(source, Mapping):
+        return RawDescription(
+            data=dict(source),
+            root=root or FolderRoot(Path.cwd()),
+            file_name="bioimageio.yaml",
+            label=f"<dict: {source.get('name', 'unnamed')}>",
+        )
+    if isinstance(source, str) and is_url(source):
+        return _read_url(source)
+    if not isinstance(source, (str, os.PathLike)):
+        raise SourceError(
+            f"cannot read a description from a {type(source).__name__}",
+            hint="give a path, a folder, a .zip package, an http(s) URL or a dict",
+        )
+    path = Path(source).expanduser()
+    if path.is_dir():
+        name = find_yaml_name(
+            [p.name for p in path.iterdir() if p.is_file()], where=f"folder {path}"
+        )
+        return _read_local_yaml(path / name)
+    if path.is_file():
+        if path.suffix.lower() == ".zip" or zipfile.is_zipfile(path):
+            return _read_zip(path)
+        return _read_local_yaml(path)
+    hint = "give an existing path, a folder, a .zip package or an http(s) URL"
+    if isinstance(source, str) and "/" not in source and "." not in source:
+        hint = "resource ids are not resolved; give a path or an http(s) URL to the description"
+    raise SourceError(f"no such file or folder: {path}", hint=hint)
+
+
+def find_yaml_name(names: list[str], *, where: str) -> str:
+    """Pick the description file among the file names of a folder or package.
+
+    ``bioimageio.yaml``, ``rdf.yaml`` or ``model.yaml`` if exactly one of them is present, else
+    exactly one ``*.bioimageio.yaml`` / ``*.rdf.yaml`` / ``*.model.yaml``; otherwise an error that
+    lists the candidates.
+    """
+    exact = [n for n in YAML_NAMES if n in names]
+    if len(exact) == 1:
+        return exact[0]
+    candidates = exact or sorted(n for n in names if n.endswith(tuple("." + y for y in YAML_NAMES)))
+    if len(candidates) == 1:
+        return candidates[0]
+    if candidates:
+        raise SourceError(
+            f"{where} holds several descriptions: {', '.join(candidates)}",
+            hint="give the path of the one to use",
+        )
+    yamls = sorted(n for n in names if n.lower().endswith(_YAML_SUFFIXES))
+    found = f" (YAML files there: {', '.join(yamls)})" if yamls else ""
+    raise SourceError(
+        f"{where} holds no description named {', '.join(YAML_NAMES)} or *.bioimageio.yaml{found}",
+        hint="give the path of the description file",
+    )
+
+
+def _read_local_yaml(path: Path) -> RawDescription:
+    limit = get_settings().max_yaml_bytes
+    try:
+        size = path.stat().st_size
+        if size > limit:
+            parse_yaml_mapping(b" " * (limit + 1), str(path), limit)  # raises the size error
+        data = path.read_bytes()
+    except OSError as e:
+        raise SourceError(f"cannot read {path}: {e.strerror or e}") from None
+    content = parse_yaml_mapping(data, str(path), limit)
+    return RawDescription(data=content, root=FolderRoot(path.parent.resolve()), file_name=path.name)
+
+
+def _read_zip(path: Path, origin: str | None = None) -> RawDescription:
+    names = check_zip(path)
+    top_level = [n for n in names if "/" not in n.rstrip("/") and not n.endswith("/")]
+    name = find_yaml_name(top_level, where=f"zip package {origin or path}")
+    limit = get_settings().max_yaml_bytes
+    data = read_member(path, name, limit)
+    content = parse_yaml_mapping(data, f"{origin or path}/{name}", limit)
+    return RawDescription(data=content, root=ZipRoot(path.resolve(), origin), file_name=name)
+
+
+def _read_url(url: str) -> RawDescription:
+    settings = get_settings()
+    file_name = url_file_name(url)
+    is_yaml = file_name.lower().endswith(_YAML_SUFFIXES)
+    local = download(url, max_bytes=settings.max_yaml_bytes if is_yaml else None)
+    if not is_yaml and zipfile.is_zipfile(local):
+        return _read_zip(local, origin=url)
+    try:
+        data = local.read_bytes()
+    except OSError as e:
+        raise SourceError(f"cannot read the download of {url}: {e.strerror or e}") from None
+    content = parse_yaml_mapping(data, url, settings.max_yaml_bytes)
+    return RawDescription(data=content, root=UrlRoot(url_base(url)), file_name=file_name)
+
+
+def open_file(root: Root, reference: str, sha256: str | None = None) -> Path:
+    """A local path holding the file ``reference`` names, relative to ``root`` unless absolute.
+
+    URLs are downloaded into the cache, zip members extracted into the cache, local files used
+    in place. With ``sha256`` the content is checked: a mismatch raises
+    :class:`HashMismatchError` and leaves no mismatching copy in the cache. A missing file raises
+    :class:`SourceError` ("file not found: …").
+    """
+    expected = normalize_sha256(sha256)
+    if is_url(reference):
+        return download(reference, sha256=expected)
+    if isinstance(root, UrlRoot):
+        if _is_absolute_local(reference):
+            raise SourceError(f"local path {reference!r} cannot be used in a remote description")
+        return download(root.join(reference), sha256=expected)
+    if isinstance(root, ZipRoot):
+        extracted = extract_member(root.path, member_name(reference))
+        if expected is not None:
+            actual = sha256_of_file(extracted)
+            if actual != expected:
+                extracted.unlink(missing_ok=True)
+                raise HashMismatchError(reference, expected, actual)
+        return extracted
+    path = Path(reference)
+    path = path if path.is_absolute() else root.path / path
+    if not path.exists():
+        raise SourceError(f"file not found: {reference}", hint=f"looked for {path}")
+    if expected is not None:
+        if not path.is_file():
+            raise SourceError(f"{reference} is a folder, but a sha256 is given for it")
+        actual = sha256_of_file(path)
+        if actual != expected:
+            raise HashMismatchError(reference, expected, actual)
+    return path
+
+
+def _is_absolute_local(reference: str) -> bool:
+    return PurePosixPath(reference).is_absolute() or Path(reference).is_absolute()

@@ -1,0 +1,73 @@
+"""Roots: what relative file references of a description resolve against."""
+
+from __future__ import annotations
+
+from pathlib import Path, PurePosixPath
+from urllib.parse import urljoin, urlsplit
+
+import attrs
+
+
+@attrs.frozen
+class FolderRoot:
+    """A local folder (the folder holding the YAML file)."""
+
+    path: Path
+
+    def __str__(self) -> str:
+        return str(self.path)
+
+
+@attrs.frozen
+class ZipRoot:
+    """A local ``.zip`` package; ``origin`` is the URL it was downloaded from, if any."""
+
+    path: Path
+    origin: str | None = None
+
+    def __str__(self) -> str:
+        return self.origin or str(self.path)
+
+
+@attrs.frozen
+class UrlRoot:
+    """An http(s) URL base ending in ``/`` (the remote folder holding the YAML file)."""
+
+    base: str
+
+    def join(self, reference: str) -> str:
+        """The absolute URL of ``reference`` relative to this base."""
+        return urljoin(self.base, reference)
+
+    def __str__(self) -> str:
+        return self.base
+
+
+Root = FolderRoot | ZipRoot | UrlRoot
+
+
+def is_url(text: str) -> bool:
+    """True for an absolute http(s) URL."""
+    return urlsplit(text).scheme in ("http", "https")
+
+
+def url_file_name(url: str) -> str:
+    """The file name a URL points at.
+
+    Zenodo style URLs that end in ``/content`` (``…/files/weights.pt/content``) name the file in
+    the segment before; an empty name becomes ``"download"``.
+    """
+    parts = [p for p in PurePosixPath(urlsplit(url).path).parts if p not in ("/", "")]
+    if len(parts) >= 2 and parts[-1] == "content":
+        return parts[-2]
+    return parts[-1] if parts else "download"
+
+
+def url_base(url: str) -> str:
+    """The URL of the folder holding the file ``url`` points at (ends in ``/``)."""
+    split = urlsplit(url)
+    path = split.path
+    if path.endswith("/content") and path.count("/") >= 2:
+        path = path[: -len("/content")]
+    folder = path.rsplit("/", 1)[0] + "/"
+    return split._replace(path=folder, query="", fragment="").geturl()
