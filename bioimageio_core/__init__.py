@@ -26,6 +26,8 @@ if TYPE_CHECKING:
         save_bioimageio_yaml_only,
         validate_format,
     )
+    from bioimageio_core.pipeline import PredictionPipeline, create_prediction_pipeline
+    from bioimageio_core.prediction import predict, predict_many
     from bioimageio_core.summary import ValidationSummary
 
 # imported on first use (PEP 562) so that `import bioimageio_core` and the CLI start fast
@@ -35,6 +37,10 @@ _LAZY = {
     "save_bioimageio_yaml_only": "bioimageio_core.loading",
     "validate_format": "bioimageio_core.loading",
     "ValidationSummary": "bioimageio_core.summary",
+    "PredictionPipeline": "bioimageio_core.pipeline",
+    "create_prediction_pipeline": "bioimageio_core.pipeline",
+    "predict": "bioimageio_core.prediction",
+    "predict_many": "bioimageio_core.prediction",
 }
 
 
@@ -68,4 +74,8 @@ __all__ = [
     "load_description",
     "save_bioimageio_yaml_only",
     "validate_format",
+    "PredictionPipeline",
+    "create_prediction_pipeline",
+    "predict",
+    "predict_many",
 ]
