@@ -23,7 +23,7 @@ computed on the raw inputs, and the caller's sample is never modified.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Hashable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -385,29 +385,33 @@ class PredictionPipeline:
             return batch, arrays
 
         done = 0
-        for batch, arrays in prefetched(map(prepare, batched(blocks, b))):
-            raw = adapter.forward(arrays)
-            for oid in self._output_ids:
-                if oid not in raw:
-                    raise PluginError(
-                        f"the {self.weights_format} model returned no output {oid!r} "
-                        f"(it returned {sorted(raw)})"
-                    )
-            for i, sb in enumerate(batch):
-                pieces = {
-                    oid: _batch_piece(np.asarray(raw[oid]), output_axes[oid], i, len(batch))
-                    for oid in self._output_ids
-                }
-                if any(v is None for v in out_sizes.values()):
-                    out_sizes = _fill_data_dependent(out_sizes, pieces, output_axes)
-                out_blocks = map_output_blocks(self.spec, sb, out_sizes)  # type: ignore[arg-type]
-                for oid, piece in pieces.items():
-                    if oid not in targets:
-                        targets[oid] = _allocate(out_sizes, oid, output_axes[oid], piece.dtype)
-                    write_block(targets[oid], out_blocks[oid], piece)
-            done += len(batch)
-            if on_progress is not None:
-                on_progress(done, n_blocks)
+        batches = prefetched(map(prepare, batched(blocks, b)))
+        try:
+            for batch, arrays in batches:
+                raw = adapter.forward(arrays)
+                for oid in self._output_ids:
+                    if oid not in raw:
+                        raise PluginError(
+                            f"the {self.weights_format} model returned no output {oid!r} "
+                            f"(it returned {sorted(raw)})"
+                        )
+                for i, sb in enumerate(batch):
+                    pieces = {
+                        oid: _batch_piece(np.asarray(raw[oid]), output_axes[oid], i, len(batch))
+                        for oid in self._output_ids
+                    }
+                    if any(v is None for v in out_sizes.values()):
+                        out_sizes = _fill_data_dependent(out_sizes, pieces, output_axes)
+                    out_blocks = map_output_blocks(self.spec, sb, out_sizes)  # type: ignore[arg-type]
+                    for oid, piece in pieces.items():
+                        if oid not in targets:
+                            targets[oid] = _allocate(out_sizes, oid, output_axes[oid], piece.dtype)
+                        write_block(targets[oid], out_blocks[oid], piece)
+                done += len(batch)
+                if on_progress is not None:
+                    on_progress(done, n_blocks)
+        finally:
+            batches.close()  # stops the prefetching thread
 
         result_members = {oid: _as_tensor(targets[oid], output_axes[oid]) for oid in self._output_ids}
         result = Sample(members=result_members, stat=processed.stat, id=sample.id)
@@ -472,7 +476,7 @@ def _as_tensor(array: Any, axes: tuple[str, ...]) -> Tensor:
 _DONE = object()
 
 
-def prefetched(items: Iterator[T] | Iterable[T]) -> Iterator[T]:
+def prefetched(items: Iterable[T]) -> Generator[T, None, None]:
     """Yield ``items`` while a background thread already produces the next one.
 
     At most two items exist at a time (the one yielded and the one being prepared).
