@@ -22,7 +22,6 @@ computed on the raw inputs, and the caller's sample is never modified.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Generator, Hashable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from types import TracebackType
@@ -120,7 +119,6 @@ class PredictionPipeline:
         self.default_blocksize_parameter = default_blocksize_parameter
         self.default_batch_size = batch_size
         self.optional_inputs = tuple(str(t.id) for t in model.inputs if getattr(t, "optional", False))
-        self._lock = threading.Lock()
 
     # --- lifecycle ------------------------------------------------------------------------------
 
@@ -165,7 +163,7 @@ class PredictionPipeline:
         """
         sample = self.digest(sample)
         stat: dict[Any, Any] = dict(sample.stat)
-        if required_measures(self.preprocessing) or self.pre_stats.sample_measures or self.pre_stats.dataset_measures:
+        if self.pre_stats.sample_measures or self.pre_stats.dataset_measures:
             stat.update(self.pre_stats.update_and_get_all(sample.members))
             stat.update(self.fixed_dataset_statistics)
         members = apply_ops(self.preprocessing, sample.members, stat)
