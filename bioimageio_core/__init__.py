@@ -15,11 +15,10 @@ from bioimageio_core.errors import (
     UnsupportedWeightFormatError,
     ValidationError,
 )
-from bioimageio_core.io import load_tensor, save_tensor
 from bioimageio_core.settings import Settings, get_settings
-from bioimageio_core.tensor import Tensor
 
 if TYPE_CHECKING:
+    from bioimageio_core.io import load_tensor, save_tensor
     from bioimageio_core.loading import (
         dump_description,
         load_description,
@@ -28,7 +27,9 @@ if TYPE_CHECKING:
     )
     from bioimageio_core.pipeline import PredictionPipeline, create_prediction_pipeline
     from bioimageio_core.prediction import predict, predict_many
+    from bioimageio_core.sample import Sample
     from bioimageio_core.summary import ValidationSummary
+    from bioimageio_core.tensor import Tensor
 
 # imported on first use (PEP 562) so that `import bioimageio_core` and the CLI start fast
 _LAZY = {
@@ -41,6 +42,10 @@ _LAZY = {
     "create_prediction_pipeline": "bioimageio_core.pipeline",
     "predict": "bioimageio_core.prediction",
     "predict_many": "bioimageio_core.prediction",
+    "Tensor": "bioimageio_core.tensor",
+    "Sample": "bioimageio_core.sample",
+    "load_tensor": "bioimageio_core.io",
+    "save_tensor": "bioimageio_core.io",
 }
 
 
@@ -60,6 +65,7 @@ __all__ = [
     "HashMismatchError",
     "InputError",
     "PluginError",
+    "Sample",
     "Settings",
     "SourceError",
     "Tensor",

@@ -154,6 +154,54 @@ class SampleBlock:
 # --- splitting --------------------------------------------------------------------------------
 
 
+@attrs.frozen
+class AxisSplit:
+    """The blocks along one axis, computed on demand (``len``, indexing, iteration)."""
+
+    size: int
+    block_size: int
+    halo: int
+
+    @property
+    def inner(self) -> int:
+        return self.block_size - 2 * self.halo
+
+    def __len__(self) -> int:
+        return max(1, -(-self.size // self.inner))
+
+    def __getitem__(self, i: int) -> AxisBlock:
+        if not 0 <= i < len(self):
+            raise IndexError(f"block {i} of {len(self)}")
+        if len(self) == 1:
+            return _axis_block(0, self.size, -self.halo, self.block_size, self.size)
+        start = i * self.inner
+        stop = min(start + self.inner, self.size)
+        origin = min(start - self.halo, self.size + self.halo - self.block_size)
+        return _axis_block(start, stop, origin, self.block_size, self.size)
+
+    def __iter__(self) -> Iterator[AxisBlock]:
+        return (self[i] for i in range(len(self)))
+
+
+def axis_split(size: int, block_size: int, halo: int = 0, splittable: bool = True) -> AxisSplit:
+    """Blocks of ``block_size`` (halo included) along an axis of ``size`` (see :func:`split_axis`)."""
+    if size < 1:
+        raise ShapeError(f"cannot split an axis of size {size}")
+    if halo < 0 or block_size - 2 * halo < 1:
+        raise ShapeError(
+            f"block size {block_size} leaves no inner region with halo {halo} on both sides",
+            hint=f"use a block size larger than {2 * halo}",
+        )
+    split = AxisSplit(size, block_size, halo)
+    if len(split) > 1 and not splittable:
+        raise ShapeError(
+            f"an axis of size {size} that cannot be split does not fit into a block of size "
+            f"{block_size} with halo {halo}",
+            hint="choose a block size that covers the whole axis",
+        )
+    return split
+
+
 def split_axis(
     size: int, block_size: int, halo: int = 0, splittable: bool = True
 ) -> list[AxisBlock]:
@@ -163,33 +211,44 @@ def split_axis(
     end ``halo`` beyond the sample edge. An axis that must not be split needs a block at least as
     large as the axis (plus halo); it becomes one padded block.
     """
-    if size < 1:
-        raise ShapeError(f"cannot split an axis of size {size}")
-    inner = block_size - 2 * halo
-    if halo < 0 or inner < 1:
-        raise ShapeError(
-            f"block size {block_size} leaves no inner region with halo {halo} on both sides",
-            hint=f"use a block size larger than {2 * halo}",
-        )
-    if size <= inner:
-        return [_axis_block(0, size, -halo, block_size, size)]
-    if not splittable:
-        raise ShapeError(
-            f"an axis of size {size} that cannot be split does not fit into a block of size "
-            f"{block_size} with halo {halo}",
-            hint="choose a block size that covers the whole axis",
-        )
-    blocks = []
-    for start in range(0, size, inner):
-        stop = min(start + inner, size)
-        origin = min(start - halo, size + halo - block_size)
-        blocks.append(_axis_block(start, stop, origin, block_size, size))
-    return blocks
+    return list(axis_split(size, block_size, halo, splittable))
 
 
 def _axis_block(start: int, stop: int, origin: int, length: int, size: int) -> AxisBlock:
     o0, o1 = max(0, origin), min(size, origin + length)
     return AxisBlock((start, stop), (o0, o1), (o0 - origin, origin + length - o1))
+
+
+def _member_splits(
+    sample_shape: SampleShape,
+    block_shape: Mapping[TensorAxis, int],
+    halo: Mapping[TensorAxis, int],
+    splittable: Callable[[TensorAxis], bool] | None,
+) -> tuple[dict[str, list[AxisSplit]], dict[str, int]]:
+    splits: dict[str, list[AxisSplit]] = {}
+    grid: dict[str, int] = {}
+    for member, sizes in sample_shape.items():
+        axis_splits: list[AxisSplit] = []
+        for axis_id, size in sizes.items():
+            key = (member, axis_id)
+            ok = True if splittable is None else splittable(key)
+            try:
+                split = axis_split(size, block_shape.get(key, size), halo.get(key, 0), ok)
+            except ShapeError as e:
+                raise ShapeError(
+                    f"tensor {member!r} axis {axis_id!r}: {e.message}", hint=e.hint
+                ) from None
+            axis_splits.append(split)
+            if len(split) > 1:
+                known = grid.setdefault(axis_id, len(split))
+                if known != len(split):
+                    raise ShapeError(
+                        f"axis {axis_id!r} is cut into {known} and {len(split)} blocks in "
+                        "different tensors",
+                        hint="give all tensors block shapes that cover the same regions",
+                    )
+        splits[member] = axis_splits
+    return splits, grid
 
 
 def split_sample_shape(
@@ -203,28 +262,16 @@ def split_sample_shape(
     ``block_shape`` (halo included) and ``halo`` are keyed by ``(tensor_id, axis_id)``; axes
     without a block size are whole. Members are split on a common grid: axes with the same id
     that are cut into more than one block must have the same number of blocks in every member
-    that cuts them; a member cut less is repeated along that grid axis.
+    that cuts them; a member cut less is repeated along that grid axis. Sizes are checked when
+    this is called; blocks are made one at a time as the iterator advances.
     """
-    halo = halo or {}
-    per_member: dict[str, list[list[AxisBlock]]] = {}
-    grid: dict[str, int] = {}
-    for member, sizes in sample_shape.items():
-        axis_lists: list[list[AxisBlock]] = []
-        for axis_id, size in sizes.items():
-            key = (member, axis_id)
-            b = block_shape.get(key, size)
-            ok = True if splittable is None else splittable(key)
-            blocks = split_axis(size, b, halo.get(key, 0), ok)
-            axis_lists.append(blocks)
-            if len(blocks) > 1:
-                known = grid.setdefault(axis_id, len(blocks))
-                if known != len(blocks):
-                    raise ShapeError(
-                        f"axis {axis_id!r} is cut into {known} and {len(blocks)} blocks in "
-                        "different tensors",
-                        hint="give all tensors block shapes that cover the same regions",
-                    )
-        per_member[member] = axis_lists
+    splits, grid = _member_splits(sample_shape, block_shape, halo or {}, splittable)
+    return _iter_sample_blocks(sample_shape, splits, grid)
+
+
+def _iter_sample_blocks(
+    sample_shape: SampleShape, splits: dict[str, list[AxisSplit]], grid: dict[str, int]
+) -> Iterator[SampleBlock]:
     grid_axes = list(grid)
     for index, position in enumerate(itertools.product(*(range(grid[a]) for a in grid_axes))):
         at = dict(zip(grid_axes, position, strict=True))
@@ -232,11 +279,11 @@ def split_sample_shape(
             m: Block(
                 tuple(sample_shape[m]),
                 tuple(
-                    blocks[at[a]] if len(blocks) > 1 else blocks[0]
-                    for a, blocks in zip(sample_shape[m], lists, strict=True)
+                    split[at[a]] if len(split) > 1 else split[0]
+                    for a, split in zip(sample_shape[m], axis_splits, strict=True)
                 ),
             )
-            for m, lists in per_member.items()
+            for m, axis_splits in splits.items()
         }
         yield SampleBlock(index=index, members=members, sample_shape=sample_shape)
 
@@ -245,16 +292,10 @@ def count_blocks(
     sample_shape: SampleShape,
     block_shape: Mapping[TensorAxis, int],
     halo: Mapping[TensorAxis, int] | None = None,
+    splittable: Callable[[TensorAxis], bool] | None = None,
 ) -> int:
     """Number of blocks :func:`split_sample_shape` yields."""
-    halo = halo or {}
-    grid: dict[str, int] = {}
-    for member, sizes in sample_shape.items():
-        for axis_id, size in sizes.items():
-            key = (member, axis_id)
-            inner = block_shape.get(key, size) - 2 * halo.get(key, 0)
-            if inner >= 1:
-                grid[axis_id] = max(grid.get(axis_id, 1), math.ceil(size / inner))
+    _, grid = _member_splits(sample_shape, block_shape, halo or {}, splittable)
     return math.prod(grid.values())
 
 
@@ -325,6 +366,25 @@ def write_block(target: SupportsSetItem, block: Block, data: npt.ArrayLike) -> N
     zarr array) of the whole output sample's shape.
     """
     target[block.inner_slices] = inner_data(data, block)
+
+
+def sample_block_data(
+    members: Mapping[str, Tensor | npt.ArrayLike], block: SampleBlock, mode: PadMode = "reflect"
+) -> dict[str, np.ndarray[Any, Any]]:
+    """:func:`block_data` for every member of ``block`` (members absent from it are skipped)."""
+    return {m: block_data(members[m], b, mode) for m, b in block.members.items() if m in members}
+
+
+def write_blocks(
+    targets: Mapping[str, SupportsSetItem],
+    blocks: Mapping[str, Block],
+    data: Mapping[str, npt.ArrayLike],
+) -> None:
+    """:func:`write_block` for every output in ``data``."""
+    for member, array in data.items():
+        if member not in targets or member not in blocks:
+            raise ShapeError(f"no output block or target array for {member!r}")
+        write_block(targets[member], blocks[member], array)
 
 
 # --- output side ------------------------------------------------------------------------------
@@ -478,7 +538,9 @@ __all__ = [
     "SampleBlock",
     "SampleShape",
     "SupportsSetItem",
+    "AxisSplit",
     "allocate_outputs",
+    "axis_split",
     "batched",
     "block_data",
     "count_blocks",
@@ -487,7 +549,9 @@ __all__ = [
     "map_output_blocks",
     "model_sample_blocks",
     "padded_sample_block",
+    "sample_block_data",
     "split_axis",
     "split_sample_shape",
     "write_block",
+    "write_blocks",
 ]

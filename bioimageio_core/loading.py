@@ -31,7 +31,12 @@ def _spec_extensions() -> SpecExtensions | None:
 
     This is the one place where the plugin registry feeds the descriptor builder.
     """
-    return None
+    from bioimageio_core.plugins import spec_extensions
+
+    extensions = spec_extensions()
+    if not extensions.weight_formats and not extensions.processing:
+        return None
+    return extensions
 
 
 def load_description(
@@ -102,10 +107,14 @@ def save_bioimageio_yaml_only(descr: ResourceDescr, path: str | Path) -> Path:
 
 
 def dump_yaml(data: Mapping[str, Any]) -> str:
-    """YAML text of a dumped description, keys in description order."""
+    """YAML text of a dumped description, keys in description order (tuples become lists)."""
     import yaml
 
-    return yaml.safe_dump(dict(data), sort_keys=False, allow_unicode=True, width=100)
+    class _Dumper(yaml.SafeDumper):
+        pass
+
+    _Dumper.add_representer(tuple, lambda d, v: d.represent_list(list(v)))
+    return yaml.dump(dict(data), Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=100)
 
 
 def _io_checks(perform_io_checks: bool | None) -> bool:

@@ -18,7 +18,7 @@ Conventions (documented once, used everywhere):
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from fractions import Fraction
 from typing import Any, Literal
 
@@ -412,6 +412,33 @@ def output_sizes(
     return sizes
 
 
+def fill_data_dependent_sizes(
+    model: ModelSpec,
+    sizes: Mapping[TensorAxis, int | None],
+    output_shapes: Mapping[str, Sequence[int]],
+) -> dict[TensorAxis, int]:
+    """``sizes`` with data dependent output sizes (None) taken from actual output shapes.
+
+    ``output_shapes`` holds the shape of each output as the model returned it (axes in the
+    description's order), e.g. from the first block; data dependent axes are never blocked.
+    """
+    filled: dict[TensorAxis, int] = {}
+    for key, s in sizes.items():
+        if s is not None:
+            filled[key] = s
+            continue
+        tensor = model.tensor(key[0])
+        shape = output_shapes.get(key[0])
+        if shape is None:
+            raise ShapeError(f"size of output {key[0]!r} axis {key[1]!r} is not known yet")
+        if len(shape) != len(tensor.axes):
+            raise ShapeError(
+                f"output {key[0]!r} has {len(shape)} axes, its description {len(tensor.axes)}"
+            )
+        filled[key] = int(shape[tensor.axis_ids.index(key[1])])
+    return filled
+
+
 def valid_input_sizes(
     model: ModelSpec, sample_sizes: Mapping[TensorAxis, int]
 ) -> dict[TensorAxis, int]:
@@ -450,11 +477,11 @@ def valid_input_sizes(
 def check_input_sizes(model: ModelSpec, sizes: Mapping[TensorAxis, int]) -> None:
     """Raise :class:`ShapeError` for the first input axis whose size the model does not accept."""
     resolved = resolve_references(model, sizes, model.inputs)
-    for t in model.inputs:
+    for i, t in enumerate(model.inputs):
         for a in t.axes:
             key = (t.id, a.id)
             if key not in sizes:
-                raise ShapeError(f"no size given for input {t.id!r} axis {a.id!r}")
+                raise ShapeError(f"no size given for inputs[{i}] ({t.id!r}) axis {a.id!r}")
             s = sizes[key]
             if isinstance(a.size, SizeReference):
                 ok = resolved[key] == s
@@ -469,8 +496,8 @@ def check_input_sizes(model: ModelSpec, sizes: Mapping[TensorAxis, int]) -> None
                 ok, expected = s >= 1, "any"
             if not ok:
                 raise ShapeError(
-                    f"inputs {t.id!r} axis {a.id!r}: size {s} is not valid, valid sizes are "
-                    f"{expected}"
+                    f"inputs[{i}] ({t.id!r}) axis {a.id!r}: size {s} is not valid, valid sizes "
+                    f"are {expected}"
                 )
 
 
@@ -514,7 +541,8 @@ def block_halos(model: ModelSpec) -> dict[TensorAxis, int]:
 
     It is :func:`input_halos` plus, for a negative size-reference offset (an output the model
     already cropped, as "valid" convolutions do), ``ceil(-offset/2)`` output pixels mapped to the
-    input (rounded up).
+    input (rounded up). An input axis that references another input axis gets the larger of both
+    halos (mapped through the reference), so both tensors are cut on the same grid.
     """
     halos = dict(input_halos(model))
     for _t, a, ref, ratio in _input_refs(model):
@@ -523,6 +551,16 @@ def block_halos(model: ModelSpec) -> dict[TensorAxis, int]:
         crop = (-ref.offset + 1) // 2 if ref.offset < 0 else 0
         total = math.ceil(base + Fraction(crop) / ratio)
         halos[key] = max(halos.get(key, 0), total)
+    links = [
+        ((t.id, a.id), (a.size.tensor_id, a.size.axis_id), scale_ratio(model, (t.id, a.id)))
+        for t in model.inputs
+        for a in t.axes
+        if isinstance(a.size, SizeReference) and model.is_input(a.size.tensor_id)
+    ]
+    for key, ref_key, ratio in links:
+        h_ref, h = halos.get(ref_key, 0), halos.get(key, 0)
+        halos[key] = max(h, math.ceil(h_ref * ratio))
+        halos[ref_key] = max(h_ref, math.ceil(h / ratio))
     return {k: v for k, v in halos.items() if v}
 
 

@@ -433,9 +433,8 @@ class StatsCalculator:
 
     ``fixed``: dataset measures given from outside. They are used, and dataset statistics are
     not updated, only when they cover every required dataset measure (as bioimageio.core does);
-    otherwise they are ignored and running statistics are used. ``keep_updating`` keeps updating
-    running dataset statistics even when complete fixed values were given (they then only seed
-    nothing: running values replace them).
+    otherwise they are ignored and running statistics are used. With ``keep_updating``, running
+    statistics are always used (fixed values carry no sample counts to merge with).
     """
 
     def __init__(

@@ -45,7 +45,8 @@ def axis_split_cases(draw: st.DrawFn) -> tuple[int, int, int]:
 @attrs.frozen
 class AxisCase:
     """One spatial axis of a :class:`ConvCase`: conv radius ``k`` (input pixels), output/input
-    scale ratio ``r``, output crop ``c`` per side (offset ``-2c``), output halo ``halo``."""
+    scale ratio ``r``, output crop ``c`` per side (offset ``-2c``; ``c < 0`` pads), output halo
+    ``halo``."""
 
     id: str
     size: int
@@ -83,25 +84,37 @@ class ConvCase:
                 out = np.repeat(out, 2, axis=i)
             elif a.r == Fraction(1, 2):
                 out = np.take(out, np.arange(0, out.shape[i] - 1, 2), axis=i)
-            if a.c:
+            if a.c > 0:
                 out = np.take(out, np.arange(a.c, out.shape[i] - a.c), axis=i)
+            elif a.c < 0:
+                widths = [(0, 0)] * out.ndim
+                widths[i] = (-a.c, -a.c)
+                out = np.pad(out, widths, mode="reflect")
         return out
 
 
 @st.composite
-def conv_cases(draw: st.DrawFn) -> ConvCase:
+def conv_cases(draw: st.DrawFn, grow: bool = False) -> ConvCase:
+    """With ``grow``, the last axis has a positive offset (the model pads its output)."""
     n_axes = draw(st.integers(1, 2))
     axis_ids = ("y", "x")[2 - n_axes :]
     axes: list[AxisCase] = []
     for axis_id in axis_ids:
-        r = draw(st.sampled_from([Fraction(1), Fraction(2), Fraction(1, 2)]))
+        grow_here = grow and axis_id == "x"
+        r = (
+            Fraction(1)
+            if grow_here
+            else draw(st.sampled_from([Fraction(1), Fraction(2), Fraction(1, 2)]))
+        )
         unit = 2 if r < 1 else 1
-        k = draw(st.integers(0, 2))
-        c = draw(st.integers(0, 2))
+        k = 0 if grow_here else draw(st.integers(0, 2))
+        # a model that grows its output (c < 0, positive offset) is compared with the whole
+        # image only where the padding it adds does not depend on the block (no conv, r = 1)
+        c = -1 if grow_here else draw(st.integers(-1 if k == 0 and r == 1 else 0, 2))
         halo = max(0, math.ceil(k * r) - c) + draw(st.integers(0, 1))
         if r == 2 and halo % 2:
             halo += 1
-        min_size = math.ceil(Fraction(2 * c + 1) / r)
+        min_size = max(1, math.ceil(Fraction(2 * c + 1) / r))
         size = unit * draw(st.integers(math.ceil(min_size / unit), 14))
         axes.append(AxisCase(axis_id, size, k, r, c, halo, unit))
     batch = draw(st.integers(1, 2))
@@ -112,7 +125,7 @@ def conv_cases(draw: st.DrawFn) -> ConvCase:
     ]
     out_axes = list(in_axes)
     for a in axes:
-        e = int(a.halo / a.r) + math.ceil(Fraction(a.c) / a.r)
+        e = int(a.halo / a.r) + math.ceil(Fraction(max(a.c, 0)) / a.r)
         in_axes.append(AxisSpec(a.id, "space", ParameterizedSize(2 * e + 2 * a.unit, 2 * a.unit)))
         out_axes.append(
             AxisSpec(

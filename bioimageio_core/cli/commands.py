@@ -2,4 +2,4 @@
 
 # one import per command module (keep sorted)
 from bioimageio_core.cli import plugins as _plugins  # noqa: F401
-from bioimageio_core.cli import validate  # noqa: F401
+from bioimageio_core.cli import validate as _validate  # noqa: F401

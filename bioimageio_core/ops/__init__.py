@@ -8,9 +8,10 @@ ops and applies them.
 from bioimageio_core.ops.processing import (
     BoundOp,
     apply_ops,
+    build_model_ops,
     build_ops,
     process,
     required_measures,
 )
 
-__all__ = ["BoundOp", "apply_ops", "build_ops", "process", "required_measures"]
+__all__ = ["BoundOp", "apply_ops", "build_model_ops", "build_ops", "process", "required_measures"]

@@ -94,6 +94,34 @@ def build_ops(
     return bound
 
 
+def build_model_ops(
+    model: Any,
+    which: Literal["pre", "post"],
+    *,
+    ops: Mapping[str, OpSpec] | None = None,
+    axes_none_scope: Literal["dataset", "sample"] = "dataset",
+) -> list[BoundOp]:
+    """One flat op list for all inputs (``"pre"``) or all outputs (``"post"``), in tensor order.
+
+    ``model`` is a 0.5 ``ModelDescr`` (0.4 descriptions are converted when built, including the
+    ``ensure_dtype`` steps the format adds).
+    """
+    tensors, field = (model.inputs, "preprocessing") if which == "pre" else (model.outputs, "postprocessing")
+    group = "inputs" if which == "pre" else "outputs"
+    bound: list[BoundOp] = []
+    for i, tensor in enumerate(tensors):
+        bound.extend(
+            build_ops(
+                str(tensor.id),
+                tuple(getattr(tensor, field, None) or ()),
+                ops=ops,
+                axes_none_scope=axes_none_scope,
+                loc=f"{group}[{i}].{field}",
+            )
+        )
+    return bound
+
+
 def required_measures(ops: Iterable[BoundOp]) -> frozenset[Measure]:
     """Union of the statistics every op needs."""
     out: set[Measure] = set()

@@ -22,7 +22,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
 
-from bioimageio_core.settings import get_settings
+from bioimageio_core.errors import SourceError
+from bioimageio_core.settings import ENV_PREFIX, get_settings
 
 CACHE_SUBDIRS = ("downloads", "unzipped")
 _CHUNK = 1024 * 1024
@@ -43,7 +44,13 @@ def cache_dir(kind: str, key: str) -> Path:
     if kind not in CACHE_SUBDIRS:
         raise ValueError(f"unknown cache kind {kind!r}")
     folder = cache_root() / kind / key
-    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise SourceError(
+            f"cannot create the cache folder {folder}: {e.strerror or e}",
+            hint=f"set {ENV_PREFIX}CACHE_PATH to a writable folder",
+        ) from None
     return folder
 
 

@@ -21,9 +21,11 @@ from bioimageio_core.blocks import (
     map_output_blocks,
     model_sample_blocks,
     padded_sample_block,
+    sample_block_data,
     split_axis,
     split_sample_shape,
     write_block,
+    write_blocks,
 )
 from bioimageio_core.shapes import (
     AxisSpec,
@@ -109,9 +111,10 @@ def test_identity_model_reproduces_the_input(
     for block in model_sample_blocks(model, sample_shape, shape):
         n += 1
         out_blocks = map_output_blocks(model, block, out_sizes)
-        for i, t in enumerate(model.inputs):
-            result = block_data(data[t.id], block.members[t.id])  # the "model": identity
-            write_block(outputs[f"out{i}"], out_blocks[f"out{i}"], result)
+        inputs = sample_block_data(data, block)
+        # the "model": identity
+        results = {f"out{i}": inputs[t.id] for i, t in enumerate(model.inputs)}
+        write_blocks(outputs, out_blocks, results)
     assert n == count_blocks(sample_shape, shape, block_halos(model))
     for i, t in enumerate(model.inputs):
         np.testing.assert_array_equal(outputs[f"out{i}"], data[t.id])
@@ -134,7 +137,7 @@ def _predict_blockwise(case: ConvCase, target: Any, batch_size: int = 1) -> None
 
 
 @settings(max_examples=60, deadline=None)
-@given(case=conv_cases(), batch_size=st.integers(1, 3))
+@given(case=st.one_of(conv_cases(), conv_cases(grow=True)), batch_size=st.integers(1, 3))
 def test_blockwise_equals_whole_image_for_a_model_that_respects_its_halo(
     case: ConvCase, batch_size: int
 ) -> None:
@@ -260,8 +263,9 @@ def test_unsplittable_and_unreferenced_axes_are_whole() -> None:
         )
         assert out["out"]["channel"] == AxisBlock.whole(5)
         assert out["out"]["index"] == AxisBlock.whole(7)
-    with pytest.raises(ShapeError, match="cannot be split"):
-        list(model_sample_blocks(model, {"raw": {"channel": 3, "x": 10}}, {("raw", "channel"): 1}))
+    # checked when called, before any block is made, naming the tensor and axis
+    with pytest.raises(ShapeError, match="'raw' axis 'channel'.*cannot be split"):
+        model_sample_blocks(model, {"raw": {"channel": 3, "x": 10}}, {("raw", "channel"): 1})
 
 
 def test_split_is_lazy_and_members_share_one_grid() -> None:
@@ -290,3 +294,33 @@ def test_batched_groups_consecutive_equal_shapes() -> None:
     assert len(next(batched(endless, 4))) == 4
     with pytest.raises(ValueError, match="batch_size"):
         next(batched(items, 0))
+
+
+def test_an_input_referencing_another_is_cut_on_the_same_grid() -> None:
+    from scipy import ndimage
+
+    model = ModelSpec(
+        inputs=[
+            TensorSpec("raw", [AxisSpec("x", "space", ParameterizedSize(8, 2))]),
+            TensorSpec("mask", [AxisSpec("x", "space", SizeReference("raw", "x"))]),
+        ],
+        outputs=[TensorSpec("out", [AxisSpec("x", "space", SizeReference("raw", "x"), halo=2)])],
+    )
+    kernel = np.array([1.0, -2.0, 3.0, 0.5, 1.5])
+    rng = np.random.default_rng(1)
+    raw, mask = rng.normal(size=41), rng.normal(size=41)
+
+    def run(r: np.ndarray[Any, Any], m: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+        return ndimage.correlate1d(r * m, kernel, mode="mirror")  # type: ignore[no-any-return]
+
+    assert block_halos(model) == {("raw", "x"): 2, ("mask", "x"): 2}
+    shape = block_shape(model, {("raw", "x"): 41, ("mask", "x"): 41}, ns=1)
+    assert shape == {("raw", "x"): 10, ("mask", "x"): 10}
+    out_sizes = output_sizes(model, {("raw", "x"): 41})
+    target = np.full(41, np.nan)
+    sample = {"raw": {"x": 41}, "mask": {"x": 41}}
+    for b in model_sample_blocks(model, sample, shape):
+        assert b.members["raw"] == b.members["mask"]
+        result = run(block_data(raw, b.members["raw"]), block_data(mask, b.members["mask"]))
+        write_block(target, map_output_blocks(model, b, out_sizes)["out"], result)
+    np.testing.assert_allclose(target, run(raw, mask), rtol=1e-12)

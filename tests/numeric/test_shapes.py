@@ -22,6 +22,7 @@ from bioimageio_core.shapes import (
     block_halos,
     block_shape,
     check_input_sizes,
+    fill_data_dependent_sizes,
     get_batch_size,
     get_n,
     get_ns,
@@ -149,8 +150,9 @@ def test_halo_is_keyed_by_the_referenced_input_axis_and_maximal() -> None:
     # out.v: halo 4 output pixels of scale 2 -> 8 input pixels on raw.y
     # out.u: halo 2, small.u: halo 5 -> max 5 on raw.x
     assert input_halos(model) == {("raw", "y"): 8, ("raw", "x"): 5}
-    # the -4 offset on out.v is a crop of 2 output pixels per side = 4 input pixels
-    assert block_halos(model) == {("raw", "y"): 12, ("raw", "x"): 5}
+    # the -4 offset on out.v is a crop of 2 output pixels per side = 4 input pixels;
+    # mask.y references raw.y, so it is cut with the same halo
+    assert block_halos(model) == {("raw", "y"): 12, ("raw", "x"): 5, ("mask", "y"): 12}
 
 
 def test_non_integral_halo_is_a_clear_error() -> None:
@@ -172,7 +174,9 @@ def test_valid_input_sizes_and_checks_name_the_axis() -> None:
     assert valid[("raw", "y")] == 512 and valid[("raw", "x")] == 40
     assert valid[("mask", "y")] == 512
     check_input_sizes(model, valid)
-    with pytest.raises(ShapeError, match=r"'raw' axis 'y': size 500 is not valid.*496 or 512"):
+    with pytest.raises(
+        ShapeError, match=r"inputs\[0\] \('raw'\) axis 'y': size 500 is not valid.*496 or 512"
+    ):
         check_input_sizes(model, {**valid, ("raw", "y"): 500})
     with pytest.raises(ShapeError, match="fixed size"):
         valid_input_sizes(model, {**sample, ("raw", "channel"): 3})
@@ -250,3 +254,16 @@ def test_blocksize_math_agrees_with_the_formula() -> None:
         assert size.size(n) == 64 + 16 * n
         assert get_n(size, size.size(n)) == n
     assert math.ceil((500 - 64) / 16) == get_n(size, 500)
+
+
+def test_data_dependent_sizes_come_from_the_output() -> None:
+    model = _model()
+    sizes = output_sizes(model, input_sizes(model, 1, batch_size=2))
+    assert sizes[("small", "index")] is None
+    filled = fill_data_dependent_sizes(model, sizes, {"small": (sizes[("small", "u")], 17)})
+    assert filled[("small", "index")] == 17
+    assert {k: v for k, v in filled.items() if k != ("small", "index")} == {
+        k: v for k, v in sizes.items() if k != ("small", "index")
+    }
+    with pytest.raises(ShapeError, match="not known yet"):
+        fill_data_dependent_sizes(model, sizes, {})

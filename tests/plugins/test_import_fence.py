@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parents[2]
 FRAMEWORKS = ("torch", "onnxruntime", "tensorflow", "keras", "jax")
 
 
-def test_core_and_cli_import_no_framework() -> None:
+def test_core_cli_and_plugins_command_import_no_framework() -> None:
     code = textwrap.dedent(
         f"""
         import sys
@@ -20,6 +20,9 @@ def test_core_and_cli_import_no_framework() -> None:
         from bioimageio_core import plugins
         plugins.plugin_infos()
         plugins.processing_ops()
+        from click.testing import CliRunner
+        result = CliRunner().invoke(bioimageio_core.cli.main, ["plugins"])
+        assert result.exit_code == 0, result.output
         loaded = sorted(m for m in sys.modules if m.split(".")[0] in {FRAMEWORKS!r})
         print(",".join(loaded))
         """

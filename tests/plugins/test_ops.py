@@ -345,3 +345,37 @@ def test_percentile_clip_requires_inverted_cdf_quantiles() -> None:
         SampleQuantile("x", 0.01, ("x",), "inverted_cdf"),
         SampleQuantile("x", 0.99, ("x",), "inverted_cdf"),
     }
+
+
+# property tests over random shapes and axis subsets ---------------------------------------------
+
+AXES = ("batch", "channel", "y", "x")
+
+
+@st.composite
+def sample_and_axes(draw: st.DrawFn) -> tuple[np.ndarray[Any, Any], list[str]]:
+    shape = draw(st.tuples(*(st.integers(1, 4) for _ in AXES)))
+    data = draw(hnp.arrays(np.float64, shape, elements=st.floats(-1e3, 1e3)))
+    axes = draw(st.lists(st.sampled_from(AXES[1:]), min_size=1, unique=True))
+    return data, axes
+
+
+@settings(max_examples=30, deadline=None)
+@given(sample_and_axes(), st.floats(0, 40), st.floats(60, 100))
+def test_per_sample_normalisations_match_numpy(
+    case: tuple[np.ndarray[Any, Any], list[str]], lo_p: float, hi_p: float
+) -> None:
+    data, axes = case
+    ax = tuple(AXES.index(a) for a in axes)
+    members = {"x": Tensor(data, AXES)}
+    mean, std = data.mean(axis=ax, keepdims=True), data.std(axis=ax, keepdims=True)
+    zmuv = run([step("zero_mean_unit_variance", axes=axes, eps=1e-4)], members)
+    np.testing.assert_allclose(zmuv, (data - mean) / (std + 1e-4), rtol=1e-9, atol=1e-9)
+    lo = np.percentile(data, lo_p, axis=ax, keepdims=True)
+    hi = np.percentile(data, hi_p, axis=ax, keepdims=True)
+    sr = run([step("scale_range", axes=axes, min_percentile=lo_p, max_percentile=hi_p, eps=1e-4)], members)
+    np.testing.assert_allclose(sr, (data - lo) / (hi - lo + 1e-4), rtol=1e-9, atol=1e-9)
+    clipped = run([step("clip", min_percentile=lo_p, max_percentile=hi_p, axes=axes)], members)
+    clo = np.percentile(data, lo_p, axis=ax, keepdims=True, method="inverted_cdf")
+    chi = np.percentile(data, hi_p, axis=ax, keepdims=True, method="inverted_cdf")
+    np.testing.assert_array_equal(clipped, np.clip(data, clo, chi))

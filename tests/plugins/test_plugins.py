@@ -8,7 +8,7 @@ import pytest
 
 from bioimageio_core import plugins
 from bioimageio_core.errors import PluginError, UnsupportedWeightFormatError
-from bioimageio_core.hookspecs import OpSpec, WeightFormatSpec
+from bioimageio_core.hookspecs import OpRegister, OpSpec, WeightFormatSpec, hookimpl
 from bioimageio_core.settings import Settings
 
 MakeDist = Callable[[str, str], str]
@@ -215,3 +215,16 @@ def test_spec_extensions_contain_plugin_classes_only(make_dist: MakeDist) -> Non
     assert ext.weight_formats["ext_fmt"].__name__ == "ExtWeights"
     assert set(ext.processing) == {"ext_op"}
     assert [c.__name__ for c in ext.processing["ext_op"]] == ["ExtKwargs"]
+
+
+def test_extra_plugins_register_like_installed_ones() -> None:
+    class Embedded:
+        @staticmethod
+        @hookimpl
+        def bioimageio_processing_ops(register: OpRegister) -> None:
+            register.add(OpSpec("embedded_op", (), lambda k, t, m, s: m[t.member_id]))
+
+    registry = plugins.create_manager(only(), extra_plugins={"embedded": Embedded()})
+    assert "embedded_op" in registry.ops.specs
+    (info,) = [i for i in registry.infos if i.name == "embedded"]
+    assert info.ops == ("embedded_op",) and info.status == "loaded"

@@ -198,3 +198,18 @@ def test_all_nan_gives_nan_without_warnings() -> None:
             {"t": Tensor(data, ("y", "x"))}, [SampleMean("t"), SampleQuantile("t", 0.5)]
         )
     assert all(np.isnan(v) for v in values.values())  # type: ignore[arg-type]
+
+
+def test_dataset_statistics_with_nan_match_concatenated_data() -> None:
+    a = np.array([[[1.0, np.nan, 3.0]], [[np.nan, np.nan, np.nan]]])  # (batch, channel, x)
+    b = np.array([[[4.0, 5.0, np.nan]]])
+    dims = ("batch", "channel", "x")
+    mean, var, q = DatasetMean("t"), DatasetVar("t"), DatasetQuantile("t", 0.25)
+    calc = DatasetStatsCalculator([mean, var, q])
+    calc.update({"t": Tensor(a, dims)})
+    calc.update({"t": Tensor(b, dims)})
+    values = calc.values()
+    full = np.concatenate([a, b])
+    assert values[mean] == pytest.approx(np.nanmean(full))
+    assert np.isnan(values[var])  # type: ignore[arg-type]  # NaN propagates like the sample path
+    assert values[q] == pytest.approx(np.nanquantile(full, 0.25))

@@ -103,3 +103,17 @@ def test_cli_validate_import_is_light() -> None:
         env={"PYTHONPATH": str(PROJECT_ROOT), "PATH": ""},
     ).stdout
     assert out.strip() == "[]"
+
+
+def test_cli_validate_traceback_only_with_debug(monkeypatch: pytest.MonkeyPatch) -> None:
+    import bioimageio_core.loading
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(bioimageio_core.loading, "validate_format", broken)
+    result = CliRunner().invoke(main, ["validate", "x.yaml"])
+    assert result.exit_code == 1
+    assert result.stderr.strip() == "error: disk on fire"
+    result = CliRunner().invoke(main, ["validate", "x.yaml", "--debug"])
+    assert isinstance(result.exception, RuntimeError)

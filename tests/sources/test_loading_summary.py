@@ -131,3 +131,14 @@ def test_loading_summary_save_picks_format(tmp_path: Path) -> None:
     assert json.loads(summary.save(tmp_path / "s.json").read_text())["status"] == "valid-format"
     assert summary.save(tmp_path / "s.md").read_text().startswith("# ✔️")
     assert summary.save(tmp_path / "s.txt").read_text().startswith("OK: ")
+
+
+def test_loading_dump_yaml_keeps_order_and_writes_tuples_as_lists() -> None:
+    import yaml
+
+    from bioimageio_core.loading import dump_yaml
+
+    data = {"z": (1, 2), "a": {"b": ("x",)}, "name": "ü"}
+    text = dump_yaml(data)
+    assert list(yaml.safe_load(text)) == ["z", "a", "name"]
+    assert yaml.safe_load(text) == {"z": [1, 2], "a": {"b": ["x"]}, "name": "ü"}

@@ -149,3 +149,15 @@ def test_sources_zip_accepted_members_stay_inside(
     dest = (folder / "dest").resolve()
     for member in names:
         assert dest in (dest / member).resolve().parents
+
+
+def test_sources_unusable_cache_path_is_reported(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    package = make_zip(tmp_path / "m.zip", {"rdf.yaml": YAML.encode(), "w.pt": b"abc"})
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    monkeypatch.setenv("BIOIMAGEIO_CACHE_PATH", str(blocker))
+    with pytest.raises(SourceError, match="cannot create the cache folder") as info:
+        open_file(ZipRoot(package), "w.pt")
+    assert "BIOIMAGEIO_CACHE_PATH" in str(info.value)

@@ -15,13 +15,19 @@ def minimal_model() -> dict[str, Any]:
         "inputs": [
             {
                 "id": "raw",
-                "axes": [{"type": "channel", "channel_names": ["c0"]}, {"type": "space", "id": "x", "size": 16}],
+                "axes": [
+                    {"type": "channel", "channel_names": ["c0"]},
+                    {"type": "space", "id": "x", "size": 16},
+                ],
             }
         ],
         "outputs": [
             {
                 "id": "out",
-                "axes": [{"type": "channel", "channel_names": ["c0"]}, {"type": "space", "id": "x", "size": 16}],
+                "axes": [
+                    {"type": "channel", "channel_names": ["c0"]},
+                    {"type": "space", "id": "x", "size": 16},
+                ],
             }
         ],
         "weights": {"torchscript": {"source": "weights.pt", "pytorch_version": "2.1.0"}},
@@ -36,7 +42,10 @@ def rich_model() -> dict[str, Any]:
         "name": "rich model (all features)",
         "description": "uses every feature",
         "authors": [{"name": "A. Author", "affiliation": "Lab", "orcid": "0000-0001-2345-6789"}],
-        "cite": [{"text": "Paper", "doi": "10.1234/abcd"}, {"text": "Site", "url": "https://example.com"}],
+        "cite": [
+            {"text": "Paper", "doi": "10.1234/abcd"},
+            {"text": "Site", "url": "https://example.com"},
+        ],
         "license": "CC-BY-4.0",
         "covers": ["cover.png"],
         "attachments": [{"source": "notes.txt", "sha256": SHA}],
@@ -63,8 +72,19 @@ def rich_model() -> dict[str, Any]:
                     {"type": "batch"},
                     {"type": "channel", "channel_names": ["a", "b"]},
                     {"type": "time", "size": 5, "unit": "second", "scale": 2.0},
-                    {"type": "space", "id": "y", "size": {"min": 64, "step": 16}, "unit": "micrometer"},
-                    {"type": "space", "id": "x", "size": {"tensor_id": "raw", "axis_id": "y"}, "unit": "micrometer", "concatenable": True},
+                    {
+                        "type": "space",
+                        "id": "y",
+                        "size": {"min": 64, "step": 16},
+                        "unit": "micrometer",
+                    },
+                    {
+                        "type": "space",
+                        "id": "x",
+                        "size": {"tensor_id": "raw", "axis_id": "y"},
+                        "unit": "micrometer",
+                        "concatenable": True,
+                    },
                 ],
                 "test_tensor": {"source": "in.npy", "sha256": SHA},
                 "sample_tensor": {"source": "in.tif"},
@@ -74,12 +94,32 @@ def rich_model() -> dict[str, Any]:
                     {"id": "binarize", "kwargs": {"threshold": 0.5}},
                     {"id": "binarize", "kwargs": {"threshold": [0.5, 0.2], "axis": "channel"}},
                     {"id": "clip", "kwargs": {"min": 0.0, "max": 1.0}},
-                    {"id": "clip", "kwargs": {"min_percentile": 1.0, "max_percentile": 99.0, "axes": ["x", "y"]}},
+                    {
+                        "id": "clip",
+                        "kwargs": {
+                            "min_percentile": 1.0,
+                            "max_percentile": 99.0,
+                            "axes": ["x", "y"],
+                        },
+                    },
                     {"id": "fixed_zero_mean_unit_variance", "kwargs": {"mean": 1.0, "std": 2.0}},
-                    {"id": "fixed_zero_mean_unit_variance", "kwargs": {"mean": [1.0, 2.0], "std": [1.0, 3.0], "axis": "channel"}},
+                    {
+                        "id": "fixed_zero_mean_unit_variance",
+                        "kwargs": {"mean": [1.0, 2.0], "std": [1.0, 3.0], "axis": "channel"},
+                    },
                     {"id": "scale_linear", "kwargs": {"gain": 2.0}},
-                    {"id": "scale_linear", "kwargs": {"axis": "channel", "gain": [1.0, 2.0], "offset": [0.0, 1.0]}},
-                    {"id": "scale_range", "kwargs": {"axes": ["x", "y"], "min_percentile": 1.0, "max_percentile": 99.8}},
+                    {
+                        "id": "scale_linear",
+                        "kwargs": {"axis": "channel", "gain": [1.0, 2.0], "offset": [0.0, 1.0]},
+                    },
+                    {
+                        "id": "scale_range",
+                        "kwargs": {
+                            "axes": ["x", "y"],
+                            "min_percentile": 1.0,
+                            "max_percentile": 99.8,
+                        },
+                    },
                     {"id": "sigmoid"},
                     {"id": "softmax", "kwargs": {"axis": "channel"}},
                     {"id": "zero_mean_unit_variance", "kwargs": {"axes": ["x", "y"], "eps": 1e-5}},
@@ -89,7 +129,10 @@ def rich_model() -> dict[str, Any]:
             {
                 "id": "extra_in",
                 "optional": True,
-                "axes": [{"type": "index", "size": 3}, {"type": "channel", "id": "features", "channel_names": ["f"]}],
+                "axes": [
+                    {"type": "index", "size": 3},
+                    {"type": "channel", "id": "features", "channel_names": ["f"]},
+                ],
                 "data": {"values": ["background", "cell"], "type": "uint8"},
             },
         ],
@@ -99,20 +142,42 @@ def rich_model() -> dict[str, Any]:
                 "axes": [
                     {"type": "batch"},
                     {"type": "channel", "channel_names": ["p"]},
-                    {"type": "time", "size": {"tensor_id": "raw", "axis_id": "time"}, "unit": "second", "scale": 2.0},
-                    {"type": "space", "id": "y", "size": {"tensor_id": "raw", "axis_id": "y"}, "halo": 8, "unit": "micrometer"},
-                    {"type": "space", "id": "x", "size": {"tensor_id": "raw", "axis_id": "y", "offset": -2}, "unit": "micrometer"},
+                    {
+                        "type": "time",
+                        "size": {"tensor_id": "raw", "axis_id": "time"},
+                        "unit": "second",
+                        "scale": 2.0,
+                    },
+                    {
+                        "type": "space",
+                        "id": "y",
+                        "size": {"tensor_id": "raw", "axis_id": "y"},
+                        "halo": 8,
+                        "unit": "micrometer",
+                    },
+                    {
+                        "type": "space",
+                        "id": "x",
+                        "size": {"tensor_id": "raw", "axis_id": "y", "offset": -2},
+                        "unit": "micrometer",
+                    },
                 ],
                 "test_tensor": {"source": "out.npy"},
                 "data": {"type": "float32", "range": [0.0, 1.0]},
                 "postprocessing": [
-                    {"id": "scale_mean_variance", "kwargs": {"reference_tensor": "raw", "axes": ["x", "y"]}},
+                    {
+                        "id": "scale_mean_variance",
+                        "kwargs": {"reference_tensor": "raw", "axes": ["x", "y"]},
+                    },
                     {"id": "scale_range", "kwargs": {"reference_tensor": "seg"}},
                 ],
             },
             {
                 "id": "objects",
-                "axes": [{"type": "index", "size": {"min": 1, "max": 100}}, {"type": "index", "id": "coords", "size": 4}],
+                "axes": [
+                    {"type": "index", "size": {"min": 1, "max": 100}},
+                    {"type": "index", "id": "coords", "size": 4},
+                ],
                 "postprocessing": [
                     {
                         "id": "stardist_postprocessing",
@@ -127,11 +192,20 @@ def rich_model() -> dict[str, Any]:
                 "source": "weights.pth",
                 "sha256": SHA,
                 "authors": [{"name": "W. Author"}],
-                "architecture": {"source": "model.py", "sha256": SHA, "callable": "UNet", "kwargs": {"depth": 3}},
+                "architecture": {
+                    "source": "model.py",
+                    "sha256": SHA,
+                    "callable": "UNet",
+                    "kwargs": {"depth": 3},
+                },
                 "pytorch_version": "2.1.0",
                 "dependencies": {"source": "environment.yaml"},
             },
-            "torchscript": {"source": "weights.pt", "parent": "pytorch_state_dict", "pytorch_version": "2.1.0"},
+            "torchscript": {
+                "source": "weights.pt",
+                "parent": "pytorch_state_dict",
+                "pytorch_version": "2.1.0",
+            },
             "onnx": {
                 "source": "weights.onnx",
                 "parent": "pytorch_state_dict",
@@ -139,14 +213,31 @@ def rich_model() -> dict[str, Any]:
                 "external_data": {"source": "weights.onnx.data"},
                 "comment": "converted",
             },
-            "tensorflow_saved_model_bundle": {"source": "tf.zip", "parent": "keras_hdf5", "tensorflow_version": "2.15"},
-            "keras_hdf5": {"source": "w.h5", "parent": "pytorch_state_dict", "tensorflow_version": "2.15"},
-            "tensorflow_js": {"source": "tfjs.zip", "parent": "keras_hdf5", "tensorflow_version": "2.15"},
+            "tensorflow_saved_model_bundle": {
+                "source": "tf.zip",
+                "parent": "keras_hdf5",
+                "tensorflow_version": "2.15",
+            },
+            "keras_hdf5": {
+                "source": "w.h5",
+                "parent": "pytorch_state_dict",
+                "tensorflow_version": "2.15",
+            },
+            "tensorflow_js": {
+                "source": "tfjs.zip",
+                "parent": "keras_hdf5",
+                "tensorflow_version": "2.15",
+            },
         },
         "config": {
             "bioimageio": {
                 "reproducibility_tolerance": [
-                    {"relative_tolerance": 0.001, "absolute_tolerance": 0.0001, "output_ids": ["seg"], "weights_formats": ["onnx"]}
+                    {
+                        "relative_tolerance": 0.001,
+                        "absolute_tolerance": 0.0001,
+                        "output_ids": ["seg"],
+                        "weights_formats": ["onnx"],
+                    }
                 ],
                 "architecture_type": "unet",
             },

@@ -30,13 +30,17 @@ from bioimageio_core.spec import (
     SizeReference,
     SpaceOutputAxisWithHalo,
     SpecExtensions,
+    SpecValidationError,
     TimeInputAxis,
     UnknownWeightsDescr,
     build_description,
+    converter,
     dump_description,
     iter_file_refs,
+    legacy,
+    structure,
+    unstructure,
 )
-from bioimageio_core.spec import legacy
 
 
 def _model(raw: dict[str, Any]) -> ModelDescr:
@@ -155,9 +159,21 @@ def test_extensions_parse_unknown_formats_and_ops() -> None:
 def test_iter_file_refs_kinds() -> None:
     refs = {(loc, ref.source, ref.kind) for loc, ref in iter_file_refs(_model(rich_model()))}
     assert (("inputs", 0, "test_tensor"), "in.npy", "test_tensor") in refs
-    assert (("weights", "onnx", "external_data", "source"), "weights.onnx.data", "weights:onnx") in refs
-    assert (("weights", "pytorch_state_dict", "architecture", "source"), "model.py", "weights:pytorch_state_dict") in refs
-    assert (("weights", "pytorch_state_dict", "dependencies", "source"), "environment.yaml", "dependencies") in refs
+    assert (
+        ("weights", "onnx", "external_data", "source"),
+        "weights.onnx.data",
+        "weights:onnx",
+    ) in refs
+    assert (
+        ("weights", "pytorch_state_dict", "architecture", "source"),
+        "model.py",
+        "weights:pytorch_state_dict",
+    ) in refs
+    assert (
+        ("weights", "pytorch_state_dict", "dependencies", "source"),
+        "environment.yaml",
+        "dependencies",
+    ) in refs
     assert (("covers", 0), "cover.png", "cover") in refs
     assert (("attachments", 0), "notes.txt", "attachment") in refs
     assert not any(kind == "icon" for _, _, kind in refs)  # an emoji icon is no file
@@ -166,7 +182,12 @@ def test_iter_file_refs_kinds() -> None:
 
 
 def _generic(rtype: str, fv: str, **more: Any) -> dict[str, Any]:
-    raw: dict[str, Any] = {"type": rtype, "format_version": fv, "name": "Some resource", "description": "d"}
+    raw: dict[str, Any] = {
+        "type": rtype,
+        "format_version": fv,
+        "name": "Some resource",
+        "description": "d",
+    }
     raw.update(more)
     return raw
 
@@ -175,9 +196,15 @@ def _generic(rtype: str, fv: str, **more: Any) -> dict[str, Any]:
     ("raw", "cls"),
     [
         (_generic("dataset", "0.3.0", license="MIT"), DatasetDescr),
-        (_generic("dataset", "0.2.4", attachments={"files": ["a.txt"], "other": 1}), DatasetDescr02),
+        (
+            _generic("dataset", "0.2.4", attachments={"files": ["a.txt"], "other": 1}),
+            DatasetDescr02,
+        ),
         (_generic("notebook", "0.3.0", source="nb.ipynb"), NotebookDescr),
-        (_generic("workflow", "0.3.0", badges=[{"label": "b", "url": "https://x.org"}]), GenericDescr),
+        (
+            _generic("workflow", "0.3.0", badges=[{"label": "b", "url": "https://x.org"}]),
+            GenericDescr,
+        ),
     ],
 )
 def test_other_types_build(raw: dict[str, Any], cls: type) -> None:
@@ -233,3 +260,32 @@ def test_internal_failure_becomes_an_issue(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setattr(legacy, "normalize_raw", broken)
     result = build_description(minimal_model())
     assert result.descr is None and "boom" in result.errors[0].msg
+
+
+def test_iter_file_refs_of_other_types() -> None:
+    dataset = build_description(
+        _generic("dataset", "0.2.4", attachments={"files": ["a.zip"]}, covers=["c.png"])
+    )
+    refs = [(loc, ref.kind) for loc, ref in iter_file_refs(dataset.descr)]
+    assert refs == [(("covers", 0), "cover"), (("attachments", "files", 0), "attachment")]
+    notebook = build_description(
+        _generic("notebook", "0.3.0", source="nb.ipynb", documentation="doc.md")
+    )
+    refs = [(loc, ref.source, ref.kind) for loc, ref in iter_file_refs(notebook.descr)]
+    assert refs == [
+        (("documentation",), "doc.md", "documentation"),
+        (("source",), "nb.ipynb", "source"),
+    ]
+
+
+def test_structure_helpers_raise_spec_validation_error() -> None:
+    with pytest.raises(SpecValidationError) as info:
+        structure({"min": 0, "step": "2"}, ParameterizedSize)
+    assert {i.loc for i in info.value.issues} == {("min",), ("step",)}
+    # direct converter use (no structuring context) fails with the same error type
+    with pytest.raises(SpecValidationError):
+        converter.structure([1, "a"], tuple[int, ...])
+    with pytest.raises(SpecValidationError):
+        converter.structure({"type": "batch", "size": 2}, BatchAxis)
+    assert converter.structure({"type": "batch"}, BatchAxis) == BatchAxis()
+    assert unstructure(BatchAxis()) == {"type": "batch"}
