@@ -22,6 +22,7 @@ computed on the raw inputs, and the caller's sample is never modified.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Generator, Hashable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from types import TracebackType
@@ -120,6 +121,7 @@ class PredictionPipeline:
         self.fixed_dataset_statistics = dict(fixed_dataset_statistics or {})
         self.default_blocksize_parameter = default_blocksize_parameter
         self.default_batch_size = batch_size
+        self._batching_failed = False
         self.optional_inputs = tuple(str(t.id) for t in model.inputs if getattr(t, "optional", False))
 
     # --- lifecycle ------------------------------------------------------------------------------
@@ -337,6 +339,33 @@ class PredictionPipeline:
             sample, blocks, n_blocks, b, outputs, skip_preprocessing, skip_postprocessing, on_progress
         )
 
+    def _forward(self, adapter: ModelAdapter, arrays: Mapping[str, Array], n: int) -> Mapping[str, Array]:
+        """One forward call for ``n`` stacked blocks; falls back to one call per block when the
+        model rejects a batch its description allows (e.g. a graph exported with batch size 1)."""
+        if n == 1:
+            return adapter.forward(arrays)
+        if not self._batching_failed:
+            try:
+                return adapter.forward(arrays)
+            except Exception as e:
+                self._batching_failed = True
+                warnings.warn(
+                    f"the {self.weights_format} model failed on a batch of {n} blocks "
+                    f"({type(e).__name__}: {e}); running one block per call instead",
+                    stacklevel=5,
+                )
+        input_axes = {t.id: t.axis_ids for t in self.spec.inputs}
+        results = [
+            adapter.forward({m: _batch_piece(a, input_axes[m], i, n) for m, a in arrays.items()})
+            for i in range(n)
+        ]
+        output_axes = {t.id: t.axis_ids for t in self.spec.outputs}
+        return {
+            oid: np.concatenate([np.asarray(r[oid]) for r in results], axis=output_axes[oid].index("batch"))
+            for oid in results[0]
+            if oid in output_axes
+        }
+
     def _can_batch(self) -> bool:
         """Whether blocks may be stacked along the batch axis of every input and output."""
         for t in self.spec.inputs:
@@ -392,7 +421,7 @@ class PredictionPipeline:
         batches = prefetched(map(prepare, batched(blocks, b)))
         try:
             for batch, arrays in batches:
-                raw = adapter.forward(arrays)
+                raw = self._forward(adapter, arrays, len(batch))
                 for oid in self._output_ids:
                     if oid not in raw:
                         raise PluginError(
@@ -551,14 +580,19 @@ def create_prediction_pipeline(
 
 
 def as_model_description(model: Any) -> ModelDescr:
-    """``model`` if it is a ``ModelDescr``, else the model ``load_description(model)`` loads."""
+    """``model`` if it is a ``ModelDescr``, else the model ``load_description(model)`` loads.
+
+    Referenced files are not checked here: each is fetched and checked when it is used, so a
+    model whose other weight formats are unreachable still runs.
+    """
     from bioimageio_core.spec import ModelDescr
 
     if isinstance(model, ModelDescr):
         return model
     from bioimageio_core.loading import load_description
 
-    descr = load_description(model)
+    # files are fetched (and their sha256 checked) when used: only the chosen weight format's
+    descr = load_description(model, perform_io_checks=False)
     if not isinstance(descr, ModelDescr):
         raise InputError(
             f"{model!r} describes a {getattr(descr, 'type', type(descr).__name__)}, not a model",
