@@ -39,6 +39,7 @@ from bioimageio_core.blocks import (
     model_sample_blocks,
     padded_sample_block,
     sample_block_data,
+    split_sample_shape,
     write_block,
 )
 from bioimageio_core.digest import (
@@ -65,6 +66,7 @@ from bioimageio_core.shapes import (
     fill_data_dependent_sizes,
     output_sizes,
     resolve_references,
+    valid_size,
 )
 from bioimageio_core.stats import Measure, MeasureValue, StatsCalculator
 from bioimageio_core.tensor import Tensor
@@ -227,16 +229,16 @@ class PredictionPipeline:
     ) -> Sample:
         """Run the whole sample in one forward call (padded to valid sizes, cropped back).
 
-        A sample larger than a fixed model size along an axis that may be tiled is tiled
-        automatically (blocks of the fixed size, other axes whole).
+        A sample larger than a fixed model size along an axis that may be tiled (space, time,
+        batch) is tiled automatically along those axes only (blocks of the fixed size with the
+        model's halo; other axes whole).
         """
         digested = self.digest(sample)
         shape = digested.shape
         sizes = _flat(shape)
-        if self._exceeds_fixed_size(sizes):
-            bs = block_shape(self.spec, sizes, _WHOLE, batch_size=None)
-            blocks: Iterator[SampleBlock] = model_sample_blocks(self.spec, shape, bs)
-            n_blocks = count_blocks(shape, bs, block_halos(self.spec))
+        tiled = self._exceeding_fixed_sizes(sizes)
+        if tiled:
+            blocks, n_blocks = self._tile_fixed_axes(shape, sizes, tiled)
         else:
             blocks = iter([padded_sample_block(self.spec, shape)])
             n_blocks = 1
@@ -307,13 +309,43 @@ class PredictionPipeline:
     def _is_reference(self, key: TensorAxis) -> bool:
         return isinstance(self.spec.axis(key).size, SizeReference)
 
-    def _exceeds_fixed_size(self, sizes: Mapping[TensorAxis, int]) -> bool:
+    def _exceeding_fixed_sizes(self, sizes: Mapping[TensorAxis, int]) -> set[TensorAxis]:
+        """Input axes that may be split and are larger than the model's fixed size."""
+        out: set[TensorAxis] = set()
         for t in self.spec.inputs:
             for a in t.axes:
                 s = sizes.get((t.id, a.id))
                 if s is not None and isinstance(a.size, FixedSize) and a.splittable and s > a.size.size:
-                    return True
-        return False
+                    out.add((t.id, a.id))
+        return out
+
+    def _tile_fixed_axes(
+        self,
+        shape: Mapping[str, Mapping[str, int]],
+        sizes: Mapping[TensorAxis, int],
+        tiled: set[TensorAxis],
+    ) -> tuple[Iterator[SampleBlock], int]:
+        """Blocks that cut only the ``tiled`` axes (with halo); other axes whole, padded to valid."""
+        bs: dict[TensorAxis, int] = {}
+        for t in self.spec.inputs:
+            for a in t.axes:
+                key = (t.id, a.id)
+                if key not in sizes or isinstance(a.size, SizeReference):
+                    continue
+                if key in tiled and isinstance(a.size, FixedSize):
+                    bs[key] = a.size.size
+                    continue
+                v = valid_size(a.size, sizes[key])
+                bs[key] = sizes[key] if v is None else v
+        bs.update(resolve_references(self.spec, bs, self.spec.inputs))
+        halos = {k: h for k, h in block_halos(self.spec).items() if k in tiled}
+        try:
+            blocks = split_sample_shape(
+                shape, bs, halos, splittable=lambda key: self.spec.axis(key).splittable
+            )
+            return blocks, count_blocks(shape, bs, halos)
+        except ShapeError as e:
+            raise InputError(e.message, hint=e.hint) from None
 
     def _predict_blocked(
         self,
