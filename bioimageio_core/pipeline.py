@@ -83,8 +83,6 @@ ProgressCallback = Callable[[int, int], None]
 """``callback(blocks_done, blocks_total)``, called after every forward call."""
 
 DEFAULT_BLOCKSIZE_PARAMETER = 10
-_WHOLE = 10**9
-"""A blocksize parameter so large that :func:`~bioimageio_core.shapes.block_shape` keeps axes whole."""
 
 
 class PredictionPipeline:
@@ -243,7 +241,14 @@ class PredictionPipeline:
             blocks = iter([padded_sample_block(self.spec, shape)])
             n_blocks = 1
         return self._predict(
-            digested, blocks, n_blocks, 1, outputs, skip_preprocessing, skip_postprocessing, on_progress
+            digested,
+            blocks,
+            n_blocks,
+            self.default_batch_size,
+            outputs,
+            skip_preprocessing,
+            skip_postprocessing,
+            on_progress,
         )
 
     def predict_sample_with_blocking(
