@@ -71,6 +71,12 @@ def test_predict_saves_every_output(tmp_path: Path) -> None:
 def test_output_paths() -> None:
     assert output_paths("o/{sample_id}-{output_id}.tif", 3, ["p"]) == {"p": Path("o/3-p.tif")}
     assert output_paths("o/{sample_id}.tif", "s", ["p"]) == {"p": Path("o/s.tif")}
+    assert output_paths("{tensor_id}/{sample_id}.npy", 1, ["a", "b"]) == {
+        "a": Path("a/1.npy"),
+        "b": Path("b/1.npy"),
+    }
+    with pytest.raises(InputError, match="2 outputs"):
+        output_paths("{sample_id}.npy", 1, ["a", "b"])
     with pytest.raises(InputError, match="not a valid pattern"):
         output_paths("o/{tensor}.tif", "s", ["p"])
 
