@@ -25,6 +25,8 @@ if TYPE_CHECKING:
         save_bioimageio_yaml_only,
         validate_format,
     )
+    from bioimageio_core.pipeline import PredictionPipeline, create_prediction_pipeline
+    from bioimageio_core.prediction import predict, predict_many
     from bioimageio_core.sample import Sample
     from bioimageio_core.summary import ValidationSummary
     from bioimageio_core.tensor import Tensor
@@ -36,6 +38,10 @@ _LAZY = {
     "save_bioimageio_yaml_only": "bioimageio_core.loading",
     "validate_format": "bioimageio_core.loading",
     "ValidationSummary": "bioimageio_core.summary",
+    "PredictionPipeline": "bioimageio_core.pipeline",
+    "create_prediction_pipeline": "bioimageio_core.pipeline",
+    "predict": "bioimageio_core.prediction",
+    "predict_many": "bioimageio_core.prediction",
     "Tensor": "bioimageio_core.tensor",
     "Sample": "bioimageio_core.sample",
     "load_tensor": "bioimageio_core.io",
@@ -74,4 +80,8 @@ __all__ = [
     "load_description",
     "save_bioimageio_yaml_only",
     "validate_format",
+    "PredictionPipeline",
+    "create_prediction_pipeline",
+    "predict",
+    "predict_many",
 ]
