@@ -236,3 +236,33 @@ def test_adapter_rejects_weights_that_do_not_match_the_channels(tmp_path: Path) 
     )
     with pytest.raises(PluginError, match=r"declares 2 input and 3 output channels"):
         plugins.weight_formats()["linear_npz"].create_adapter(request)
+
+
+def test_example_model_predicts_through_the_pipeline() -> None:
+    """``predict`` runs the plugin's op and format like built-ins; blockwise equals whole."""
+    from bioimageio_core import predict
+
+    x = np.load(MODEL.parent / "test_input.npy")
+    expected = reference_output(x, *weights())
+    whole = predict(model=str(MODEL), inputs=x)
+    np.testing.assert_allclose(whole.members["mixed"].data, expected, rtol=1e-5, atol=1e-6)
+    # blocks of 8x8 (min + 0*step), two blocks per call: the mean is still taken over the whole
+    # sample before tiling, so the result does not change
+    tiled = predict(model=str(MODEL), inputs={"raw": x}, blocksize_parameter=0, batch_size=2)
+    np.testing.assert_allclose(tiled.members["mixed"].data, whole.members["mixed"].data, rtol=1e-6)
+
+
+def test_pipeline_on_an_odd_sized_image(tmp_path: Path) -> None:
+    """A 2x13x21 image (not a valid size) is padded to a valid size and cropped back."""
+    from bioimageio_core import create_prediction_pipeline, predict
+
+    rng = np.random.default_rng(1)
+    x = rng.uniform(0.5, 3.0, size=(2, 13, 21)).astype(np.float32)
+    with create_prediction_pipeline(str(MODEL)) as pipeline:
+        assert pipeline.weights_format == "linear_npz"
+        out = predict(model=pipeline, inputs=x, axes="cyx", save_output_path=tmp_path / "{output_id}.npy")
+    data = out.members["mixed"].data
+    assert data.shape == (1, 3, 13, 21)
+    # padding changes nothing pixel-wise except through the mean, which is computed before padding
+    np.testing.assert_allclose(data, reference_output(x[None], *weights()), rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(np.load(tmp_path / "mixed.npy"), data)

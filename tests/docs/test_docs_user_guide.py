@@ -80,12 +80,22 @@ def test_every_page_has_python_examples() -> None:
 
 @pytest.mark.parametrize(("name", "requires", "code"), _blocks(), ids=[b[0] for b in _blocks()])
 def test_python_example_runs(
-    name: str, requires: tuple[str, ...], code: str, monkeypatch: pytest.MonkeyPatch
+    name: str,
+    requires: tuple[str, ...],
+    code: str,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
 ) -> None:
     missing = [r for r in requires if importlib.util.find_spec(r) is None]
     if missing:
         pytest.skip(f"{name} needs {missing}")
-    monkeypatch.chdir(ROOT)
+    # run in a scratch folder that sees the repository's files, so examples may write files
+    work = tmp_path / "work"
+    work.mkdir()
+    for entry in ROOT.iterdir():
+        if not entry.name.startswith("."):
+            (work / entry.name).symlink_to(entry)
+    monkeypatch.chdir(work)
     plugins.reset()
     try:
         exec(compile(code, name, "exec"), {"__name__": "__docs__"})
