@@ -21,7 +21,7 @@ Array = np.ndarray[Any, Any]
 def kernel(radius: int, seed: int = 0) -> Array:
     """A fixed random (2r+1)x(2r+1) kernel, normalised to sum 1."""
     k = np.random.default_rng(seed).uniform(0.1, 1.0, size=(2 * radius + 1, 2 * radius + 1))
-    return (k / k.sum()).astype(np.float32)
+    return np.asarray(k / k.sum(), dtype=np.float32)
 
 
 @attrs.frozen
@@ -159,4 +159,4 @@ def oracle_conv(x: Array, k: Array, downscale: int = 1, bias: float = 0.0) -> Ar
     if downscale > 1:
         out = out.reshape(*out.shape[:-2], h // downscale, downscale, w // downscale, downscale)
         out = out.mean(axis=(-3, -1))
-    return out
+    return np.asarray(out)

@@ -18,7 +18,7 @@ from bioimageio_core.pipeline import create_prediction_pipeline
 from bioimageio_core.prediction import output_paths, predict, predict_many
 from bioimageio_core.sample import Sample
 from bioimageio_core.sources import FolderRoot
-from bioimageio_core.spec import UnknownWeightsDescr, build_description
+from bioimageio_core.spec import ModelDescr, UnknownWeightsDescr, build_description
 from bioimageio_core.tensor import Tensor
 
 Array = np.ndarray[Any, Any]
@@ -196,7 +196,7 @@ def test_weights_unknown_to_the_loader_are_parsed_by_the_plugin(tmp_path: Path) 
     conv_model(tmp_path, outputs=[OutputDef("out", k, halo=1)])
     raw = yaml.safe_load((tmp_path / "rdf.yaml").read_text())
     built = build_description(raw)  # no plugin extensions: numpy_conv stays an unknown entry
-    assert built.descr is not None
+    assert isinstance(built.descr, ModelDescr)
     assert isinstance(built.descr.weights["numpy_conv"], UnknownWeightsDescr)
     descr = attrs.evolve(built.descr, root=FolderRoot(tmp_path))
     x = rand(64, 64, seed=11)

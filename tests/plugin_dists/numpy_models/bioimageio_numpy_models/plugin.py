@@ -49,7 +49,7 @@ def conv2d_reflect(x: np.ndarray[Any, Any], kernel: np.ndarray[Any, Any]) -> np.
     ky, kx = kernel.shape
     ry, rx = ky // 2, kx // 2
     if ky == 1 and kx == 1:
-        return x * kernel[0, 0]
+        return np.asarray(x * kernel[0, 0])
     widths = [(0, 0)] * (x.ndim - 2) + [(ry, ry), (rx, rx)]
     padded = np.pad(x, widths, mode="reflect")
     h, w = x.shape[-2:]
@@ -68,7 +68,7 @@ def downscale(x: np.ndarray[Any, Any], factor: int) -> np.ndarray[Any, Any]:
     if h % factor or w % factor:
         raise ValueError(f"spatial size {(h, w)} is not a multiple of the downscale factor {factor}")
     shaped = x.reshape(*x.shape[:-2], h // factor, factor, w // factor, factor)
-    return shaped.mean(axis=(-3, -1), dtype=x.dtype)
+    return np.asarray(shaped.mean(axis=(-3, -1), dtype=x.dtype))
 
 
 class NumpyConvAdapter(ModelAdapter):
