@@ -15,6 +15,7 @@ from bioimageio_core.errors import (
     UnsupportedWeightFormatError,
     ValidationError,
 )
+from bioimageio_core.sample import Sample
 from bioimageio_core.settings import Settings, get_settings
 
 if TYPE_CHECKING:
@@ -57,6 +58,7 @@ __all__ = [
     "HashMismatchError",
     "InputError",
     "PluginError",
+    "Sample",
     "Settings",
     "SourceError",
     "Tensor",
