@@ -198,7 +198,8 @@ def compare_arrays(
         diff = np.abs(a - e)
         rel_part = rtol * np.abs(e)
         excess = diff - rel_part
-        ok = (diff <= atol + rel_part) | (a == e)  # a == e: equal infinities match
+        # as numpy.isclose: infinities match only an equal infinity, NaN matches nothing
+        ok = np.where(np.isfinite(a) & np.isfinite(e), diff <= atol + rel_part, a == e)
     mismatched_mask = ~ok
     n_mismatched = int(np.count_nonzero(mismatched_mask))
     if a.size == 0:
@@ -460,29 +461,29 @@ class _ModelTest:
     def run(self, weights_format: str | None, determinism: Determinism) -> None:
         plan = plan_weight_formats(self.model, weights_format)
         try:
-            for wf, reason in plan.skipped.items():
-                if weights_format is not None:
-                    self.add(_detail(f"test {wf} weights", [_error(("weights",), reason)]))
-                else:
-                    self.add(
-                        _detail(f"{wf} weights: skipped", [_warning(("weights", wf), reason)])
-                    )
+            if weights_format is not None and weights_format in plan.skipped:
+                reason = plan.skipped[weights_format]
+                self.add(_detail(f"test {weights_format} weights", [_error(("weights",), reason)]))
+                return
             if not plan.run:
-                if weights_format is None:
-                    reasons = "; ".join(plan.skipped.values()) or "the model has no weights"
-                    self.add(
-                        _detail(
-                            "run the model",
-                            [_error(("weights",), f"no weight format can run here: {reasons}")],
-                        )
+                reasons = "; ".join(plan.skipped.values()) or "the model has no weights"
+                self.add(
+                    _detail(
+                        "run the model",
+                        [_error(("weights",), f"no weight format can run here: {reasons}")],
                     )
+                )
                 return
             inputs, expected = self.load_test_tensors()
             if inputs is None or expected is None:
                 return
             enable_determinism(determinism, plan.run)
-            for wf in plan.run:
-                self.test_format(wf, inputs, expected)
+            for wf in (*plan.run, *plan.skipped):  # declaration order within each group
+                if wf in plan.skipped:
+                    reason = plan.skipped[wf]
+                    self.add(_detail(f"{wf} weights: skipped", [_warning(("weights", wf), reason)]))
+                else:
+                    self.test_format(wf, inputs, expected)
         except _StopTesting:
             return
 
