@@ -28,6 +28,7 @@ from bioimageio_core.summary import ValidationDetail, ValidationSummary
 
 if TYPE_CHECKING:
     from bioimageio_core.pipeline import PredictionPipeline
+    from bioimageio_core.shapes import ModelSpec
     from bioimageio_core.sources import Root, Source
     from bioimageio_core.spec import InputTensorDescr, ModelDescr, OutputTensorDescr
     from bioimageio_core.tensor import Tensor
@@ -317,7 +318,12 @@ def test_description(
         summary.add_detail(
             _detail(
                 f"has type {expected_type}",
-                [_error(("type",), f"expected a {expected_type}, got a {getattr(descr, 'type', '?')}")],
+                [
+                    _error(
+                        ("type",),
+                        f"expected a {expected_type}, got a {getattr(descr, 'type', '?')}",
+                    )
+                ],
             )
         )
         return summary
@@ -383,8 +389,13 @@ def _warning(loc: Loc, msg: str, type_: str = "test_warning") -> Issue:
 
 
 def _one_line(error: BaseException) -> str:
-    text = str(error).strip() or type(error).__name__
-    return text if type(error).__name__ in text else f"{type(error).__name__}: {text}"
+    """The error as one line; our own errors speak for themselves, others get their type name."""
+    from bioimageio_core.errors import BioimageioError
+
+    text = " ".join(str(error).split()) or type(error).__name__
+    if isinstance(error, BioimageioError) or type(error).__name__ in text:
+        return text
+    return f"{type(error).__name__}: {text}"
 
 
 @attrs.frozen
@@ -515,7 +526,9 @@ class _ModelTest:
                     loaded[k][t.id] = fit_to_axes(tensor, axes, name=f"test {field[:-1]} {t.id!r}")
                 except Exception as e:
                     issues.append(
-                        _error(loc, f"cannot read test tensor {t.test_tensor.source}: {_one_line(e)}")
+                        _error(
+                            loc, f"cannot read test tensor {t.test_tensor.source}: {_one_line(e)}"
+                        )
                     )
         if issues:
             self.add(_detail("load test tensors", issues))
@@ -524,7 +537,9 @@ class _ModelTest:
 
     # --- one weight format ----------------------------------------------------------------------
 
-    def test_format(self, wf: str, inputs: Mapping[str, Tensor], expected: Mapping[str, Tensor]) -> None:
+    def test_format(
+        self, wf: str, inputs: Mapping[str, Tensor], expected: Mapping[str, Tensor]
+    ) -> None:
         from bioimageio_core.loading import check_files
 
         name = f"reproduce test outputs with {wf} weights"
@@ -535,7 +550,9 @@ class _ModelTest:
         try:
             pipeline = self._pipeline(wf)
         except Exception as e:
-            self.add(_detail(name, [_error(("weights", wf), f"cannot load the model: {_one_line(e)}")]))
+            self.add(
+                _detail(name, [_error(("weights", wf), f"cannot load the model: {_one_line(e)}")])
+            )
             return
         with pipeline:
             self.reproduce(pipeline, wf, inputs, expected)
@@ -638,11 +655,10 @@ class _ModelTest:
         batch: int,
         n: int,
     ) -> ValidationDetail:
-        from bioimageio_core.shapes import output_sizes
-
         spec = pipeline.spec
         text = "; ".join(
-            f"{t.id} " + " ".join(f"{a.id}={sizes[(t.id, a.id)]}" for a in t.axes if (t.id, a.id) in sizes)
+            f"{t.id} "
+            + " ".join(f"{a.id}={sizes[(t.id, a.id)]}" for a in t.axes if (t.id, a.id) in sizes)
             for t in spec.inputs
         )
         name = f"run {wf} weights with input sizes {text}"
@@ -654,26 +670,38 @@ class _ModelTest:
             result = pipeline.predict_sample_without_blocking(resized)
         except Exception as e:
             return _detail(name, [_error(("weights", wf), f"prediction failed: {_one_line(e)}")])
-        expected = output_sizes(spec, sizes, batch)
-        issues: list[Issue] = []
-        for i, t in enumerate(spec.outputs):
-            actual = result.members.get(t.id)
-            if actual is None:
-                issues.append(_error(("outputs", i), f"the model returned no output {t.id!r}"))
-                continue
-            for a in t.axes:
-                got = actual.sizes.get(a.id)
-                want = expected.get((t.id, a.id))
-                problem = _size_problem(a.size, got, want)
-                if problem:
-                    issues.append(
-                        _error(
-                            ("outputs", i, "axes", t.axis_ids.index(a.id)),
-                            f"output {t.id!r} axis {a.id!r}: {problem} (blocksize parameter "
-                            f"n={n}, batch size {batch})",
-                        )
-                    )
+        actual = {tid: t.sizes for tid, t in result.members.items()}
+        issues = check_output_sizes(spec, sizes, actual, batch)
+        context = f" (blocksize parameter n={n}, batch size {batch})"
+        issues = [attrs.evolve(i, msg=i.msg + context) for i in issues]
         return _detail(name, issues)
+
+
+def check_output_sizes(
+    spec: ModelSpec,
+    input_sizes: Mapping[tuple[str, str], int],
+    outputs: Mapping[str, Mapping[str, int]],
+    batch_size: int | None = None,
+) -> list[Issue]:
+    """Errors for outputs (``{tensor id: {axis id: size}}``) whose sizes the description does not
+    predict for these input sizes: a known size must match, a data dependent one lie in its range.
+    """
+    from bioimageio_core.shapes import output_sizes
+
+    expected = output_sizes(spec, input_sizes, batch_size)
+    issues: list[Issue] = []
+    for i, t in enumerate(spec.outputs):
+        actual = outputs.get(t.id)
+        if actual is None:
+            issues.append(_error(("outputs", i), f"the model returned no output {t.id!r}"))
+            continue
+        for j, a in enumerate(t.axes):
+            problem = _size_problem(a.size, actual.get(a.id), expected.get((t.id, a.id)))
+            if problem:
+                issues.append(
+                    _error(("outputs", i, "axes", j), f"output {t.id!r} axis {a.id!r}: {problem}")
+                )
+    return issues
 
 
 def _size_problem(size: Any, got: int | None, want: int | None) -> str | None:
@@ -745,6 +773,7 @@ __all__ = [
     "Determinism",
     "Mismatch",
     "Tolerance",
+    "check_output_sizes",
     "compare_arrays",
     "enable_determinism",
     "get_tolerance",

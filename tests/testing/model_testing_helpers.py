@@ -36,11 +36,13 @@ def write_model(
     config: Mapping[str, Any] | None = None,
     format_version: str = "0.5.4",
     seed: int = 0,
+    out_size: Any = None,
 ) -> Path:
     """A one-input model ``raw`` -> ``out`` (3x3 convolution, halo 1) with test tensors.
 
     ``weights`` defaults to the ``numpy_conv`` entry; ``output`` replaces the expected test
-    output. Returns the path of ``rdf.yaml``.
+    output; ``out_size`` replaces the output's spatial sizes (default: the input's, halo 1).
+    Returns the path of ``rdf.yaml``.
     """
     folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
@@ -48,7 +50,20 @@ def write_model(
     np.save(folder / "test_input.npy", x)
     np.save(folder / "test_output.npy", expected_conv(x) if output is None else output)
     np.savez(folder / "weights.npz", kernel_0=KERNEL)
-    space = y if y is not None else {"min": 16, "step": 8}
+
+    def space() -> Any:
+        return dict(y) if isinstance(y, Mapping) else y if y is not None else {"min": 16, "step": 8}
+
+    def out_axis(axis: str) -> dict[str, Any]:
+        if out_size is not None:
+            return {"type": "space", "id": axis, "size": out_size}
+        return {
+            "type": "space",
+            "id": axis,
+            "size": {"tensor_id": "raw", "axis_id": axis},
+            "halo": 1,
+        }
+
     raw: dict[str, Any] = {
         "format_version": format_version,
         "type": "model",
@@ -63,8 +78,8 @@ def write_model(
                 "axes": [
                     {"type": "batch"},
                     {"type": "channel", "channel_names": ["c0"]},
-                    {"type": "space", "id": "y", "size": space},
-                    {"type": "space", "id": "x", "size": space},
+                    {"type": "space", "id": "y", "size": space()},
+                    {"type": "space", "id": "x", "size": space()},
                 ],
                 "test_tensor": {"source": "test_input.npy"},
             }
@@ -75,13 +90,15 @@ def write_model(
                 "axes": [
                     {"type": "batch"},
                     {"type": "channel", "channel_names": ["c0"]},
-                    {"type": "space", "id": "y", "size": {"tensor_id": "raw", "axis_id": "y"}, "halo": 1},
-                    {"type": "space", "id": "x", "size": {"tensor_id": "raw", "axis_id": "x"}, "halo": 1},
+                    out_axis("y"),
+                    out_axis("x"),
                 ],
                 "test_tensor": {"source": "test_output.npy"},
             }
         ],
-        "weights": dict(weights) if weights is not None else {"numpy_conv": {"source": "weights.npz"}},
+        "weights": dict(weights)
+        if weights is not None
+        else {"numpy_conv": {"source": "weights.npz"}},
     }
     if config is not None:
         raw["config"] = dict(config)

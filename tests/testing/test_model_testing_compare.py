@@ -87,7 +87,14 @@ def test_comparison_in_float32() -> None:
 
 @pytest.mark.parametrize(
     ("n_bad", "ppm", "passes"),
-    [(0, 100, True), (1, 100, True), (2, 100, False), (1, 99, False), (10, 1000, True), (11, 1000, False)],
+    [
+        (0, 100, True),
+        (1, 100, True),
+        (2, 100, False),
+        (1, 99, False),
+        (10, 1000, True),
+        (11, 1000, False),
+    ],
 )
 def test_mismatched_elements_per_million(n_bad: int, ppm: float, passes: bool) -> None:
     expected = np.zeros(10_000, dtype=np.float32)  # one element is 100 per million
@@ -163,8 +170,12 @@ def test_first_matching_reproducibility_entry_replaces_everything(make_model: Ma
             "reproducibility_tolerance": [
                 {"weights_formats": ["torchscript"], "absolute_tolerance": 0.1},
                 {"output_ids": ["other"], "absolute_tolerance": 0.2},
-                {"output_ids": ["out"], "weights_formats": ["onnx"], "relative_tolerance": 0.005,
-                 "mismatched_elements_per_million": 7},
+                {
+                    "output_ids": ["out"],
+                    "weights_formats": ["onnx"],
+                    "relative_tolerance": 0.005,
+                    "mismatched_elements_per_million": 7,
+                },
                 {"absolute_tolerance": 0.3},
             ],
         }
@@ -188,7 +199,9 @@ def test_enable_determinism_seeds_python_and_numpy() -> None:
         testing.enable_determinism("everything")  # type: ignore[arg-type]
 
 
-def test_full_determinism_configures_tensorflow_before_import(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_full_determinism_configures_tensorflow_before_import(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.delenv("TF_ENABLE_ONEDNN_OPTS", raising=False)
     testing.enable_determinism("full", ["onnx"])
     import os
@@ -226,7 +239,12 @@ def test_size_cases() -> None:
         return ModelSpec([TensorSpec("raw", axes)], [TensorSpec("out", axes)])
 
     assert testing.size_cases(model(None, ParameterizedSize(8, 4))) == [
-        (1, 0), (1, 1), (1, 2), (2, 0), (2, 1), (2, 2)
+        (1, 0),
+        (1, 1),
+        (1, 2),
+        (2, 0),
+        (2, 1),
+        (2, 2),
     ]
     assert testing.size_cases(model(FixedSize(1), FixedSize(32))) == [(1, 0)]
     assert testing.size_cases(model(False, FixedSize(32))) == [(1, 0)]
@@ -235,3 +253,43 @@ def test_size_cases() -> None:
 def test_known_distribution_hints_exist() -> None:
     assert set(testing.KNOWN_DISTRIBUTIONS) >= {"onnx", "torchscript", "pytorch_state_dict"}
     assert Path(__file__).name.startswith("test_model_testing")
+
+
+def test_check_output_sizes() -> None:
+    from bioimageio_core.shapes import (
+        AxisSpec,
+        DataDependentSize,
+        ModelSpec,
+        ParameterizedSize,
+        SizeReference,
+        TensorSpec,
+    )
+
+    spec = ModelSpec(
+        [
+            TensorSpec(
+                "raw",
+                [AxisSpec("batch", "batch", None), AxisSpec("y", "space", ParameterizedSize(8, 4))],
+            )
+        ],
+        [
+            TensorSpec(
+                "half",
+                [
+                    AxisSpec("batch", "batch", None),
+                    AxisSpec("y", "space", SizeReference("raw", "y"), scale=2.0),
+                ],
+            ),
+            TensorSpec("n", [AxisSpec("i", "index", DataDependentSize(1, 5))]),
+        ],
+    )
+    sizes = {("raw", "batch"): 2, ("raw", "y"): 16}
+    good = {"half": {"batch": 2, "y": 8}, "n": {"i": 5}}
+    assert testing.check_output_sizes(spec, sizes, good) == []
+    bad = {"half": {"batch": 2, "y": 16}, "n": {"i": 6}}
+    issues = testing.check_output_sizes(spec, sizes, bad)
+    assert [i.loc for i in issues] == [("outputs", 0, "axes", 1), ("outputs", 1, "axes", 0)]
+    assert "size 16, expected 8" in issues[0].msg
+    assert "outside [1, 5]" in issues[1].msg
+    missing = testing.check_output_sizes(spec, sizes, {"half": {"batch": 2, "y": 8}})
+    assert [i.msg for i in missing] == ["the model returned no output 'n'"]
