@@ -105,3 +105,49 @@ def write_model(
     path = folder / "rdf.yaml"
     path.write_text(yaml.safe_dump(raw, sort_keys=False))
     return path
+
+
+def write_two_input_model(folder: Path) -> Path:
+    """Inputs ``a`` and ``b`` (y/x 16 + n*8) -> outputs ``out_a`` (3x3 conv of a), ``out_b`` (2 * b)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    np.savez(
+        folder / "weights.npz",
+        kernel_0=KERNEL,
+        input_0=np.int64(0),
+        kernel_1=np.full((1, 1), 2.0, dtype=np.float32),
+        input_1=np.int64(1),
+    )
+
+    def axes(tensor_id: str | None) -> list[dict[str, Any]]:
+        def space(axis: str) -> dict[str, Any]:
+            if tensor_id is None:
+                return {"type": "space", "id": axis, "size": {"min": 16, "step": 8}}
+            return {
+                "type": "space",
+                "id": axis,
+                "size": {"tensor_id": tensor_id, "axis_id": axis},
+                "halo": 1,
+            }
+
+        return [
+            {"type": "batch"},
+            {"type": "channel", "channel_names": ["c0"]},
+            space("y"),
+            space("x"),
+        ]
+
+    raw = {
+        "format_version": "0.5.4",
+        "type": "model",
+        "name": "two input model",
+        "description": "two inputs, two outputs",
+        "authors": [{"name": "Test Author"}],
+        "cite": [{"text": "test", "doi": "10.1234/test"}],
+        "license": "MIT",
+        "inputs": [{"id": tid, "axes": axes(None)} for tid in ("a", "b")],
+        "outputs": [{"id": f"out_{tid}", "axes": axes(tid)} for tid in ("a", "b")],
+        "weights": {"numpy_conv": {"source": "weights.npz"}},
+    }
+    path = folder / "rdf.yaml"
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    return path
