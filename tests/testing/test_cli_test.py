@@ -39,7 +39,9 @@ def test_failing_model_exits_1_and_saves_failing_outputs(
 ) -> None:
     x = np.random.default_rng(0).uniform(0, 1, size=(1, 1, 24, 24)).astype(np.float32)
     path = make_model(output=expected_conv(x) + 1)
-    code, out, _ = _run(str(path), "--save-failing-outputs", str(tmp_path / "failing"), "--format", "json")
+    code, out, _ = _run(
+        str(path), "--save-failing-outputs", str(tmp_path / "failing"), "--format", "json"
+    )
     assert code == 1
     data = json.loads(out)
     assert data["status"] == "valid-format"
@@ -52,7 +54,11 @@ def test_failing_model_exits_1_and_saves_failing_outputs(
 def test_weights_format_option_and_unusable_format(make_model: MakeModel) -> None:
     weights = {
         "numpy_conv": {"source": "weights.npz"},
-        "onnx": {"source": "http://127.0.0.1:9/w.onnx", "opset_version": 15, "parent": "numpy_conv"},
+        "onnx": {
+            "source": "http://127.0.0.1:9/w.onnx",
+            "opset_version": 15,
+            "parent": "numpy_conv",
+        },
     }
     path = make_model(weights=weights)
     code, out, _ = _run(str(path), "--weights-format", "numpy_conv", "--format", "json")
