@@ -7,6 +7,8 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from bioimageio_core.cli.predict import match_inputs, output_paths, sample_id_of
 from bioimageio_core.errors import InputError
@@ -73,3 +75,33 @@ def test_output_paths() -> None:
     with pytest.raises(InputError, match="not valid"):
         output_paths("out/{sample}.npy", ["s1"], ["x"])
     assert output_paths("o/{output_id}.npy", ["s"], ["x", "y"])[("s", "y")] == Path("o/y.npy")
+
+
+names = st.lists(
+    st.text("abcdefghijklmnopqrstuvwxyz0123456789_-", min_size=1, max_size=8),
+    min_size=1,
+    max_size=5,
+    unique=True,
+)
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(names)
+def test_samples_pair_files_by_wildcard_part(
+    tmp_path_factory: pytest.TempPathFactory, ids: list[str]
+) -> None:
+    root = tmp_path_factory.mktemp("data")
+    for tid in ("left", "right"):
+        (root / tid).mkdir()
+        for sid in ids:
+            (root / tid / f"img_{sid}.npy").write_bytes(b"")
+    samples = match_inputs([str(root / "{tensor_id}" / "img_*.npy")], ["left", "right"])
+    assert [s.id for s in samples] == sorted(ids)
+    for s in samples:
+        assert s.inputs == {tid: root / tid / f"img_{s.id}.npy" for tid in ("left", "right")}
+    paths = output_paths(
+        str(root / "out" / "{sample_id}-{tensor_id}.tif"), [s.id for s in samples], ["o"]
+    )
+    assert sorted(p.name for p in paths.values()) == sorted(f"{sid}-o.tif" for sid in ids)

@@ -253,3 +253,19 @@ def test_v0_4_model_allows_no_mismatch_and_skips_size_checks(tmp_path: Path) -> 
     config = {"bioimageio": {"test_kwargs": {"numpy_conv": {"absolute_tolerance": 0.2}}}}
     loose = testing.test_model(write_v04_model(tmp_path / "loose", output=one_off, config=config))
     assert loose.status == "passed", loose.format_text()
+
+
+def test_other_resource_types(tmp_path: Path) -> None:
+    path = tmp_path / "rdf.yaml"
+    path.write_text(
+        "format_version: 0.3.0\ntype: dataset\nname: some data\ndescription: images\n"
+        "authors: [{name: A}]\ncite: [{text: t, doi: 10.1234/x}]\nlicense: MIT\n"
+        "source: data.zip\n"
+    )
+    (tmp_path / "data.zip").write_bytes(b"")
+    described = testing.test_description(path)
+    assert described.status == "valid-format", described.format_text()
+    assert not _tests(described)
+    as_model = testing.test_model(path)
+    (detail,) = _tests(as_model)
+    assert detail.status == "failed" and "expected a model, got a dataset" in detail.errors[0].msg
