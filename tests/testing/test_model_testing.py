@@ -269,3 +269,24 @@ def test_other_resource_types(tmp_path: Path) -> None:
     as_model = testing.test_model(path)
     (detail,) = _tests(as_model)
     assert detail.status == "failed" and "expected a model, got a dataset" in detail.errors[0].msg
+
+
+def test_malformed_test_kwargs_are_reported_not_raised(make_model: MakeModel) -> None:
+    config = {"bioimageio": {"test_kwargs": {"numpy_conv": {"absolute_tolerance": "loose"}}}}
+    summary = testing.test_model(make_model(config=config))
+    assert summary.status == "valid-format"
+    _, error = summary.errors[-1]
+    assert error.loc == ("config", "bioimageio", "test_kwargs", "numpy_conv")
+    assert "absolute_tolerance must be a number (got 'loose')" in error.msg
+
+
+def test_unexpected_errors_become_a_failed_detail(
+    make_model: MakeModel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*args: object, **kwargs: object) -> None:
+        raise ZeroDivisionError("boom")
+
+    monkeypatch.setattr(testing, "enable_determinism", broken)
+    summary = testing.test_model(make_model())
+    assert summary.status == "valid-format"
+    assert "internal error while testing: ZeroDivisionError: boom" in summary.errors[-1][1].msg
