@@ -15,7 +15,6 @@ from bioimageio_core.errors import (
     UnsupportedWeightFormatError,
     ValidationError,
 )
-from bioimageio_core.sample import Sample
 from bioimageio_core.settings import Settings, get_settings
 
 if TYPE_CHECKING:
@@ -28,6 +27,7 @@ if TYPE_CHECKING:
     )
     from bioimageio_core.pipeline import PredictionPipeline, create_prediction_pipeline
     from bioimageio_core.prediction import predict, predict_many
+    from bioimageio_core.sample import Sample
     from bioimageio_core.summary import ValidationSummary
     from bioimageio_core.tensor import Tensor
     from bioimageio_core.testing import enable_determinism, test_description, test_model
@@ -40,6 +40,7 @@ _LAZY = {
     "validate_format": "bioimageio_core.loading",
     "ValidationSummary": "bioimageio_core.summary",
     "Tensor": "bioimageio_core.tensor",
+    "Sample": "bioimageio_core.sample",
     "load_tensor": "bioimageio_core.io",
     "save_tensor": "bioimageio_core.io",
     "PredictionPipeline": "bioimageio_core.pipeline",

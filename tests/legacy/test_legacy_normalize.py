@@ -98,6 +98,7 @@ def test_versions_written_as_numbers(model_v0_4: Callable[..., dict[str, Any]]) 
     assert data["weights"]["torchscript"]["pytorch_version"] == "1.1"
     assert data["weights"]["pytorch_state_dict"]["pytorch_version"] == "2"
     # floats lose trailing zeros: a warning; an int is exact: none
+    assert normalize_raw(model_v0_4(format_version=0.4)) == (model_v0_4(format_version=0.4), [])
     assert {i.loc for i in issues} == {("version",), ("weights", "torchscript", "pytorch_version")}
     assert all("1.10" in i.msg for i in issues)
 
@@ -199,6 +200,8 @@ def test_slashes_in_name(model_v0_4: Callable[..., dict[str, Any]]) -> None:
     data, issues = normalize_raw(model_v0_4(name="//"))
     assert data["name"] == "//"  # nothing would be left: structuring reports it
     assert issues == []
+    dataset = {"format_version": "0.2.2", "type": "dataset", "name": "cells/nuclei"}
+    assert normalize_raw(dataset) == (dataset, [])
 
 
 def test_doi_links(model_v0_4: Callable[..., dict[str, Any]]) -> None:

@@ -12,6 +12,7 @@ from typing import Any
 
 from bioimageio_core.spec.issues import Issue
 from bioimageio_core.spec.legacy._common import TARGET_FORMAT_VERSION, file_name_of, suffix_of
+from bioimageio_core.spec.legacy.locations import original_location
 from bioimageio_core.spec.legacy.model import convert_model_to_v0_5 as _convert
 from bioimageio_core.spec.legacy.normalize import normalize_raw as _normalize
 
@@ -20,6 +21,7 @@ __all__ = [
     "convert_model_to_v0_5",
     "file_name_of",
     "normalize_raw",
+    "original_location",
     "suffix_of",
 ]
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -53,10 +52,6 @@ def is_identifier(value: object) -> bool:
 def is_number(value: object) -> bool:
     """True for int and float but not bool (YAML ``true`` is not a number)."""
     return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-def is_finite_number(value: object) -> bool:
-    return is_number(value) and math.isfinite(value)  # type: ignore[arg-type]
 
 
 def is_int(value: object) -> bool:

@@ -163,6 +163,9 @@ def _fix_timestamp(data: dict[str, Any], log: IssueLog) -> None:
 
 
 def _fix_name(data: dict[str, Any], log: IssueLog) -> None:
+    """Model names lost their slashes in format 0.4.5; other resource types may keep them."""
+    if data.get("type") != "model":
+        return
     name = data.get("name")
     if isinstance(name, str) and ("/" in name or "\\" in name):
         fixed = name.replace("/", "").replace("\\", "")
@@ -213,7 +216,6 @@ def _fix_cite(data: dict[str, Any], log: IssueLog) -> None:
 
 
 def _fix_versions(data: dict[str, Any], log: IssueLog) -> None:
-    _version_to_text(data, "format_version", ("format_version",), log)
     _version_to_text(data, "version", ("version",), log)
     for field in ("parent", "training_data"):
         linked = data.get(field)
@@ -237,7 +239,7 @@ def _version_to_text(container: dict[str, Any], key: str, loc: Loc, log: IssueLo
         log.warn(
             loc,
             f"version written as a number and read as {value!r}; used as {text!r}. Trailing zeros "
-            f"are lost this way (1.10 reads as 1.1): quote versions in YAML ({key}: '1.10')",
+            f"are lost this way (1.10 reads as 1.1): quote it in YAML ({key}: '1.10')",
         )
 
 
