@@ -266,3 +266,29 @@ def test_pipeline_on_an_odd_sized_image(tmp_path: Path) -> None:
     # padding changes nothing pixel-wise except through the mean, which is computed before padding
     np.testing.assert_allclose(data, reference_output(x[None], *weights()), rtol=1e-5, atol=1e-6)
     np.testing.assert_array_equal(np.load(tmp_path / "mixed.npy"), data)
+
+
+def test_example_model_passes_its_model_test() -> None:
+    """``test_model`` reproduces the committed test output with the plugin's weights."""
+    from bioimageio_core import test_model
+
+    summary = test_model(str(MODEL))
+    assert summary.status == "passed", summary.format_text()
+    names = [d.name for d in summary.details]
+    assert any("linear_npz" in n and "reproduce" in n for n in names), names
+
+
+def test_cli_predicts_the_example_model(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from bioimageio_core.cli import main
+
+    x = np.load(MODEL.parent / "test_input.npy")
+    np.save(tmp_path / "img.npy", x)
+    pattern = str(tmp_path / "pred" / "{sample_id}_{tensor_id}.npy")
+    result = CliRunner().invoke(
+        main, ["predict", str(MODEL), "-i", str(tmp_path / "img.npy"), "-o", pattern, "-q"]
+    )
+    assert result.exit_code == 0, result.output
+    out = np.load(tmp_path / "pred" / "img_mixed.npy")
+    np.testing.assert_allclose(out, reference_output(x, *weights()), rtol=1e-5, atol=1e-6)
