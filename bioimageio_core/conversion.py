@@ -267,7 +267,7 @@ class _Run:
         """The model with the converter's new entry (files written, nothing verified yet)."""
         from bioimageio_core.sources import sha256_of_file
         from bioimageio_core.spec import FileDescr
-        from bioimageio_core.spec.weights import WeightsDescr
+        from bioimageio_core.spec.weights import UnknownWeightsDescr, WeightsDescr
 
         source, target = spec.source_format, spec.target_format
         try:
@@ -288,7 +288,7 @@ class _Run:
             dist = self.distribution_of((source, target)) or "a plugin"
             changes["comment"] = f"converted from {source} by {dist} (bioimageio-run add-weights)"
         ext = getattr(entry, "external_data", None)
-        if isinstance(ext, FileDescr):
+        if isinstance(ext, FileDescr):  # ONNX external data
             ext_path = self.folder / Path(ext.source).name
             if not ext_path.is_file():
                 raise _Failed(f"the converter wrote no external data file {ext_path.name}")
@@ -296,7 +296,13 @@ class _Run:
                 source=ext_path.name, sha256=sha256_of_file(ext_path)
             )
         try:
-            entry = attrs.evolve(entry, **changes)
+            if isinstance(entry, UnknownWeightsDescr):  # a format no plugin parses: edit raw too
+                raw = {**entry.raw, **changes}
+                entry = attrs.evolve(
+                    entry, source=changes["source"], sha256=changes["sha256"], raw=raw
+                )
+            else:
+                entry = attrs.evolve(entry, **changes)
         except (TypeError, ValueError) as e:
             raise _Failed(f"the converter's entry cannot take {sorted(changes)}: {e}") from e
         formats = dict(self.descr.weights.formats)

@@ -330,7 +330,9 @@ def update_hashes(
             unchanged.append(field)
         else:
             container[key] = new
-            changed.append(HashUpdate(field, ref.source, old if isinstance(old, str) else None, new))
+            changed.append(
+                HashUpdate(field, ref.source, old if isinstance(old, str) else None, new)
+            )
     written: Path | None = None
     if changed or output_path is not None:
         with atomic_target(target) as out:
@@ -382,9 +384,11 @@ def _identity(root: Root, reference: str) -> str:
 
 
 def _file_name(reference: str) -> str:
-    name = url_file_name(reference) if is_url(reference) else PurePosixPath(
-        reference.replace("\\", "/")
-    ).name
+    name = (
+        url_file_name(reference)
+        if is_url(reference)
+        else PurePosixPath(reference.replace("\\", "/")).name
+    )
     return safe_file_name(name)
 
 
@@ -510,4 +514,3 @@ def _refuse_overwriting_sources(target: Path, plan: PackagePlan, allow: Path | N
                 f"writing {target} would overwrite {f.reference}, a file of the source description",
                 hint="choose another output path",
             )
-

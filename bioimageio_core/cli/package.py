@@ -87,8 +87,12 @@ def update_hashes(source: str, output: Path | None, debug: bool) -> None:
 @main.command("add-weights")
 @click.argument("source")
 @click.argument("output", type=click.Path(path_type=Path))
-@click.option("--source-format", default=None, metavar="FORMAT", help="Convert only from this format.")
-@click.option("--target-format", default=None, metavar="FORMAT", help="Convert only to this format.")
+@click.option(
+    "--source-format", default=None, metavar="FORMAT", help="Convert only from this format."
+)
+@click.option(
+    "--target-format", default=None, metavar="FORMAT", help="Convert only to this format."
+)
 @click.option(
     "--verify/--no-verify",
     default=True,
