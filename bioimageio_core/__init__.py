@@ -31,6 +31,7 @@ if TYPE_CHECKING:
         save_bioimageio_package_as_folder,
         update_hashes,
     )
+    from bioimageio_core.sample import Sample
     from bioimageio_core.summary import ValidationSummary
     from bioimageio_core.tensor import Tensor
 
@@ -46,6 +47,7 @@ _LAZY = {
     "save_bioimageio_package_as_folder": "bioimageio_core.packaging",
     "update_hashes": "bioimageio_core.packaging",
     "Tensor": "bioimageio_core.tensor",
+    "Sample": "bioimageio_core.sample",
     "load_tensor": "bioimageio_core.io",
     "save_tensor": "bioimageio_core.io",
 }
@@ -67,6 +69,7 @@ __all__ = [
     "HashMismatchError",
     "InputError",
     "PluginError",
+    "Sample",
     "Settings",
     "SourceError",
     "Tensor",

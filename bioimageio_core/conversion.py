@@ -161,7 +161,7 @@ def verify_with_test_model(model: ModelDescr, weight_format: str) -> str | None:
         from bioimageio_core.testing import test_model  # type: ignore[import-not-found,unused-ignore]
     except ImportError as e:
         return f"cannot verify: model testing is not available ({e})"
-    summary = test_model(model, weight_format=weight_format)
+    summary = test_model(model, weights_format=weight_format)
     if summary.status == "failed":
         return str(summary.first_error_text())
     return None

@@ -31,7 +31,12 @@ def _spec_extensions() -> SpecExtensions | None:
 
     This is the one place where the plugin registry feeds the descriptor builder.
     """
-    return None
+    from bioimageio_core.plugins import spec_extensions
+
+    extensions = spec_extensions()
+    if not extensions.weight_formats and not extensions.processing:
+        return None
+    return extensions
 
 
 def load_description(

@@ -3,10 +3,46 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Literal, get_args
 
 import numpy as np
 import numpy.typing as npt
+
+PadMode = Literal["reflect", "symmetric", "edge", "constant"]
+"""Border modes for :meth:`Tensor.pad` (numpy semantics; ``constant`` pads zeros)."""
+
+PAD_MODES: tuple[str, ...] = get_args(PadMode)
+
+
+def pad_array(
+    array: np.ndarray[Any, Any],
+    widths: Sequence[tuple[int, int]],
+    mode: PadMode = "reflect",
+) -> np.ndarray[Any, Any]:
+    """Pad ``array`` by ``(left, right)`` per dimension; returns ``array`` itself when no padding.
+
+    ``reflect`` mirrors without repeating the edge (numpy ``reflect``), ``symmetric`` repeats it,
+    ``edge`` repeats the border value, ``constant`` pads zeros. Widths larger than the axis are
+    allowed (the pattern repeats, as in :func:`numpy.pad`).
+    """
+    if mode not in PAD_MODES:
+        raise ValueError(f"unknown pad mode {mode!r}; use one of {', '.join(PAD_MODES)}")
+    widths = [(int(lo), int(hi)) for lo, hi in widths]
+    if len(widths) != array.ndim:
+        raise ValueError(f"{len(widths)} pad widths for an array with {array.ndim} dimensions")
+    if any(lo < 0 or hi < 0 for lo, hi in widths):
+        raise ValueError(f"pad widths must be >= 0; got {widths}")
+    if not any(lo or hi for lo, hi in widths):
+        return array
+    for (lo, hi), size in zip(widths, array.shape, strict=True):
+        if size == 0 and (lo or hi) and mode != "constant":
+            raise ValueError(f"cannot {mode}-pad an empty axis; use mode 'constant'")
+    if mode == "constant":
+        return np.pad(array, widths, mode="constant", constant_values=0)
+    return np.pad(array, widths, mode=mode)
+
+
+_LETTER_AXES = {"b": "batch", "c": "channel", "i": "index", "t": "time"}
 
 
 class Tensor:
@@ -31,6 +67,18 @@ class Tensor:
         self._data: np.ndarray[Any, Any] = array
         self._dims: tuple[str, ...] = dims
 
+    @classmethod
+    def from_numpy(cls, array: npt.ArrayLike, dims: Sequence[str] | str) -> Tensor:
+        """Wrap ``array`` (no copy for numpy arrays); ``dims`` is a sequence of axis ids.
+
+        A string of single letters is split into characters (``"bcyx"``), with the usual
+        abbreviations expanded: ``b`` → ``batch``, ``c`` → ``channel``, ``i`` → ``index``,
+        ``t`` → ``time``.
+        """
+        if isinstance(dims, str):
+            dims = [_LETTER_AXES.get(letter, letter) for letter in dims]
+        return cls(array, dims)
+
     @property
     def data(self) -> np.ndarray[Any, Any]:
         return self._data
@@ -49,7 +97,8 @@ class Tensor:
 
     @property
     def dtype(self) -> np.dtype[Any]:
-        return self._data.dtype
+        dtype: np.dtype[Any] = self._data.dtype
+        return dtype
 
     @property
     def ndim(self) -> int:
@@ -84,6 +133,40 @@ class Tensor:
         if unknown:
             raise KeyError(f"tensor has no axes {sorted(unknown)}; its axes are {self._dims}")
         return Tensor(self._data[tuple(key)], dims)
+
+    def pad(self, widths: Mapping[str, tuple[int, int]], mode: PadMode = "reflect") -> Tensor:
+        """Pad axes by ``{axis_id: (left, right)}``; other axes unchanged (see :func:`pad_array`)."""
+        unknown = set(widths) - set(self._dims)
+        if unknown:
+            raise KeyError(f"tensor has no axes {sorted(unknown)}; its axes are {self._dims}")
+        full = [widths.get(d, (0, 0)) for d in self._dims]
+        return Tensor(pad_array(self._data, full, mode), self._dims)
+
+    def crop(self, regions: Mapping[str, tuple[int, int]]) -> Tensor:
+        """Slice axes to ``{axis_id: (start, stop)}``; a view."""
+        return self[{d: slice(start, stop) for d, (start, stop) in regions.items()}]
+
+    def expand_dims(self, axis_id: str, position: int = 0) -> Tensor:
+        """Insert a singleton axis ``axis_id`` at ``position``; a view."""
+        if axis_id in self._dims:
+            raise ValueError(f"tensor already has axis {axis_id!r}")
+        dims = list(self._dims)
+        dims.insert(position, axis_id)
+        return Tensor(np.expand_dims(self._data, position), dims)
+
+    def squeeze(self, axis_id: str) -> Tensor:
+        """Drop the singleton axis ``axis_id``; a view."""
+        i = self.axis_index(axis_id)
+        if self._data.shape[i] != 1:
+            raise ValueError(f"cannot drop axis {axis_id!r} of size {self._data.shape[i]}")
+        return self[{axis_id: 0}]
+
+    def __array__(
+        self, dtype: npt.DTypeLike | None = None, copy: bool | None = None
+    ) -> np.ndarray[Any, Any]:
+        if dtype is None:
+            return self._data
+        return self._data.astype(dtype, copy=bool(copy))
 
     def astype(self, dtype: npt.DTypeLike) -> Tensor:
         return Tensor(self._data.astype(dtype, copy=False), self._dims)

@@ -58,13 +58,6 @@ _CTX: contextvars.ContextVar[_Context | None] = contextvars.ContextVar(
 )
 
 
-def _ctx() -> _Context:
-    ctx = _CTX.get()
-    if ctx is None:  # pragma: no cover - hooks are always entered through a context
-        raise RuntimeError("descriptor structuring outside of a structuring context")
-    return ctx
-
-
 @contextmanager
 def structuring_context(extensions: Any = None) -> Iterator[list[Issue]]:
     """Collect the issues of one structuring run (nested calls share the outer context)."""
@@ -105,18 +98,25 @@ def report(
 
     Messages starting with "must" get the field name prepended: "'size' must be ...".
     """
-    ctx = _ctx()
-    loc = (*ctx.loc, *at)
+    ctx = _CTX.get()
+    loc = (*(ctx.loc if ctx is not None else ()), *at)
     if msg.startswith("must"):
         names = [p for p in loc if isinstance(p, str)]
         field = names[-1] if names else "value"
         msg = f"'{field}' {msg}"
-    ctx.issues.append(Issue(loc=loc, msg=msg, severity=severity, type=type))
+    issue = Issue(loc=loc, msg=msg, severity=severity, type=type)
+    if ctx is not None:
+        ctx.issues.append(issue)
+    elif severity == "error":  # direct converter use outside ``structure``: fail right away
+        raise SpecValidationError((issue,))
 
 
 @contextmanager
 def at(key: str | int) -> Iterator[None]:
-    ctx = _ctx()
+    ctx = _CTX.get()
+    if ctx is None:
+        yield
+        return
     ctx.loc.append(key)
     try:
         yield
@@ -128,7 +128,7 @@ def structure_value(value: Any, tp: Any) -> Any:
     """Structure ``value`` as ``tp`` at the current location; record failures and raise Invalid."""
     try:
         return converter.structure(value, tp)
-    except Invalid:
+    except (Invalid, SpecValidationError):
         raise
     except (TypeError, ValueError, KeyError, AttributeError, IndexError) as e:
         report(

@@ -85,6 +85,9 @@ def _positive_int_size(_: Any, attribute: attrs.Attribute[Any], value: Any) -> N
         raise ValueError(f"'{attribute.name}' must be an integer > 0 (got {value})")
 
 
+setattr(_positive_int_size, v.JSON_SCHEMA, {"number": {"exclusiveMinimum": 0}})
+
+
 def _size_hook(allowed: tuple[type, ...], expected: str) -> Any:
     def hook(raw: Any) -> Any:
         if isinstance(raw, int | float) and not isinstance(raw, bool):

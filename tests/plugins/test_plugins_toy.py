@@ -94,3 +94,34 @@ def test_toy_format_and_op_parse_like_built_ins() -> None:
     )
     assert type(weights.formats["toy_scale"]).__name__ == "ToyScaleWeightsDescr"
     assert weights.formats["toy_scale"].factor == 2.0
+
+
+def test_load_description_parses_the_toy_format_and_op(monkeypatch: pytest.MonkeyPatch) -> None:
+    from bioimageio_core import validate_format
+
+    monkeypatch.setenv("BIOIMAGEIO_LOAD_PLUGINS", "toy")
+    axes = [{"type": "batch"}, {"type": "space", "id": "x", "size": 8}]
+    raw = {
+        "format_version": "0.5.4",
+        "type": "model",
+        "name": "toy model",
+        "inputs": [
+            {
+                "id": "raw",
+                "axes": axes,
+                "preprocessing": [{"id": "toy_add", "kwargs": {"value": 1.0}}],
+            }
+        ],
+        "outputs": [{"id": "out", "axes": axes}],
+        "weights": {"toy_scale": {"source": "w.bin", "factor": 2.0}},
+    }
+    summary = validate_format(raw, perform_io_checks=False)
+    assert summary.status == "valid-format", summary.format_text()
+    assert not any("toy_scale" in str(w) for d in summary.details for w in d.warnings)
+
+    from bioimageio_core import load_description
+
+    descr = load_description(raw, perform_io_checks=False)
+    assert type(descr.weights.formats["toy_scale"]).__name__ == "ToyScaleWeightsDescr"
+    steps = [s.id for s in descr.inputs[0].preprocessing]
+    assert "toy_add" in steps

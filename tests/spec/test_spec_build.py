@@ -30,12 +30,16 @@ from bioimageio_core.spec import (
     SizeReference,
     SpaceOutputAxisWithHalo,
     SpecExtensions,
+    SpecValidationError,
     TimeInputAxis,
     UnknownWeightsDescr,
     build_description,
+    converter,
     dump_description,
     iter_file_refs,
     legacy,
+    structure,
+    unstructure,
 )
 
 
@@ -256,3 +260,32 @@ def test_internal_failure_becomes_an_issue(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setattr(legacy, "normalize_raw", broken)
     result = build_description(minimal_model())
     assert result.descr is None and "boom" in result.errors[0].msg
+
+
+def test_iter_file_refs_of_other_types() -> None:
+    dataset = build_description(
+        _generic("dataset", "0.2.4", attachments={"files": ["a.zip"]}, covers=["c.png"])
+    )
+    refs = [(loc, ref.kind) for loc, ref in iter_file_refs(dataset.descr)]
+    assert refs == [(("covers", 0), "cover"), (("attachments", "files", 0), "attachment")]
+    notebook = build_description(
+        _generic("notebook", "0.3.0", source="nb.ipynb", documentation="doc.md")
+    )
+    refs = [(loc, ref.source, ref.kind) for loc, ref in iter_file_refs(notebook.descr)]
+    assert refs == [
+        (("documentation",), "doc.md", "documentation"),
+        (("source",), "nb.ipynb", "source"),
+    ]
+
+
+def test_structure_helpers_raise_spec_validation_error() -> None:
+    with pytest.raises(SpecValidationError) as info:
+        structure({"min": 0, "step": "2"}, ParameterizedSize)
+    assert {i.loc for i in info.value.issues} == {("min",), ("step",)}
+    # direct converter use (no structuring context) fails with the same error type
+    with pytest.raises(SpecValidationError):
+        converter.structure([1, "a"], tuple[int, ...])
+    with pytest.raises(SpecValidationError):
+        converter.structure({"type": "batch", "size": 2}, BatchAxis)
+    assert converter.structure({"type": "batch"}, BatchAxis) == BatchAxis()
+    assert unstructure(BatchAxis()) == {"type": "batch"}

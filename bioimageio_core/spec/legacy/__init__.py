@@ -1,7 +1,8 @@
 """Older description forms: tolerance of published oddities and model 0.3/0.4 -> 0.5 conversion.
 
 Both functions work on raw (YAML-loaded) dictionaries and never raise for bad input: problems are
-returned as issues whose locations point at the fields as the user wrote them.
+returned as issues whose locations point at the fields as the user wrote them. Call
+``normalize_raw`` first, then ``convert_model_to_v0_5`` on the result.
 """
 
 from __future__ import annotations
@@ -10,13 +11,30 @@ from collections.abc import Mapping
 from typing import Any
 
 from bioimageio_core.spec.issues import Issue
+from bioimageio_core.spec.legacy._common import TARGET_FORMAT_VERSION, file_name_of, suffix_of
+from bioimageio_core.spec.legacy.locations import original_location
+from bioimageio_core.spec.legacy.model import convert_model_to_v0_5 as _convert
+from bioimageio_core.spec.legacy.normalize import normalize_raw as _normalize
+
+__all__ = [
+    "TARGET_FORMAT_VERSION",
+    "convert_model_to_v0_5",
+    "file_name_of",
+    "normalize_raw",
+    "original_location",
+    "suffix_of",
+]
 
 
 def normalize_raw(raw: Mapping[str, Any]) -> tuple[dict[str, Any], list[Issue]]:
     """Repair unambiguous oddities found in published files (any type, any version)."""
-    return dict(raw), []
+    try:
+        return _normalize(raw)
+    except Exception as e:  # a safety net: normalisation reports, it never raises
+        issue = Issue(loc=(), msg=f"the description could not be read ({type(e).__name__}: {e})")
+        return (dict(raw) if isinstance(raw, Mapping) else {}), [issue]
 
 
 def convert_model_to_v0_5(raw: Mapping[str, Any]) -> tuple[dict[str, Any], list[Issue]]:
     """Convert a raw model description of format 0.3.x/0.4.x to a raw 0.5 description."""
-    raise NotImplementedError("model 0.4 conversion is not available yet")
+    return _convert(raw)

@@ -1,0 +1,94 @@
+"""Small helpers shared by the legacy modules: issue collection and tolerant raw-data access."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import attrs
+
+from bioimageio_core.spec.issues import Issue, Loc
+
+#: format version written by the 0.4 -> 0.5 conversion
+TARGET_FORMAT_VERSION = "0.5.7"
+
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_VERSION = re.compile(r"^(\d+)\.(\d+)(?:\.(\d+))?")
+
+
+@attrs.define
+class IssueLog:
+    """Collects issues while a raw description is repaired or converted."""
+
+    issues: list[Issue] = attrs.field(factory=list)
+    #: fields moved by an upgrade step: new location -> where the user wrote it
+    moved: dict[Loc, Loc] = attrs.field(factory=dict)
+
+    def warn(self, loc: Loc, msg: str) -> None:
+        self.issues.append(Issue(loc=self.original(loc), msg=msg, severity="warning"))
+
+    def error(self, loc: Loc, msg: str) -> None:
+        self.issues.append(Issue(loc=self.original(loc), msg=msg, severity="error"))
+
+    def original(self, loc: Loc) -> Loc:
+        """The location as the user wrote it, following recorded moves."""
+        loc = tuple(loc)
+        for n in range(len(loc), 0, -1):
+            origin = self.moved.get(loc[:n])
+            if origin is not None:
+                return (*origin, *loc[n:])
+        return loc
+
+    @property
+    def has_errors(self) -> bool:
+        return any(i.severity == "error" for i in self.issues)
+
+
+def is_identifier(value: object) -> bool:
+    return isinstance(value, str) and bool(_IDENTIFIER.match(value))
+
+
+def is_number(value: object) -> bool:
+    """True for int and float but not bool (YAML ``true`` is not a number)."""
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def as_mapping(value: object) -> Mapping[str, Any] | None:
+    return value if isinstance(value, Mapping) else None
+
+
+def parse_format_version(value: object) -> tuple[int, int, int] | None:
+    """``"0.4.10" -> (0, 4, 10)``; None when the value is not a version string."""
+    if not isinstance(value, str):
+        return None
+    match = _VERSION.match(value.strip())
+    if match is None:
+        return None
+    return int(match.group(1)), int(match.group(2)), int(match.group(3) or 0)
+
+
+def file_name_of(source: object) -> str:
+    """The file name a source refers to, for suffix checks.
+
+    Zenodo's file API serves ``…/files/<name>/content``; the file name is then the segment before
+    ``/content``. Query strings and fragments are ignored.
+    """
+    if not isinstance(source, str):
+        return ""
+    text = source.split("?", 1)[0].split("#", 1)[0].rstrip("/")
+    if "://" in text and text.endswith("/content"):
+        text = text[: -len("/content")]
+    return text.rsplit("/", 1)[-1]
+
+
+def suffix_of(source: object) -> str:
+    """Lower-case suffix (with dot) of :func:`file_name_of`, '' when there is none."""
+    name = file_name_of(source)
+    if "." not in name:
+        return ""
+    return "." + name.rsplit(".", 1)[-1].lower()

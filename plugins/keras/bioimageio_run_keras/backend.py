@@ -1,0 +1,121 @@
+"""Pick and activate the Keras 3 backend, and map device names to Keras device scopes.
+
+Keras reads ``KERAS_BACKEND`` once, when ``keras`` is first imported. :func:`activate_backend`
+therefore sets that variable before the first import; when keras is already imported with another
+backend, the request cannot be honoured and is either an error (the backend was asked for
+explicitly) or a warning (the default was in effect).
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import os
+import re
+import sys
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
+import attrs
+
+from bioimageio_core.errors import PluginError
+from bioimageio_core.settings import Settings
+
+BACKEND_PACKAGES: dict[str, str] = {"torch": "torch", "tensorflow": "tensorflow", "jax": "jax"}
+"""Keras backends this plugin runs models with, and the package each needs."""
+
+DEFAULT_BACKEND: str = str(attrs.fields(Settings).keras_backend.default)
+
+_CUDA_DEVICE = re.compile(r"cuda(?::(\d+))?")
+
+
+def requested_backend(
+    settings: Settings, environ: dict[str, str] | None = None
+) -> tuple[str, bool]:
+    """The backend asked for and whether it was asked for explicitly.
+
+    Explicit: ``KERAS_BACKEND`` is set, or ``settings.keras_backend`` differs from the default.
+    """
+    env = os.environ if environ is None else environ
+    name = settings.keras_backend.strip().lower()
+    explicit = bool(env.get("KERAS_BACKEND", "").strip()) or name != DEFAULT_BACKEND
+    return name, explicit
+
+
+def activate_backend(name: str, *, explicit: bool) -> Any:
+    """Import keras with backend ``name`` (if not imported yet) and return the keras module."""
+    if name not in BACKEND_PACKAGES:
+        raise PluginError(
+            f"unknown Keras backend {name!r}",
+            hint=f"set KERAS_BACKEND to one of {', '.join(BACKEND_PACKAGES)}",
+        )
+    if "keras" not in sys.modules:
+        package = BACKEND_PACKAGES[name]
+        if importlib.util.find_spec(package) is None:
+            raise PluginError(
+                f"Keras backend {name!r} asked for (KERAS_BACKEND or settings.keras_backend), "
+                f"but {package} is not installed",
+                hint=f"install {package} (torch: pip install torch==2.13.0), or set KERAS_BACKEND "
+                "to a backend you have: torch, tensorflow or jax",
+            )
+        os.environ["KERAS_BACKEND"] = name
+    try:
+        keras = importlib.import_module("keras")
+    except ImportError as e:
+        raise PluginError(
+            f"keras failed to import: {e}", hint="pip install bioimageio-run-keras"
+        ) from e
+    active = str(keras.backend.backend())
+    if active != name:
+        message = (
+            f"keras was imported with backend {active!r} before the model was loaded; "
+            f"backend {name!r} cannot be used any more in this process"
+        )
+        if explicit:
+            raise PluginError(
+                message,
+                hint=f"set KERAS_BACKEND={name} before anything imports keras, or set "
+                f"KERAS_BACKEND={active}",
+            )
+        warnings.warn(f"{message}; running the model with {active!r}", stacklevel=3)
+    return keras
+
+
+def keras_device(devices: Sequence[str] | None) -> str | None:
+    """The Keras device scope name for ``devices`` (None: Keras' default, a GPU if it has one)."""
+    if not devices:
+        return None
+    if len(devices) > 1:
+        warnings.warn(
+            f"the keras backend runs a model on one device; using {devices[0]!r} and ignoring "
+            f"{list(devices[1:])}",
+            stacklevel=3,
+        )
+    device = devices[0].strip().lower()
+    if device == "cpu":
+        return "cpu:0"
+    match = _CUDA_DEVICE.fullmatch(device)
+    if match is None:
+        raise PluginError(
+            f"the keras backend does not know device {devices[0]!r}",
+            hint="use 'cpu', 'cuda' or 'cuda:N' (N: the GPU index)",
+        )
+    return f"gpu:{int(match.group(1) or 0)}"
+
+
+def gpu_count(backend: str) -> int:
+    """Number of GPUs the active Keras backend can use."""
+    if backend == "torch":
+        torch = importlib.import_module("torch")
+        return int(torch.cuda.device_count()) if torch.cuda.is_available() else 0
+    if backend == "tensorflow":
+        tf = importlib.import_module("tensorflow")
+        return len(tf.config.list_physical_devices("GPU"))
+    if backend == "jax":
+        jax = importlib.import_module("jax")
+        try:
+            return len(jax.devices("gpu"))
+        except RuntimeError:
+            return 0
+    return 0

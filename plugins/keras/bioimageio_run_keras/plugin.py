@@ -1,0 +1,53 @@
+"""Hook implementations of the keras plugin (entry point ``keras`` in group ``bioimageio_core``)."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import importlib.util
+
+from bioimageio_core.hookspecs import WeightFormatRegister, WeightFormatSpec, hookimpl
+from bioimageio_core.spec import KerasHdf5WeightsDescr
+from bioimageio_run_keras.adapter import DISTRIBUTION, KERAS_HDF5, create_adapter
+from bioimageio_run_keras.backend import BACKEND_PACKAGES
+from bioimageio_run_keras.weights import KERAS_V3, KerasV3WeightsDescr
+
+
+def keras_unavailable() -> str | None:
+    """None when keras 3 and at least one of its backends can be imported (imports nothing)."""
+    if importlib.util.find_spec("keras") is None:
+        return "keras is not installed"
+    try:
+        version = importlib.metadata.version("keras")
+    except importlib.metadata.PackageNotFoundError:
+        version = ""
+    major = version.split(".", 1)[0]
+    if major.isdigit() and int(major) < 3:
+        return f"keras {version} is installed; Keras 3 is needed (pip install 'keras>=3')"
+    if not any(importlib.util.find_spec(p) is not None for p in BACKEND_PACKAGES.values()):
+        return "keras has no backend installed (install torch, tensorflow or jax)"
+    return None
+
+
+@hookimpl
+def bioimageio_weight_formats(register: WeightFormatRegister) -> None:
+    hint = f"pip install {DISTRIBUTION} (and torch, tensorflow or jax as Keras backend)"
+    register.add(
+        WeightFormatSpec(
+            name=KERAS_HDF5,
+            entry_class=KerasHdf5WeightsDescr,
+            create_adapter=create_adapter,
+            is_available=keras_unavailable,
+            priority=50,
+            install_hint=hint,
+        )
+    )
+    register.add(
+        WeightFormatSpec(
+            name=KERAS_V3,
+            entry_class=KerasV3WeightsDescr,
+            create_adapter=create_adapter,
+            is_available=keras_unavailable,
+            priority=45,
+            install_hint=hint,
+        )
+    )

@@ -1,0 +1,126 @@
+"""Backend choice, device names and the plugin-defined keras_v3 weights entry."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import keras
+import pytest
+from attrs import evolve
+from bioimageio_run_keras.backend import (
+    DEFAULT_BACKEND,
+    activate_backend,
+    keras_device,
+    requested_backend,
+)
+from bioimageio_run_keras.weights import KerasV3WeightsDescr
+from hypothesis import given
+from hypothesis import strategies as st
+from keras_testing import EXTENSIONS
+
+from bioimageio_core.errors import PluginError
+from bioimageio_core.settings import Settings
+from bioimageio_core.spec import (
+    ModelDescr,
+    UnknownWeightsDescr,
+    build_description,
+    dump_description,
+)
+
+SHA = "ab" * 32
+
+
+def test_requested_backend_is_explicit_when_set() -> None:
+    default = Settings()
+    assert requested_backend(default, {}) == (DEFAULT_BACKEND, False)
+    assert requested_backend(default, {"KERAS_BACKEND": "torch"}) == ("torch", True)
+    assert requested_backend(evolve(default, keras_backend=" JAX "), {}) == ("jax", True)
+
+
+def test_backend_cannot_change_after_keras_was_imported() -> None:
+    active = keras.backend.backend()
+    other = "jax" if active != "jax" else "torch"
+    assert activate_backend(active, explicit=True) is keras
+    with pytest.raises(PluginError, match=f"KERAS_BACKEND={other}"):
+        activate_backend(other, explicit=True)
+    with pytest.warns(UserWarning, match=f"running the model with '{active}'"):
+        assert activate_backend(other, explicit=False) is keras
+    with pytest.raises(PluginError, match="unknown Keras backend 'mxnet'"):
+        activate_backend("mxnet", explicit=True)
+
+
+@given(st.integers(min_value=0, max_value=16))
+def test_device_names(index: int) -> None:
+    assert keras_device(None) is None
+    assert keras_device(("cpu",)) == "cpu:0"
+    assert keras_device(("cuda",)) == "gpu:0"
+    assert keras_device((f"cuda:{index}",)) == f"gpu:{index}"
+
+
+def test_unknown_and_extra_devices() -> None:
+    with pytest.raises(PluginError, match="'mps'"):
+        keras_device(("mps",))
+    with pytest.warns(UserWarning, match="one device"):
+        assert keras_device(("cpu", "cuda")) == "cpu:0"
+
+
+def _raw(weights: dict[str, Any]) -> dict[str, Any]:
+    axes = [{"type": "batch"}, {"type": "channel", "channel_names": ["c"]}]
+    return {
+        "format_version": "0.5.4",
+        "type": "model",
+        "name": "keras v3 model",
+        "license": "MIT",
+        "inputs": [{"id": "a", "axes": axes, "test_tensor": {"source": "a.npy"}}],
+        "outputs": [{"id": "b", "axes": axes, "test_tensor": {"source": "b.npy"}}],
+        "weights": weights,
+    }
+
+
+def test_keras_v3_is_a_plugin_defined_weight_format() -> None:
+    entry = {
+        "source": "m.keras",
+        "sha256": SHA,
+        "keras_version": "3.5.0",
+        "authors": [{"name": "Ada"}],
+    }
+    raw = _raw({"keras_v3": entry})
+    with_plugin = build_description(raw, extensions=EXTENSIONS)
+    assert with_plugin.errors == ()
+    assert isinstance(with_plugin.descr, ModelDescr)
+    parsed = with_plugin.descr.weights["keras_v3"]
+    assert isinstance(parsed, KerasV3WeightsDescr)
+    assert (parsed.source, parsed.sha256, parsed.keras_version) == ("m.keras", SHA, "3.5.0")
+    assert parsed.authors is not None and parsed.authors[0].name == "Ada"
+    assert dump_description(with_plugin.descr)["weights"]["keras_v3"]["keras_version"] == "3.5.0"
+    # without the plugin the entry is kept as unknown, with a warning
+    without = build_description(raw)
+    assert isinstance(without.descr, ModelDescr)
+    assert isinstance(without.descr.weights["keras_v3"], UnknownWeightsDescr)
+    assert any(i.type == "unknown_weight_format" for i in without.warnings)
+
+
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        ({"source": "m.h5"}, r"'\.keras' file"),
+        ({"source": "m.keras", "sha256": "abc"}, "SHA-256"),
+        ({"source": "m.keras", "parent": "keras_v3"}, "not keras_v3 itself"),
+    ],
+)
+def test_keras_v3_entry_errors(entry: dict[str, Any], message: str) -> None:
+    result = build_description(_raw({"keras_v3": entry}), extensions=EXTENSIONS)
+    assert result.descr is None
+    assert any(
+        re.search(message, i.msg) and i.loc[:2] == ("weights", "keras_v3") for i in result.errors
+    )
+
+
+def test_keras_version_written_as_number_is_a_warning() -> None:
+    result = build_description(
+        _raw({"keras_v3": {"source": "m.keras", "keras_version": 3.1}}), extensions=EXTENSIONS
+    )
+    assert isinstance(result.descr, ModelDescr)
+    assert result.descr.weights["keras_v3"].keras_version == "3.1"
+    assert any(i.loc[-1] == "keras_version" for i in result.warnings)

@@ -1,0 +1,30 @@
+"""Hook implementations of the onnx plugin (entry point ``onnx`` in group ``bioimageio_core``)."""
+
+from __future__ import annotations
+
+import importlib.util
+
+from bioimageio_core.hookspecs import WeightFormatRegister, WeightFormatSpec, hookimpl
+from bioimageio_core.spec import OnnxWeightsDescr
+from bioimageio_run_onnx.adapter import DISTRIBUTION, create_adapter
+
+
+def onnx_unavailable() -> str | None:
+    """None when onnxruntime can be imported here, else why not (imports nothing)."""
+    if importlib.util.find_spec("onnxruntime") is None:
+        return "onnxruntime is not installed"
+    return None
+
+
+@hookimpl
+def bioimageio_weight_formats(register: WeightFormatRegister) -> None:
+    register.add(
+        WeightFormatSpec(
+            name="onnx",
+            entry_class=OnnxWeightsDescr,
+            create_adapter=create_adapter,
+            is_available=onnx_unavailable,
+            priority=20,
+            install_hint=f"pip install {DISTRIBUTION}",
+        )
+    )

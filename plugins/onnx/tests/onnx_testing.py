@@ -1,0 +1,204 @@
+"""Helpers for the onnx plugin tests: tiny ONNX graphs, 0.5 descriptions and adapter requests."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+from bioimageio_core.adapters import AdapterRequest
+from bioimageio_core.settings import Settings
+from bioimageio_core.spec import ModelDescr, build_description
+
+OPSET = 17
+
+
+def sha256_of(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def local_opener(root: Path) -> Any:
+    """An ``open_file`` for files below ``root`` that checks sha256 like the core does."""
+
+    def open_file(reference: str, sha256: str | None) -> Path:
+        path = root.joinpath(*PurePosixPath(reference).parts)
+        if not path.is_file():
+            raise FileNotFoundError(path)
+        if sha256 is not None and sha256_of(path) != sha256:
+            raise ValueError(f"sha256 mismatch for {reference}")
+        return path
+
+    return open_file
+
+
+def axes_raw(array: np.ndarray[Any, Any], *, output: bool = False) -> list[dict[str, Any]]:
+    """Axes batch, channel, y, x (sizes fixed from ``array``)."""
+    _, c, h, w = array.shape
+    return [
+        {"type": "batch"},
+        {"type": "channel", "channel_names": [f"c{i}" for i in range(c)]},
+        {"type": "space", "id": "y", "size": h},
+        {"type": "space", "id": "x", "size": w},
+    ]
+
+
+def describe(
+    root: Path,
+    inputs: dict[str, np.ndarray[Any, Any]],
+    outputs: dict[str, np.ndarray[Any, Any]],
+    weights: dict[str, Any],
+) -> dict[str, Any]:
+    """A raw 0.5 model description; test tensors are written as .npy files into ``root``."""
+
+    def tensor(tid: str, array: np.ndarray[Any, Any], output: bool) -> dict[str, Any]:
+        name = f"{'out' if output else 'in'}_{tid}.npy"
+        np.save(root / name, array)
+        data = {"type": str(array.dtype)}
+        return {
+            "id": tid,
+            "axes": axes_raw(array, output=output),
+            "data": data,
+            "test_tensor": {"source": name, "sha256": sha256_of(root / name)},
+        }
+
+    return {
+        "format_version": "0.5.4",
+        "type": "model",
+        "name": "tiny test model",
+        "description": "a tiny model built by the onnx plugin tests",
+        "authors": [{"name": "test"}],
+        "cite": [{"text": "test", "doi": "10.1000/test"}],
+        "license": "MIT",
+        "inputs": [tensor(k, v, False) for k, v in inputs.items()],
+        "outputs": [tensor(k, v, True) for k, v in outputs.items()],
+        "weights": weights,
+    }
+
+
+def build_model(raw: dict[str, Any]) -> ModelDescr:
+    """The ``ModelDescr`` for ``raw`` (fails the test with the issues when it is invalid)."""
+    result = build_description(raw)
+    if not isinstance(result.descr, ModelDescr):
+        raise AssertionError(f"invalid test description: {[str(i) for i in result.issues]}")
+    return result.descr
+
+
+def onnx_entry(root: Path, model_file: str, external_data: str | None = None) -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "source": model_file,
+        "sha256": sha256_of(root / model_file),
+        "opset_version": OPSET,
+    }
+    if external_data is not None:
+        entry["external_data"] = {
+            "source": external_data,
+            "sha256": sha256_of(root / external_data),
+        }
+    return entry
+
+
+def make_request(
+    root: Path,
+    raw: dict[str, Any],
+    *,
+    devices: Sequence[str] | None = ("cpu",),
+    settings: Settings | None = None,
+) -> AdapterRequest:
+    model = build_model(raw)
+    return AdapterRequest(
+        model=model,
+        weights_format="onnx",
+        weights=model.weights["onnx"],
+        devices=None if devices is None else tuple(devices),
+        open_file=local_opener(root),
+        settings=settings or Settings(cache_path=root / "cache"),
+    )
+
+
+# --- graphs -------------------------------------------------------------------------------------
+
+
+def _model(
+    nodes: list[Any], inputs: list[Any], outputs: list[Any], inits: list[Any]
+) -> onnx.ModelProto:
+    graph = helper.make_graph(nodes, "tiny", inputs, outputs, initializer=inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    return model
+
+
+def conv_model(
+    weight: np.ndarray[Any, Any],
+    bias: np.ndarray[Any, Any],
+    *,
+    name_in: str = "input",
+    name_out: str = "output",
+) -> onnx.ModelProto:
+    """3x3 'same' convolution; dynamic batch and spatial sizes."""
+    cout, cin = weight.shape[:2]
+    return _model(
+        [helper.make_node("Conv", [name_in, "W", "B"], [name_out], pads=[1, 1, 1, 1])],
+        [helper.make_tensor_value_info(name_in, TensorProto.FLOAT, ["n", cin, "h", "w"])],
+        [helper.make_tensor_value_info(name_out, TensorProto.FLOAT, ["n", cout, "h", "w"])],
+        [numpy_helper.from_array(weight, "W"), numpy_helper.from_array(bias, "B")],
+    )
+
+
+def two_in_two_out_model(names_in: Sequence[str], names_out: Sequence[str]) -> onnx.ModelProto:
+    """outputs[0] = a + b, outputs[1] = a * b - a (graph declares inputs a, b in this order)."""
+    a, b = names_in
+    s, p = names_out
+    shape = ["n", 1, "h", "w"]
+    return _model(
+        [
+            helper.make_node("Add", [a, b], [s]),
+            helper.make_node("Mul", [a, b], ["ab"]),
+            helper.make_node("Sub", ["ab", a], [p]),
+        ],
+        [helper.make_tensor_value_info(n, TensorProto.FLOAT, shape) for n in (a, b)],
+        [helper.make_tensor_value_info(n, TensorProto.FLOAT, shape) for n in (s, p)],
+        [],
+    )
+
+
+def pool_model() -> onnx.ModelProto:
+    """2x2 max pooling with stride 2: the output is half the input's size."""
+    return _model(
+        [helper.make_node("MaxPool", ["input"], ["output"], kernel_shape=[2, 2], strides=[2, 2])],
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["n", 1, "h", "w"])],
+        [helper.make_tensor_value_info("output", TensorProto.FLOAT, ["n", 1, "h2", "w2"])],
+        [],
+    )
+
+
+def uint8_scale_model(scale: float) -> onnx.ModelProto:
+    """Cast a uint8 input to float and multiply by ``scale``."""
+    return _model(
+        [
+            helper.make_node("Cast", ["input"], ["f"], to=TensorProto.FLOAT),
+            helper.make_node("Mul", ["f", "scale"], ["output"]),
+        ],
+        [helper.make_tensor_value_info("input", TensorProto.UINT8, ["n", 1, "h", "w"])],
+        [helper.make_tensor_value_info("output", TensorProto.FLOAT, ["n", 1, "h", "w"])],
+        [numpy_helper.from_array(np.array(scale, dtype=np.float32), "scale")],
+    )
+
+
+def conv_numpy(
+    x: np.ndarray[Any, Any], weight: np.ndarray[Any, Any], bias: np.ndarray[Any, Any]
+) -> np.ndarray[Any, Any]:
+    """Reference 3x3 'same' cross-correlation (what ONNX Conv computes), in float64."""
+    n, _, h, w = x.shape
+    padded = np.pad(x.astype(np.float64), ((0, 0), (0, 0), (1, 1), (1, 1)))
+    out = np.zeros((n, weight.shape[0], h, w))
+    for dy in range(3):
+        for dx in range(3):
+            window = padded[:, :, dy : dy + h, dx : dx + w]
+            out += np.einsum("nchw,oc->nohw", window, weight[:, :, dy, dx].astype(np.float64))
+    return out + bias.astype(np.float64)[None, :, None, None]

@@ -1,0 +1,53 @@
+"""The published unet2d_nuclei_broad ONNX weights reproduce the model's test output."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import yaml
+from bioimageio_run_onnx import create_adapter
+from onnx_testing import build_model, local_opener
+
+from bioimageio_core.adapters import AdapterRequest
+from bioimageio_core.settings import Settings
+
+PROJECT_ROOT = Path(__file__).resolve().parents[3]
+MODEL_DIR = PROJECT_ROOT / ".." / "shared" / "conformance" / "models" / "unet2d_nuclei_broad"
+
+
+def _zero_mean_unit_variance(x: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+    """Per sample and channel over y, x; population std; eps 1e-6 (the reference formula)."""
+    mean = x.mean(axis=(-2, -1), keepdims=True, dtype=np.float64)
+    std = x.std(axis=(-2, -1), keepdims=True, dtype=np.float64)
+    return ((x - mean) / (std + 1e-6)).astype(np.float32)
+
+
+@pytest.mark.skipif(
+    not MODEL_DIR.is_dir(),
+    reason=f"conformance data not found at {MODEL_DIR} (../shared is absent)",
+)
+def test_unet2d_nuclei_broad_onnx_reproduces_test_output(tmp_path: Path) -> None:
+    model = build_model(yaml.safe_load((MODEL_DIR / "bioimageio.yaml").read_text()))
+    request = AdapterRequest(
+        model=model,
+        weights_format="onnx",
+        weights=model.weights["onnx"],
+        devices=("cpu",),
+        open_file=local_opener(MODEL_DIR),
+        settings=Settings(cache_path=tmp_path),
+    )
+    test_input = np.load(MODEL_DIR / "test_input.npy")
+    expected = np.load(MODEL_DIR / "test_output.npy")
+    assert test_input.shape == (1, 1, 512, 512)
+
+    with create_adapter(request) as adapter:
+        out = adapter.forward({"raw": _zero_mean_unit_variance(test_input.astype(np.float32))})
+    prediction = out[str(model.outputs[0].id)]
+    if any(step.id == "sigmoid" for step in model.outputs[0].postprocessing):
+        prediction = 1.0 / (1.0 + np.exp(-prediction.astype(np.float64)))
+
+    assert prediction.shape == expected.shape
+    np.testing.assert_allclose(prediction, expected, rtol=1e-4, atol=1e-4)

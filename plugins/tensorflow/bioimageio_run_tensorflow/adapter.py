@@ -1,0 +1,181 @@
+"""Model adapter for the ``tensorflow_saved_model_bundle`` weight format (TF2 API)."""
+
+from __future__ import annotations
+
+import gc
+import re
+import warnings
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bioimageio_core.adapters import AdapterRequest, ModelAdapter
+from bioimageio_core.errors import InputError, PluginError
+from bioimageio_run_tensorflow.signatures import match_signature
+from bioimageio_run_tensorflow.unzip import unpack_saved_model
+
+DISTRIBUTION = "bioimageio-run-tensorflow"
+FORMAT = "tensorflow_saved_model_bundle"
+SIGNATURE_KEYS = ("serving_default", "serve")
+"""Signature keys tried in this order; a SavedModel with a single signature uses that one."""
+
+_CUDA_DEVICE = re.compile(r"cuda(?::(\d+))?")
+
+
+def tf_device(devices: Sequence[str] | None) -> str | None:
+    """The TensorFlow device name for ``devices`` (None: TensorFlow's default placement)."""
+    if not devices:
+        return None
+    if len(devices) > 1:
+        warnings.warn(
+            f"the tensorflow backend runs a model on one device; using {devices[0]!r} and "
+            f"ignoring {list(devices[1:])}",
+            stacklevel=3,
+        )
+    device = devices[0].strip().lower()
+    if device == "cpu":
+        return "/CPU:0"
+    match = _CUDA_DEVICE.fullmatch(device)
+    if match is None:
+        raise PluginError(
+            f"the tensorflow backend does not know device {devices[0]!r}",
+            hint="use 'cpu', 'cuda' or 'cuda:N' (N: the GPU index)",
+        )
+    return f"/GPU:{int(match.group(1) or 0)}"
+
+
+class TensorflowModelAdapter(ModelAdapter):
+    """Runs the serving signature of a SavedModel loaded once with ``tf.saved_model.load``.
+
+    TF1 SavedModels load through the same call (TensorFlow wraps their signatures); a SavedModel
+    without a usable signature is an error.
+    """
+
+    weights_format = FORMAT
+
+    def __init__(self, request: AdapterRequest) -> None:
+        super().__init__(request)
+        try:
+            import tensorflow as tf  # type: ignore[import-untyped]
+        except ImportError as e:
+            raise PluginError(
+                f"the {FORMAT} weight format needs tensorflow, which failed to import: {e}",
+                hint=f"pip install {DISTRIBUTION}",
+            ) from e
+        self._tf: Any = tf
+        self.device: str | None = tf_device(request.devices)
+        if self.device is not None and self.device.startswith("/GPU:"):
+            gpus = tf.config.list_physical_devices("GPU")
+            if int(self.device.split(":")[1]) >= len(gpus):
+                raise PluginError(
+                    f"device {self.device} asked for, but tensorflow sees {len(gpus)} GPU(s)",
+                    hint="install TensorFlow's CUDA build (pip install 'tensorflow[and-cuda]' "
+                    "in place of tensorflow-cpu; see the plugin README), or run with "
+                    "devices=['cpu']",
+                )
+
+        weights = request.weights
+        self.source: str = str(weights.source)
+        archive = request.open_file(self.source, weights.sha256)
+        settings = request.settings
+        folder = unpack_saved_model(
+            archive,
+            cache=Path(settings.cache_path),
+            sha256=weights.sha256,
+            max_bytes=int(settings.max_download_bytes),
+            name=self.source,
+        )
+        try:
+            with self._placement():
+                loaded = tf.saved_model.load(str(folder))
+        except Exception as e:  # tensorflow raises many kinds of errors for bad folders
+            raise PluginError(
+                f"tensorflow could not load the SavedModel {self.source}: {e}",
+                loc=f"weights.{FORMAT}.source",
+                hint="the zip must hold a folder written by tf.saved_model.save or model.export",
+            ) from e
+        self._loaded: Any = loaded
+        self._signature: Any = self._pick_signature(loaded)
+        _, kwargs = self._signature.structured_input_signature
+        self._input_specs: dict[str, Any] = dict(kwargs)
+        self._input_names = match_signature(
+            self._input_specs, self.input_ids, what="inputs", source=self.source
+        )
+        self._output_names = match_signature(
+            self._signature.structured_outputs, self.output_ids, what="outputs", source=self.source
+        )
+
+    def _pick_signature(self, loaded: Any) -> Any:
+        signatures = dict(getattr(loaded, "signatures", {}) or {})
+        for key in SIGNATURE_KEYS:
+            if key in signatures:
+                return signatures[key]
+        if len(signatures) == 1:
+            return next(iter(signatures.values()))
+        raise PluginError(
+            f"the SavedModel {self.source} has no serving signature "
+            f"(signatures: {sorted(signatures) or 'none'})",
+            hint="export the model with a 'serving_default' signature (model.export(...) or "
+            "tf.saved_model.save(module, path, signatures=...)); TF1 models need a signature_def",
+        )
+
+    @contextmanager
+    def _placement(self) -> Iterator[None]:
+        if self.device is None:
+            yield
+        else:
+            with self._tf.device(self.device):
+                yield
+
+    def forward(
+        self, inputs: Mapping[str, np.ndarray[Any, Any]]
+    ) -> dict[str, np.ndarray[Any, Any]]:
+        if self._signature is None:
+            raise PluginError(
+                f"the SavedModel {self.source} was unloaded", hint="create a new adapter"
+            )
+        ordered = self._ordered_inputs(inputs)
+        feed: dict[str, Any] = {}
+        for tensor_id, name, array in zip(self.input_ids, self._input_names, ordered, strict=True):
+            if array is None:
+                raise InputError(f"the SavedModel {self.source} needs input {tensor_id!r}")
+            feed[name] = self._prepare(tensor_id, name, np.asarray(array))
+        with self._placement():
+            result = self._signature(**feed)
+        return self._outputs_by_id([np.asarray(result[name]) for name in self._output_names])
+
+    def _prepare(self, tensor_id: str, name: str, array: np.ndarray[Any, Any]) -> Any:
+        spec = self._input_specs[name]
+        rank = spec.shape.rank
+        if rank is not None and array.ndim != rank:
+            raise InputError(
+                f"input {tensor_id!r} has {array.ndim} dimensions, but signature input {name!r} "
+                f"of {self.source} takes {rank}"
+            )
+        dtype = np.dtype(spec.dtype.as_numpy_dtype)
+        if array.dtype != dtype:
+            if not np.can_cast(array.dtype, dtype, casting="same_kind"):
+                raise InputError(
+                    f"input {tensor_id!r} has dtype {array.dtype}, but signature input {name!r} "
+                    f"of {self.source} takes {dtype}",
+                    hint=f"convert the input to {dtype} (e.g. an ensure_dtype preprocessing step)",
+                )
+            array = array.astype(dtype)
+        return self._tf.convert_to_tensor(array)
+
+    def unload(self) -> None:
+        """Drop the loaded SavedModel and collect it.
+
+        TensorFlow keeps freed GPU memory in its allocator pool for reuse by this process.
+        """
+        self._signature = None
+        self._loaded = None
+        gc.collect()
+
+
+def create_adapter(request: AdapterRequest) -> TensorflowModelAdapter:
+    """Factory registered for ``tensorflow_saved_model_bundle``."""
+    return TensorflowModelAdapter(request)

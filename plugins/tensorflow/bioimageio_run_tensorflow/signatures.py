@@ -1,0 +1,39 @@
+"""Match a serving signature's input/output names to the description's tensor ids.
+
+Rule (documented in the README): when the signature's names are exactly the tensor ids, tensors are
+matched by name. Otherwise they are matched by position, with the signature's names in *natural*
+order (``output_0, output_1, …, output_10``): TensorFlow stores signature inputs and outputs as
+maps, so this is the order a function returning a tuple declared them in.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+
+from bioimageio_core.errors import PluginError
+
+_DIGITS = re.compile(r"(\d+)")
+
+
+def natural_key(name: str) -> tuple[tuple[int, int | str], ...]:
+    """Sort key that orders digit runs by value: ``x2 < x10``."""
+    return tuple(
+        (1, int(part)) if part.isdigit() else (0, part) for part in _DIGITS.split(name) if part
+    )
+
+
+def match_signature(
+    names: Iterable[str], tensor_ids: Sequence[str], *, what: str, source: str
+) -> tuple[str, ...]:
+    """The signature names in description order (one per tensor id)."""
+    ordered = sorted(names, key=natural_key)
+    if sorted(ordered) == sorted(tensor_ids):
+        return tuple(tensor_ids)
+    if len(ordered) != len(tensor_ids):
+        raise PluginError(
+            f"the serving signature of {source} has {len(ordered)} {what} {ordered}, but the "
+            f"description declares {len(tensor_ids)}: {list(tensor_ids)}",
+            hint=f"the description's {what} must match the signature's {what}",
+        )
+    return tuple(ordered)

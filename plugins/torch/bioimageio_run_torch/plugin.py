@@ -1,0 +1,97 @@
+"""Entry point of the torch backend (group ``bioimageio_core``, name ``torch``).
+
+Registers two weight formats:
+
+==================== ======== ==========================================================
+format               priority why
+==================== ======== ==========================================================
+torchscript          10       self-contained archive: runs no Python code of the model
+pytorch_state_dict   30       needs the model's architecture code (executes Python code)
+==================== ======== ==========================================================
+
+Lower priorities are tried first when the user chose no weight format; the gap leaves room for
+other backends (e.g. ONNX) in between. This module imports neither torch nor the adapters: torch is
+imported only when an adapter is created.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from typing import TYPE_CHECKING
+
+from bioimageio_core.errors import PluginError
+from bioimageio_core.hookspecs import WeightFormatRegister, WeightFormatSpec, hookimpl
+from bioimageio_run_torch._errors import DISTRIBUTION
+
+if TYPE_CHECKING:
+    from bioimageio_core.adapters import AdapterRequest, ModelAdapter
+
+TORCHSCRIPT_PRIORITY = 10
+PYTORCH_STATE_DICT_PRIORITY = 40
+INSTALL_HINT = f"pip install {DISTRIBUTION}"
+
+
+def torch_missing_reason() -> str | None:
+    """None when torch can be imported here, else why not (checked without importing torch)."""
+    try:
+        found = importlib.util.find_spec("torch") is not None
+    except (ImportError, ValueError):
+        found = False
+    return None if found else f"torch is not installed ({INSTALL_HINT} installs it)"
+
+
+def create_torchscript_adapter(request: AdapterRequest) -> ModelAdapter:
+    """Load torchscript weights (imports torch)."""
+    from bioimageio_run_torch.torchscript import TorchscriptAdapter
+
+    return TorchscriptAdapter(request)
+
+
+def create_pytorch_state_dict_adapter(request: AdapterRequest) -> ModelAdapter:
+    """Build the architecture and load pytorch_state_dict weights (imports torch)."""
+    from bioimageio_run_torch.state_dict import PytorchStateDictAdapter
+
+    return PytorchStateDictAdapter(request)
+
+
+def _spec_class(name: str) -> type:
+    """The weights-entry class ``name`` of ``bioimageio_core.spec`` (looked up when registering)."""
+    spec = importlib.import_module("bioimageio_core.spec")
+    entry_class = getattr(spec, name, None)
+    if not isinstance(entry_class, type):
+        raise PluginError(
+            f"bioimageio_core.spec has no class {name}; {DISTRIBUTION} needs a bioimageio-run "
+            "version that defines it",
+            hint="upgrade bioimageio-run and bioimageio-run-torch together",
+        )
+    return entry_class
+
+
+def weight_format_specs() -> tuple[WeightFormatSpec, ...]:
+    """The weight formats this plugin provides."""
+    return (
+        WeightFormatSpec(
+            name="torchscript",
+            entry_class=_spec_class("TorchscriptWeightsDescr"),
+            create_adapter=create_torchscript_adapter,
+            is_available=torch_missing_reason,
+            priority=TORCHSCRIPT_PRIORITY,
+            install_hint=INSTALL_HINT,
+        ),
+        WeightFormatSpec(
+            name="pytorch_state_dict",
+            entry_class=_spec_class("PytorchStateDictWeightsDescr"),
+            create_adapter=create_pytorch_state_dict_adapter,
+            is_available=torch_missing_reason,
+            priority=PYTORCH_STATE_DICT_PRIORITY,
+            install_hint=INSTALL_HINT,
+        ),
+    )
+
+
+@hookimpl
+def bioimageio_weight_formats(register: WeightFormatRegister) -> None:
+    """Register ``torchscript`` and ``pytorch_state_dict``."""
+    for spec in weight_format_specs():
+        register.add(spec)

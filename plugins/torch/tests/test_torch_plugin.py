@@ -1,0 +1,104 @@
+"""The plugin module: registration through pluggy, availability, no torch import, entry point."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+
+import attrs
+import pluggy
+import pytest
+from bioimageio_run_torch import plugin
+
+from bioimageio_core import hookspecs
+from bioimageio_core.errors import PluginError
+from bioimageio_core.hookspecs import WeightFormatSpec
+
+PLUGIN_ROOT = Path(__file__).resolve().parents[1]
+
+
+@attrs.define
+class ListRegister:
+    specs: list[WeightFormatSpec] = attrs.field(factory=list)
+
+    def add(self, spec: WeightFormatSpec) -> None:
+        self.specs.append(spec)
+
+
+def _registered() -> list[WeightFormatSpec]:
+    manager = pluggy.PluginManager(hookspecs.PROJECT_NAME)
+    manager.add_hookspecs(hookspecs)
+    manager.register(plugin, name="torch")
+    manager.check_pending()
+    register = ListRegister()
+    manager.hook.bioimageio_weight_formats(register=register)
+    return register.specs
+
+
+def test_registers_both_formats_in_priority_order() -> None:
+    specs = {spec.name: spec for spec in _registered()}
+    assert sorted(specs) == ["pytorch_state_dict", "torchscript"]
+    assert specs["torchscript"].priority < specs["pytorch_state_dict"].priority
+    assert specs["torchscript"].create_adapter is plugin.create_torchscript_adapter
+    assert specs["pytorch_state_dict"].create_adapter is plugin.create_pytorch_state_dict_adapter
+    for spec in specs.values():
+        assert spec.is_available() is None
+        assert spec.install_hint == "pip install bioimageio-run-torch"
+
+
+def test_entry_classes_are_the_spec_classes() -> None:
+    from bioimageio_core import spec as spec_package
+
+    specs = {spec.name: spec for spec in _registered()}
+    assert specs["torchscript"].entry_class is spec_package.TorchscriptWeightsDescr
+    assert specs["pytorch_state_dict"].entry_class is spec_package.PytorchStateDictWeightsDescr
+
+
+def test_missing_spec_class_is_a_plugin_error() -> None:
+    with pytest.raises(PluginError, match="bioimageio_core.spec has no class NoSuchWeightsDescr"):
+        plugin._spec_class("NoSuchWeightsDescr")
+
+
+def test_unavailable_without_torch(monkeypatch: pytest.MonkeyPatch) -> None:
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "torch" else real_find_spec(name, *a),
+    )
+    reason = plugin.torch_missing_reason()
+    assert reason is not None
+    assert "torch is not installed" in reason and "pip install bioimageio-run-torch" in reason
+
+
+def test_plugin_import_does_not_import_torch() -> None:
+    code = (
+        "import sys, bioimageio_run_torch, bioimageio_run_torch.plugin as p\n"
+        "p.torch_missing_reason()\n"
+        "assert 'torch' not in sys.modules\n"
+        "print('ok')\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "ok"
+
+
+def test_entry_point_is_declared() -> None:
+    pyproject = (PLUGIN_ROOT / "pyproject.toml").read_text()
+    assert (
+        '[project.entry-points.bioimageio_core]\ntorch = "bioimageio_run_torch.plugin"' in pyproject
+    )
+    try:
+        distribution = importlib.metadata.distribution("bioimageio-run-torch")
+    except importlib.metadata.PackageNotFoundError:
+        pytest.skip("bioimageio-run-torch is not installed (tests run from the source tree)")
+    entry_points = [ep for ep in distribution.entry_points if ep.group == "bioimageio_core"]
+    assert [(ep.name, ep.value) for ep in entry_points] == [
+        ("torch", "bioimageio_run_torch.plugin")
+    ]
+    assert entry_points[0].load() is plugin

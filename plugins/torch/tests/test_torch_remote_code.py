@@ -1,0 +1,138 @@
+"""Architecture code from a remote source runs only when the user allows it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+import pytest
+from bioimageio_run_torch.architecture import is_url
+from bioimageio_run_torch.plugin import create_pytorch_state_dict_adapter
+from torch_helpers import (
+    NETS_FILE,
+    LocalOpener,
+    TensorSpec,
+    file_architecture,
+    image_axes,
+    make_request,
+    model_rdf,
+    output_image_axes,
+    run_eager,
+    seeded,
+    state_dict_weights,
+)
+
+from bioimageio_core.errors import PluginError
+from bioimageio_core.settings import Settings, get_settings
+
+FORMAT = "pytorch_state_dict"
+URL_ROOT = "https://example.com/models/tiny/"
+
+
+def _rdf(
+    folder: Path, nets: ModuleType, arch_source: str | None = None
+) -> tuple[dict[str, Any], np.ndarray, np.ndarray]:
+    module = seeded(nets.TinyConv)
+    x = np.random.default_rng(0).standard_normal((1, 1, 8, 8)).astype(np.float32)
+    expected = run_eager(module, x).numpy()
+    architecture = file_architecture(folder / NETS_FILE, "TinyConv")
+    if arch_source is not None:
+        architecture["source"] = arch_source
+    rdf = model_rdf(
+        folder,
+        [TensorSpec("raw", image_axes(1, 8), x)],
+        [TensorSpec("out", output_image_axes(2, "raw"), expected)],
+        {FORMAT: state_dict_weights(folder, module.state_dict(), architecture)},
+    )
+    return rdf, x, expected
+
+
+def _assert_refused(error: PluginError) -> None:
+    text = str(error)
+    assert "refusing to run the architecture code" in text
+    assert "BIOIMAGEIO_ALLOW_REMOTE_CODE=1" in text
+    assert "--allow-remote-code" in text
+    assert "bioimageio-run-torch" in text
+
+
+def test_model_opened_from_a_url_is_refused(nets: ModuleType, model_dir: Path) -> None:
+    rdf, _, _ = _rdf(model_dir, nets)
+    opener = LocalOpener(model_dir, url_root=URL_ROOT)
+    request = make_request(model_dir, rdf, FORMAT, root=URL_ROOT, opener=opener)
+    with pytest.raises(PluginError) as info:
+        create_pytorch_state_dict_adapter(request)
+    _assert_refused(info.value)
+    assert opener.calls == []  # nothing was even fetched
+
+
+def test_architecture_url_is_refused_for_a_local_model(nets: ModuleType, model_dir: Path) -> None:
+    rdf, _, _ = _rdf(model_dir, nets, arch_source=URL_ROOT + NETS_FILE)
+    opener = LocalOpener(model_dir, url_root=URL_ROOT)
+    with pytest.raises(PluginError) as info:
+        create_pytorch_state_dict_adapter(make_request(model_dir, rdf, FORMAT, opener=opener))
+    _assert_refused(info.value)
+    assert opener.calls == []
+
+
+def test_allowed_remote_code_runs(nets: ModuleType, model_dir: Path) -> None:
+    rdf, x, expected = _rdf(model_dir, nets, arch_source=URL_ROOT + NETS_FILE)
+    settings = get_settings({"BIOIMAGEIO_ALLOW_REMOTE_CODE": "1"})
+    opener = LocalOpener(model_dir, url_root=URL_ROOT)
+    request = make_request(model_dir, rdf, FORMAT, root=URL_ROOT, opener=opener, settings=settings)
+    with create_pytorch_state_dict_adapter(request) as adapter:
+        np.testing.assert_allclose(
+            adapter.forward({"raw": x})["out"], expected, rtol=1e-6, atol=1e-6
+        )
+    assert (URL_ROOT + NETS_FILE, rdf["weights"][FORMAT]["architecture"]["sha256"]) in opener.calls
+
+
+def test_local_model_runs_without_the_setting(nets: ModuleType, model_dir: Path) -> None:
+    rdf, x, expected = _rdf(model_dir, nets)
+    request = make_request(model_dir, rdf, FORMAT, settings=Settings(allow_remote_code=False))
+    with create_pytorch_state_dict_adapter(request) as adapter:
+        np.testing.assert_allclose(
+            adapter.forward({"raw": x})["out"], expected, rtol=1e-6, atol=1e-6
+        )
+
+
+class _ZipDownloadedFrom:
+    """Like the loader's root of a zip package: ``str()`` gives where it came from."""
+
+    def __init__(self, origin: str) -> None:
+        self.origin = origin
+
+    def __str__(self) -> str:
+        return self.origin
+
+
+def test_zip_package_downloaded_from_a_url_is_refused(nets: ModuleType, model_dir: Path) -> None:
+    rdf, _, _ = _rdf(model_dir, nets)
+    root = _ZipDownloadedFrom("https://example.com/models/tiny.zip")
+    request = make_request(model_dir, rdf, FORMAT, root=root)
+    with pytest.raises(PluginError) as info:
+        create_pytorch_state_dict_adapter(request)
+    _assert_refused(info.value)
+    assert "model opened from https://example.com/models/tiny.zip" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("reference", "remote"),
+    [
+        ("https://example.com/a.py", True),
+        ("http://example.com/a.py", True),
+        ("s3://bucket/a.py", True),
+        ("a.py", False),
+        ("sub/dir/a.py", False),
+        ("/abs/a.py", False),
+        ("C:\\models\\a.py", False),
+        ("file:///tmp/a.py", False),
+        (Path("/abs/a.py"), False),
+        (None, False),
+        (_ZipDownloadedFrom("https://example.com/m.zip"), True),
+        (_ZipDownloadedFrom("/local/m.zip"), False),
+    ],
+)
+def test_is_url(reference: object, remote: bool) -> None:
+    assert is_url(reference) is remote

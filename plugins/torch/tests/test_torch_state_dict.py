@@ -1,0 +1,247 @@
+"""pytorch_state_dict adapter: architecture from a file or a library, strict weights loading."""
+
+from __future__ import annotations
+
+import sys
+from fractions import Fraction
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+from bioimageio_run_torch.plugin import create_pytorch_state_dict_adapter
+from bioimageio_run_torch.state_dict import PytorchStateDictAdapter
+from torch_helpers import (
+    NETS_FILE,
+    TensorSpec,
+    file_architecture,
+    image_axes,
+    make_request,
+    model_rdf,
+    output_image_axes,
+    run_eager,
+    seeded,
+    sha256_of,
+    state_dict_weights,
+    vector_axes,
+)
+
+from bioimageio_core.errors import HashMismatchError, PluginError, SourceError
+
+FORMAT = "pytorch_state_dict"
+
+
+def _tiny_conv_rdf(
+    folder: Path,
+    nets: ModuleType,
+    *,
+    architecture: dict[str, Any] | None = None,
+    state: dict[str, Any] | None = None,
+    batch: int = 2,
+) -> tuple[dict[str, Any], np.ndarray, np.ndarray]:
+    module = seeded(nets.TinyConv, in_channels=2, out_channels=3)
+    x = np.random.default_rng(0).standard_normal((batch, 2, 8, 8)).astype(np.float32)
+    expected = run_eager(module, x).numpy()
+    if architecture is None:
+        architecture = file_architecture(
+            folder / NETS_FILE, "TinyConv", in_channels=2, out_channels=3
+        )
+    weights = state_dict_weights(
+        folder, module.state_dict() if state is None else state, architecture
+    )
+    rdf = model_rdf(
+        folder,
+        [TensorSpec("raw", image_axes(2, 8), x)],
+        [TensorSpec("out", output_image_axes(3, "raw"), expected)],
+        {FORMAT: weights},
+    )
+    return rdf, x, expected
+
+
+def _architecture_modules() -> set[str]:
+    return {name for name in sys.modules if name.startswith("_bioimageio_architecture_")}
+
+
+def test_architecture_from_file(nets: ModuleType, model_dir: Path) -> None:
+    rdf, x, expected = _tiny_conv_rdf(model_dir, nets, batch=3)
+    request = make_request(model_dir, rdf, FORMAT)
+    before = _architecture_modules()
+    with create_pytorch_state_dict_adapter(request) as adapter:
+        assert isinstance(adapter, PytorchStateDictAdapter)
+        result = adapter.forward({"raw": x})
+    np.testing.assert_allclose(result["out"], expected, rtol=1e-6, atol=1e-6)
+    assert result["out"].shape == (3, 3, 8, 8)
+    # the architecture file was fetched with its sha256, and its module did not stay imported
+    arch = rdf["weights"][FORMAT]["architecture"]
+    assert (arch["source"], arch["sha256"]) in request.open_file.calls  # type: ignore[attr-defined]
+    assert _architecture_modules() == before
+
+
+def test_architecture_factory_function_with_kwargs(nets: ModuleType, model_dir: Path) -> None:
+    architecture = file_architecture(
+        model_dir / NETS_FILE, "make_tiny_conv", in_channels=2, out_channels=3
+    )
+    rdf, x, expected = _tiny_conv_rdf(model_dir, nets, architecture=architecture)
+    with create_pytorch_state_dict_adapter(make_request(model_dir, rdf, FORMAT)) as adapter:
+        np.testing.assert_allclose(
+            adapter.forward({"raw": x})["out"], expected, rtol=1e-6, atol=1e-6
+        )
+
+
+def test_architecture_from_library(
+    nets: ModuleType, model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    library = model_dir / "installed_lib"
+    library.mkdir()
+    (library / "tiny_torch_library_nets.py").write_text((model_dir / NETS_FILE).read_text())
+    monkeypatch.syspath_prepend(str(library))
+    architecture = {
+        "import_from": "tiny_torch_library_nets",
+        "callable": "TinyConv",
+        "kwargs": {"in_channels": 2, "out_channels": 3},
+    }
+    rdf, x, expected = _tiny_conv_rdf(model_dir, nets, architecture=architecture)
+    with create_pytorch_state_dict_adapter(make_request(model_dir, rdf, FORMAT)) as adapter:
+        np.testing.assert_allclose(
+            adapter.forward({"raw": x})["out"], expected, rtol=1e-6, atol=1e-6
+        )
+    sys.modules.pop("tiny_torch_library_nets", None)
+
+
+def test_missing_library_module(nets: ModuleType, model_dir: Path) -> None:
+    architecture = {
+        "import_from": "no_such_package_for_tests.nets",
+        "callable": "Net",
+        "kwargs": {},
+    }
+    rdf, _, _ = _tiny_conv_rdf(model_dir, nets, architecture=architecture)
+    with pytest.raises(
+        PluginError, match=r"'no_such_package_for_tests.nets' cannot be imported"
+    ) as info:
+        create_pytorch_state_dict_adapter(make_request(model_dir, rdf, FORMAT))
+    assert "bioimageio-run-torch" in str(info.value)
+
+
+def test_multi_input_multi_output(nets: ModuleType, model_dir: Path) -> None:
+    module = seeded(nets.MultiInOut, seed=7)
+    raw = np.random.default_rng(1).standard_normal((2, 2, 8, 8)).astype(np.float32)
+    mask = np.random.default_rng(2).random((2, 1, 8, 8)).astype(np.float32)
+    features, score = (t.numpy() for t in run_eager(module, raw, mask))
+    rdf = model_rdf(
+        model_dir,
+        [TensorSpec("raw", image_axes(2, 8), raw), TensorSpec("mask", image_axes(1, 8), mask)],
+        [
+            TensorSpec("features", output_image_axes(3, "raw"), features),
+            TensorSpec("score", vector_axes(3), score),
+        ],
+        {
+            FORMAT: state_dict_weights(
+                model_dir,
+                module.state_dict(),
+                file_architecture(model_dir / NETS_FILE, "MultiInOut"),
+            )
+        },
+    )
+    with create_pytorch_state_dict_adapter(make_request(model_dir, rdf, FORMAT)) as adapter:
+        result = adapter.forward({"mask": mask, "raw": raw})
+    np.testing.assert_allclose(result["features"], features, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(result["score"], score, rtol=1e-6, atol=1e-6)
+
+
+def test_missing_and_unexpected_keys_are_listed(nets: ModuleType, model_dir: Path) -> None:
+    state = dict(seeded(nets.TinyConv, in_channels=2, out_channels=3).state_dict())
+    state["conv1.renamed_weight"] = state.pop("conv1.weight")
+    state["extra.bias"] = torch.zeros(3)
+    rdf, _, _ = _tiny_conv_rdf(model_dir, nets, state=state)
+    with pytest.raises(PluginError) as info:
+        create_pytorch_state_dict_adapter(make_request(model_dir, rdf, FORMAT))
+    text = str(info.value)
+    assert "missing keys ['conv1.weight']" in text
+    assert "unexpected keys ['conv1.renamed_weight', 'extra.bias']" in text
+    assert "pytorch_state_dict weights 'weights.pth'" in text
+    assert "bioimageio-run-torch" in text
+
+
+def test_shape_mismatch_names_the_parameter(nets: ModuleType, model_dir: Path) -> None:
+    architecture = file_architecture(
+        model_dir / NETS_FILE, "TinyConv", in_channels=1, out_channels=3
+    )
+    rdf, _, _ = _tiny_conv_rdf(model_dir, nets, architecture=architecture)
+    with pytest.raises(
+        PluginError, match=r"(?s)does not fit the architecture.*size mismatch for conv1\.weight"
+    ):
+        create_pytorch_state_dict_adapter(make_request(model_dir, rdf, FORMAT))
+
+
+def test_pickled_objects_are_refused(nets: ModuleType, model_dir: Path) -> None:
+    rdf, _, _ = _tiny_conv_rdf(model_dir, nets)
+    weights = model_dir / rdf["weights"][FORMAT]["source"]
+    torch.save({"conv1.weight": Fraction(1, 3)}, weights)
+    rdf["weights"][FORMAT]["sha256"] = sha256_of(weights)
+    with pytest.raises(PluginError, match=r"weights_only=True"):
+        create_pytorch_state_dict_adapter(make_request(model_dir, rdf, FORMAT))
+
+
+def test_file_without_a_state_dict(nets: ModuleType, model_dir: Path) -> None:
+    rdf, _, _ = _tiny_conv_rdf(model_dir, nets)
+    weights = model_dir / rdf["weights"][FORMAT]["source"]
+    torch.save(torch.zeros(3), weights)
+    rdf["weights"][FORMAT]["sha256"] = sha256_of(weights)
+    with pytest.raises(PluginError, match=r"holds a Tensor, not a state dict"):
+        create_pytorch_state_dict_adapter(make_request(model_dir, rdf, FORMAT))
+
+
+def test_changed_architecture_file_fails_its_sha256(nets: ModuleType, model_dir: Path) -> None:
+    rdf, _, _ = _tiny_conv_rdf(model_dir, nets)
+    with (model_dir / NETS_FILE).open("a") as file:
+        file.write("\nprint('injected')\n")
+    with pytest.raises(HashMismatchError, match=NETS_FILE) as info:
+        create_pytorch_state_dict_adapter(make_request(model_dir, rdf, FORMAT))
+    assert "(at $.weights.pytorch_state_dict.architecture.sha256)" in str(info.value)
+
+
+def test_missing_weights_file_names_the_field(nets: ModuleType, model_dir: Path) -> None:
+    rdf, _, _ = _tiny_conv_rdf(model_dir, nets)
+    (model_dir / rdf["weights"][FORMAT]["source"]).unlink()
+    with pytest.raises(
+        SourceError, match=r"weights.pth does not exist.*\$\.weights\.pytorch_state_dict\.source"
+    ):
+        create_pytorch_state_dict_adapter(make_request(model_dir, rdf, FORMAT))
+
+
+def test_unknown_callable_lists_the_callables(nets: ModuleType, model_dir: Path) -> None:
+    architecture = file_architecture(model_dir / NETS_FILE, "UNet3000")
+    rdf, _, _ = _tiny_conv_rdf(model_dir, nets, architecture=architecture)
+    with pytest.raises(PluginError, match=r"no callable 'UNet3000'.*'TinyConv'"):
+        create_pytorch_state_dict_adapter(make_request(model_dir, rdf, FORMAT))
+
+
+def test_callable_must_return_a_module(nets: ModuleType, model_dir: Path) -> None:
+    architecture = file_architecture(model_dir / NETS_FILE, "not_a_module")
+    rdf, _, _ = _tiny_conv_rdf(model_dir, nets, architecture=architecture)
+    with pytest.raises(PluginError, match=r"returned a int, not a torch.nn.Module"):
+        create_pytorch_state_dict_adapter(make_request(model_dir, rdf, FORMAT))
+
+
+def test_bad_kwargs_name_the_architecture(nets: ModuleType, model_dir: Path) -> None:
+    architecture = file_architecture(model_dir / NETS_FILE, "TinyConv", channels_in=2)
+    rdf, _, _ = _tiny_conv_rdf(model_dir, nets, architecture=architecture)
+    with pytest.raises(
+        PluginError, match=r"calling the architecture tiny_nets.py:TinyConv.*channels_in"
+    ):
+        create_pytorch_state_dict_adapter(make_request(model_dir, rdf, FORMAT))
+
+
+def test_broken_architecture_file(nets: ModuleType, model_dir: Path) -> None:
+    rdf, _, _ = _tiny_conv_rdf(model_dir, nets)
+    broken = model_dir / "broken.py"
+    broken.write_text("import a_package_that_is_not_installed_anywhere\n")
+    rdf["weights"][FORMAT]["architecture"] = file_architecture(broken, "Net")
+    before = _architecture_modules()
+    with pytest.raises(
+        PluginError, match=r"executing the architecture file failed: ModuleNotFoundError"
+    ):
+        create_pytorch_state_dict_adapter(make_request(model_dir, rdf, FORMAT))
+    assert _architecture_modules() == before

@@ -1,0 +1,229 @@
+"""Helpers of the torch backend tests: write models and 0.5 descriptions, build adapter requests."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+from urllib.parse import urlparse
+
+import attrs
+import numpy as np
+import torch
+from torch_nets import NETS_SOURCE
+
+from bioimageio_core.adapters import AdapterRequest
+from bioimageio_core.errors import HashMismatchError, SourceError
+from bioimageio_core.settings import Settings
+from bioimageio_core.spec import build_description
+
+NETS_FILE = "tiny_nets.py"
+PYTORCH_VERSION = torch.__version__.split("+")[0]
+
+
+def sha256_of(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def write_nets(folder: Path, name: str = NETS_FILE) -> Path:
+    path = folder / name
+    path.write_text(NETS_SOURCE)
+    return path
+
+
+def import_nets(path: Path) -> ModuleType:
+    """Import the networks file under its own name (the reference the adapters are compared to)."""
+    name = f"reference_{path.stem}_{abs(hash(path))}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # torch.jit.script looks the module up for type annotations
+    spec.loader.exec_module(module)
+    return module
+
+
+def seeded(factory: Any, *args: Any, seed: int = 0, **kwargs: Any) -> torch.nn.Module:
+    torch.manual_seed(seed)
+    module: torch.nn.Module = factory(*args, **kwargs)
+    return module.eval()
+
+
+def run_eager(module: torch.nn.Module, *arrays: np.ndarray) -> Any:
+    with torch.no_grad():
+        return module(*(torch.from_numpy(np.ascontiguousarray(a)) for a in arrays))
+
+
+# ---- descriptions ------------------------------------------------------------------------------
+
+
+def image_axes(channels: int, size: int, *, batch: int | None = None) -> list[dict[str, Any]]:
+    batch_axis: dict[str, Any] = {"type": "batch"}
+    if batch is not None:
+        batch_axis["size"] = batch
+    return [
+        batch_axis,
+        {"type": "channel", "channel_names": [f"c{i}" for i in range(channels)]},
+        {"type": "space", "id": "y", "size": size},
+        {"type": "space", "id": "x", "size": size},
+    ]
+
+
+def output_image_axes(channels: int, ref: str, *, scale: float = 1.0) -> list[dict[str, Any]]:
+    return [
+        {"type": "batch"},
+        {"type": "channel", "channel_names": [f"c{i}" for i in range(channels)]},
+        {"type": "space", "id": "y", "size": {"tensor_id": ref, "axis_id": "y"}, "scale": scale},
+        {"type": "space", "id": "x", "size": {"tensor_id": ref, "axis_id": "x"}, "scale": scale},
+    ]
+
+
+def vector_axes(channels: int) -> list[dict[str, Any]]:
+    return [
+        {"type": "batch"},
+        {"type": "channel", "channel_names": [f"c{i}" for i in range(channels)]},
+    ]
+
+
+@attrs.frozen
+class TensorSpec:
+    """One tensor of a test model: its id, axes and test array."""
+
+    id: str
+    axes: list[dict[str, Any]]
+    array: np.ndarray
+
+
+def model_rdf(
+    folder: Path,
+    inputs: Sequence[TensorSpec],
+    outputs: Sequence[TensorSpec],
+    weights: Mapping[str, dict[str, Any]],
+) -> dict[str, Any]:
+    """A minimal 0.5 model description; test tensors are written next to it as .npy files."""
+
+    def tensor(spec: TensorSpec) -> dict[str, Any]:
+        path = folder / f"{spec.id}.npy"
+        np.save(path, spec.array)
+        data_type = "uint8" if spec.array.dtype == np.uint8 else "float32"
+        return {
+            "id": spec.id,
+            "axes": spec.axes,
+            "test_tensor": {"source": path.name, "sha256": sha256_of(path)},
+            "data": {"type": data_type},
+        }
+
+    return {
+        "format_version": "0.5.4",
+        "type": "model",
+        "name": "tiny torch test model",
+        "description": "a small network built by the bioimageio-run-torch tests",
+        "authors": [{"name": "bioimageio-run developers"}],
+        "cite": [{"text": "bioimageio-run", "url": "https://example.com/"}],
+        "license": "MIT",
+        "documentation": "README.md",
+        "inputs": [tensor(s) for s in inputs],
+        "outputs": [tensor(s) for s in outputs],
+        "weights": dict(weights),
+    }
+
+
+def torchscript_weights(
+    folder: Path, module: torch.jit.ScriptModule, name: str = "weights.pt"
+) -> dict[str, Any]:
+    path = folder / name
+    torch.jit.save(module, str(path))
+    return {"source": name, "sha256": sha256_of(path), "pytorch_version": PYTORCH_VERSION}
+
+
+def state_dict_weights(
+    folder: Path,
+    state: Mapping[str, Any],
+    architecture: dict[str, Any],
+    name: str = "weights.pth",
+) -> dict[str, Any]:
+    path = folder / name
+    torch.save(dict(state), path)
+    return {
+        "source": name,
+        "sha256": sha256_of(path),
+        "architecture": architecture,
+        "pytorch_version": PYTORCH_VERSION,
+    }
+
+
+def file_architecture(nets_path: Path, callable_name: str, **kwargs: Any) -> dict[str, Any]:
+    return {
+        "source": nets_path.name,
+        "sha256": sha256_of(nets_path),
+        "callable": callable_name,
+        "kwargs": kwargs,
+    }
+
+
+# ---- requests ----------------------------------------------------------------------------------
+
+
+def _is_url(reference: str) -> bool:
+    return len(urlparse(reference).scheme) > 1
+
+
+@attrs.define
+class LocalOpener:
+    """``open_file`` for tests: files of one folder, sha256 checked; URLs below ``url_root`` are
+    served from that folder (a stand-in for a download), other URLs fail."""
+
+    root: Path
+    url_root: str | None = None
+    calls: list[tuple[str, str | None]] = attrs.field(factory=list)
+
+    def __call__(self, reference: str, sha256: str | None) -> Path:
+        self.calls.append((reference, sha256))
+        if _is_url(reference):
+            if self.url_root is None or not reference.startswith(self.url_root):
+                raise SourceError(f"the tests do not download {reference}")
+            reference = reference[len(self.url_root) :].lstrip("/")
+        path = self.root / reference
+        if not path.is_file():
+            raise SourceError(f"{reference} does not exist in {self.root}")
+        if sha256 is not None and sha256_of(path) != sha256:
+            raise HashMismatchError(reference, sha256, sha256_of(path))
+        return path
+
+
+def build_model(rdf: dict[str, Any], root: object, *, allow_warnings: bool = False) -> Any:
+    """The 0.5 ``ModelDescr`` of ``rdf`` (built without IO) with ``root`` set."""
+    result = build_description(rdf)
+    assert result.descr is not None, [str(issue) for issue in result.issues]
+    if not allow_warnings:
+        assert not result.issues, [str(issue) for issue in result.issues]
+    return attrs.evolve(result.descr, root=root)
+
+
+def make_request(
+    folder: Path,
+    rdf: dict[str, Any],
+    weights_format: str,
+    *,
+    devices: tuple[str, ...] | None = ("cpu",),
+    settings: Settings | None = None,
+    root: object = None,
+    opener: LocalOpener | None = None,
+) -> AdapterRequest:
+    model = build_model(rdf, folder if root is None else root)
+    weights = (
+        model.weights[weights_format]
+        if hasattr(model.weights, "formats")
+        else getattr(model.weights, weights_format)
+    )
+    return AdapterRequest(
+        model=model,
+        weights_format=weights_format,
+        weights=weights,
+        devices=devices,
+        open_file=opener if opener is not None else LocalOpener(folder),
+        settings=settings if settings is not None else Settings(),
+    )
