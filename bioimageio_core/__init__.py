@@ -31,6 +31,8 @@ if TYPE_CHECKING:
         save_bioimageio_package_as_folder,
         update_hashes,
     )
+    from bioimageio_core.pipeline import PredictionPipeline, create_prediction_pipeline
+    from bioimageio_core.prediction import predict, predict_many
     from bioimageio_core.sample import Sample
     from bioimageio_core.summary import ValidationSummary
     from bioimageio_core.tensor import Tensor
@@ -50,6 +52,10 @@ _LAZY = {
     "Sample": "bioimageio_core.sample",
     "load_tensor": "bioimageio_core.io",
     "save_tensor": "bioimageio_core.io",
+    "PredictionPipeline": "bioimageio_core.pipeline",
+    "create_prediction_pipeline": "bioimageio_core.pipeline",
+    "predict": "bioimageio_core.prediction",
+    "predict_many": "bioimageio_core.prediction",
 }
 
 
@@ -88,4 +94,8 @@ __all__ = [
     "save_bioimageio_yaml_only",
     "update_hashes",
     "validate_format",
+    "PredictionPipeline",
+    "create_prediction_pipeline",
+    "predict",
+    "predict_many",
 ]
