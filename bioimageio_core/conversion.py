@@ -155,16 +155,21 @@ def add_weights(
 
 
 def verify_with_test_model(model: ModelDescr, weight_format: str) -> str | None:
-    """Run the model test (test inputs → test outputs at the description's tolerance) for one
-    weight format; None when it passes, else the first error."""
+    """Run the model test (test inputs → test outputs at the description's tolerance, and the
+    parameterized sizes) for one weight format; None when every check passed, else the first
+    error (a format that cannot run here does not pass)."""
     try:
-        from bioimageio_core.testing import test_model  # type: ignore[import-not-found,unused-ignore]
+        from bioimageio_core.testing import test_model
     except ImportError as e:
         return f"cannot verify: model testing is not available ({e})"
     summary = test_model(model, weights_format=weight_format)
-    if summary.status == "failed":
-        return str(summary.first_error_text())
-    return None
+    if summary.status == "passed":
+        return None
+    if summary.errors:
+        name, issue = summary.errors[0]
+        more = len(summary.errors) - 1
+        return f"{name}: {issue.msg}" + (f" (and {more} more)" if more else "")
+    return f"the model test did not pass (status {summary.status})"
 
 
 @attrs.define

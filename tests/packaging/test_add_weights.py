@@ -212,16 +212,23 @@ def test_default_verifier_runs_model_testing_for_the_new_format(
     affine_model: Path, tmp_path: Path, use_converters: UseConverters
 ) -> None:
     use_converters(spec("keras_hdf5", "onnx"), spec("keras_hdf5", "torchscript", scale_error=0.01))
-    try:
-        import bioimageio_core.testing  # noqa: F401
-    except ImportError:
-        model = load_description(affine_model)
-        reason = verify_with_test_model(model, "keras_hdf5")  # type: ignore[arg-type]
-        assert reason is not None and reason.startswith("cannot verify: model testing")
-        report = add_weights(affine_model, tmp_path / "out")
-        assert report.added == ()
-        assert all(r.reason.startswith("verification failed: cannot verify") for r in report.failed)
-        return
     report = add_weights(affine_model, tmp_path / "out")
     assert [r.target_format for r in report.added] == ["onnx"]
-    assert [r.target_format for r in report.failed] == ["torchscript"]
+    (failed,) = report.failed
+    assert failed.target_format == "torchscript"
+    assert failed.reason.startswith("verification failed: reproduce test output 'out'")
+    assert "does not reproduce" in failed.reason
+    model = load_description(tmp_path / "out", perform_io_checks=True)
+    assert verify_with_test_model(model, "onnx") is None
+    assert verify_with_test_model(model, "keras_hdf5") is None
+
+
+def test_default_verifier_fails_a_format_that_cannot_run(
+    affine_model: Path, tmp_path: Path, use_converters: UseConverters
+) -> None:
+    # the fake plugin runs keras_hdf5, onnx, torchscript and tensorflow_js only
+    use_converters(spec("keras_hdf5", "tensorflow_saved_model_bundle"))
+    report = add_weights(affine_model, tmp_path / "out")
+    (failed,) = report.failed
+    assert "no installed plugin runs tensorflow_saved_model_bundle weights" in failed.reason
+    assert report.added == ()
