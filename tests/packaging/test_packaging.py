@@ -304,3 +304,25 @@ def test_unique_name_is_new_and_keeps_the_suffix(stem: str, suffix: str, taken_n
         assert name == wanted
     else:
         assert name == f"{stem}_{taken_n + 1}{suffix}"
+
+
+@pytest.mark.parametrize(
+    "name", ["bioimageio.yaml", "v0_4_9.bioimageio.yaml", "v0_4_0.bioimageio.yaml"]
+)
+@pytest.mark.parametrize("order", [["onnx"], ["torchscript", "onnx"]])
+def test_published_model_packages_offline(
+    conformance: Path, tmp_path: Path, name: str, order: list[str]
+) -> None:
+    """The published example's state dict is remote (unreachable here): keep another format."""
+    from bioimageio_core.packaging import select_weights
+
+    source_path = conformance / "models" / "unet2d_nuclei_broad" / name
+    out = save_bioimageio_package(source_path, tmp_path / "m.zip", weights_priority_order=order)
+    packaged = load_description(out, perform_io_checks=True)
+    source = select_weights(load_description(source_path, perform_io_checks=False), order)
+    assert without_files(packaged) == without_files(source)
+    assert packaged_contents(packaged) == packaged_contents(source)
+    kept = {"onnx": "weights.onnx", "torchscript": "weights.pt"}[order[0]]
+    with zipfile.ZipFile(out) as zf:
+        assert kept in zf.namelist()
+        assert "environment.yaml" not in zf.namelist()  # belongs to the dropped state dict
