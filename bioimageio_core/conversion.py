@@ -19,13 +19,13 @@ import attrs
 from bioimageio_core.errors import BioimageioError
 from bioimageio_core.packaging import (
     PACKAGE_YAML_NAME,
-    DescrOrSource,
     save_bioimageio_package_as_folder,
     unique_name,
 )
 
 if TYPE_CHECKING:
     from bioimageio_core.hookspecs import ConverterSpec
+    from bioimageio_core.packaging import DescrOrSource
     from bioimageio_core.settings import Settings
     from bioimageio_core.spec import ModelDescr
 

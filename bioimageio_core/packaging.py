@@ -36,13 +36,15 @@ from bioimageio_core.sources.roots import url_file_name
 from bioimageio_core.sources.zips import member_name
 
 if TYPE_CHECKING:
+    from typing import TypeAlias
+
     from bioimageio_core.spec import FileRef, Loc, ResourceDescr
+
+    DescrOrSource: TypeAlias = ResourceDescr | Source
+    """A descriptor or anything :func:`bioimageio_core.load_description` accepts."""
 
 PACKAGE_YAML_NAME = "rdf.yaml"
 """File name of the description inside a package."""
-
-DescrOrSource = Any
-"""A descriptor (``ResourceDescr``) or anything :func:`load_description` accepts."""
 
 
 @attrs.frozen
@@ -357,11 +359,10 @@ class _Pending:
 def _as_descr(descr_or_source: DescrOrSource) -> ResourceDescr:
     from bioimageio_core.loading import load_description
 
-    if not isinstance(descr_or_source, (str, os.PathLike, Mapping)):
-        result: ResourceDescr = descr_or_source
-        return result
-    # hashes are checked while fetching each file, with the field path in the error
-    return load_description(descr_or_source, perform_io_checks=False)
+    if isinstance(descr_or_source, (str, os.PathLike, Mapping)):
+        # hashes are checked while fetching each file, with the field path in the error
+        return load_description(descr_or_source, perform_io_checks=False)
+    return descr_or_source
 
 
 def _root_of(descr: ResourceDescr) -> Root:
