@@ -19,6 +19,7 @@ import attrs
 from bioimageio_core.errors import BioimageioError
 from bioimageio_core.packaging import (
     PACKAGE_YAML_NAME,
+    resolve_description,
     save_bioimageio_package_as_folder,
     unique_name,
 )
@@ -120,19 +121,21 @@ def add_weights(
     from bioimageio_core.loading import load_description
     from bioimageio_core.spec import ModelDescr
 
-    folder = save_bioimageio_package_as_folder(model, output_path)
-    descr = load_description(folder, perform_io_checks=False)
-    if not isinstance(descr, ModelDescr):
+    original = resolve_description(model)
+    if not isinstance(original, ModelDescr):
         raise BioimageioError(
-            f"add_weights needs a model description (got a {descr.type} description)"
+            f"add_weights needs a model description (got a {original.type} description)"
         )
-    present = list(descr.weights.available_formats)
+    present = original.weights.available_formats
     if source_format is not None and source_format not in present:
         raise BioimageioError(
             f"the model has no {source_format} weights",
             loc="weights",
             hint=f"choose a source format among {', '.join(present)}",
         )
+    folder = save_bioimageio_package_as_folder(original, output_path)
+    descr = load_description(folder, perform_io_checks=False)
+    assert isinstance(descr, ModelDescr)  # the package of a model is a model
     verifier: Verifier | None
     if verify is True:
         verifier = verify_with_test_model
@@ -158,10 +161,8 @@ def verify_with_test_model(model: ModelDescr, weight_format: str) -> str | None:
     """Run the model test (test inputs → test outputs at the description's tolerance, and the
     parameterized sizes) for one weight format; None when every check passed, else the first
     error (a format that cannot run here does not pass)."""
-    try:
-        from bioimageio_core.testing import test_model
-    except ImportError as e:
-        return f"cannot verify: model testing is not available ({e})"
+    from bioimageio_core.testing import test_model
+
     summary = test_model(model, weights_format=weight_format)
     if summary.status == "passed":
         return None

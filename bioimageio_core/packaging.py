@@ -88,7 +88,7 @@ def save_bioimageio_package(
     Raises :class:`SourceError` / :class:`HashMismatchError` when a referenced file cannot be
     fetched or differs from its sha256, :class:`ValidationError` when the source is invalid.
     """
-    descr = _as_descr(descr_or_source)
+    descr = resolve_description(descr_or_source)
     plan = plan_package(descr, weights_priority_order)
     if output_path is None:
         name = safe_file_name(str(getattr(descr, "name", "") or "package"))
@@ -120,7 +120,7 @@ def save_bioimageio_package_as_folder(
 
     Returns the folder. Refuses the folder the source description itself lives in.
     """
-    descr = _as_descr(descr_or_source)
+    descr = resolve_description(descr_or_source)
     plan = plan_package(descr, weights_priority_order)
     folder = Path(output_path)
     root = getattr(descr, "root", None)
@@ -356,7 +356,8 @@ class _Pending:
     locs: list[Loc] = attrs.Factory(list)
 
 
-def _as_descr(descr_or_source: DescrOrSource) -> ResourceDescr:
+def resolve_description(descr_or_source: DescrOrSource) -> ResourceDescr:
+    """The descriptor itself, or the description loaded from a source (without io checks)."""
     from bioimageio_core.loading import load_description
 
     if isinstance(descr_or_source, (str, os.PathLike, Mapping)):

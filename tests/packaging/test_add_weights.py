@@ -113,6 +113,7 @@ def test_source_and_target_format_select_converters(
     with pytest.raises(BioimageioError, match="no onnx weights") as e:
         add_weights(affine_model, tmp_path / "c", source_format="onnx")
     assert e.value.hint is not None and "keras_hdf5" in e.value.hint
+    assert not (tmp_path / "c").exists()
 
 
 def test_no_converter_for_the_target(
