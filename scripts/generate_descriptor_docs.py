@@ -91,9 +91,9 @@ def class_section(name: str, schema: Mapping[str, Any], used_in: list[str]) -> l
     if "oneOf" in schema:  # ProcessingStep: one option per op id
         lines += ["| `id` | `kwargs` |", "|---|---|"]
         for option in schema["oneOf"]:
-            props = option["properties"]
-            kwargs = render_type(props["kwargs"]) if "kwargs" in props else ""
-            lines.append(f"| `{props['id']['const']}` | {kwargs} |")
+            step = option["properties"]
+            kwargs = render_type(step["kwargs"]) if "kwargs" in step else ""
+            lines.append(f"| `{step['id']['const']}` | {kwargs} |")
         lines += ["", "Plugins add op ids (`bioimageio-run plugins` lists them).", ""]
         return lines
     props: Mapping[str, Any] = schema.get("properties", {})
