@@ -79,6 +79,16 @@ T = TypeVar("T")
 Array = np.ndarray[Any, Any]
 OutputArrays = Mapping[str, SupportsSetItem]
 """Preallocated outputs by output tensor id, each of the whole output sample's shape."""
+OutputFactory = Callable[[str, tuple[int, ...], np.dtype[Any]], SupportsSetItem]
+"""``factory(output_id, shape, dtype)`` creates an output array once the first block's output
+(after blockwise postprocessing) shows its dtype."""
+Outputs = OutputArrays | OutputFactory
+POINTWISE_OPS = frozenset(
+    {"binarize", "clip", "ensure_dtype", "fixed_zero_mean_unit_variance", "scale_linear",
+     "sigmoid", "softmax"}
+)
+"""Processing ops that work element by element (or along one unsplit axis) when they need no
+statistics, so postprocessing made of them can run per block."""
 ProgressCallback = Callable[[int, int], None]
 """``callback(blocks_done, blocks_total)``, called after every forward call."""
 
@@ -92,6 +102,12 @@ class PredictionPipeline:
     :class:`Sample` (or anything :func:`~bioimageio_core.digest.digest_inputs` accepts), never
     modifies it, and returns a new :class:`Sample` of the output tensors (axes in the order the
     description declares) whose ``stat`` holds the statistics used.
+
+    ``outputs=`` (blockwise and unblocked prediction) takes preallocated arrays by output id
+    (numpy, ``np.memmap``, zarr … of the whole output's shape and the final dtype) or a factory
+    ``factory(output_id, shape, dtype)`` called when the first block's output is known.
+    Postprocessing that needs no statistics and works element by element runs per block, so the
+    output is written once and never held twice.
     """
 
     def __init__(
@@ -220,7 +236,7 @@ class PredictionPipeline:
         self,
         sample: Inputs,
         *,
-        outputs: OutputArrays | None = None,
+        outputs: Outputs | None = None,
         skip_preprocessing: bool = False,
         skip_postprocessing: bool = False,
         on_progress: ProgressCallback | None = None,
@@ -257,7 +273,7 @@ class PredictionPipeline:
         ns: BlocksizeParameter | None = None,
         batch_size: int | None = None,
         *,
-        outputs: OutputArrays | None = None,
+        outputs: Outputs | None = None,
         skip_preprocessing: bool = False,
         skip_postprocessing: bool = False,
         on_progress: ProgressCallback | None = None,
@@ -283,7 +299,7 @@ class PredictionPipeline:
         input_block_shape: BlockShapeArg,
         batch_size: int | None = None,
         *,
-        outputs: OutputArrays | None = None,
+        outputs: Outputs | None = None,
         skip_preprocessing: bool = False,
         skip_postprocessing: bool = False,
         on_progress: ProgressCallback | None = None,
@@ -357,7 +373,7 @@ class PredictionPipeline:
         sample: Sample,
         bs: dict[TensorAxis, int],
         batch_size: int | None,
-        outputs: OutputArrays | None,
+        outputs: Outputs | None,
         skip_preprocessing: bool,
         skip_postprocessing: bool,
         on_progress: ProgressCallback | None,
@@ -417,7 +433,7 @@ class PredictionPipeline:
         blocks: Iterator[SampleBlock],
         n_blocks: int,
         batch_size: int,
-        outputs: OutputArrays | None,
+        outputs: Outputs | None,
         skip_preprocessing: bool,
         skip_postprocessing: bool,
         on_progress: ProgressCallback | None,
@@ -425,21 +441,26 @@ class PredictionPipeline:
         adapter = self._adapter()
         processed = sample if skip_preprocessing else self.apply_preprocessing(sample)
         members = processed.members
-        sizes = _flat(sample.shape)
-        out_sizes = output_sizes(self.spec, sizes)
+        out_sizes = output_sizes(self.spec, _flat(sample.shape))
         if any(v is None for v in out_sizes.values()) and n_blocks > 1:
             raise InputError(
                 "this model's outputs have data dependent sizes, so it cannot predict blockwise",
                 hint="predict without blocking (a sample the model accepts as a whole)",
             )
-        if outputs is not None:
+        factory: OutputFactory | None = None
+        targets: dict[str, Any] = {}
+        if callable(outputs):
+            factory = outputs
+        elif outputs is not None:
             missing = [o for o in self._output_ids if o not in outputs]
             if missing:
                 raise InputError(
                     f"'outputs' lacks arrays for output(s) {missing}; give one per model output "
                     f"({list(self._output_ids)})"
                 )
-        targets: dict[str, Any] = dict(outputs) if outputs is not None else {}
+            targets = dict(outputs)
+        post_per_block = not skip_postprocessing and self.postprocessing_is_pointwise()
+        stat: dict[Any, Any] = dict(processed.stat)
         b = batch_size if self._can_batch() else 1
         input_axes = {t.id: t.axis_ids for t in self.spec.inputs}
         output_axes = {t.id: t.axis_ids for t in self.spec.outputs}
@@ -476,10 +497,25 @@ class PredictionPipeline:
                                 self.spec, out_sizes, {o: p.shape for o, p in pieces.items()}
                             )
                         )
+                    if post_per_block:
+                        pieces = {
+                            oid: t.data
+                            for oid, t in apply_ops(
+                                self.postprocessing,
+                                {oid: Tensor(p, output_axes[oid]) for oid, p in pieces.items()},
+                                stat,
+                            ).items()
+                            if oid in pieces
+                        }
                     out_blocks = map_output_blocks(self.spec, sb, out_sizes)  # type: ignore[arg-type]
                     for oid, piece in pieces.items():
                         if oid not in targets:
-                            targets[oid] = _allocate(out_sizes, oid, output_axes[oid], piece.dtype)
+                            shape = tuple(int(out_sizes[(oid, a)] or 0) for a in output_axes[oid])
+                            targets[oid] = (
+                                np.empty(shape, dtype=piece.dtype)
+                                if factory is None
+                                else factory(oid, shape, piece.dtype)
+                            )
                         write_block(targets[oid], out_blocks[oid], piece)
                 done += len(batch)
                 if on_progress is not None:
@@ -487,22 +523,44 @@ class PredictionPipeline:
         finally:
             batches.close()  # stops the prefetching thread
 
-        result_members = {oid: _as_tensor(targets[oid], output_axes[oid]) for oid in self._output_ids}
-        result = Sample(members=result_members, stat=processed.stat, id=sample.id)
-        if skip_postprocessing:
+        result = Sample(
+            members={oid: _as_tensor(targets[oid], output_axes[oid]) for oid in self._output_ids},
+            stat=stat,
+            id=sample.id,
+        )
+        if skip_postprocessing or post_per_block:
             return result
         post = self.apply_postprocessing(result)
         if outputs is None:
             return post
-        for oid, tensor in post.members.items():
-            target = outputs[oid]
+        for oid, tensor in post.members.items():  # write the result into the caller's arrays
+            target = targets[oid]
             if tensor.data is not target:
                 target[...] = tensor.data
         return Sample(
-            members={oid: _as_tensor(outputs[oid], output_axes[oid]) for oid in self._output_ids},
+            members={oid: _as_tensor(targets[oid], output_axes[oid]) for oid in self._output_ids},
             stat=post.stat,
             id=post.id,
         )
+
+    def postprocessing_is_pointwise(self) -> bool:
+        """Whether postprocessing may run block by block (before stitching) with equal results.
+
+        True when no step needs statistics and every step works element by element, or along an
+        axis that blocking never splits (e.g. ``softmax`` over channels). Then the stitched
+        output is never held a second time in memory.
+        """
+        if self.post_stats.sample_measures or self.post_stats.dataset_measures:
+            return False
+        for op in self.postprocessing:
+            if op.spec.id not in POINTWISE_OPS or op.required_measures:
+                return False
+            axis = getattr(op.kwargs, "axis", None)
+            if axis is not None:
+                tensor = self.spec.tensor(op.target.member_id)
+                if str(axis) not in tensor.axis_ids or tensor.axis(str(axis)).splittable:
+                    return False
+        return True
 
     def _wrap_outputs(self, raw: Mapping[str, Array]) -> dict[str, Tensor]:
         return {t.id: Tensor(np.asarray(raw[t.id]), t.axis_ids) for t in self.spec.outputs}
@@ -524,13 +582,6 @@ def _batch_piece(data: Array, axes: tuple[str, ...], i: int, n: int) -> Array:
     index: list[slice] = [slice(None)] * data.ndim
     index[axis] = slice(i * step, (i + 1) * step)
     return data[tuple(index)]
-
-
-def _allocate(
-    sizes: Mapping[TensorAxis, int | None], oid: str, axes: tuple[str, ...], dtype: np.dtype[Any]
-) -> Array:
-    shape = tuple(int(sizes[(oid, a)] or 0) for a in axes)
-    return np.empty(shape, dtype=dtype)
 
 
 def _as_tensor(array: Any, axes: tuple[str, ...]) -> Tensor:
@@ -724,7 +775,10 @@ def _cwd() -> Any:
 
 __all__ = [
     "DEFAULT_BLOCKSIZE_PARAMETER",
+    "POINTWISE_OPS",
     "OutputArrays",
+    "OutputFactory",
+    "Outputs",
     "PredictionPipeline",
     "ProgressCallback",
     "as_model_description",
