@@ -183,10 +183,19 @@ class PredictionPipeline:
         """
         sample = self.digest(sample)
         stat: dict[Any, Any] = dict(sample.stat)
-        if self.pre_stats.sample_measures or self.pre_stats.dataset_measures:
+        measures = (*self.pre_stats.sample_measures, *self.pre_stats.dataset_measures)
+        if measures:
+            lacking = sorted({m.member_id for m in measures} - set(sample.members))
+            if lacking:
+                raise InputError(
+                    f"optional input(s) {lacking} are missing, but the model's processing needs "
+                    "their statistics",
+                    hint="give these inputs too",
+                )
             stat.update(self.pre_stats.update_and_get_all(sample.members))
             stat.update(self.fixed_dataset_statistics)
-        members = apply_ops(self.preprocessing, sample.members, stat)
+        ops = [op for op in self.preprocessing if op.target.member_id in sample.members]
+        members = apply_ops(ops, sample.members, stat)
         return Sample(members=members, stat=stat, id=sample.id)
 
     def apply_postprocessing(self, sample: Sample) -> Sample:
@@ -225,7 +234,7 @@ class PredictionPipeline:
         """
         digested = self.digest(sample)
         sizes = {(m, a): s for m, t in digested.members.items() for a, s in t.sizes.items()}
-        check_input_sizes(self.spec, sizes)
+        check_input_sizes(self._present(digested), sizes)
         processed = digested if skip_preprocessing else self.apply_preprocessing(digested)
         raw = self._adapter().forward({m: t.data for m, t in processed.members.items()})
         outputs = self._wrap_outputs(raw)
@@ -254,7 +263,7 @@ class PredictionPipeline:
         if tiled:
             blocks, n_blocks = self._tile_fixed_axes(shape, sizes, tiled)
         else:
-            blocks = iter([padded_sample_block(self.spec, shape)])
+            blocks = iter([padded_sample_block(self._present(digested), shape)])
             n_blocks = 1
         return self._predict(
             digested,
@@ -288,7 +297,7 @@ class PredictionPipeline:
         digested = self.digest(sample)
         sizes = _flat(digested.shape)
         n = self.default_blocksize_parameter if ns is None else ns
-        bs = block_shape(self.spec, sizes, n, batch_size=1)
+        bs = block_shape(self._present(digested), sizes, n, batch_size=1)
         return self._predict_blocked(
             digested, bs, batch_size, outputs, skip_preprocessing, skip_postprocessing, on_progress
         )
@@ -316,16 +325,26 @@ class PredictionPipeline:
         digested = self.digest(sample)
         sizes = _flat(digested.shape)
         given = normalize_block_shape(self.spec, input_block_shape)
-        default = block_shape(self.spec, sizes, self.default_blocksize_parameter, batch_size=1)
+        present = self._present(digested)
+        missing = sorted({t for t, _ in given} - set(digested.members))
+        if missing:
+            raise InputError(f"input block shape given for input(s) {missing} that the sample lacks")
+        default = block_shape(present, sizes, self.default_blocksize_parameter, batch_size=1)
         bs = {k: v for k, v in default.items() if k in given or not self._is_reference(k)}
         bs.update(given)
-        bs.update({k: v for k, v in resolve_references(self.spec, bs, self.spec.inputs).items() if k not in given})
-        check_input_sizes(self.spec, bs)
+        resolved = resolve_references(present, bs, present.inputs)
+        bs.update({k: v for k, v in resolved.items() if k not in given})
+        check_input_sizes(present, bs)
         return self._predict_blocked(
             digested, bs, batch_size, outputs, skip_preprocessing, skip_postprocessing, on_progress
         )
 
     # --- internals ------------------------------------------------------------------------------
+
+    def _present(self, sample: Sample) -> ModelSpec:
+        """The model spec without the optional inputs ``sample`` lacks."""
+        inputs = tuple(t for t in self.spec.inputs if t.id in sample.members)
+        return ModelSpec(inputs=inputs, outputs=self.spec.outputs)
 
     def _is_reference(self, key: TensorAxis) -> bool:
         return isinstance(self.spec.axis(key).size, SizeReference)
@@ -358,7 +377,10 @@ class PredictionPipeline:
                     continue
                 v = valid_size(a.size, sizes[key])
                 bs[key] = sizes[key] if v is None else v
-        bs.update(resolve_references(self.spec, bs, self.spec.inputs))
+        present = ModelSpec(
+            inputs=tuple(t for t in self.spec.inputs if t.id in shape), outputs=self.spec.outputs
+        )
+        bs.update(resolve_references(present, bs, present.inputs))
         halos = {k: h for k, h in block_halos(self.spec).items() if k in tiled}
         try:
             blocks = split_sample_shape(

@@ -11,6 +11,7 @@ import pytest
 from pipeline_models import InputDef, OutputDef, conv_model, kernel, oracle_conv
 
 from bioimageio_core.blocks import count_blocks
+from bioimageio_core.errors import InputError
 from bioimageio_core.pipeline import PredictionPipeline, create_prediction_pipeline, prefetched
 from bioimageio_core.sample import Sample
 from bioimageio_core.shapes import axis_specs_from_model, block_halos, block_shape
@@ -291,3 +292,25 @@ def test_postprocessing_with_statistics_is_not_pointwise(tmp_path: Path) -> None
     model = conv_model(tmp_path, outputs=[OutputDef("out", kernel(1), postprocessing=softmax_y)])
     with create_prediction_pipeline(model) as pp:
         assert not pp.postprocessing_is_pointwise()  # y is split into blocks
+
+
+def test_missing_optional_input(tmp_path: Path) -> None:
+    k = kernel(1, seed=22)
+    model = conv_model(
+        tmp_path,
+        inputs=[InputDef("a"), InputDef("extra", optional=True)],
+        outputs=[OutputDef("out", k, input_index=0, halo=1)],
+    )
+    a = rand(1, 1, 150, 120, seed=23)
+    with create_prediction_pipeline(model, batch_size=2) as pp:
+        results = [
+            pp.predict_sample_without_blocking({"a": a}),
+            pp.predict_sample_with_blocking({"a": a}, ns=1),
+            pp.predict_sample_with_fixed_blocking({"a": a}, {"a": {"y": 80, "x": 96}}),
+            pp.predict_sample_block({"a": rand(1, 1, 64, 80, seed=24)}),
+        ]
+        with pytest.raises(InputError, match="lacks"):
+            pp.predict_sample_with_fixed_blocking({"a": a}, {"extra": {"y": 80}})
+    for r in results[:3]:
+        np.testing.assert_allclose(r.members["out"].data, oracle_conv(a, k), atol=1e-5, rtol=0)
+    assert results[3].members["out"].shape == (1, 1, 64, 80)
