@@ -60,8 +60,10 @@ def predict(
     axes of arrays and files (``"yx"``, or per input ``{"raw": "yx"}``).
     ``save_output_path``: where to write each output; ``{sample_id}`` and ``{output_id}`` are
     replaced (``{output_id}`` is required for models with several outputs); the suffix picks the
-    format. ``outputs``: preallocated arrays (by output id) to write into, e.g. ``np.memmap``.
-    ``batch_size``: blocks per forward call when predicting blockwise.
+    format; ``.npy``/``.tif`` outputs are written block by block when postprocessing allows it.
+    ``outputs``: preallocated arrays (by output id) to write into, e.g. ``np.memmap``, or a
+    factory ``(output_id, shape, dtype) -> array``. ``batch_size``: blocks per forward call when
+    predicting blockwise. ``on_progress(done, total)`` is called after each forward call.
     """
     if isinstance(model, PredictionPipeline):
         return _predict_one(
