@@ -79,6 +79,16 @@ T = TypeVar("T")
 Array = np.ndarray[Any, Any]
 OutputArrays = Mapping[str, SupportsSetItem]
 """Preallocated outputs by output tensor id, each of the whole output sample's shape."""
+OutputFactory = Callable[[str, tuple[int, ...], np.dtype[Any]], SupportsSetItem]
+"""``factory(output_id, shape, dtype)`` creates an output array once the first block's output
+(after blockwise postprocessing) shows its dtype."""
+Outputs = OutputArrays | OutputFactory
+POINTWISE_OPS = frozenset(
+    {"binarize", "clip", "ensure_dtype", "fixed_zero_mean_unit_variance", "scale_linear",
+     "sigmoid", "softmax"}
+)
+"""Processing ops that work element by element (or along one unsplit axis) when they need no
+statistics, so postprocessing made of them can run per block."""
 ProgressCallback = Callable[[int, int], None]
 """``callback(blocks_done, blocks_total)``, called after every forward call."""
 
@@ -92,6 +102,12 @@ class PredictionPipeline:
     :class:`Sample` (or anything :func:`~bioimageio_core.digest.digest_inputs` accepts), never
     modifies it, and returns a new :class:`Sample` of the output tensors (axes in the order the
     description declares) whose ``stat`` holds the statistics used.
+
+    ``outputs=`` (blockwise and unblocked prediction) takes preallocated arrays by output id
+    (numpy, ``np.memmap``, zarr … of the whole output's shape and the final dtype) or a factory
+    ``factory(output_id, shape, dtype)`` called when the first block's output is known.
+    Postprocessing that needs no statistics and works element by element runs per block, so the
+    output is written once and never held twice.
     """
 
     def __init__(
@@ -167,10 +183,19 @@ class PredictionPipeline:
         """
         sample = self.digest(sample)
         stat: dict[Any, Any] = dict(sample.stat)
-        if self.pre_stats.sample_measures or self.pre_stats.dataset_measures:
+        measures = (*self.pre_stats.sample_measures, *self.pre_stats.dataset_measures)
+        if measures:
+            lacking = sorted({m.member_id for m in measures} - set(sample.members))
+            if lacking:
+                raise InputError(
+                    f"optional input(s) {lacking} are missing, but the model's processing needs "
+                    "their statistics",
+                    hint="give these inputs too",
+                )
             stat.update(self.pre_stats.update_and_get_all(sample.members))
             stat.update(self.fixed_dataset_statistics)
-        members = apply_ops(self.preprocessing, sample.members, stat)
+        ops = [op for op in self.preprocessing if op.target.member_id in sample.members]
+        members = apply_ops(ops, sample.members, stat)
         return Sample(members=members, stat=stat, id=sample.id)
 
     def apply_postprocessing(self, sample: Sample) -> Sample:
@@ -209,7 +234,7 @@ class PredictionPipeline:
         """
         digested = self.digest(sample)
         sizes = {(m, a): s for m, t in digested.members.items() for a, s in t.sizes.items()}
-        check_input_sizes(self.spec, sizes)
+        check_input_sizes(self._present(digested), sizes)
         processed = digested if skip_preprocessing else self.apply_preprocessing(digested)
         raw = self._adapter().forward({m: t.data for m, t in processed.members.items()})
         outputs = self._wrap_outputs(raw)
@@ -220,7 +245,7 @@ class PredictionPipeline:
         self,
         sample: Inputs,
         *,
-        outputs: OutputArrays | None = None,
+        outputs: Outputs | None = None,
         skip_preprocessing: bool = False,
         skip_postprocessing: bool = False,
         on_progress: ProgressCallback | None = None,
@@ -238,7 +263,7 @@ class PredictionPipeline:
         if tiled:
             blocks, n_blocks = self._tile_fixed_axes(shape, sizes, tiled)
         else:
-            blocks = iter([padded_sample_block(self.spec, shape)])
+            blocks = iter([padded_sample_block(self._present(digested), shape)])
             n_blocks = 1
         return self._predict(
             digested,
@@ -257,7 +282,7 @@ class PredictionPipeline:
         ns: BlocksizeParameter | None = None,
         batch_size: int | None = None,
         *,
-        outputs: OutputArrays | None = None,
+        outputs: Outputs | None = None,
         skip_preprocessing: bool = False,
         skip_postprocessing: bool = False,
         on_progress: ProgressCallback | None = None,
@@ -272,7 +297,7 @@ class PredictionPipeline:
         digested = self.digest(sample)
         sizes = _flat(digested.shape)
         n = self.default_blocksize_parameter if ns is None else ns
-        bs = block_shape(self.spec, sizes, n, batch_size=1)
+        bs = block_shape(self._present(digested), sizes, n, batch_size=1)
         return self._predict_blocked(
             digested, bs, batch_size, outputs, skip_preprocessing, skip_postprocessing, on_progress
         )
@@ -283,7 +308,7 @@ class PredictionPipeline:
         input_block_shape: BlockShapeArg,
         batch_size: int | None = None,
         *,
-        outputs: OutputArrays | None = None,
+        outputs: Outputs | None = None,
         skip_preprocessing: bool = False,
         skip_postprocessing: bool = False,
         on_progress: ProgressCallback | None = None,
@@ -300,16 +325,26 @@ class PredictionPipeline:
         digested = self.digest(sample)
         sizes = _flat(digested.shape)
         given = normalize_block_shape(self.spec, input_block_shape)
-        default = block_shape(self.spec, sizes, self.default_blocksize_parameter, batch_size=1)
+        present = self._present(digested)
+        missing = sorted({t for t, _ in given} - set(digested.members))
+        if missing:
+            raise InputError(f"input block shape given for input(s) {missing} that the sample lacks")
+        default = block_shape(present, sizes, self.default_blocksize_parameter, batch_size=1)
         bs = {k: v for k, v in default.items() if k in given or not self._is_reference(k)}
         bs.update(given)
-        bs.update({k: v for k, v in resolve_references(self.spec, bs, self.spec.inputs).items() if k not in given})
-        check_input_sizes(self.spec, bs)
+        resolved = resolve_references(present, bs, present.inputs)
+        bs.update({k: v for k, v in resolved.items() if k not in given})
+        check_input_sizes(present, bs)
         return self._predict_blocked(
             digested, bs, batch_size, outputs, skip_preprocessing, skip_postprocessing, on_progress
         )
 
     # --- internals ------------------------------------------------------------------------------
+
+    def _present(self, sample: Sample) -> ModelSpec:
+        """The model spec without the optional inputs ``sample`` lacks."""
+        inputs = tuple(t for t in self.spec.inputs if t.id in sample.members)
+        return ModelSpec(inputs=inputs, outputs=self.spec.outputs)
 
     def _is_reference(self, key: TensorAxis) -> bool:
         return isinstance(self.spec.axis(key).size, SizeReference)
@@ -342,7 +377,10 @@ class PredictionPipeline:
                     continue
                 v = valid_size(a.size, sizes[key])
                 bs[key] = sizes[key] if v is None else v
-        bs.update(resolve_references(self.spec, bs, self.spec.inputs))
+        present = ModelSpec(
+            inputs=tuple(t for t in self.spec.inputs if t.id in shape), outputs=self.spec.outputs
+        )
+        bs.update(resolve_references(present, bs, present.inputs))
         halos = {k: h for k, h in block_halos(self.spec).items() if k in tiled}
         try:
             blocks = split_sample_shape(
@@ -357,7 +395,7 @@ class PredictionPipeline:
         sample: Sample,
         bs: dict[TensorAxis, int],
         batch_size: int | None,
-        outputs: OutputArrays | None,
+        outputs: Outputs | None,
         skip_preprocessing: bool,
         skip_postprocessing: bool,
         on_progress: ProgressCallback | None,
@@ -417,7 +455,7 @@ class PredictionPipeline:
         blocks: Iterator[SampleBlock],
         n_blocks: int,
         batch_size: int,
-        outputs: OutputArrays | None,
+        outputs: Outputs | None,
         skip_preprocessing: bool,
         skip_postprocessing: bool,
         on_progress: ProgressCallback | None,
@@ -425,21 +463,26 @@ class PredictionPipeline:
         adapter = self._adapter()
         processed = sample if skip_preprocessing else self.apply_preprocessing(sample)
         members = processed.members
-        sizes = _flat(sample.shape)
-        out_sizes = output_sizes(self.spec, sizes)
+        out_sizes = output_sizes(self.spec, _flat(sample.shape))
         if any(v is None for v in out_sizes.values()) and n_blocks > 1:
             raise InputError(
                 "this model's outputs have data dependent sizes, so it cannot predict blockwise",
                 hint="predict without blocking (a sample the model accepts as a whole)",
             )
-        if outputs is not None:
+        factory: OutputFactory | None = None
+        targets: dict[str, Any] = {}
+        if callable(outputs):
+            factory = outputs
+        elif outputs is not None:
             missing = [o for o in self._output_ids if o not in outputs]
             if missing:
                 raise InputError(
                     f"'outputs' lacks arrays for output(s) {missing}; give one per model output "
                     f"({list(self._output_ids)})"
                 )
-        targets: dict[str, Any] = dict(outputs) if outputs is not None else {}
+            targets = dict(outputs)
+        post_per_block = not skip_postprocessing and self.postprocessing_is_pointwise()
+        stat: dict[Any, Any] = dict(processed.stat)
         b = batch_size if self._can_batch() else 1
         input_axes = {t.id: t.axis_ids for t in self.spec.inputs}
         output_axes = {t.id: t.axis_ids for t in self.spec.outputs}
@@ -476,10 +519,25 @@ class PredictionPipeline:
                                 self.spec, out_sizes, {o: p.shape for o, p in pieces.items()}
                             )
                         )
+                    if post_per_block:
+                        pieces = {
+                            oid: t.data
+                            for oid, t in apply_ops(
+                                self.postprocessing,
+                                {oid: Tensor(p, output_axes[oid]) for oid, p in pieces.items()},
+                                stat,
+                            ).items()
+                            if oid in pieces
+                        }
                     out_blocks = map_output_blocks(self.spec, sb, out_sizes)  # type: ignore[arg-type]
                     for oid, piece in pieces.items():
                         if oid not in targets:
-                            targets[oid] = _allocate(out_sizes, oid, output_axes[oid], piece.dtype)
+                            shape = tuple(int(out_sizes[(oid, a)] or 0) for a in output_axes[oid])
+                            targets[oid] = (
+                                np.empty(shape, dtype=piece.dtype)
+                                if factory is None
+                                else factory(oid, shape, piece.dtype)
+                            )
                         write_block(targets[oid], out_blocks[oid], piece)
                 done += len(batch)
                 if on_progress is not None:
@@ -487,22 +545,44 @@ class PredictionPipeline:
         finally:
             batches.close()  # stops the prefetching thread
 
-        result_members = {oid: _as_tensor(targets[oid], output_axes[oid]) for oid in self._output_ids}
-        result = Sample(members=result_members, stat=processed.stat, id=sample.id)
-        if skip_postprocessing:
+        result = Sample(
+            members={oid: _as_tensor(targets[oid], output_axes[oid]) for oid in self._output_ids},
+            stat=stat,
+            id=sample.id,
+        )
+        if skip_postprocessing or post_per_block:
             return result
         post = self.apply_postprocessing(result)
         if outputs is None:
             return post
-        for oid, tensor in post.members.items():
-            target = outputs[oid]
+        for oid, tensor in post.members.items():  # write the result into the caller's arrays
+            target = targets[oid]
             if tensor.data is not target:
                 target[...] = tensor.data
         return Sample(
-            members={oid: _as_tensor(outputs[oid], output_axes[oid]) for oid in self._output_ids},
+            members={oid: _as_tensor(targets[oid], output_axes[oid]) for oid in self._output_ids},
             stat=post.stat,
             id=post.id,
         )
+
+    def postprocessing_is_pointwise(self) -> bool:
+        """Whether postprocessing may run block by block (before stitching) with equal results.
+
+        True when no step needs statistics and every step works element by element, or along an
+        axis that blocking never splits (e.g. ``softmax`` over channels). Then the stitched
+        output is never held a second time in memory.
+        """
+        if self.post_stats.sample_measures or self.post_stats.dataset_measures:
+            return False
+        for op in self.postprocessing:
+            if op.spec.id not in POINTWISE_OPS or op.required_measures:
+                return False
+            axis = getattr(op.kwargs, "axis", None)
+            if axis is not None:
+                tensor = self.spec.tensor(op.target.member_id)
+                if str(axis) not in tensor.axis_ids or tensor.axis(str(axis)).splittable:
+                    return False
+        return True
 
     def _wrap_outputs(self, raw: Mapping[str, Array]) -> dict[str, Tensor]:
         return {t.id: Tensor(np.asarray(raw[t.id]), t.axis_ids) for t in self.spec.outputs}
@@ -524,13 +604,6 @@ def _batch_piece(data: Array, axes: tuple[str, ...], i: int, n: int) -> Array:
     index: list[slice] = [slice(None)] * data.ndim
     index[axis] = slice(i * step, (i + 1) * step)
     return data[tuple(index)]
-
-
-def _allocate(
-    sizes: Mapping[TensorAxis, int | None], oid: str, axes: tuple[str, ...], dtype: np.dtype[Any]
-) -> Array:
-    shape = tuple(int(sizes[(oid, a)] or 0) for a in axes)
-    return np.empty(shape, dtype=dtype)
 
 
 def _as_tensor(array: Any, axes: tuple[str, ...]) -> Tensor:
@@ -724,7 +797,10 @@ def _cwd() -> Any:
 
 __all__ = [
     "DEFAULT_BLOCKSIZE_PARAMETER",
+    "POINTWISE_OPS",
     "OutputArrays",
+    "OutputFactory",
+    "Outputs",
     "PredictionPipeline",
     "ProgressCallback",
     "as_model_description",

@@ -88,6 +88,11 @@ def test_missing_and_optional_inputs(two_inputs: ModelDescr) -> None:
     assert set(sample.members) == {"a"}
     with pytest.raises(InputError, match="2 inputs .* but one value was given"):
         digest_inputs(spec, np.zeros((64, 64)))
+    assert digest_inputs(spec, np.zeros((64, 65)), axes="xy", optional=("b",)).members["a"].shape[-2:] == (65, 64)
+    with pytest.raises(InputError, match="one 'axes' value was given for several inputs"):
+        digest_inputs(spec, {"a": np.zeros((64, 64)), "b": np.zeros((64, 64))}, axes="yx")
+    with pytest.raises(InputError, match="'axes' names unknown input\\(s\\) 'c'"):
+        digest_inputs(spec, {"a": np.zeros((64, 64))}, axes={"c": "yx"}, optional=("b",))
 
 
 def test_wrong_channel_count_names_tensor(one_input: ModelDescr) -> None:

@@ -11,6 +11,7 @@ import pytest
 from pipeline_models import InputDef, OutputDef, conv_model, kernel, oracle_conv
 
 from bioimageio_core.blocks import count_blocks
+from bioimageio_core.errors import InputError
 from bioimageio_core.pipeline import PredictionPipeline, create_prediction_pipeline, prefetched
 from bioimageio_core.sample import Sample
 from bioimageio_core.shapes import axis_specs_from_model, block_halos, block_shape
@@ -254,3 +255,62 @@ def test_a_model_that_rejects_batches_falls_back_to_one_block_per_call(tmp_path:
     # 96 - 2 = 94 inner → 3 x 3 = 9 blocks: one failed batch of 4, then single blocks only
     assert seen == [4] + [1] * 9
     np.testing.assert_allclose(out, oracle_conv(x, k), atol=1e-5, rtol=0)
+
+
+def test_pointwise_postprocessing_runs_per_block(tmp_path: Path) -> None:
+    k = kernel(1, seed=20)
+    post: list[dict[str, Any]] = [{"id": "sigmoid"}, {"id": "binarize", "kwargs": {"threshold": 0.5}}]
+    model = conv_model(tmp_path, outputs=[OutputDef("out", k, halo=1, bias=-0.1, postprocessing=post)])
+    x = rand(1, 1, 200, 150, seed=21)
+    target = np.zeros((1, 1, 200, 150), dtype=bool)
+    with create_prediction_pipeline(model) as pp:
+        assert pp.postprocessing_is_pointwise()
+        created: list[tuple[str, tuple[int, ...], Any]] = []
+
+        def factory(oid: str, shape: tuple[int, ...], dtype: Any) -> Array:
+            created.append((oid, shape, dtype))
+            return np.zeros(shape, dtype=dtype)
+
+        by_factory = pp.predict_sample_with_blocking(x, ns=1, outputs=factory)
+        into_target = pp.predict_sample_with_blocking(x, ns=1, outputs={"out": target})
+        whole = pp.predict_sample_without_blocking(x)
+    # the dtype after postprocessing is known from the first block: binarize gives bool
+    assert created == [("out", (1, 1, 200, 150), np.dtype(bool))]
+    expected = oracle_conv(x, k, bias=-0.1) > 0.0
+    np.testing.assert_array_equal(by_factory.members["out"].data, expected)
+    assert into_target.members["out"].data is target
+    np.testing.assert_array_equal(target, expected)
+    np.testing.assert_array_equal(whole.members["out"].data, expected)
+
+
+def test_postprocessing_with_statistics_is_not_pointwise(tmp_path: Path) -> None:
+    post = [{"id": "zero_mean_unit_variance", "kwargs": {"axes": ["y", "x"]}}]
+    model = conv_model(tmp_path, outputs=[OutputDef("out", kernel(1), postprocessing=post)])
+    with create_prediction_pipeline(model) as pp:
+        assert not pp.postprocessing_is_pointwise()
+    softmax_y = [{"id": "softmax", "kwargs": {"axis": "y"}}]
+    model = conv_model(tmp_path, outputs=[OutputDef("out", kernel(1), postprocessing=softmax_y)])
+    with create_prediction_pipeline(model) as pp:
+        assert not pp.postprocessing_is_pointwise()  # y is split into blocks
+
+
+def test_missing_optional_input(tmp_path: Path) -> None:
+    k = kernel(1, seed=22)
+    model = conv_model(
+        tmp_path,
+        inputs=[InputDef("a"), InputDef("extra", optional=True)],
+        outputs=[OutputDef("out", k, input_index=0, halo=1)],
+    )
+    a = rand(1, 1, 150, 120, seed=23)
+    with create_prediction_pipeline(model, batch_size=2) as pp:
+        results = [
+            pp.predict_sample_without_blocking({"a": a}),
+            pp.predict_sample_with_blocking({"a": a}, ns=1),
+            pp.predict_sample_with_fixed_blocking({"a": a}, {"a": {"y": 80, "x": 96}}),
+            pp.predict_sample_block({"a": rand(1, 1, 64, 80, seed=24)}),
+        ]
+        with pytest.raises(InputError, match="lacks"):
+            pp.predict_sample_with_fixed_blocking({"a": a}, {"extra": {"y": 80}})
+    for r in results[:3]:
+        np.testing.assert_allclose(r.members["out"].data, oracle_conv(a, k), atol=1e-5, rtol=0)
+    assert results[3].members["out"].shape == (1, 1, 64, 80)

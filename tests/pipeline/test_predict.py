@@ -202,3 +202,53 @@ def test_weights_unknown_to_the_loader_are_parsed_by_the_plugin(tmp_path: Path) 
     x = rand(64, 64, seed=11)
     out = predict(model=descr, inputs=x)
     np.testing.assert_allclose(out.members["out"].data[0, 0], oracle_conv(x, k), atol=1e-5)
+
+
+def _sigmoid_model(folder: Path, k: Array) -> Any:
+    post: list[dict[str, Any]] = [
+        {"id": "sigmoid"},
+        {"id": "scale_linear", "kwargs": {"gain": 2.0, "offset": -1.0}},
+    ]
+    return conv_model(folder, outputs=[OutputDef("out", k, halo=1, postprocessing=post)])
+
+
+def sigmoid_oracle(x: Array, k: Array) -> Array:
+    return 2.0 / (1.0 + np.exp(-oracle_conv(x, k))) - 1.0
+
+
+@pytest.mark.parametrize("suffix", [".npy", ".tif", ".npz"])
+def test_outputs_stream_into_files(tmp_path: Path, suffix: str) -> None:
+    k = kernel(1, seed=12)
+    model = _sigmoid_model(tmp_path, k)
+    x = rand(1, 1, 300, 200, seed=13)
+    with create_prediction_pipeline(model) as pp:
+        assert pp.postprocessing_is_pointwise()
+        out = predict(
+            model=pp, inputs=x, blocksize_parameter=1, save_output_path=tmp_path / f"o{suffix}"
+        )
+    data = out.members["out"].data
+    assert isinstance(data, np.memmap) == (suffix != ".npz")  # .npz cannot be written blockwise
+    np.testing.assert_allclose(data, sigmoid_oracle(x, k), atol=1e-5)
+    saved = bioimageio_core.load_tensor(tmp_path / f"o{suffix}")
+    np.testing.assert_array_equal(np.asarray(saved.data).reshape(data.shape), data)
+
+
+def test_a_failed_prediction_leaves_no_partial_file(tmp_path: Path) -> None:
+    model = _sigmoid_model(tmp_path, kernel(1))
+    with create_prediction_pipeline(model) as pp:
+        assert pp.adapter is not None
+        forward = pp.adapter.forward
+        calls = 0
+
+        def fail_later(inputs: Any) -> Any:
+            nonlocal calls
+            calls += 1
+            if calls > 2:
+                raise RuntimeError("out of memory")
+            return forward(inputs)
+
+        pp.adapter.forward = fail_later  # type: ignore[method-assign]
+        with pytest.raises(RuntimeError, match="out of memory"):
+            predict(model=pp, inputs=rand(300, 300), blocksize_parameter=0, save_output_path=tmp_path / "o.npy")
+    assert calls == 3
+    assert not (tmp_path / "o.npy").exists()
