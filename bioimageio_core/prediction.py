@@ -142,11 +142,14 @@ def output_paths(
 ) -> dict[str, Path]:
     """The file of each output for ``pattern`` with ``{sample_id}`` and ``{output_id}`` filled in.
 
+    ``{tensor_id}`` and ``{member_id}`` are accepted as other names of ``{output_id}``.
+
     Raises:
         InputError: several outputs but no ``{output_id}`` placeholder, or an unknown placeholder.
     """
     text = str(pattern)
-    if len(output_ids) > 1 and "{output_id}" not in text:
+    names = ("{output_id}", "{tensor_id}", "{member_id}")
+    if len(output_ids) > 1 and not any(n in text for n in names):
         raise InputError(
             f"the model has {len(output_ids)} outputs ({', '.join(output_ids)}) but the output "
             f"path {text!r} has no '{{output_id}}' placeholder",
@@ -155,7 +158,9 @@ def output_paths(
     paths: dict[str, Path] = {}
     for oid in output_ids:
         try:
-            paths[oid] = Path(text.format(sample_id=sample_id, output_id=oid))
+            paths[oid] = Path(
+                text.format(sample_id=sample_id, output_id=oid, tensor_id=oid, member_id=oid)
+            )
         except (KeyError, IndexError, ValueError) as e:
             raise InputError(
                 f"output path {text!r} is not a valid pattern ({type(e).__name__}: {e})",

@@ -8,13 +8,15 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pipeline_models import InputDef, OutputDef, conv_model, kernel
 
 from bioimageio_core.digest import check_input_sizes, digest_inputs, normalize_block_shape
 from bioimageio_core.errors import InputError
 from bioimageio_core.pipeline import create_prediction_pipeline
 from bioimageio_core.sample import Sample
-from bioimageio_core.shapes import axis_specs_from_model
+from bioimageio_core.shapes import ModelSpec, axis_specs_from_model
 from bioimageio_core.spec import ModelDescr
 from bioimageio_core.tensor import Tensor
 
@@ -110,14 +112,15 @@ def test_batch_size_mismatch(two_inputs: ModelDescr) -> None:
 
 def test_strict_size_message_lists_valid_sizes(one_input: ModelDescr) -> None:
     spec = axis_specs_from_model(one_input)
+    valid = {("raw", "batch"): 1, ("raw", "channel"): 2, ("raw", "y"): 496, ("raw", "x"): 64}
+    check_input_sizes(spec, valid)
     with pytest.raises(InputError) as info:
-        check_input_sizes(spec, {("raw", "y"): 500, ("raw", "x"): 64})
+        check_input_sizes(spec, {**valid, ("raw", "y"): 500})
     assert str(info.value) == (
         "inputs[0] ('raw') axis 'y': size 500 is not valid, valid sizes are 64 + n*16, e.g. 496 or 512"
     )
     with pytest.raises(InputError, match=r"axis 'channel': size 3 is not valid, valid sizes are 2$"):
-        check_input_sizes(spec, {("raw", "channel"): 3})
-    check_input_sizes(spec, {("raw", "y"): 496, ("raw", "x"): 64, ("raw", "channel"): 2})
+        check_input_sizes(spec, {**valid, ("raw", "channel"): 3})
 
 
 def test_invalid_fixed_block_shape_is_rejected_before_compute(one_input: ModelDescr) -> None:
@@ -125,7 +128,7 @@ def test_invalid_fixed_block_shape_is_rejected_before_compute(one_input: ModelDe
     with create_prediction_pipeline(one_input) as pp:
         assert pp.adapter is not None
         before = pp.adapter.calls  # type: ignore[attr-defined]
-        with pytest.raises(InputError, match=re.escape("axis 'x': block size 100 is not valid, valid sizes are 64 + n*16, e.g. 96 or 112")):
+        with pytest.raises(InputError, match=re.escape("inputs[0] ('raw') axis 'x': size 100 is not valid, valid sizes are 64 + n*16, e.g. 96 or 112")):
             pp.predict_sample_with_fixed_blocking(x, {"raw": {"y": 96, "x": 100}})
         with pytest.raises(InputError, match=re.escape("unknown axis 'z' of inputs[0] ('raw')")):
             pp.predict_sample_with_fixed_blocking(x, {"raw": {"z": 96}})
@@ -168,3 +171,37 @@ def test_callers_arrays_are_not_modified(tmp_path: Path) -> None:
     np.testing.assert_array_equal(x, original)
     assert sample.stat == {} and sample.members["raw"].data is x
     assert not np.shares_memory(pre.members["raw"].data, x)
+
+
+@pytest.fixture(scope="module")
+def one_input_spec(tmp_path_factory: pytest.TempPathFactory) -> ModelSpec:
+    folder = tmp_path_factory.mktemp("model")
+    model = conv_model(folder, inputs=[InputDef("raw", channels=2)], outputs=[OutputDef("out", kernel(1))])
+    return axis_specs_from_model(model)
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    order=st.permutations(["batch", "channel", "y", "x"]),
+    drop_batch=st.booleans(),
+    y=st.integers(1, 9),
+    x=st.integers(1, 9),
+)
+def test_any_axis_order_becomes_the_model_order(
+    one_input_spec: ModelSpec, order: list[str], drop_batch: bool, y: int, x: int
+) -> None:
+    spec = one_input_spec
+    sizes = {"batch": 1, "channel": 2, "y": y, "x": x}
+    axes = [a for a in order if not (drop_batch and a == "batch")]
+    data = np.random.default_rng(y * 10 + x).normal(size=[sizes[a] for a in axes])
+    t = digest_inputs(spec, {"raw": data}, axes={"raw": axes}).members["raw"]
+    assert t.dims == ("batch", "channel", "y", "x")
+    assert t.shape == (1, 2, y, x)
+    assert np.shares_memory(t.data, data)
+    for c in range(2):  # an independent read-out: index the original by axis name
+        index = tuple({"batch": 0, "channel": c}.get(a, slice(None)) for a in axes)
+        expected = data[index]
+        remaining = [a for a in axes if a in ("y", "x")]
+        if remaining != ["y", "x"]:
+            expected = expected.T
+        np.testing.assert_array_equal(t.data[0, c], expected)

@@ -140,19 +140,26 @@ def test_multi_input_multi_output(tmp_path: Path) -> None:
         np.testing.assert_allclose(whole.members[oid].data, exp, atol=1e-5, rtol=0, err_msg=oid)
 
 
-def test_fixed_size_model_tiles_a_larger_input_automatically(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("shape", "n_calls"),
+    [((3, 300, 200), 3 * 3 * 2), ((1, 100, 60), 1), ((2, 128, 128), 2)],
+)
+def test_fixed_size_model_tiles_larger_and_pads_smaller_inputs(
+    tmp_path: Path, shape: tuple[int, int, int], n_calls: int
+) -> None:
     k = kernel(2, seed=12)
     model = conv_model(
         tmp_path,
         inputs=[InputDef("raw", y=128, x=128, batch=1)],
         outputs=[OutputDef("out", k, halo=8)],
     )
-    x = rand(1, 1, 300, 200, seed=13)
-    with create_prediction_pipeline(model) as pp:
+    x = rand(shape[0], 1, *shape[1:], seed=13)
+    with create_prediction_pipeline(model, batch_size=4) as pp:
         calls = CountingPipeline(pp)
         out = pp.predict_sample_without_blocking(x).members["out"]
+    # the fixed batch size 1 forbids batching; inner 112: ceil(300/112) x ceil(200/112) blocks
     assert {c["raw"] for c in calls.calls} == {(1, 1, 128, 128)}
-    assert len(calls.calls) == 3 * 2  # inner 112: ceil(300/112) x ceil(200/112)
+    assert len(calls.calls) == n_calls
     np.testing.assert_allclose(out.data, oracle_conv(x, k), atol=1e-5, rtol=0)
 
 
@@ -224,3 +231,26 @@ def test_prefetched_yields_everything_in_order_and_prepares_ahead() -> None:
             time.sleep(0.001)
         seen.append((item, len(produced)))
     assert seen == [(0, 2), (1, 3), (2, 4), (3, 5), (4, 5)]
+
+
+def test_a_model_that_rejects_batches_falls_back_to_one_block_per_call(tmp_path: Path) -> None:
+    k = kernel(1, seed=18)
+    model = conv_model(tmp_path, outputs=[OutputDef("out", k, halo=1)])
+    x = rand(1, 1, 200, 200, seed=19)
+    with create_prediction_pipeline(model, batch_size=4) as pp:
+        assert pp.adapter is not None
+        forward = pp.adapter.forward
+        seen: list[int] = []
+
+        def batch_of_one_only(inputs: Any) -> Any:
+            seen.append(inputs["raw"].shape[0])
+            if inputs["raw"].shape[0] != 1:
+                raise ValueError("this graph was exported with batch size 1")
+            return forward(inputs)
+
+        pp.adapter.forward = batch_of_one_only  # type: ignore[method-assign]
+        with pytest.warns(UserWarning, match="failed on a batch of 4 blocks"):
+            out = pp.predict_sample_with_blocking(x, ns=1).members["out"].data
+    # 96 - 2 = 94 inner → 3 x 3 = 9 blocks: one failed batch of 4, then single blocks only
+    assert seen == [4] + [1] * 9
+    np.testing.assert_allclose(out, oracle_conv(x, k), atol=1e-5, rtol=0)
