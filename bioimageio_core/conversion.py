@@ -64,7 +64,11 @@ class ConversionResult:
     """The new weights file in the package folder (added entries only)."""
 
     def __str__(self) -> str:
-        pair = f"{self.source_format or '?'} -> {self.target_format}"
+        pair = (
+            f"{self.source_format} -> {self.target_format}"
+            if self.source_format
+            else self.target_format
+        )
         return f"{self.status}: {pair}" + (f" ({self.reason})" if self.reason else "")
 
 
@@ -216,7 +220,8 @@ class _Run:
                         pending.remove(target)
                         progress = True
                         break
-        for target in pending:
+        # a target nobody asked for and no converter could start from is not worth a line
+        for target in pending if target_format is not None else ():
             if not any(t == target for _, t in tried):
                 self.results.append(
                     ConversionResult(None, target, "skipped", self._unreachable(specs, target))

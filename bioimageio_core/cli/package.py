@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from bioimageio_core.cli import main
-from bioimageio_core.cli.validate import _debug_option, _fail
+from bioimageio_core.cli._common import debug_option, fail
 
 
 @main.command("package")
@@ -22,7 +22,7 @@ from bioimageio_core.cli.validate import _debug_option, _fail
     help="Keep only the first of these weight formats the model has (repeat the option to give "
     "an order of preference); its 'parent' is dropped. Default: keep every format.",
 )
-@_debug_option
+@debug_option
 def package(source: str, output: Path, weights_formats: tuple[str, ...], debug: bool) -> None:
     """Write SOURCE and every file it references as a package.
 
@@ -50,7 +50,7 @@ def package(source: str, output: Path, weights_formats: tuple[str, ...], debug: 
                 source, output, weights_priority_order=order
             )
     except Exception as e:
-        _fail(e, debug)
+        fail(e, debug)
     click.echo(f"package written to {written}")
 
 
@@ -63,7 +63,7 @@ def package(source: str, output: Path, weights_formats: tuple[str, ...], debug: 
     default=None,
     help="Write the updated YAML here instead of updating SOURCE in place.",
 )
-@_debug_option
+@debug_option
 def update_hashes(source: str, output: Path | None, debug: bool) -> None:
     """Recompute the sha256 of every file SOURCE references and write them into its YAML.
 
@@ -80,7 +80,7 @@ def update_hashes(source: str, output: Path | None, debug: bool) -> None:
 
         report = run_update(source, output)
     except Exception as e:
-        _fail(e, debug)
+        fail(e, debug)
     click.echo(report.format_text(), nl=False)
 
 
@@ -99,7 +99,7 @@ def update_hashes(source: str, output: Path | None, debug: bool) -> None:
     show_default=True,
     help="Test every new entry with the model's test tensors and keep only the ones that pass.",
 )
-@_debug_option
+@debug_option
 def add_weights(
     source: str,
     output: Path,
@@ -124,6 +124,6 @@ def add_weights(
 
         report = run_add(source, output, source_format, target_format, verify=verify)
     except Exception as e:
-        _fail(e, debug)
+        fail(e, debug)
     click.echo(report.format_text(), nl=False)
     sys.exit(1 if report.failed or not report.added else 0)

@@ -48,9 +48,7 @@ def test_good_entry_is_added_bad_ones_are_not(
     assert set(failed) == {"torchscript", "tensorflow_js"}
     assert failed["torchscript"].startswith("verification failed: max absolute difference")
     assert failed["tensorflow_js"] == "conversion failed: RuntimeError: cannot convert this layer"
-    (skipped,) = report.skipped
-    assert skipped.target_format == "tensorflow_saved_model_bundle"
-    assert "made from pytorch_state_dict" in skipped.reason
+    assert report.skipped == ()  # no source for tensorflow_saved_model_bundle, nor asked for
 
     # the package folder holds the model with exactly the verified new entry
     model = load_description(out, perform_io_checks=True)
@@ -114,6 +112,21 @@ def test_source_and_target_format_select_converters(
         add_weights(affine_model, tmp_path / "c", source_format="onnx")
     assert e.value.hint is not None and "keras_hdf5" in e.value.hint
     assert not (tmp_path / "c").exists()
+
+
+def test_an_unreachable_target_that_was_asked_for_is_reported(
+    affine_model: Path, tmp_path: Path, use_converters: UseConverters
+) -> None:
+    use_converters(spec("pytorch_state_dict", "tensorflow_saved_model_bundle"))
+    report = add_weights(
+        affine_model, tmp_path / "out", target_format="tensorflow_saved_model_bundle"
+    )
+    (result,) = report.results
+    assert result.status == "skipped"
+    assert result.reason == (
+        "tensorflow_saved_model_bundle is made from pytorch_state_dict; the model has keras_hdf5"
+    )
+    assert str(result).startswith("skipped: tensorflow_saved_model_bundle (")
 
 
 def test_no_converter_for_the_target(
