@@ -414,32 +414,43 @@ class PredictionPipeline:
             sample, blocks, n_blocks, b, outputs, skip_preprocessing, skip_postprocessing, on_progress
         )
 
-    def _forward(self, adapter: ModelAdapter, arrays: Mapping[str, Array], n: int) -> Mapping[str, Array]:
-        """One forward call for ``n`` stacked blocks; falls back to one call per block when the
-        model rejects a batch its description allows (e.g. a graph exported with batch size 1)."""
-        if n == 1:
-            return adapter.forward(arrays)
+    def _forward(
+        self, adapter: ModelAdapter, arrays: Mapping[str, Array], n_stacked: int, n_blocks: int
+    ) -> list[Mapping[str, Array]]:
+        """Outputs of the first ``n_blocks`` of ``n_stacked`` blocks stacked on the batch axis.
+
+        One forward call; when the model rejects a batch its description allows (e.g. a graph
+        exported with batch size 1), it falls back to one call per block from then on.
+        """
+        output_axes = {t.id: t.axis_ids for t in self.spec.outputs}
+        if n_stacked == 1:
+            return [adapter.forward(arrays)]
         if not self._batching_failed:
             try:
-                return adapter.forward(arrays)
+                raw = adapter.forward(arrays)
             except Exception as e:
                 self._batching_failed = True
                 warnings.warn(
-                    f"the {self.weights_format} model failed on a batch of {n} blocks "
+                    f"the {self.weights_format} model failed on a batch of {n_stacked} blocks "
                     f"({type(e).__name__}: {e}); running one block per call instead",
                     stacklevel=5,
                 )
+            else:
+                return [
+                    {
+                        oid: _batch_piece(np.asarray(a), output_axes[oid], i, n_stacked)
+                        for oid, a in raw.items()
+                        if oid in output_axes
+                    }
+                    for i in range(n_blocks)
+                ]
         input_axes = {t.id: t.axis_ids for t in self.spec.inputs}
-        results = [
-            adapter.forward({m: _batch_piece(a, input_axes[m], i, n) for m, a in arrays.items()})
-            for i in range(n)
+        return [
+            adapter.forward(
+                {m: _batch_piece(a, input_axes[m], i, n_stacked) for m, a in arrays.items()}
+            )
+            for i in range(n_blocks)
         ]
-        output_axes = {t.id: t.axis_ids for t in self.spec.outputs}
-        return {
-            oid: np.concatenate([np.asarray(r[oid]) for r in results], axis=output_axes[oid].index("batch"))
-            for oid in results[0]
-            if oid in output_axes
-        }
 
     def _can_batch(self) -> bool:
         """Whether blocks may be stacked along the batch axis of every input and output."""
@@ -487,32 +498,34 @@ class PredictionPipeline:
         input_axes = {t.id: t.axis_ids for t in self.spec.inputs}
         output_axes = {t.id: t.axis_ids for t in self.spec.outputs}
 
-        def prepare(batch: list[SampleBlock]) -> tuple[list[SampleBlock], dict[str, Array]]:
-            arrays: dict[str, Array] = {}
+        # once a full batch ran, a short last batch is filled up with copies of its last block so
+        # that the model sees one input shape only (no retracing or re-tuning for a new shape)
+        fill_to = b if n_blocks > b else 1
+
+        def prepare(batch: list[SampleBlock]) -> tuple[list[SampleBlock], dict[str, Array], int]:
             parts = [sample_block_data(members, sb, "reflect") for sb in batch]
-            for m in parts[0]:
-                if len(parts) == 1:
-                    arrays[m] = parts[0][m]
-                else:
-                    arrays[m] = np.concatenate([p[m] for p in parts], axis=input_axes[m].index("batch"))
-            return batch, arrays
+            parts += [parts[-1]] * (max(fill_to, len(parts)) - len(parts))
+            if len(parts) == 1:
+                return batch, parts[0], 1
+            arrays = {
+                m: np.concatenate([p[m] for p in parts], axis=input_axes[m].index("batch"))
+                for m in parts[0]
+            }
+            return batch, arrays, len(parts)
 
         done = 0
         batches = prefetched(map(prepare, batched(blocks, b)))
         try:
-            for batch, arrays in batches:
-                raw = self._forward(adapter, arrays, len(batch))
-                for oid in self._output_ids:
-                    if oid not in raw:
+            for batch, arrays, n_stacked in batches:
+                results = self._forward(adapter, arrays, n_stacked, len(batch))
+                for sb, raw in zip(batch, results, strict=True):
+                    absent = [oid for oid in self._output_ids if oid not in raw]
+                    if absent:
                         raise PluginError(
-                            f"the {self.weights_format} model returned no output {oid!r} "
+                            f"the {self.weights_format} model returned no output(s) {absent} "
                             f"(it returned {sorted(raw)})"
                         )
-                for i, sb in enumerate(batch):
-                    pieces = {
-                        oid: _batch_piece(np.asarray(raw[oid]), output_axes[oid], i, len(batch))
-                        for oid in self._output_ids
-                    }
+                    pieces = {oid: np.asarray(raw[oid]) for oid in self._output_ids}
                     if any(v is None for v in out_sizes.values()):
                         out_sizes = dict(
                             fill_data_dependent_sizes(
