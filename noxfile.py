@@ -13,7 +13,13 @@ ROOT = Path(__file__).parent
 CONSTRAINTS = ("-c", str(ROOT / "constraints.txt"))
 PLUGINS = sorted(p.name for p in (ROOT / "plugins").glob("*") if (p / "pyproject.toml").exists())
 
-nox.options.sessions = ["lint", "typecheck", "tests", *(f"tests_{name}" for name in PLUGINS)]
+nox.options.sessions = [
+    "lint",
+    "typecheck",
+    "tests",
+    *(f"tests_{name}" for name in PLUGINS),
+    "tests_conversion",
+]
 nox.options.reuse_existing_virtualenvs = True
 nox.options.error_on_missing_interpreters = False
 
@@ -57,6 +63,19 @@ def _plugin_session(name: str) -> None:
 
 for _name in PLUGINS:
     _plugin_session(_name)
+
+
+@nox.session
+def tests_conversion(session: nox.Session) -> None:
+    """Weight converters end to end (add-weights -> package -> test) with every backend plugin."""
+    plugin_args = [arg for name in PLUGINS for arg in ("-e", f"plugins/{name}[test]")]
+    install(session, "-e", ".[test]", *plugin_args)
+    session.run(
+        "pytest",
+        "plugins/torch/tests/test_converters_torch.py",
+        "plugins/keras/tests/test_converters_keras.py",
+        *session.posargs,
+    )
 
 
 @nox.session
