@@ -7,8 +7,11 @@ Semantics (numbers match bioimageio.core):
   ``batch`` in ``axes``) accumulate over every sample one pipeline processes unless initial
   statistics are given and ``keep_updating_dataset_statistics`` is False;
 * preprocessing runs on the whole sample, postprocessing on the whole stitched output;
-* blocks carry the model's halo (reflect padding at the sample borders); every block of a sample
-  has one shape, blocks are produced lazily, ``batch_size`` blocks go through the model per call
+* blocks carry the model's halo; by default blocks at a sample border lie inside the sample
+  (``border="inside"``), so they see the real border exactly as whole-sample prediction does and
+  blockwise equals whole-sample prediction for any model whose receptive field fits its halo;
+  ``border="pad"`` centres blocks and reflect-pads beyond the border as bioimageio.core does;
+  every block of a sample has one shape, blocks are produced lazily, ``batch_size`` blocks go through the model per call
   when its batch axis allows it, and the next batch is cut while the model runs;
 * outputs are written into preallocated arrays (numpy, ``np.memmap`` or any array-like with
   ``__setitem__``; pass your own with ``outputs=``);
@@ -31,6 +34,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 import numpy as np
 
 from bioimageio_core.blocks import (
+    BorderMode,
     SampleBlock,
     SupportsSetItem,
     batched,
@@ -123,6 +127,7 @@ class PredictionPipeline:
         fixed_dataset_statistics: Mapping[Measure, MeasureValue] | None = None,
         default_blocksize_parameter: BlocksizeParameter = DEFAULT_BLOCKSIZE_PARAMETER,
         batch_size: int = 1,
+        border: BorderMode = "inside",
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1 (got {batch_size})")
@@ -137,6 +142,7 @@ class PredictionPipeline:
         self.fixed_dataset_statistics = dict(fixed_dataset_statistics or {})
         self.default_blocksize_parameter = default_blocksize_parameter
         self.default_batch_size = batch_size
+        self.border: BorderMode = border
         self._batching_failed = False
         self.optional_inputs = tuple(str(t.id) for t in model.inputs if getattr(t, "optional", False))
 
@@ -384,7 +390,11 @@ class PredictionPipeline:
         halos = {k: h for k, h in block_halos(self.spec).items() if k in tiled}
         try:
             blocks = split_sample_shape(
-                shape, bs, halos, splittable=lambda key: self.spec.axis(key).splittable
+                shape,
+                bs,
+                halos,
+                splittable=lambda key: self.spec.axis(key).splittable,
+                border=self.border,
             )
             return blocks, count_blocks(shape, bs, halos)
         except ShapeError as e:
@@ -403,7 +413,7 @@ class PredictionPipeline:
         shape = sample.shape
         bs = {k: v for k, v in bs.items() if k[0] in shape}
         try:
-            blocks = model_sample_blocks(self.spec, shape, bs)
+            blocks = model_sample_blocks(self.spec, shape, bs, border=self.border)
             n_blocks = count_blocks(shape, bs, block_halos(self.spec))
         except ShapeError as e:
             raise InputError(e.message, hint=e.hint) from None
@@ -656,6 +666,7 @@ def create_prediction_pipeline(
     default_blocksize_parameter: BlocksizeParameter = DEFAULT_BLOCKSIZE_PARAMETER,
     batch_size: int = 1,
     axes_none_scope: Literal["dataset", "sample"] = "dataset",
+    border: BorderMode = "inside",
 ) -> PredictionPipeline:
     """Load a model's weights and processing into a :class:`PredictionPipeline`.
 
@@ -670,6 +681,8 @@ def create_prediction_pipeline(
     defaults of blockwise prediction. ``axes_none_scope``: what ``axes: null`` means for the
     statistics of ``zero_mean_unit_variance``, ``scale_range`` and ``clip`` — ``"dataset"``
     (bioimageio.core's behaviour: running statistics over the samples) or ``"sample"``.
+    ``border``: ``"inside"`` (blocks at the sample border lie inside it; blockwise equals
+    whole-sample prediction) or ``"pad"`` (bioimageio.core's reflect-padded border blocks).
     """
     descr = as_model_description(model)
     spec = axis_specs_from_model(descr)
@@ -699,6 +712,7 @@ def create_prediction_pipeline(
         fixed_dataset_statistics=fixed,
         default_blocksize_parameter=default_blocksize_parameter,
         batch_size=batch_size,
+        border=border,
     )
 
 

@@ -325,3 +325,23 @@ def test_fewer_blocks_than_the_batch_size_are_not_filled_up(tmp_path: Path) -> N
         out = pp.predict_sample_with_blocking(x, ns=0).members["out"].data
     assert [c["raw"] for c in calls.calls] == [(2, 1, 64, 64)]
     np.testing.assert_allclose(out, oracle_conv(x, k), atol=1e-5, rtol=0)
+
+
+def test_border_blocks_inside_the_sample_match_a_zero_padding_model(tmp_path: Path) -> None:
+    """Most CNNs zero-pad at their input's border: only blocks that lie inside the sample see that
+    border where the whole-sample prediction sees it."""
+    k = kernel(2, seed=27)
+    model = conv_model(tmp_path, outputs=[OutputDef("out", k, halo=2, zeros=True)])
+    x = rand(1, 1, 400, 336, seed=28) + 3.0  # valid sizes: the whole run is not padded
+    expected = oracle_conv(x, k, zeros=True)
+    with create_prediction_pipeline(model, batch_size=3) as pp:
+        whole = pp.predict_sample_without_blocking(x).members["out"].data
+        inside = pp.predict_sample_with_blocking(x, ns=2).members["out"].data
+    with create_prediction_pipeline(model, border="pad") as pp:
+        padded = pp.predict_sample_with_blocking(x, ns=2).members["out"].data
+    np.testing.assert_allclose(whole, expected, atol=1e-5, rtol=0)
+    np.testing.assert_allclose(inside, whole, atol=1e-5, rtol=0)
+    # reflect-padded border blocks (the reference's tiles) differ along the sample border only
+    diff = np.abs(padded - whole)[0, 0]
+    assert diff[:2].max() > 0.1 and diff[:, -2:].max() > 0.1
+    assert diff[2:-2, 2:-2].max() < 1e-5
