@@ -7,8 +7,11 @@ Semantics (numbers match bioimageio.core):
   ``batch`` in ``axes``) accumulate over every sample one pipeline processes unless initial
   statistics are given and ``keep_updating_dataset_statistics`` is False;
 * preprocessing runs on the whole sample, postprocessing on the whole stitched output;
-* blocks carry the model's halo (reflect padding at the sample borders); every block of a sample
-  has one shape, blocks are produced lazily, ``batch_size`` blocks go through the model per call
+* blocks carry the model's halo; by default blocks at a sample border lie inside the sample
+  (``border="inside"``), so they see the real border exactly as whole-sample prediction does and
+  blockwise equals whole-sample prediction for any model whose receptive field fits its halo;
+  ``border="pad"`` centres blocks and reflect-pads beyond the border as bioimageio.core does;
+  every block of a sample has one shape, blocks are produced lazily, ``batch_size`` blocks go through the model per call
   when its batch axis allows it, and the next batch is cut while the model runs;
 * outputs are written into preallocated arrays (numpy, ``np.memmap`` or any array-like with
   ``__setitem__``; pass your own with ``outputs=``);
@@ -31,6 +34,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 import numpy as np
 
 from bioimageio_core.blocks import (
+    BorderMode,
     SampleBlock,
     SupportsSetItem,
     batched,
@@ -123,6 +127,7 @@ class PredictionPipeline:
         fixed_dataset_statistics: Mapping[Measure, MeasureValue] | None = None,
         default_blocksize_parameter: BlocksizeParameter = DEFAULT_BLOCKSIZE_PARAMETER,
         batch_size: int = 1,
+        border: BorderMode = "inside",
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1 (got {batch_size})")
@@ -137,6 +142,7 @@ class PredictionPipeline:
         self.fixed_dataset_statistics = dict(fixed_dataset_statistics or {})
         self.default_blocksize_parameter = default_blocksize_parameter
         self.default_batch_size = batch_size
+        self.border: BorderMode = border
         self._batching_failed = False
         self.optional_inputs = tuple(str(t.id) for t in model.inputs if getattr(t, "optional", False))
 
@@ -384,7 +390,11 @@ class PredictionPipeline:
         halos = {k: h for k, h in block_halos(self.spec).items() if k in tiled}
         try:
             blocks = split_sample_shape(
-                shape, bs, halos, splittable=lambda key: self.spec.axis(key).splittable
+                shape,
+                bs,
+                halos,
+                splittable=lambda key: self.spec.axis(key).splittable,
+                border=self.border,
             )
             return blocks, count_blocks(shape, bs, halos)
         except ShapeError as e:
@@ -403,7 +413,7 @@ class PredictionPipeline:
         shape = sample.shape
         bs = {k: v for k, v in bs.items() if k[0] in shape}
         try:
-            blocks = model_sample_blocks(self.spec, shape, bs)
+            blocks = model_sample_blocks(self.spec, shape, bs, border=self.border)
             n_blocks = count_blocks(shape, bs, block_halos(self.spec))
         except ShapeError as e:
             raise InputError(e.message, hint=e.hint) from None
@@ -414,32 +424,43 @@ class PredictionPipeline:
             sample, blocks, n_blocks, b, outputs, skip_preprocessing, skip_postprocessing, on_progress
         )
 
-    def _forward(self, adapter: ModelAdapter, arrays: Mapping[str, Array], n: int) -> Mapping[str, Array]:
-        """One forward call for ``n`` stacked blocks; falls back to one call per block when the
-        model rejects a batch its description allows (e.g. a graph exported with batch size 1)."""
-        if n == 1:
-            return adapter.forward(arrays)
+    def _forward(
+        self, adapter: ModelAdapter, arrays: Mapping[str, Array], n_stacked: int, n_blocks: int
+    ) -> list[Mapping[str, Array]]:
+        """Outputs of the first ``n_blocks`` of ``n_stacked`` blocks stacked on the batch axis.
+
+        One forward call; when the model rejects a batch its description allows (e.g. a graph
+        exported with batch size 1), it falls back to one call per block from then on.
+        """
+        output_axes = {t.id: t.axis_ids for t in self.spec.outputs}
+        if n_stacked == 1:
+            return [adapter.forward(arrays)]
         if not self._batching_failed:
             try:
-                return adapter.forward(arrays)
+                raw = adapter.forward(arrays)
             except Exception as e:
                 self._batching_failed = True
                 warnings.warn(
-                    f"the {self.weights_format} model failed on a batch of {n} blocks "
+                    f"the {self.weights_format} model failed on a batch of {n_stacked} blocks "
                     f"({type(e).__name__}: {e}); running one block per call instead",
                     stacklevel=5,
                 )
+            else:
+                return [
+                    {
+                        oid: _batch_piece(np.asarray(a), output_axes[oid], i, n_stacked)
+                        for oid, a in raw.items()
+                        if oid in output_axes
+                    }
+                    for i in range(n_blocks)
+                ]
         input_axes = {t.id: t.axis_ids for t in self.spec.inputs}
-        results = [
-            adapter.forward({m: _batch_piece(a, input_axes[m], i, n) for m, a in arrays.items()})
-            for i in range(n)
+        return [
+            adapter.forward(
+                {m: _batch_piece(a, input_axes[m], i, n_stacked) for m, a in arrays.items()}
+            )
+            for i in range(n_blocks)
         ]
-        output_axes = {t.id: t.axis_ids for t in self.spec.outputs}
-        return {
-            oid: np.concatenate([np.asarray(r[oid]) for r in results], axis=output_axes[oid].index("batch"))
-            for oid in results[0]
-            if oid in output_axes
-        }
 
     def _can_batch(self) -> bool:
         """Whether blocks may be stacked along the batch axis of every input and output."""
@@ -487,32 +508,34 @@ class PredictionPipeline:
         input_axes = {t.id: t.axis_ids for t in self.spec.inputs}
         output_axes = {t.id: t.axis_ids for t in self.spec.outputs}
 
-        def prepare(batch: list[SampleBlock]) -> tuple[list[SampleBlock], dict[str, Array]]:
-            arrays: dict[str, Array] = {}
+        # once a full batch ran, a short last batch is filled up with copies of its last block so
+        # that the model sees one input shape only (no retracing or re-tuning for a new shape)
+        fill_to = b if n_blocks > b else 1
+
+        def prepare(batch: list[SampleBlock]) -> tuple[list[SampleBlock], dict[str, Array], int]:
             parts = [sample_block_data(members, sb, "reflect") for sb in batch]
-            for m in parts[0]:
-                if len(parts) == 1:
-                    arrays[m] = parts[0][m]
-                else:
-                    arrays[m] = np.concatenate([p[m] for p in parts], axis=input_axes[m].index("batch"))
-            return batch, arrays
+            parts += [parts[-1]] * (max(fill_to, len(parts)) - len(parts))
+            if len(parts) == 1:
+                return batch, parts[0], 1
+            arrays = {
+                m: np.concatenate([p[m] for p in parts], axis=input_axes[m].index("batch"))
+                for m in parts[0]
+            }
+            return batch, arrays, len(parts)
 
         done = 0
         batches = prefetched(map(prepare, batched(blocks, b)))
         try:
-            for batch, arrays in batches:
-                raw = self._forward(adapter, arrays, len(batch))
-                for oid in self._output_ids:
-                    if oid not in raw:
+            for batch, arrays, n_stacked in batches:
+                results = self._forward(adapter, arrays, n_stacked, len(batch))
+                for sb, raw in zip(batch, results, strict=True):
+                    absent = [oid for oid in self._output_ids if oid not in raw]
+                    if absent:
                         raise PluginError(
-                            f"the {self.weights_format} model returned no output {oid!r} "
+                            f"the {self.weights_format} model returned no output(s) {absent} "
                             f"(it returned {sorted(raw)})"
                         )
-                for i, sb in enumerate(batch):
-                    pieces = {
-                        oid: _batch_piece(np.asarray(raw[oid]), output_axes[oid], i, len(batch))
-                        for oid in self._output_ids
-                    }
+                    pieces = {oid: np.asarray(raw[oid]) for oid in self._output_ids}
                     if any(v is None for v in out_sizes.values()):
                         out_sizes = dict(
                             fill_data_dependent_sizes(
@@ -643,6 +666,7 @@ def create_prediction_pipeline(
     default_blocksize_parameter: BlocksizeParameter = DEFAULT_BLOCKSIZE_PARAMETER,
     batch_size: int = 1,
     axes_none_scope: Literal["dataset", "sample"] = "dataset",
+    border: BorderMode = "inside",
 ) -> PredictionPipeline:
     """Load a model's weights and processing into a :class:`PredictionPipeline`.
 
@@ -657,6 +681,8 @@ def create_prediction_pipeline(
     defaults of blockwise prediction. ``axes_none_scope``: what ``axes: null`` means for the
     statistics of ``zero_mean_unit_variance``, ``scale_range`` and ``clip`` — ``"dataset"``
     (bioimageio.core's behaviour: running statistics over the samples) or ``"sample"``.
+    ``border``: ``"inside"`` (blocks at the sample border lie inside it; blockwise equals
+    whole-sample prediction) or ``"pad"`` (bioimageio.core's reflect-padded border blocks).
     """
     descr = as_model_description(model)
     spec = axis_specs_from_model(descr)
@@ -686,6 +712,7 @@ def create_prediction_pipeline(
         fixed_dataset_statistics=fixed,
         default_blocksize_parameter=default_blocksize_parameter,
         batch_size=batch_size,
+        border=border,
     )
 
 

@@ -59,7 +59,7 @@ def test_2048_blockwise_equals_whole_and_batch_4_equals_batch_1(tmp_path: Path) 
     # block 64 + 6*16 = 160 with halo 4 → inner 152 → 14 blocks per axis
     assert n1 == 14 * 14
     assert n4 == -(-n1 // 4)
-    assert shapes <= {(4, 1, 160, 160), (n1 % 4, 1, 160, 160)}, shapes
+    assert shapes == {(4, 1, 160, 160)}, shapes  # the short last batch is filled up: one shape
     assert whole.shape == b1.shape == (1, 1, 2048, 2048)
     np.testing.assert_allclose(b1, whole, atol=1e-5, rtol=0)
     np.testing.assert_array_equal(b4, b1)
@@ -171,9 +171,9 @@ def test_fixed_blocking_and_batch_of_samples(tmp_path: Path) -> None:
     with create_prediction_pipeline(model, batch_size=5) as pp:
         calls = CountingPipeline(pp)
         out = pp.predict_sample_with_fixed_blocking({"raw": x}, {"raw": {"y": 96, "x": 80}})
-    n_blocks = 3 * 2 * 2  # batch split in blocks of 1; inner 94 x 78
-    assert sum(c["raw"][0] for c in calls.calls) == n_blocks
-    assert [c["raw"][0] for c in calls.calls] == [5, 5, 2]
+    # 3 x 2 x 2 = 12 blocks (batch split in blocks of 1; inner 94 x 78); the last batch of 2 is
+    # filled up to 5 so that the model sees one shape only
+    assert [c["raw"][0] for c in calls.calls] == [5, 5, 5]
     assert {c["raw"][2:] for c in calls.calls} == {(96, 80)}
     np.testing.assert_allclose(out.members["out"].data, oracle_conv(x, k), atol=1e-5, rtol=0)
 
@@ -252,7 +252,7 @@ def test_a_model_that_rejects_batches_falls_back_to_one_block_per_call(tmp_path:
         pp.adapter.forward = batch_of_one_only  # type: ignore[method-assign]
         with pytest.warns(UserWarning, match="failed on a batch of 4 blocks"):
             out = pp.predict_sample_with_blocking(x, ns=1).members["out"].data
-    # 96 - 2 = 94 inner → 3 x 3 = 9 blocks: one failed batch of 4, then single blocks only
+    # 96 - 2 = 94 inner → 3 x 3 = 9 blocks: one failed batch of 4, then single (real) blocks only
     assert seen == [4] + [1] * 9
     np.testing.assert_allclose(out, oracle_conv(x, k), atol=1e-5, rtol=0)
 
@@ -314,3 +314,34 @@ def test_missing_optional_input(tmp_path: Path) -> None:
     for r in results[:3]:
         np.testing.assert_allclose(r.members["out"].data, oracle_conv(a, k), atol=1e-5, rtol=0)
     assert results[3].members["out"].shape == (1, 1, 64, 80)
+
+
+def test_fewer_blocks_than_the_batch_size_are_not_filled_up(tmp_path: Path) -> None:
+    k = kernel(1, seed=25)
+    model = conv_model(tmp_path, outputs=[OutputDef("out", k, halo=1)])
+    x = rand(1, 1, 120, 60, seed=26)  # blocks of 64 (inner 62): 2 x 1
+    with create_prediction_pipeline(model, batch_size=8) as pp:
+        calls = CountingPipeline(pp)
+        out = pp.predict_sample_with_blocking(x, ns=0).members["out"].data
+    assert [c["raw"] for c in calls.calls] == [(2, 1, 64, 64)]
+    np.testing.assert_allclose(out, oracle_conv(x, k), atol=1e-5, rtol=0)
+
+
+def test_border_blocks_inside_the_sample_match_a_zero_padding_model(tmp_path: Path) -> None:
+    """Most CNNs zero-pad at their input's border: only blocks that lie inside the sample see that
+    border where the whole-sample prediction sees it."""
+    k = kernel(2, seed=27)
+    model = conv_model(tmp_path, outputs=[OutputDef("out", k, halo=2, zeros=True)])
+    x = rand(1, 1, 400, 336, seed=28) + 3.0  # valid sizes: the whole run is not padded
+    expected = oracle_conv(x, k, zeros=True)
+    with create_prediction_pipeline(model, batch_size=3) as pp:
+        whole = pp.predict_sample_without_blocking(x).members["out"].data
+        inside = pp.predict_sample_with_blocking(x, ns=2).members["out"].data
+    with create_prediction_pipeline(model, border="pad") as pp:
+        padded = pp.predict_sample_with_blocking(x, ns=2).members["out"].data
+    np.testing.assert_allclose(whole, expected, atol=1e-5, rtol=0)
+    np.testing.assert_allclose(inside, whole, atol=1e-5, rtol=0)
+    # reflect-padded border blocks (the reference's tiles) differ along the sample border only
+    diff = np.abs(padded - whole)[0, 0]
+    assert diff[:2].max() > 0.1 and diff[:, -2:].max() > 0.1
+    assert diff[2:-2, 2:-2].max() < 1e-5
