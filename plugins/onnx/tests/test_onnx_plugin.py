@@ -3,37 +3,26 @@
 from __future__ import annotations
 
 import importlib.metadata
-import os
-import subprocess
-import sys
 from pathlib import Path
 
-import pluggy
 import pytest
 from bioimageio_run_onnx import plugin
 from bioimageio_run_onnx.adapter import create_adapter
 
-from bioimageio_core import hookspecs
-from bioimageio_core.hookspecs import WeightFormatSpec
+from bioimageio_core.plugin_testing import (
+    assert_import_is_light,
+    check_weight_format_spec,
+    registered_weight_formats,
+)
 from bioimageio_core.spec import OnnxWeightsDescr
 
-
-class Register:
-    def __init__(self) -> None:
-        self.specs: list[WeightFormatSpec] = []
-
-    def add(self, spec: WeightFormatSpec) -> None:
-        self.specs.append(spec)
+PLUGIN_ROOT = Path(__file__).resolve().parents[1]
+FRAMEWORKS = ("onnxruntime", "onnx")
 
 
 def test_hook_registers_onnx() -> None:
-    register = Register()
-    manager = pluggy.PluginManager(hookspecs.PROJECT_NAME)
-    manager.add_hookspecs(hookspecs)
-    manager.register(plugin)
-    manager.check_pending()  # the hookimpl matches a hook specification
-    manager.hook.bioimageio_weight_formats(register=register)
-    (spec,) = register.specs
+    (spec,) = registered_weight_formats(plugin)
+    check_weight_format_spec(spec, framework_modules=FRAMEWORKS)
     assert spec.name == "onnx"
     assert spec.entry_class is OnnxWeightsDescr
     assert spec.create_adapter is create_adapter
@@ -42,16 +31,8 @@ def test_hook_registers_onnx() -> None:
 
 
 def test_plugin_import_does_not_import_onnxruntime() -> None:
-    code = (
-        "import sys, bioimageio_run_onnx.plugin as p; p.onnx_unavailable(); "
-        "assert 'onnxruntime' not in sys.modules and 'onnx' not in sys.modules, 'imported'"
-    )
-    root = Path(__file__).resolve().parents[1]
-    env_path = [str(root), *sys.path]
-    subprocess.run(
-        [sys.executable, "-c", code],
-        check=True,
-        env={**os.environ, "PYTHONPATH": os.pathsep.join(env_path)},
+    assert_import_is_light(
+        "bioimageio_run_onnx.plugin", FRAMEWORKS, call="onnx_unavailable", path=[PLUGIN_ROOT]
     )
 
 

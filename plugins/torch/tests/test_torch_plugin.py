@@ -4,38 +4,27 @@ from __future__ import annotations
 
 import importlib.metadata
 import importlib.util
-import subprocess
-import sys
 from pathlib import Path
 
-import attrs
-import pluggy
 import pytest
 from bioimageio_run_torch import plugin
 
-from bioimageio_core import hookspecs
 from bioimageio_core.errors import PluginError
 from bioimageio_core.hookspecs import WeightFormatSpec
+from bioimageio_core.plugin_testing import (
+    assert_import_is_light,
+    check_weight_format_spec,
+    registered_weight_formats,
+)
 
 PLUGIN_ROOT = Path(__file__).resolve().parents[1]
 
 
-@attrs.define
-class ListRegister:
-    specs: list[WeightFormatSpec] = attrs.field(factory=list)
-
-    def add(self, spec: WeightFormatSpec) -> None:
-        self.specs.append(spec)
-
-
 def _registered() -> list[WeightFormatSpec]:
-    manager = pluggy.PluginManager(hookspecs.PROJECT_NAME)
-    manager.add_hookspecs(hookspecs)
-    manager.register(plugin, name="torch")
-    manager.check_pending()
-    register = ListRegister()
-    manager.hook.bioimageio_weight_formats(register=register)
-    return register.specs
+    specs = registered_weight_formats(plugin)
+    for spec in specs:
+        check_weight_format_spec(spec, framework_modules=("torch",))
+    return specs
 
 
 def test_registers_both_formats_in_priority_order() -> None:
@@ -75,17 +64,10 @@ def test_unavailable_without_torch(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_plugin_import_does_not_import_torch() -> None:
-    code = (
-        "import sys, bioimageio_run_torch, bioimageio_run_torch.plugin as p\n"
-        "p.torch_missing_reason()\n"
-        "assert 'torch' not in sys.modules\n"
-        "print('ok')\n"
+    assert_import_is_light("bioimageio_run_torch", ("torch",), path=[PLUGIN_ROOT])
+    assert_import_is_light(
+        "bioimageio_run_torch.plugin", ("torch",), call="torch_missing_reason", path=[PLUGIN_ROOT]
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=False
-    )
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "ok"
 
 
 def test_entry_point_is_declared() -> None:
