@@ -24,6 +24,7 @@ Importing this module imports no deep-learning framework and no pytest.
 from __future__ import annotations
 
 import hashlib
+import importlib.metadata
 import keyword
 import os
 import subprocess
@@ -48,9 +49,13 @@ __all__ = [
     "ListRegister",
     "TensorSpec",
     "assert_import_is_light",
+    "as_root",
     "axes",
     "build_model",
+    "check_entry_point",
     "check_weight_format_spec",
+    "checked_weight_formats",
+    "describe_arrays",
     "make_request",
     "model_description",
     "registered_weight_formats",
@@ -186,6 +191,28 @@ def model_description(
     }
 
 
+def describe_arrays(
+    root: Path,
+    inputs: Mapping[str, np.ndarray[Any, Any]],
+    outputs: Mapping[str, np.ndarray[Any, Any]],
+    weights: Mapping[str, Mapping[str, Any]],
+    *,
+    letters: str,
+    **fields: Any,
+) -> dict[str, Any]:
+    """:func:`model_description` for test arrays by tensor id that share the axes ``letters``.
+
+    E.g. ``describe_arrays(root, {"raw": x}, {"out": y}, weights, letters="byxc")``.
+    """
+    return model_description(
+        root,
+        [TensorSpec.from_array(tid, letters, array) for tid, array in inputs.items()],
+        [TensorSpec.from_array(tid, letters, array) for tid, array in outputs.items()],
+        weights,
+        **fields,
+    )
+
+
 def build_model(
     raw: Mapping[str, Any],
     root: object,
@@ -282,6 +309,41 @@ def registered_weight_formats(plugin: ModuleType | object) -> list[hookspecs.Wei
     register = ListRegister()
     manager.hook.bioimageio_weight_formats(register=register)
     return list(register.specs)
+
+
+def checked_weight_formats(
+    plugin: ModuleType | object, *, framework_modules: Collection[str] = ()
+) -> dict[str, hookspecs.WeightFormatSpec]:
+    """:func:`registered_weight_formats` by name, each checked by :func:`check_weight_format_spec`."""
+    specs = registered_weight_formats(plugin)
+    for spec in specs:
+        check_weight_format_spec(spec, framework_modules=framework_modules)
+    by_name = {spec.name: spec for spec in specs}
+    if len(by_name) != len(specs):
+        raise AssertionError(f"a weight format is registered twice: {[s.name for s in specs]}")
+    return by_name
+
+
+def check_entry_point(distribution: str, name: str, module: str) -> object:
+    """Assert that the installed ``distribution`` declares exactly the entry point
+    ``name = module`` in group ``bioimageio_core``; return what it loads.
+
+    Calls ``pytest.skip`` when the distribution is not installed (tests run from a source tree).
+    """
+    try:
+        dist = importlib.metadata.distribution(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        import pytest
+
+        pytest.skip(f"{distribution} is not installed (run the tests of an installed plugin)")
+    points = [ep for ep in dist.entry_points if ep.group == hookspecs.PROJECT_NAME]
+    found = [(ep.name, ep.value) for ep in points]
+    if found != [(name, module)]:
+        raise AssertionError(
+            f"{distribution} declares entry points {found} in group {hookspecs.PROJECT_NAME!r}; "
+            f"expected [{(name, module)!r}]"
+        )
+    return points[0].load()
 
 
 def check_weight_format_spec(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import importlib.metadata
 import sys
 import textwrap
 import types
@@ -319,3 +320,58 @@ def test_import_checks_in_a_subprocess(fake_framework: Path) -> None:
 def test_plugin_testing_imports_no_framework_and_no_pytest() -> None:
     pt.assert_import_is_light("bioimageio_core.plugin_testing", [*FRAMEWORKS, "pytest", "_pytest"])
     pt.assert_import_is_light("bioimageio_core.backend_utils", FRAMEWORKS)
+
+
+def test_describe_arrays_matches_tensor_specs(tmp_path: Path) -> None:
+    x = np.zeros((1, 5, 6, 2), np.uint8)
+    y = np.ones((1, 5, 6, 3), np.float32)
+    weights = {"onnx": {"source": "w.onnx", "opset_version": 17}}
+    by_arrays = pt.describe_arrays(tmp_path, {"a": x}, {"b": y}, weights, letters="byxc", name="n")
+    by_specs = pt.model_description(
+        tmp_path,
+        [pt.TensorSpec("a", pt.axes("byxc", x.shape), x)],
+        [pt.TensorSpec("b", pt.axes("byxc", y.shape), y)],
+        weights,
+        name="n",
+    )
+    assert by_arrays == by_specs
+    assert by_arrays["inputs"][0]["axes"][1:] == [
+        {"type": "space", "id": "y", "size": 5},
+        {"type": "space", "id": "x", "size": 6},
+        {"type": "channel", "channel_names": ["c0", "c1"]},
+    ]
+    assert by_arrays["inputs"][0]["data"] == {"type": "uint8"}
+
+
+def test_checked_weight_formats_by_name() -> None:
+    specs = pt.checked_weight_formats(_plugin_module())
+    assert list(specs) == ["scale", "scale2"] and specs["scale2"].priority == 5
+
+    module = types.ModuleType("bad_plugin")
+
+    @hookimpl
+    def bioimageio_weight_formats(register: WeightFormatRegister) -> None:
+        register.add(_spec(entry_class=dict))
+
+    module.bioimageio_weight_formats = bioimageio_weight_formats  # type: ignore[attr-defined]
+    with pytest.raises(AssertionError, match="entry_class must be an attrs class"):
+        pt.checked_weight_formats(module)
+
+
+def test_entry_point_check_skips_without_the_distribution() -> None:
+    with pytest.raises(pytest.skip.Exception, match="no-such-bioimageio-plugin is not installed"):
+        pt.check_entry_point("no-such-bioimageio-plugin", "x", "x.plugin")
+
+
+def test_entry_point_check_of_an_installed_distribution(make_dist: Any) -> None:
+    entry = make_dist("bioimageio-entry-point-check", "VALUE = 42\n")
+    (point,) = [
+        ep
+        for ep in importlib.metadata.distribution("bioimageio-entry-point-check").entry_points
+        if ep.group == "bioimageio_core"
+    ]
+    assert point.name == entry
+    loaded = pt.check_entry_point("bioimageio-entry-point-check", entry, point.value)
+    assert getattr(loaded, "VALUE", None) == 42
+    with pytest.raises(AssertionError, match="expected"):
+        pt.check_entry_point("bioimageio-entry-point-check", "other", point.value)

@@ -25,12 +25,13 @@ def describe(
     weights: dict[str, Any],
 ) -> dict[str, Any]:
     """A raw 0.5 model description (axes batch, y, x, channel); test tensors written to ``root``."""
-    return pt.model_description(
+    return pt.describe_arrays(
         root,
-        [pt.TensorSpec.from_array(k, "byxc", v) for k, v in inputs.items()],
-        [pt.TensorSpec.from_array(k, "byxc", v) for k, v in outputs.items()],
+        inputs,
+        outputs,
         weights,
         name="tiny keras test model",
+        letters="byxc",
         description="a tiny model built by the keras plugin tests",
     )
 

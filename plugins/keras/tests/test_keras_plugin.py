@@ -10,8 +10,8 @@ from bioimageio_run_keras import KerasV3WeightsDescr, create_adapter, plugin
 
 from bioimageio_core.plugin_testing import (
     assert_import_is_light,
-    check_weight_format_spec,
-    registered_weight_formats,
+    check_entry_point,
+    checked_weight_formats,
 )
 from bioimageio_core.spec import KerasHdf5WeightsDescr
 
@@ -20,13 +20,11 @@ FRAMEWORKS = ("keras", "torch", "tensorflow", "jax")
 
 
 def test_hook_registers_both_formats() -> None:
-    specs = registered_weight_formats(plugin)
-    by_name = {s.name: s for s in specs}
+    by_name = checked_weight_formats(plugin, framework_modules=FRAMEWORKS)
     assert set(by_name) == {"keras_hdf5", "keras_v3"}
     assert by_name["keras_hdf5"].entry_class is KerasHdf5WeightsDescr
     assert by_name["keras_v3"].entry_class is KerasV3WeightsDescr
-    for spec in specs:
-        check_weight_format_spec(spec, framework_modules=FRAMEWORKS)
+    for spec in by_name.values():
         assert spec.create_adapter is create_adapter
         assert spec.is_available() is None
         assert "bioimageio-run-keras" in spec.install_hint
@@ -45,9 +43,5 @@ def test_plugin_import_does_not_import_keras() -> None:
 
 
 def test_entry_point_when_installed() -> None:
-    try:
-        importlib.metadata.distribution("bioimageio-run-keras")
-    except importlib.metadata.PackageNotFoundError:
-        pytest.skip("bioimageio-run-keras is not installed (run through `nox -s tests_keras`)")
-    points = importlib.metadata.entry_points(group="bioimageio_core")
-    assert {(p.name, p.value) for p in points} >= {("keras", "bioimageio_run_keras.plugin")}
+    loaded = check_entry_point("bioimageio-run-keras", "keras", "bioimageio_run_keras.plugin")
+    assert loaded is plugin

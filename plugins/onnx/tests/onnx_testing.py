@@ -24,12 +24,13 @@ def describe(
     weights: dict[str, Any],
 ) -> dict[str, Any]:
     """A raw 0.5 model description (axes batch, channel, y, x); test tensors written to ``root``."""
-    return pt.model_description(
+    return pt.describe_arrays(
         root,
-        [pt.TensorSpec.from_array(k, "bcyx", v) for k, v in inputs.items()],
-        [pt.TensorSpec.from_array(k, "bcyx", v) for k, v in outputs.items()],
+        inputs,
+        outputs,
         weights,
         name="tiny test model",
+        letters="bcyx",
         description="a tiny model built by the onnx plugin tests",
     )
 

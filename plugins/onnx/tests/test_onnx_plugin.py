@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import importlib.metadata
 from pathlib import Path
 
-import pytest
 from bioimageio_run_onnx import plugin
 from bioimageio_run_onnx.adapter import create_adapter
 
 from bioimageio_core.plugin_testing import (
     assert_import_is_light,
-    check_weight_format_spec,
-    registered_weight_formats,
+    check_entry_point,
+    checked_weight_formats,
 )
 from bioimageio_core.spec import OnnxWeightsDescr
 
@@ -21,8 +19,7 @@ FRAMEWORKS = ("onnxruntime", "onnx")
 
 
 def test_hook_registers_onnx() -> None:
-    (spec,) = registered_weight_formats(plugin)
-    check_weight_format_spec(spec, framework_modules=FRAMEWORKS)
+    (spec,) = checked_weight_formats(plugin, framework_modules=FRAMEWORKS).values()
     assert spec.name == "onnx"
     assert spec.entry_class is OnnxWeightsDescr
     assert spec.create_adapter is create_adapter
@@ -37,9 +34,5 @@ def test_plugin_import_does_not_import_onnxruntime() -> None:
 
 
 def test_entry_point_when_installed() -> None:
-    try:
-        importlib.metadata.distribution("bioimageio-run-onnx")
-    except importlib.metadata.PackageNotFoundError:
-        pytest.skip("bioimageio-run-onnx is not installed (run through `nox -s tests_onnx`)")
-    points = importlib.metadata.entry_points(group="bioimageio_core")
-    assert {(p.name, p.value) for p in points} >= {("onnx", "bioimageio_run_onnx.plugin")}
+    loaded = check_entry_point("bioimageio-run-onnx", "onnx", "bioimageio_run_onnx.plugin")
+    assert loaded is plugin

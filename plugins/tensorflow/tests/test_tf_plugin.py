@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.metadata
 from pathlib import Path
 
-import pytest
 from bioimageio_run_tensorflow import create_adapter, plugin
 
 from bioimageio_core.plugin_testing import (
     assert_import_is_light,
-    check_weight_format_spec,
-    registered_weight_formats,
+    check_entry_point,
+    checked_weight_formats,
 )
 from bioimageio_core.spec import TensorflowSavedModelBundleWeightsDescr
 
@@ -20,8 +18,7 @@ FRAMEWORKS = ("tensorflow",)
 
 
 def test_hook_registers_saved_model_bundle() -> None:
-    (spec,) = registered_weight_formats(plugin)
-    check_weight_format_spec(spec, framework_modules=FRAMEWORKS)
+    (spec,) = checked_weight_formats(plugin, framework_modules=FRAMEWORKS).values()
     assert spec.name == "tensorflow_saved_model_bundle"
     assert spec.entry_class is TensorflowSavedModelBundleWeightsDescr
     assert spec.create_adapter is create_adapter
@@ -39,13 +36,7 @@ def test_plugin_import_does_not_import_tensorflow() -> None:
 
 
 def test_entry_point_when_installed() -> None:
-    try:
-        importlib.metadata.distribution("bioimageio-run-tensorflow")
-    except importlib.metadata.PackageNotFoundError:
-        pytest.skip(
-            "bioimageio-run-tensorflow is not installed (run through `nox -s tests_tensorflow`)"
-        )
-    points = importlib.metadata.entry_points(group="bioimageio_core")
-    assert {(p.name, p.value) for p in points} >= {
-        ("tensorflow", "bioimageio_run_tensorflow.plugin")
-    }
+    loaded = check_entry_point(
+        "bioimageio-run-tensorflow", "tensorflow", "bioimageio_run_tensorflow.plugin"
+    )
+    assert loaded is plugin

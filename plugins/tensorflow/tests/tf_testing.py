@@ -31,12 +31,13 @@ def describe(
     source: str,
 ) -> dict[str, Any]:
     """A raw 0.5 description (axes batch, y, x, channel) with test tensors written to ``root``."""
-    return pt.model_description(
+    return pt.describe_arrays(
         root,
-        [pt.TensorSpec.from_array(k, "byxc", v) for k, v in inputs.items()],
-        [pt.TensorSpec.from_array(k, "byxc", v) for k, v in outputs.items()],
+        inputs,
+        outputs,
         {FORMAT: pt.weights_entry(root, source, tensorflow_version="2.16")},
         name="tiny tensorflow test model",
+        letters="byxc",
         description="a tiny model built by the tensorflow plugin tests",
     )
 

@@ -13,22 +13,19 @@ from bioimageio_core.errors import PluginError
 from bioimageio_core.hookspecs import WeightFormatSpec
 from bioimageio_core.plugin_testing import (
     assert_import_is_light,
-    check_weight_format_spec,
-    registered_weight_formats,
+    check_entry_point,
+    checked_weight_formats,
 )
 
 PLUGIN_ROOT = Path(__file__).resolve().parents[1]
 
 
-def _registered() -> list[WeightFormatSpec]:
-    specs = registered_weight_formats(plugin)
-    for spec in specs:
-        check_weight_format_spec(spec, framework_modules=("torch",))
-    return specs
+def _registered() -> dict[str, WeightFormatSpec]:
+    return checked_weight_formats(plugin, framework_modules=("torch",))
 
 
 def test_registers_both_formats_in_priority_order() -> None:
-    specs = {spec.name: spec for spec in _registered()}
+    specs = _registered()
     assert sorted(specs) == ["pytorch_state_dict", "torchscript"]
     assert specs["torchscript"].priority < specs["pytorch_state_dict"].priority
     assert specs["torchscript"].create_adapter is plugin.create_torchscript_adapter
@@ -41,7 +38,7 @@ def test_registers_both_formats_in_priority_order() -> None:
 def test_entry_classes_are_the_spec_classes() -> None:
     from bioimageio_core import spec as spec_package
 
-    specs = {spec.name: spec for spec in _registered()}
+    specs = _registered()
     assert specs["torchscript"].entry_class is spec_package.TorchscriptWeightsDescr
     assert specs["pytorch_state_dict"].entry_class is spec_package.PytorchStateDictWeightsDescr
 
@@ -75,12 +72,5 @@ def test_entry_point_is_declared() -> None:
     assert (
         '[project.entry-points.bioimageio_core]\ntorch = "bioimageio_run_torch.plugin"' in pyproject
     )
-    try:
-        distribution = importlib.metadata.distribution("bioimageio-run-torch")
-    except importlib.metadata.PackageNotFoundError:
-        pytest.skip("bioimageio-run-torch is not installed (tests run from the source tree)")
-    entry_points = [ep for ep in distribution.entry_points if ep.group == "bioimageio_core"]
-    assert [(ep.name, ep.value) for ep in entry_points] == [
-        ("torch", "bioimageio_run_torch.plugin")
-    ]
-    assert entry_points[0].load() is plugin
+    loaded = check_entry_point("bioimageio-run-torch", "torch", "bioimageio_run_torch.plugin")
+    assert loaded is plugin
