@@ -375,3 +375,10 @@ def test_entry_point_check_of_an_installed_distribution(make_dist: Any) -> None:
     assert getattr(loaded, "VALUE", None) == 42
     with pytest.raises(AssertionError, match="expected"):
         pt.check_entry_point("bioimageio-entry-point-check", "other", point.value)
+
+
+def test_every_helper_is_in_the_plugin_guide() -> None:
+    guide = (Path(__file__).resolve().parents[2] / "docs" / "plugins.md").read_text("utf-8")
+    assert "## Testing your plugin" in guide
+    missing = [name for name in pt.__all__ if f"`{name}" not in guide]
+    assert not missing, f"docs/plugins.md does not mention {missing}"
