@@ -1,4 +1,5 @@
-"""Small helpers shared by weight-format backends: one device, tensor matching, file placing.
+"""Small helpers shared by weight-format backends: framework import, one device, tensor
+matching, file placing.
 
 Nothing here imports a deep-learning framework; backends translate the results into their own
 device names and call orders.
@@ -6,17 +7,34 @@ device names and call orders.
 
 from __future__ import annotations
 
+import importlib
 import os
 import re
 import shutil
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
+from types import ModuleType
 from typing import Literal
 
 import attrs
 
 from bioimageio_core.errors import PluginError
+
+
+def import_framework(module: str, *, weights_format: str, distribution: str) -> ModuleType:
+    """Import a backend's framework (call it when building an adapter, never at plugin import).
+
+    Raises :class:`PluginError` saying which weight format needs ``module`` and what to install.
+    """
+    try:
+        return importlib.import_module(module)
+    except ImportError as e:
+        raise PluginError(
+            f"the {weights_format} weight format needs {module}, which failed to import: {e}",
+            hint=f"pip install {distribution}",
+        ) from e
+
 
 _CUDA_DEVICE = re.compile(r"cuda(?::(\d+))?")
 DEVICE_HINT = "use 'cpu', 'cuda' or 'cuda:N' (N: the GPU index)"

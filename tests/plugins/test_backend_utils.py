@@ -11,7 +11,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bioimageio_core.backend_utils import Device, link_or_copy, match_tensors, single_device
+from bioimageio_core.backend_utils import (
+    Device,
+    import_framework,
+    link_or_copy,
+    match_tensors,
+    single_device,
+)
 from bioimageio_core.errors import PluginError
 
 IDS = st.lists(st.text("abcdefgh_", min_size=1, max_size=4), min_size=1, max_size=6, unique=True)
@@ -96,3 +102,15 @@ def test_link_or_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     link_or_copy(source, tmp_path / "copied.bin")
     assert (tmp_path / "copied.bin").read_bytes() == b"payload"
     assert not os.path.samefile(source, tmp_path / "copied.bin")
+
+
+def test_import_framework() -> None:
+    import json
+
+    assert import_framework("json", weights_format="w", distribution="d") is json
+    with pytest.raises(PluginError) as info:
+        import_framework("no_such_framework_xyz", weights_format="my_fmt", distribution="my-dist")
+    assert "the my_fmt weight format needs no_such_framework_xyz, which failed to import" in str(
+        info.value
+    )
+    assert info.value.hint == "pip install my-dist"

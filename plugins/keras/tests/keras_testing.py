@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -18,22 +19,14 @@ from bioimageio_core.spec import SpecExtensions
 EXTENSIONS = SpecExtensions(weight_formats={KERAS_V3: KerasV3WeightsDescr})
 
 
-def describe(
-    root: Path,
-    inputs: dict[str, np.ndarray[Any, Any]],
-    outputs: dict[str, np.ndarray[Any, Any]],
-    weights: dict[str, Any],
-) -> dict[str, Any]:
-    """A raw 0.5 model description (axes batch, y, x, channel); test tensors written to ``root``."""
-    return pt.describe_arrays(
-        root,
-        inputs,
-        outputs,
-        weights,
-        name="tiny keras test model",
-        letters="byxc",
-        description="a tiny model built by the keras plugin tests",
-    )
+describe = functools.partial(
+    pt.describe_arrays,
+    letters="byxc",
+    name="tiny keras test model",
+    description="a tiny model built by the keras plugin tests",
+)
+"""``describe(root, inputs, outputs, weights)``: a raw 0.5 description of test arrays by tensor id
+(axes batch, y, x, channel); test tensors are written to ``root``."""
 
 
 def weights_entry(root: Path, file: str, fmt: str) -> dict[str, Any]:

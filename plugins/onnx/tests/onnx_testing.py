@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -17,22 +18,14 @@ from bioimageio_core.settings import Settings
 OPSET = 17
 
 
-def describe(
-    root: Path,
-    inputs: dict[str, np.ndarray[Any, Any]],
-    outputs: dict[str, np.ndarray[Any, Any]],
-    weights: dict[str, Any],
-) -> dict[str, Any]:
-    """A raw 0.5 model description (axes batch, channel, y, x); test tensors written to ``root``."""
-    return pt.describe_arrays(
-        root,
-        inputs,
-        outputs,
-        weights,
-        name="tiny test model",
-        letters="bcyx",
-        description="a tiny model built by the onnx plugin tests",
-    )
+describe = functools.partial(
+    pt.describe_arrays,
+    letters="bcyx",
+    name="tiny test model",
+    description="a tiny model built by the onnx plugin tests",
+)
+"""``describe(root, inputs, outputs, weights)``: a raw 0.5 description of test arrays by tensor id
+(axes batch, channel, y, x); test tensors are written to ``root``."""
 
 
 def onnx_entry(root: Path, model_file: str, external_data: str | None = None) -> dict[str, Any]:

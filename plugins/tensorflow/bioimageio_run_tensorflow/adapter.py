@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from bioimageio_core.adapters import AdapterRequest, ModelAdapter
-from bioimageio_core.backend_utils import single_device
+from bioimageio_core.backend_utils import import_framework, single_device
 from bioimageio_core.errors import InputError, PluginError
 from bioimageio_run_tensorflow.signatures import match_signature
 from bioimageio_run_tensorflow.unzip import unpack_saved_model
@@ -41,13 +41,7 @@ class TensorflowModelAdapter(ModelAdapter):
 
     def __init__(self, request: AdapterRequest) -> None:
         super().__init__(request)
-        try:
-            import tensorflow as tf  # type: ignore[import-untyped]
-        except ImportError as e:
-            raise PluginError(
-                f"the {FORMAT} weight format needs tensorflow, which failed to import: {e}",
-                hint=f"pip install {DISTRIBUTION}",
-            ) from e
+        tf = import_framework("tensorflow", weights_format=FORMAT, distribution=DISTRIBUTION)
         self._tf: Any = tf
         self.device: str | None = tf_device(request.devices)
         if self.device is not None and self.device.startswith("/GPU:"):
