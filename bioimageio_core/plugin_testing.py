@@ -93,7 +93,8 @@ def axes(
 
     Letters: ``b`` batch (size ``batch_size``, free when None; the shape entry is ignored),
     ``c`` channel (names ``c0``, ``c1``, …), ``i`` index, ``t`` time, ``z``/``y``/``x`` space.
-    A size of None is written as a free size (``{"min": 1, "step": 1}``).
+    A size of None is written as a free size (``{"min": 1, "step": 1}``; inputs only, outputs
+    need a fixed size or a size reference).
     """
     if len(letters) != len(shape):
         raise ValueError(f"axes {letters!r} do not fit shape {tuple(shape)}")

@@ -382,3 +382,22 @@ def test_every_helper_is_in_the_plugin_guide() -> None:
     assert "## Testing your plugin" in guide
     missing = [name for name in pt.__all__ if f"`{name}" not in guide]
     assert not missing, f"docs/plugins.md does not mention {missing}"
+
+
+@pytest.mark.parametrize("letters", ["bczyx", "btyxc", "bi", "ci"])
+def test_axes_build_valid_models(tmp_path: Path, letters: str) -> None:
+    shape = tuple(range(2, 2 + len(letters)))
+    free = [None if c in "tyx" else s for c, s in zip(letters, shape, strict=True)]
+    raw = pt.model_description(
+        tmp_path,
+        [pt.TensorSpec("a", pt.axes(letters, free))],  # inputs may have free sizes
+        [pt.TensorSpec("b", pt.axes(letters, shape))],  # outputs need fixed ones (or references)
+        {"onnx": {"source": "w.onnx", "opset_version": 17}},
+    )
+    model = pt.build_model(raw, tmp_path)
+    expected = [
+        {"b": "batch", "c": "channel", "i": "index", "t": "time"}.get(c, "space") for c in letters
+    ]
+    assert [a.type for a in model.inputs[0].axes] == expected
+    assert [a.type for a in model.outputs[0].axes] == expected
+    assert model.outputs[0].shape[1:] == shape[1:]
