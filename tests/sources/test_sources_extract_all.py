@@ -12,10 +12,14 @@ from bioimageio_core.errors import SourceError
 from bioimageio_core.sources.zips import extract_all
 
 
-def _zip(path: Path, members: dict[str, bytes]) -> Path:
+def _zip(path: Path, members: dict[str, bytes], *, links: tuple[str, ...] = ()) -> Path:
+    """A zip of ``members``; those named in ``links`` are stored as symbolic links."""
     with zipfile.ZipFile(path, "w") as z:
         for name, data in members.items():
-            z.writestr(name, data)
+            info = zipfile.ZipInfo(name)
+            if name in links:
+                info.external_attr = (stat.S_IFLNK | 0o777) << 16
+            z.writestr(info, data)
     return path
 
 
@@ -52,13 +56,9 @@ def test_refuses_unsafe_members_and_leaves_nothing(tmp_path: Path, member: str, 
 
 
 def test_refuses_links_and_oversized(tmp_path: Path) -> None:
-    archive = tmp_path / "link.zip"
-    with zipfile.ZipFile(archive, "w") as z:
-        info = zipfile.ZipInfo("x")
-        info.external_attr = (stat.S_IFLNK | 0o777) << 16
-        z.writestr(info, "/etc/passwd")
+    linked = _zip(tmp_path / "link.zip", {"x": b"/etc/passwd"}, links=("x",))
     with pytest.raises(SourceError, match="symbolic link"):
-        extract_all(archive, tmp_path / "a")
+        extract_all(linked, tmp_path / "a")
     big = _zip(tmp_path / "big.zip", {"x": b"0" * 60, "y": b"0" * 60})
     with pytest.raises(SourceError, match="more than 100 bytes"):
         extract_all(big, tmp_path / "b", max_bytes=100)
