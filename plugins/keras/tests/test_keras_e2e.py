@@ -201,9 +201,10 @@ def large(
     np.save(work / "image.npy", image)
 
     def predict(name: str, *args: str) -> np.ndarray[Any, Any]:
+        # on the CPU, as the direct run: GPU convolutions may use TF32 and differ by more than 1e-5
         result = run_cli(
             "predict", folder / "rdf.yaml", "--inputs", work / "image.npy",
-            "--outputs", work / name, "--axes", "byxc", "--quiet",
+            "--outputs", work / name, "--device", "cpu", "--axes", "byxc", "--quiet",
             "--weights-format", "keras_v3", *args,
         )  # fmt: skip
         assert result.exit_code == 0, result.output
