@@ -171,6 +171,11 @@ def _scaled(folder: Path) -> ModelDef:
     )
 
 
+GRAPH_INPUTS = {  # graph input name by tensor id
+    "tiled": {"raw": "input"},
+    "multi": {"raw": "raw_in", "mask": "mask_in"},
+    "scaled": {"raw": "input"},
+}
 BUILDERS: dict[str, Callable[[Path], ModelDef]] = {
     "tiled": _tiled,
     "multi": _multi,
@@ -273,6 +278,78 @@ def test_blockwise_prediction_equals_whole_image(large: LargePrediction, batch_s
 
 def test_batch_size_4_equals_batch_size_1(large: LargePrediction) -> None:
     np.testing.assert_allclose(large.tiled[4], large.tiled[1], rtol=0, atol=1e-5)
+
+
+# ---- blockwise prediction of the multi-tensor and the downsampling model ------------------------
+
+BLOCKWISE_04_MULTI = (
+    "a 0.4 model's inputs cannot reference each other: 'raw' (halo 4 from the outputs) and 'mask' "
+    "(halo 0) get the same block size but different inner sizes, so the blocker refuses "
+    "('axis y is cut into 8 and 7 blocks in different tensors')"
+)
+
+
+@pytest.mark.parametrize(
+    ("name", "version"),
+    [
+        ("scaled", "0.5"),
+        ("scaled", "0.4"),
+        ("multi", "0.5"),
+        pytest.param(
+            "multi", "0.4", marks=pytest.mark.xfail(strict=True, reason=BLOCKWISE_04_MULTI)
+        ),
+    ],
+)
+def test_blockwise_prediction_of_other_models_equals_whole_image(
+    built: dict[str, tuple[Path, ModelDef]], tmp_path: Path, name: str, version: Version
+) -> None:
+    folder, model = built[name]
+    rng = np.random.default_rng(11)
+    feed = {}
+    for t in model.inputs:
+        feed[t.id] = rng.uniform(size=(1, t.channels(), 400, 336)).astype(np.float32)
+        (tmp_path / t.id).mkdir()
+        np.save(tmp_path / t.id / "image.npy", feed[t.id])
+    direct = _run(folder / WEIGHTS_FILE, {GRAPH_INPUTS[name][k]: v for k, v in feed.items()})
+
+    def predict(label: str, *args: str) -> dict[str, np.ndarray[Any, Any]]:
+        result = run_cli(
+            "predict", _description(folder, version),
+            "--inputs", tmp_path / "{tensor_id}" / "image.npy",
+            "--outputs", tmp_path / label / "{tensor_id}.npy", "--device", "cpu", "--quiet", *args,
+        )  # fmt: skip
+        assert result.exit_code == 0, result.output
+        return {t.id: np.load(tmp_path / label / f"{t.id}.npy") for t in model.outputs}
+
+    whole = predict("whole")
+    for t, expected in zip(model.outputs, direct, strict=True):
+        np.testing.assert_allclose(whole[t.id], expected, rtol=1e-5, atol=1e-5)
+    # blocks of 32 + 2 * 16 = 64 pixels, halo included
+    tiled = predict("tiled", "--blocksize", "2", "--batch-size", "4")
+    for t in model.outputs:
+        np.testing.assert_allclose(tiled[t.id], whole[t.id], rtol=0, atol=1e-5)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="predict --axes gives one axes string; for a model with several inputs the core "
+    "refuses it ('one axes value was given for a model with several inputs') and its hint is a "
+    "Python mapping the command line cannot express",
+)
+def test_predict_axes_option_with_several_inputs(
+    built: dict[str, tuple[Path, ModelDef]], tmp_path: Path
+) -> None:
+    folder, model = built["multi"]
+    for t in model.inputs:  # channel-first arrays without batch axis: the axes must be given
+        (tmp_path / t.id).mkdir()
+        np.save(tmp_path / t.id / "image.npy", t.test[0])
+    result = run_cli(
+        "predict", folder / "rdf.yaml", "--inputs", tmp_path / "{tensor_id}" / "image.npy",
+        "--outputs", tmp_path / "out" / "{tensor_id}.npy", "--axes", "cyx", "--quiet",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    for t in model.outputs:
+        np.testing.assert_allclose(np.load(tmp_path / "out" / f"{t.id}.npy"), t.test, atol=1e-5)
 
 
 # ---- published and bundled models -------------------------------------------------------------
