@@ -330,6 +330,24 @@ def test_blockwise_prediction_of_other_models_equals_whole_image(
         np.testing.assert_allclose(tiled[t.id], whole[t.id], rtol=0, atol=1e-5)
 
 
+@pytest.mark.parametrize("version", VERSIONS)
+def test_blockwise_prediction_of_a_batch_of_three(
+    built: dict[str, tuple[Path, ModelDef]], tmp_path: Path, version: Version
+) -> None:
+    """Three images in one sample, predicted in blocks of 64 pixels four blocks at a time."""
+    folder, _ = built["tiled"]
+    image = np.random.default_rng(12).standard_normal((3, 1, 272, 208)).astype(np.float32)
+    np.save(tmp_path / "image.npy", image)
+    result = run_cli(
+        "predict", _description(folder, version), "--inputs", tmp_path / "image.npy",
+        "--outputs", tmp_path / "out.npy", "--device", "cpu", "--quiet",
+        "--blocksize", "0", "--batch-size", "4",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    (expected,) = _run(folder / WEIGHTS_FILE, {"input": image})
+    np.testing.assert_allclose(np.load(tmp_path / "out.npy"), expected, rtol=0, atol=1e-5)
+
+
 @pytest.mark.xfail(
     strict=True,
     reason="predict --axes gives one axes string; for a model with several inputs the core "
