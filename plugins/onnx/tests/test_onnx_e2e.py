@@ -348,6 +348,38 @@ def test_blockwise_prediction_of_a_batch_of_three(
     np.testing.assert_allclose(np.load(tmp_path / "out.npy"), expected, rtol=0, atol=1e-5)
 
 
+@pytest.mark.parametrize("halo", [4, 0])
+def test_block_artifacts_show_a_too_small_halo(
+    built: dict[str, tuple[Path, ModelDef]], tmp_path: Path, halo: int
+) -> None:
+    """The tiled model needs a halo of 2 (two 3x3 convolutions); described without, blockwise
+    prediction differs from whole-image prediction and block-artifacts says so."""
+    folder, model = built["tiled"]
+    shutil.copy(folder / WEIGHTS_FILE, tmp_path / WEIGHTS_FILE)
+    (out,) = model.outputs
+    rdf = write_model(tmp_path, attrs.evolve(model, outputs=(attrs.evolve(out, halo=halo),)), "0.5")
+    image = np.random.default_rng(13).standard_normal((1, 1, 256, 192)).astype(np.float32)
+    np.save(tmp_path / "image.npy", image)
+    result = run_cli(
+        "block-artifacts", rdf, "--inputs", tmp_path / "image.npy", "--outputs", tmp_path / "diff",
+        "--blocksize", "0", "--fail-above", "1e-5", "--device", "cpu", "--quiet",
+    )  # fmt: skip
+    (diff_file,) = (tmp_path / "diff").iterdir()
+    diff = np.load(diff_file)
+    assert diff.shape == (1, 2, 256, 192)
+    if halo:
+        assert result.exit_code == 0, result.output
+        assert diff.max() <= 1e-5
+    else:
+        assert result.exit_code == 1, result.output
+        # blocks of 64 pixels: the artifacts lie within the receptive field radius (2) of block
+        # borders (y or x at 64, 128, ...)
+        _, _, ys, xs = np.nonzero(diff > 1e-5)
+        assert ys.size > 0
+        near = np.isin(ys % 64, [0, 1, 62, 63]) | np.isin(xs % 64, [0, 1, 62, 63])
+        assert near.all()
+
+
 @pytest.mark.xfail(
     strict=True,
     reason="predict --axes gives one axes string; for a model with several inputs the core "
