@@ -27,6 +27,7 @@ from e2e_descriptions import (
     assert_passed,
     run_cli,
     run_test,
+    warnings_of,
     write_model,
 )
 
@@ -161,6 +162,7 @@ def test_cli_test_passes(
     exit_code, summary = run_test(_description(folder, version))
     assert_passed(exit_code, summary, FORMATS, len(model.outputs))
     assert summary["format_version"] == ("0.5.4" if version == "0.5" else "0.4.10")
+    assert warnings_of(summary) == []
 
 
 @pytest.mark.parametrize("version", VERSIONS)

@@ -47,7 +47,7 @@ class Ref:
     scale: float = 1.0
 
 
-@attrs.frozen
+@attrs.frozen(eq=False)  # holds arrays
 class TensorDef:
     """One tensor: id, axis letters in array order, test array, size and halo of ``y`` and ``x``.
 
@@ -78,7 +78,7 @@ class WeightsDef:
     v04: Mapping[str, Any] = attrs.field(factory=dict)
 
 
-@attrs.frozen
+@attrs.frozen(eq=False)  # holds arrays
 class ModelDef:
     name: str
     inputs: tuple[TensorDef, ...]
@@ -273,6 +273,10 @@ def assert_passed(
     for fmt in formats:
         checks = _reproduced(summary, fmt)
         assert len(checks) == n_outputs, (fmt, summary)
+
+
+def warnings_of(summary: Mapping[str, Any]) -> list[str]:
+    return [f"{w['path']}: {w['msg']}" for d in summary["details"] for w in d["warnings"]]
 
 
 def assert_failed_reproduction(

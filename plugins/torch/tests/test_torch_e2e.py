@@ -28,6 +28,7 @@ from e2e_descriptions import (
     assert_passed,
     run_cli,
     run_test,
+    warnings_of,
     write_model,
 )
 from torch_helpers import NETS_FILE, PYTORCH_VERSION, run_eager, seeded, sha256_of, write_nets
@@ -163,6 +164,7 @@ def test_cli_test_passes(
     exit_code, summary = run_test(_description(folder, version))
     assert_passed(exit_code, summary, FORMATS, len(model.outputs))
     assert summary["format_version"] == ("0.5.4" if version == "0.5" else "0.4.10")
+    assert warnings_of(summary) == []
 
 
 @pytest.mark.parametrize("version", VERSIONS)
