@@ -67,18 +67,13 @@ def _as_mapping(model: ModelSpec, inputs: Inputs, required: Sequence[str]) -> di
     )
 
 
-def _axes_for(axes: AxesArg, tensor_id: str, n_given: int) -> AxesLike | None:
+def _axes_for(axes: AxesArg, tensor_id: str) -> AxesLike | None:
     if axes is None:
         return None
     if isinstance(axes, Mapping):
         value = axes.get(tensor_id)
         return None if value is None else value
-    if n_given > 1:
-        raise InputError(
-            "one 'axes' value was given for several inputs",
-            hint="give axes per input as a mapping, e.g. axes={'raw': 'yx'}",
-        )
-    return axes
+    return axes  # one value: the axes of every input
 
 
 def _to_tensor(
@@ -155,8 +150,7 @@ def digest_inputs(
             continue
         where = _where(model, tensor_id)
         model_axes = model.tensor(tensor_id).axis_ids
-        n_given = sum(v is not None for v in given.values())
-        tensor = _to_tensor(value, _axes_for(axes, tensor_id, n_given), model_axes, where)
+        tensor = _to_tensor(value, _axes_for(axes, tensor_id), model_axes, where)
         if tensor.dtype.kind not in "biuf":
             raise InputError(
                 f"{where} has dtype {tensor.dtype}, which is not numeric",

@@ -542,7 +542,8 @@ def block_halos(model: ModelSpec) -> dict[TensorAxis, int]:
     It is :func:`input_halos` plus, for a negative size-reference offset (an output the model
     already cropped, as "valid" convolutions do), ``ceil(-offset/2)`` output pixels mapped to the
     input (rounded up). An input axis that references another input axis gets the larger of both
-    halos (mapped through the reference), so both tensors are cut on the same grid.
+    halos (mapped through the reference), so both tensors are cut on the same grid; so do input
+    axes of the same id and scale in different inputs.
     """
     halos = dict(input_halos(model))
     for _t, a, ref, ratio in _input_refs(model):
@@ -561,6 +562,17 @@ def block_halos(model: ModelSpec) -> dict[TensorAxis, int]:
         h_ref, h = halos.get(ref_key, 0), halos.get(key, 0)
         halos[key] = max(h, math.ceil(h_ref * ratio))
         halos[ref_key] = max(h_ref, math.ceil(h / ratio))
+    # inputs with an axis of the same id and scale (y of two images, say) are cut on one grid:
+    # give them the same halo, or their inner regions (and so their block counts) would differ
+    shared: dict[tuple[str, float], list[TensorAxis]] = {}
+    for t in model.inputs:
+        for a in t.axes:
+            if a.type in ("space", "time", "index"):
+                shared.setdefault((a.id, a.scale), []).append((t.id, a.id))
+    for keys in shared.values():
+        widest = max(halos.get(k, 0) for k in keys)
+        for k in keys:
+            halos[k] = widest
     return {k: v for k, v in halos.items() if v}
 
 

@@ -171,9 +171,23 @@ class ValidationSummary:
         rows.append(("format version", self._format_version_text()))
         return rows
 
+    def headline(self) -> str:
+        """One line saying what the outcome means for the user."""
+        failed_tests = [d for d in self.details if d.kind == "test" and d.status == "failed"]
+        if self.status == "failed":
+            return f"FAILED: {self.name} is not a valid description"
+        if failed_tests:
+            return (
+                f"FAILED: {self.name} is a valid description, but {len(failed_tests)} test "
+                f"check(s) failed (status {self.status})"
+            )
+        if self.status == "passed":
+            return f"OK: {self.name} passed"
+        return f"OK: {self.name} is valid-format (the model itself was not tested)"
+
     def format_text(self) -> str:
         """Plain text for a terminal."""
-        lines = [f"{'OK' if self.is_valid else 'FAILED'}: {self.name} is {self.status}"]
+        lines = [self.headline()]
         lines += [f"  {key + ':':<16}{value}" for key, value in self._info_rows()[1:]]
         lines.append("checks:")
         for d in self.details:

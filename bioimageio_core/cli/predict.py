@@ -317,12 +317,31 @@ _device_option = click.option(
     callback=lambda ctx, param, value: _device_choice(value),
     help="Device to run on; default: GPU if the backend finds one, else CPU.",
 )
+def _parse_axes(
+    ctx: click.Context, param: click.Parameter, value: str | None
+) -> str | dict[str, str] | None:
+    """``cyx`` (every input) or ``raw=cyx,mask=yx`` (per input tensor id)."""
+    if value is None or "=" not in value:
+        return value
+    axes: dict[str, str] = {}
+    for part in value.split(","):
+        tensor_id, sep, letters = part.partition("=")
+        if not sep or not tensor_id.strip() or not letters.strip():
+            raise click.BadParameter(
+                f"{part!r} is not TENSOR_ID=LETTERS; write e.g. raw=cyx,mask=yx", ctx, param
+            )
+        axes[tensor_id.strip()] = letters.strip()
+    return axes
+
+
 _axes_option = click.option(
     "--axes",
     default=None,
-    metavar="LETTERS",
+    metavar="LETTERS|ID=LETTERS,...",
+    callback=_parse_axes,
     help="Axes of the input files when they do not record them, e.g. yx or cyx "
-    "(b c t i x y z); default: from the file, else guessed from the shape.",
+    "(b c t i x y z) for every input, or per input tensor id: raw=cyx,mask=yx; default: from "
+    "the file, else guessed from the shape.",
 )
 
 
@@ -386,7 +405,7 @@ def predict_command(
     batch_size: int,
     device: str | None,
     weights_format: str | None,
-    axes: str | None,
+    axes: str | dict[str, str] | None,
     overwrite: bool,
     example: bool,
     quiet: bool,
@@ -449,7 +468,7 @@ def _run_predict(
     batch_size: int,
     device: str | None,
     weights_format: str | None,
-    axes: str | None,
+    axes: str | dict[str, str] | None,
     quiet: bool,
 ) -> list[Path]:
     from bioimageio_core.io import save_tensor
@@ -574,7 +593,7 @@ def block_artifacts_command(
     fail_above: float | None,
     device: str | None,
     weights_format: str | None,
-    axes: str | None,
+    axes: str | dict[str, str] | None,
     overwrite: bool,
     quiet: bool,
     debug: bool,

@@ -89,8 +89,9 @@ def test_missing_and_optional_inputs(two_inputs: ModelDescr) -> None:
     with pytest.raises(InputError, match="2 inputs .* but one value was given"):
         digest_inputs(spec, np.zeros((64, 64)))
     assert digest_inputs(spec, np.zeros((64, 65)), axes="xy", optional=("b",)).members["a"].shape[-2:] == (65, 64)
-    with pytest.raises(InputError, match="one 'axes' value was given for several inputs"):
-        digest_inputs(spec, {"a": np.zeros((64, 64)), "b": np.zeros((64, 64))}, axes="yx")
+    # one axes value applies to every input
+    both = digest_inputs(spec, {"a": np.zeros((64, 65)), "b": np.zeros((64, 65))}, axes="xy")
+    assert [m.shape[-2:] for m in both.members.values()] == [(65, 64), (65, 64)]
     with pytest.raises(InputError, match="'axes' names unknown input\\(s\\) 'c'"):
         digest_inputs(spec, {"a": np.zeros((64, 64))}, axes={"c": "yx"}, optional=("b",))
 

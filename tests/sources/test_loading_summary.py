@@ -50,6 +50,17 @@ def test_loading_summary_status_rules() -> None:
     assert make_summary(format_detail(SIZE_ERROR)).status == "failed"
 
 
+def test_loading_summary_headline_says_what_the_status_means() -> None:
+    summary = make_summary(format_detail(FIELD_WARNING))
+    assert summary.headline() == "OK: UNet | 2D is valid-format (the model itself was not tested)"
+    summary.add_detail(ValidationDetail("test inference (onnx)", "passed"))
+    assert summary.headline() == "OK: UNet | 2D passed"
+    summary.add_detail(ValidationDetail("test inference (torchscript)", "failed"))
+    assert summary.headline().startswith("FAILED: UNet | 2D is a valid description, but 1 test")
+    assert summary.format_text().splitlines()[0] == summary.headline()
+    assert make_summary(format_detail(SIZE_ERROR)).headline().startswith("FAILED:")
+
+
 @settings(max_examples=60, deadline=None)
 @given(
     st.lists(
@@ -92,7 +103,7 @@ def test_loading_summary_text() -> None:
         format_detail(SIZE_ERROR, FIELD_WARNING), ValidationDetail("io checks", "passed")
     ).format_text()
     lines = text.splitlines()
-    assert lines[0] == "FAILED: UNet | 2D is failed"
+    assert lines[0] == "FAILED: UNet | 2D is not a valid description"
     assert "0.4.9 (converted to 0.5.4)" in text
     assert "  [failed] format" in lines
     assert "      error   $.inputs[0].axes[2].size: must be > 0 (got 0)" in lines

@@ -284,22 +284,13 @@ def test_batch_size_4_equals_batch_size_1(large: LargePrediction) -> None:
 
 # ---- blockwise prediction of the multi-tensor and the downsampling model ------------------------
 
-BLOCKWISE_04_MULTI = (
-    "a 0.4 model's inputs cannot reference each other: 'raw' (halo 4 from the outputs) and 'mask' "
-    "(halo 0) get the same block size but different inner sizes, so the blocker refuses "
-    "('axis y is cut into 8 and 7 blocks in different tensors')"
-)
-
-
 @pytest.mark.parametrize(
     ("name", "version"),
     [
         ("scaled", "0.5"),
         ("scaled", "0.4"),
         ("multi", "0.5"),
-        pytest.param(
-            "multi", "0.4", marks=pytest.mark.xfail(strict=True, reason=BLOCKWISE_04_MULTI)
-        ),
+        ("multi", "0.4"),
     ],
 )
 def test_blockwise_prediction_of_other_models_equals_whole_image(
@@ -382,22 +373,18 @@ def test_block_artifacts_show_a_too_small_halo(
         assert near.all()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="predict --axes gives one axes string; for a model with several inputs the core "
-    "refuses it ('one axes value was given for a model with several inputs') and its hint is a "
-    "Python mapping the command line cannot express",
-)
+@pytest.mark.parametrize("per_input", [False, True])
 def test_predict_axes_option_with_several_inputs(
-    built: dict[str, tuple[Path, ModelDef]], tmp_path: Path
+    built: dict[str, tuple[Path, ModelDef]], tmp_path: Path, per_input: bool
 ) -> None:
     folder, model = built["multi"]
+    axes = ",".join(f"{t.id}=cyx" for t in model.inputs) if per_input else "cyx"
     for t in model.inputs:  # channel-first arrays without batch axis: the axes must be given
         (tmp_path / t.id).mkdir()
         np.save(tmp_path / t.id / "image.npy", t.test[0])
     result = run_cli(
         "predict", folder / "rdf.yaml", "--inputs", tmp_path / "{tensor_id}" / "image.npy",
-        "--outputs", tmp_path / "out" / "{tensor_id}.npy", "--axes", "cyx", "--quiet",
+        "--outputs", tmp_path / "out" / "{tensor_id}.npy", "--axes", axes, "--quiet",
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     for t in model.outputs:
