@@ -26,6 +26,8 @@ if TYPE_CHECKING:
         validate_format,
     )
     from bioimageio_core.sample import Sample
+    from bioimageio_core.pipeline import PredictionPipeline, create_prediction_pipeline
+    from bioimageio_core.prediction import predict, predict_many
     from bioimageio_core.summary import ValidationSummary
     from bioimageio_core.tensor import Tensor
 
@@ -40,6 +42,10 @@ _LAZY = {
     "Sample": "bioimageio_core.sample",
     "load_tensor": "bioimageio_core.io",
     "save_tensor": "bioimageio_core.io",
+    "PredictionPipeline": "bioimageio_core.pipeline",
+    "create_prediction_pipeline": "bioimageio_core.pipeline",
+    "predict": "bioimageio_core.prediction",
+    "predict_many": "bioimageio_core.prediction",
 }
 
 
@@ -74,4 +80,8 @@ __all__ = [
     "load_description",
     "save_bioimageio_yaml_only",
     "validate_format",
+    "PredictionPipeline",
+    "create_prediction_pipeline",
+    "predict",
+    "predict_many",
 ]

@@ -1,0 +1,212 @@
+"""``predict`` and ``predict_many``: run a model on inputs in one call.
+
+How a sample is run:
+
+* ``input_block_shape`` given → blocks of that shape (:meth:`PredictionPipeline.predict_sample_with_fixed_blocking`);
+* ``blocksize_parameter`` given → blocks of ``min + n*step`` (:meth:`~PredictionPipeline.predict_sample_with_blocking`);
+* neither → the whole sample in one call, padded to a valid size and cropped back; a sample
+  larger than a fixed model size is tiled automatically
+  (:meth:`~PredictionPipeline.predict_sample_without_blocking`).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Hashable, Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from bioimageio_core.digest import AxesArg, BlockShapeArg, Inputs
+from bioimageio_core.errors import InputError
+from bioimageio_core.pipeline import (
+    OutputArrays,
+    PredictionPipeline,
+    ProgressCallback,
+    create_prediction_pipeline,
+)
+from bioimageio_core.sample import Sample
+from bioimageio_core.shapes import BlocksizeParameter
+
+PathLike = str | os.PathLike[str]
+
+
+def predict(
+    *,
+    model: Any,
+    inputs: Inputs,
+    sample_id: Hashable = "sample",
+    blocksize_parameter: BlocksizeParameter | None = None,
+    input_block_shape: BlockShapeArg | None = None,
+    skip_preprocessing: bool = False,
+    skip_postprocessing: bool = False,
+    save_output_path: PathLike | None = None,
+    devices: Sequence[str] | None = None,
+    weights_format: str | None = None,
+    batch_size: int = 1,
+    axes: AxesArg = None,
+    outputs: OutputArrays | None = None,
+    on_progress: ProgressCallback | None = None,
+) -> Sample:
+    """Run ``model`` on one sample and return the output sample.
+
+    ``model``: a :class:`PredictionPipeline` (kept loaded), a model description or any source
+    ``load_description`` accepts. ``inputs``: a ``Sample``, a mapping of input tensor id to an
+    array, ``Tensor`` or file path, or one of these for a one-input model; ``axes`` gives the
+    axes of arrays and files (``"yx"``, or per input ``{"raw": "yx"}``).
+    ``save_output_path``: where to write each output; ``{sample_id}`` and ``{output_id}`` are
+    replaced (``{output_id}`` is required for models with several outputs); the suffix picks the
+    format. ``outputs``: preallocated arrays (by output id) to write into, e.g. ``np.memmap``.
+    ``batch_size``: blocks per forward call when predicting blockwise.
+    """
+    if isinstance(model, PredictionPipeline):
+        return _predict_one(
+            model, inputs, sample_id, blocksize_parameter, input_block_shape, skip_preprocessing,
+            skip_postprocessing, save_output_path, batch_size, axes, outputs, on_progress,
+        )
+    with create_prediction_pipeline(
+        model, devices=devices, weights_format=weights_format, batch_size=batch_size
+    ) as pipeline:
+        return _predict_one(
+            pipeline, inputs, sample_id, blocksize_parameter, input_block_shape,
+            skip_preprocessing, skip_postprocessing, save_output_path, batch_size, axes, outputs,
+            on_progress,
+        )
+
+
+def predict_many(
+    *,
+    model: Any,
+    inputs: Iterable[Inputs],
+    sample_id: str = "sample{i:03}",
+    blocksize_parameter: BlocksizeParameter | None = None,
+    input_block_shape: BlockShapeArg | None = None,
+    skip_preprocessing: bool = False,
+    skip_postprocessing: bool = False,
+    save_output_path: PathLike | None = None,
+    devices: Sequence[str] | None = None,
+    weights_format: str | None = None,
+    batch_size: int = 1,
+    axes: AxesArg = None,
+    on_progress: ProgressCallback | None = None,
+) -> Iterator[Sample]:
+    """Run ``model`` on every sample of ``inputs`` with one loaded model; yields output samples.
+
+    Dataset statistics accumulate over the samples in order, as in bioimageio.core.
+    ``sample_id`` is formatted with the sample index ``i`` (a ``Sample`` keeps its own id);
+    ``save_output_path`` must contain ``{sample_id}`` (and ``{output_id}`` for several outputs).
+    """
+    if save_output_path is not None and "{sample_id}" not in str(save_output_path):
+        raise InputError(
+            f"save_output_path {str(save_output_path)!r} has no '{{sample_id}}' placeholder, so "
+            "every sample would overwrite the previous one",
+            hint="add {sample_id} to the path, e.g. 'out/{sample_id}_{output_id}.tif'",
+        )
+    if isinstance(model, PredictionPipeline):
+        yield from _predict_all(
+            model, inputs, sample_id, blocksize_parameter, input_block_shape, skip_preprocessing,
+            skip_postprocessing, save_output_path, batch_size, axes, on_progress,
+        )
+        return
+    with create_prediction_pipeline(
+        model, devices=devices, weights_format=weights_format, batch_size=batch_size
+    ) as pipeline:
+        yield from _predict_all(
+            pipeline, inputs, sample_id, blocksize_parameter, input_block_shape,
+            skip_preprocessing, skip_postprocessing, save_output_path, batch_size, axes, on_progress,
+        )
+
+
+def _predict_all(
+    pipeline: PredictionPipeline,
+    inputs: Iterable[Inputs],
+    sample_id: str,
+    blocksize_parameter: BlocksizeParameter | None,
+    input_block_shape: BlockShapeArg | None,
+    skip_preprocessing: bool,
+    skip_postprocessing: bool,
+    save_output_path: PathLike | None,
+    batch_size: int,
+    axes: AxesArg,
+    on_progress: ProgressCallback | None,
+) -> Iterator[Sample]:
+    for i, item in enumerate(inputs):
+        sid: Hashable = item.id if isinstance(item, Sample) and item.id is not None else sample_id.format(i=i)
+        yield _predict_one(
+            pipeline, item, sid, blocksize_parameter, input_block_shape, skip_preprocessing,
+            skip_postprocessing, save_output_path, batch_size, axes, None, on_progress,
+        )
+
+
+def output_paths(
+    pattern: PathLike, sample_id: Hashable, output_ids: Sequence[str]
+) -> dict[str, Path]:
+    """The file of each output for ``pattern`` with ``{sample_id}`` and ``{output_id}`` filled in.
+
+    Raises:
+        InputError: several outputs but no ``{output_id}`` placeholder, or an unknown placeholder.
+    """
+    text = str(pattern)
+    if len(output_ids) > 1 and "{output_id}" not in text:
+        raise InputError(
+            f"the model has {len(output_ids)} outputs ({', '.join(output_ids)}) but the output "
+            f"path {text!r} has no '{{output_id}}' placeholder",
+            hint="add {output_id} to the path, e.g. 'out/{sample_id}_{output_id}.tif'",
+        )
+    paths: dict[str, Path] = {}
+    for oid in output_ids:
+        try:
+            paths[oid] = Path(text.format(sample_id=sample_id, output_id=oid))
+        except (KeyError, IndexError, ValueError) as e:
+            raise InputError(
+                f"output path {text!r} is not a valid pattern ({type(e).__name__}: {e})",
+                hint="only {sample_id} and {output_id} are replaced; write other braces doubled",
+            ) from None
+    return paths
+
+
+def _predict_one(
+    pipeline: PredictionPipeline,
+    inputs: Inputs,
+    sample_id: Hashable,
+    blocksize_parameter: BlocksizeParameter | None,
+    input_block_shape: BlockShapeArg | None,
+    skip_preprocessing: bool,
+    skip_postprocessing: bool,
+    save_output_path: PathLike | None,
+    batch_size: int,
+    axes: AxesArg,
+    outputs: OutputArrays | None,
+    on_progress: ProgressCallback | None,
+) -> Sample:
+    output_ids = [t.id for t in pipeline.spec.outputs]
+    paths = (
+        output_paths(save_output_path, sample_id, output_ids) if save_output_path is not None else {}
+    )
+    sample = pipeline.digest(inputs, axes=axes, sample_id=sample_id)
+    if not isinstance(inputs, Sample) or inputs.id is None:
+        sample = Sample(members=sample.members, stat=sample.stat, id=sample_id)
+    common: dict[str, Any] = {
+        "outputs": outputs,
+        "skip_preprocessing": skip_preprocessing,
+        "skip_postprocessing": skip_postprocessing,
+        "on_progress": on_progress,
+    }
+    if input_block_shape is not None:
+        result = pipeline.predict_sample_with_fixed_blocking(
+            sample, input_block_shape, batch_size, **common
+        )
+    elif blocksize_parameter is not None:
+        result = pipeline.predict_sample_with_blocking(
+            sample, blocksize_parameter, batch_size, **common
+        )
+    else:
+        result = pipeline.predict_sample_without_blocking(sample, **common)
+    if paths:
+        from bioimageio_core.io import save_tensor
+
+        for oid, path in paths.items():
+            save_tensor(path, result.members[oid])
+    return result
+
+
+__all__ = ["output_paths", "predict", "predict_many"]

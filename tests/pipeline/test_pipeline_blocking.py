@@ -1,0 +1,226 @@
+"""Blockwise prediction equals whole-image prediction and an independent numpy formulation."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from pipeline_models import InputDef, OutputDef, conv_model, kernel, oracle_conv
+
+from bioimageio_core.blocks import count_blocks
+from bioimageio_core.pipeline import PredictionPipeline, create_prediction_pipeline, prefetched
+from bioimageio_core.sample import Sample
+from bioimageio_core.shapes import axis_specs_from_model, block_halos, block_shape
+from bioimageio_core.tensor import Tensor
+
+Array = np.ndarray[Any, Any]
+
+
+def rand(*shape: int, seed: int = 0) -> Array:
+    return np.random.default_rng(seed).normal(size=shape).astype(np.float32)
+
+
+class CountingPipeline:
+    """Counts forward calls and the batch sizes they received."""
+
+    def __init__(self, pipeline: PredictionPipeline) -> None:
+        self.calls: list[dict[str, tuple[int, ...]]] = []
+        adapter = pipeline.adapter
+        assert adapter is not None
+        forward = adapter.forward
+
+        def counting(inputs: Any) -> Any:
+            self.calls.append({k: v.shape for k, v in inputs.items()})
+            return forward(inputs)
+
+        adapter.forward = counting  # type: ignore[method-assign]
+
+
+def test_2048_blockwise_equals_whole_and_batch_4_equals_batch_1(tmp_path: Path) -> None:
+    k = kernel(2)
+    model = conv_model(tmp_path, outputs=[OutputDef("out", k, halo=4)])
+    x = rand(1, 1, 2048, 2048)
+    original = x.copy()
+    with create_prediction_pipeline(model) as pp:
+        calls = CountingPipeline(pp)
+        whole = pp.predict_sample_without_blocking({"raw": x}).members["out"].data
+        assert len(calls.calls) == 1 and calls.calls[0]["raw"] == (1, 1, 2048, 2048)
+        calls.calls.clear()
+        b1 = pp.predict_sample_with_blocking({"raw": x}, ns=6).members["out"].data
+        n1 = len(calls.calls)
+        calls.calls.clear()
+        b4 = pp.predict_sample_with_blocking({"raw": x}, ns=6, batch_size=4).members["out"].data
+        n4 = len(calls.calls)
+        shapes = {c["raw"] for c in calls.calls}
+    # block 64 + 6*16 = 160 with halo 4 → inner 152 → 14 blocks per axis
+    assert n1 == 14 * 14
+    assert n4 == -(-n1 // 4)
+    assert shapes <= {(4, 1, 160, 160), (n1 % 4, 1, 160, 160)}, shapes
+    assert whole.shape == b1.shape == (1, 1, 2048, 2048)
+    np.testing.assert_allclose(b1, whole, atol=1e-5, rtol=0)
+    np.testing.assert_array_equal(b4, b1)
+    np.testing.assert_allclose(whole, oracle_conv(x, k), atol=1e-5, rtol=0)
+    np.testing.assert_array_equal(x, original)
+
+
+@pytest.mark.parametrize("downscale", [2, 4])
+def test_outputs_scaled_relative_to_inputs(tmp_path: Path, downscale: int) -> None:
+    k = kernel(2, seed=3)
+    model = conv_model(
+        tmp_path,
+        inputs=[InputDef("raw", y={"min": 64, "step": 32}, x={"min": 64, "step": 32})],
+        outputs=[OutputDef("small", k, downscale=downscale, halo=8 // downscale)],
+    )
+    x = rand(1, 1, 512, 384, seed=1)
+    with create_prediction_pipeline(model) as pp:
+        whole = pp.predict_sample_without_blocking({"raw": x}).members["small"].data
+        blocked = pp.predict_sample_with_blocking({"raw": x}, ns=2, batch_size=3)
+    out = blocked.members["small"]
+    assert out.sizes == {"batch": 1, "channel": 1, "y": 512 // downscale, "x": 384 // downscale}
+    np.testing.assert_allclose(out.data, whole, atol=1e-5, rtol=0)
+    np.testing.assert_allclose(whole, oracle_conv(x, k, downscale), atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize(
+    ("shape", "ns"),
+    [((500, 300), None), ((500, 300), 2), ((40, 50), None), ((40, 50), 4), ((17, 200), 1)],
+)
+def test_non_valid_sizes_are_padded_and_cropped(
+    tmp_path: Path, shape: tuple[int, int], ns: int | None
+) -> None:
+    k = kernel(1, seed=5)
+    model = conv_model(tmp_path, outputs=[OutputDef("out", k, halo=2)])
+    x = rand(*shape, seed=2)  # 2D: batch and channel are added
+    with create_prediction_pipeline(model) as pp:
+        calls = CountingPipeline(pp)
+        if ns is None:
+            result = pp.predict_sample_without_blocking(x)
+        else:
+            result = pp.predict_sample_with_blocking(x, ns=ns)
+    out = result.members["out"]
+    assert out.sizes == {"batch": 1, "channel": 1, "y": shape[0], "x": shape[1]}
+    for call in calls.calls:  # the model only ever sees valid sizes
+        y, x_ = call["raw"][2:]
+        assert y >= 64 and (y - 64) % 16 == 0 and x_ >= 64 and (x_ - 64) % 16 == 0
+    # each padded side is >= the kernel radius, so reflect padding equals the model's own border
+    np.testing.assert_allclose(out.data[0, 0], oracle_conv(x, k), atol=1e-5, rtol=0)
+
+
+def test_multi_input_multi_output(tmp_path: Path) -> None:
+    k0, k1, k2 = kernel(1, seed=7), kernel(2, seed=8), kernel(3, seed=9)
+    inputs = [
+        InputDef("a", channels=2),
+        InputDef("b", y={"min": 64, "step": 32}, x={"min": 64, "step": 32}),
+    ]
+    outputs = [
+        OutputDef("a_out", k0, input_index=0, bias=0.5),
+        OutputDef("b_small", k1, input_index=1, downscale=2, halo=2),
+        OutputDef("b_out", k2, input_index=1, halo=4),
+    ]
+    model = conv_model(tmp_path, inputs, outputs)
+    a = rand(1, 2, 300, 280, seed=10)
+    b = rand(1, 1, 300, 280, seed=11)
+    with create_prediction_pipeline(model) as pp:
+        whole = pp.predict_sample_without_blocking({"a": a, "b": b})
+        blocked = pp.predict_sample_with_blocking(
+            {"a": a, "b": b}, ns={("a", "y"): 4, ("a", "x"): 4, ("b", "y"): 2, ("b", "x"): 2}
+        )
+    expected = {
+        "a_out": oracle_conv(a, k0, bias=0.5),
+        "b_small": oracle_conv(b, k1, 2),
+        "b_out": oracle_conv(b, k2),
+    }
+    assert set(blocked.members) == set(expected)
+    for oid, exp in expected.items():
+        assert blocked.members[oid].shape == exp.shape, oid
+        np.testing.assert_allclose(blocked.members[oid].data, exp, atol=1e-5, rtol=0, err_msg=oid)
+        np.testing.assert_allclose(whole.members[oid].data, exp, atol=1e-5, rtol=0, err_msg=oid)
+
+
+def test_fixed_size_model_tiles_a_larger_input_automatically(tmp_path: Path) -> None:
+    k = kernel(2, seed=12)
+    model = conv_model(
+        tmp_path,
+        inputs=[InputDef("raw", y=128, x=128, batch=1)],
+        outputs=[OutputDef("out", k, halo=8)],
+    )
+    x = rand(1, 1, 300, 200, seed=13)
+    with create_prediction_pipeline(model) as pp:
+        calls = CountingPipeline(pp)
+        out = pp.predict_sample_without_blocking(x).members["out"]
+    assert {c["raw"] for c in calls.calls} == {(1, 1, 128, 128)}
+    assert len(calls.calls) == 3 * 2  # inner 112: ceil(300/112) x ceil(200/112)
+    np.testing.assert_allclose(out.data, oracle_conv(x, k), atol=1e-5, rtol=0)
+
+
+def test_fixed_blocking_and_batch_of_samples(tmp_path: Path) -> None:
+    k = kernel(1, seed=14)
+    model = conv_model(tmp_path, outputs=[OutputDef("out", k, halo=1)])
+    x = rand(3, 1, 150, 130, seed=15)
+    with create_prediction_pipeline(model, batch_size=5) as pp:
+        calls = CountingPipeline(pp)
+        out = pp.predict_sample_with_fixed_blocking({"raw": x}, {"raw": {"y": 96, "x": 80}})
+    n_blocks = 3 * 2 * 2  # batch split in blocks of 1; inner 94 x 78
+    assert sum(c["raw"][0] for c in calls.calls) == n_blocks
+    assert [c["raw"][0] for c in calls.calls] == [5, 5, 2]
+    assert {c["raw"][2:] for c in calls.calls} == {(96, 80)}
+    np.testing.assert_allclose(out.members["out"].data, oracle_conv(x, k), atol=1e-5, rtol=0)
+
+
+def test_outputs_are_written_into_given_arrays(tmp_path: Path) -> None:
+    k = kernel(1, seed=16)
+    model = conv_model(tmp_path, outputs=[OutputDef("out", k, halo=1)])
+    x = rand(1, 1, 200, 100, seed=17)
+    target = np.lib.format.open_memmap(
+        tmp_path / "out.npy", mode="w+", dtype=np.float32, shape=(1, 1, 200, 100)
+    )
+    with create_prediction_pipeline(model) as pp:
+        result = pp.predict_sample_with_blocking(x, ns=1, outputs={"out": target})
+    assert result.members["out"].data is target
+    target.flush()
+    np.testing.assert_allclose(np.load(tmp_path / "out.npy"), oracle_conv(x, k), atol=1e-5, rtol=0)
+
+
+def test_progress_is_reported_per_forward_call(tmp_path: Path) -> None:
+    model = conv_model(tmp_path, outputs=[OutputDef("out", kernel(1), halo=1)])
+    x = rand(1, 1, 200, 200)
+    seen: list[tuple[int, int]] = []
+    with create_prediction_pipeline(model, batch_size=3) as pp:
+        pp.predict_sample_with_blocking(x, ns=0, on_progress=lambda d, t: seen.append((d, t)))
+    spec = axis_specs_from_model(model)
+    bs = block_shape(spec, {("raw", "batch"): 1, ("raw", "channel"): 1, ("raw", "y"): 200, ("raw", "x"): 200}, 0, 1)
+    total = count_blocks({"raw": {"batch": 1, "channel": 1, "y": 200, "x": 200}}, bs, block_halos(spec))
+    assert total == 16  # 64 - 2 = 62 inner: 4 x 4
+    assert seen == [(3 * (i + 1), total) for i in range(5)] + [(total, total)]
+
+
+def test_pipeline_accepts_samples_and_keeps_ids(tmp_path: Path) -> None:
+    model = conv_model(tmp_path, outputs=[OutputDef("out", kernel(1), halo=1)])
+    x = rand(64, 64)
+    sample = Sample(members={"raw": Tensor(x, ("y", "x"))}, id="s1")
+    with create_prediction_pipeline(model) as pp:
+        out = pp.predict_sample_with_blocking(sample)
+    assert out.id == "s1"
+    assert out.members["out"].dims == ("batch", "channel", "y", "x")
+    assert sample.members["raw"].dims == ("y", "x")
+
+
+def test_prefetched_yields_everything_in_order_and_prepares_ahead() -> None:
+    produced: list[int] = []
+
+    def items() -> Any:
+        for i in range(5):
+            produced.append(i)
+            yield i
+
+    seen = []
+    for item in prefetched(items()):
+        # without asking for more, the next item gets produced while this one is in use
+        deadline = time.monotonic() + 2.0
+        while len(produced) < min(item + 2, 5) and time.monotonic() < deadline:
+            time.sleep(0.001)
+        seen.append((item, len(produced)))
+    assert seen == [(0, 2), (1, 3), (2, 4), (3, 5), (4, 5)]

@@ -1,0 +1,1 @@
+"""A numpy-only weight format for bioimageio-run's tests (installed by the nox tests session)."""
