@@ -1,0 +1,231 @@
+"""Blockwise prediction through the pipeline against the framework floor (benchmarks 1–3)."""
+
+from __future__ import annotations
+
+import cProfile
+import io
+import pstats
+from collections.abc import Callable
+from pathlib import Path
+from statistics import median
+from typing import Any
+
+import numpy as np
+
+from benchmarks._common import EXAMPLE_MODEL, Config, Result, interleaved, median_ratio
+from benchmarks.direct import Timed, n_tiles, onnx_forward, tiled_predict, torchscript_forward
+from benchmarks.models import build_conv3d, build_small_conv2d
+
+OVERHEAD_GOAL = 0.02
+PER_BLOCK_GOAL_MS = 1.0
+HALO_UNET = 32
+
+
+def _input(shape: tuple[int, ...], seed: int = 1) -> np.ndarray[Any, Any]:
+    return np.random.default_rng(seed).random(shape, dtype=np.float32)
+
+
+def _pipeline_job(
+    model: Path, weights_format: str, x: np.ndarray[Any, Any], block: tuple[int, ...], batch_size: int = 1
+) -> tuple[Any, Callable[[], np.ndarray[Any, Any]]]:
+    from bioimageio_core import create_prediction_pipeline
+
+    pipeline = create_prediction_pipeline(model, weights_format=weights_format, devices=["cpu"])
+    spatial = [a.id for a in pipeline.spec.inputs[0].axes if a.type == "space"]
+    letters = "bc" + "".join(spatial)
+    block_shape = {"raw": dict(zip(spatial, block, strict=True))}
+
+    def run() -> np.ndarray[Any, Any]:
+        sample = pipeline.digest(x, axes=letters)
+        out = pipeline.predict_sample_with_fixed_blocking(sample, block_shape, batch_size=batch_size)
+        return next(iter(out.members.values())).data  # type: ignore[no-any-return]
+
+    return pipeline, run
+
+
+def _forward(model_dir: Path, weights_format: str, threads: int) -> Callable[..., Any]:
+    if weights_format == "onnx":
+        return onnx_forward(model_dir / "weights.onnx", threads)
+    return torchscript_forward(model_dir / "weights_torchscript.pt")
+
+
+def profile_top(fn: Callable[[], Any], n: int = 8) -> list[str]:
+    """The ``n`` functions with most own time in one call of ``fn`` (cProfile)."""
+    profiler = cProfile.Profile()
+    profiler.enable()
+    fn()
+    profiler.disable()
+    buffer = io.StringIO()
+    stats = pstats.Stats(profiler, stream=buffer)
+    stats.sort_stats("tottime")
+    rows = []
+    for func, (_, ncalls, tottime, _cum, _) in sorted(
+        stats.stats.items(), key=lambda kv: kv[1][2], reverse=True  # type: ignore[attr-defined]
+    )[:n]:
+        file, line, name = func
+        where = f"{Path(file).name}:{line}" if file != "~" else "builtin"
+        rows.append(f"`{name}` ({where}): {tottime * 1000:.0f} ms own, {ncalls} calls")
+    return rows
+
+
+def _direct_job(
+    x: np.ndarray[Any, Any],
+    forward: Callable[..., Any],
+    block: tuple[int, ...],
+    halo: int,
+    batch_size: int = 1,
+    framework_seconds: list[float] | None = None,
+) -> Callable[[], np.ndarray[Any, Any]]:
+    """The direct loop as a job; appends the time spent in the framework per run when asked."""
+    timed = Timed(forward)
+
+    def run() -> np.ndarray[Any, Any]:
+        timed.seconds = 0.0
+        out = tiled_predict(x, timed, block, halo, batch_size=batch_size)
+        if framework_seconds is not None:
+            framework_seconds.append(timed.seconds)
+        return out
+
+    return run
+
+
+def pipeline_overhead(cfg: Config) -> Result:
+    """Benchmark 1: our pipeline vs the same tiles straight through the framework."""
+    result = Result(
+        title="1. Pipeline overhead (blockwise prediction)",
+        description=(
+            "Whole job (normalisation, tiling with halo, model, stitching, sigmoid) through "
+            "`PredictionPipeline.predict_sample_with_fixed_blocking` vs. a minimal numpy loop "
+            "that runs the same tiles straight through the framework (`benchmarks/direct.py`). "
+            "Runs alternate; overhead = median of per-round ratios − 1."
+        ),
+        columns=["model / weights", "input", "block", "tiles", "ours (s)", "direct (s)", "overhead", "max abs diff"],
+        goal=f"overhead ≤ {OVERHEAD_GOAL:.0%}",
+    )
+    conv3d = build_conv3d(cfg.work_dir / "conv3d")
+    cases: list[tuple[str, Path, str, tuple[int, ...], tuple[int, ...], int, int]] = [
+        # name, model, weights format, input shape, block, halo, repeats
+        ("tiny U-Net / onnx", EXAMPLE_MODEL, "onnx", cfg.pick((1, 1, 512, 512), (1, 1, 2048, 2048)), cfg.pick((256, 256), (512, 512)), HALO_UNET, cfg.repeats),
+        ("tiny U-Net / onnx", EXAMPLE_MODEL, "onnx", cfg.pick((1, 1, 1024, 1024), (1, 1, 4096, 4096)), cfg.pick((256, 256), (512, 512)), HALO_UNET, max(2, cfg.repeats - 2)),
+        ("tiny U-Net / torchscript", EXAMPLE_MODEL, "torchscript", cfg.pick((1, 1, 512, 512), (1, 1, 2048, 2048)), cfg.pick((256, 256), (512, 512)), HALO_UNET, max(2, cfg.repeats - 2)),
+        ("conv3d / onnx", conv3d, "onnx", cfg.pick((1, 1, 32, 96, 96), (1, 1, 64, 224, 224)), cfg.pick((32, 64, 64), (48, 128, 128)), 8, cfg.repeats),
+    ]
+    worst = 0.0
+    for name, model, wf, shape, block, halo, repeats in cases:
+        x = _input(shape)
+        pipeline, ours = _pipeline_job(model, wf, x, block)
+        forward = _forward(model.parent, wf, cfg.threads)
+        with pipeline:
+            # warm both sides with one tile (torchscript optimises on its first calls)
+            tile = x[(slice(None), slice(None), *(slice(0, min(b, s)) for b, s in zip(block, shape[2:], strict=True)))]
+            for _ in range(2):
+                forward(np.ascontiguousarray(tile))
+                pipeline.predict_sample_block(pipeline.digest(np.ascontiguousarray(tile), axes="bc" + "zyx"[-len(block):]))
+            times = interleaved(
+                {"ours": ours, "direct": _direct_job(x, forward, block, halo)}, repeats, warmup=0
+            )
+            diff = float(np.max(np.abs(ours() - tiled_predict(x, forward, block, halo))))
+            ratio = median_ratio(times["ours"], times["direct"]) - 1
+            result.rows.append(
+                [
+                    name,
+                    "×".join(map(str, shape[2:])),
+                    "×".join(map(str, block)),
+                    n_tiles(shape[2:], block, halo),
+                    median(times["ours"]),
+                    median(times["direct"]),
+                    f"{ratio:+.1%}",
+                    f"{diff:.1e}",
+                ]
+            )
+            if ratio > max(worst, OVERHEAD_GOAL):
+                result.notes = [f"Profile (cProfile, own time) of the case with the largest overhead ({name}, {result.rows[-1][1]}):"]
+                result.notes += [f"- {row}" for row in profile_top(ours)]
+            worst = max(worst, ratio)
+    met = worst <= OVERHEAD_GOAL
+    result.verdict = (
+        f"{'met' if met else 'MISSED'}: largest median overhead {worst:+.1%} (goal ≤ {OVERHEAD_GOAL:.0%})"
+    )
+    return result
+
+
+def small_blocks(cfg: Config) -> Result:
+    """Benchmark 2: hundreds of small blocks; our own time per block."""
+    model = build_small_conv2d(cfg.work_dir / "small_conv2d")
+    size = cfg.pick(256, 512)
+    block, halo = (32, 32), 4
+    x = _input((1, 1, size, size))
+    tiles = n_tiles((size, size), block, halo)
+    result = Result(
+        title="2. Many small blocks",
+        description=(
+            f"A two-layer 3×3 conv model (onnx) on a {size}×{size} image in {block[0]}×{block[1]} "
+            f"blocks (halo {halo}): {tiles} forward calls of ~µs each, so per-block costs dominate. "
+            "Our own time per block = (pipeline wall time − time inside onnxruntime for the same "
+            "tiles) / blocks; the framework time is measured inside the direct loop of the same round."
+        ),
+        columns=["batch size", "blocks", "ours (ms)", "direct loop (ms)", "framework (ms)", "ours per block (ms)", "direct loop per block (ms)"],
+        goal=f"< {PER_BLOCK_GOAL_MS:g} ms of our own time per block",
+    )
+    forward = onnx_forward(model.parent / "weights.onnx", cfg.threads)
+    worst = 0.0
+    for batch_size in (1, 8):
+        pipeline, ours = _pipeline_job(model, "onnx", x, block, batch_size=batch_size)
+        framework: list[float] = []
+        direct = _direct_job(x, forward, block, halo, batch_size, framework)
+        with pipeline:
+            times = interleaved({"ours": ours, "direct": direct}, max(5, cfg.repeats * 2), warmup=1)
+            framework = framework[1:]  # drop the warm-up round
+            per_block = median((t - f) / tiles for t, f in zip(times["ours"], framework, strict=True)) * 1000
+            direct_per_block = median((t - f) / tiles for t, f in zip(times["direct"], framework, strict=True)) * 1000
+            worst = max(worst, per_block)
+            result.rows.append(
+                [
+                    batch_size,
+                    tiles,
+                    median(times["ours"]) * 1000,
+                    median(times["direct"]) * 1000,
+                    median(framework) * 1000,
+                    per_block,
+                    direct_per_block,
+                ]
+            )
+            if batch_size == 1 and per_block >= PER_BLOCK_GOAL_MS:
+                result.notes = ["Profile (cProfile, own time), batch size 1:"]
+                result.notes += [f"- {row}" for row in profile_top(ours)]
+    met = worst < PER_BLOCK_GOAL_MS
+    result.verdict = f"{'met' if met else 'MISSED'}: at most {worst:.3f} ms of our own time per block"
+    return result
+
+
+def batching(cfg: Config) -> Result:
+    """Benchmark 3: throughput for 1, 2, 4, 8 blocks per forward call."""
+    size = cfg.pick(512, 1024)
+    block = (256, 256)
+    x = _input((1, 1, size, size))
+    tiles = n_tiles((size, size), block, HALO_UNET)
+    result = Result(
+        title="3. Batched tiles",
+        description=(
+            f"Tiny U-Net (onnx) on {size}×{size} in {block[0]}×{block[1]} blocks ({tiles} tiles), "
+            "`batch_size` blocks stacked per forward call; runs of all batch sizes alternate."
+        ),
+        columns=["batch size", "time (s)", "tiles/s", "Mpixel/s", "speed vs batch 1"],
+    )
+    jobs = {}
+    pipelines = []
+    for b in (1, 2, 4, 8):
+        pipeline, run = _pipeline_job(EXAMPLE_MODEL, "onnx", x, block, batch_size=b)
+        pipelines.append(pipeline)
+        jobs[str(b)] = run
+    try:
+        times = interleaved(jobs, cfg.repeats, warmup=1)
+    finally:
+        for p in pipelines:
+            p.unload()
+    base = times["1"]
+    for b, ts in times.items():
+        t = median(ts)
+        result.rows.append([int(b), t, tiles / t, size * size / t / 1e6, f"{median_ratio(base, ts):.2f}×"])
+    return result
+
