@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from bioimageio_core.prediction import predict, predict_many
     from bioimageio_core.summary import ValidationSummary
     from bioimageio_core.tensor import Tensor
+    from bioimageio_core.testing import enable_determinism, test_description, test_model
 
 # imported on first use (PEP 562) so that `import bioimageio_core` and the CLI start fast
 _LAZY = {
@@ -46,6 +47,9 @@ _LAZY = {
     "create_prediction_pipeline": "bioimageio_core.pipeline",
     "predict": "bioimageio_core.prediction",
     "predict_many": "bioimageio_core.prediction",
+    "enable_determinism": "bioimageio_core.testing",
+    "test_description": "bioimageio_core.testing",
+    "test_model": "bioimageio_core.testing",
 }
 
 
@@ -84,4 +88,7 @@ __all__ = [
     "create_prediction_pipeline",
     "predict",
     "predict_many",
+    "enable_determinism",
+    "test_description",
+    "test_model",
 ]

@@ -2,4 +2,6 @@
 
 # one import per command module (keep sorted)
 from bioimageio_core.cli import plugins as _plugins  # noqa: F401
+from bioimageio_core.cli import predict as _predict  # noqa: F401
+from bioimageio_core.cli import test as _test  # noqa: F401
 from bioimageio_core.cli import validate as _validate  # noqa: F401

@@ -1,0 +1,116 @@
+"""Helpers shared by the ``test``, ``predict`` and ``block-artifacts`` commands.
+
+Errors are reported in one or two lines a user can act on (the traceback only with ``--debug``);
+progress bars appear on a terminal and stay quiet when output is piped or with ``--quiet``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from types import TracebackType
+from typing import Any, NoReturn, TypeVar
+
+import click
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+debug_option = click.option(
+    "--debug", is_flag=True, help="Show the full traceback of unexpected errors."
+)
+quiet_option = click.option(
+    "--quiet", "-q", is_flag=True, help="No progress bar and no summary lines on standard error."
+)
+weights_format_option = click.option(
+    "--weights-format",
+    "--weight-format",
+    "weights_format",
+    default=None,
+    metavar="FORMAT",
+    help="Weight format to run (e.g. onnx, torchscript); default: the best one usable here.",
+)
+
+
+def _allow_remote_code(ctx: click.Context, param: click.Parameter, value: bool) -> bool:
+    if value:
+        # settings are read from the environment when used, so this reaches every loader
+        os.environ["BIOIMAGEIO_ALLOW_REMOTE_CODE"] = "1"
+    return value
+
+
+allow_remote_code_option = click.option(
+    "--allow-remote-code",
+    is_flag=True,
+    expose_value=False,
+    callback=_allow_remote_code,
+    help="Run model architecture code fetched from a URL (sets BIOIMAGEIO_ALLOW_REMOTE_CODE=1). "
+    "Only for models you trust.",
+)
+
+
+def fail(error: BaseException, debug: bool) -> NoReturn:
+    """Report ``error`` in one or two lines and exit with status 1 (re-raise under ``--debug``)."""
+    if debug:
+        raise error
+    click.echo(f"error: {error_text(error)}", err=True)
+    sys.exit(1)
+
+
+def error_text(error: BaseException) -> str:
+    """What went wrong, for a user: our own errors as they are, others with their type."""
+    from bioimageio_core.errors import BioimageioError, ValidationError
+
+    if isinstance(error, ValidationError):
+        return (
+            f"{error.summary.first_error_text()}\n"
+            "  hint: run `bioimageio-run validate SOURCE` for the full report"
+        )
+    if isinstance(error, BioimageioError):
+        return str(error)
+    if isinstance(error, OSError) and error.filename:
+        return f"{error.strerror or error}: {error.filename}"
+    return f"{type(error).__name__}: {error}\n  (run again with --debug for the traceback)"
+
+
+def show_progress(quiet: bool) -> bool:
+    """Whether to draw progress bars: on a terminal and not ``--quiet``."""
+    return not quiet and sys.stderr.isatty()
+
+
+class Progress:
+    """A tqdm bar on a terminal, nothing otherwise; use as a context manager."""
+
+    def __init__(self, total: int, desc: str, *, enabled: bool, unit: str = "sample") -> None:
+        self._bar: Any = None
+        if enabled:
+            from tqdm import tqdm  # type: ignore[import-untyped,unused-ignore]
+
+            self._bar = tqdm(total=total, desc=desc, unit=unit, file=sys.stderr, leave=False)
+
+    def update(self, n: int = 1) -> None:
+        if self._bar is not None:
+            self._bar.update(n)
+
+    def note(self, text: str) -> None:
+        """Show ``text`` next to the bar (e.g. the current block)."""
+        if self._bar is not None:
+            self._bar.set_postfix_str(text, refresh=True)
+
+    def __enter__(self) -> Progress:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._bar is not None:
+            self._bar.close()
+
+
+def info(message: str, quiet: bool) -> None:
+    """A status line on standard error (suppressed by ``--quiet``)."""
+    if not quiet:
+        click.echo(message, err=True)

@@ -1,0 +1,112 @@
+"""``bioimageio-run test``: validate a model and reproduce its test outputs."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from bioimageio_core.cli import main
+from bioimageio_core.cli._common import (
+    allow_remote_code_option,
+    debug_option,
+    fail,
+    weights_format_option,
+)
+
+
+@main.command("test")
+@click.argument("source")
+@weights_format_option
+@click.option(
+    "--device",
+    "devices",
+    multiple=True,
+    metavar="DEVICE",
+    help="Device to run on (cpu, cuda, cuda:1 …); repeat for several. Default: GPU if available.",
+)
+@click.option(
+    "--determinism",
+    type=click.Choice(["seed_only", "full"]),
+    default="seed_only",
+    show_default=True,
+    help="seed_only: seed the random number generators; full: also ask for deterministic "
+    "algorithms where supported.",
+)
+@click.option("--stop-early", "-x", is_flag=True, help="Stop at the first failed check.")
+@click.option(
+    "--summary",
+    "summary_paths",
+    multiple=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write the summary to this file: .json, .md, or text otherwise (repeatable).",
+)
+@click.option(
+    "--save-failing-outputs",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Folder where outputs that do not reproduce their test output are saved "
+    "(<weights format>/<output id>.npy).",
+)
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["text", "json", "md"]),
+    default="text",
+    show_default=True,
+    help="How to print the summary.",
+)
+@allow_remote_code_option
+@debug_option
+def test_command(
+    source: str,
+    weights_format: str | None,
+    devices: tuple[str, ...],
+    determinism: str,
+    stop_early: bool,
+    summary_paths: tuple[Path, ...],
+    save_failing_outputs: Path | None,
+    output_format: str,
+    debug: bool,
+) -> None:
+    """Test the model at SOURCE: validate it, run its test inputs and compare with its test outputs.
+
+    Every weight format whose plugin is installed is tested (or only --weights-format); formats
+    that cannot run here are reported as skipped with what to install. Then a few valid larger
+    input sizes are run to check the output sizes. Exits with 0 only if every check passed.
+
+    \b
+    Examples:
+      bioimageio-run test path/to/rdf.yaml
+      bioimageio-run test model.zip --weights-format onnx --summary report.md
+      bioimageio-run test rdf.yaml --save-failing-outputs failing/ --summary summary.json
+    """
+    try:
+        from bioimageio_core.testing import test_description
+
+        summary = test_description(
+            source,
+            weights_format=weights_format,
+            devices=devices or None,
+            determinism="full" if determinism == "full" else "seed_only",
+            stop_early=stop_early,
+            save_failing_outputs=save_failing_outputs,
+            expected_type="model",
+        )
+    except Exception as e:
+        fail(e, debug)
+    for path in summary_paths:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            summary.save(path)
+        except OSError as e:
+            fail(e, debug)
+    if output_format == "json":
+        text = summary.format_json()
+    elif output_format == "md":
+        text = summary.format_md()
+    else:
+        text = summary.format_text()
+    click.echo(text, nl=False)
+    sys.exit(0 if summary.status == "passed" else 1)

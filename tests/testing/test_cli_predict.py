@@ -1,0 +1,260 @@
+"""``bioimageio-run predict`` / ``block-artifacts``: input patterns, outputs, overwrite, example."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from model_testing_helpers import MakeModel, expected_conv, write_two_input_model
+
+from bioimageio_core.cli import main
+from bioimageio_core.cli.predict import match_inputs, output_paths, sample_id_of
+from bioimageio_core.errors import InputError
+
+
+def _invoke(*args: str) -> Any:
+    return CliRunner().invoke(main, list(args))
+
+
+def _images(folder: Path, names: list[str], size: int = 24, seed: int = 0) -> dict[str, Any]:
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    arrays = {}
+    for name in names:
+        arrays[name] = rng.uniform(0, 1, size=(1, 1, size, size)).astype(np.float32)
+        np.save(folder / f"{name}.npy", arrays[name])
+    return arrays
+
+
+# --- pattern matching ---------------------------------------------------------------------------
+
+
+def test_sample_ids_are_the_wildcard_parts() -> None:
+    assert sample_id_of("raw/*.tif", "raw/img01.tif") == "img01"
+    assert sample_id_of("raw/img*.tif", "raw/img01.tif") == "01"
+    assert sample_id_of("data/*/img_?.npy", "data/day1/img_3.npy") == "day1_3"
+    assert sample_id_of("data/**/x[0-9].npy", "data/a/b/x7.npy") == "a_b_7"
+    assert sample_id_of("single/file.ome.tif", "single/file.ome.tif") == "file"
+
+
+def test_match_single_input(tmp_path: Path) -> None:
+    _images(tmp_path / "raw", ["b", "a"])
+    samples = match_inputs([str(tmp_path / "raw" / "*.npy")], ["raw"])
+    assert [s.id for s in samples] == ["a", "b"]
+    assert samples[0].inputs == {"raw": tmp_path / "raw" / "a.npy"}
+    with pytest.raises(InputError, match="no file matches"):
+        match_inputs([str(tmp_path / "raw" / "*.tif")], ["raw"])
+    with pytest.raises(InputError, match="not found"):
+        match_inputs([str(tmp_path / "raw" / "c.npy")], ["raw"])
+
+
+def test_match_several_inputs(tmp_path: Path) -> None:
+    _images(tmp_path / "a", ["s1", "s2"])
+    _images(tmp_path / "b", ["s1", "s2"])
+    by_id = match_inputs([str(tmp_path / "{tensor_id}" / "*.npy")], ["a", "b"])
+    assert [(s.id, s.inputs["b"].parent.name) for s in by_id] == [("s1", "b"), ("s2", "b")]
+    positional = match_inputs(
+        [str(tmp_path / "a" / "*.npy"), str(tmp_path / "b" / "*.npy")], ["a", "b"]
+    )
+    assert [s.inputs for s in positional] == [s.inputs for s in by_id]
+    (tmp_path / "b" / "s2.npy").unlink()
+    with pytest.raises(InputError, match="sample 's2' has no file for input.*b"):
+        match_inputs([str(tmp_path / "{tensor_id}" / "*.npy")], ["a", "b"])
+    # an optional input may be missing
+    assert len(match_inputs([str(tmp_path / "{tensor_id}" / "*.npy")], ["a", "b"], ["b"])) == 2
+    with pytest.raises(InputError, match="2 inputs"):
+        match_inputs([str(tmp_path / "a" / "*.npy")], ["a", "b"])
+
+
+def test_output_paths() -> None:
+    paths = output_paths("out/{sample_id}_{tensor_id}.npy", ["s1", "s2"], ["x", "y"])
+    assert paths[("s2", "y")] == Path("out/s2_y.npy")
+    assert len(set(paths.values())) == 4
+    with pytest.raises(InputError, match="no \\{sample_id\\}"):
+        output_paths("out/{tensor_id}.npy", ["s1", "s2"], ["x"])
+    with pytest.raises(InputError, match="no \\{tensor_id\\}"):
+        output_paths("out/{sample_id}.npy", ["s1"], ["x", "y"])
+    with pytest.raises(InputError, match="not valid"):
+        output_paths("out/{sample}.npy", ["s1"], ["x"])
+    assert output_paths("o/{output_id}.npy", ["s"], ["x", "y"])[("s", "y")] == Path("o/y.npy")
+
+
+# --- predict ------------------------------------------------------------------------------------
+
+
+def test_predict_glob_writes_outputs_and_protects_them(
+    make_model: MakeModel, tmp_path: Path
+) -> None:
+    model = make_model()
+    arrays = _images(tmp_path / "raw", ["img1", "img2"], size=40)
+    out = tmp_path / "out" / "{sample_id}_{tensor_id}.npy"
+    result = _invoke(
+        "predict",
+        str(model),
+        "--inputs",
+        str(tmp_path / "raw" / "*.npy"),
+        "--outputs",
+        str(out),
+        "-q",
+    )
+    assert result.exit_code == 0, result.output
+    for name, x in arrays.items():
+        np.testing.assert_allclose(
+            np.load(tmp_path / "out" / f"{name}_out.npy"), expected_conv(x), atol=1e-6
+        )
+    assert result.stdout.split() == [
+        str(tmp_path / "out" / f"{n}_out.npy") for n in ("img1", "img2")
+    ]
+
+    before = np.load(tmp_path / "out" / "img1_out.npy")
+    np.save(tmp_path / "raw" / "img1.npy", np.zeros((1, 1, 40, 40), dtype=np.float32))
+    again = _invoke("predict", str(model), "-i", str(tmp_path / "raw" / "*.npy"), "-o", str(out))
+    assert again.exit_code == 1
+    assert "exists already" in again.stderr and "--overwrite" in again.stderr
+    assert "Traceback" not in again.output
+    np.testing.assert_array_equal(np.load(tmp_path / "out" / "img1_out.npy"), before)
+    forced = _invoke(
+        "predict", str(model), "-i", str(tmp_path / "raw" / "*.npy"), "-o", str(out), "--overwrite"
+    )
+    assert forced.exit_code == 0, forced.output
+    assert not np.load(tmp_path / "out" / "img1_out.npy").any()
+    assert "wrote 2 output file(s) for 2 sample(s)" in forced.stderr
+
+
+def test_predict_blockwise_equals_whole(make_model: MakeModel, tmp_path: Path) -> None:
+    model = make_model()
+    (x,) = _images(tmp_path / "raw", ["big"], size=72).values()
+    for blocksize, batch in (("0", "1"), ("1", "3")):
+        target = tmp_path / f"out_{blocksize}.npy"
+        result = _invoke(
+            "predict",
+            str(model),
+            "-i",
+            str(tmp_path / "raw" / "big.npy"),
+            "-o",
+            str(target),
+            "--blocksize",
+            blocksize,
+            "--batch-size",
+            batch,
+        )
+        assert result.exit_code == 0, result.output
+        np.testing.assert_allclose(np.load(target), expected_conv(x), atol=1e-6)
+
+
+def test_predict_several_inputs_with_placeholders(tmp_path: Path) -> None:
+    model = write_two_input_model(tmp_path / "model")
+    a = _images(tmp_path / "data" / "a", ["s1", "s2"], seed=1)
+    b = _images(tmp_path / "data" / "b", ["s1", "s2"], seed=2)
+    out = tmp_path / "pred" / "{tensor_id}" / "{sample_id}.npy"
+    result = _invoke(
+        "predict",
+        str(model),
+        "-i",
+        str(tmp_path / "data" / "{tensor_id}" / "*.npy"),
+        "-o",
+        str(out),
+    )
+    assert result.exit_code == 0, result.output
+    for sid in ("s1", "s2"):
+        np.testing.assert_allclose(
+            np.load(tmp_path / "pred" / "out_a" / f"{sid}.npy"), expected_conv(a[sid]), atol=1e-6
+        )
+        np.testing.assert_allclose(
+            np.load(tmp_path / "pred" / "out_b" / f"{sid}.npy"), 2 * b[sid], atol=1e-6
+        )
+    no_id = _invoke(
+        "predict",
+        str(model),
+        "-i",
+        str(tmp_path / "data" / "{tensor_id}" / "*.npy"),
+        "-o",
+        str(tmp_path / "p" / "{sample_id}.npy"),
+    )
+    assert no_id.exit_code == 1 and "no {tensor_id}" in no_id.stderr
+
+
+def test_predict_example(
+    make_model: MakeModel, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    model = make_model()
+    monkeypatch.chdir(tmp_path)
+    result = _invoke("predict", str(model), "--example")
+    assert result.exit_code == 0, result.output
+    folder = tmp_path / "conv_test_model_example"
+    written = folder / "outputs" / "example_out.npy"
+    np.testing.assert_allclose(
+        np.load(written), np.load(model.parent / "test_output.npy"), atol=1e-6
+    )
+    assert str(folder.relative_to(tmp_path) / "outputs") in result.stderr
+    np.testing.assert_array_equal(
+        np.load(folder / "inputs" / "raw" / "example.npy"), np.load(model.parent / "test_input.npy")
+    )
+
+
+def test_predict_errors_are_short(make_model: MakeModel, tmp_path: Path) -> None:
+    model = make_model()
+    result = _invoke("predict", str(model), "-i", str(tmp_path / "none" / "*.npy"))
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: no file matches the input pattern")
+    assert len(result.stderr.strip().splitlines()) <= 2
+    bad_device = _invoke("predict", str(model), "-i", "x.npy", "--device", "gpu0")
+    assert bad_device.exit_code == 2 and "cpu, cuda or cuda:N" in bad_device.stderr
+    with pytest.raises(InputError):
+        CliRunner().invoke(
+            main,
+            ["predict", str(model), "-i", str(tmp_path / "none.npy"), "--debug"],
+            catch_exceptions=False,
+        )
+
+
+# --- block-artifacts ----------------------------------------------------------------------------
+
+
+def test_block_artifacts_with_enough_halo_are_zero(make_model: MakeModel, tmp_path: Path) -> None:
+    model = make_model()
+    _images(tmp_path / "raw", ["img"], size=64)
+    result = _invoke(
+        "block-artifacts",
+        str(model),
+        "-i",
+        str(tmp_path / "raw" / "*.npy"),
+        "-o",
+        str(tmp_path / "art"),
+    )
+    assert result.exit_code == 0, result.output
+    diff = np.load(tmp_path / "art" / "img_out.npy")
+    assert diff.shape == (1, 1, 64, 64)
+    assert diff.max() == 0.0
+    assert "img out: max |whole - blockwise| = 0" in result.stdout
+
+
+def test_block_artifacts_without_halo_show_borders(make_model: MakeModel, tmp_path: Path) -> None:
+    model = make_model()
+    text = model.read_text().replace("  halo: 1\n", "\n").replace("halo: 1", "")
+    model.write_text(text)
+    _images(tmp_path / "raw", ["img"], size=64)
+    result = _invoke(
+        "block-artifacts",
+        str(model),
+        "-i",
+        str(tmp_path / "raw" / "img.npy"),
+        "-o",
+        str(tmp_path / "art"),
+        "--fail-above",
+        "0.0001",
+    )
+    assert result.exit_code == 1, result.output
+    diff = np.load(tmp_path / "art" / "img_out.npy")
+    # blocks of 16 (min size, n=0) without halo: only pixels next to an inner block border see a
+    # reflected neighbour instead of the real one, so only they differ
+    assert diff.max() > 1e-3
+    borders = {15, 16, 31, 32, 47, 48}
+    changed = np.argwhere(diff[0, 0] > 0)
+    assert len(changed) > 0
+    assert all(r in borders or c in borders for r, c in changed)
+    printed = float(result.stdout.split("= ")[1].split(" ")[0])
+    assert printed == pytest.approx(float(diff.max()), rel=1e-2)
