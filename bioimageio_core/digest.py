@@ -22,20 +22,11 @@ from typing import Any, TypeAlias
 
 import numpy as np
 
+from bioimageio_core import shapes
 from bioimageio_core.errors import InputError
 from bioimageio_core.io.axes import AxesLike, fit_to_axes, resolve_axes
 from bioimageio_core.sample import Sample
-from bioimageio_core.shapes import (
-    FixedSize,
-    ModelSpec,
-    ParameterizedSize,
-    ShapeError,
-    SizeReference,
-    TensorAxis,
-    describe_valid_sizes,
-    get_batch_size,
-    resolve_references,
-)
+from bioimageio_core.shapes import FixedSize, ModelSpec, ShapeError, TensorAxis, get_batch_size
 from bioimageio_core.tensor import Tensor
 
 PathLike: TypeAlias = "str | os.PathLike[str]"
@@ -218,39 +209,17 @@ def normalize_block_shape(model: ModelSpec, block_shape: BlockShapeArg) -> dict[
     return flat
 
 
-def check_input_sizes(
-    model: ModelSpec, sizes: Mapping[TensorAxis, int], *, what: str = "size"
-) -> None:
+def check_input_sizes(model: ModelSpec, sizes: Mapping[TensorAxis, int]) -> None:
     """Raise :class:`InputError` for the first input axis whose size the model does not accept.
 
-    The message names the tensor and axis and lists valid sizes, e.g.
-    ``inputs[0] ('raw') axis 'y': size 500 is not valid, valid sizes are 64 + n*16, e.g. 496 or 512``.
-    Axes missing from ``sizes`` are not checked.
+    ``sizes`` must hold every input axis. The message names the tensor and axis and lists valid
+    sizes, e.g. ``inputs[0] ('raw') axis 'y': size 500 is not valid, valid sizes are 64 + n*16,
+    e.g. 496 or 512`` (see :func:`bioimageio_core.shapes.check_input_sizes`).
     """
     try:
-        resolved = resolve_references(model, sizes, model.inputs)
-    except ShapeError:
-        resolved = {}
-    for t in model.inputs:
-        for a in t.axes:
-            key = (t.id, a.id)
-            if key not in sizes:
-                continue
-            s = sizes[key]
-            valid: str | None = None
-            if isinstance(a.size, ParameterizedSize) and not a.size.is_valid(s):
-                valid = describe_valid_sizes(a.size, s)
-            elif isinstance(a.size, FixedSize) and s != a.size.size:
-                valid = str(a.size.size)
-            elif isinstance(a.size, SizeReference) and key in resolved and resolved[key] != s:
-                valid = f"{resolved[key]} ({a.size})"
-            elif s < 1:
-                valid = "sizes >= 1"
-            if valid is not None:
-                raise InputError(
-                    f"{_where(model, t.id)} axis {a.id!r}: {what} {s} is not valid, valid sizes are "
-                    f"{valid}"
-                )
+        shapes.check_input_sizes(model, sizes)
+    except ShapeError as e:
+        raise InputError(e.message, hint=e.hint) from None
 
 
 __all__ = [

@@ -22,11 +22,11 @@ computed on the raw inputs, and the caller's sample is never modified.
 
 from __future__ import annotations
 
-import threading
+import warnings
 from collections.abc import Callable, Generator, Hashable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import numpy as np
 
@@ -34,11 +34,11 @@ from bioimageio_core.blocks import (
     SampleBlock,
     SupportsSetItem,
     batched,
-    block_data,
     count_blocks,
     map_output_blocks,
     model_sample_blocks,
     padded_sample_block,
+    sample_block_data,
     write_block,
 )
 from bioimageio_core.digest import (
@@ -50,17 +50,19 @@ from bioimageio_core.digest import (
     normalize_block_shape,
 )
 from bioimageio_core.errors import BioimageioError, InputError, PluginError
-from bioimageio_core.ops import BoundOp, apply_ops, build_ops, required_measures
+from bioimageio_core.ops import BoundOp, apply_ops, build_model_ops, required_measures
 from bioimageio_core.sample import Sample
 from bioimageio_core.shapes import (
     BlocksizeParameter,
     FixedSize,
     ModelSpec,
     ShapeError,
+    SizeReference,
     TensorAxis,
     axis_specs_from_model,
     block_halos,
     block_shape,
+    fill_data_dependent_sizes,
     output_sizes,
     resolve_references,
 )
@@ -119,8 +121,8 @@ class PredictionPipeline:
         self.fixed_dataset_statistics = dict(fixed_dataset_statistics or {})
         self.default_blocksize_parameter = default_blocksize_parameter
         self.default_batch_size = batch_size
+        self._batching_failed = False
         self.optional_inputs = tuple(str(t.id) for t in model.inputs if getattr(t, "optional", False))
-        self._lock = threading.Lock()
 
     # --- lifecycle ------------------------------------------------------------------------------
 
@@ -165,7 +167,7 @@ class PredictionPipeline:
         """
         sample = self.digest(sample)
         stat: dict[Any, Any] = dict(sample.stat)
-        if required_measures(self.preprocessing) or self.pre_stats.sample_measures or self.pre_stats.dataset_measures:
+        if self.pre_stats.sample_measures or self.pre_stats.dataset_measures:
             stat.update(self.pre_stats.update_and_get_all(sample.members))
             stat.update(self.fixed_dataset_statistics)
         members = apply_ops(self.preprocessing, sample.members, stat)
@@ -291,15 +293,19 @@ class PredictionPipeline:
         digested = self.digest(sample)
         sizes = _flat(digested.shape)
         given = normalize_block_shape(self.spec, input_block_shape)
-        check_input_sizes(self.spec, given, what="block size")
-        bs = block_shape(self.spec, sizes, self.default_blocksize_parameter, batch_size=1)
+        default = block_shape(self.spec, sizes, self.default_blocksize_parameter, batch_size=1)
+        bs = {k: v for k, v in default.items() if k in given or not self._is_reference(k)}
         bs.update(given)
-        bs.update(resolve_references(self.spec, bs, self.spec.inputs))
+        bs.update({k: v for k, v in resolve_references(self.spec, bs, self.spec.inputs).items() if k not in given})
+        check_input_sizes(self.spec, bs)
         return self._predict_blocked(
             digested, bs, batch_size, outputs, skip_preprocessing, skip_postprocessing, on_progress
         )
 
     # --- internals ------------------------------------------------------------------------------
+
+    def _is_reference(self, key: TensorAxis) -> bool:
+        return isinstance(self.spec.axis(key).size, SizeReference)
 
     def _exceeds_fixed_size(self, sizes: Mapping[TensorAxis, int]) -> bool:
         for t in self.spec.inputs:
@@ -332,6 +338,33 @@ class PredictionPipeline:
         return self._predict(
             sample, blocks, n_blocks, b, outputs, skip_preprocessing, skip_postprocessing, on_progress
         )
+
+    def _forward(self, adapter: ModelAdapter, arrays: Mapping[str, Array], n: int) -> Mapping[str, Array]:
+        """One forward call for ``n`` stacked blocks; falls back to one call per block when the
+        model rejects a batch its description allows (e.g. a graph exported with batch size 1)."""
+        if n == 1:
+            return adapter.forward(arrays)
+        if not self._batching_failed:
+            try:
+                return adapter.forward(arrays)
+            except Exception as e:
+                self._batching_failed = True
+                warnings.warn(
+                    f"the {self.weights_format} model failed on a batch of {n} blocks "
+                    f"({type(e).__name__}: {e}); running one block per call instead",
+                    stacklevel=5,
+                )
+        input_axes = {t.id: t.axis_ids for t in self.spec.inputs}
+        results = [
+            adapter.forward({m: _batch_piece(a, input_axes[m], i, n) for m, a in arrays.items()})
+            for i in range(n)
+        ]
+        output_axes = {t.id: t.axis_ids for t in self.spec.outputs}
+        return {
+            oid: np.concatenate([np.asarray(r[oid]) for r in results], axis=output_axes[oid].index("batch"))
+            for oid in results[0]
+            if oid in output_axes
+        }
 
     def _can_batch(self) -> bool:
         """Whether blocks may be stacked along the batch axis of every input and output."""
@@ -376,19 +409,19 @@ class PredictionPipeline:
 
         def prepare(batch: list[SampleBlock]) -> tuple[list[SampleBlock], dict[str, Array]]:
             arrays: dict[str, Array] = {}
-            for m, tensor in members.items():
-                parts = [block_data(tensor, sb.members[m], "reflect") for sb in batch]
+            parts = [sample_block_data(members, sb, "reflect") for sb in batch]
+            for m in parts[0]:
                 if len(parts) == 1:
-                    arrays[m] = parts[0]
+                    arrays[m] = parts[0][m]
                 else:
-                    arrays[m] = np.concatenate(parts, axis=input_axes[m].index("batch"))
+                    arrays[m] = np.concatenate([p[m] for p in parts], axis=input_axes[m].index("batch"))
             return batch, arrays
 
         done = 0
         batches = prefetched(map(prepare, batched(blocks, b)))
         try:
             for batch, arrays in batches:
-                raw = adapter.forward(arrays)
+                raw = self._forward(adapter, arrays, len(batch))
                 for oid in self._output_ids:
                     if oid not in raw:
                         raise PluginError(
@@ -401,7 +434,11 @@ class PredictionPipeline:
                         for oid in self._output_ids
                     }
                     if any(v is None for v in out_sizes.values()):
-                        out_sizes = _fill_data_dependent(out_sizes, pieces, output_axes)
+                        out_sizes = dict(
+                            fill_data_dependent_sizes(
+                                self.spec, out_sizes, {o: p.shape for o, p in pieces.items()}
+                            )
+                        )
                     out_blocks = map_output_blocks(self.spec, sb, out_sizes)  # type: ignore[arg-type]
                     for oid, piece in pieces.items():
                         if oid not in targets:
@@ -452,16 +489,6 @@ def _batch_piece(data: Array, axes: tuple[str, ...], i: int, n: int) -> Array:
     return data[tuple(index)]
 
 
-def _fill_data_dependent(
-    sizes: Mapping[TensorAxis, int | None], pieces: Mapping[str, Array], axes: Mapping[str, tuple[str, ...]]
-) -> dict[TensorAxis, int | None]:
-    filled = dict(sizes)
-    for (t, a), s in sizes.items():
-        if s is None:
-            filled[(t, a)] = int(pieces[t].shape[axes[t].index(a)])
-    return filled
-
-
 def _allocate(
     sizes: Mapping[TensorAxis, int | None], oid: str, axes: tuple[str, ...], dtype: np.dtype[Any]
 ) -> Array:
@@ -505,6 +532,7 @@ def create_prediction_pipeline(
     keep_updating_dataset_statistics: bool = False,
     default_blocksize_parameter: BlocksizeParameter = DEFAULT_BLOCKSIZE_PARAMETER,
     batch_size: int = 1,
+    axes_none_scope: Literal["dataset", "sample"] = "dataset",
 ) -> PredictionPipeline:
     """Load a model's weights and processing into a :class:`PredictionPipeline`.
 
@@ -516,11 +544,14 @@ def create_prediction_pipeline(
     ``keep_updating_dataset_statistics``; without initial samples they accumulate over every
     sample predicted. ``fixed_dataset_statistics`` (measure → value) always wins.
     ``default_blocksize_parameter`` and ``batch_size`` (blocks per forward call) are the
-    defaults of blockwise prediction.
+    defaults of blockwise prediction. ``axes_none_scope``: what ``axes: null`` means for the
+    statistics of ``zero_mean_unit_variance``, ``scale_range`` and ``clip`` — ``"dataset"``
+    (bioimageio.core's behaviour: running statistics over the samples) or ``"sample"``.
     """
     descr = as_model_description(model)
     spec = axis_specs_from_model(descr)
-    pre, post = build_processing(descr)
+    pre = build_model_ops(descr, "pre", axes_none_scope=axes_none_scope)
+    post = build_model_ops(descr, "post", axes_none_scope=axes_none_scope)
     input_ids = {t.id for t in spec.inputs}
     post_measures = required_measures(post)
     pre_measures = required_measures(pre) | {m for m in post_measures if m.member_id in input_ids}
@@ -549,31 +580,25 @@ def create_prediction_pipeline(
 
 
 def as_model_description(model: Any) -> ModelDescr:
-    """``model`` if it is a ``ModelDescr``, else the model ``load_description(model)`` loads."""
+    """``model`` if it is a ``ModelDescr``, else the model ``load_description(model)`` loads.
+
+    Referenced files are not checked here: each is fetched and checked when it is used, so a
+    model whose other weight formats are unreachable still runs.
+    """
     from bioimageio_core.spec import ModelDescr
 
     if isinstance(model, ModelDescr):
         return model
     from bioimageio_core.loading import load_description
 
-    descr = load_description(model)
+    # files are fetched (and their sha256 checked) when used: only the chosen weight format's
+    descr = load_description(model, perform_io_checks=False)
     if not isinstance(descr, ModelDescr):
         raise InputError(
             f"{model!r} describes a {getattr(descr, 'type', type(descr).__name__)}, not a model",
             hint="give the description of a model",
         )
     return descr
-
-
-def build_processing(descr: ModelDescr) -> tuple[list[BoundOp], list[BoundOp]]:
-    """Pre- and postprocessing ops of every input and output, in tensor order."""
-    pre: list[BoundOp] = []
-    for i, t in enumerate(descr.inputs):
-        pre.extend(build_ops(str(t.id), t.preprocessing, loc=f"inputs[{i}].preprocessing"))
-    post: list[BoundOp] = []
-    for i, o in enumerate(descr.outputs):
-        post.extend(build_ops(str(o.id), o.postprocessing, loc=f"outputs[{i}].postprocessing"))
-    return pre, post
 
 
 def _stats_calculator(
@@ -666,7 +691,6 @@ __all__ = [
     "PredictionPipeline",
     "ProgressCallback",
     "as_model_description",
-    "build_processing",
     "create_model_adapter",
     "create_prediction_pipeline",
     "prefetched",

@@ -9,7 +9,15 @@ from typing import Any, Literal
 import attrs
 
 from bioimageio_core.spec import _validators as v
-from bioimageio_core.spec._convert import ALWAYS, EXTRA, INTERNAL, KIND, register_union
+from bioimageio_core.spec._convert import (
+    ALWAYS,
+    EXTRA,
+    INTERNAL,
+    KIND,
+    converter,
+    describe,
+    register_union,
+)
 from bioimageio_core.spec.issues import Loc
 
 
@@ -209,8 +217,6 @@ AnyDatasetDescr = DatasetDescr | DatasetDescr02
 
 
 def _training_data(raw: Any) -> LinkedResource | DatasetDescr | DatasetDescr02:
-    from bioimageio_core.spec._convert import converter, describe
-
     if not isinstance(raw, Mapping):
         raise TypeError(
             f"must be a dataset reference {{id: ...}} or a dataset description (got {describe(raw)})"

@@ -10,6 +10,7 @@ import attrs
 from bioimageio_core.spec import _validators as v
 from bioimageio_core.spec._convert import (
     KIND,
+    Invalid,
     at,
     converter,
     current_extensions,
@@ -300,8 +301,6 @@ def _step(raw: Any, _: Any) -> ProcessingStep:
 
 
 def raise_invalid() -> NoReturn:
-    from bioimageio_core.spec._convert import Invalid
-
     raise Invalid
 
 
@@ -317,13 +316,17 @@ converter.register_structure_hook(ProcessingStep, _step)
 converter.register_unstructure_hook(ProcessingStep, _unstructure_step)
 
 
-def kwargs_axes(kwargs: Any) -> tuple[str, ...]:
-    """The axis ids a kwargs instance names (``axes`` and ``axis`` fields)."""
-    out: list[str] = []
+def kwargs_axes(kwargs: Any) -> tuple[tuple[tuple[str | int, ...], str], ...]:
+    """The axis ids a kwargs instance names, with their location in the kwargs.
+
+    ``axes: [x, y]`` gives ``((("axes", 0), "x"), (("axes", 1), "y"))``; ``axis: c`` gives
+    ``((("axis",), "c"),)``.
+    """
+    out: list[tuple[tuple[str | int, ...], str]] = []
     axes = getattr(kwargs, "axes", None)
     if isinstance(axes, tuple):
-        out.extend(axes)
+        out.extend((("axes", i), a) for i, a in enumerate(axes) if isinstance(a, str))
     axis = getattr(kwargs, "axis", None)
     if isinstance(axis, str):
-        out.append(axis)
+        out.append((("axis",), axis))
     return tuple(out)

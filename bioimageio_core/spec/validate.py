@@ -18,7 +18,7 @@ from bioimageio_core.spec.axes import (
 )
 from bioimageio_core.spec.data import NominalOrOrdinalDataDescr
 from bioimageio_core.spec.generic import GenericDescr02, _ResourceBase, iter_cite_issues
-from bioimageio_core.spec.issues import Issue, Loc
+from bioimageio_core.spec.issues import Issue, Loc, loc_to_path
 from bioimageio_core.spec.licenses import KNOWN_LICENSES
 from bioimageio_core.spec.model import InputTensorDescr, ModelDescr, OutputTensorDescr
 from bioimageio_core.spec.processing import (
@@ -78,8 +78,9 @@ def check_model(model: ModelDescr) -> tuple[ModelDescr, list[Issue]]:
         *_sizes(model),
         *_processing(model),
         *_weights(model),
+        *_files(model),
+        *_data(model),
     ]
-    issues.extend(_data(model))
     if model.run_mode is not None:
         issues.append(
             _warn(
@@ -105,19 +106,14 @@ def _tensor_ids(model: ModelDescr) -> Iterator[Issue]:
             seen[t.id] = loc
         elif previous[0] == loc[0]:
             yield _err(
-                (*loc, "id"), f"tensor id '{t.id}' is not unique (also used at {_path(previous)})"
+                (*loc, "id"),
+                f"tensor id '{t.id}' is not unique (also used at {loc_to_path(previous)})",
             )
         else:
             yield _warn(
                 (*loc, "id"),
-                f"output id '{t.id}' is also an input id ({_path(previous)}); consider renaming it",
+                f"output id '{t.id}' is also an input id ({loc_to_path(previous)}); consider renaming it",
             )
-
-
-def _path(loc: Loc) -> str:
-    from bioimageio_core.spec.issues import loc_to_path
-
-    return loc_to_path(loc)
 
 
 def _tensors(model: ModelDescr) -> Iterator[tuple[Loc, InputTensorDescr | OutputTensorDescr]]:
@@ -240,10 +236,10 @@ def _processing(model: ModelDescr) -> Iterator[Issue]:
             ploc = (*loc, field, k)
             if is_input and step.id in POSTPROCESSING_ONLY:
                 yield _err((*ploc, "id"), f"'{step.id}' is only allowed in postprocessing")
-            for name in kwargs_axes(step.kwargs):
+            for where, name in kwargs_axes(step.kwargs):
                 if name not in axis_ids:
                     yield _err(
-                        (*ploc, "kwargs"),
+                        (*ploc, "kwargs", *where),
                         f"axis '{name}' is not an axis of tensor '{t.id}' (axes: {', '.join(sorted(axis_ids))})",
                     )
             ref = getattr(step.kwargs, "reference_tensor", None)
@@ -282,6 +278,62 @@ def _weights(model: ModelDescr) -> Iterator[Issue]:
             ("weights",),
             f"exactly one weights entry without 'parent' is expected (found {without_parent})",
         )
+
+
+def _suffix(source: str) -> str:
+    name = _file_name(source)
+    return name.rsplit(".", 1)[-1].lower() if "." in name else ""
+
+
+def _file_name(source: str) -> str:
+    """The file name of a path or URL (zenodo's ``.../name.ext/content`` included)."""
+    path = source.split("?", 1)[0].rstrip("/")
+    if path.endswith("/content"):
+        path = path[: -len("/content")]
+    return path.rsplit("/", 1)[-1]
+
+
+def _files(model: ModelDescr) -> Iterator[Issue]:
+    """File kinds the format prescribes (judged from the reference, no IO)."""
+    for loc, t in _tensors(model):
+        if t.test_tensor is None:
+            yield _warn(
+                (*loc, "test_tensor"), f"no 'test_tensor' for '{t.id}': the model cannot be tested"
+            )
+        elif _suffix(t.test_tensor.source) != "npy":
+            yield _err(
+                (*loc, "test_tensor", "source"),
+                f"a test tensor must be a .npy file (got {t.test_tensor.source!r})",
+            )
+        if t.sample_tensor is not None and _suffix(t.sample_tensor.source) == "npy":
+            yield _warn(
+                (*loc, "sample_tensor", "source"),
+                "a sample tensor should be an image file (e.g. .tif, .png), not .npy",
+            )
+    if model.documentation is not None and _suffix(model.documentation) != "md":
+        yield _warn(
+            ("documentation",),
+            f"'documentation' should be a Markdown (.md) file (got {model.documentation!r})",
+        )
+    for name, entry in model.weights.formats.items():
+        deps = getattr(entry, "dependencies", None)
+        if deps is not None and _suffix(deps.source) not in ("yaml", "yml"):
+            yield _err(
+                ("weights", name, "dependencies", "source"),
+                f"'dependencies' must be a conda environment file (.yaml/.yml) (got {deps.source!r})",
+            )
+        ext = getattr(entry, "external_data", None)
+        if ext is not None:
+            if _suffix(ext.source) != "data":
+                yield _err(
+                    ("weights", name, "external_data", "source"),
+                    f"'external_data' must be a .data file (got {ext.source!r})",
+                )
+            elif _file_name(ext.source) == _file_name(entry.source):
+                yield _err(
+                    ("weights", name, "external_data", "source"),
+                    "'external_data' must have a file name different from the weights 'source'",
+                )
 
 
 def _data(model: ModelDescr) -> Iterator[Issue]:

@@ -9,6 +9,7 @@ import attrs
 
 from bioimageio_core.spec import _validators as v
 from bioimageio_core.spec._convert import (
+    KIND,
     Invalid,
     at,
     converter,
@@ -77,13 +78,13 @@ class WeightsEntryDescrBase:
 @attrs.frozen(kw_only=True)
 class PytorchStateDictWeightsDescr(WeightsEntryDescrBase):
     architecture: ArchitectureDescr
-    pytorch_version: str = attrs.field(metadata={"bioimageio_kind": "version"})
+    pytorch_version: str = attrs.field(metadata={KIND: "version"})
     dependencies: FileDescr | None = None
 
 
 @attrs.frozen(kw_only=True)
 class TorchscriptWeightsDescr(WeightsEntryDescrBase):
-    pytorch_version: str = attrs.field(metadata={"bioimageio_kind": "version"})
+    pytorch_version: str = attrs.field(metadata={KIND: "version"})
 
 
 @attrs.frozen(kw_only=True)
@@ -94,18 +95,18 @@ class OnnxWeightsDescr(WeightsEntryDescrBase):
 
 @attrs.frozen(kw_only=True)
 class TensorflowSavedModelBundleWeightsDescr(WeightsEntryDescrBase):
-    tensorflow_version: str = attrs.field(metadata={"bioimageio_kind": "version"})
+    tensorflow_version: str = attrs.field(metadata={KIND: "version"})
     dependencies: FileDescr | None = None
 
 
 @attrs.frozen(kw_only=True)
 class KerasHdf5WeightsDescr(WeightsEntryDescrBase):
-    tensorflow_version: str = attrs.field(metadata={"bioimageio_kind": "version"})
+    tensorflow_version: str = attrs.field(metadata={KIND: "version"})
 
 
 @attrs.frozen(kw_only=True)
 class TensorflowJsWeightsDescr(WeightsEntryDescrBase):
-    tensorflow_version: str = attrs.field(metadata={"bioimageio_kind": "version"})
+    tensorflow_version: str = attrs.field(metadata={KIND: "version"})
 
 
 @attrs.frozen(kw_only=True)

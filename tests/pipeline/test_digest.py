@@ -110,14 +110,15 @@ def test_batch_size_mismatch(two_inputs: ModelDescr) -> None:
 
 def test_strict_size_message_lists_valid_sizes(one_input: ModelDescr) -> None:
     spec = axis_specs_from_model(one_input)
+    valid = {("raw", "batch"): 1, ("raw", "channel"): 2, ("raw", "y"): 496, ("raw", "x"): 64}
+    check_input_sizes(spec, valid)
     with pytest.raises(InputError) as info:
-        check_input_sizes(spec, {("raw", "y"): 500, ("raw", "x"): 64})
+        check_input_sizes(spec, {**valid, ("raw", "y"): 500})
     assert str(info.value) == (
         "inputs[0] ('raw') axis 'y': size 500 is not valid, valid sizes are 64 + n*16, e.g. 496 or 512"
     )
     with pytest.raises(InputError, match=r"axis 'channel': size 3 is not valid, valid sizes are 2$"):
-        check_input_sizes(spec, {("raw", "channel"): 3})
-    check_input_sizes(spec, {("raw", "y"): 496, ("raw", "x"): 64, ("raw", "channel"): 2})
+        check_input_sizes(spec, {**valid, ("raw", "channel"): 3})
 
 
 def test_invalid_fixed_block_shape_is_rejected_before_compute(one_input: ModelDescr) -> None:
@@ -125,7 +126,7 @@ def test_invalid_fixed_block_shape_is_rejected_before_compute(one_input: ModelDe
     with create_prediction_pipeline(one_input) as pp:
         assert pp.adapter is not None
         before = pp.adapter.calls  # type: ignore[attr-defined]
-        with pytest.raises(InputError, match=re.escape("axis 'x': block size 100 is not valid, valid sizes are 64 + n*16, e.g. 96 or 112")):
+        with pytest.raises(InputError, match=re.escape("inputs[0] ('raw') axis 'x': size 100 is not valid, valid sizes are 64 + n*16, e.g. 96 or 112")):
             pp.predict_sample_with_fixed_blocking(x, {"raw": {"y": 96, "x": 100}})
         with pytest.raises(InputError, match=re.escape("unknown axis 'z' of inputs[0] ('raw')")):
             pp.predict_sample_with_fixed_blocking(x, {"raw": {"z": 96}})

@@ -224,3 +224,26 @@ def test_prefetched_yields_everything_in_order_and_prepares_ahead() -> None:
             time.sleep(0.001)
         seen.append((item, len(produced)))
     assert seen == [(0, 2), (1, 3), (2, 4), (3, 5), (4, 5)]
+
+
+def test_a_model_that_rejects_batches_falls_back_to_one_block_per_call(tmp_path: Path) -> None:
+    k = kernel(1, seed=18)
+    model = conv_model(tmp_path, outputs=[OutputDef("out", k, halo=1)])
+    x = rand(1, 1, 200, 200, seed=19)
+    with create_prediction_pipeline(model, batch_size=4) as pp:
+        assert pp.adapter is not None
+        forward = pp.adapter.forward
+        seen: list[int] = []
+
+        def batch_of_one_only(inputs: Any) -> Any:
+            seen.append(inputs["raw"].shape[0])
+            if inputs["raw"].shape[0] != 1:
+                raise ValueError("this graph was exported with batch size 1")
+            return forward(inputs)
+
+        pp.adapter.forward = batch_of_one_only  # type: ignore[method-assign]
+        with pytest.warns(UserWarning, match="failed on a batch of 4 blocks"):
+            out = pp.predict_sample_with_blocking(x, ns=1).members["out"].data
+    # 96 - 2 = 94 inner → 3 x 3 = 9 blocks: one failed batch of 4, then single blocks only
+    assert seen == [4] + [1] * 9
+    np.testing.assert_allclose(out, oracle_conv(x, k), atol=1e-5, rtol=0)

@@ -11,13 +11,14 @@ IDENT = st.from_regex(r"[a-z][a-z0-9_]{0,7}", fullmatch=True)
 TEXT = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), min_size=1, max_size=12)
 NAME = st.from_regex(r"[A-Za-z][A-Za-z0-9_+\- ()]{3,30}[A-Za-z0-9]", fullmatch=True)
 FILE = st.from_regex(r"[a-z]{1,8}\.(npy|png|md|pt|onnx)", fullmatch=True)
+NPY = st.from_regex(r"[a-z]{1,8}\.npy", fullmatch=True)
 LICENSES = st.sampled_from(["MIT", "CC-BY-4.0", "BSD-3-Clause", "Apache-2.0"])
 FLOAT = st.floats(-1e6, 1e6, allow_nan=False).map(lambda x: round(x, 3))
 
 
 @st.composite
 def file_descr(draw: st.DrawFn) -> dict[str, Any]:
-    out: dict[str, Any] = {"source": draw(FILE)}
+    out: dict[str, Any] = {"source": draw(NPY)}
     if draw(st.booleans()):
         out["sha256"] = draw(SHA)
     return out

@@ -249,13 +249,13 @@ ERROR_CASES: list[tuple[str, Mutation, tuple[Any, ...], str]] = [
     (
         "kwargs axis missing",
         _pre({"id": "zero_mean_unit_variance", "kwargs": {"axes": ["x", "y"]}}),
-        ("inputs", 0, "preprocessing", 0, "kwargs"),
+        ("inputs", 0, "preprocessing", 0, "kwargs", "axes", 1),
         "axis 'y' is not an axis",
     ),
     (
         "kwargs along-axis missing",
         _pre({"id": "scale_linear", "kwargs": {"axis": "time", "gain": [2.0]}}),
-        ("inputs", 0, "preprocessing", 0, "kwargs"),
+        ("inputs", 0, "preprocessing", 0, "kwargs", "axis"),
         "axis 'time'",
     ),
     (
@@ -565,3 +565,74 @@ def test_rich_model_rule_positions() -> None:
     raw["outputs"][0]["axes"][3]["halo"] = 40  # min size 64 - 2*40 < 1
     result = build_description(raw)
     assert [i.loc for i in result.errors] == [("outputs", 0, "axes", 3, "halo")]
+
+
+FILE_CASES: list[tuple[str, Mutation, tuple[Any, ...], str]] = [
+    (
+        "test tensor not npy",
+        _set(("inputs", 0, "test_tensor"), {"source": "in.tif"}),
+        ("inputs", 0, "test_tensor", "source"),
+        ".npy",
+    ),
+    (
+        "dependencies not yaml",
+        _set(
+            ("weights", "pytorch_state_dict"),
+            {
+                "source": "w.pth",
+                "pytorch_version": "2.0",
+                "parent": "torchscript",
+                "architecture": {"import_from": "m", "callable": "N"},
+                "dependencies": {"source": "req.txt"},
+            },
+        ),
+        ("weights", "pytorch_state_dict", "dependencies", "source"),
+        "conda environment",
+    ),
+    (
+        "external data suffix",
+        _set(
+            ("weights", "onnx"),
+            {
+                "source": "w.onnx",
+                "opset_version": 15,
+                "parent": "torchscript",
+                "external_data": {"source": "w.bin"},
+            },
+        ),
+        ("weights", "onnx", "external_data", "source"),
+        ".data",
+    ),
+    (
+        "external data same name",
+        _set(
+            ("weights", "onnx"),
+            {
+                "source": "w.data",
+                "opset_version": 15,
+                "parent": "torchscript",
+                "external_data": {"source": "sub/w.data"},
+            },
+        ),
+        ("weights", "onnx", "external_data", "source"),
+        "different",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("mutate", "loc", "fragment"), [c[1:] for c in FILE_CASES], ids=[c[0] for c in FILE_CASES]
+)
+def test_file_kind_rules(mutate: Mutation, loc: tuple[Any, ...], fragment: str) -> None:
+    test_rule_error_at_path(mutate, loc, fragment)
+
+
+def test_zenodo_content_urls_keep_their_suffix() -> None:
+    raw = minimal_model()
+    raw["inputs"][0]["test_tensor"] = {
+        "source": "https://zenodo.org/api/records/1/files/in.npy/content"
+    }
+    raw["documentation"] = "https://zenodo.org/api/records/1/files/README.md/content"
+    result = build_description(raw)
+    assert result.descr is not None
+    assert not [i for i in result.issues if i.loc[-1:] in (("source",), ("documentation",))]

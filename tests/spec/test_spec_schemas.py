@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -26,17 +27,13 @@ def test_committed_schemas_are_current() -> None:
 
 def test_generator_script_check_mode(tmp_path: Path) -> None:
     script = ROOT / "scripts" / "generate_schemas.py"
-    env_path = str(ROOT)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
     run = [sys.executable, str(script), "--out", str(tmp_path)]
-    check = subprocess.run(
-        [*run, "--check"], capture_output=True, text=True, env={"PYTHONPATH": env_path}
-    )
+    check = subprocess.run([*run, "--check"], capture_output=True, text=True, env=env)
     assert check.returncode == 1 and "stale" in check.stdout
-    subprocess.run(run, check=True, capture_output=True, env={"PYTHONPATH": env_path})
+    subprocess.run(run, check=True, capture_output=True, env=env)
     assert sorted(p.stem for p in tmp_path.iterdir()) == sorted(SCHEMAS)
-    again = subprocess.run(
-        [*run, "--check"], capture_output=True, text=True, env={"PYTHONPATH": env_path}
-    )
+    again = subprocess.run([*run, "--check"], capture_output=True, text=True, env=env)
     assert again.returncode == 0, again.stdout
 
 
