@@ -6,6 +6,7 @@ in the same run, alternating (A B A B …), summarised by medians.
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import subprocess
@@ -85,19 +86,34 @@ class ProcessRun:
     output: str
 
 
+_LAUNCHER = """
+import json, resource, subprocess, sys, time
+t0 = time.perf_counter()
+rc = subprocess.run(sys.argv[2:], stdout=sys.stdout, stderr=subprocess.STDOUT).returncode
+seconds = time.perf_counter() - t0
+peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+with open(sys.argv[1], "w") as f:
+    json.dump({"seconds": seconds, "peak_kb": peak_kb, "returncode": rc}, f)
+"""
+"""Runs the measured command as its child. A process forked from a large parent inherits the
+parent's peak RSS (Linux keeps the high-water mark across exec), so the command is started from
+this small launcher instead of from the benchmark process."""
+
+
 def run_process(
     args: Sequence[str], *, env: dict[str, str] | None = None, cwd: Path | None = None
 ) -> ProcessRun:
-    """Run ``args`` to completion; peak RSS from ``wait4`` (this child and its reaped children)."""
-    with tempfile.TemporaryFile() as out:
-        t0 = time.perf_counter()
-        proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=cwd)
-        _, status, usage = os.wait4(proc.pid, 0)
-        seconds = time.perf_counter() - t0
-        proc.returncode = os.waitstatus_to_exitcode(status)
+    """Run ``args`` to completion: wall time and peak RSS (``getrusage`` of the launcher's children)."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryDirectory() as tmp:
+        report = Path(tmp) / "report.json"
+        launcher = [sys.executable, "-c", _LAUNCHER, str(report), *args]
+        proc = subprocess.run(launcher, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=cwd)
         out.seek(0)
         text = out.read().decode(errors="replace")
-    return ProcessRun(seconds, usage.ru_maxrss / 1024, proc.returncode, text)
+        if not report.exists():
+            raise RuntimeError(f"the launcher failed ({proc.returncode}):\n{text[-2000:]}")
+        data = json.loads(report.read_text())
+    return ProcessRun(data["seconds"], data["peak_kb"] / 1024, data["returncode"], text)
 
 
 def bench_env(threads: int) -> dict[str, str]:
