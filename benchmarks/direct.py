@@ -36,7 +36,7 @@ def onnx_forward(path: Path, threads: int) -> Forward:
 def torchscript_forward(path: Path) -> Forward:
     import torch
 
-    module = torch.jit.load(str(path), map_location="cpu").eval()
+    module = torch.jit.load(str(path), map_location="cpu").eval()  # type: ignore[no-untyped-call]
 
     def forward(x: Array) -> Array:
         with torch.inference_mode():
@@ -75,7 +75,12 @@ def _axis_tiles(size: int, block: int, halo: int) -> list[tuple[int, int, int]]:
 
 
 def tiled_predict(
-    x: Array, forward: Forward, block: tuple[int, ...], halo: int, eps: float = 1e-6, batch_size: int = 1
+    x: Array,
+    forward: Forward,
+    block: tuple[int, ...],
+    halo: int,
+    eps: float = 1e-6,
+    batch_size: int = 1,
 ) -> Array:
     """Predict ``x`` (batch, channel, *spatial) tile by tile; ``block`` includes the halo."""
     spatial = tuple(range(2, x.ndim))
@@ -83,15 +88,29 @@ def tiled_predict(
     std = x.std(axis=spatial, keepdims=True)
     normed = (x - mean) / (std + eps)
     per_axis = [_axis_tiles(s, b, halo) for s, b in zip(x.shape[2:], block, strict=True)]
-    pad_right = [max(0, max(o + b for _, _, o in tiles) - s) for tiles, s, b in zip(per_axis, x.shape[2:], block, strict=True)]
+    pad_right = [
+        max(0, max(o + b for _, _, o in tiles) - s)
+        for tiles, s, b in zip(per_axis, x.shape[2:], block, strict=True)
+    ]
     pad_left = [max(0, -min(o for _, _, o in tiles)) for tiles in per_axis]
-    padded = np.pad(normed, [(0, 0), (0, 0), *zip(pad_left, pad_right, strict=True)], mode="reflect")
+    padded = np.pad(
+        normed, [(0, 0), (0, 0), *zip(pad_left, pad_right, strict=True)], mode="reflect"
+    )
     out: Array | None = None
     positions = list(itertools.product(*per_axis))
     for first in range(0, len(positions), batch_size):
         group = positions[first : first + batch_size]
         tiles = [
-            padded[(slice(None), slice(None), *(slice(o + pl, o + pl + b) for (_, _, o), pl, b in zip(pos, pad_left, block, strict=True)))]
+            padded[
+                (
+                    slice(None),
+                    slice(None),
+                    *(
+                        slice(o + pl, o + pl + b)
+                        for (_, _, o), pl, b in zip(pos, pad_left, block, strict=True)
+                    ),
+                )
+            ]
             for pos in group
         ]
         y = forward(tiles[0] if len(tiles) == 1 else np.concatenate(tiles, axis=0))

@@ -47,7 +47,9 @@ def _write_model(
         opset_version=17,
         dynamo=False,
     )
-    torch.jit.trace(module, torch.from_numpy(test_input)).save(str(folder / "weights_torchscript.pt"))
+    torch.jit.trace(module, torch.from_numpy(test_input)).save(  # type: ignore[no-untyped-call]
+        str(folder / "weights_torchscript.pt")
+    )
     (folder / "README.md").write_text(f"# {name}\n\nA benchmark model (random weights).\n")
 
     def axes(halo_: int | None) -> list[dict[str, Any]]:
@@ -85,7 +87,10 @@ def _write_model(
                 "test_tensor": {"source": "test_input.npy"},
                 "data": {"type": "float32"},
                 "preprocessing": [
-                    {"id": "zero_mean_unit_variance", "kwargs": {"axes": list(spatial), "eps": 1e-6}}
+                    {
+                        "id": "zero_mean_unit_variance",
+                        "kwargs": {"axes": list(spatial), "eps": 1e-6},
+                    }
                 ],
             }
         ],
@@ -100,7 +105,10 @@ def _write_model(
         ],
         "weights": {
             "onnx": {"source": "weights.onnx", "opset_version": 17},
-            "torchscript": {"source": "weights_torchscript.pt", "pytorch_version": torch.__version__.split("+")[0]},
+            "torchscript": {
+                "source": "weights_torchscript.pt",
+                "pytorch_version": torch.__version__.split("+")[0],
+            },
         },
     }
     path = folder / "rdf.yaml"
@@ -121,7 +129,9 @@ def build_conv3d(folder: Path) -> Path:
         nn.ReLU(),
         nn.Conv3d(8, 1, 3, padding=1),
     )
-    return _write_model(folder, "conv3d benchmark", module, ("z", "y", "x"), 32, 8, 8, (1, 1, 32, 32, 32))
+    return _write_model(
+        folder, "conv3d benchmark", module, ("z", "y", "x"), 32, 8, 8, (1, 1, 32, 32, 32)
+    )
 
 
 def build_small_conv2d(folder: Path) -> Path:
@@ -131,4 +141,6 @@ def build_small_conv2d(folder: Path) -> Path:
 
     torch.manual_seed(SEED)
     module = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.Conv2d(4, 1, 3, padding=1))
-    return _write_model(folder, "small conv2d benchmark", module, ("y", "x"), 16, 8, 4, (1, 1, 32, 32))
+    return _write_model(
+        folder, "small conv2d benchmark", module, ("y", "x"), 16, 8, 4, (1, 1, 32, 32)
+    )

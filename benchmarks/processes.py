@@ -6,6 +6,7 @@ child) are taken from outside.
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 from collections.abc import Sequence
@@ -16,6 +17,7 @@ import numpy as np
 
 from benchmarks._common import EXAMPLE_MODEL, Config, ProcessRun, Result, bench_env, run_process
 
+REFERENCE_CLI_ENV = "BENCH_REFERENCE_CLI"
 REFERENCE_HELP_S = 3.7
 REFERENCE_JOB_S = 8.0
 REFERENCE_JOB_MB = 394.0
@@ -38,7 +40,12 @@ def _repeat(args: Sequence[str], cfg: Config, cwd: Path, repeats: int) -> list[P
 
 
 def _row(label: str, runs: Sequence[ProcessRun]) -> list[object]:
-    return [label, median(r.seconds for r in runs), min(r.seconds for r in runs), median(r.peak_mb for r in runs)]
+    return [
+        label,
+        median(r.seconds for r in runs),
+        min(r.seconds for r in runs),
+        median(r.peak_mb for r in runs),
+    ]
 
 
 def cold_start(cfg: Config) -> Result:
@@ -53,14 +60,37 @@ def cold_start(cfg: Config) -> Result:
         ("python -c 'import onnxruntime' (framework floor)", [py, "-c", "import onnxruntime"]),
         ("python -c 'import torch' (framework floor)", [py, "-c", "import torch"]),
         ("bioimageio-run --help", [cli, "--help"]),
-        ("bioimageio-run validate examples/tiny-nuclei-unet/rdf.yaml", [cli, "validate", str(EXAMPLE_MODEL)]),
+        (
+            "bioimageio-run validate examples/tiny-nuclei-unet/rdf.yaml",
+            [cli, "validate", str(EXAMPLE_MODEL)],
+        ),
         (
             "bioimageio-run predict 512² (default format: torchscript)",
-            [cli, "predict", str(EXAMPLE_MODEL), "-i", "image512.npy", "-o", "out_default.npy", "--overwrite"],
+            [
+                cli,
+                "predict",
+                str(EXAMPLE_MODEL),
+                "-i",
+                "image512.npy",
+                "-o",
+                "out_default.npy",
+                "--overwrite",
+            ],
         ),
         (
             "bioimageio-run predict 512² --weights-format onnx",
-            [cli, "predict", str(EXAMPLE_MODEL), "-i", "image512.npy", "-o", "out_onnx.npy", "--overwrite", "--weights-format", "onnx"],
+            [
+                cli,
+                "predict",
+                str(EXAMPLE_MODEL),
+                "-i",
+                "image512.npy",
+                "-o",
+                "out_onnx.npy",
+                "--overwrite",
+                "--weights-format",
+                "onnx",
+            ],
         ),
     ]
     repeats = max(3, cfg.repeats)
@@ -85,7 +115,9 @@ def cold_start(cfg: Config) -> Result:
         f"reference's `bioimageio --help` ({REFERENCE_HELP_S} s, measured earlier on this machine)"
     )
     out = np.load(work / "out_onnx.npy")
-    result.notes.append(f"predict output: shape {out.shape}, dtype {out.dtype}, range [{out.min():.3f}, {out.max():.3f}]")
+    result.notes.append(
+        f"predict output: shape {out.shape}, dtype {out.dtype}, range [{out.min():.3f}, {out.max():.3f}]"
+    )
     return result
 
 
@@ -121,7 +153,15 @@ def memory(cfg: Config) -> Result:
             "The whole-sample arrays (normalised input, output) are inherent: the table divides the "
             "increase by the input size."
         ),
-        columns=["input", "blocks", "input (MB)", "model loaded (MB)", "peak (MB)", "increase (MB)", "increase / input size"],
+        columns=[
+            "input",
+            "blocks",
+            "input (MB)",
+            "model loaded (MB)",
+            "peak (MB)",
+            "increase (MB)",
+            "increase / input size",
+        ],
         goal="flat in the number of blocks: increase / input size constant (no per-block growth)",
     )
     ratios = []
@@ -129,7 +169,15 @@ def memory(cfg: Config) -> Result:
         path = work / f"image{size}.npy"
         np.save(path, np.random.default_rng(0).random((size, size), dtype=np.float32))
         run = run_process(
-            [sys.executable, "-c", _MEMORY_JOB, str(size), str(path), str(cfg.threads), str(EXAMPLE_MODEL)],
+            [
+                sys.executable,
+                "-c",
+                _MEMORY_JOB,
+                str(size),
+                str(path),
+                str(cfg.threads),
+                str(EXAMPLE_MODEL),
+            ],
             env={**bench_env(cfg.threads), "PYTHONPATH": str(Path(__file__).resolve().parents[1])},
             cwd=work,
         )
@@ -139,15 +187,38 @@ def memory(cfg: Config) -> Result:
         input_mb = size * size * 4 / 2**20
         blocks = (-(-size // (256 - 64))) ** 2
         ratios.append((peak - base) / input_mb)
-        result.rows.append([f"{size}²", blocks, input_mb, base, peak, peak - base, f"{(peak - base) / input_mb:.2f}×"])
+        result.rows.append(
+            [
+                f"{size}²",
+                blocks,
+                input_mb,
+                base,
+                peak,
+                peak - base,
+                f"{(peak - base) / input_mb:.2f}×",
+            ]
+        )
         path.unlink()
     spread = max(ratios) - min(ratios)
     result.verdict = (
         f"increase / input size between {min(ratios):.2f}× and {max(ratios):.2f}× over "
         f"{result.rows[0][1]}–{result.rows[-1][1]} blocks: "
-        + ("flat (no per-block growth)" if spread < 1.0 else "NOT flat: grows with the number of blocks")
+        + (
+            "flat (no per-block growth)"
+            if spread < 1.0
+            else "NOT flat: grows with the number of blocks"
+        )
     )
     return result
+
+
+def reference_cli() -> str | None:
+    """The reference's ``bioimageio`` command: ``$BENCH_REFERENCE_CLI`` (e.g. from a separate
+    environment, so that its dependencies cannot change ours), else next to this interpreter."""
+    given = os.environ.get(REFERENCE_CLI_ENV)
+    if given:
+        return given if Path(given).exists() else None
+    return shutil.which("bioimageio", path=str(Path(sys.executable).parent))
 
 
 def reference(cfg: Config) -> Result:
@@ -162,9 +233,13 @@ def reference(cfg: Config) -> Result:
         columns=["command", "median wall (s)", "peak RSS (MB)", "ours / reference"],
         goal=f"well under the reference ({REFERENCE_HELP_S} s for --help; {REFERENCE_JOB_S} s / {REFERENCE_JOB_MB:.0f} MB for a 2048² tiled job, measured earlier)",
     )
-    ref_cli = shutil.which("bioimageio", path=str(Path(sys.executable).parent)) or None
+    ref_cli = reference_cli()
     if not cfg.reference or ref_cli is None:
-        result.verdict = "skipped: bioimageio.core is not installed in the bench environment"
+        result.verdict = (
+            "skipped: not asked for (--reference)"
+            if not cfg.reference
+            else "skipped: bioimageio.core is not installed (no `bioimageio` command found)"
+        )
         result.notes.append(
             "Run `nox -s bench -- --reference` to install bioimageio.core into the bench "
             f"environment only. Facts measured earlier on this machine for the reference: "
@@ -183,28 +258,59 @@ def reference(cfg: Config) -> Result:
         "bioimageio --help": [ref_cli, "--help"],
         "bioimageio-run --help": [cli, "--help"],
         "bioimageio predict --blockwise": [
-            ref_cli, "predict", str(EXAMPLE_MODEL), "--inputs", "raw/001.npy", "--outputs",
-            "ref_out/{output_id}/{sample_id}.npy", "--blockwise", "--weight-format", "onnx", "--overwrite",
+            ref_cli,
+            "predict",
+            str(EXAMPLE_MODEL),
+            "--inputs",
+            "raw/001.npy",
+            "--outputs",
+            "ref_out/{output_id}/{sample_id}.npy",
+            "--blockwise",
+            "--weight-format",
+            "onnx",
+            "--overwrite",
         ],
         "bioimageio-run predict --blocksize 10": [
-            cli, "predict", str(EXAMPLE_MODEL), "-i", "image.npy", "-o", "ours_out.npy", "--blocksize", "10",
-            "--weights-format", "onnx", "--overwrite",
+            cli,
+            "predict",
+            str(EXAMPLE_MODEL),
+            "-i",
+            "image.npy",
+            "-o",
+            "ours_out.npy",
+            "--blocksize",
+            "10",
+            "--weights-format",
+            "onnx",
+            "--overwrite",
         ],
     }
     runs: dict[str, list[ProcessRun]] = {k: [] for k in jobs}
     for _ in range(max(2, cfg.repeats - 1)):
         for label, args in jobs.items():
             runs[label] += _repeat([str(a) for a in args], cfg, work, 1)
-    pairs = [("bioimageio --help", "bioimageio-run --help"), ("bioimageio predict --blockwise", "bioimageio-run predict --blocksize 10")]
+    pairs = [
+        ("bioimageio --help", "bioimageio-run --help"),
+        ("bioimageio predict --blockwise", "bioimageio-run predict --blocksize 10"),
+    ]
     for ref_label, our_label in pairs:
         ref_t = median(r.seconds for r in runs[ref_label])
         ref_m = median(r.peak_mb for r in runs[ref_label])
         our_t = median(r.seconds for r in runs[our_label])
         our_m = median(r.peak_mb for r in runs[our_label])
         result.rows.append([ref_label, ref_t, ref_m, ""])
-        result.rows.append([our_label, our_t, our_m, f"time {our_t / ref_t:.2f}×, memory {our_m / ref_m:.2f}×"])
-    ref_out = next((work / "ref_out").rglob("*.npy"))
+        result.rows.append(
+            [our_label, our_t, our_m, f"time {our_t / ref_t:.2f}×, memory {our_m / ref_m:.2f}×"]
+        )
+    ref_outputs = sorted((work / "ref_out").rglob("*.npy"))
+    if not ref_outputs:
+        raise RuntimeError(
+            f"the reference wrote no output:\n{runs['bioimageio predict --blockwise'][-1].output[-2000:]}"
+        )
+    ref_out = ref_outputs[0]
     a, b = np.load(ref_out).squeeze(), np.load(work / "ours_out.npy").squeeze()
-    result.notes.append(f"outputs: shapes {a.shape} / {b.shape}, max abs difference {float(np.max(np.abs(a - b))):.2e}")
+    result.notes.append(
+        f"outputs: shapes {a.shape} / {b.shape}, max abs difference {float(np.max(np.abs(a - b))):.2e}"
+    )
     result.verdict = "measured (see ratios)"
     return result

@@ -49,7 +49,12 @@ def run_all(cfg: Config, only: list[str]) -> list[Result]:
         try:
             result = _load(BENCHMARKS[key])(cfg)
         except Exception as error:  # one failing benchmark must not lose the others' numbers
-            result = Result(title=key, description="", columns=[], verdict=f"FAILED: {type(error).__name__}: {error}")
+            result = Result(
+                title=key,
+                description="",
+                columns=[],
+                verdict=f"FAILED: {type(error).__name__}: {error}",
+            )
             result.notes.append("```\n" + traceback.format_exc()[-3000:] + "```")
         result.seconds = time.perf_counter() - t0
         print(f"[bench] {key}: {result.verdict or 'done'} ({result.seconds:.0f} s)", flush=True)
@@ -69,6 +74,12 @@ def render(results: list[Result], cfg: Config, total_s: float) -> str:
         f"Run: {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, mode **{'quick' if cfg.quick else 'full'}**, "
         f"{cfg.threads} threads per framework, {cfg.repeats} rounds (unless a section says otherwise), "
         f"{total_s:.0f} s in total.",
+        "",
+        "Run it: `nox -s bench` (full), `nox -s bench -- --quick` (smoke run), "
+        "`nox -s bench -- --reference` (also installs bioimageio.core into the bench environment "
+        "and compares), or `python benchmarks/run.py --help` in an environment with the core and "
+        "the onnx and torch plugins; `BENCH_REFERENCE_CLI=/path/to/bioimageio` uses a reference "
+        "installed elsewhere.",
         "",
         "| machine | |",
         "|---|---|",
@@ -94,12 +105,26 @@ def render(results: list[Result], cfg: Config, total_s: float) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="small sizes and few rounds (smoke run)")
-    parser.add_argument("--reference", action="store_true", help="also run the reference comparison (needs bioimageio.core)")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="small sizes and few rounds (smoke run)"
+    )
+    parser.add_argument(
+        "--reference",
+        action="store_true",
+        help="also run the reference comparison (needs bioimageio.core)",
+    )
     parser.add_argument("--threads", type=int, default=2, help="framework threads (default 2)")
-    parser.add_argument("--repeats", type=int, default=None, help="rounds per comparison (default 5, quick 3)")
-    parser.add_argument("--only", default=",".join(BENCHMARKS), help=f"comma-separated subset of {', '.join(BENCHMARKS)}")
+    parser.add_argument(
+        "--repeats", type=int, default=None, help="rounds per comparison (default 5, quick 3)"
+    )
+    parser.add_argument(
+        "--only",
+        default=",".join(BENCHMARKS),
+        help=f"comma-separated subset of {', '.join(BENCHMARKS)}",
+    )
     parser.add_argument("--output", type=Path, default=ROOT / "docs" / "benchmarks.md")
     args = parser.parse_args(argv)
     only = [k.strip() for k in args.only.split(",") if k.strip()]

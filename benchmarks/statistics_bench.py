@@ -64,11 +64,22 @@ def statistics(cfg: Config) -> Result:
             if ratio > worst:
                 worst, worst_job = ratio, (f"{size}² {dtype}", ours)
             diff = float(np.max(np.abs(np.asarray(ours(), dtype="float64") - ref())))
-            result.rows.append([f"{size}²", dtype, median(times["ours"]), median(times["numpy"]), f"{ratio:.2f}×", f"{diff:.1e}"])
+            result.rows.append(
+                [
+                    f"{size}²",
+                    dtype,
+                    median(times["ours"]),
+                    median(times["numpy"]),
+                    f"{ratio:.2f}×",
+                    f"{diff:.1e}",
+                ]
+            )
     if worst > 1.05 and worst_job is not None:
         from benchmarks.tiling import profile_top
 
         result.notes.append(f"Profile (cProfile, own time) of ours, {worst_job[0]}:")
         result.notes += [f"- {row}" for row in profile_top(worst_job[1])]
-    result.verdict = f"{'met' if worst <= 1.05 else 'MISSED'}: at most {worst:.2f}× the time of numpy.percentile"
+    result.verdict = (
+        f"{'met' if worst <= 1.05 else 'MISSED'}: at most {worst:.2f}× the time of numpy.percentile"
+    )
     return result
