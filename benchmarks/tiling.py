@@ -61,15 +61,11 @@ def profile_top(fn: Callable[[], Any], n: int = 8) -> list[str]:
     profiler.enable()
     fn()
     profiler.disable()
-    buffer = io.StringIO()
-    stats = pstats.Stats(profiler, stream=buffer)
-    stats.sort_stats("tottime")
+    stats = pstats.Stats(profiler, stream=io.StringIO())
+    entries: dict[Any, Any] = stats.stats  # type: ignore[attr-defined]
     rows = []
-    for func, (_, ncalls, tottime, _cum, _) in sorted(
-        stats.stats.items(),
-        key=lambda kv: kv[1][2],
-        reverse=True,  # type: ignore[attr-defined]
-    )[:n]:
+    ranked = sorted(entries.items(), key=lambda kv: kv[1][2], reverse=True)
+    for func, (_, ncalls, tottime, _cum, _) in ranked[:n]:
         file, line, name = func
         where = f"{Path(file).name}:{line}" if file != "~" else "builtin"
         rows.append(f"`{name}` ({where}): {tottime * 1000:.0f} ms own, {ncalls} calls")
