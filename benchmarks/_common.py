@@ -165,6 +165,35 @@ def cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
+REFERENCE_CLI_ENV = "BENCH_REFERENCE_CLI"
+
+
+def reference_cli() -> str | None:
+    """The reference's ``bioimageio`` command: ``$BENCH_REFERENCE_CLI`` (e.g. from a separate
+    environment, so that its dependencies cannot change ours), else next to this interpreter."""
+    import shutil
+
+    given = os.environ.get(REFERENCE_CLI_ENV)
+    if given:
+        return given if Path(given).exists() else None
+    return shutil.which("bioimageio", path=str(Path(sys.executable).parent))
+
+
+def reference_versions() -> str:
+    """Versions of bioimageio.core / bioimageio.spec behind :func:`reference_cli`."""
+    cli = reference_cli()
+    if cli is None:
+        return "not installed"
+    python = Path(cli).parent / "python"
+    code = "from importlib.metadata import version as v; print(v('bioimageio.core'), v('bioimageio.spec'), v('pydantic'))"
+    try:
+        out = subprocess.run([str(python), "-c", code], capture_output=True, text=True, timeout=60)
+        core, spec, pydantic = out.stdout.split()
+    except (OSError, ValueError, subprocess.SubprocessError):
+        return f"{cli} (version unknown)"
+    return f"bioimageio.core {core}, bioimageio.spec {spec}, pydantic {pydantic} ({cli})"
+
+
 def machine_info() -> dict[str, str]:
     return {
         "CPU": cpu_model(),
@@ -175,7 +204,7 @@ def machine_info() -> dict[str, str]:
         "torch": _version("torch"),
         "onnxruntime": _version("onnxruntime"),
         "bioimageio-run": _version("bioimageio-run"),
-        "bioimageio.core (reference)": _version("bioimageio.core"),
+        "reference implementation": reference_versions(),
     }
 
 

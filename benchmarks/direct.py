@@ -48,12 +48,12 @@ def torchscript_forward(path: Path) -> Forward:
 class Timed:
     """Wraps a forward function and sums the time spent inside it."""
 
-    def __init__(self, forward: Forward) -> None:
+    def __init__(self, forward: Callable[..., Any]) -> None:
         self.forward = forward
         self.seconds = 0.0
         self.calls = 0
 
-    def __call__(self, x: Array) -> Array:
+    def __call__(self, x: Any) -> Any:
         t0 = time.perf_counter()
         y = self.forward(x)
         self.seconds += time.perf_counter() - t0

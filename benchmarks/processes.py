@@ -6,7 +6,6 @@ child) are taken from outside.
 
 from __future__ import annotations
 
-import os
 import shutil
 import sys
 from collections.abc import Sequence
@@ -16,9 +15,16 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks._common import EXAMPLE_MODEL, Config, ProcessRun, Result, bench_env, run_process
+from benchmarks._common import (
+    EXAMPLE_MODEL,
+    Config,
+    ProcessRun,
+    Result,
+    bench_env,
+    reference_cli,
+    run_process,
+)
 
-REFERENCE_CLI_ENV = "BENCH_REFERENCE_CLI"
 REFERENCE_HELP_S = 3.7
 REFERENCE_JOB_S = 8.0
 REFERENCE_JOB_MB = 394.0
@@ -94,7 +100,7 @@ def cold_start(cfg: Config) -> Result:
             ],
         ),
     ]
-    repeats = max(3, cfg.repeats)
+    repeats = max(3, cfg.repeats - 2)
     result = Result(
         title="4. Cold start (whole process)",
         description=(
@@ -125,7 +131,6 @@ def cold_start(cfg: Config) -> Result:
 _MEMORY_JOB = """
 import re, sys, numpy as np
 from pathlib import Path
-from typing import Any
 from benchmarks._common import set_threads
 set_threads(int(sys.argv[3]))
 from bioimageio_core import create_prediction_pipeline
@@ -201,15 +206,12 @@ def memory(cfg: Config) -> Result:
             ]
         )
         path.unlink()
-    spread = max(ratios) - min(ratios)
+    # per-block growth would make the ratio rise with the input size (more blocks per MB held)
+    flat = ratios[-1] <= ratios[-2] + 0.5
     result.verdict = (
-        f"increase / input size between {min(ratios):.2f}× and {max(ratios):.2f}× over "
-        f"{result.rows[0][1]}–{result.rows[-1][1]} blocks: "
-        + (
-            "flat (no per-block growth)"
-            if spread < 1.0
-            else "NOT flat: grows with the number of blocks"
-        )
+        f"increase / input size {', '.join(f'{r:.2f}×' for r in ratios)} for "
+        f"{', '.join(str(row[1]) for row in result.rows)} blocks: "
+        + ("flat in the number of blocks" if flat else "NOT flat: grows with the number of blocks")
     )
     return result
 
@@ -226,15 +228,6 @@ def _whole_image_prediction(image: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]
         model=EXAMPLE_MODEL, inputs=image, axes="bcyx", weights_format="onnx", devices=["cpu"]
     )
     return next(iter(out.members.values())).data  # type: ignore[no-any-return]
-
-
-def reference_cli() -> str | None:
-    """The reference's ``bioimageio`` command: ``$BENCH_REFERENCE_CLI`` (e.g. from a separate
-    environment, so that its dependencies cannot change ours), else next to this interpreter."""
-    given = os.environ.get(REFERENCE_CLI_ENV)
-    if given:
-        return given if Path(given).exists() else None
-    return shutil.which("bioimageio", path=str(Path(sys.executable).parent))
 
 
 def reference(cfg: Config) -> Result:
@@ -302,7 +295,7 @@ def reference(cfg: Config) -> Result:
         ],
     }
     runs: dict[str, list[ProcessRun]] = {k: [] for k in jobs}
-    for _ in range(max(2, cfg.repeats - 1)):
+    for _ in range(max(2, cfg.repeats - 2)):
         for label, args in jobs.items():
             runs[label] += _repeat([str(a) for a in args], cfg, work, 1)
     pairs = [
