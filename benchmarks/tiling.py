@@ -228,6 +228,7 @@ def pipeline_overhead(cfg: Config) -> Result:
         ),
     ]
     worst_wall = worst_own = 0.0
+    diagnostic = ""
     for name, model, wf, shape, block, halo, repeats in cases:
         x = _input(shape)
         fw_ours: list[float] = []
@@ -289,7 +290,8 @@ def pipeline_overhead(cfg: Config) -> Result:
                 result.notes += [f"- {row}" for row in profile_top(ours)]
             worst_wall, worst_own = max(worst_wall, wall), max(worst_own, own)
             if name == cases[0][0] and shape == cases[0][3]:
-                result.notes.insert(0, _prefetch_diagnostic(ours, fw_ours, repeats, name, shape))
+                diagnostic = _prefetch_diagnostic(ours, fw_ours, repeats, name, shape)
+    result.notes.insert(0, diagnostic)
     met = worst_own <= OVERHEAD_GOAL
     result.verdict = (
         f"{'met' if met else 'MISSED'}: largest own-time overhead {worst_own:+.1%} "
@@ -392,6 +394,8 @@ def batching(cfg: Config) -> Result:
         for p in pipelines:
             p.unload()
     base = times["1"]
+    best = max(times, key=lambda label: median_ratio(base, times[label]))
+    result.verdict = f"best: batch size {best}, {median_ratio(base, times[best]):.2f}× the throughput of batch size 1"
     for label, ts in times.items():
         t = median(ts)
         result.rows.append(
