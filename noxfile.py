@@ -13,7 +13,13 @@ ROOT = Path(__file__).parent
 CONSTRAINTS = ("-c", str(ROOT / "constraints.txt"))
 PLUGINS = sorted(p.name for p in (ROOT / "plugins").glob("*") if (p / "pyproject.toml").exists())
 
-nox.options.sessions = ["lint", "typecheck", "tests", *(f"tests_{name}" for name in PLUGINS)]
+nox.options.sessions = [
+    "lint",
+    "typecheck",
+    "tests",
+    *(f"tests_{name}" for name in PLUGINS),
+    "tests_conversion",
+]
 nox.options.reuse_existing_virtualenvs = True
 nox.options.error_on_missing_interpreters = False
 
@@ -42,6 +48,7 @@ def tests(session: nox.Session) -> None:
     install(session, "-e", ".[test]")
     for helper in sorted((ROOT / "tests" / "plugin_dists").glob("*/pyproject.toml")):
         install(session, "-e", str(helper.parent))
+    install(session, "-e", str(ROOT / "docs" / "examples" / "minimal-plugin"))  # the documented example
     # tests that need the plugin test distributions fail (instead of skipping) when they are missing
     session.run("pytest", "tests", *session.posargs, env={"BIOIMAGEIO_TEST_PLUGIN_DISTS": "required"})
 
@@ -60,10 +67,31 @@ for _name in PLUGINS:
 
 
 @nox.session
+def tests_conversion(session: nox.Session) -> None:
+    """Weight converters end to end (add-weights -> package -> test) with every backend plugin."""
+    plugin_args = [arg for name in PLUGINS for arg in ("-e", f"plugins/{name}[test]")]
+    install(session, "-e", ".[test]", *plugin_args)
+    session.run(
+        "pytest",
+        "plugins/torch/tests/test_converters_torch.py",
+        "plugins/keras/tests/test_converters_keras.py",
+        *session.posargs,
+    )
+
+
+@nox.session
 def schemas(session: nox.Session) -> None:
     """Regenerate the JSON Schemas in schemas/ from the descriptor classes."""
     install(session, "-e", ".")
     session.run("python", "scripts/generate_schemas.py", *session.posargs)
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    """Regenerate docs/cli.md and the tables of docs/descriptors.md (`-- --check`: only check)."""
+    install(session, "-e", ".")
+    session.run("python", "scripts/generate_cli_docs.py", *session.posargs)
+    session.run("python", "scripts/generate_descriptor_docs.py", *session.posargs)
 
 
 @nox.session
@@ -78,3 +106,4 @@ def bench(session: nox.Session) -> None:
     if "--reference" in session.posargs:
         install(session, "bioimageio.core")
     session.run("python", "benchmarks/run.py", *session.posargs)
+

@@ -18,6 +18,7 @@ from bioimageio_core.errors import (
 from bioimageio_core.settings import Settings, get_settings
 
 if TYPE_CHECKING:
+    from bioimageio_core.conversion import add_weights
     from bioimageio_core.io import load_tensor, save_tensor
     from bioimageio_core.loading import (
         dump_description,
@@ -25,9 +26,14 @@ if TYPE_CHECKING:
         save_bioimageio_yaml_only,
         validate_format,
     )
-    from bioimageio_core.sample import Sample
+    from bioimageio_core.packaging import (
+        save_bioimageio_package,
+        save_bioimageio_package_as_folder,
+        update_hashes,
+    )
     from bioimageio_core.pipeline import PredictionPipeline, create_prediction_pipeline
     from bioimageio_core.prediction import predict, predict_many
+    from bioimageio_core.sample import Sample
     from bioimageio_core.summary import ValidationSummary
     from bioimageio_core.tensor import Tensor
     from bioimageio_core.testing import enable_determinism, test_description, test_model
@@ -39,6 +45,10 @@ _LAZY = {
     "save_bioimageio_yaml_only": "bioimageio_core.loading",
     "validate_format": "bioimageio_core.loading",
     "ValidationSummary": "bioimageio_core.summary",
+    "add_weights": "bioimageio_core.conversion",
+    "save_bioimageio_package": "bioimageio_core.packaging",
+    "save_bioimageio_package_as_folder": "bioimageio_core.packaging",
+    "update_hashes": "bioimageio_core.packaging",
     "Tensor": "bioimageio_core.tensor",
     "Sample": "bioimageio_core.sample",
     "load_tensor": "bioimageio_core.io",
@@ -77,12 +87,16 @@ __all__ = [
     "ValidationError",
     "ValidationSummary",
     "__version__",
+    "add_weights",
     "dump_description",
     "get_settings",
     "load_tensor",
     "save_tensor",
     "load_description",
+    "save_bioimageio_package",
+    "save_bioimageio_package_as_folder",
     "save_bioimageio_yaml_only",
+    "update_hashes",
     "validate_format",
     "PredictionPipeline",
     "create_prediction_pipeline",

@@ -26,7 +26,7 @@ import itertools
 import math
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
 from fractions import Fraction
-from typing import Any, Protocol, TypeVar
+from typing import Any, Literal, Protocol, TypeVar
 
 import attrs
 import numpy as np
@@ -154,6 +154,19 @@ class SampleBlock:
 # --- splitting --------------------------------------------------------------------------------
 
 
+BorderMode = Literal["inside", "pad"]
+"""Where blocks at a sample border take their context from.
+
+``"inside"`` (default): a sample at least one block large is cut into blocks that lie inside it,
+so a block at the border sees the sample's real border, exactly as a whole-sample prediction does
+(the model's own border handling, e.g. zero padding of its convolutions, applies at the same
+place). Its halo on the far side is wider instead. Blockwise then equals whole-sample prediction
+for any model whose receptive field fits its halo. ``"pad"``: blocks are centred on their inner
+region and padded beyond the sample border (as bioimageio.core does); the border of the output
+then depends on the padding mode.
+"""
+
+
 @attrs.frozen
 class AxisSplit:
     """The blocks along one axis, computed on demand (``len``, indexing, iteration)."""
@@ -161,6 +174,7 @@ class AxisSplit:
     size: int
     block_size: int
     halo: int
+    border: BorderMode = "inside"
 
     @property
     def inner(self) -> int:
@@ -176,14 +190,23 @@ class AxisSplit:
             return _axis_block(0, self.size, -self.halo, self.block_size, self.size)
         start = i * self.inner
         stop = min(start + self.inner, self.size)
-        origin = min(start - self.halo, self.size + self.halo - self.block_size)
+        if self.border == "inside" and self.size >= self.block_size:
+            origin = max(0, min(start - self.halo, self.size - self.block_size))
+        else:
+            origin = min(start - self.halo, self.size + self.halo - self.block_size)
         return _axis_block(start, stop, origin, self.block_size, self.size)
 
     def __iter__(self) -> Iterator[AxisBlock]:
         return (self[i] for i in range(len(self)))
 
 
-def axis_split(size: int, block_size: int, halo: int = 0, splittable: bool = True) -> AxisSplit:
+def axis_split(
+    size: int,
+    block_size: int,
+    halo: int = 0,
+    splittable: bool = True,
+    border: BorderMode = "inside",
+) -> AxisSplit:
     """Blocks of ``block_size`` (halo included) along an axis of ``size`` (see :func:`split_axis`)."""
     if size < 1:
         raise ShapeError(f"cannot split an axis of size {size}")
@@ -192,7 +215,7 @@ def axis_split(size: int, block_size: int, halo: int = 0, splittable: bool = Tru
             f"block size {block_size} leaves no inner region with halo {halo} on both sides",
             hint=f"use a block size larger than {2 * halo}",
         )
-    split = AxisSplit(size, block_size, halo)
+    split = AxisSplit(size, block_size, halo, border)
     if len(split) > 1 and not splittable:
         raise ShapeError(
             f"an axis of size {size} that cannot be split does not fit into a block of size "
@@ -203,15 +226,21 @@ def axis_split(size: int, block_size: int, halo: int = 0, splittable: bool = Tru
 
 
 def split_axis(
-    size: int, block_size: int, halo: int = 0, splittable: bool = True
+    size: int,
+    block_size: int,
+    halo: int = 0,
+    splittable: bool = True,
+    border: BorderMode = "inside",
 ) -> list[AxisBlock]:
     """Blocks of ``block_size`` (halo included) along an axis of ``size``.
 
-    Inner regions tile ``[0, size)`` without overlap; the last block's data is shifted back to
-    end ``halo`` beyond the sample edge. An axis that must not be split needs a block at least as
-    large as the axis (plus halo); it becomes one padded block.
+    Inner regions tile ``[0, size)`` without overlap. With ``border="inside"`` blocks at the
+    sample edges are shifted to lie inside the sample (see :data:`BorderMode`); with ``"pad"`` only
+    the last block's data is shifted back, to end ``halo`` beyond the sample edge. An axis that must
+    not be split needs a block at least as large as the axis (plus halo); it becomes one padded
+    block.
     """
-    return list(axis_split(size, block_size, halo, splittable))
+    return list(axis_split(size, block_size, halo, splittable, border))
 
 
 def _axis_block(start: int, stop: int, origin: int, length: int, size: int) -> AxisBlock:
@@ -224,6 +253,7 @@ def _member_splits(
     block_shape: Mapping[TensorAxis, int],
     halo: Mapping[TensorAxis, int],
     splittable: Callable[[TensorAxis], bool] | None,
+    border: BorderMode,
 ) -> tuple[dict[str, list[AxisSplit]], dict[str, int]]:
     splits: dict[str, list[AxisSplit]] = {}
     grid: dict[str, int] = {}
@@ -233,7 +263,9 @@ def _member_splits(
             key = (member, axis_id)
             ok = True if splittable is None else splittable(key)
             try:
-                split = axis_split(size, block_shape.get(key, size), halo.get(key, 0), ok)
+                split = axis_split(
+                    size, block_shape.get(key, size), halo.get(key, 0), ok, border
+                )
             except ShapeError as e:
                 raise ShapeError(
                     f"tensor {member!r} axis {axis_id!r}: {e.message}", hint=e.hint
@@ -256,6 +288,7 @@ def split_sample_shape(
     block_shape: Mapping[TensorAxis, int],
     halo: Mapping[TensorAxis, int] | None = None,
     splittable: Callable[[TensorAxis], bool] | None = None,
+    border: BorderMode = "inside",
 ) -> Iterator[SampleBlock]:
     """Lazily yield the blocks of a multi-tensor sample.
 
@@ -265,7 +298,7 @@ def split_sample_shape(
     that cuts them; a member cut less is repeated along that grid axis. Sizes are checked when
     this is called; blocks are made one at a time as the iterator advances.
     """
-    splits, grid = _member_splits(sample_shape, block_shape, halo or {}, splittable)
+    splits, grid = _member_splits(sample_shape, block_shape, halo or {}, splittable, border)
     return _iter_sample_blocks(sample_shape, splits, grid)
 
 
@@ -294,13 +327,16 @@ def count_blocks(
     halo: Mapping[TensorAxis, int] | None = None,
     splittable: Callable[[TensorAxis], bool] | None = None,
 ) -> int:
-    """Number of blocks :func:`split_sample_shape` yields."""
-    _, grid = _member_splits(sample_shape, block_shape, halo or {}, splittable)
+    """Number of blocks :func:`split_sample_shape` yields (the same for every border mode)."""
+    _, grid = _member_splits(sample_shape, block_shape, halo or {}, splittable, "inside")
     return math.prod(grid.values())
 
 
 def model_sample_blocks(
-    model: ModelSpec, sample_shape: SampleShape, block_shape: Mapping[TensorAxis, int]
+    model: ModelSpec,
+    sample_shape: SampleShape,
+    block_shape: Mapping[TensorAxis, int],
+    border: BorderMode = "inside",
 ) -> Iterator[SampleBlock]:
     """Blocks of an input sample for ``model``: halos from the outputs, split only splittable axes."""
     return split_sample_shape(
@@ -308,6 +344,7 @@ def model_sample_blocks(
         block_shape,
         block_halos(model),
         splittable=lambda key: model.axis(key).splittable,
+        border=border,
     )
 
 

@@ -67,15 +67,15 @@ def _as_mapping(model: ModelSpec, inputs: Inputs, required: Sequence[str]) -> di
     )
 
 
-def _axes_for(axes: AxesArg, tensor_id: str, n_inputs: int) -> AxesLike | None:
+def _axes_for(axes: AxesArg, tensor_id: str, n_given: int) -> AxesLike | None:
     if axes is None:
         return None
     if isinstance(axes, Mapping):
         value = axes.get(tensor_id)
         return None if value is None else value
-    if n_inputs > 1:
+    if n_given > 1:
         raise InputError(
-            "one 'axes' value was given for a model with several inputs",
+            "one 'axes' value was given for several inputs",
             hint="give axes per input as a mapping, e.g. axes={'raw': 'yx'}",
         )
     return axes
@@ -134,6 +134,13 @@ def digest_inputs(
             f"unknown input tensor id(s) {_quoted(unknown)}; the model's inputs are {_quoted(ids)}",
             hint="name each input by its tensor id from the model description",
         )
+    if isinstance(axes, Mapping):
+        stray = [k for k in axes if k not in ids]
+        if stray:
+            raise InputError(
+                f"'axes' names unknown input(s) {_quoted(stray)}; the model's inputs are "
+                f"{_quoted(ids)}"
+            )
     missing = [i for i in required if i not in given or given[i] is None]
     if missing:
         raise InputError(
@@ -148,7 +155,8 @@ def digest_inputs(
             continue
         where = _where(model, tensor_id)
         model_axes = model.tensor(tensor_id).axis_ids
-        tensor = _to_tensor(value, _axes_for(axes, tensor_id, len(ids)), model_axes, where)
+        n_given = sum(v is not None for v in given.values())
+        tensor = _to_tensor(value, _axes_for(axes, tensor_id, n_given), model_axes, where)
         if tensor.dtype.kind not in "biuf":
             raise InputError(
                 f"{where} has dtype {tensor.dtype}, which is not numeric",

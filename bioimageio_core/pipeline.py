@@ -7,8 +7,11 @@ Semantics (numbers match bioimageio.core):
   ``batch`` in ``axes``) accumulate over every sample one pipeline processes unless initial
   statistics are given and ``keep_updating_dataset_statistics`` is False;
 * preprocessing runs on the whole sample, postprocessing on the whole stitched output;
-* blocks carry the model's halo (reflect padding at the sample borders); every block of a sample
-  has one shape, blocks are produced lazily, ``batch_size`` blocks go through the model per call
+* blocks carry the model's halo; by default blocks at a sample border lie inside the sample
+  (``border="inside"``), so they see the real border exactly as whole-sample prediction does and
+  blockwise equals whole-sample prediction for any model whose receptive field fits its halo;
+  ``border="pad"`` centres blocks and reflect-pads beyond the border as bioimageio.core does;
+  every block of a sample has one shape, blocks are produced lazily, ``batch_size`` blocks go through the model per call
   when its batch axis allows it, and the next batch is cut while the model runs;
 * outputs are written into preallocated arrays (numpy, ``np.memmap`` or any array-like with
   ``__setitem__``; pass your own with ``outputs=``);
@@ -31,6 +34,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 import numpy as np
 
 from bioimageio_core.blocks import (
+    BorderMode,
     SampleBlock,
     SupportsSetItem,
     batched,
@@ -39,6 +43,7 @@ from bioimageio_core.blocks import (
     model_sample_blocks,
     padded_sample_block,
     sample_block_data,
+    split_sample_shape,
     write_block,
 )
 from bioimageio_core.digest import (
@@ -65,6 +70,7 @@ from bioimageio_core.shapes import (
     fill_data_dependent_sizes,
     output_sizes,
     resolve_references,
+    valid_size,
 )
 from bioimageio_core.stats import Measure, MeasureValue, StatsCalculator
 from bioimageio_core.tensor import Tensor
@@ -77,12 +83,20 @@ T = TypeVar("T")
 Array = np.ndarray[Any, Any]
 OutputArrays = Mapping[str, SupportsSetItem]
 """Preallocated outputs by output tensor id, each of the whole output sample's shape."""
+OutputFactory = Callable[[str, tuple[int, ...], np.dtype[Any]], SupportsSetItem]
+"""``factory(output_id, shape, dtype)`` creates an output array once the first block's output
+(after blockwise postprocessing) shows its dtype."""
+Outputs = OutputArrays | OutputFactory
+POINTWISE_OPS = frozenset(
+    {"binarize", "clip", "ensure_dtype", "fixed_zero_mean_unit_variance", "scale_linear",
+     "sigmoid", "softmax"}
+)
+"""Processing ops that work element by element (or along one unsplit axis) when they need no
+statistics, so postprocessing made of them can run per block."""
 ProgressCallback = Callable[[int, int], None]
 """``callback(blocks_done, blocks_total)``, called after every forward call."""
 
 DEFAULT_BLOCKSIZE_PARAMETER = 10
-_WHOLE = 10**9
-"""A blocksize parameter so large that :func:`~bioimageio_core.shapes.block_shape` keeps axes whole."""
 
 
 class PredictionPipeline:
@@ -92,6 +106,12 @@ class PredictionPipeline:
     :class:`Sample` (or anything :func:`~bioimageio_core.digest.digest_inputs` accepts), never
     modifies it, and returns a new :class:`Sample` of the output tensors (axes in the order the
     description declares) whose ``stat`` holds the statistics used.
+
+    ``outputs=`` (blockwise and unblocked prediction) takes preallocated arrays by output id
+    (numpy, ``np.memmap``, zarr … of the whole output's shape and the final dtype) or a factory
+    ``factory(output_id, shape, dtype)`` called when the first block's output is known.
+    Postprocessing that needs no statistics and works element by element runs per block, so the
+    output is written once and never held twice.
     """
 
     def __init__(
@@ -107,6 +127,7 @@ class PredictionPipeline:
         fixed_dataset_statistics: Mapping[Measure, MeasureValue] | None = None,
         default_blocksize_parameter: BlocksizeParameter = DEFAULT_BLOCKSIZE_PARAMETER,
         batch_size: int = 1,
+        border: BorderMode = "inside",
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1 (got {batch_size})")
@@ -121,6 +142,7 @@ class PredictionPipeline:
         self.fixed_dataset_statistics = dict(fixed_dataset_statistics or {})
         self.default_blocksize_parameter = default_blocksize_parameter
         self.default_batch_size = batch_size
+        self.border: BorderMode = border
         self._batching_failed = False
         self.optional_inputs = tuple(str(t.id) for t in model.inputs if getattr(t, "optional", False))
 
@@ -167,10 +189,19 @@ class PredictionPipeline:
         """
         sample = self.digest(sample)
         stat: dict[Any, Any] = dict(sample.stat)
-        if self.pre_stats.sample_measures or self.pre_stats.dataset_measures:
+        measures = (*self.pre_stats.sample_measures, *self.pre_stats.dataset_measures)
+        if measures:
+            lacking = sorted({m.member_id for m in measures} - set(sample.members))
+            if lacking:
+                raise InputError(
+                    f"optional input(s) {lacking} are missing, but the model's processing needs "
+                    "their statistics",
+                    hint="give these inputs too",
+                )
             stat.update(self.pre_stats.update_and_get_all(sample.members))
             stat.update(self.fixed_dataset_statistics)
-        members = apply_ops(self.preprocessing, sample.members, stat)
+        ops = [op for op in self.preprocessing if op.target.member_id in sample.members]
+        members = apply_ops(ops, sample.members, stat)
         return Sample(members=members, stat=stat, id=sample.id)
 
     def apply_postprocessing(self, sample: Sample) -> Sample:
@@ -209,7 +240,7 @@ class PredictionPipeline:
         """
         digested = self.digest(sample)
         sizes = {(m, a): s for m, t in digested.members.items() for a, s in t.sizes.items()}
-        check_input_sizes(self.spec, sizes)
+        check_input_sizes(self._present(digested), sizes)
         processed = digested if skip_preprocessing else self.apply_preprocessing(digested)
         raw = self._adapter().forward({m: t.data for m, t in processed.members.items()})
         outputs = self._wrap_outputs(raw)
@@ -220,28 +251,35 @@ class PredictionPipeline:
         self,
         sample: Inputs,
         *,
-        outputs: OutputArrays | None = None,
+        outputs: Outputs | None = None,
         skip_preprocessing: bool = False,
         skip_postprocessing: bool = False,
         on_progress: ProgressCallback | None = None,
     ) -> Sample:
         """Run the whole sample in one forward call (padded to valid sizes, cropped back).
 
-        A sample larger than a fixed model size along an axis that may be tiled is tiled
-        automatically (blocks of the fixed size, other axes whole).
+        A sample larger than a fixed model size along an axis that may be tiled (space, time,
+        batch) is tiled automatically along those axes only (blocks of the fixed size with the
+        model's halo; other axes whole).
         """
         digested = self.digest(sample)
         shape = digested.shape
         sizes = _flat(shape)
-        if self._exceeds_fixed_size(sizes):
-            bs = block_shape(self.spec, sizes, _WHOLE, batch_size=None)
-            blocks: Iterator[SampleBlock] = model_sample_blocks(self.spec, shape, bs)
-            n_blocks = count_blocks(shape, bs, block_halos(self.spec))
+        tiled = self._exceeding_fixed_sizes(sizes)
+        if tiled:
+            blocks, n_blocks = self._tile_fixed_axes(shape, sizes, tiled)
         else:
-            blocks = iter([padded_sample_block(self.spec, shape)])
+            blocks = iter([padded_sample_block(self._present(digested), shape)])
             n_blocks = 1
         return self._predict(
-            digested, blocks, n_blocks, 1, outputs, skip_preprocessing, skip_postprocessing, on_progress
+            digested,
+            blocks,
+            n_blocks,
+            self.default_batch_size,
+            outputs,
+            skip_preprocessing,
+            skip_postprocessing,
+            on_progress,
         )
 
     def predict_sample_with_blocking(
@@ -250,7 +288,7 @@ class PredictionPipeline:
         ns: BlocksizeParameter | None = None,
         batch_size: int | None = None,
         *,
-        outputs: OutputArrays | None = None,
+        outputs: Outputs | None = None,
         skip_preprocessing: bool = False,
         skip_postprocessing: bool = False,
         on_progress: ProgressCallback | None = None,
@@ -265,7 +303,7 @@ class PredictionPipeline:
         digested = self.digest(sample)
         sizes = _flat(digested.shape)
         n = self.default_blocksize_parameter if ns is None else ns
-        bs = block_shape(self.spec, sizes, n, batch_size=1)
+        bs = block_shape(self._present(digested), sizes, n, batch_size=1)
         return self._predict_blocked(
             digested, bs, batch_size, outputs, skip_preprocessing, skip_postprocessing, on_progress
         )
@@ -276,7 +314,7 @@ class PredictionPipeline:
         input_block_shape: BlockShapeArg,
         batch_size: int | None = None,
         *,
-        outputs: OutputArrays | None = None,
+        outputs: Outputs | None = None,
         skip_preprocessing: bool = False,
         skip_postprocessing: bool = False,
         on_progress: ProgressCallback | None = None,
@@ -293,34 +331,81 @@ class PredictionPipeline:
         digested = self.digest(sample)
         sizes = _flat(digested.shape)
         given = normalize_block_shape(self.spec, input_block_shape)
-        default = block_shape(self.spec, sizes, self.default_blocksize_parameter, batch_size=1)
+        present = self._present(digested)
+        missing = sorted({t for t, _ in given} - set(digested.members))
+        if missing:
+            raise InputError(f"input block shape given for input(s) {missing} that the sample lacks")
+        default = block_shape(present, sizes, self.default_blocksize_parameter, batch_size=1)
         bs = {k: v for k, v in default.items() if k in given or not self._is_reference(k)}
         bs.update(given)
-        bs.update({k: v for k, v in resolve_references(self.spec, bs, self.spec.inputs).items() if k not in given})
-        check_input_sizes(self.spec, bs)
+        resolved = resolve_references(present, bs, present.inputs)
+        bs.update({k: v for k, v in resolved.items() if k not in given})
+        check_input_sizes(present, bs)
         return self._predict_blocked(
             digested, bs, batch_size, outputs, skip_preprocessing, skip_postprocessing, on_progress
         )
 
     # --- internals ------------------------------------------------------------------------------
 
+    def _present(self, sample: Sample) -> ModelSpec:
+        """The model spec without the optional inputs ``sample`` lacks."""
+        inputs = tuple(t for t in self.spec.inputs if t.id in sample.members)
+        return ModelSpec(inputs=inputs, outputs=self.spec.outputs)
+
     def _is_reference(self, key: TensorAxis) -> bool:
         return isinstance(self.spec.axis(key).size, SizeReference)
 
-    def _exceeds_fixed_size(self, sizes: Mapping[TensorAxis, int]) -> bool:
+    def _exceeding_fixed_sizes(self, sizes: Mapping[TensorAxis, int]) -> set[TensorAxis]:
+        """Input axes that may be split and are larger than the model's fixed size."""
+        out: set[TensorAxis] = set()
         for t in self.spec.inputs:
             for a in t.axes:
                 s = sizes.get((t.id, a.id))
                 if s is not None and isinstance(a.size, FixedSize) and a.splittable and s > a.size.size:
-                    return True
-        return False
+                    out.add((t.id, a.id))
+        return out
+
+    def _tile_fixed_axes(
+        self,
+        shape: Mapping[str, Mapping[str, int]],
+        sizes: Mapping[TensorAxis, int],
+        tiled: set[TensorAxis],
+    ) -> tuple[Iterator[SampleBlock], int]:
+        """Blocks that cut only the ``tiled`` axes (with halo); other axes whole, padded to valid."""
+        bs: dict[TensorAxis, int] = {}
+        for t in self.spec.inputs:
+            for a in t.axes:
+                key = (t.id, a.id)
+                if key not in sizes or isinstance(a.size, SizeReference):
+                    continue
+                if key in tiled and isinstance(a.size, FixedSize):
+                    bs[key] = a.size.size
+                    continue
+                v = valid_size(a.size, sizes[key])
+                bs[key] = sizes[key] if v is None else v
+        present = ModelSpec(
+            inputs=tuple(t for t in self.spec.inputs if t.id in shape), outputs=self.spec.outputs
+        )
+        bs.update(resolve_references(present, bs, present.inputs))
+        halos = {k: h for k, h in block_halos(self.spec).items() if k in tiled}
+        try:
+            blocks = split_sample_shape(
+                shape,
+                bs,
+                halos,
+                splittable=lambda key: self.spec.axis(key).splittable,
+                border=self.border,
+            )
+            return blocks, count_blocks(shape, bs, halos)
+        except ShapeError as e:
+            raise InputError(e.message, hint=e.hint) from None
 
     def _predict_blocked(
         self,
         sample: Sample,
         bs: dict[TensorAxis, int],
         batch_size: int | None,
-        outputs: OutputArrays | None,
+        outputs: Outputs | None,
         skip_preprocessing: bool,
         skip_postprocessing: bool,
         on_progress: ProgressCallback | None,
@@ -328,7 +413,7 @@ class PredictionPipeline:
         shape = sample.shape
         bs = {k: v for k, v in bs.items() if k[0] in shape}
         try:
-            blocks = model_sample_blocks(self.spec, shape, bs)
+            blocks = model_sample_blocks(self.spec, shape, bs, border=self.border)
             n_blocks = count_blocks(shape, bs, block_halos(self.spec))
         except ShapeError as e:
             raise InputError(e.message, hint=e.hint) from None
@@ -339,32 +424,43 @@ class PredictionPipeline:
             sample, blocks, n_blocks, b, outputs, skip_preprocessing, skip_postprocessing, on_progress
         )
 
-    def _forward(self, adapter: ModelAdapter, arrays: Mapping[str, Array], n: int) -> Mapping[str, Array]:
-        """One forward call for ``n`` stacked blocks; falls back to one call per block when the
-        model rejects a batch its description allows (e.g. a graph exported with batch size 1)."""
-        if n == 1:
-            return adapter.forward(arrays)
+    def _forward(
+        self, adapter: ModelAdapter, arrays: Mapping[str, Array], n_stacked: int, n_blocks: int
+    ) -> list[Mapping[str, Array]]:
+        """Outputs of the first ``n_blocks`` of ``n_stacked`` blocks stacked on the batch axis.
+
+        One forward call; when the model rejects a batch its description allows (e.g. a graph
+        exported with batch size 1), it falls back to one call per block from then on.
+        """
+        output_axes = {t.id: t.axis_ids for t in self.spec.outputs}
+        if n_stacked == 1:
+            return [adapter.forward(arrays)]
         if not self._batching_failed:
             try:
-                return adapter.forward(arrays)
+                raw = adapter.forward(arrays)
             except Exception as e:
                 self._batching_failed = True
                 warnings.warn(
-                    f"the {self.weights_format} model failed on a batch of {n} blocks "
+                    f"the {self.weights_format} model failed on a batch of {n_stacked} blocks "
                     f"({type(e).__name__}: {e}); running one block per call instead",
                     stacklevel=5,
                 )
+            else:
+                return [
+                    {
+                        oid: _batch_piece(np.asarray(a), output_axes[oid], i, n_stacked)
+                        for oid, a in raw.items()
+                        if oid in output_axes
+                    }
+                    for i in range(n_blocks)
+                ]
         input_axes = {t.id: t.axis_ids for t in self.spec.inputs}
-        results = [
-            adapter.forward({m: _batch_piece(a, input_axes[m], i, n) for m, a in arrays.items()})
-            for i in range(n)
+        return [
+            adapter.forward(
+                {m: _batch_piece(a, input_axes[m], i, n_stacked) for m, a in arrays.items()}
+            )
+            for i in range(n_blocks)
         ]
-        output_axes = {t.id: t.axis_ids for t in self.spec.outputs}
-        return {
-            oid: np.concatenate([np.asarray(r[oid]) for r in results], axis=output_axes[oid].index("batch"))
-            for oid in results[0]
-            if oid in output_axes
-        }
 
     def _can_batch(self) -> bool:
         """Whether blocks may be stacked along the batch axis of every input and output."""
@@ -380,7 +476,7 @@ class PredictionPipeline:
         blocks: Iterator[SampleBlock],
         n_blocks: int,
         batch_size: int,
-        outputs: OutputArrays | None,
+        outputs: Outputs | None,
         skip_preprocessing: bool,
         skip_postprocessing: bool,
         on_progress: ProgressCallback | None,
@@ -388,61 +484,83 @@ class PredictionPipeline:
         adapter = self._adapter()
         processed = sample if skip_preprocessing else self.apply_preprocessing(sample)
         members = processed.members
-        sizes = _flat(sample.shape)
-        out_sizes = output_sizes(self.spec, sizes)
+        out_sizes = output_sizes(self.spec, _flat(sample.shape))
         if any(v is None for v in out_sizes.values()) and n_blocks > 1:
             raise InputError(
                 "this model's outputs have data dependent sizes, so it cannot predict blockwise",
                 hint="predict without blocking (a sample the model accepts as a whole)",
             )
-        if outputs is not None:
+        factory: OutputFactory | None = None
+        targets: dict[str, Any] = {}
+        if callable(outputs):
+            factory = outputs
+        elif outputs is not None:
             missing = [o for o in self._output_ids if o not in outputs]
             if missing:
                 raise InputError(
                     f"'outputs' lacks arrays for output(s) {missing}; give one per model output "
                     f"({list(self._output_ids)})"
                 )
-        targets: dict[str, Any] = dict(outputs) if outputs is not None else {}
+            targets = dict(outputs)
+        post_per_block = not skip_postprocessing and self.postprocessing_is_pointwise()
+        stat: dict[Any, Any] = dict(processed.stat)
         b = batch_size if self._can_batch() else 1
         input_axes = {t.id: t.axis_ids for t in self.spec.inputs}
         output_axes = {t.id: t.axis_ids for t in self.spec.outputs}
 
-        def prepare(batch: list[SampleBlock]) -> tuple[list[SampleBlock], dict[str, Array]]:
-            arrays: dict[str, Array] = {}
+        # once a full batch ran, a short last batch is filled up with copies of its last block so
+        # that the model sees one input shape only (no retracing or re-tuning for a new shape)
+        fill_to = b if n_blocks > b else 1
+
+        def prepare(batch: list[SampleBlock]) -> tuple[list[SampleBlock], dict[str, Array], int]:
             parts = [sample_block_data(members, sb, "reflect") for sb in batch]
-            for m in parts[0]:
-                if len(parts) == 1:
-                    arrays[m] = parts[0][m]
-                else:
-                    arrays[m] = np.concatenate([p[m] for p in parts], axis=input_axes[m].index("batch"))
-            return batch, arrays
+            parts += [parts[-1]] * (max(fill_to, len(parts)) - len(parts))
+            if len(parts) == 1:
+                return batch, parts[0], 1
+            arrays = {
+                m: np.concatenate([p[m] for p in parts], axis=input_axes[m].index("batch"))
+                for m in parts[0]
+            }
+            return batch, arrays, len(parts)
 
         done = 0
         batches = prefetched(map(prepare, batched(blocks, b)))
         try:
-            for batch, arrays in batches:
-                raw = self._forward(adapter, arrays, len(batch))
-                for oid in self._output_ids:
-                    if oid not in raw:
+            for batch, arrays, n_stacked in batches:
+                results = self._forward(adapter, arrays, n_stacked, len(batch))
+                for sb, raw in zip(batch, results, strict=True):
+                    absent = [oid for oid in self._output_ids if oid not in raw]
+                    if absent:
                         raise PluginError(
-                            f"the {self.weights_format} model returned no output {oid!r} "
+                            f"the {self.weights_format} model returned no output(s) {absent} "
                             f"(it returned {sorted(raw)})"
                         )
-                for i, sb in enumerate(batch):
-                    pieces = {
-                        oid: _batch_piece(np.asarray(raw[oid]), output_axes[oid], i, len(batch))
-                        for oid in self._output_ids
-                    }
+                    pieces = {oid: np.asarray(raw[oid]) for oid in self._output_ids}
                     if any(v is None for v in out_sizes.values()):
                         out_sizes = dict(
                             fill_data_dependent_sizes(
                                 self.spec, out_sizes, {o: p.shape for o, p in pieces.items()}
                             )
                         )
+                    if post_per_block:
+                        pieces = {
+                            oid: t.data
+                            for oid, t in apply_ops(
+                                self.postprocessing,
+                                {oid: Tensor(p, output_axes[oid]) for oid, p in pieces.items()},
+                                stat,
+                            ).items()
+                            if oid in pieces
+                        }
                     out_blocks = map_output_blocks(self.spec, sb, out_sizes)  # type: ignore[arg-type]
                     for oid, piece in pieces.items():
                         if oid not in targets:
-                            targets[oid] = _allocate(out_sizes, oid, output_axes[oid], piece.dtype)
+                            shape = tuple(int(out_sizes[(oid, a)] or 0) for a in output_axes[oid])
+                            targets[oid] = (
+                                np.empty(shape, dtype=piece.dtype)
+                                if factory is None
+                                else factory(oid, shape, piece.dtype)
+                            )
                         write_block(targets[oid], out_blocks[oid], piece)
                 done += len(batch)
                 if on_progress is not None:
@@ -450,22 +568,44 @@ class PredictionPipeline:
         finally:
             batches.close()  # stops the prefetching thread
 
-        result_members = {oid: _as_tensor(targets[oid], output_axes[oid]) for oid in self._output_ids}
-        result = Sample(members=result_members, stat=processed.stat, id=sample.id)
-        if skip_postprocessing:
+        result = Sample(
+            members={oid: _as_tensor(targets[oid], output_axes[oid]) for oid in self._output_ids},
+            stat=stat,
+            id=sample.id,
+        )
+        if skip_postprocessing or post_per_block:
             return result
         post = self.apply_postprocessing(result)
         if outputs is None:
             return post
-        for oid, tensor in post.members.items():
-            target = outputs[oid]
+        for oid, tensor in post.members.items():  # write the result into the caller's arrays
+            target = targets[oid]
             if tensor.data is not target:
                 target[...] = tensor.data
         return Sample(
-            members={oid: _as_tensor(outputs[oid], output_axes[oid]) for oid in self._output_ids},
+            members={oid: _as_tensor(targets[oid], output_axes[oid]) for oid in self._output_ids},
             stat=post.stat,
             id=post.id,
         )
+
+    def postprocessing_is_pointwise(self) -> bool:
+        """Whether postprocessing may run block by block (before stitching) with equal results.
+
+        True when no step needs statistics and every step works element by element, or along an
+        axis that blocking never splits (e.g. ``softmax`` over channels). Then the stitched
+        output is never held a second time in memory.
+        """
+        if self.post_stats.sample_measures or self.post_stats.dataset_measures:
+            return False
+        for op in self.postprocessing:
+            if op.spec.id not in POINTWISE_OPS or op.required_measures:
+                return False
+            axis = getattr(op.kwargs, "axis", None)
+            if axis is not None:
+                tensor = self.spec.tensor(op.target.member_id)
+                if str(axis) not in tensor.axis_ids or tensor.axis(str(axis)).splittable:
+                    return False
+        return True
 
     def _wrap_outputs(self, raw: Mapping[str, Array]) -> dict[str, Tensor]:
         return {t.id: Tensor(np.asarray(raw[t.id]), t.axis_ids) for t in self.spec.outputs}
@@ -487,13 +627,6 @@ def _batch_piece(data: Array, axes: tuple[str, ...], i: int, n: int) -> Array:
     index: list[slice] = [slice(None)] * data.ndim
     index[axis] = slice(i * step, (i + 1) * step)
     return data[tuple(index)]
-
-
-def _allocate(
-    sizes: Mapping[TensorAxis, int | None], oid: str, axes: tuple[str, ...], dtype: np.dtype[Any]
-) -> Array:
-    shape = tuple(int(sizes[(oid, a)] or 0) for a in axes)
-    return np.empty(shape, dtype=dtype)
 
 
 def _as_tensor(array: Any, axes: tuple[str, ...]) -> Tensor:
@@ -533,6 +666,7 @@ def create_prediction_pipeline(
     default_blocksize_parameter: BlocksizeParameter = DEFAULT_BLOCKSIZE_PARAMETER,
     batch_size: int = 1,
     axes_none_scope: Literal["dataset", "sample"] = "dataset",
+    border: BorderMode = "inside",
 ) -> PredictionPipeline:
     """Load a model's weights and processing into a :class:`PredictionPipeline`.
 
@@ -547,6 +681,8 @@ def create_prediction_pipeline(
     defaults of blockwise prediction. ``axes_none_scope``: what ``axes: null`` means for the
     statistics of ``zero_mean_unit_variance``, ``scale_range`` and ``clip`` — ``"dataset"``
     (bioimageio.core's behaviour: running statistics over the samples) or ``"sample"``.
+    ``border``: ``"inside"`` (blocks at the sample border lie inside it; blockwise equals
+    whole-sample prediction) or ``"pad"`` (bioimageio.core's reflect-padded border blocks).
     """
     descr = as_model_description(model)
     spec = axis_specs_from_model(descr)
@@ -576,6 +712,7 @@ def create_prediction_pipeline(
         fixed_dataset_statistics=fixed,
         default_blocksize_parameter=default_blocksize_parameter,
         batch_size=batch_size,
+        border=border,
     )
 
 
@@ -687,7 +824,10 @@ def _cwd() -> Any:
 
 __all__ = [
     "DEFAULT_BLOCKSIZE_PARAMETER",
+    "POINTWISE_OPS",
     "OutputArrays",
+    "OutputFactory",
+    "Outputs",
     "PredictionPipeline",
     "ProgressCallback",
     "as_model_description",

@@ -12,20 +12,25 @@ How a sample is run:
 from __future__ import annotations
 
 import os
-from collections.abc import Hashable, Iterable, Iterator, Sequence
+from collections.abc import Hashable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from bioimageio_core.digest import AxesArg, BlockShapeArg, Inputs
-from bioimageio_core.errors import InputError
+from bioimageio_core.errors import BioimageioError, InputError
 from bioimageio_core.pipeline import (
-    OutputArrays,
+    Outputs,
     PredictionPipeline,
     ProgressCallback,
     create_prediction_pipeline,
 )
 from bioimageio_core.sample import Sample
 from bioimageio_core.shapes import BlocksizeParameter
+
+if TYPE_CHECKING:
+    from bioimageio_core.io import OpenedArray
 
 PathLike = str | os.PathLike[str]
 
@@ -44,7 +49,7 @@ def predict(
     weights_format: str | None = None,
     batch_size: int = 1,
     axes: AxesArg = None,
-    outputs: OutputArrays | None = None,
+    outputs: Outputs | None = None,
     on_progress: ProgressCallback | None = None,
 ) -> Sample:
     """Run ``model`` on one sample and return the output sample.
@@ -55,8 +60,10 @@ def predict(
     axes of arrays and files (``"yx"``, or per input ``{"raw": "yx"}``).
     ``save_output_path``: where to write each output; ``{sample_id}`` and ``{output_id}`` are
     replaced (``{output_id}`` is required for models with several outputs); the suffix picks the
-    format. ``outputs``: preallocated arrays (by output id) to write into, e.g. ``np.memmap``.
-    ``batch_size``: blocks per forward call when predicting blockwise.
+    format; ``.npy``/``.tif`` outputs are written block by block when postprocessing allows it.
+    ``outputs``: preallocated arrays (by output id) to write into, e.g. ``np.memmap``, or a
+    factory ``(output_id, shape, dtype) -> array``. ``batch_size``: blocks per forward call when
+    predicting blockwise. ``on_progress(done, total)`` is called after each forward call.
     """
     if isinstance(model, PredictionPipeline):
         return _predict_one(
@@ -142,11 +149,14 @@ def output_paths(
 ) -> dict[str, Path]:
     """The file of each output for ``pattern`` with ``{sample_id}`` and ``{output_id}`` filled in.
 
+    ``{tensor_id}`` and ``{member_id}`` are accepted as other names of ``{output_id}``.
+
     Raises:
         InputError: several outputs but no ``{output_id}`` placeholder, or an unknown placeholder.
     """
     text = str(pattern)
-    if len(output_ids) > 1 and "{output_id}" not in text:
+    names = ("{output_id}", "{tensor_id}", "{member_id}")
+    if len(output_ids) > 1 and not any(n in text for n in names):
         raise InputError(
             f"the model has {len(output_ids)} outputs ({', '.join(output_ids)}) but the output "
             f"path {text!r} has no '{{output_id}}' placeholder",
@@ -155,7 +165,9 @@ def output_paths(
     paths: dict[str, Path] = {}
     for oid in output_ids:
         try:
-            paths[oid] = Path(text.format(sample_id=sample_id, output_id=oid))
+            paths[oid] = Path(
+                text.format(sample_id=sample_id, output_id=oid, tensor_id=oid, member_id=oid)
+            )
         except (KeyError, IndexError, ValueError) as e:
             raise InputError(
                 f"output path {text!r} is not a valid pattern ({type(e).__name__}: {e})",
@@ -175,7 +187,7 @@ def _predict_one(
     save_output_path: PathLike | None,
     batch_size: int,
     axes: AxesArg,
-    outputs: OutputArrays | None,
+    outputs: Outputs | None,
     on_progress: ProgressCallback | None,
 ) -> Sample:
     output_ids = [t.id for t in pipeline.spec.outputs]
@@ -185,28 +197,84 @@ def _predict_one(
     sample = pipeline.digest(inputs, axes=axes, sample_id=sample_id)
     if not isinstance(inputs, Sample) or inputs.id is None:
         sample = Sample(members=sample.members, stat=sample.stat, id=sample_id)
+    stream = (
+        _StreamedOutputs(pipeline, paths)
+        if paths and outputs is None and (skip_postprocessing or pipeline.postprocessing_is_pointwise())
+        else None
+    )
     common: dict[str, Any] = {
-        "outputs": outputs,
+        "outputs": stream.create if stream is not None else outputs,
         "skip_preprocessing": skip_preprocessing,
         "skip_postprocessing": skip_postprocessing,
         "on_progress": on_progress,
     }
-    if input_block_shape is not None:
-        result = pipeline.predict_sample_with_fixed_blocking(
-            sample, input_block_shape, batch_size, **common
-        )
-    elif blocksize_parameter is not None:
-        result = pipeline.predict_sample_with_blocking(
-            sample, blocksize_parameter, batch_size, **common
-        )
-    else:
-        result = pipeline.predict_sample_without_blocking(sample, **common)
+    try:
+        if input_block_shape is not None:
+            result = pipeline.predict_sample_with_fixed_blocking(
+                sample, input_block_shape, batch_size, **common
+            )
+        elif blocksize_parameter is not None:
+            result = pipeline.predict_sample_with_blocking(
+                sample, blocksize_parameter, batch_size, **common
+            )
+        else:
+            result = pipeline.predict_sample_without_blocking(sample, **common)
+    except BaseException:
+        if stream is not None:
+            stream.discard()
+        raise
     if paths:
         from bioimageio_core.io import save_tensor
 
+        streamed = stream.finish() if stream is not None else set()
         for oid, path in paths.items():
-            save_tensor(path, result.members[oid])
+            if oid not in streamed:
+                save_tensor(path, result.members[oid])
     return result
+
+
+class _StreamedOutputs:
+    """Creates output files as memory maps so that blocks are written straight to disk.
+
+    Formats that cannot be memory-mapped (or dtypes a format cannot hold) fall back to an array
+    in memory that is saved at the end.
+    """
+
+    def __init__(self, pipeline: PredictionPipeline, paths: Mapping[str, Path]) -> None:
+        self.paths = paths
+        self.axes = {t.id: t.axis_ids for t in pipeline.spec.outputs}
+        self.opened: dict[str, OpenedArray] = {}
+
+    def create(self, output_id: str, shape: tuple[int, ...], dtype: np.dtype[Any]) -> Any:
+        from bioimageio_core.io import open_output_array
+
+        path = self.paths[output_id]
+        if path.suffix.lower() in _STREAMED_SUFFIXES and dtype.kind != "b":
+            try:
+                opened = open_output_array(path, shape, dtype, self.axes[output_id])
+            except (BioimageioError, ImportError, ValueError, TypeError):
+                pass  # saved from memory at the end instead
+            else:
+                if isinstance(opened.array, np.ndarray):
+                    self.opened[output_id] = opened
+                    return opened.array
+                opened.close()
+        return np.empty(shape, dtype=dtype)
+
+    def finish(self) -> set[str]:
+        """Flush and close the files written so far; returns their output ids."""
+        for opened in self.opened.values():
+            opened.close()
+        return set(self.opened)
+
+    def discard(self) -> None:
+        """Close and delete partly written files (after an error)."""
+        for output_id, opened in self.opened.items():
+            opened.close()
+            self.paths[output_id].unlink(missing_ok=True)
+
+
+_STREAMED_SUFFIXES = (".npy", ".tif", ".tiff")
 
 
 __all__ = ["output_paths", "predict", "predict_many"]

@@ -88,6 +88,9 @@ def get_tolerance(
     ``absolute_tolerance`` (``decimal: d`` means atol ``1.5·10^-d``, rtol 0); the first
     ``config.bioimageio.reproducibility_tolerance`` entry whose ``weights_formats`` and
     ``output_ids`` (empty: any) match replaces everything.
+
+    Raises:
+        ValueError: a ``test_kwargs`` value is not a number.
     """
     version = original_format_version or model.format_version
     legacy = version.startswith(("0.3", "0.4"))
@@ -96,13 +99,23 @@ def get_tolerance(
     test_kwargs = bioimageio.extra.get("test_kwargs") if bioimageio.extra else None
     kwargs = test_kwargs.get(weights_format) if isinstance(test_kwargs, Mapping) else None
     if isinstance(kwargs, Mapping):
+
+        def number(key: str, default: float) -> float:
+            value = kwargs.get(key, default)
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ValueError(
+                    f"config.bioimageio.test_kwargs.{weights_format}.{key} must be a number "
+                    f"(got {value!r})"
+                )
+            return float(value)
+
         if kwargs.get("decimal") is not None:
-            tol = attrs.evolve(tol, absolute=1.5 * 10 ** -float(kwargs["decimal"]), relative=0.0)
+            tol = attrs.evolve(tol, absolute=1.5 * 10 ** -number("decimal", 0), relative=0.0)
         else:
             tol = attrs.evolve(
                 tol,
-                relative=float(kwargs.get("relative_tolerance", DEFAULT_RELATIVE_TOLERANCE)),
-                absolute=float(kwargs.get("absolute_tolerance", DEFAULT_ABSOLUTE_TOLERANCE)),
+                relative=number("relative_tolerance", DEFAULT_RELATIVE_TOLERANCE),
+                absolute=number("absolute_tolerance", DEFAULT_ABSOLUTE_TOLERANCE),
             )
     for entry in bioimageio.reproducibility_tolerance:
         if entry.weights_formats and weights_format not in entry.weights_formats:
@@ -336,7 +349,15 @@ def test_description(
         stop_early=stop_early,
         save_dir=None if save_failing_outputs is None else Path(save_failing_outputs),
     )
-    runner.run(weights_format, determinism)
+    try:
+        runner.run(weights_format, determinism)
+    except Exception as e:  # a bug or a malformed config must not turn a report into a crash
+        summary.add_detail(
+            _detail(
+                "test the model",
+                [_error((), f"internal error while testing: {_one_line(e)} (please report this)")],
+            )
+        )
     return summary
 
 
@@ -603,9 +624,12 @@ class _ModelTest:
                     )
                 ],
             )
-        tolerance = get_tolerance(
-            self.model, out.id, wf, original_format_version=self.original_version
-        )
+        try:
+            tolerance = get_tolerance(
+                self.model, out.id, wf, original_format_version=self.original_version
+            )
+        except ValueError as e:
+            return _detail(name, [_error(("config", "bioimageio", "test_kwargs", wf), str(e))])
         comparison = compare_arrays(actual.data, expected.data, tolerance)
         text = comparison.describe(actual.dims)
         if comparison.passed and not comparison.mismatched:

@@ -74,11 +74,15 @@ class ConvCase:
     def input_dims(self) -> tuple[str, ...]:
         return ("batch", "channel", *(a.id for a in self.axes))
 
-    def run(self, array: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
-        """The "model": correlate (mirror borders), resample by ``r``, crop ``c`` per side."""
+    def run(
+        self, array: np.ndarray[Any, Any], border: str = "mirror"
+    ) -> np.ndarray[Any, Any]:
+        """The "model": correlate (``border``: scipy's mode at the array edge, e.g. "mirror" or
+        "constant" for the zero padding of typical networks), resample by ``r``, crop ``c`` per
+        side."""
         from scipy import ndimage
 
-        out = ndimage.correlate(array, self.kernel, mode="mirror")
+        out = ndimage.correlate(array, self.kernel, mode=border)
         for i, a in enumerate(self.axes, start=2):
             if a.r == 2:
                 out = np.repeat(out, 2, axis=i)

@@ -20,7 +20,7 @@ from bioimageio_core.spec.generic import (
     NotebookDescr,
     NotebookDescr02,
 )
-from bioimageio_core.spec.issues import Issue
+from bioimageio_core.spec.issues import Issue, loc_to_path
 from bioimageio_core.spec.model import ModelDescr
 from bioimageio_core.spec.validate import check_model, check_resource
 
@@ -143,8 +143,10 @@ def _build(
         return None, issues
     minor = _minor(fv)
     cls: type
+    converted_from: Mapping[str, Any] | None = None
     if rtype == "model":
         if minor in ("0.3", "0.4"):
+            converted_from = data
             try:
                 data, conv_issues = legacy.convert_model_to_v0_5(data)
             except NotImplementedError:
@@ -179,14 +181,28 @@ def _build(
             )
             return None, issues
         cls = table[minor]  # type: ignore[index]
+    first_after_conversion = len(issues)
     descr = _structure(data, cls, extensions, issues)
-    if descr is None:
-        return None, issues
-    issues.extend(check_resource(descr))
-    if isinstance(descr, ModelDescr):
-        descr, model_issues = check_model(descr)
-        issues.extend(model_issues)
+    if descr is not None:
+        issues.extend(check_resource(descr))
+        if isinstance(descr, ModelDescr):
+            descr, model_issues = check_model(descr)
+            issues.extend(model_issues)
+    if converted_from is not None:
+        issues[first_after_conversion:] = [
+            _at_original_location(i, converted_from) for i in issues[first_after_conversion:]
+        ]
     return descr, issues
+
+
+def _at_original_location(issue: Issue, original: Mapping[str, Any]) -> Issue:
+    """Point an issue found in a converted 0.3/0.4 model at the field the user wrote."""
+    loc = legacy.original_location(issue.loc, original)
+    if loc == issue.loc:
+        return issue
+    return attrs.evolve(
+        issue, loc=loc, msg=f"{issue.msg} (field {loc_to_path(issue.loc)} after conversion to 0.5)"
+    )
 
 
 def _structure(

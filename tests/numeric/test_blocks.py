@@ -7,13 +7,14 @@ from typing import Any
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from strategies import ConvCase, axis_split_cases, conv_cases, identity_cases, pad_modes
 
 from bioimageio_core.blocks import (
     AxisBlock,
     Block,
+    BorderMode,
     allocate_outputs,
     batched,
     block_data,
@@ -43,30 +44,44 @@ from bioimageio_core.tensor import Tensor
 
 
 @settings(max_examples=200, deadline=None)
-@given(case=axis_split_cases())
-def test_split_axis_tiles_the_axis_with_one_block_shape(case: tuple[int, int, int]) -> None:
+@given(case=axis_split_cases(), border=st.sampled_from(["inside", "pad"]))
+def test_split_axis_tiles_the_axis_with_one_block_shape(
+    case: tuple[int, int, int], border: BorderMode
+) -> None:
     size, block, halo = case
-    blocks = split_axis(size, block, halo)
+    blocks = split_axis(size, block, halo, border=border)
     covered = [i for b in blocks for i in range(*b.inner)]
     assert covered == list(range(size))  # inner regions tile the axis, no overlap, in order
     for b in blocks:
         assert b.size == block
         lo, hi = b.local_inner
-        # every inner pixel has at least `halo` pixels of context (sample or padding) each side
-        assert lo >= halo and hi <= block - halo
+        if border == "pad" or size < block:
+            # every inner pixel has at least `halo` pixels of context (sample or padding) each side
+            assert lo >= halo and hi <= block - halo
+        else:
+            # inside the sample; less context only where the inner region touches the sample edge
+            assert b.padding == (0, 0) and 0 <= b.origin <= size - block
+            assert lo >= halo or b.inner[0] - lo == 0
+            assert hi <= block - halo or b.inner[1] + (block - hi) == size
         # padding only beyond the sample edge
         assert (b.padding[0] == 0 or b.outer[0] == 0) and (b.padding[1] == 0 or b.outer[1] == size)
-    if size > block - 2 * halo:
+    if border == "pad" and size > block - 2 * halo:
         assert blocks[-1].origin + block == size + halo  # last block shifted back to the edge
     for b in blocks:  # padding is exactly the part of the block beyond the sample
         assert b.padding == (max(0, -b.origin), max(0, b.origin + block - size))
 
 
 def test_split_axis_examples() -> None:
-    assert split_axis(10, 6, 1) == [
+    assert split_axis(10, 6, 1, border="pad") == [
         AxisBlock((0, 4), (0, 5), (1, 0)),
         AxisBlock((4, 8), (3, 9), (0, 0)),
         AxisBlock((8, 10), (5, 10), (0, 1)),
+    ]
+    # blocks inside the sample: the border blocks see the sample edge instead of padding
+    assert split_axis(10, 6, 1) == [
+        AxisBlock((0, 4), (0, 6), (0, 0)),
+        AxisBlock((4, 8), (3, 9), (0, 0)),
+        AxisBlock((8, 10), (4, 10), (0, 0)),
     ]
     # smaller than a block: one block, padded up to the block shape
     assert split_axis(3, 8, 2) == [AxisBlock((0, 3), (0, 3), (2, 3))]
@@ -120,17 +135,24 @@ def test_identity_model_reproduces_the_input(
         np.testing.assert_array_equal(outputs[f"out{i}"], data[t.id])
 
 
-def _predict_blockwise(case: ConvCase, target: Any, batch_size: int = 1) -> None:
+def _predict_blockwise(
+    case: ConvCase,
+    target: Any,
+    batch_size: int = 1,
+    border: BorderMode = "inside",
+    model_border: str = "mirror",
+) -> None:
     model = case.model
     sample_shape = {"raw": dict(zip(case.input_dims, case.data.shape, strict=True))}
     sizes = {("raw", a): s for a, s in sample_shape["raw"].items()}
     shape = block_shape(model, sizes, case.ns, batch_size=case.block_batch)
     out_sizes = output_sizes(model, sizes)
     shapes_seen = set()
-    for batch in batched(model_sample_blocks(model, sample_shape, shape), batch_size):
+    blocks = model_sample_blocks(model, sample_shape, shape, border=border)
+    for batch in batched(blocks, batch_size):
         inputs = np.concatenate([block_data(case.data, b.members["raw"]) for b in batch])
         shapes_seen.add(inputs.shape[1:])
-        results = np.split(case.run(inputs), len(batch))
+        results = np.split(case.run(inputs, model_border), len(batch))
         for b, result in zip(batch, results, strict=True):
             write_block(target, map_output_blocks(model, b, out_sizes)["out"], result)
     assert len(shapes_seen) == 1  # one block shape for the whole sample
@@ -148,6 +170,26 @@ def test_blockwise_equals_whole_image_for_a_model_that_respects_its_halo(
     target = np.full(expected.shape, np.nan)
     _predict_blockwise(case, target, batch_size)
     np.testing.assert_allclose(target, expected, rtol=1e-6, atol=1e-6)
+
+
+@settings(max_examples=60, deadline=None)
+@given(case=conv_cases(), batch_size=st.integers(1, 3), border=st.sampled_from(["inside", "pad"]))
+def test_blocks_inside_the_sample_match_models_that_zero_pad(
+    case: ConvCase, batch_size: int, border: BorderMode
+) -> None:
+    # most networks zero-pad their convolutions: only blocks that stay inside the sample see the
+    # sample border where the whole-sample prediction sees it (a sample smaller than one block
+    # must be padded, so it cannot)
+    sizes = {("raw", a): s for a, s in zip(case.input_dims, case.data.shape, strict=True)}
+    shape = block_shape(case.model, sizes, case.ns, batch_size=case.block_batch)
+    assume(all(sizes[k] >= shape.get(k, sizes[k]) for k in sizes))
+    expected = case.run(case.data, "constant")
+    target = np.full(expected.shape, np.nan)
+    _predict_blockwise(case, target, batch_size, border=border, model_border="constant")
+    if border == "inside":
+        np.testing.assert_allclose(target, expected, rtol=1e-6, atol=1e-6)
+    else:  # reflect padding at the border: the same inside, different along the border
+        assert not np.isnan(target).any()
 
 
 @settings(max_examples=5, deadline=None)

@@ -21,7 +21,7 @@ Array = np.ndarray[Any, Any]
 def kernel(radius: int, seed: int = 0) -> Array:
     """A fixed random (2r+1)x(2r+1) kernel, normalised to sum 1."""
     k = np.random.default_rng(seed).uniform(0.1, 1.0, size=(2 * radius + 1, 2 * radius + 1))
-    return (k / k.sum()).astype(np.float32)
+    return np.asarray(k / k.sum(), dtype=np.float32)
 
 
 @attrs.frozen
@@ -35,6 +35,8 @@ class OutputDef:
     bias: float = 0.0
     halo: int | None = None
     """Output halo in output pixels (default: enough for the kernel radius)."""
+    zeros: bool = False
+    """The model pads with zeros at its input's border (most CNNs) instead of reflecting."""
     postprocessing: Sequence[Mapping[str, Any]] = ()
 
 
@@ -114,6 +116,7 @@ def write_weights(folder: Path, inputs: Sequence[InputDef], outputs: Sequence[Ou
         arrays[f"input_{k}"] = np.int64(o.input_index)
         arrays[f"downscale_{k}"] = np.int64(o.downscale)
         arrays[f"bias_{k}"] = np.float64(o.bias)
+        arrays[f"zeros_{k}"] = np.bool_(o.zeros)
     np.savez(folder / "weights.npz", **arrays)
 
 
@@ -147,16 +150,21 @@ def reflect_index(positions: Array, n: int) -> Array:
     return np.where(p < n, p, period - p)
 
 
-def oracle_conv(x: Array, k: Array, downscale: int = 1, bias: float = 0.0) -> Array:
-    """Reflect-padded 'same' correlation of the last two axes, via gathered sliding windows."""
+def oracle_conv(
+    x: Array, k: Array, downscale: int = 1, bias: float = 0.0, zeros: bool = False
+) -> Array:
+    """Reflect- (or zero-) padded 'same' correlation of the last two axes, via gathered windows."""
     r = k.shape[0] // 2
     h, w = x.shape[-2:]
     iy = reflect_index(np.arange(-r, h + r), h)
     ix = reflect_index(np.arange(-r, w + r), w)
     padded = x.astype(np.float64)[..., iy[:, None], ix[None, :]]
+    if zeros and r:
+        padded[..., :r, :] = padded[..., -r:, :] = 0.0
+        padded[..., :, :r] = padded[..., :, -r:] = 0.0
     windows = np.lib.stride_tricks.sliding_window_view(padded, k.shape, axis=(-2, -1))
     out = np.einsum("...ij,ij->...", windows, k.astype(np.float64)) + bias
     if downscale > 1:
         out = out.reshape(*out.shape[:-2], h // downscale, downscale, w // downscale, downscale)
         out = out.mean(axis=(-3, -1))
-    return out
+    return np.asarray(out)

@@ -8,13 +8,15 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pipeline_models import InputDef, OutputDef, conv_model, kernel
 
 from bioimageio_core.digest import check_input_sizes, digest_inputs, normalize_block_shape
 from bioimageio_core.errors import InputError
 from bioimageio_core.pipeline import create_prediction_pipeline
 from bioimageio_core.sample import Sample
-from bioimageio_core.shapes import axis_specs_from_model
+from bioimageio_core.shapes import ModelSpec, axis_specs_from_model
 from bioimageio_core.spec import ModelDescr
 from bioimageio_core.tensor import Tensor
 
@@ -86,6 +88,11 @@ def test_missing_and_optional_inputs(two_inputs: ModelDescr) -> None:
     assert set(sample.members) == {"a"}
     with pytest.raises(InputError, match="2 inputs .* but one value was given"):
         digest_inputs(spec, np.zeros((64, 64)))
+    assert digest_inputs(spec, np.zeros((64, 65)), axes="xy", optional=("b",)).members["a"].shape[-2:] == (65, 64)
+    with pytest.raises(InputError, match="one 'axes' value was given for several inputs"):
+        digest_inputs(spec, {"a": np.zeros((64, 64)), "b": np.zeros((64, 64))}, axes="yx")
+    with pytest.raises(InputError, match="'axes' names unknown input\\(s\\) 'c'"):
+        digest_inputs(spec, {"a": np.zeros((64, 64))}, axes={"c": "yx"}, optional=("b",))
 
 
 def test_wrong_channel_count_names_tensor(one_input: ModelDescr) -> None:
@@ -169,3 +176,37 @@ def test_callers_arrays_are_not_modified(tmp_path: Path) -> None:
     np.testing.assert_array_equal(x, original)
     assert sample.stat == {} and sample.members["raw"].data is x
     assert not np.shares_memory(pre.members["raw"].data, x)
+
+
+@pytest.fixture(scope="module")
+def one_input_spec(tmp_path_factory: pytest.TempPathFactory) -> ModelSpec:
+    folder = tmp_path_factory.mktemp("model")
+    model = conv_model(folder, inputs=[InputDef("raw", channels=2)], outputs=[OutputDef("out", kernel(1))])
+    return axis_specs_from_model(model)
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    order=st.permutations(["batch", "channel", "y", "x"]),
+    drop_batch=st.booleans(),
+    y=st.integers(1, 9),
+    x=st.integers(1, 9),
+)
+def test_any_axis_order_becomes_the_model_order(
+    one_input_spec: ModelSpec, order: list[str], drop_batch: bool, y: int, x: int
+) -> None:
+    spec = one_input_spec
+    sizes = {"batch": 1, "channel": 2, "y": y, "x": x}
+    axes = [a for a in order if not (drop_batch and a == "batch")]
+    data = np.random.default_rng(y * 10 + x).normal(size=[sizes[a] for a in axes])
+    t = digest_inputs(spec, {"raw": data}, axes={"raw": axes}).members["raw"]
+    assert t.dims == ("batch", "channel", "y", "x")
+    assert t.shape == (1, 2, y, x)
+    assert np.shares_memory(t.data, data)
+    for c in range(2):  # an independent read-out: index the original by axis name
+        index = tuple({"batch": 0, "channel": c}.get(a, slice(None)) for a in axes)
+        expected = data[index]
+        remaining = [a for a in axes if a in ("y", "x")]
+        if remaining != ["y", "x"]:
+            expected = expected.T
+        np.testing.assert_array_equal(t.data[0, c], expected)

@@ -11,6 +11,7 @@ import pytest
 from pipeline_models import InputDef, OutputDef, conv_model, kernel, oracle_conv
 
 from bioimageio_core.blocks import count_blocks
+from bioimageio_core.errors import InputError
 from bioimageio_core.pipeline import PredictionPipeline, create_prediction_pipeline, prefetched
 from bioimageio_core.sample import Sample
 from bioimageio_core.shapes import axis_specs_from_model, block_halos, block_shape
@@ -58,7 +59,7 @@ def test_2048_blockwise_equals_whole_and_batch_4_equals_batch_1(tmp_path: Path) 
     # block 64 + 6*16 = 160 with halo 4 → inner 152 → 14 blocks per axis
     assert n1 == 14 * 14
     assert n4 == -(-n1 // 4)
-    assert shapes <= {(4, 1, 160, 160), (n1 % 4, 1, 160, 160)}, shapes
+    assert shapes == {(4, 1, 160, 160)}, shapes  # the short last batch is filled up: one shape
     assert whole.shape == b1.shape == (1, 1, 2048, 2048)
     np.testing.assert_allclose(b1, whole, atol=1e-5, rtol=0)
     np.testing.assert_array_equal(b4, b1)
@@ -140,19 +141,26 @@ def test_multi_input_multi_output(tmp_path: Path) -> None:
         np.testing.assert_allclose(whole.members[oid].data, exp, atol=1e-5, rtol=0, err_msg=oid)
 
 
-def test_fixed_size_model_tiles_a_larger_input_automatically(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("shape", "n_calls"),
+    [((3, 300, 200), 3 * 3 * 2), ((1, 100, 60), 1), ((2, 128, 128), 2)],
+)
+def test_fixed_size_model_tiles_larger_and_pads_smaller_inputs(
+    tmp_path: Path, shape: tuple[int, int, int], n_calls: int
+) -> None:
     k = kernel(2, seed=12)
     model = conv_model(
         tmp_path,
         inputs=[InputDef("raw", y=128, x=128, batch=1)],
         outputs=[OutputDef("out", k, halo=8)],
     )
-    x = rand(1, 1, 300, 200, seed=13)
-    with create_prediction_pipeline(model) as pp:
+    x = rand(shape[0], 1, *shape[1:], seed=13)
+    with create_prediction_pipeline(model, batch_size=4) as pp:
         calls = CountingPipeline(pp)
         out = pp.predict_sample_without_blocking(x).members["out"]
+    # the fixed batch size 1 forbids batching; inner 112: ceil(300/112) x ceil(200/112) blocks
     assert {c["raw"] for c in calls.calls} == {(1, 1, 128, 128)}
-    assert len(calls.calls) == 3 * 2  # inner 112: ceil(300/112) x ceil(200/112)
+    assert len(calls.calls) == n_calls
     np.testing.assert_allclose(out.data, oracle_conv(x, k), atol=1e-5, rtol=0)
 
 
@@ -163,9 +171,9 @@ def test_fixed_blocking_and_batch_of_samples(tmp_path: Path) -> None:
     with create_prediction_pipeline(model, batch_size=5) as pp:
         calls = CountingPipeline(pp)
         out = pp.predict_sample_with_fixed_blocking({"raw": x}, {"raw": {"y": 96, "x": 80}})
-    n_blocks = 3 * 2 * 2  # batch split in blocks of 1; inner 94 x 78
-    assert sum(c["raw"][0] for c in calls.calls) == n_blocks
-    assert [c["raw"][0] for c in calls.calls] == [5, 5, 2]
+    # 3 x 2 x 2 = 12 blocks (batch split in blocks of 1; inner 94 x 78); the last batch of 2 is
+    # filled up to 5 so that the model sees one shape only
+    assert [c["raw"][0] for c in calls.calls] == [5, 5, 5]
     assert {c["raw"][2:] for c in calls.calls} == {(96, 80)}
     np.testing.assert_allclose(out.members["out"].data, oracle_conv(x, k), atol=1e-5, rtol=0)
 
@@ -244,6 +252,96 @@ def test_a_model_that_rejects_batches_falls_back_to_one_block_per_call(tmp_path:
         pp.adapter.forward = batch_of_one_only  # type: ignore[method-assign]
         with pytest.warns(UserWarning, match="failed on a batch of 4 blocks"):
             out = pp.predict_sample_with_blocking(x, ns=1).members["out"].data
-    # 96 - 2 = 94 inner → 3 x 3 = 9 blocks: one failed batch of 4, then single blocks only
+    # 96 - 2 = 94 inner → 3 x 3 = 9 blocks: one failed batch of 4, then single (real) blocks only
     assert seen == [4] + [1] * 9
     np.testing.assert_allclose(out, oracle_conv(x, k), atol=1e-5, rtol=0)
+
+
+def test_pointwise_postprocessing_runs_per_block(tmp_path: Path) -> None:
+    k = kernel(1, seed=20)
+    post: list[dict[str, Any]] = [{"id": "sigmoid"}, {"id": "binarize", "kwargs": {"threshold": 0.5}}]
+    model = conv_model(tmp_path, outputs=[OutputDef("out", k, halo=1, bias=-0.1, postprocessing=post)])
+    x = rand(1, 1, 200, 150, seed=21)
+    target = np.zeros((1, 1, 200, 150), dtype=bool)
+    with create_prediction_pipeline(model) as pp:
+        assert pp.postprocessing_is_pointwise()
+        created: list[tuple[str, tuple[int, ...], Any]] = []
+
+        def factory(oid: str, shape: tuple[int, ...], dtype: Any) -> Array:
+            created.append((oid, shape, dtype))
+            return np.zeros(shape, dtype=dtype)
+
+        by_factory = pp.predict_sample_with_blocking(x, ns=1, outputs=factory)
+        into_target = pp.predict_sample_with_blocking(x, ns=1, outputs={"out": target})
+        whole = pp.predict_sample_without_blocking(x)
+    # the dtype after postprocessing is known from the first block: binarize gives bool
+    assert created == [("out", (1, 1, 200, 150), np.dtype(bool))]
+    expected = oracle_conv(x, k, bias=-0.1) > 0.0
+    np.testing.assert_array_equal(by_factory.members["out"].data, expected)
+    assert into_target.members["out"].data is target
+    np.testing.assert_array_equal(target, expected)
+    np.testing.assert_array_equal(whole.members["out"].data, expected)
+
+
+def test_postprocessing_with_statistics_is_not_pointwise(tmp_path: Path) -> None:
+    post = [{"id": "zero_mean_unit_variance", "kwargs": {"axes": ["y", "x"]}}]
+    model = conv_model(tmp_path, outputs=[OutputDef("out", kernel(1), postprocessing=post)])
+    with create_prediction_pipeline(model) as pp:
+        assert not pp.postprocessing_is_pointwise()
+    softmax_y = [{"id": "softmax", "kwargs": {"axis": "y"}}]
+    model = conv_model(tmp_path, outputs=[OutputDef("out", kernel(1), postprocessing=softmax_y)])
+    with create_prediction_pipeline(model) as pp:
+        assert not pp.postprocessing_is_pointwise()  # y is split into blocks
+
+
+def test_missing_optional_input(tmp_path: Path) -> None:
+    k = kernel(1, seed=22)
+    model = conv_model(
+        tmp_path,
+        inputs=[InputDef("a"), InputDef("extra", optional=True)],
+        outputs=[OutputDef("out", k, input_index=0, halo=1)],
+    )
+    a = rand(1, 1, 150, 120, seed=23)
+    with create_prediction_pipeline(model, batch_size=2) as pp:
+        results = [
+            pp.predict_sample_without_blocking({"a": a}),
+            pp.predict_sample_with_blocking({"a": a}, ns=1),
+            pp.predict_sample_with_fixed_blocking({"a": a}, {"a": {"y": 80, "x": 96}}),
+            pp.predict_sample_block({"a": rand(1, 1, 64, 80, seed=24)}),
+        ]
+        with pytest.raises(InputError, match="lacks"):
+            pp.predict_sample_with_fixed_blocking({"a": a}, {"extra": {"y": 80}})
+    for r in results[:3]:
+        np.testing.assert_allclose(r.members["out"].data, oracle_conv(a, k), atol=1e-5, rtol=0)
+    assert results[3].members["out"].shape == (1, 1, 64, 80)
+
+
+def test_fewer_blocks_than_the_batch_size_are_not_filled_up(tmp_path: Path) -> None:
+    k = kernel(1, seed=25)
+    model = conv_model(tmp_path, outputs=[OutputDef("out", k, halo=1)])
+    x = rand(1, 1, 120, 60, seed=26)  # blocks of 64 (inner 62): 2 x 1
+    with create_prediction_pipeline(model, batch_size=8) as pp:
+        calls = CountingPipeline(pp)
+        out = pp.predict_sample_with_blocking(x, ns=0).members["out"].data
+    assert [c["raw"] for c in calls.calls] == [(2, 1, 64, 64)]
+    np.testing.assert_allclose(out, oracle_conv(x, k), atol=1e-5, rtol=0)
+
+
+def test_border_blocks_inside_the_sample_match_a_zero_padding_model(tmp_path: Path) -> None:
+    """Most CNNs zero-pad at their input's border: only blocks that lie inside the sample see that
+    border where the whole-sample prediction sees it."""
+    k = kernel(2, seed=27)
+    model = conv_model(tmp_path, outputs=[OutputDef("out", k, halo=2, zeros=True)])
+    x = rand(1, 1, 400, 336, seed=28) + 3.0  # valid sizes: the whole run is not padded
+    expected = oracle_conv(x, k, zeros=True)
+    with create_prediction_pipeline(model, batch_size=3) as pp:
+        whole = pp.predict_sample_without_blocking(x).members["out"].data
+        inside = pp.predict_sample_with_blocking(x, ns=2).members["out"].data
+    with create_prediction_pipeline(model, border="pad") as pp:
+        padded = pp.predict_sample_with_blocking(x, ns=2).members["out"].data
+    np.testing.assert_allclose(whole, expected, atol=1e-5, rtol=0)
+    np.testing.assert_allclose(inside, whole, atol=1e-5, rtol=0)
+    # reflect-padded border blocks (the reference's tiles) differ along the sample border only
+    diff = np.abs(padded - whole)[0, 0]
+    assert diff[:2].max() > 0.1 and diff[:, -2:].max() > 0.1
+    assert diff[2:-2, 2:-2].max() < 1e-5

@@ -6,7 +6,7 @@ from __future__ import annotations
 import tempfile
 import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pytest
@@ -28,6 +28,7 @@ from bioimageio_core.pipeline import create_prediction_pipeline
     ns=st.integers(0, 3),
     batch_size=st.integers(1, 4),
     seed=st.integers(0, 2**16),
+    border=st.sampled_from(["inside", "pad"]),
 )
 def test_blockwise_equals_whole_image_formula(
     radius: int,
@@ -39,6 +40,7 @@ def test_blockwise_equals_whole_image_formula(
     ns: int,
     batch_size: int,
     seed: int,
+    border: Literal["inside", "pad"],
 ) -> None:
     # sizes must be multiples of the downscale factor for the output to be whole pixels
     size_y, size_x = size_y * downscale, size_x * downscale
@@ -52,7 +54,7 @@ def test_blockwise_equals_whole_image_formula(
         )
         x = np.random.default_rng(seed).normal(size=(batch, 1, size_y, size_x)).astype(np.float32)
         # the kernel must not reach beyond the reflect padding the pipeline adds at the borders
-        with create_prediction_pipeline(model, batch_size=batch_size) as pp:
+        with create_prediction_pipeline(model, batch_size=batch_size, border=border) as pp:
             out = pp.predict_sample_with_blocking(x, ns=ns).members["out"].data
     assert out.shape == (batch, 1, size_y // downscale, size_x // downscale)
     if min(size_y, size_x) > radius:  # numpy's reflect needs more pixels than the radius

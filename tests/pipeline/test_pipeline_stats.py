@@ -11,7 +11,7 @@ from pipeline_models import InputDef, OutputDef, conv_model, kernel, oracle_conv
 
 from bioimageio_core.pipeline import create_prediction_pipeline
 from bioimageio_core.prediction import predict_many
-from bioimageio_core.stats import DatasetMean, DatasetStd
+from bioimageio_core.stats import DatasetMean, DatasetStd, Measure, MeasureValue
 
 Array = np.ndarray[Any, Any]
 EPS = 1e-6
@@ -131,7 +131,7 @@ def test_initial_dataset_statistics(tmp_path: Path, keep_updating: bool) -> None
 def test_fixed_dataset_statistics_are_used(tmp_path: Path) -> None:
     model = _dataset_model(tmp_path)
     x = rand(1, 1, 64, 64, seed=13)
-    fixed = {DatasetMean("raw"): 2.0, DatasetStd("raw"): 4.0}
+    fixed: dict[Measure, MeasureValue] = {DatasetMean("raw"): 2.0, DatasetStd("raw"): 4.0}
     with create_prediction_pipeline(model, fixed_dataset_statistics=fixed) as pp:
         out = pp.predict_sample_with_blocking(x).members["out"].data
     np.testing.assert_allclose(out, zmuv(x, 2.0, 4.0), atol=1e-5)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import attrs
 import numpy as np
 import pytest
 import yaml
@@ -16,7 +17,8 @@ from bioimageio_core.errors import InputError, PluginError, UnsupportedWeightFor
 from bioimageio_core.pipeline import create_prediction_pipeline
 from bioimageio_core.prediction import output_paths, predict, predict_many
 from bioimageio_core.sample import Sample
-from bioimageio_core.spec import build_description
+from bioimageio_core.sources import FolderRoot
+from bioimageio_core.spec import ModelDescr, UnknownWeightsDescr, build_description
 from bioimageio_core.tensor import Tensor
 
 Array = np.ndarray[Any, Any]
@@ -69,6 +71,12 @@ def test_predict_saves_every_output(tmp_path: Path) -> None:
 def test_output_paths() -> None:
     assert output_paths("o/{sample_id}-{output_id}.tif", 3, ["p"]) == {"p": Path("o/3-p.tif")}
     assert output_paths("o/{sample_id}.tif", "s", ["p"]) == {"p": Path("o/s.tif")}
+    assert output_paths("{tensor_id}/{sample_id}.npy", 1, ["a", "b"]) == {
+        "a": Path("a/1.npy"),
+        "b": Path("b/1.npy"),
+    }
+    with pytest.raises(InputError, match="2 outputs"):
+        output_paths("{sample_id}.npy", 1, ["a", "b"])
     with pytest.raises(InputError, match="not a valid pattern"):
         output_paths("o/{tensor}.tif", "s", ["p"])
 
@@ -163,3 +171,84 @@ def test_a_0_4_model_tiles(tmp_path: Path) -> None:
         assert pp.model.format_version.startswith("0.5")
         out = pp.predict_sample_with_blocking(x, ns=1).members["out"].data
     np.testing.assert_allclose(out, oracle_conv(x, k), atol=1e-5)
+
+
+def test_only_the_chosen_weights_are_fetched(tmp_path: Path) -> None:
+    k = kernel(1, seed=8)
+    conv_model(tmp_path, outputs=[OutputDef("out", k, halo=1)])
+    raw = yaml.safe_load((tmp_path / "rdf.yaml").read_text())
+    # an unreachable URL for another format (port 9: connection refused at once)
+    raw["weights"] = {
+        "onnx": {"source": "http://127.0.0.1:9/missing.onnx", "opset_version": 17},
+        **raw["weights"],
+    }
+    (tmp_path / "rdf.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    x = rand(70, 70, seed=9)
+    out = predict(model=tmp_path / "rdf.yaml", inputs=x, weights_format="numpy_conv")
+    np.testing.assert_allclose(out.members["out"].data[0, 0], oracle_conv(x, k), atol=1e-5)
+    # without a choice: onnx is skipped (no plugin here, or its file cannot be fetched)
+    again = predict(model=tmp_path / "rdf.yaml", inputs=x)
+    np.testing.assert_array_equal(again.members["out"].data, out.members["out"].data)
+
+
+def test_weights_unknown_to_the_loader_are_parsed_by_the_plugin(tmp_path: Path) -> None:
+    k = kernel(1, seed=10)
+    conv_model(tmp_path, outputs=[OutputDef("out", k, halo=1)])
+    raw = yaml.safe_load((tmp_path / "rdf.yaml").read_text())
+    built = build_description(raw)  # no plugin extensions: numpy_conv stays an unknown entry
+    assert isinstance(built.descr, ModelDescr)
+    assert isinstance(built.descr.weights["numpy_conv"], UnknownWeightsDescr)
+    descr = attrs.evolve(built.descr, root=FolderRoot(tmp_path))
+    x = rand(64, 64, seed=11)
+    out = predict(model=descr, inputs=x)
+    np.testing.assert_allclose(out.members["out"].data[0, 0], oracle_conv(x, k), atol=1e-5)
+
+
+def _sigmoid_model(folder: Path, k: Array) -> Any:
+    post: list[dict[str, Any]] = [
+        {"id": "sigmoid"},
+        {"id": "scale_linear", "kwargs": {"gain": 2.0, "offset": -1.0}},
+    ]
+    return conv_model(folder, outputs=[OutputDef("out", k, halo=1, postprocessing=post)])
+
+
+def sigmoid_oracle(x: Array, k: Array) -> Array:
+    return 2.0 / (1.0 + np.exp(-oracle_conv(x, k))) - 1.0
+
+
+@pytest.mark.parametrize("suffix", [".npy", ".tif", ".npz"])
+def test_outputs_stream_into_files(tmp_path: Path, suffix: str) -> None:
+    k = kernel(1, seed=12)
+    model = _sigmoid_model(tmp_path, k)
+    x = rand(1, 1, 300, 200, seed=13)
+    with create_prediction_pipeline(model) as pp:
+        assert pp.postprocessing_is_pointwise()
+        out = predict(
+            model=pp, inputs=x, blocksize_parameter=1, save_output_path=tmp_path / f"o{suffix}"
+        )
+    data = out.members["out"].data
+    assert isinstance(data, np.memmap) == (suffix != ".npz")  # .npz cannot be written blockwise
+    np.testing.assert_allclose(data, sigmoid_oracle(x, k), atol=1e-5)
+    saved = bioimageio_core.load_tensor(tmp_path / f"o{suffix}")
+    np.testing.assert_array_equal(np.asarray(saved.data).reshape(data.shape), data)
+
+
+def test_a_failed_prediction_leaves_no_partial_file(tmp_path: Path) -> None:
+    model = _sigmoid_model(tmp_path, kernel(1))
+    with create_prediction_pipeline(model) as pp:
+        assert pp.adapter is not None
+        forward = pp.adapter.forward
+        calls = 0
+
+        def fail_later(inputs: Any) -> Any:
+            nonlocal calls
+            calls += 1
+            if calls > 2:
+                raise RuntimeError("out of memory")
+            return forward(inputs)
+
+        pp.adapter.forward = fail_later  # type: ignore[method-assign]
+        with pytest.raises(RuntimeError, match="out of memory"):
+            predict(model=pp, inputs=rand(300, 300), blocksize_parameter=0, save_output_path=tmp_path / "o.npy")
+    assert calls == 3
+    assert not (tmp_path / "o.npy").exists()

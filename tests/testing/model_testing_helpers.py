@@ -151,3 +151,50 @@ def write_two_input_model(folder: Path) -> Path:
     path = folder / "rdf.yaml"
     path.write_text(yaml.safe_dump(raw, sort_keys=False))
     return path
+
+
+def write_v04_model(
+    folder: Path, *, output: Array | None = None, config: Mapping[str, Any] | None = None
+) -> Path:
+    """The model of :func:`write_model` as a format 0.4 description (24 x 24 test tensors)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    x = np.random.default_rng(0).uniform(0, 1, size=(1, 1, 24, 24)).astype(np.float32)
+    np.save(folder / "test_input.npy", x)
+    np.save(folder / "test_output.npy", expected_conv(x) if output is None else output)
+    np.savez(folder / "weights.npz", kernel_0=KERNEL)
+    (folder / "README.md").write_text("# conv 0.4\n")
+    raw: dict[str, Any] = {
+        "format_version": "0.4.10",
+        "type": "model",
+        "name": "conv 04",
+        "description": "a 0.4 model",
+        "authors": [{"name": "Test Author"}],
+        "cite": [{"text": "test", "doi": "10.1234/test"}],
+        "license": "MIT",
+        "documentation": "README.md",
+        "test_inputs": ["test_input.npy"],
+        "test_outputs": ["test_output.npy"],
+        "inputs": [
+            {
+                "name": "raw",
+                "axes": "bcyx",
+                "data_type": "float32",
+                "shape": {"min": [1, 1, 16, 16], "step": [0, 0, 8, 8]},
+            }
+        ],
+        "outputs": [
+            {
+                "name": "out",
+                "axes": "bcyx",
+                "data_type": "float32",
+                "shape": {"reference_tensor": "raw", "scale": [1, 1, 1, 1], "offset": [0, 0, 0, 0]},
+                "halo": [0, 0, 1, 1],
+            }
+        ],
+        "weights": {"numpy_conv": {"source": "weights.npz"}},
+    }
+    if config is not None:
+        raw["config"] = dict(config)
+    path = folder / "rdf.yaml"
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    return path

@@ -11,7 +11,6 @@ from click.testing import CliRunner
 from model_testing_helpers import MakeModel, expected_conv, write_two_input_model
 
 from bioimageio_core.cli import main
-from bioimageio_core.cli.predict import match_inputs, output_paths, sample_id_of
 from bioimageio_core.errors import InputError
 
 
@@ -27,59 +26,6 @@ def _images(folder: Path, names: list[str], size: int = 24, seed: int = 0) -> di
         arrays[name] = rng.uniform(0, 1, size=(1, 1, size, size)).astype(np.float32)
         np.save(folder / f"{name}.npy", arrays[name])
     return arrays
-
-
-# --- pattern matching ---------------------------------------------------------------------------
-
-
-def test_sample_ids_are_the_wildcard_parts() -> None:
-    assert sample_id_of("raw/*.tif", "raw/img01.tif") == "img01"
-    assert sample_id_of("raw/img*.tif", "raw/img01.tif") == "01"
-    assert sample_id_of("data/*/img_?.npy", "data/day1/img_3.npy") == "day1_3"
-    assert sample_id_of("data/**/x[0-9].npy", "data/a/b/x7.npy") == "a_b_7"
-    assert sample_id_of("single/file.ome.tif", "single/file.ome.tif") == "file"
-
-
-def test_match_single_input(tmp_path: Path) -> None:
-    _images(tmp_path / "raw", ["b", "a"])
-    samples = match_inputs([str(tmp_path / "raw" / "*.npy")], ["raw"])
-    assert [s.id for s in samples] == ["a", "b"]
-    assert samples[0].inputs == {"raw": tmp_path / "raw" / "a.npy"}
-    with pytest.raises(InputError, match="no file matches"):
-        match_inputs([str(tmp_path / "raw" / "*.tif")], ["raw"])
-    with pytest.raises(InputError, match="not found"):
-        match_inputs([str(tmp_path / "raw" / "c.npy")], ["raw"])
-
-
-def test_match_several_inputs(tmp_path: Path) -> None:
-    _images(tmp_path / "a", ["s1", "s2"])
-    _images(tmp_path / "b", ["s1", "s2"])
-    by_id = match_inputs([str(tmp_path / "{tensor_id}" / "*.npy")], ["a", "b"])
-    assert [(s.id, s.inputs["b"].parent.name) for s in by_id] == [("s1", "b"), ("s2", "b")]
-    positional = match_inputs(
-        [str(tmp_path / "a" / "*.npy"), str(tmp_path / "b" / "*.npy")], ["a", "b"]
-    )
-    assert [s.inputs for s in positional] == [s.inputs for s in by_id]
-    (tmp_path / "b" / "s2.npy").unlink()
-    with pytest.raises(InputError, match="sample 's2' has no file for input.*b"):
-        match_inputs([str(tmp_path / "{tensor_id}" / "*.npy")], ["a", "b"])
-    # an optional input may be missing
-    assert len(match_inputs([str(tmp_path / "{tensor_id}" / "*.npy")], ["a", "b"], ["b"])) == 2
-    with pytest.raises(InputError, match="2 inputs"):
-        match_inputs([str(tmp_path / "a" / "*.npy")], ["a", "b"])
-
-
-def test_output_paths() -> None:
-    paths = output_paths("out/{sample_id}_{tensor_id}.npy", ["s1", "s2"], ["x", "y"])
-    assert paths[("s2", "y")] == Path("out/s2_y.npy")
-    assert len(set(paths.values())) == 4
-    with pytest.raises(InputError, match="no \\{sample_id\\}"):
-        output_paths("out/{tensor_id}.npy", ["s1", "s2"], ["x"])
-    with pytest.raises(InputError, match="no \\{tensor_id\\}"):
-        output_paths("out/{sample_id}.npy", ["s1"], ["x", "y"])
-    with pytest.raises(InputError, match="not valid"):
-        output_paths("out/{sample}.npy", ["s1"], ["x"])
-    assert output_paths("o/{output_id}.npy", ["s"], ["x", "y"])[("s", "y")] == Path("o/y.npy")
 
 
 # --- predict ------------------------------------------------------------------------------------

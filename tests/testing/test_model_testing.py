@@ -234,3 +234,59 @@ def test_test_description_accepts_a_loaded_model(make_model: MakeModel) -> None:
     summary = testing.test_description(descr)
     assert summary.status == "passed"
     assert KERNEL.shape == (3, 3)
+
+
+def test_v0_4_model_allows_no_mismatch_and_skips_size_checks(tmp_path: Path) -> None:
+    from model_testing_helpers import write_v04_model
+
+    x = np.random.default_rng(0).uniform(0, 1, size=(1, 1, 24, 24)).astype(np.float32)
+    good = testing.test_model(write_v04_model(tmp_path / "good"))
+    assert good.status == "passed", good.format_text()
+    assert good.format_version == "0.4.10"
+    assert not _by_prefix(good, "run numpy_conv weights")  # as the reference: 0.5 only
+    one_off = expected_conv(x)
+    one_off[0, 0, 3, 4] += 0.1
+    bad = testing.test_model(write_v04_model(tmp_path / "bad", output=one_off))
+    (detail,) = _by_prefix(bad, "reproduce test output 'out'")
+    assert "1 of 576 elements mismatched (1736 per million, 0 allowed)" in detail.errors[0].msg
+    assert "(batch=0, channel=0, y=3, x=4)" in detail.errors[0].msg
+    config = {"bioimageio": {"test_kwargs": {"numpy_conv": {"absolute_tolerance": 0.2}}}}
+    loose = testing.test_model(write_v04_model(tmp_path / "loose", output=one_off, config=config))
+    assert loose.status == "passed", loose.format_text()
+
+
+def test_other_resource_types(tmp_path: Path) -> None:
+    path = tmp_path / "rdf.yaml"
+    path.write_text(
+        "format_version: 0.3.0\ntype: dataset\nname: some data\ndescription: images\n"
+        "authors: [{name: A}]\ncite: [{text: t, doi: 10.1234/x}]\nlicense: MIT\n"
+        "source: data.zip\n"
+    )
+    (tmp_path / "data.zip").write_bytes(b"")
+    described = testing.test_description(path)
+    assert described.status == "valid-format", described.format_text()
+    assert not _tests(described)
+    as_model = testing.test_model(path)
+    (detail,) = _tests(as_model)
+    assert detail.status == "failed" and "expected a model, got a dataset" in detail.errors[0].msg
+
+
+def test_malformed_test_kwargs_are_reported_not_raised(make_model: MakeModel) -> None:
+    config = {"bioimageio": {"test_kwargs": {"numpy_conv": {"absolute_tolerance": "loose"}}}}
+    summary = testing.test_model(make_model(config=config))
+    assert summary.status == "valid-format"
+    _, error = summary.errors[-1]
+    assert error.loc == ("config", "bioimageio", "test_kwargs", "numpy_conv")
+    assert "absolute_tolerance must be a number (got 'loose')" in error.msg
+
+
+def test_unexpected_errors_become_a_failed_detail(
+    make_model: MakeModel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*args: object, **kwargs: object) -> None:
+        raise ZeroDivisionError("boom")
+
+    monkeypatch.setattr(testing, "enable_determinism", broken)
+    summary = testing.test_model(make_model())
+    assert summary.status == "valid-format"
+    assert "internal error while testing: ZeroDivisionError: boom" in summary.errors[-1][1].msg

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from bioimageio_core.adapters import AdapterRequest, ModelAdapter
+from bioimageio_core.backend_utils import match_tensors
 from bioimageio_core.errors import InputError, PluginError
 from bioimageio_run_keras.backend import (
     activate_backend,
@@ -34,15 +35,9 @@ def match_names(
 
     By name when the model's names are exactly the tensor ids, else by position.
     """
-    if sorted(model_names) == sorted(tensor_ids):
-        return tuple(list(model_names).index(tid) for tid in tensor_ids)
-    if len(model_names) != len(tensor_ids):
-        raise PluginError(
-            f"the keras model in {source} has {len(model_names)} {what} {list(model_names)}, but "
-            f"the description declares {len(tensor_ids)}: {list(tensor_ids)}",
-            hint=f"the description's {what} must match the model's {what} in number and order",
-        )
-    return tuple(range(len(tensor_ids)))
+    return match_tensors(
+        model_names, tensor_ids, what=what, holder=f"the keras model in {source}", noun="model"
+    )
 
 
 class KerasModelAdapter(ModelAdapter):

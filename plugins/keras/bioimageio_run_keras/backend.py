@@ -11,7 +11,6 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import os
-import re
 import sys
 import warnings
 from collections.abc import Sequence
@@ -19,6 +18,7 @@ from typing import Any
 
 import attrs
 
+from bioimageio_core.backend_utils import single_device
 from bioimageio_core.errors import PluginError
 from bioimageio_core.settings import Settings
 
@@ -26,8 +26,6 @@ BACKEND_PACKAGES: dict[str, str] = {"torch": "torch", "tensorflow": "tensorflow"
 """Keras backends this plugin runs models with, and the package each needs."""
 
 DEFAULT_BACKEND: str = str(attrs.fields(Settings).keras_backend.default)
-
-_CUDA_DEVICE = re.compile(r"cuda(?::(\d+))?")
 
 
 def requested_backend(
@@ -84,24 +82,10 @@ def activate_backend(name: str, *, explicit: bool) -> Any:
 
 def keras_device(devices: Sequence[str] | None) -> str | None:
     """The Keras device scope name for ``devices`` (None: Keras' default, a GPU if it has one)."""
-    if not devices:
+    device = single_device(devices, backend="keras", stacklevel=3)
+    if device is None:
         return None
-    if len(devices) > 1:
-        warnings.warn(
-            f"the keras backend runs a model on one device; using {devices[0]!r} and ignoring "
-            f"{list(devices[1:])}",
-            stacklevel=3,
-        )
-    device = devices[0].strip().lower()
-    if device == "cpu":
-        return "cpu:0"
-    match = _CUDA_DEVICE.fullmatch(device)
-    if match is None:
-        raise PluginError(
-            f"the keras backend does not know device {devices[0]!r}",
-            hint="use 'cpu', 'cuda' or 'cuda:N' (N: the GPU index)",
-        )
-    return f"gpu:{int(match.group(1) or 0)}"
+    return "cpu:0" if device.kind == "cpu" else f"gpu:{device.index}"
 
 
 def gpu_count(backend: str) -> int:

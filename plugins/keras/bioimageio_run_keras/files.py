@@ -2,18 +2,11 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
-import shutil
 from pathlib import Path
 
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as stream:
-        for chunk in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+from bioimageio_core.backend_utils import link_or_copy
+from bioimageio_core.sources import sha256_of_file
 
 
 def with_suffix(path: Path, suffixes: tuple[str, ...], *, cache: Path, sha256: str | None) -> Path:
@@ -23,15 +16,12 @@ def with_suffix(path: Path, suffixes: tuple[str, ...], *, cache: Path, sha256: s
     """
     if path.suffix.lower() in suffixes:
         return path
-    key = sha256 or sha256_of(path)
+    key = sha256 or sha256_of_file(path)
     target = cache / "keras-weights" / key / f"weights{suffixes[0]}"
     if target.exists():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = target.with_name(f".{target.name}.{os.getpid()}")
-    try:
-        os.link(path, staging)
-    except OSError:
-        shutil.copyfile(path, staging)
+    link_or_copy(path, staging)
     os.replace(staging, target)
     return target

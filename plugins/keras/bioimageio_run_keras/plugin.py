@@ -5,7 +5,12 @@ from __future__ import annotations
 import importlib.metadata
 import importlib.util
 
-from bioimageio_core.hookspecs import WeightFormatRegister, WeightFormatSpec, hookimpl
+from bioimageio_core.hookspecs import (
+    ConverterRegister,
+    WeightFormatRegister,
+    WeightFormatSpec,
+    hookimpl,
+)
 from bioimageio_core.spec import KerasHdf5WeightsDescr
 from bioimageio_run_keras.adapter import DISTRIBUTION, KERAS_HDF5, create_adapter
 from bioimageio_run_keras.backend import BACKEND_PACKAGES
@@ -51,3 +56,12 @@ def bioimageio_weight_formats(register: WeightFormatRegister) -> None:
             install_hint=hint,
         )
     )
+
+
+@hookimpl
+def bioimageio_weight_converters(register: ConverterRegister) -> None:
+    """Register keras_hdf5 -> keras_v3 and keras_hdf5 / keras_v3 -> tensorflow_saved_model_bundle."""
+    from bioimageio_run_keras.converters import converter_specs
+
+    for spec in converter_specs():
+        register.add(spec)

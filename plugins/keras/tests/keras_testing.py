@@ -2,90 +2,37 @@
 
 from __future__ import annotations
 
-import hashlib
-from pathlib import Path, PurePosixPath
+import functools
+from pathlib import Path
 from typing import Any
 
 import keras
 import numpy as np
+from attrs import evolve
 from bioimageio_run_keras import KERAS_V3, KerasV3WeightsDescr
 
+from bioimageio_core import plugin_testing as pt
 from bioimageio_core.adapters import AdapterRequest
 from bioimageio_core.settings import Settings, get_settings
-from bioimageio_core.spec import ModelDescr, SpecExtensions, build_description
+from bioimageio_core.spec import SpecExtensions
 
 EXTENSIONS = SpecExtensions(weight_formats={KERAS_V3: KerasV3WeightsDescr})
 
 
-def sha256_of(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def local_opener(root: Path) -> Any:
-    """An ``open_file`` for files below ``root`` that checks sha256 like the core does."""
-
-    def open_file(reference: str, sha256: str | None) -> Path:
-        path = root.joinpath(*PurePosixPath(reference).parts)
-        if sha256 is not None and sha256_of(path) != sha256:
-            raise ValueError(f"sha256 mismatch for {reference}")
-        return path
-
-    return open_file
-
-
-def describe(
-    root: Path,
-    inputs: dict[str, np.ndarray[Any, Any]],
-    outputs: dict[str, np.ndarray[Any, Any]],
-    weights: dict[str, Any],
-) -> dict[str, Any]:
-    """A raw 0.5 model description (axes batch, y, x, channel); test tensors written to ``root``."""
-
-    def tensor(tid: str, array: np.ndarray[Any, Any], prefix: str) -> dict[str, Any]:
-        name = f"{prefix}_{tid}.npy"
-        np.save(root / name, array)
-        _, h, w, c = array.shape
-        return {
-            "id": tid,
-            "axes": [
-                {"type": "batch"},
-                {"type": "space", "id": "y", "size": h},
-                {"type": "space", "id": "x", "size": w},
-                {"type": "channel", "channel_names": [f"c{i}" for i in range(c)]},
-            ],
-            "data": {"type": str(array.dtype)},
-            "test_tensor": {"source": name, "sha256": sha256_of(root / name)},
-        }
-
-    return {
-        "format_version": "0.5.4",
-        "type": "model",
-        "name": "tiny keras test model",
-        "description": "a tiny model built by the keras plugin tests",
-        "authors": [{"name": "test"}],
-        "cite": [{"text": "test", "doi": "10.1000/test"}],
-        "license": "MIT",
-        "inputs": [tensor(k, v, "in") for k, v in inputs.items()],
-        "outputs": [tensor(k, v, "out") for k, v in outputs.items()],
-        "weights": weights,
-    }
+describe = functools.partial(
+    pt.describe_arrays,
+    letters="byxc",
+    name="tiny keras test model",
+    description="a tiny model built by the keras plugin tests",
+)
+"""``describe(root, inputs, outputs, weights)``: a raw 0.5 description of test arrays by tensor id
+(axes batch, y, x, channel); test tensors are written to ``root``."""
 
 
 def weights_entry(root: Path, file: str, fmt: str) -> dict[str, Any]:
-    entry: dict[str, Any] = {"source": file, "sha256": sha256_of(root / file)}
     if fmt == "keras_hdf5":
-        entry["tensorflow_version"] = "2.16"
-    else:
-        entry["keras_version"] = keras.__version__
-    return entry
-
-
-def build_model(raw: dict[str, Any]) -> ModelDescr:
-    """The ``ModelDescr`` for ``raw``, with the plugin's ``keras_v3`` format known."""
-    result = build_description(raw, extensions=EXTENSIONS)
-    if not isinstance(result.descr, ModelDescr):
-        raise AssertionError(f"invalid test description: {[str(i) for i in result.issues]}")
-    return result.descr
+        return pt.weights_entry(root, file, tensorflow_version="2.16")
+    return pt.weights_entry(root, file, keras_version=keras.__version__)
 
 
 def make_request(
@@ -96,21 +43,10 @@ def make_request(
     devices: tuple[str, ...] | None = ("cpu",),
     settings: Settings | None = None,
 ) -> AdapterRequest:
-    model = build_model(raw)
-    return AdapterRequest(
-        model=model,
-        weights_format=fmt,
-        weights=model.weights[fmt],
-        devices=devices,
-        open_file=local_opener(root),
-        settings=settings or _settings(root),
-    )
-
-
-def _settings(root: Path) -> Settings:
-    from attrs import evolve
-
-    return evolve(get_settings(), cache_path=root / "cache")
+    """A request for ``raw`` (files below ``root``), with the plugin's ``keras_v3`` format known."""
+    model = pt.build_model(raw, root, extensions=EXTENSIONS)
+    settings = settings or evolve(get_settings(), cache_path=root / "cache")
+    return pt.make_request(model, fmt, devices, settings=settings)
 
 
 # --- models -------------------------------------------------------------------------------------

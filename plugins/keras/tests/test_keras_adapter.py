@@ -15,7 +15,6 @@ from keras_testing import (
     conv_model,
     conv_numpy,
     describe,
-    local_opener,
     make_request,
     max_pool_numpy,
     two_in_two_out_model,
@@ -93,13 +92,14 @@ def test_file_without_keras_suffix_is_loaded_through_the_cache(tmp_path: Path) -
     blob = tmp_path / "downloads" / "blob"
     blob.parent.mkdir()
     shutil.copyfile(tmp_path / "model.h5", blob)
-    inner = local_opener(tmp_path)
+    request = make_request(tmp_path, raw, "keras_hdf5")
+    inner = request.open_file
 
     def open_file(reference: str, sha256: str | None) -> Path:
         inner(reference, sha256)
         return blob
 
-    request = evolve(make_request(tmp_path, raw, "keras_hdf5"), open_file=open_file)
+    request = evolve(request, open_file=open_file)
     with create_adapter(request) as adapter:
         out = adapter.forward({"raw": x})
     np.testing.assert_allclose(out["features"], np.asarray(model.predict_on_batch(x)), rtol=1e-6)

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from bioimageio_core.adapters import AdapterRequest, ModelAdapter
+from bioimageio_core.backend_utils import import_framework
 from bioimageio_core.errors import InputError, PluginError
 from bioimageio_run_onnx.external_data import colocate, file_name
 from bioimageio_run_onnx.matching import match_names
@@ -64,13 +65,7 @@ class OnnxModelAdapter(ModelAdapter):
 
     def __init__(self, request: AdapterRequest) -> None:
         super().__init__(request)
-        try:
-            import onnxruntime as ort  # type: ignore[import-untyped]
-        except ImportError as e:
-            raise PluginError(
-                f"the onnx weight format needs onnxruntime, which failed to import: {e}",
-                hint=f"pip install {DISTRIBUTION}",
-            ) from e
+        ort = import_framework("onnxruntime", weights_format="onnx", distribution=DISTRIBUTION)
 
         weights = request.weights
         self.source: str = str(weights.source)

@@ -8,31 +8,17 @@ across file systems, copied) into a folder of the cache keyed by their sha256.
 
 from __future__ import annotations
 
-import hashlib
-import os
 import shutil
 import tempfile
 from pathlib import Path, PurePosixPath
+
+from bioimageio_core.backend_utils import link_or_copy
+from bioimageio_core.sources import sha256_of_file
 
 
 def file_name(reference: str) -> str:
     """The file name of a reference as written in a description (relative path or URL)."""
     return PurePosixPath(reference.split("?", 1)[0].split("#", 1)[0]).name
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as stream:
-        for chunk in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def _place(src: Path, dst: Path) -> None:
-    try:
-        os.link(src, dst)
-    except OSError:
-        shutil.copyfile(src, dst)
 
 
 def colocate(
@@ -48,7 +34,11 @@ def colocate(
     """A path of the model file with its external data next to it under ``data_name``."""
     if data.parent.resolve() == model.parent.resolve() and data.name == data_name:
         return model
-    key = (model_sha256 or sha256_of(model))[:16] + "-" + (data_sha256 or sha256_of(data))[:16]
+    key = (
+        (model_sha256 or sha256_of_file(model))[:16]
+        + "-"
+        + (data_sha256 or sha256_of_file(data))[:16]
+    )
     folder = cache / "onnx-external-data" / key
     target = folder / model_name
     if target.exists() and (folder / data_name).exists():
@@ -56,8 +46,8 @@ def colocate(
     folder.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{key}-", dir=folder.parent))
     try:
-        _place(model, staging / model_name)
-        _place(data, staging / data_name)
+        link_or_copy(model, staging / model_name)
+        link_or_copy(data, staging / data_name)
         try:
             staging.rename(folder)
         except OSError:  # another process placed it first

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from bioimageio_core.errors import PluginError
+from bioimageio_core.backend_utils import match_tensors
 
 
 def match_names(
@@ -19,12 +19,7 @@ def match_names(
 
     ``what`` is "inputs" or "outputs"; ``source`` names the weights file for error messages.
     """
-    if sorted(graph_names) == sorted(tensor_ids):
-        return tuple(tensor_ids)
-    if len(graph_names) != len(tensor_ids):
-        raise PluginError(
-            f"the onnx graph in {source} has {len(graph_names)} {what} {list(graph_names)}, but "
-            f"the description declares {len(tensor_ids)}: {list(tensor_ids)}",
-            hint=f"the description's {what} must match the graph's {what} in number and order",
-        )
-    return tuple(graph_names)
+    positions = match_tensors(
+        graph_names, tensor_ids, what=what, holder=f"the onnx graph in {source}", noun="graph"
+    )
+    return tuple(graph_names[i] for i in positions)

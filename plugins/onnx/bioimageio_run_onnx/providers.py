@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import re
-import warnings
 from collections.abc import Sequence
 from typing import Any
 
+from bioimageio_core.backend_utils import single_device
 from bioimageio_core.errors import PluginError
 
 CPU = "CPUExecutionProvider"
@@ -14,8 +13,6 @@ CUDA = "CUDAExecutionProvider"
 
 Provider = str | tuple[str, dict[str, Any]]
 """What ``onnxruntime.InferenceSession(providers=...)`` accepts: a name or (name, options)."""
-
-_CUDA_DEVICE = re.compile(r"cuda(?::(\d+))?")
 
 
 def execution_providers(devices: Sequence[str] | None, available: Sequence[str]) -> list[Provider]:
@@ -28,25 +25,13 @@ def execution_providers(devices: Sequence[str] | None, available: Sequence[str])
 
     Only the first device is used; more than one gives a warning.
     """
-    if devices is None or len(devices) == 0:
+    if not devices:
         if CUDA in available:
             return [(CUDA, {"device_id": 0}), CPU]
         return [CPU]
-    if len(devices) > 1:
-        warnings.warn(
-            f"the onnx backend runs a model on one device; using {devices[0]!r} and ignoring "
-            f"{list(devices[1:])}",
-            stacklevel=3,
-        )
-    device = devices[0].strip().lower()
-    if device == "cpu":
+    device = single_device(devices, backend="onnx", stacklevel=3)
+    if device is None or device.kind == "cpu":
         return [CPU]
-    match = _CUDA_DEVICE.fullmatch(device)
-    if match is None:
-        raise PluginError(
-            f"the onnx backend does not know device {devices[0]!r}",
-            hint="use 'cpu', 'cuda' or 'cuda:N' (N: the GPU index)",
-        )
     if CUDA not in available:
         raise PluginError(
             f"device {devices[0]!r} asked for, but this onnxruntime offers no CUDA execution "
@@ -54,4 +39,4 @@ def execution_providers(devices: Sequence[str] | None, available: Sequence[str])
             hint="install onnxruntime-gpu in place of onnxruntime (and a matching CUDA), or run "
             "with devices=['cpu']",
         )
-    return [(CUDA, {"device_id": int(match.group(1) or 0)}), CPU]
+    return [(CUDA, {"device_id": device.index}), CPU]

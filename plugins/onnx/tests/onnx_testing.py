@@ -2,103 +2,36 @@
 
 from __future__ import annotations
 
-import hashlib
+import functools
 from collections.abc import Sequence
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
+from bioimageio_core import plugin_testing as pt
 from bioimageio_core.adapters import AdapterRequest
 from bioimageio_core.settings import Settings
-from bioimageio_core.spec import ModelDescr, build_description
 
 OPSET = 17
 
 
-def sha256_of(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def local_opener(root: Path) -> Any:
-    """An ``open_file`` for files below ``root`` that checks sha256 like the core does."""
-
-    def open_file(reference: str, sha256: str | None) -> Path:
-        path = root.joinpath(*PurePosixPath(reference).parts)
-        if not path.is_file():
-            raise FileNotFoundError(path)
-        if sha256 is not None and sha256_of(path) != sha256:
-            raise ValueError(f"sha256 mismatch for {reference}")
-        return path
-
-    return open_file
-
-
-def axes_raw(array: np.ndarray[Any, Any], *, output: bool = False) -> list[dict[str, Any]]:
-    """Axes batch, channel, y, x (sizes fixed from ``array``)."""
-    _, c, h, w = array.shape
-    return [
-        {"type": "batch"},
-        {"type": "channel", "channel_names": [f"c{i}" for i in range(c)]},
-        {"type": "space", "id": "y", "size": h},
-        {"type": "space", "id": "x", "size": w},
-    ]
-
-
-def describe(
-    root: Path,
-    inputs: dict[str, np.ndarray[Any, Any]],
-    outputs: dict[str, np.ndarray[Any, Any]],
-    weights: dict[str, Any],
-) -> dict[str, Any]:
-    """A raw 0.5 model description; test tensors are written as .npy files into ``root``."""
-
-    def tensor(tid: str, array: np.ndarray[Any, Any], output: bool) -> dict[str, Any]:
-        name = f"{'out' if output else 'in'}_{tid}.npy"
-        np.save(root / name, array)
-        data = {"type": str(array.dtype)}
-        return {
-            "id": tid,
-            "axes": axes_raw(array, output=output),
-            "data": data,
-            "test_tensor": {"source": name, "sha256": sha256_of(root / name)},
-        }
-
-    return {
-        "format_version": "0.5.4",
-        "type": "model",
-        "name": "tiny test model",
-        "description": "a tiny model built by the onnx plugin tests",
-        "authors": [{"name": "test"}],
-        "cite": [{"text": "test", "doi": "10.1000/test"}],
-        "license": "MIT",
-        "inputs": [tensor(k, v, False) for k, v in inputs.items()],
-        "outputs": [tensor(k, v, True) for k, v in outputs.items()],
-        "weights": weights,
-    }
-
-
-def build_model(raw: dict[str, Any]) -> ModelDescr:
-    """The ``ModelDescr`` for ``raw`` (fails the test with the issues when it is invalid)."""
-    result = build_description(raw)
-    if not isinstance(result.descr, ModelDescr):
-        raise AssertionError(f"invalid test description: {[str(i) for i in result.issues]}")
-    return result.descr
+describe = functools.partial(
+    pt.describe_arrays,
+    letters="bcyx",
+    name="tiny test model",
+    description="a tiny model built by the onnx plugin tests",
+)
+"""``describe(root, inputs, outputs, weights)``: a raw 0.5 description of test arrays by tensor id
+(axes batch, channel, y, x); test tensors are written to ``root``."""
 
 
 def onnx_entry(root: Path, model_file: str, external_data: str | None = None) -> dict[str, Any]:
-    entry: dict[str, Any] = {
-        "source": model_file,
-        "sha256": sha256_of(root / model_file),
-        "opset_version": OPSET,
-    }
+    entry = pt.weights_entry(root, model_file, opset_version=OPSET)
     if external_data is not None:
-        entry["external_data"] = {
-            "source": external_data,
-            "sha256": sha256_of(root / external_data),
-        }
+        entry["external_data"] = pt.weights_entry(root, external_data)
     return entry
 
 
@@ -109,13 +42,10 @@ def make_request(
     devices: Sequence[str] | None = ("cpu",),
     settings: Settings | None = None,
 ) -> AdapterRequest:
-    model = build_model(raw)
-    return AdapterRequest(
-        model=model,
-        weights_format="onnx",
-        weights=model.weights["onnx"],
-        devices=None if devices is None else tuple(devices),
-        open_file=local_opener(root),
+    return pt.make_request(
+        pt.build_model(raw, root),
+        "onnx",
+        devices,
         settings=settings or Settings(cache_path=root / "cache"),
     )
 

@@ -16,7 +16,6 @@ from onnx_testing import (
     conv_model,
     conv_numpy,
     describe,
-    local_opener,
     make_request,
     onnx_entry,
     pool_model,
@@ -208,7 +207,8 @@ def test_external_data_fetched_elsewhere_is_placed_next_to_model(tmp_path: Path)
     )
     # an opener that, like a download cache, keeps each file in its own folder
     fetched = tmp_path / "downloads"
-    inner = local_opener(pkg)
+    request = make_request(pkg, raw)
+    inner = request.open_file
 
     def open_file(reference: str, sha256: str | None) -> Path:
         src = inner(reference, sha256)
@@ -217,7 +217,6 @@ def test_external_data_fetched_elsewhere_is_placed_next_to_model(tmp_path: Path)
         shutil.copyfile(src, dst)
         return dst
 
-    request = make_request(pkg, raw)
     from attrs import evolve
 
     request = evolve(request, open_file=open_file)

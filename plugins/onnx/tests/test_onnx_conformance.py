@@ -9,9 +9,8 @@ import numpy as np
 import pytest
 import yaml
 from bioimageio_run_onnx import create_adapter
-from onnx_testing import build_model, local_opener
 
-from bioimageio_core.adapters import AdapterRequest
+from bioimageio_core.plugin_testing import build_model, make_request
 from bioimageio_core.settings import Settings
 
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
@@ -30,15 +29,8 @@ def _zero_mean_unit_variance(x: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
     reason=f"conformance data not found at {MODEL_DIR} (../shared is absent)",
 )
 def test_unet2d_nuclei_broad_onnx_reproduces_test_output(tmp_path: Path) -> None:
-    model = build_model(yaml.safe_load((MODEL_DIR / "bioimageio.yaml").read_text()))
-    request = AdapterRequest(
-        model=model,
-        weights_format="onnx",
-        weights=model.weights["onnx"],
-        devices=("cpu",),
-        open_file=local_opener(MODEL_DIR),
-        settings=Settings(cache_path=tmp_path),
-    )
+    model = build_model(yaml.safe_load((MODEL_DIR / "bioimageio.yaml").read_text()), MODEL_DIR)
+    request = make_request(model, "onnx", ("cpu",), settings=Settings(cache_path=tmp_path))
     test_input = np.load(MODEL_DIR / "test_input.npy")
     expected = np.load(MODEL_DIR / "test_output.npy")
     assert test_input.shape == (1, 1, 512, 512)

@@ -2,38 +2,24 @@
 
 from __future__ import annotations
 
-import importlib.metadata
-import os
-import subprocess
-import sys
 from pathlib import Path
 
-import pluggy
-import pytest
 from bioimageio_run_onnx import plugin
 from bioimageio_run_onnx.adapter import create_adapter
 
-from bioimageio_core import hookspecs
-from bioimageio_core.hookspecs import WeightFormatSpec
+from bioimageio_core.plugin_testing import (
+    assert_import_is_light,
+    check_entry_point,
+    checked_weight_formats,
+)
 from bioimageio_core.spec import OnnxWeightsDescr
 
-
-class Register:
-    def __init__(self) -> None:
-        self.specs: list[WeightFormatSpec] = []
-
-    def add(self, spec: WeightFormatSpec) -> None:
-        self.specs.append(spec)
+PLUGIN_ROOT = Path(__file__).resolve().parents[1]
+FRAMEWORKS = ("onnxruntime", "onnx")
 
 
 def test_hook_registers_onnx() -> None:
-    register = Register()
-    manager = pluggy.PluginManager(hookspecs.PROJECT_NAME)
-    manager.add_hookspecs(hookspecs)
-    manager.register(plugin)
-    manager.check_pending()  # the hookimpl matches a hook specification
-    manager.hook.bioimageio_weight_formats(register=register)
-    (spec,) = register.specs
+    (spec,) = checked_weight_formats(plugin, framework_modules=FRAMEWORKS).values()
     assert spec.name == "onnx"
     assert spec.entry_class is OnnxWeightsDescr
     assert spec.create_adapter is create_adapter
@@ -42,23 +28,11 @@ def test_hook_registers_onnx() -> None:
 
 
 def test_plugin_import_does_not_import_onnxruntime() -> None:
-    code = (
-        "import sys, bioimageio_run_onnx.plugin as p; p.onnx_unavailable(); "
-        "assert 'onnxruntime' not in sys.modules and 'onnx' not in sys.modules, 'imported'"
-    )
-    root = Path(__file__).resolve().parents[1]
-    env_path = [str(root), *sys.path]
-    subprocess.run(
-        [sys.executable, "-c", code],
-        check=True,
-        env={**os.environ, "PYTHONPATH": os.pathsep.join(env_path)},
+    assert_import_is_light(
+        "bioimageio_run_onnx.plugin", FRAMEWORKS, call="onnx_unavailable", path=[PLUGIN_ROOT]
     )
 
 
 def test_entry_point_when_installed() -> None:
-    try:
-        importlib.metadata.distribution("bioimageio-run-onnx")
-    except importlib.metadata.PackageNotFoundError:
-        pytest.skip("bioimageio-run-onnx is not installed (run through `nox -s tests_onnx`)")
-    points = importlib.metadata.entry_points(group="bioimageio_core")
-    assert {(p.name, p.value) for p in points} >= {("onnx", "bioimageio_run_onnx.plugin")}
+    loaded = check_entry_point("bioimageio-run-onnx", "onnx", "bioimageio_run_onnx.plugin")
+    assert loaded is plugin

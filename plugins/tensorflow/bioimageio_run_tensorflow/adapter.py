@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import gc
-import re
-import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -13,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from bioimageio_core.adapters import AdapterRequest, ModelAdapter
+from bioimageio_core.backend_utils import import_framework, single_device
 from bioimageio_core.errors import InputError, PluginError
 from bioimageio_run_tensorflow.signatures import match_signature
 from bioimageio_run_tensorflow.unzip import unpack_saved_model
@@ -22,29 +21,13 @@ FORMAT = "tensorflow_saved_model_bundle"
 SIGNATURE_KEYS = ("serving_default", "serve")
 """Signature keys tried in this order; a SavedModel with a single signature uses that one."""
 
-_CUDA_DEVICE = re.compile(r"cuda(?::(\d+))?")
-
 
 def tf_device(devices: Sequence[str] | None) -> str | None:
     """The TensorFlow device name for ``devices`` (None: TensorFlow's default placement)."""
-    if not devices:
+    device = single_device(devices, backend="tensorflow", stacklevel=3)
+    if device is None:
         return None
-    if len(devices) > 1:
-        warnings.warn(
-            f"the tensorflow backend runs a model on one device; using {devices[0]!r} and "
-            f"ignoring {list(devices[1:])}",
-            stacklevel=3,
-        )
-    device = devices[0].strip().lower()
-    if device == "cpu":
-        return "/CPU:0"
-    match = _CUDA_DEVICE.fullmatch(device)
-    if match is None:
-        raise PluginError(
-            f"the tensorflow backend does not know device {devices[0]!r}",
-            hint="use 'cpu', 'cuda' or 'cuda:N' (N: the GPU index)",
-        )
-    return f"/GPU:{int(match.group(1) or 0)}"
+    return "/CPU:0" if device.kind == "cpu" else f"/GPU:{device.index}"
 
 
 class TensorflowModelAdapter(ModelAdapter):
@@ -58,13 +41,7 @@ class TensorflowModelAdapter(ModelAdapter):
 
     def __init__(self, request: AdapterRequest) -> None:
         super().__init__(request)
-        try:
-            import tensorflow as tf  # type: ignore[import-untyped]
-        except ImportError as e:
-            raise PluginError(
-                f"the {FORMAT} weight format needs tensorflow, which failed to import: {e}",
-                hint=f"pip install {DISTRIBUTION}",
-            ) from e
+        tf = import_framework("tensorflow", weights_format=FORMAT, distribution=DISTRIBUTION)
         self._tf: Any = tf
         self.device: str | None = tf_device(request.devices)
         if self.device is not None and self.device.startswith("/GPU:"):

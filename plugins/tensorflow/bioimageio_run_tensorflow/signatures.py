@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 
-from bioimageio_core.errors import PluginError
+from bioimageio_core.backend_utils import match_tensors
 
 _DIGITS = re.compile(r"(\d+)")
 
@@ -28,12 +28,11 @@ def match_signature(
 ) -> tuple[str, ...]:
     """The signature names in description order (one per tensor id)."""
     ordered = sorted(names, key=natural_key)
-    if sorted(ordered) == sorted(tensor_ids):
-        return tuple(tensor_ids)
-    if len(ordered) != len(tensor_ids):
-        raise PluginError(
-            f"the serving signature of {source} has {len(ordered)} {what} {ordered}, but the "
-            f"description declares {len(tensor_ids)}: {list(tensor_ids)}",
-            hint=f"the description's {what} must match the signature's {what}",
-        )
-    return tuple(ordered)
+    positions = match_tensors(
+        ordered,
+        tensor_ids,
+        what=what,
+        holder=f"the serving signature of {source}",
+        noun="signature",
+    )
+    return tuple(ordered[i] for i in positions)

@@ -2,37 +2,23 @@
 
 from __future__ import annotations
 
-import importlib.metadata
-import os
-import subprocess
-import sys
 from pathlib import Path
 
-import pluggy
-import pytest
 from bioimageio_run_tensorflow import create_adapter, plugin
 
-from bioimageio_core import hookspecs
-from bioimageio_core.hookspecs import WeightFormatSpec
+from bioimageio_core.plugin_testing import (
+    assert_import_is_light,
+    check_entry_point,
+    checked_weight_formats,
+)
 from bioimageio_core.spec import TensorflowSavedModelBundleWeightsDescr
 
-
-class Register:
-    def __init__(self) -> None:
-        self.specs: list[WeightFormatSpec] = []
-
-    def add(self, spec: WeightFormatSpec) -> None:
-        self.specs.append(spec)
+PLUGIN_ROOT = Path(__file__).resolve().parents[1]
+FRAMEWORKS = ("tensorflow",)
 
 
 def test_hook_registers_saved_model_bundle() -> None:
-    register = Register()
-    manager = pluggy.PluginManager(hookspecs.PROJECT_NAME)
-    manager.add_hookspecs(hookspecs)
-    manager.register(plugin)
-    manager.check_pending()  # the hookimpl matches a hook specification
-    manager.hook.bioimageio_weight_formats(register=register)
-    (spec,) = register.specs
+    (spec,) = checked_weight_formats(plugin, framework_modules=FRAMEWORKS).values()
     assert spec.name == "tensorflow_saved_model_bundle"
     assert spec.entry_class is TensorflowSavedModelBundleWeightsDescr
     assert spec.create_adapter is create_adapter
@@ -41,22 +27,16 @@ def test_hook_registers_saved_model_bundle() -> None:
 
 
 def test_plugin_import_does_not_import_tensorflow() -> None:
-    code = (
-        "import sys, bioimageio_run_tensorflow.plugin as p; p.tensorflow_unavailable(); "
-        "assert 'tensorflow' not in sys.modules, 'imported'"
+    assert_import_is_light(
+        "bioimageio_run_tensorflow.plugin",
+        FRAMEWORKS,
+        call="tensorflow_unavailable",
+        path=[PLUGIN_ROOT],
     )
-    path = os.pathsep.join([str(Path(__file__).resolve().parents[1]), *sys.path])
-    subprocess.run([sys.executable, "-c", code], check=True, env={**os.environ, "PYTHONPATH": path})
 
 
 def test_entry_point_when_installed() -> None:
-    try:
-        importlib.metadata.distribution("bioimageio-run-tensorflow")
-    except importlib.metadata.PackageNotFoundError:
-        pytest.skip(
-            "bioimageio-run-tensorflow is not installed (run through `nox -s tests_tensorflow`)"
-        )
-    points = importlib.metadata.entry_points(group="bioimageio_core")
-    assert {(p.name, p.value) for p in points} >= {
-        ("tensorflow", "bioimageio_run_tensorflow.plugin")
-    }
+    loaded = check_entry_point(
+        "bioimageio-run-tensorflow", "tensorflow", "bioimageio_run_tensorflow.plugin"
+    )
+    assert loaded is plugin

@@ -21,7 +21,12 @@ import importlib.util
 from typing import TYPE_CHECKING
 
 from bioimageio_core.errors import PluginError
-from bioimageio_core.hookspecs import WeightFormatRegister, WeightFormatSpec, hookimpl
+from bioimageio_core.hookspecs import (
+    ConverterRegister,
+    WeightFormatRegister,
+    WeightFormatSpec,
+    hookimpl,
+)
 from bioimageio_run_torch._errors import DISTRIBUTION
 
 if TYPE_CHECKING:
@@ -94,4 +99,13 @@ def weight_format_specs() -> tuple[WeightFormatSpec, ...]:
 def bioimageio_weight_formats(register: WeightFormatRegister) -> None:
     """Register ``torchscript`` and ``pytorch_state_dict``."""
     for spec in weight_format_specs():
+        register.add(spec)
+
+
+@hookimpl
+def bioimageio_weight_converters(register: ConverterRegister) -> None:
+    """Register pytorch_state_dict -> torchscript / onnx and torchscript -> onnx."""
+    from bioimageio_run_torch.converters import converter_specs
+
+    for spec in converter_specs():
         register.add(spec)

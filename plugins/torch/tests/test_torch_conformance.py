@@ -8,9 +8,8 @@ import numpy as np
 import pytest
 import yaml
 from bioimageio_run_torch.plugin import create_torchscript_adapter
-from torch_helpers import LocalOpener, build_model
 
-from bioimageio_core.adapters import AdapterRequest
+from bioimageio_core.plugin_testing import build_model, make_request
 from bioimageio_core.settings import Settings
 
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
@@ -44,19 +43,7 @@ def test_description_declares_what_the_test_assumes() -> None:
 def test_torchscript_reproduces_test_output() -> None:
     rdf = yaml.safe_load((MODEL_DIR / "bioimageio.yaml").read_text())
     model = build_model(rdf, MODEL_DIR, allow_warnings=True)
-    weights = (
-        model.weights["torchscript"]
-        if hasattr(model.weights, "formats")
-        else model.weights.torchscript
-    )
-    request = AdapterRequest(
-        model=model,
-        weights_format="torchscript",
-        weights=weights,
-        devices=("cpu",),
-        open_file=LocalOpener(MODEL_DIR),
-        settings=Settings(),
-    )
+    request = make_request(model, "torchscript", ("cpu",), settings=Settings())
     test_input = np.load(MODEL_DIR / "test_input.npy")
     expected = np.load(MODEL_DIR / "test_output.npy")
     with create_torchscript_adapter(request) as adapter:

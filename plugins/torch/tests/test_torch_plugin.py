@@ -4,42 +4,28 @@ from __future__ import annotations
 
 import importlib.metadata
 import importlib.util
-import subprocess
-import sys
 from pathlib import Path
 
-import attrs
-import pluggy
 import pytest
 from bioimageio_run_torch import plugin
 
-from bioimageio_core import hookspecs
 from bioimageio_core.errors import PluginError
 from bioimageio_core.hookspecs import WeightFormatSpec
+from bioimageio_core.plugin_testing import (
+    assert_import_is_light,
+    check_entry_point,
+    checked_weight_formats,
+)
 
 PLUGIN_ROOT = Path(__file__).resolve().parents[1]
 
 
-@attrs.define
-class ListRegister:
-    specs: list[WeightFormatSpec] = attrs.field(factory=list)
-
-    def add(self, spec: WeightFormatSpec) -> None:
-        self.specs.append(spec)
-
-
-def _registered() -> list[WeightFormatSpec]:
-    manager = pluggy.PluginManager(hookspecs.PROJECT_NAME)
-    manager.add_hookspecs(hookspecs)
-    manager.register(plugin, name="torch")
-    manager.check_pending()
-    register = ListRegister()
-    manager.hook.bioimageio_weight_formats(register=register)
-    return register.specs
+def _registered() -> dict[str, WeightFormatSpec]:
+    return checked_weight_formats(plugin, framework_modules=("torch",))
 
 
 def test_registers_both_formats_in_priority_order() -> None:
-    specs = {spec.name: spec for spec in _registered()}
+    specs = _registered()
     assert sorted(specs) == ["pytorch_state_dict", "torchscript"]
     assert specs["torchscript"].priority < specs["pytorch_state_dict"].priority
     assert specs["torchscript"].create_adapter is plugin.create_torchscript_adapter
@@ -52,7 +38,7 @@ def test_registers_both_formats_in_priority_order() -> None:
 def test_entry_classes_are_the_spec_classes() -> None:
     from bioimageio_core import spec as spec_package
 
-    specs = {spec.name: spec for spec in _registered()}
+    specs = _registered()
     assert specs["torchscript"].entry_class is spec_package.TorchscriptWeightsDescr
     assert specs["pytorch_state_dict"].entry_class is spec_package.PytorchStateDictWeightsDescr
 
@@ -75,17 +61,10 @@ def test_unavailable_without_torch(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_plugin_import_does_not_import_torch() -> None:
-    code = (
-        "import sys, bioimageio_run_torch, bioimageio_run_torch.plugin as p\n"
-        "p.torch_missing_reason()\n"
-        "assert 'torch' not in sys.modules\n"
-        "print('ok')\n"
+    assert_import_is_light("bioimageio_run_torch", ("torch",), path=[PLUGIN_ROOT])
+    assert_import_is_light(
+        "bioimageio_run_torch.plugin", ("torch",), call="torch_missing_reason", path=[PLUGIN_ROOT]
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=False
-    )
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "ok"
 
 
 def test_entry_point_is_declared() -> None:
@@ -93,12 +72,5 @@ def test_entry_point_is_declared() -> None:
     assert (
         '[project.entry-points.bioimageio_core]\ntorch = "bioimageio_run_torch.plugin"' in pyproject
     )
-    try:
-        distribution = importlib.metadata.distribution("bioimageio-run-torch")
-    except importlib.metadata.PackageNotFoundError:
-        pytest.skip("bioimageio-run-torch is not installed (tests run from the source tree)")
-    entry_points = [ep for ep in distribution.entry_points if ep.group == "bioimageio_core"]
-    assert [(ep.name, ep.value) for ep in entry_points] == [
-        ("torch", "bioimageio_run_torch.plugin")
-    ]
-    assert entry_points[0].load() is plugin
+    loaded = check_entry_point("bioimageio-run-torch", "torch", "bioimageio_run_torch.plugin")
+    assert loaded is plugin

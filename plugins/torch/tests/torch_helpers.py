@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import sys
 from collections.abc import Mapping, Sequence
@@ -16,17 +15,15 @@ import numpy as np
 import torch
 from torch_nets import NETS_SOURCE
 
+from bioimageio_core import plugin_testing as pt
 from bioimageio_core.adapters import AdapterRequest
 from bioimageio_core.errors import HashMismatchError, SourceError
+from bioimageio_core.plugin_testing import TensorSpec, sha256_of
 from bioimageio_core.settings import Settings
-from bioimageio_core.spec import build_description
+from bioimageio_core.spec import ModelDescr
 
 NETS_FILE = "tiny_nets.py"
 PYTORCH_VERSION = torch.__version__.split("+")[0]
-
-
-def sha256_of(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def write_nets(folder: Path, name: str = NETS_FILE) -> Path:
@@ -61,15 +58,7 @@ def run_eager(module: torch.nn.Module, *arrays: np.ndarray) -> Any:
 
 
 def image_axes(channels: int, size: int, *, batch: int | None = None) -> list[dict[str, Any]]:
-    batch_axis: dict[str, Any] = {"type": "batch"}
-    if batch is not None:
-        batch_axis["size"] = batch
-    return [
-        batch_axis,
-        {"type": "channel", "channel_names": [f"c{i}" for i in range(channels)]},
-        {"type": "space", "id": "y", "size": size},
-        {"type": "space", "id": "x", "size": size},
-    ]
+    return pt.axes("bcyx", (None, channels, size, size), batch_size=batch)
 
 
 def output_image_axes(channels: int, ref: str, *, scale: float = 1.0) -> list[dict[str, Any]]:
@@ -82,19 +71,7 @@ def output_image_axes(channels: int, ref: str, *, scale: float = 1.0) -> list[di
 
 
 def vector_axes(channels: int) -> list[dict[str, Any]]:
-    return [
-        {"type": "batch"},
-        {"type": "channel", "channel_names": [f"c{i}" for i in range(channels)]},
-    ]
-
-
-@attrs.frozen
-class TensorSpec:
-    """One tensor of a test model: its id, axes and test array."""
-
-    id: str
-    axes: list[dict[str, Any]]
-    array: np.ndarray
+    return pt.axes("bc", (None, channels))
 
 
 def model_rdf(
@@ -105,38 +82,28 @@ def model_rdf(
 ) -> dict[str, Any]:
     """A minimal 0.5 model description; test tensors are written next to it as .npy files."""
 
-    def tensor(spec: TensorSpec) -> dict[str, Any]:
-        path = folder / f"{spec.id}.npy"
-        np.save(path, spec.array)
-        data_type = "uint8" if spec.array.dtype == np.uint8 else "float32"
-        return {
-            "id": spec.id,
-            "axes": spec.axes,
-            "test_tensor": {"source": path.name, "sha256": sha256_of(path)},
-            "data": {"type": data_type},
-        }
+    def typed(spec: TensorSpec) -> TensorSpec:
+        uint8 = spec.test_tensor is not None and spec.test_tensor.dtype == np.uint8
+        return attrs.evolve(spec, dtype="uint8" if uint8 else "float32")
 
-    return {
-        "format_version": "0.5.4",
-        "type": "model",
-        "name": "tiny torch test model",
-        "description": "a small network built by the bioimageio-run-torch tests",
-        "authors": [{"name": "bioimageio-run developers"}],
-        "cite": [{"text": "bioimageio-run", "url": "https://example.com/"}],
-        "license": "MIT",
-        "documentation": "README.md",
-        "inputs": [tensor(s) for s in inputs],
-        "outputs": [tensor(s) for s in outputs],
-        "weights": dict(weights),
-    }
+    return pt.model_description(
+        folder,
+        [typed(s) for s in inputs],
+        [typed(s) for s in outputs],
+        weights,
+        name="tiny torch test model",
+        description="a small network built by the bioimageio-run-torch tests",
+        authors=[{"name": "bioimageio-run developers"}],
+        cite=[{"text": "bioimageio-run", "url": "https://example.com/"}],
+        documentation="README.md",
+    )
 
 
 def torchscript_weights(
     folder: Path, module: torch.jit.ScriptModule, name: str = "weights.pt"
 ) -> dict[str, Any]:
-    path = folder / name
-    torch.jit.save(module, str(path))
-    return {"source": name, "sha256": sha256_of(path), "pytorch_version": PYTORCH_VERSION}
+    torch.jit.save(module, str(folder / name))
+    return pt.weights_entry(folder, name, pytorch_version=PYTORCH_VERSION)
 
 
 def state_dict_weights(
@@ -145,23 +112,14 @@ def state_dict_weights(
     architecture: dict[str, Any],
     name: str = "weights.pth",
 ) -> dict[str, Any]:
-    path = folder / name
-    torch.save(dict(state), path)
-    return {
-        "source": name,
-        "sha256": sha256_of(path),
-        "architecture": architecture,
-        "pytorch_version": PYTORCH_VERSION,
-    }
+    torch.save(dict(state), folder / name)
+    return pt.weights_entry(
+        folder, name, architecture=architecture, pytorch_version=PYTORCH_VERSION
+    )
 
 
 def file_architecture(nets_path: Path, callable_name: str, **kwargs: Any) -> dict[str, Any]:
-    return {
-        "source": nets_path.name,
-        "sha256": sha256_of(nets_path),
-        "callable": callable_name,
-        "kwargs": kwargs,
-    }
+    return pt.weights_entry(nets_path.parent, nets_path.name, callable=callable_name, kwargs=kwargs)
 
 
 # ---- requests ----------------------------------------------------------------------------------
@@ -194,13 +152,9 @@ class LocalOpener:
         return path
 
 
-def build_model(rdf: dict[str, Any], root: object, *, allow_warnings: bool = False) -> Any:
+def build_model(rdf: dict[str, Any], root: object, *, allow_warnings: bool = False) -> ModelDescr:
     """The 0.5 ``ModelDescr`` of ``rdf`` (built without IO) with ``root`` set."""
-    result = build_description(rdf)
-    assert result.descr is not None, [str(issue) for issue in result.issues]
-    if not allow_warnings:
-        assert not result.issues, [str(issue) for issue in result.issues]
-    return attrs.evolve(result.descr, root=root)
+    return pt.build_model(rdf, root, allow_warnings=allow_warnings)
 
 
 def make_request(
@@ -214,16 +168,10 @@ def make_request(
     opener: LocalOpener | None = None,
 ) -> AdapterRequest:
     model = build_model(rdf, folder if root is None else root)
-    weights = (
-        model.weights[weights_format]
-        if hasattr(model.weights, "formats")
-        else getattr(model.weights, weights_format)
-    )
-    return AdapterRequest(
-        model=model,
-        weights_format=weights_format,
-        weights=weights,
-        devices=devices,
-        open_file=opener if opener is not None else LocalOpener(folder),
+    return pt.make_request(
+        model,
+        weights_format,
+        devices,
         settings=settings if settings is not None else Settings(),
+        open_file=opener if opener is not None else LocalOpener(folder),
     )

@@ -7,7 +7,9 @@ The weights file is an ``.npz`` with, for output number ``k`` (description order
   whole-image result exactly); a ``1x1`` kernel is a fast elementwise scale;
 * ``input_k`` (optional): index of the input read (default ``k`` modulo the number of inputs);
 * ``bias_k`` (optional): added after the convolution;
-* ``downscale_k`` (optional): average pooling factor over the last two axes (default 1).
+* ``downscale_k`` (optional): average pooling factor over the last two axes (default 1);
+* ``zeros_k`` (optional): if true, the convolution pads with zeros at the input's border (as most
+  CNNs do) instead of reflecting.
 
 Leading axes (batch, channel, …) pass through unchanged.
 """
@@ -42,16 +44,19 @@ class OutputRule:
     kernel: np.ndarray[Any, Any] = attrs.field(eq=False)
     bias: float
     downscale: int
+    zeros: bool = False
 
 
-def conv2d_reflect(x: np.ndarray[Any, Any], kernel: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
-    """'same' correlation of the last two axes of ``x`` with ``kernel`` (reflect padded)."""
+def conv2d_reflect(
+    x: np.ndarray[Any, Any], kernel: np.ndarray[Any, Any], zeros: bool = False
+) -> np.ndarray[Any, Any]:
+    """'same' correlation of the last two axes of ``x`` with ``kernel`` (reflect or zero padded)."""
     ky, kx = kernel.shape
     ry, rx = ky // 2, kx // 2
     if ky == 1 and kx == 1:
-        return x * kernel[0, 0]
+        return np.asarray(x * kernel[0, 0])
     widths = [(0, 0)] * (x.ndim - 2) + [(ry, ry), (rx, rx)]
-    padded = np.pad(x, widths, mode="reflect")
+    padded = np.pad(x, widths, mode="constant") if zeros else np.pad(x, widths, mode="reflect")
     h, w = x.shape[-2:]
     out = np.zeros_like(x)
     for i in range(ky):
@@ -68,7 +73,7 @@ def downscale(x: np.ndarray[Any, Any], factor: int) -> np.ndarray[Any, Any]:
     if h % factor or w % factor:
         raise ValueError(f"spatial size {(h, w)} is not a multiple of the downscale factor {factor}")
     shaped = x.reshape(*x.shape[:-2], h // factor, factor, w // factor, factor)
-    return shaped.mean(axis=(-3, -1), dtype=x.dtype)
+    return np.asarray(shaped.mean(axis=(-3, -1), dtype=x.dtype))
 
 
 class NumpyConvAdapter(ModelAdapter):
@@ -90,6 +95,7 @@ class NumpyConvAdapter(ModelAdapter):
                         kernel=kernel,
                         bias=float(npz[f"bias_{k}"]) if f"bias_{k}" in npz else 0.0,
                         downscale=int(npz[f"downscale_{k}"]) if f"downscale_{k}" in npz else 1,
+                        zeros=bool(npz[f"zeros_{k}"]) if f"zeros_{k}" in npz else False,
                     )
                 )
         self.rules: tuple[OutputRule, ...] = tuple(rules)
@@ -104,7 +110,7 @@ class NumpyConvAdapter(ModelAdapter):
             x = ordered[rule.input_index]
             if x is None:
                 raise ValueError(f"input {self.input_ids[rule.input_index]!r} is required")
-            y = conv2d_reflect(np.asarray(x, dtype=np.float32), rule.kernel)
+            y = conv2d_reflect(np.asarray(x, dtype=np.float32), rule.kernel, rule.zeros)
             if rule.bias:
                 y += np.float32(rule.bias)
             outputs.append(downscale(y, rule.downscale))

@@ -1,0 +1,116 @@
+"""Shared backend helpers: single-device choice, tensor matching, link-or-copy."""
+
+from __future__ import annotations
+
+import os
+import random
+import warnings
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bioimageio_core.backend_utils import (
+    Device,
+    import_framework,
+    link_or_copy,
+    match_tensors,
+    single_device,
+)
+from bioimageio_core.errors import PluginError
+
+IDS = st.lists(st.text("abcdefgh_", min_size=1, max_size=4), min_size=1, max_size=6, unique=True)
+
+
+def test_no_device_is_the_backends_default() -> None:
+    assert single_device(None, backend="x") is None
+    assert single_device((), backend="x") is None
+
+
+@given(
+    st.integers(min_value=0, max_value=1000),
+    st.sampled_from(["", " ", "  "]),
+    st.booleans(),
+)
+def test_device_strings(index: int, pad: str, upper: bool) -> None:
+    def text(s: str) -> str:
+        return pad + (s.upper() if upper else s) + pad
+
+    assert single_device([text("cpu")], backend="x") == Device("cpu", 0)
+    assert single_device([text("cuda")], backend="x") == Device("cuda", 0)
+    assert single_device([text(f"cuda:{index}")], backend="x") == Device("cuda", index)
+
+
+@pytest.mark.parametrize("bad", ["tpu", "mps", "cuda:", "cuda:-1", "cpu:0", "cuda:1:2", "gpu"])
+def test_unknown_device_names_the_backend(bad: str) -> None:
+    with pytest.raises(PluginError, match=f"the mybackend backend does not know device '{bad}'"):
+        single_device([bad], backend="mybackend")
+
+
+def test_extra_devices_warn_at_the_callers_caller() -> None:
+    def backend_function() -> Device | None:
+        return single_device(["cuda:1", "cpu"], backend="b", stacklevel=2)
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert backend_function() == Device("cuda", 1)  # this line is the caller's caller
+    (warning,) = caught
+    assert "the b backend runs a model on one device; using 'cuda:1'" in str(warning.message)
+    assert "ignoring ['cpu']" in str(warning.message)
+    assert warning.filename == __file__
+
+
+@settings(max_examples=50)
+@given(IDS, st.randoms(use_true_random=False))
+def test_names_equal_to_ids_match_by_name(ids: list[str], rnd: random.Random) -> None:
+    names = ids[:]
+    rnd.shuffle(names)
+    positions = match_tensors(names, ids, what="inputs", holder="h", noun="graph")
+    assert [names[p] for p in positions] == ids
+
+
+@settings(max_examples=50)
+@given(IDS)
+def test_other_names_match_by_position(ids: list[str]) -> None:
+    names = [f"graph_{i}" for i in range(len(ids))]
+    assert match_tensors(names, ids, what="outputs", holder="h", noun="graph") == tuple(
+        range(len(ids))
+    )
+
+
+def test_count_mismatch_says_where_and_what() -> None:
+    with pytest.raises(PluginError) as info:
+        match_tensors(["a"], ["y", "x"], what="outputs", holder="the graph in m.onnx", noun="graph")
+    assert "the graph in m.onnx has 1 outputs ['a'], but the description declares 2" in str(
+        info.value
+    )
+    assert "the graph's outputs in number and order" in str(info.value)
+
+
+def test_link_or_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    source = tmp_path / "a.bin"
+    source.write_bytes(b"payload")
+    link_or_copy(source, tmp_path / "linked.bin")
+    assert (tmp_path / "linked.bin").read_bytes() == b"payload"
+    assert os.path.samefile(source, tmp_path / "linked.bin")
+
+    def no_links(src: object, dst: object) -> None:
+        raise OSError("cross-device link")
+
+    monkeypatch.setattr(os, "link", no_links)
+    link_or_copy(source, tmp_path / "copied.bin")
+    assert (tmp_path / "copied.bin").read_bytes() == b"payload"
+    assert not os.path.samefile(source, tmp_path / "copied.bin")
+
+
+def test_import_framework() -> None:
+    import json
+
+    assert import_framework("json", weights_format="w", distribution="d") is json
+    with pytest.raises(PluginError) as info:
+        import_framework("no_such_framework_xyz", weights_format="my_fmt", distribution="my-dist")
+    assert "the my_fmt weight format needs no_such_framework_xyz, which failed to import" in str(
+        info.value
+    )
+    assert info.value.hint == "pip install my-dist"
