@@ -106,4 +106,3 @@ def bench(session: nox.Session) -> None:
     if "--reference" in session.posargs:
         install(session, "bioimageio.core")
     session.run("python", "benchmarks/run.py", *session.posargs)
-

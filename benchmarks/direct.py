@@ -1,8 +1,8 @@
 """The floor: the same tiles run straight through the framework by a minimal hand-written loop.
 
 The loop does exactly the work the pipeline must do for the benchmark models (zero-mean/unit-
-variance over the spatial axes, reflect padding, overlapping tiles of one shape whose last tile is
-shifted back to end ``halo`` beyond the edge, stitching of the inner regions, sigmoid) with plain
+variance over the spatial axes, overlapping tiles of one shape placed as the pipeline places them,
+reflect padding where a tile reaches beyond the sample, stitching of the inner regions, sigmoid) with plain
 numpy and one framework call per tile, so ``pipeline time / direct time - 1`` is the pipeline's
 overhead.
 """
@@ -61,8 +61,13 @@ class Timed:
         return y
 
 
-def _axis_tiles(size: int, block: int, halo: int) -> list[tuple[int, int, int]]:
-    """(start, stop, origin) of each tile along an axis; origin may be negative (padding)."""
+def _axis_tiles(size: int, block: int, halo: int, border: str = "inside") -> list[tuple[int, int, int]]:
+    """(start, stop, origin) of each tile along an axis; origin may be negative (padding).
+
+    ``border="inside"``: tiles at the sample border lie inside the sample (when it is at least one
+    tile large); ``"pad"``: every tile is centred on its inner region, the last one shifted back
+    to end one halo beyond the border, reflect padding beyond the border.
+    """
     inner = block - 2 * halo
     n = max(1, -(-size // inner))
     if n == 1:
@@ -70,7 +75,11 @@ def _axis_tiles(size: int, block: int, halo: int) -> list[tuple[int, int, int]]:
     tiles = []
     for i in range(n):
         start = i * inner
-        tiles.append((start, min(start + inner, size), min(start - halo, size + halo - block)))
+        if border == "inside" and size >= block:
+            origin = max(0, min(start - halo, size - block))
+        else:
+            origin = min(start - halo, size + halo - block)
+        tiles.append((start, min(start + inner, size), origin))
     return tiles
 
 
@@ -81,13 +90,14 @@ def tiled_predict(
     halo: int,
     eps: float = 1e-6,
     batch_size: int = 1,
+    border: str = "inside",
 ) -> Array:
     """Predict ``x`` (batch, channel, *spatial) tile by tile; ``block`` includes the halo."""
     spatial = tuple(range(2, x.ndim))
     mean = x.mean(axis=spatial, keepdims=True)
     std = x.std(axis=spatial, keepdims=True)
     normed = (x - mean) / (std + eps)
-    per_axis = [_axis_tiles(s, b, halo) for s, b in zip(x.shape[2:], block, strict=True)]
+    per_axis = [_axis_tiles(s, b, halo, border) for s, b in zip(x.shape[2:], block, strict=True)]
     pad_right = [
         max(0, max(o + b for _, _, o in tiles) - s)
         for tiles, s, b in zip(per_axis, x.shape[2:], block, strict=True)

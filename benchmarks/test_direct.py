@@ -16,11 +16,16 @@ from bioimageio_core.blocks import axis_split
 
 
 @settings(max_examples=60, deadline=None)
-@given(size=st.integers(1, 300), halo=st.integers(0, 8), inner=st.integers(1, 64))
-def test_axis_tiles_match_the_core_split(size: int, halo: int, inner: int) -> None:
+@given(
+    size=st.integers(1, 300),
+    halo=st.integers(0, 8),
+    inner=st.integers(1, 64),
+    border=st.sampled_from(["inside", "pad"]),
+)
+def test_axis_tiles_match_the_core_split(size: int, halo: int, inner: int, border: str) -> None:
     block = inner + 2 * halo
-    ours = [(b.inner[0], b.inner[1], b.origin) for b in axis_split(size, block, halo)]
-    assert _axis_tiles(size, block, halo) == ours
+    core = [(b.inner[0], b.inner[1], b.origin) for b in axis_split(size, block, halo, border=border)]  # type: ignore[arg-type]
+    assert _axis_tiles(size, block, halo, border) == core
 
 
 def _box_blur(x: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
@@ -54,7 +59,7 @@ def test_tiled_equals_whole_for_a_local_model(
         # region (halo 1 away from the tile edge) sees exactly the whole-image neighbourhood
         return _box_blur(t)
 
-    out = tiled_predict(x, forward, block, halo, batch_size=batch_size)
+    out = tiled_predict(x, forward, block, halo, batch_size=batch_size, border=border)
     np.testing.assert_allclose(out, expected, rtol=1e-12, atol=1e-12)
     assert sum(c[0] for c in calls) == n_tiles((h, w), block, halo)
     assert all(c[2:] == block for c in calls)
