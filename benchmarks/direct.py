@@ -61,7 +61,9 @@ class Timed:
         return y
 
 
-def _axis_tiles(size: int, block: int, halo: int, border: str = "inside") -> list[tuple[int, int, int]]:
+def _axis_tiles(
+    size: int, block: int, halo: int, border: str = "inside"
+) -> list[tuple[int, int, int]]:
     """(start, stop, origin) of each tile along an axis; origin may be negative (padding).
 
     ``border="inside"``: tiles at the sample border lie inside the sample (when it is at least one

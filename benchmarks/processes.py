@@ -322,10 +322,11 @@ def reference(cfg: Config) -> Result:
     result.notes.append(
         f"Outputs ({a.shape}): reference vs ours max abs difference {_diff(a, b)}. Against a "
         f"prediction of the whole image in one call (no tiling): reference {_diff(a, whole)}, "
-        f"ours {_diff(b, whole)}. Tiled outputs differ from the untiled one where the model's "
-        "receptive field exceeds its declared halo (both implementations alike); the two place "
-        "the last block of an axis differently (the reference ends it at the sample edge, we end "
-        "it one halo beyond, reflect padded), so their tiled outputs differ at those pixels."
+        f"ours {_diff(b, whole)}. Border tiles: the reference centres every tile on its inner "
+        "region and reflect-pads beyond the sample border; we keep tiles inside the sample "
+        "(default `border='inside'`), so a border tile sees the real border as the untiled "
+        "prediction does. What remains are pixels where the model's receptive field exceeds "
+        "its declared halo."
     )
     help_row, job_row = result.rows[1], result.rows[3]
     result.verdict = f"ours / reference: `--help` {help_row[3]}; {size}² tiled job {job_row[3]}"

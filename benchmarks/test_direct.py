@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from benchmarks.direct import _axis_tiles, n_tiles, tiled_predict
-from bioimageio_core.blocks import axis_split
+from bioimageio_core.blocks import BorderMode, axis_split
 
 
 @settings(max_examples=60, deadline=None)
@@ -22,9 +22,12 @@ from bioimageio_core.blocks import axis_split
     inner=st.integers(1, 64),
     border=st.sampled_from(["inside", "pad"]),
 )
-def test_axis_tiles_match_the_core_split(size: int, halo: int, inner: int, border: str) -> None:
+def test_axis_tiles_match_the_core_split(
+    size: int, halo: int, inner: int, border: BorderMode
+) -> None:
     block = inner + 2 * halo
-    core = [(b.inner[0], b.inner[1], b.origin) for b in axis_split(size, block, halo, border=border)]  # type: ignore[arg-type]
+    split = axis_split(size, block, halo, border=border)
+    core = [(b.inner[0], b.inner[1], b.origin) for b in split]
     assert _axis_tiles(size, block, halo, border) == core
 
 
@@ -41,10 +44,11 @@ def _box_blur(x: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
     w=st.integers(8, 60),
     inner=st.integers(3, 20),
     batch_size=st.sampled_from([1, 3]),
+    border=st.sampled_from(["inside", "pad"]),
     seed=st.integers(0, 2**16),
 )
 def test_tiled_equals_whole_for_a_local_model(
-    h: int, w: int, inner: int, batch_size: int, seed: int
+    h: int, w: int, inner: int, batch_size: int, border: str, seed: int
 ) -> None:
     x = np.random.default_rng(seed).random((1, 1, h, w)).astype("float64")
     halo = 1
