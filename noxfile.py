@@ -92,3 +92,17 @@ def docs(session: nox.Session) -> None:
     install(session, "-e", ".")
     session.run("python", "scripts/generate_cli_docs.py", *session.posargs)
     session.run("python", "scripts/generate_descriptor_docs.py", *session.posargs)
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Benchmark suite -> docs/benchmarks.md (not a default session; takes about 10 minutes).
+
+    Arguments after `--` go to benchmarks/run.py (`--quick`, `--only overhead,stats`, …);
+    `--reference` also installs the reference implementation bioimageio.core into this
+    session's environment (only here) and compares against it.
+    """
+    install(session, "-e", ".[image]", "-e", "plugins/onnx", "-e", "plugins/torch", "onnx")
+    if "--reference" in session.posargs:
+        install(session, "bioimageio.core")
+    session.run("python", "benchmarks/run.py", *session.posargs)
