@@ -23,7 +23,7 @@ def test_passing_model_exits_0_and_writes_summaries(make_model: MakeModel, tmp_p
         str(path), "--summary", str(tmp_path / "s.json"), "--summary", str(tmp_path / "r" / "s.md")
     )
     assert code == 0, out
-    assert "is passed" in out
+    assert out.splitlines()[0].endswith(" passed") and out.startswith("OK: ")
     data = json.loads((tmp_path / "s.json").read_text())
     assert data["status"] == "passed"
     names = [d["name"] for d in data["details"]]
