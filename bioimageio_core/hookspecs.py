@@ -52,6 +52,10 @@ class WeightFormatSpec:
     """Lower runs first when the user chose no weight format."""
     install_hint: str = ""
     """What to install to run this format, e.g. ``pip install bioimageio-run-onnx``."""
+    enable_determinism: Callable[[str, int], None] | None = None
+    """``enable_determinism(mode, seed)``: seed the framework's random generators with ``seed``;
+    with ``mode="full"`` also make it use deterministic algorithms only. Called before model
+    tests of this format (``bioimageio_core.enable_determinism``); may import the framework."""
 
 
 class WeightFormatRegister(Protocol):

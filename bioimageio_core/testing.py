@@ -259,22 +259,35 @@ def _nanmax_or_nan(x: Array) -> float:
 def enable_determinism(
     mode: Determinism = "seed_only", weight_formats: Iterable[str] | None = None
 ) -> None:
-    """Seed Python's and numpy's random number generators with 0.
+    """Seed Python's, numpy's and the backends' random number generators with 0.
 
-    ``mode``: ``"seed_only"`` or ``"full"``; ``weight_formats``: the formats about to run.
-    Framework-specific seeding (torch, tensorflow, keras) belongs to the backend plugins; the
-    plugin interface has no hook for it yet, so only Python and numpy are seeded here (the torch
-    plugin offers ``bioimageio_run_torch.enable_determinism`` for direct use). ``"full"`` also sets
-    ``TF_ENABLE_ONEDNN_OPTS=0`` when a TensorFlow format is among ``weight_formats`` (read by
-    TensorFlow when it is first imported).
+    ``mode``: ``"seed_only"`` or ``"full"`` (also deterministic algorithms only, where a backend
+    offers that); ``weight_formats``: the formats about to run. Each of them whose plugin is usable
+    here and provides ``WeightFormatSpec.enable_determinism`` is seeded through it (this imports
+    that framework). ``"full"`` also sets ``TF_ENABLE_ONEDNN_OPTS=0`` when a TensorFlow format is
+    among ``weight_formats`` (read by TensorFlow when it is first imported).
     """
     if mode not in ("seed_only", "full"):
         raise ValueError(f"determinism must be 'seed_only' or 'full' (got {mode!r})")
     random.seed(0)
     np.random.seed(0)
-    formats = set(weight_formats or ())
-    if mode == "full" and formats & {"tensorflow_saved_model_bundle", "keras_hdf5"}:
+    formats = list(dict.fromkeys(weight_formats or ()))
+    if mode == "full" and set(formats) & {"tensorflow_saved_model_bundle", "keras_hdf5"}:
         os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+    if not formats:
+        return
+    from bioimageio_core import plugins
+
+    specs = plugins.weight_formats()
+    seeded: set[object] = set()
+    for name in formats:
+        spec = specs.get(name)
+        if spec is None or spec.enable_determinism is None or spec.is_available() is not None:
+            continue
+        if spec.enable_determinism in seeded:  # one framework behind several formats
+            continue
+        seeded.add(spec.enable_determinism)
+        spec.enable_determinism(mode, 0)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -211,6 +211,41 @@ def test_full_determinism_configures_tensorflow_before_import(
     assert os.environ["TF_ENABLE_ONEDNN_OPTS"] == "0"
 
 
+def test_enable_determinism_seeds_each_usable_backend_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from bioimageio_core import plugins
+    from bioimageio_core.hookspecs import WeightFormatSpec
+
+    calls: list[tuple[str, str, int]] = []
+
+    def seeder(name: str) -> Any:
+        return lambda mode, seed: calls.append((name, mode, seed))
+
+    shared = seeder("torch")
+
+    def spec(name: str, seed: Any, available: bool = True) -> WeightFormatSpec:
+        return WeightFormatSpec(
+            name=name,
+            entry_class=object,
+            create_adapter=lambda request: None,  # type: ignore[arg-type,return-value]
+            is_available=lambda: None if available else "not installed",
+            enable_determinism=seed,
+        )
+
+    specs = {
+        "torchscript": spec("torchscript", shared),
+        "pytorch_state_dict": spec("pytorch_state_dict", shared),
+        "tensorflow_saved_model_bundle": spec("tensorflow_saved_model_bundle", seeder("tf"), False),
+        "onnx": spec("onnx", None),
+    }
+    monkeypatch.setattr(plugins, "weight_formats", lambda settings=None: specs)
+    formats = ["torchscript", "pytorch_state_dict", "onnx", "tensorflow_saved_model_bundle", "x"]
+    testing.enable_determinism("full", formats)
+    # one call per framework, none for a format whose plugin cannot run here or has no seeding
+    assert calls == [("torch", "full", 0)]
+
+
 def test_resize_to_crops_centred_and_pads_symmetric() -> None:
     from bioimageio_core.tensor import Tensor
 

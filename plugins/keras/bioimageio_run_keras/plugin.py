@@ -44,6 +44,7 @@ def bioimageio_weight_formats(register: WeightFormatRegister) -> None:
             is_available=keras_unavailable,
             priority=50,
             install_hint=hint,
+            enable_determinism=seed_keras,
         )
     )
     register.add(
@@ -54,6 +55,7 @@ def bioimageio_weight_formats(register: WeightFormatRegister) -> None:
             is_available=keras_unavailable,
             priority=45,
             install_hint=hint,
+            enable_determinism=seed_keras,
         )
     )
 
@@ -65,3 +67,14 @@ def bioimageio_weight_converters(register: ConverterRegister) -> None:
 
     for spec in converter_specs():
         register.add(spec)
+
+
+def seed_keras(mode: str, seed: int) -> None:
+    """Seed Keras and its backend (``keras.utils.set_random_seed``); imports keras with the
+    backend the settings ask for. ``mode="full"`` needs nothing more from Keras itself."""
+    from bioimageio_core.settings import get_settings
+    from bioimageio_run_keras.backend import activate_backend, requested_backend
+
+    name, explicit = requested_backend(get_settings())
+    keras = activate_backend(name, explicit=explicit)
+    keras.utils.set_random_seed(seed)

@@ -26,5 +26,15 @@ def bioimageio_weight_formats(register: WeightFormatRegister) -> None:
             is_available=tensorflow_unavailable,
             priority=30,
             install_hint=f"pip install {DISTRIBUTION}",
+            enable_determinism=seed_tensorflow,
         )
     )
+
+
+def seed_tensorflow(mode: str, seed: int) -> None:
+    """Seed TensorFlow; ``mode="full"`` also enables op determinism. Imports tensorflow."""
+    import tensorflow as tf
+
+    tf.random.set_seed(seed)
+    if mode == "full":
+        tf.config.experimental.enable_op_determinism()

@@ -83,6 +83,7 @@ def weight_format_specs() -> tuple[WeightFormatSpec, ...]:
             is_available=torch_missing_reason,
             priority=TORCHSCRIPT_PRIORITY,
             install_hint=INSTALL_HINT,
+            enable_determinism=seed_torch,
         ),
         WeightFormatSpec(
             name="pytorch_state_dict",
@@ -91,6 +92,7 @@ def weight_format_specs() -> tuple[WeightFormatSpec, ...]:
             is_available=torch_missing_reason,
             priority=PYTORCH_STATE_DICT_PRIORITY,
             install_hint=INSTALL_HINT,
+            enable_determinism=seed_torch,
         ),
     )
 
@@ -109,3 +111,12 @@ def bioimageio_weight_converters(register: ConverterRegister) -> None:
 
     for spec in converter_specs():
         register.add(spec)
+
+
+def seed_torch(mode: str, seed: int) -> None:
+    """Seed torch (``WeightFormatSpec.enable_determinism``); imports torch."""
+    from bioimageio_run_torch.determinism import enable_determinism
+
+    if mode not in ("seed_only", "full"):
+        raise ValueError(f"determinism mode must be 'seed_only' or 'full' (got {mode!r})")
+    enable_determinism("full" if mode == "full" else "seed_only", seed=seed)

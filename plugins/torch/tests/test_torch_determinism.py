@@ -42,3 +42,17 @@ def test_modes() -> None:
 def test_unknown_mode() -> None:
     with pytest.raises(ValueError, match="'seed_only' or 'full'"):
         enable_determinism("strict")  # type: ignore[arg-type]
+
+
+def test_core_enable_determinism_seeds_torch_through_the_plugin() -> None:
+    from bioimageio_core import plugins
+    from bioimageio_core.testing import enable_determinism as core_enable_determinism
+
+    plugins.reset()
+    torch.manual_seed(123)
+    core_enable_determinism("seed_only", ["torchscript"])
+    first = torch.rand(4)
+    torch.manual_seed(0)
+    assert torch.equal(first, torch.rand(4))
+    core_enable_determinism("full", ["pytorch_state_dict"])
+    assert torch.are_deterministic_algorithms_enabled()
