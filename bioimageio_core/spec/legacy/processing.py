@@ -133,6 +133,22 @@ def _numbers(value: object) -> bool:
     return isinstance(value, list) and len(value) > 0 and all(is_number(v) for v in value)
 
 
+def _list_axis(kw: Mapping[str, Any], axes: str, loc: Loc, log: IssueLog, lists: str) -> str | None:
+    """The one axis per-channel ``lists`` run along: the axis that ``kw["axes"]`` leaves out."""
+    ids = _axis_ids(kw.get("axes"), axes, (*loc, "axes"), log, required=True)
+    if ids is None:
+        return None
+    along = _complement(axes, ids)
+    if len(along) != 1:
+        log.error(
+            (*loc, "axes"),
+            f"with per-channel {lists} lists, 'axes' must name all axes "
+            f"but one (the axis the lists run along); left: {along}",
+        )
+        return None
+    return along[0]
+
+
 def _scale_linear(kw: dict[str, Any], axes: str, loc: Loc, log: IssueLog) -> dict[str, Any] | None:
     gain, offset = kw.get("gain", 1.0), kw.get("offset", 0.0)
     scalar_gain, scalar_offset = _scalar(gain), _scalar(offset)
@@ -142,18 +158,10 @@ def _scale_linear(kw: dict[str, Any], axes: str, loc: Loc, log: IssueLog) -> dic
         if scalar is None and not _numbers(value):
             log.error((*loc, key), f"{key} must be a number or a list of numbers (got {value!r})")
             return None
-    ids = _axis_ids(kw.get("axes"), axes, (*loc, "axes"), log, required=True)
-    if ids is None:
+    along = _list_axis(kw, axes, loc, log, "gain/offset")
+    if along is None:
         return None
-    along = _complement(axes, ids)
-    if len(along) != 1:
-        log.error(
-            (*loc, "axes"),
-            "with per-channel gain/offset lists, 'axes' must name all axes "
-            f"but one (the axis the lists run along); left: {along}",
-        )
-        return None
-    kwargs: dict[str, Any] = {"axis": along[0]}
+    kwargs: dict[str, Any] = {"axis": along}
     kwargs["gain"] = gain if scalar_gain is None else scalar_gain
     kwargs["offset"] = offset if scalar_offset is None else scalar_offset
     lengths = {len(v) for v in (kwargs["gain"], kwargs["offset"]) if isinstance(v, list)}
@@ -209,16 +217,8 @@ def _fixed_zmuv(kw: dict[str, Any], axes: str, loc: Loc, log: IssueLog) -> dict[
                 f"mode 'fixed' needs {key} as a number or list of numbers (got {value!r})",
             )
             return None
-    ids = _axis_ids(kw.get("axes"), axes, (*loc, "axes"), log, required=True)
-    if ids is None:
-        return None
-    along = _complement(axes, ids)
-    if len(along) != 1:
-        log.error(
-            (*loc, "axes"),
-            "with per-channel mean/std lists, 'axes' must name all axes "
-            f"but one (the axis the lists run along); left: {along}",
-        )
+    along = _list_axis(kw, axes, loc, log, "mean/std")
+    if along is None:
         return None
     means = mean if isinstance(mean, list) else [mean]
     stds = std if isinstance(std, list) else [std]
@@ -232,7 +232,7 @@ def _fixed_zmuv(kw: dict[str, Any], axes: str, loc: Loc, log: IssueLog) -> dict[
         return None
     return {
         "id": "fixed_zero_mean_unit_variance",
-        "kwargs": {"axis": along[0], "mean": means, "std": stds},
+        "kwargs": {"axis": along, "mean": means, "std": stds},
     }
 
 
