@@ -192,7 +192,7 @@ def _predict_one(
         output_paths(save_output_path, sample_id, output_ids) if save_output_path is not None else {}
     )
     sample = pipeline.digest(inputs, axes=axes, sample_id=sample_id)
-    if not isinstance(inputs, Sample) or inputs.id is None:
+    if isinstance(inputs, Sample) and inputs.id is None:  # digest keeps a Sample's own id
         sample = Sample(members=sample.members, stat=sample.stat, id=sample_id)
     stream = (
         _StreamedOutputs(pipeline, paths)
