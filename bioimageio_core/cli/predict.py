@@ -254,16 +254,9 @@ def check_not_existing(paths: Sequence[Path], overwrite: bool) -> None:
 
 
 def _load_model(source: str) -> ModelDescr:
-    from bioimageio_core.loading import load_description
-    from bioimageio_core.spec import ModelDescr
+    from bioimageio_core.pipeline import as_model_description
 
-    descr = load_description(source, perform_io_checks=False)
-    if not isinstance(descr, ModelDescr):
-        raise InputError(
-            f"{source} describes a {getattr(descr, 'type', '?')}, not a model",
-            hint="predict needs the description of a model",
-        )
-    return descr
+    return as_model_description(source)
 
 
 def _pipeline(
