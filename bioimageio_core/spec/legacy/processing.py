@@ -116,6 +116,29 @@ def _scope(mode: str, tensor_axes: str, loc: Loc, log: IssueLog) -> list[str] | 
     return ["batch"]
 
 
+def _statistics_axes(
+    kw: Mapping[str, Any],
+    mode: str,
+    tensor_axes: str,
+    loc: Loc,
+    log: IssueLog,
+    *,
+    default: list[str] | None = None,
+) -> list[str] | None:
+    """0.5 ``axes`` of a statistics op: the scope axis (see :func:`_scope`) and the axes of
+    ``kw["axes"]`` (required unless a ``default`` is given)."""
+    if default is not None and kw.get("axes") is None:
+        ids: list[str] | None = default
+    else:
+        ids = _axis_ids(kw.get("axes"), tensor_axes, (*loc, "axes"), log, required=True)
+    if ids is None:
+        return None
+    scope = _scope(mode, tensor_axes, loc, log)
+    if scope is None:
+        return None
+    return scope + ids
+
+
 def _complement(tensor_axes: str, ids: list[str]) -> list[str]:
     return [axis_id(a) for a in tensor_axes if a != "b" and axis_id(a) not in ids]
 
@@ -184,13 +207,10 @@ def _zero_mean_unit_variance(
         return None
     if mode == "fixed":
         return _fixed_zmuv(kw, axes, loc, log)
-    ids = _axis_ids(kw.get("axes"), axes, (*loc, "axes"), log, required=True)
-    if ids is None:
+    stat_axes = _statistics_axes(kw, mode, axes, loc, log)
+    if stat_axes is None:
         return None
-    scope = _scope(mode, axes, loc, log)
-    if scope is None:
-        return None
-    out: dict[str, Any] = {"axes": scope + ids}
+    out: dict[str, Any] = {"axes": stat_axes}
     _eps(kw, out)
     return {"id": "zero_mean_unit_variance", "kwargs": out}
 
@@ -243,13 +263,10 @@ def _scale_range(kw: dict[str, Any], axes: str, loc: Loc, log: IssueLog) -> dict
     if mode == "fixed":
         log.error((*loc, "mode"), "scale_range supports mode per_sample or per_dataset")
         return None
-    ids = _axis_ids(kw.get("axes"), axes, (*loc, "axes"), log, required=True)
-    if ids is None:
+    stat_axes = _statistics_axes(kw, mode, axes, loc, log)
+    if stat_axes is None:
         return None
-    scope = _scope(mode, axes, loc, log)
-    if scope is None:
-        return None
-    out: dict[str, Any] = {"axes": scope + ids}
+    out: dict[str, Any] = {"axes": stat_axes}
     for key in ("min_percentile", "max_percentile", "eps", "reference_tensor"):
         if kw.get(key) is not None:
             out[key] = kw[key]
@@ -265,16 +282,10 @@ def _scale_mean_variance(
     if mode == "fixed":
         log.error((*loc, "mode"), "scale_mean_variance supports mode per_sample or per_dataset")
         return None
-    if kw.get("axes") is None:
-        ids = [axis_id(a) for a in axes if a != "b"]
-    else:
-        found = _axis_ids(kw.get("axes"), axes, (*loc, "axes"), log, required=True)
-        if found is None:
-            return None
-        ids = found
-    scope = _scope(mode, axes, loc, log)
-    if scope is None:
+    all_axes = [axis_id(a) for a in axes if a != "b"]
+    stat_axes = _statistics_axes(kw, mode, axes, loc, log, default=all_axes)
+    if stat_axes is None:
         return None
-    out: dict[str, Any] = {"reference_tensor": kw.get("reference_tensor"), "axes": scope + ids}
+    out: dict[str, Any] = {"reference_tensor": kw.get("reference_tensor"), "axes": stat_axes}
     _eps(kw, out)
     return {"id": "scale_mean_variance", "kwargs": out}
