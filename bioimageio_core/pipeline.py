@@ -25,6 +25,7 @@ computed on the raw inputs, and the caller's sample is never modified.
 
 from __future__ import annotations
 
+import functools
 import warnings
 from collections.abc import Callable, Generator, Hashable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -187,7 +188,10 @@ class PredictionPipeline:
         Returns a new sample; its ``stat`` holds the statistics pre- and postprocessing of this
         sample use from the inputs.
         """
-        sample = self.digest(sample)
+        return self._preprocess(self.digest(sample))
+
+    def _preprocess(self, sample: Sample) -> Sample:
+        """:meth:`apply_preprocessing` of a sample that is already digested."""
         stat: dict[Any, Any] = dict(sample.stat)
         measures = (*self.pre_stats.sample_measures, *self.pre_stats.dataset_measures)
         if measures:
@@ -220,9 +224,17 @@ class PredictionPipeline:
             members={k: v for k, v in members.items() if k in self._output_ids}, stat=stat, id=sample.id
         )
 
-    @property
+    @functools.cached_property
     def _output_ids(self) -> tuple[str, ...]:
         return tuple(t.id for t in self.spec.outputs)
+
+    @functools.cached_property
+    def _input_axes(self) -> dict[str, tuple[str, ...]]:
+        return {t.id: t.axis_ids for t in self.spec.inputs}
+
+    @functools.cached_property
+    def _output_axes(self) -> dict[str, tuple[str, ...]]:
+        return {t.id: t.axis_ids for t in self.spec.outputs}
 
     # --- prediction -----------------------------------------------------------------------------
 
@@ -239,9 +251,8 @@ class PredictionPipeline:
             InputError: a size is not valid (the message lists the valid sizes).
         """
         digested = self.digest(sample)
-        sizes = {(m, a): s for m, t in digested.members.items() for a, s in t.sizes.items()}
-        check_input_sizes(self._present(digested), sizes)
-        processed = digested if skip_preprocessing else self.apply_preprocessing(digested)
+        check_input_sizes(self._present(digested), _flat(digested.shape))
+        processed = digested if skip_preprocessing else self._preprocess(digested)
         raw = self._adapter().forward({m: t.data for m, t in processed.members.items()})
         outputs = self._wrap_outputs(raw)
         result = Sample(members=outputs, stat=processed.stat, id=processed.id)
@@ -432,7 +443,7 @@ class PredictionPipeline:
         One forward call; when the model rejects a batch its description allows (e.g. a graph
         exported with batch size 1), it falls back to one call per block from then on.
         """
-        output_axes = {t.id: t.axis_ids for t in self.spec.outputs}
+        output_axes = self._output_axes
         if n_stacked == 1:
             return [adapter.forward(arrays)]
         if not self._batching_failed:
@@ -454,7 +465,7 @@ class PredictionPipeline:
                     }
                     for i in range(n_blocks)
                 ]
-        input_axes = {t.id: t.axis_ids for t in self.spec.inputs}
+        input_axes = self._input_axes
         return [
             adapter.forward(
                 {m: _batch_piece(a, input_axes[m], i, n_stacked) for m, a in arrays.items()}
@@ -482,7 +493,7 @@ class PredictionPipeline:
         on_progress: ProgressCallback | None,
     ) -> Sample:
         adapter = self._adapter()
-        processed = sample if skip_preprocessing else self.apply_preprocessing(sample)
+        processed = sample if skip_preprocessing else self._preprocess(sample)
         members = processed.members
         out_sizes = output_sizes(self.spec, _flat(sample.shape))
         if any(v is None for v in out_sizes.values()) and n_blocks > 1:
@@ -505,8 +516,7 @@ class PredictionPipeline:
         post_per_block = not skip_postprocessing and self.postprocessing_is_pointwise()
         stat: dict[Any, Any] = dict(processed.stat)
         b = batch_size if self._can_batch() else 1
-        input_axes = {t.id: t.axis_ids for t in self.spec.inputs}
-        output_axes = {t.id: t.axis_ids for t in self.spec.outputs}
+        input_axes, output_axes = self._input_axes, self._output_axes
 
         # once a full batch ran, a short last batch is filled up with copies of its last block so
         # that the model sees one input shape only (no retracing or re-tuning for a new shape)

@@ -23,7 +23,6 @@ Importing this module imports no deep-learning framework and no pytest.
 
 from __future__ import annotations
 
-import hashlib
 import importlib.metadata
 import keyword
 import os
@@ -41,7 +40,15 @@ import numpy as np
 from bioimageio_core import hookspecs
 from bioimageio_core.adapters import AdapterRequest, FileOpener
 from bioimageio_core.settings import Settings, get_settings
-from bioimageio_core.sources import FolderRoot, Root, UrlRoot, ZipRoot, is_url, open_file
+from bioimageio_core.sources import (
+    FolderRoot,
+    Root,
+    UrlRoot,
+    ZipRoot,
+    is_url,
+    open_file,
+    sha256_of_file,
+)
 from bioimageio_core.spec import ModelDescr, SpecExtensions, build_description
 
 __all__ = [
@@ -78,12 +85,8 @@ class InvalidTestDescription(AssertionError):
 
 
 def sha256_of(path: Path) -> str:
-    """The sha256 hex digest of a file's bytes."""
-    digest = hashlib.sha256()
-    with path.open("rb") as stream:
-        while chunk := stream.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
+    """The sha256 hex digest of a file's bytes (:func:`bioimageio_core.sources.sha256_of_file`)."""
+    return sha256_of_file(path)
 
 
 def axes(

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Hashable, Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -65,14 +66,7 @@ def predict(
     factory ``(output_id, shape, dtype) -> array``. ``batch_size``: blocks per forward call when
     predicting blockwise. ``on_progress(done, total)`` is called after each forward call.
     """
-    if isinstance(model, PredictionPipeline):
-        return _predict_one(
-            model, inputs, sample_id, blocksize_parameter, input_block_shape, skip_preprocessing,
-            skip_postprocessing, save_output_path, batch_size, axes, outputs, on_progress,
-        )
-    with create_prediction_pipeline(
-        model, devices=devices, weights_format=weights_format, batch_size=batch_size
-    ) as pipeline:
+    with _pipeline_for(model, devices, weights_format, batch_size) as pipeline:
         return _predict_one(
             pipeline, inputs, sample_id, blocksize_parameter, input_block_shape,
             skip_preprocessing, skip_postprocessing, save_output_path, batch_size, axes, outputs,
@@ -108,19 +102,22 @@ def predict_many(
             "every sample would overwrite the previous one",
             hint="add {sample_id} to the path, e.g. 'out/{sample_id}_{output_id}.tif'",
         )
-    if isinstance(model, PredictionPipeline):
-        yield from _predict_all(
-            model, inputs, sample_id, blocksize_parameter, input_block_shape, skip_preprocessing,
-            skip_postprocessing, save_output_path, batch_size, axes, on_progress,
-        )
-        return
-    with create_prediction_pipeline(
-        model, devices=devices, weights_format=weights_format, batch_size=batch_size
-    ) as pipeline:
+    with _pipeline_for(model, devices, weights_format, batch_size) as pipeline:
         yield from _predict_all(
             pipeline, inputs, sample_id, blocksize_parameter, input_block_shape,
             skip_preprocessing, skip_postprocessing, save_output_path, batch_size, axes, on_progress,
         )
+
+
+def _pipeline_for(
+    model: Any, devices: Sequence[str] | None, weights_format: str | None, batch_size: int
+) -> AbstractContextManager[PredictionPipeline]:
+    """``model`` itself when it is a pipeline (left open), else a new one closed on exit."""
+    if isinstance(model, PredictionPipeline):
+        return nullcontext(model)
+    return create_prediction_pipeline(
+        model, devices=devices, weights_format=weights_format, batch_size=batch_size
+    )
 
 
 def _predict_all(
@@ -195,7 +192,7 @@ def _predict_one(
         output_paths(save_output_path, sample_id, output_ids) if save_output_path is not None else {}
     )
     sample = pipeline.digest(inputs, axes=axes, sample_id=sample_id)
-    if not isinstance(inputs, Sample) or inputs.id is None:
+    if isinstance(inputs, Sample) and inputs.id is None:  # digest keeps a Sample's own id
         sample = Sample(members=sample.members, stat=sample.stat, id=sample_id)
     stream = (
         _StreamedOutputs(pipeline, paths)

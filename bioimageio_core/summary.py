@@ -265,18 +265,18 @@ class ValidationSummary:
         out += [f"| {_md(n)} | {_md(v)} |" for n, v in self.env]
         return "\n".join(out) + "\n"
 
+    def format(self, kind: str) -> str:
+        """The summary as ``"json"``, ``"md"`` (Markdown) or, for any other ``kind``, text."""
+        if kind == "json":
+            return self.format_json()
+        if kind == "md":
+            return self.format_md()
+        return self.format_text()
+
     def save(self, path: str | Path) -> Path:
         """Write the summary; the suffix picks the format (``.json``, ``.md``, else text)."""
         target = Path(path)
-        suffix = target.suffix.lower()
-        text = (
-            self.format_json()
-            if suffix == ".json"
-            else self.format_md()
-            if suffix == ".md"
-            else self.format_text()
-        )
-        target.write_text(text, encoding="utf-8")
+        target.write_text(self.format(target.suffix.lower().lstrip(".")), encoding="utf-8")
         return target
 
 

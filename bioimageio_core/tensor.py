@@ -42,7 +42,16 @@ def pad_array(
     return np.pad(array, widths, mode=mode)
 
 
-_LETTER_AXES = {"b": "batch", "c": "channel", "i": "index", "t": "time"}
+AXIS_LETTERS: Mapping[str, str] = {
+    "b": "batch",
+    "c": "channel",
+    "t": "time",
+    "i": "index",
+    "x": "x",
+    "y": "y",
+    "z": "z",
+}
+"""Short letters accepted in an axes string, and the axis id each stands for."""
 
 
 class Tensor:
@@ -76,7 +85,7 @@ class Tensor:
         ``t`` → ``time``.
         """
         if isinstance(dims, str):
-            dims = [_LETTER_AXES.get(letter, letter) for letter in dims]
+            dims = [AXIS_LETTERS.get(letter, letter) for letter in dims]
         return cls(array, dims)
 
     @property

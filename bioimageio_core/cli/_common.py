@@ -1,4 +1,4 @@
-"""Helpers shared by the ``test``, ``predict`` and ``block-artifacts`` commands.
+"""Options and helpers shared by the commands.
 
 Errors are reported in one or two lines a user can act on (the traceback only with ``--debug``);
 progress bars appear on a terminal and stay quiet when output is piped or with ``--quiet``.
@@ -29,6 +29,15 @@ weights_format_option = click.option(
     default=None,
     metavar="FORMAT",
     help="Weight format to run (e.g. onnx, torchscript); default: the best one usable here.",
+)
+
+summary_format_option = click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["text", "json", "md"]),
+    default="text",
+    show_default=True,
+    help="How to print the summary.",
 )
 
 

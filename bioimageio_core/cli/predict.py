@@ -254,16 +254,24 @@ def check_not_existing(paths: Sequence[Path], overwrite: bool) -> None:
 
 
 def _load_model(source: str) -> ModelDescr:
-    from bioimageio_core.loading import load_description
-    from bioimageio_core.spec import ModelDescr
+    from bioimageio_core.pipeline import as_model_description
 
-    descr = load_description(source, perform_io_checks=False)
-    if not isinstance(descr, ModelDescr):
-        raise InputError(
-            f"{source} describes a {getattr(descr, 'type', '?')}, not a model",
-            hint="predict needs the description of a model",
-        )
-    return descr
+    return as_model_description(source)
+
+
+def _files(
+    descr: ModelDescr, input_patterns: Sequence[str], output_pattern: str, overwrite: bool
+) -> tuple[list[SampleFiles], dict[tuple[str, str], Path]]:
+    """The input files of each sample and the output file of each (sample, output); existing
+    output files are refused unless ``overwrite``."""
+    samples = match_inputs(
+        input_patterns,
+        [t.id for t in descr.inputs],
+        [t.id for t in descr.inputs if t.optional],
+    )
+    paths = output_paths(output_pattern, [s.id for s in samples], [t.id for t in descr.outputs])
+    check_not_existing(list(paths.values()), overwrite)
+    return samples, paths
 
 
 def _pipeline(
@@ -433,12 +441,9 @@ def predict_command(
             output_pattern = output_pattern or str(
                 folder / "outputs" / "{sample_id}_{tensor_id}.npy"
             )
-        input_ids = [t.id for t in descr.inputs]
-        optional = [t.id for t in descr.inputs if t.optional]
-        samples = match_inputs(input_patterns, input_ids, optional)
-        output_ids = [t.id for t in descr.outputs]
-        paths = output_paths(output_pattern or DEFAULT_OUTPUTS, [s.id for s in samples], output_ids)
-        check_not_existing(list(paths.values()), overwrite)
+        samples, paths = _files(
+            descr, input_patterns, output_pattern or DEFAULT_OUTPUTS, overwrite
+        )
         written = _run_predict(
             descr, samples, paths, blocksize, batch_size, device, weights_format, axes, quiet
         )
@@ -491,7 +496,6 @@ def _run_predict(
             )
             for oid, tensor in result.members.items():
                 path = paths[(sample.id, oid)]
-                path.parent.mkdir(parents=True, exist_ok=True)
                 save_tensor(path, tensor)
                 written.append(path)
             bar.update()
@@ -614,14 +618,9 @@ def block_artifacts_command(
         from bioimageio_core.tensor import Tensor
 
         descr = _load_model(source)
-        input_ids = [t.id for t in descr.inputs]
-        optional = [t.id for t in descr.inputs if t.optional]
-        samples = match_inputs(input_patterns, input_ids, optional)
-        output_ids = [t.id for t in descr.outputs]
         suffix = suffix if suffix.startswith(".") else f".{suffix}"
         pattern = str(output_dir / ("{sample_id}_{tensor_id}" + suffix)).replace("\\", "/")
-        paths = output_paths(pattern, [s.id for s in samples], output_ids)
-        check_not_existing(list(paths.values()), overwrite)
+        samples, paths = _files(descr, input_patterns, pattern, overwrite)
         results: list[Artifact] = []
         with (
             _pipeline(descr, weights_format, device, 1) as pipeline,
@@ -632,7 +631,6 @@ def block_artifacts_command(
                 diffs, n_blocks = block_differences(pipeline, digested, blocksize)
                 for oid, diff in diffs.items():
                     path = paths[(sample.id, oid)]
-                    path.parent.mkdir(parents=True, exist_ok=True)
                     dims = next(t for t in pipeline.spec.outputs if t.id == oid).axis_ids
                     save_tensor(path, Tensor(diff, dims))
                     results.append(

@@ -12,6 +12,7 @@ from bioimageio_core.cli._common import (
     allow_remote_code_option,
     debug_option,
     fail,
+    summary_format_option,
     weights_format_option,
 )
 
@@ -49,14 +50,7 @@ from bioimageio_core.cli._common import (
     help="Folder where outputs that do not reproduce their test output are saved "
     "(<weights format>/<output id>.npy).",
 )
-@click.option(
-    "--format",
-    "output_format",
-    type=click.Choice(["text", "json", "md"]),
-    default="text",
-    show_default=True,
-    help="How to print the summary.",
-)
+@summary_format_option
 @allow_remote_code_option
 @debug_option
 def test_command(
@@ -102,11 +96,5 @@ def test_command(
             summary.save(path)
         except OSError as e:
             fail(e, debug)
-    if output_format == "json":
-        text = summary.format_json()
-    elif output_format == "md":
-        text = summary.format_md()
-    else:
-        text = summary.format_text()
-    click.echo(text, nl=False)
+    click.echo(summary.format(output_format), nl=False)
     sys.exit(0 if summary.status == "passed" else 1)

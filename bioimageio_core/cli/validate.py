@@ -12,19 +12,18 @@ from typing import NoReturn
 import click
 
 from bioimageio_core.cli import main
+from bioimageio_core.cli._common import debug_option, summary_format_option
 
 
 def _fail(error: BaseException, debug: bool) -> NoReturn:
-    """Report an error in one or two lines (with the traceback only under ``--debug``)."""
+    """Report an error as its message alone (with the traceback only under ``--debug``).
+
+    Unlike :func:`~bioimageio_core.cli._common.fail`, the message is printed as it is.
+    """
     if debug:
         raise error
     click.echo(f"error: {error}", err=True)
     sys.exit(1)
-
-
-_debug_option = click.option(
-    "--debug", is_flag=True, help="Show the full traceback of unexpected errors."
-)
 
 
 @main.command("validate")
@@ -35,15 +34,8 @@ _debug_option = click.option(
     help="Check that referenced files exist and match their sha256 "
     "[default: BIOIMAGEIO_PERFORM_IO_CHECKS, else on].",
 )
-@click.option(
-    "--format",
-    "output_format",
-    type=click.Choice(["text", "json", "md"]),
-    default="text",
-    show_default=True,
-    help="How to print the summary.",
-)
-@_debug_option
+@summary_format_option
+@debug_option
 def validate(source: str, io_checks: bool | None, output_format: str, debug: bool) -> None:
     """Validate the description at SOURCE and print a summary.
 
@@ -62,13 +54,7 @@ def validate(source: str, io_checks: bool | None, output_format: str, debug: boo
         summary = validate_format(source, perform_io_checks=io_checks)
     except Exception as e:
         _fail(e, debug)
-    if output_format == "json":
-        text = summary.format_json()
-    elif output_format == "md":
-        text = summary.format_md()
-    else:
-        text = summary.format_text()
-    click.echo(text, nl=False)
+    click.echo(summary.format(output_format), nl=False)
     sys.exit(0 if summary.is_valid else 1)
 
 
@@ -82,7 +68,7 @@ def validate(source: str, io_checks: bool | None, output_format: str, debug: boo
     help="Where to write the updated YAML: a file, a folder (writes bioimageio.yaml there), "
     "or - for standard output.",
 )
-@_debug_option
+@debug_option
 def update_format(source: str, output: str, debug: bool) -> None:
     """Write the description at SOURCE in the latest format (0.4 models become 0.5).
 
@@ -135,7 +121,7 @@ def update_format(source: str, output: str, debug: bool) -> None:
 
 
 @main.command("empty-cache")
-@_debug_option
+@debug_option
 def empty_cache(debug: bool) -> None:
     """Delete every downloaded and unpacked file in the cache (BIOIMAGEIO_CACHE_PATH).
 

@@ -36,18 +36,8 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from bioimageio_core.errors import InputError
+from bioimageio_core.tensor import AXIS_LETTERS as AXIS_LETTERS  # re-exported
 from bioimageio_core.tensor import Tensor
-
-AXIS_LETTERS: Mapping[str, str] = {
-    "b": "batch",
-    "c": "channel",
-    "t": "time",
-    "i": "index",
-    "x": "x",
-    "y": "y",
-    "z": "z",
-}
-"""Short letters accepted in an axes string, and the axis id each stands for."""
 
 AxesLike = str | Sequence[str]
 """Axes as a string of letters (``"bcyx"``) or a sequence of axis ids (``["batch", "y"]``)."""

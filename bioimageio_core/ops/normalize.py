@@ -24,16 +24,24 @@ from bioimageio_core.tensor import Tensor
 DEFAULT_EPS = 1e-6
 
 
-def _none_is_dataset(target: OpTarget) -> bool:
-    return target.axes_none_scope == "dataset"
+def _scope(
+    kwargs: Any, target: OpTarget, *, none_means_dataset: bool | None = None
+) -> tuple[tuple[str, ...] | None, bool]:
+    """The op's reduction ``axes`` and whether they mean dataset statistics.
+
+    ``none_means_dataset`` (default: from ``target.axes_none_scope``) decides for ``axes: null``.
+    """
+    axes = as_axes(getattr(kwargs, "axes", None))
+    if none_means_dataset is None:
+        none_means_dataset = target.axes_none_scope == "dataset"
+    return axes, is_dataset_scope(axes, target, none_means_dataset=none_means_dataset)
 
 
 # clip ---------------------------------------------------------------------------------------
 
 
 def _clip_measures(kwargs: Any, target: OpTarget) -> tuple[Measure | None, Measure | None]:
-    axes = as_axes(getattr(kwargs, "axes", None))
-    dataset = is_dataset_scope(axes, target, none_means_dataset=_none_is_dataset(target))
+    axes, dataset = _scope(kwargs, target)
     lo_p = getattr(kwargs, "min_percentile", None)
     hi_p = getattr(kwargs, "max_percentile", None)
     lo = None if lo_p is None else quantile(target.member_id, float(lo_p) / 100, axes, "inverted_cdf", dataset)
@@ -60,8 +68,7 @@ def clip(
 
 
 def _zmuv_measures(kwargs: Any, target: OpTarget) -> tuple[Measure, Measure]:
-    axes = as_axes(getattr(kwargs, "axes", None))
-    dataset = is_dataset_scope(axes, target, none_means_dataset=_none_is_dataset(target))
+    axes, dataset = _scope(kwargs, target)
     return mean_std(target.member_id, axes, dataset)
 
 
@@ -84,8 +91,7 @@ def zero_mean_unit_variance(
 
 
 def _scale_range_measures(kwargs: Any, target: OpTarget) -> tuple[Measure, Measure]:
-    axes = as_axes(getattr(kwargs, "axes", None))
-    dataset = is_dataset_scope(axes, target, none_means_dataset=_none_is_dataset(target))
+    axes, dataset = _scope(kwargs, target)
     lo_p = float(getattr(kwargs, "min_percentile", 0.0))
     hi_p = float(getattr(kwargs, "max_percentile", 100.0))
     if not lo_p < hi_p:
@@ -118,8 +124,7 @@ def scale_range(
 
 
 def _smv_measures(kwargs: Any, target: OpTarget) -> tuple[Measure, Measure, Measure, Measure]:
-    axes = as_axes(getattr(kwargs, "axes", None))
-    dataset = is_dataset_scope(axes, target, none_means_dataset=False)
+    axes, dataset = _scope(kwargs, target, none_means_dataset=False)
     reference = str(getattr(kwargs, "reference_tensor", None) or target.member_id)
     return (*mean_std(target.member_id, axes, dataset), *mean_std(reference, axes, dataset))
 

@@ -13,7 +13,7 @@ import datetime
 import math
 import types
 import typing
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, Literal, TypeVar, Union, get_args, get_origin
 
@@ -240,16 +240,7 @@ def _var_tuple(v: Any, t: Any) -> tuple[Any, ...]:
     if not isinstance(v, list | tuple):
         raise TypeError(f"must be a list (got {describe(v)})")
     item_type = get_args(t)[0]
-    out: list[Any] = []
-    failed = False
-    for i, item in enumerate(v):
-        try:
-            out.append(structure_at(item, item_type, i))
-        except Invalid:
-            failed = True
-    if failed:
-        raise Invalid
-    return tuple(out)
+    return _structure_items((item, item_type) for item in v)
 
 
 def _is_fixed_tuple(t: Any) -> bool:
@@ -260,9 +251,14 @@ def _fixed_tuple(v: Any, t: Any) -> tuple[Any, ...]:
     args = get_args(t)
     if not isinstance(v, list | tuple) or len(v) != len(args):
         raise TypeError(f"must be a list of {len(args)} items (got {describe(v)})")
+    return _structure_items(zip(v, args, strict=True))
+
+
+def _structure_items(items: Iterable[tuple[Any, Any]]) -> tuple[Any, ...]:
+    """Structure ``(value, type)`` pairs at indices 0, 1, …; report every invalid item."""
     out: list[Any] = []
     failed = False
-    for i, (item, item_type) in enumerate(zip(v, args, strict=True)):
+    for i, (item, item_type) in enumerate(items):
         try:
             out.append(structure_at(item, item_type, i))
         except Invalid:

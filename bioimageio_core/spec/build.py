@@ -63,12 +63,15 @@ class BuildResult:
         return tuple(i for i in self.issues if i.severity == "warning")
 
 
-_CLASSES: dict[str, dict[str, type]] = {
+DESCR_CLASSES: dict[str, dict[str, type]] = {
+    "model": {"0.5": ModelDescr},
     "dataset": {"0.2": DatasetDescr02, "0.3": DatasetDescr},
     "application": {"0.2": ApplicationDescr02, "0.3": ApplicationDescr},
     "notebook": {"0.2": NotebookDescr02, "0.3": NotebookDescr},
+    "generic": {"0.2": GenericDescr02, "0.3": GenericDescr},
 }
-_GENERIC: dict[str, type] = {"0.2": GenericDescr02, "0.3": GenericDescr}
+"""Resource type -> format minor version -> descriptor class. Older models are converted to
+0.5 first; any other type is built as a generic description."""
 _VERSION = re.compile(r"(\d+)\.(\d+)(\.\d+)?")
 
 
@@ -171,7 +174,7 @@ def _build(
             return None, issues
         cls = ModelDescr
     else:
-        table = _CLASSES.get(rtype, _GENERIC)
+        table = DESCR_CLASSES.get(rtype, DESCR_CLASSES["generic"])
         if minor not in table:
             issues.append(
                 Issue(

@@ -10,32 +10,16 @@ import attrs
 
 from bioimageio_core.spec._convert import EXTRA, INTERNAL, KIND
 from bioimageio_core.spec._validators import JSON_SCHEMA
-from bioimageio_core.spec.generic import (
-    ApplicationDescr,
-    ApplicationDescr02,
-    DatasetDescr,
-    DatasetDescr02,
-    GenericDescr,
-    GenericDescr02,
-    NotebookDescr,
-    NotebookDescr02,
-)
-from bioimageio_core.spec.model import ModelDescr
+from bioimageio_core.spec.build import DESCR_CLASSES
 from bioimageio_core.spec.processing import BUILTIN_PROCESSING, ProcessingStep
 from bioimageio_core.spec.weights import BUILTIN_WEIGHT_FORMATS, WeightsDescr
 
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 
 SCHEMAS: dict[str, type] = {
-    "model_v0_5": ModelDescr,
-    "dataset_v0_2": DatasetDescr02,
-    "dataset_v0_3": DatasetDescr,
-    "application_v0_2": ApplicationDescr02,
-    "application_v0_3": ApplicationDescr,
-    "notebook_v0_2": NotebookDescr02,
-    "notebook_v0_3": NotebookDescr,
-    "generic_v0_2": GenericDescr02,
-    "generic_v0_3": GenericDescr,
+    f"{rtype}_v{version.replace('.', '_')}": cls
+    for rtype, by_version in DESCR_CLASSES.items()
+    for version, cls in by_version.items()
 }
 """Schema file stem (``schemas/<stem>.json``) -> descriptor class."""
 

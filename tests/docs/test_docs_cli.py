@@ -2,27 +2,22 @@
 
 from __future__ import annotations
 
-import importlib.util
 import subprocess
 import sys
 from pathlib import Path
 from types import ModuleType
 
 import click
+from docs_helpers import ROOT, load_script
 
 from bioimageio_core.cli import main
 
-ROOT = Path(__file__).resolve().parents[2]
 CLI_MD = ROOT / "docs" / "cli.md"
 SCRIPT = ROOT / "scripts" / "generate_cli_docs.py"
 
 
 def _generator() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("generate_cli_docs", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("generate_cli_docs")
 
 
 def _all_commands() -> list[tuple[str, click.Command]]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
 import subprocess
@@ -10,20 +9,17 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
+from docs_helpers import ROOT, load_script
+
 import bioimageio_core.spec as spec
 from bioimageio_core.spec.json_schema import SCHEMAS
 
-ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs" / "descriptors.md"
 SCRIPT = ROOT / "scripts" / "generate_descriptor_docs.py"
 
 
 def _generator() -> ModuleType:
-    module_spec = importlib.util.spec_from_file_location("generate_descriptor_docs", SCRIPT)
-    assert module_spec is not None and module_spec.loader is not None
-    module = importlib.util.module_from_spec(module_spec)
-    module_spec.loader.exec_module(module)
-    return module
+    return load_script("generate_descriptor_docs")
 
 
 def test_generated_part_is_current() -> None:

@@ -26,6 +26,19 @@ def expected_conv(x: Array, kernel: Array = KERNEL) -> Array:
 MakeModel = Callable[..., Path]
 
 
+def write_images(
+    folder: Path, names: list[str], size: int = 24, seed: int = 0
+) -> dict[str, Array]:
+    """Random ``(1, 1, size, size)`` float32 images saved as ``folder/<name>.npy``; by name."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    arrays = {}
+    for name in names:
+        arrays[name] = rng.uniform(0, 1, size=(1, 1, size, size)).astype(np.float32)
+        np.save(folder / f"{name}.npy", arrays[name])
+    return arrays
+
+
 def write_model(
     folder: Path,
     *,

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from model_testing_helpers import MakeModel, expected_conv, write_two_input_model
+from model_testing_helpers import MakeModel, expected_conv, write_images, write_two_input_model
 
 from bioimageio_core.cli import main
 from bioimageio_core.errors import InputError
@@ -18,16 +18,6 @@ def _invoke(*args: str) -> Any:
     return CliRunner().invoke(main, list(args))
 
 
-def _images(folder: Path, names: list[str], size: int = 24, seed: int = 0) -> dict[str, Any]:
-    folder.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(seed)
-    arrays = {}
-    for name in names:
-        arrays[name] = rng.uniform(0, 1, size=(1, 1, size, size)).astype(np.float32)
-        np.save(folder / f"{name}.npy", arrays[name])
-    return arrays
-
-
 # --- predict ------------------------------------------------------------------------------------
 
 
@@ -35,7 +25,7 @@ def test_predict_glob_writes_outputs_and_protects_them(
     make_model: MakeModel, tmp_path: Path
 ) -> None:
     model = make_model()
-    arrays = _images(tmp_path / "raw", ["img1", "img2"], size=40)
+    arrays = write_images(tmp_path / "raw", ["img1", "img2"], size=40)
     out = tmp_path / "out" / "{sample_id}_{tensor_id}.npy"
     result = _invoke(
         "predict",
@@ -72,7 +62,7 @@ def test_predict_glob_writes_outputs_and_protects_them(
 
 def test_predict_blockwise_equals_whole(make_model: MakeModel, tmp_path: Path) -> None:
     model = make_model()
-    (x,) = _images(tmp_path / "raw", ["big"], size=72).values()
+    (x,) = write_images(tmp_path / "raw", ["big"], size=72).values()
     for blocksize, batch in (("0", "1"), ("1", "3")):
         target = tmp_path / f"out_{blocksize}.npy"
         result = _invoke(
@@ -93,8 +83,8 @@ def test_predict_blockwise_equals_whole(make_model: MakeModel, tmp_path: Path) -
 
 def test_predict_several_inputs_with_placeholders(tmp_path: Path) -> None:
     model = write_two_input_model(tmp_path / "model")
-    a = _images(tmp_path / "data" / "a", ["s1", "s2"], seed=1)
-    b = _images(tmp_path / "data" / "b", ["s1", "s2"], seed=2)
+    a = write_images(tmp_path / "data" / "a", ["s1", "s2"], seed=1)
+    b = write_images(tmp_path / "data" / "b", ["s1", "s2"], seed=2)
     out = tmp_path / "pred" / "{tensor_id}" / "{sample_id}.npy"
     result = _invoke(
         "predict",
@@ -162,7 +152,7 @@ def test_predict_errors_are_short(make_model: MakeModel, tmp_path: Path) -> None
 
 def test_block_artifacts_with_enough_halo_are_zero(make_model: MakeModel, tmp_path: Path) -> None:
     model = make_model()
-    _images(tmp_path / "raw", ["img"], size=64)
+    write_images(tmp_path / "raw", ["img"], size=64)
     result = _invoke(
         "block-artifacts",
         str(model),
@@ -182,7 +172,7 @@ def test_block_artifacts_without_halo_show_borders(make_model: MakeModel, tmp_pa
     model = make_model()
     text = model.read_text().replace("  halo: 1\n", "\n").replace("halo: 1", "")
     model.write_text(text)
-    _images(tmp_path / "raw", ["img"], size=64)
+    write_images(tmp_path / "raw", ["img"], size=64)
     result = _invoke(
         "block-artifacts",
         str(model),

@@ -3,26 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
-import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from model_testing_helpers import write_images
 
 from bioimageio_core.cli.predict import match_inputs, output_paths, sample_id_of
 from bioimageio_core.errors import InputError
-
-
-def _images(folder: Path, names: list[str], size: int = 24, seed: int = 0) -> dict[str, Any]:
-    folder.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(seed)
-    arrays = {}
-    for name in names:
-        arrays[name] = rng.uniform(0, 1, size=(1, 1, size, size)).astype(np.float32)
-        np.save(folder / f"{name}.npy", arrays[name])
-    return arrays
-
 
 # --- pattern matching ---------------------------------------------------------------------------
 
@@ -36,7 +24,7 @@ def test_sample_ids_are_the_wildcard_parts() -> None:
 
 
 def test_match_single_input(tmp_path: Path) -> None:
-    _images(tmp_path / "raw", ["b", "a"])
+    write_images(tmp_path / "raw", ["b", "a"])
     samples = match_inputs([str(tmp_path / "raw" / "*.npy")], ["raw"])
     assert [s.id for s in samples] == ["a", "b"]
     assert samples[0].inputs == {"raw": tmp_path / "raw" / "a.npy"}
@@ -47,8 +35,8 @@ def test_match_single_input(tmp_path: Path) -> None:
 
 
 def test_match_several_inputs(tmp_path: Path) -> None:
-    _images(tmp_path / "a", ["s1", "s2"])
-    _images(tmp_path / "b", ["s1", "s2"])
+    write_images(tmp_path / "a", ["s1", "s2"])
+    write_images(tmp_path / "b", ["s1", "s2"])
     by_id = match_inputs([str(tmp_path / "{tensor_id}" / "*.npy")], ["a", "b"])
     assert [(s.id, s.inputs["b"].parent.name) for s in by_id] == [("s1", "b"), ("s2", "b")]
     positional = match_inputs(

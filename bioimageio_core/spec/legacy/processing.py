@@ -116,6 +116,29 @@ def _scope(mode: str, tensor_axes: str, loc: Loc, log: IssueLog) -> list[str] | 
     return ["batch"]
 
 
+def _statistics_axes(
+    kw: Mapping[str, Any],
+    mode: str,
+    tensor_axes: str,
+    loc: Loc,
+    log: IssueLog,
+    *,
+    default: list[str] | None = None,
+) -> list[str] | None:
+    """0.5 ``axes`` of a statistics op: the scope axis (see :func:`_scope`) and the axes of
+    ``kw["axes"]`` (required unless a ``default`` is given)."""
+    if default is not None and kw.get("axes") is None:
+        ids: list[str] | None = default
+    else:
+        ids = _axis_ids(kw.get("axes"), tensor_axes, (*loc, "axes"), log, required=True)
+    if ids is None:
+        return None
+    scope = _scope(mode, tensor_axes, loc, log)
+    if scope is None:
+        return None
+    return scope + ids
+
+
 def _complement(tensor_axes: str, ids: list[str]) -> list[str]:
     return [axis_id(a) for a in tensor_axes if a != "b" and axis_id(a) not in ids]
 
@@ -133,6 +156,22 @@ def _numbers(value: object) -> bool:
     return isinstance(value, list) and len(value) > 0 and all(is_number(v) for v in value)
 
 
+def _list_axis(kw: Mapping[str, Any], axes: str, loc: Loc, log: IssueLog, lists: str) -> str | None:
+    """The one axis per-channel ``lists`` run along: the axis that ``kw["axes"]`` leaves out."""
+    ids = _axis_ids(kw.get("axes"), axes, (*loc, "axes"), log, required=True)
+    if ids is None:
+        return None
+    along = _complement(axes, ids)
+    if len(along) != 1:
+        log.error(
+            (*loc, "axes"),
+            f"with per-channel {lists} lists, 'axes' must name all axes "
+            f"but one (the axis the lists run along); left: {along}",
+        )
+        return None
+    return along[0]
+
+
 def _scale_linear(kw: dict[str, Any], axes: str, loc: Loc, log: IssueLog) -> dict[str, Any] | None:
     gain, offset = kw.get("gain", 1.0), kw.get("offset", 0.0)
     scalar_gain, scalar_offset = _scalar(gain), _scalar(offset)
@@ -142,18 +181,10 @@ def _scale_linear(kw: dict[str, Any], axes: str, loc: Loc, log: IssueLog) -> dic
         if scalar is None and not _numbers(value):
             log.error((*loc, key), f"{key} must be a number or a list of numbers (got {value!r})")
             return None
-    ids = _axis_ids(kw.get("axes"), axes, (*loc, "axes"), log, required=True)
-    if ids is None:
+    along = _list_axis(kw, axes, loc, log, "gain/offset")
+    if along is None:
         return None
-    along = _complement(axes, ids)
-    if len(along) != 1:
-        log.error(
-            (*loc, "axes"),
-            "with per-channel gain/offset lists, 'axes' must name all axes "
-            f"but one (the axis the lists run along); left: {along}",
-        )
-        return None
-    kwargs: dict[str, Any] = {"axis": along[0]}
+    kwargs: dict[str, Any] = {"axis": along}
     kwargs["gain"] = gain if scalar_gain is None else scalar_gain
     kwargs["offset"] = offset if scalar_offset is None else scalar_offset
     lengths = {len(v) for v in (kwargs["gain"], kwargs["offset"]) if isinstance(v, list)}
@@ -176,13 +207,10 @@ def _zero_mean_unit_variance(
         return None
     if mode == "fixed":
         return _fixed_zmuv(kw, axes, loc, log)
-    ids = _axis_ids(kw.get("axes"), axes, (*loc, "axes"), log, required=True)
-    if ids is None:
+    stat_axes = _statistics_axes(kw, mode, axes, loc, log)
+    if stat_axes is None:
         return None
-    scope = _scope(mode, axes, loc, log)
-    if scope is None:
-        return None
-    out: dict[str, Any] = {"axes": scope + ids}
+    out: dict[str, Any] = {"axes": stat_axes}
     _eps(kw, out)
     return {"id": "zero_mean_unit_variance", "kwargs": out}
 
@@ -209,16 +237,8 @@ def _fixed_zmuv(kw: dict[str, Any], axes: str, loc: Loc, log: IssueLog) -> dict[
                 f"mode 'fixed' needs {key} as a number or list of numbers (got {value!r})",
             )
             return None
-    ids = _axis_ids(kw.get("axes"), axes, (*loc, "axes"), log, required=True)
-    if ids is None:
-        return None
-    along = _complement(axes, ids)
-    if len(along) != 1:
-        log.error(
-            (*loc, "axes"),
-            "with per-channel mean/std lists, 'axes' must name all axes "
-            f"but one (the axis the lists run along); left: {along}",
-        )
+    along = _list_axis(kw, axes, loc, log, "mean/std")
+    if along is None:
         return None
     means = mean if isinstance(mean, list) else [mean]
     stds = std if isinstance(std, list) else [std]
@@ -232,7 +252,7 @@ def _fixed_zmuv(kw: dict[str, Any], axes: str, loc: Loc, log: IssueLog) -> dict[
         return None
     return {
         "id": "fixed_zero_mean_unit_variance",
-        "kwargs": {"axis": along[0], "mean": means, "std": stds},
+        "kwargs": {"axis": along, "mean": means, "std": stds},
     }
 
 
@@ -243,13 +263,10 @@ def _scale_range(kw: dict[str, Any], axes: str, loc: Loc, log: IssueLog) -> dict
     if mode == "fixed":
         log.error((*loc, "mode"), "scale_range supports mode per_sample or per_dataset")
         return None
-    ids = _axis_ids(kw.get("axes"), axes, (*loc, "axes"), log, required=True)
-    if ids is None:
+    stat_axes = _statistics_axes(kw, mode, axes, loc, log)
+    if stat_axes is None:
         return None
-    scope = _scope(mode, axes, loc, log)
-    if scope is None:
-        return None
-    out: dict[str, Any] = {"axes": scope + ids}
+    out: dict[str, Any] = {"axes": stat_axes}
     for key in ("min_percentile", "max_percentile", "eps", "reference_tensor"):
         if kw.get(key) is not None:
             out[key] = kw[key]
@@ -265,16 +282,10 @@ def _scale_mean_variance(
     if mode == "fixed":
         log.error((*loc, "mode"), "scale_mean_variance supports mode per_sample or per_dataset")
         return None
-    if kw.get("axes") is None:
-        ids = [axis_id(a) for a in axes if a != "b"]
-    else:
-        found = _axis_ids(kw.get("axes"), axes, (*loc, "axes"), log, required=True)
-        if found is None:
-            return None
-        ids = found
-    scope = _scope(mode, axes, loc, log)
-    if scope is None:
+    all_axes = [axis_id(a) for a in axes if a != "b"]
+    stat_axes = _statistics_axes(kw, mode, axes, loc, log, default=all_axes)
+    if stat_axes is None:
         return None
-    out: dict[str, Any] = {"reference_tensor": kw.get("reference_tensor"), "axes": scope + ids}
+    out: dict[str, Any] = {"reference_tensor": kw.get("reference_tensor"), "axes": stat_axes}
     _eps(kw, out)
     return {"id": "scale_mean_variance", "kwargs": out}
