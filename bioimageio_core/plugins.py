@@ -376,6 +376,26 @@ def spec_extensions(settings: Settings | None = None) -> SpecExtensions:
 # weight-format choice
 
 
+KNOWN_DISTRIBUTIONS: dict[str, str] = {
+    "onnx": "bioimageio-run-onnx",
+    "pytorch_state_dict": "bioimageio-run-torch",
+    "torchscript": "bioimageio-run-torch",
+    "tensorflow_saved_model_bundle": "bioimageio-run-tensorflow",
+    "keras_hdf5": "bioimageio-run-keras",
+    "keras_v3": "bioimageio-run-keras",
+}
+"""The plugin distribution that runs each standard weight format (for install hints when no
+installed plugin provides a format)."""
+
+
+def install_hint_for(weight_format: str) -> str:
+    """What to install to run ``weight_format`` when no installed plugin provides it."""
+    dist = KNOWN_DISTRIBUTIONS.get(weight_format)
+    if dist is None:
+        return f"install a plugin distribution that provides the {weight_format!r} weight format"
+    return f"pip install {dist} (from this repository: plugins/{dist.rsplit('-', 1)[-1]})"
+
+
 def choose_weight_format(
     present: Iterable[str],
     preferred: str | Sequence[str] | None = None,
@@ -426,7 +446,11 @@ def choose_weight_format(
     for name in candidates if preferred else present:
         spec = specs.get(name)
         if spec is None:
-            lines.append(f"{name}: no installed plugin provides this format")
+            lines.append(
+                f"{name}: no installed plugin provides this format "
+                f"(it is run by {KNOWN_DISTRIBUTIONS.get(name, 'a third-party plugin')})"
+            )
+            hints.append(install_hint_for(name))
         else:
             dist = registry.distribution_of("weight_format", name)
             lines.append(f"{name}: {reasons.get(name, 'not usable')} (plugin distribution {dist})")

@@ -44,14 +44,6 @@ DEFAULT_MISMATCHED_PPM = 100
 N_WORST = 3
 """How many of the worst mismatched elements a report names."""
 
-#: plugin distribution providing each standard weight format (for install hints)
-KNOWN_DISTRIBUTIONS = {
-    "onnx": "bioimageio-run-onnx",
-    "pytorch_state_dict": "bioimageio-run-torch",
-    "torchscript": "bioimageio-run-torch",
-    "tensorflow_saved_model_bundle": "bioimageio-run-tensorflow",
-    "keras_hdf5": "bioimageio-run-keras",
-}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -456,8 +448,7 @@ def plan_weight_formats(model: ModelDescr, weights_format: str | None = None) ->
             continue
         spec = specs.get(wf)
         if spec is None:
-            dist = KNOWN_DISTRIBUTIONS.get(wf)
-            hint = f"pip install {dist}" if dist else "install a plugin that provides it"
+            hint = plugins.install_hint_for(wf)
             skipped[wf] = f"no installed plugin runs {wf} weights; to test them: {hint}"
             continue
         try:

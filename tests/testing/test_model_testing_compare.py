@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import random
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -285,9 +284,22 @@ def test_size_cases() -> None:
     assert testing.size_cases(model(False, FixedSize(32))) == [(1, 0)]
 
 
-def test_known_distribution_hints_exist() -> None:
-    assert set(testing.KNOWN_DISTRIBUTIONS) >= {"onnx", "torchscript", "pytorch_state_dict"}
-    assert Path(__file__).name.startswith("test_model_testing")
+def test_install_hints_name_the_plugin_distribution() -> None:
+    from bioimageio_core import plugins
+    from bioimageio_core.errors import UnsupportedWeightFormatError
+    from bioimageio_core.settings import Settings
+
+    assert plugins.install_hint_for("onnx") == (
+        "pip install bioimageio-run-onnx (from this repository: plugins/onnx)"
+    )
+    assert plugins.install_hint_for("keras_v3").startswith("pip install bioimageio-run-keras ")
+    assert "'my_format'" in plugins.install_hint_for("my_format")
+    no_backends = Settings(load_plugins=("no-such-plugin",))  # built-in ops only
+    with pytest.raises(UnsupportedWeightFormatError) as info:
+        plugins.choose_weight_format(["torchscript", "onnx"], settings=no_backends)
+    text = str(info.value)
+    assert "torchscript: no installed plugin provides this format (it is run by " in text
+    assert "bioimageio-run-torch" in text and "bioimageio-run-onnx" in text
 
 
 def test_check_output_sizes() -> None:
