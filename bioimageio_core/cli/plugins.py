@@ -23,6 +23,11 @@ def plugins_command(as_json: bool) -> None:
     """List plugin distributions, what they provide and whether it can run here.
 
     Frameworks are never imported: availability checks only look for installed packages.
+
+    \b
+    Examples:
+      bioimageio-run plugins
+      BIOIMAGEIO_DISABLE_PLUGINS=torch bioimageio-run plugins --json
     """
     registry = plugin_registry.get_registry()
     formats = registry.weight_formats.specs
