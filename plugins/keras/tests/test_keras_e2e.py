@@ -16,7 +16,8 @@ import attrs
 import keras
 import numpy as np
 import pytest
-from e2e_descriptions import (
+
+from bioimageio_core.plugin_e2e import (
     ModelDef,
     Param,
     Ref,

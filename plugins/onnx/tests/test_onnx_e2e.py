@@ -18,7 +18,10 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 import pytest
-from e2e_descriptions import (
+from onnx import TensorProto, helper, numpy_helper
+from onnx_testing import OPSET, conv_numpy
+
+from bioimageio_core.plugin_e2e import (
     ModelDef,
     Param,
     Ref,
@@ -32,8 +35,6 @@ from e2e_descriptions import (
     warnings_of,
     write_model,
 )
-from onnx import TensorProto, helper, numpy_helper
-from onnx_testing import OPSET, conv_numpy
 
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
 EXAMPLE = PROJECT_ROOT / "examples" / "tiny-nuclei-unet" / "rdf.yaml"

@@ -16,7 +16,9 @@ import attrs
 import numpy as np
 import pytest
 import tensorflow as tf
-from e2e_descriptions import (
+from tf_testing import FORMAT, zip_folder
+
+from bioimageio_core.plugin_e2e import (
     ModelDef,
     Param,
     Ref,
@@ -30,7 +32,6 @@ from e2e_descriptions import (
     warnings_of,
     write_model,
 )
-from tf_testing import FORMAT, zip_folder
 
 VERSIONS: tuple[Version, ...] = ("0.5", "0.4")
 WEIGHTS_FILE = "saved_model.zip"

@@ -17,7 +17,9 @@ import attrs
 import numpy as np
 import pytest
 import torch
-from e2e_descriptions import (
+from torch_helpers import NETS_FILE, PYTORCH_VERSION, run_eager, seeded, sha256_of, write_nets
+
+from bioimageio_core.plugin_e2e import (
     ModelDef,
     Param,
     Ref,
@@ -31,7 +33,6 @@ from e2e_descriptions import (
     warnings_of,
     write_model,
 )
-from torch_helpers import NETS_FILE, PYTORCH_VERSION, run_eager, seeded, sha256_of, write_nets
 
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
 EXAMPLE = PROJECT_ROOT / "examples" / "tiny-nuclei-unet" / "rdf.yaml"

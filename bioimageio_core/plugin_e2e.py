@@ -1,4 +1,5 @@
-"""End-to-end test models: one definition written as a 0.5 and as an equivalent 0.4 description.
+"""End-to-end test models for plugin authors: one definition written as a 0.5 and as an
+equivalent 0.4 description, then tested and run through the ``bioimageio-run`` CLI.
 
 A :class:`ModelDef` names its tensors (axis letters ``b``, ``c``, ``y``, ``x`` in array order and
 a test array each), how their spatial sizes are described (fixed, parameterized, or relative to
@@ -6,7 +7,7 @@ another tensor with a scale and a halo) and its weights files. :func:`write_mode
 test tensors, a README and the description (``format_version`` 0.5.4 or 0.4.10) into a folder.
 :func:`run_cli` runs a ``bioimageio-run`` command in-process.
 
-The same module sits in every plugin's test folder (each plugin is tested on its own).
+Import it from tests only: it imports the CLI and click's test runner.
 """
 
 from __future__ import annotations
@@ -94,6 +95,7 @@ Version = Literal["0.5", "0.4"]
 
 
 def sha256_of(path: Path) -> str:
+    """The sha256 hex digest of a file (read now: tests rewrite files in place)."""
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
