@@ -117,7 +117,7 @@ def write_model(
         files[t.id] = name
     writer = _rdf_v05 if version == "0.5" else _rdf_v04
     rdf = writer(folder, model, files)
-    path = folder / ("rdf.yaml" if version == "0.5" else "v0_4.rdf.yaml")
+    path = description_path(folder, version)
     path.write_text(yaml.safe_dump(rdf, sort_keys=False))
     return path
 
@@ -297,3 +297,51 @@ def assert_failed_reproduction(
 
 def space_shape(shape: Sequence[int], axes: str) -> tuple[int, ...]:
     return tuple(int(shape[axes.index(a)]) for a in SPACE)
+
+
+def description_path(folder: Path, version: Version) -> Path:
+    """Where :func:`write_model` writes the description of ``version`` in ``folder``."""
+    return folder / ("rdf.yaml" if version == "0.5" else "v0_4.rdf.yaml")
+
+
+@attrs.frozen
+class LargePrediction:
+    """One large input predicted by the CLI whole and blockwise, and by the framework directly."""
+
+    whole: np.ndarray[Any, Any]
+    direct: np.ndarray[Any, Any]
+    tiled: dict[int, np.ndarray[Any, Any]]
+    """Blockwise predictions by batch size."""
+
+
+def predict_whole_and_tiled(
+    description: Path,
+    image: np.ndarray[Any, Any],
+    work: Path,
+    *,
+    axes: str,
+    blocksize: int,
+    weights_format: str | None = None,
+    batch_sizes: Sequence[int] = (1, 4),
+) -> tuple[np.ndarray[Any, Any], dict[int, np.ndarray[Any, Any]]]:
+    """``bioimageio-run predict`` of ``image`` whole and with ``--blocksize`` per batch size.
+
+    Runs on the CPU (GPU convolutions may use TF32 and differ from a CPU run by more than 1e-5).
+    Returns the whole-image output and the blockwise outputs by batch size.
+    """
+    np.save(work / "image.npy", image)
+    chosen = () if weights_format is None else ("--weights-format", weights_format)
+
+    def predict(name: str, *args: str) -> np.ndarray[Any, Any]:
+        result = run_cli(
+            "predict", description, "--inputs", work / "image.npy", "--outputs", work / name,
+            "--device", "cpu", "--axes", axes, "--quiet", *chosen, *args,
+        )  # fmt: skip
+        assert result.exit_code == 0, result.output
+        return np.asarray(np.load(work / name))
+
+    tiled = {
+        b: predict(f"tiled_{b}.npy", "--blocksize", str(blocksize), "--batch-size", str(b))
+        for b in batch_sizes
+    }
+    return predict("whole.npy"), tiled

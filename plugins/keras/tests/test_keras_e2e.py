@@ -12,12 +12,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import attrs
 import keras
 import numpy as np
 import pytest
 
 from bioimageio_core.plugin_e2e import (
+    LargePrediction,
     ModelDef,
     Param,
     Ref,
@@ -26,7 +26,8 @@ from bioimageio_core.plugin_e2e import (
     WeightsDef,
     assert_failed_reproduction,
     assert_passed,
-    run_cli,
+    description_path,
+    predict_whole_and_tiled,
     run_test,
     warnings_of,
     write_model,
@@ -150,17 +151,13 @@ def built(
     return models
 
 
-def _description(folder: Path, version: Version) -> Path:
-    return folder / ("rdf.yaml" if version == "0.5" else "v0_4.rdf.yaml")
-
-
 @pytest.mark.parametrize("version", VERSIONS)
 @pytest.mark.parametrize("name", sorted(BUILDERS))
 def test_cli_test_passes(
     built: dict[str, tuple[Path, ModelDef, keras.Model]], name: str, version: Version
 ) -> None:
     folder, model, _ = built[name]
-    exit_code, summary = run_test(_description(folder, version))
+    exit_code, summary = run_test(description_path(folder, version))
     assert_passed(exit_code, summary, FORMATS, len(model.outputs))
     assert summary["format_version"] == ("0.5.4" if version == "0.5" else "0.4.10")
     assert warnings_of(summary) == []
@@ -185,13 +182,6 @@ def test_cli_test_fails_on_a_wrong_test_output(
 # ---- tiled prediction --------------------------------------------------------------------------
 
 
-@attrs.frozen
-class LargePrediction:
-    whole: np.ndarray[Any, Any]  # the CLI's whole-image prediction
-    direct: np.ndarray[Any, Any]  # Keras' output
-    tiled: dict[int, np.ndarray[Any, Any]]  # blockwise CLI predictions by batch size
-
-
 @pytest.fixture(scope="module")
 def large(
     built: dict[str, tuple[Path, ModelDef, keras.Model]],
@@ -201,24 +191,12 @@ def large(
     folder, _, module = built["tiled"]
     work = tmp_path_factory.mktemp("large")
     image = np.random.default_rng(7).standard_normal((1, LARGE, LARGE, 1)).astype(np.float32)
-    np.save(work / "image.npy", image)
-
-    def predict(name: str, *args: str) -> np.ndarray[Any, Any]:
-        # on the CPU, as the direct run: GPU convolutions may use TF32 and differ by more than 1e-5
-        result = run_cli(
-            "predict", folder / "rdf.yaml", "--inputs", work / "image.npy",
-            "--outputs", work / name, "--device", "cpu", "--axes", "byxc", "--quiet",
-            "--weights-format", "keras_v3", *args,
-        )  # fmt: skip
-        assert result.exit_code == 0, result.output
-        return np.asarray(np.load(work / name))
-
     # blocks of 64 + 4 * 16 = 128 pixels (halo included): 5 x 5 blocks
-    tiled = {
-        b: predict(f"tiled_{b}.npy", "--blocksize", "4", "--batch-size", str(b)) for b in (1, 4)
-    }
+    whole, tiled = predict_whole_and_tiled(
+        folder / "rdf.yaml", image, work, axes="byxc", blocksize=4, weights_format="keras_v3"
+    )
     (direct,) = _predict(module, image)
-    return LargePrediction(predict("whole.npy"), direct, tiled)
+    return LargePrediction(whole, direct, tiled)
 
 
 def test_whole_image_prediction_is_the_keras_output(large: LargePrediction) -> None:

@@ -22,6 +22,7 @@ from onnx import TensorProto, helper, numpy_helper
 from onnx_testing import OPSET, conv_numpy
 
 from bioimageio_core.plugin_e2e import (
+    LargePrediction,
     ModelDef,
     Param,
     Ref,
@@ -30,6 +31,8 @@ from bioimageio_core.plugin_e2e import (
     WeightsDef,
     assert_failed_reproduction,
     assert_passed,
+    description_path,
+    predict_whole_and_tiled,
     run_cli,
     run_test,
     warnings_of,
@@ -198,17 +201,13 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, Mod
     return models
 
 
-def _description(folder: Path, version: Version) -> Path:
-    return folder / ("rdf.yaml" if version == "0.5" else "v0_4.rdf.yaml")
-
-
 @pytest.mark.parametrize("version", VERSIONS)
 @pytest.mark.parametrize("name", sorted(BUILDERS))
 def test_cli_test_passes(
     built: dict[str, tuple[Path, ModelDef]], name: str, version: Version
 ) -> None:
     folder, model = built[name]
-    exit_code, summary = run_test(_description(folder, version))
+    exit_code, summary = run_test(description_path(folder, version))
     assert_passed(exit_code, summary, ["onnx"], len(model.outputs))
     assert summary["format_version"] == ("0.5.4" if version == "0.5" else "0.4.10")
     assert warnings_of(summary) == []
@@ -235,13 +234,6 @@ def test_cli_test_fails_on_a_wrong_test_output(
 # ---- tiled prediction --------------------------------------------------------------------------
 
 
-@attrs.frozen
-class LargePrediction:
-    whole: np.ndarray[Any, Any]  # the CLI's whole-image prediction
-    direct: np.ndarray[Any, Any]  # onnxruntime's output
-    tiled: dict[int, np.ndarray[Any, Any]]  # blockwise CLI predictions by batch size
-
-
 @pytest.fixture(scope="module")
 def large(
     built: dict[str, tuple[Path, ModelDef]], tmp_path_factory: pytest.TempPathFactory
@@ -250,23 +242,12 @@ def large(
     folder, _ = built["tiled"]
     work = tmp_path_factory.mktemp("large")
     image = np.random.default_rng(7).standard_normal((1, 1, 2048, 2048)).astype(np.float32)
-    np.save(work / "image.npy", image)
-
-    def predict(name: str, *args: str) -> np.ndarray[Any, Any]:
-        # on the CPU, as the direct run: GPU convolutions may use TF32 and differ by more than 1e-5
-        result = run_cli(
-            "predict", folder / "rdf.yaml", "--inputs", work / "image.npy",
-            "--outputs", work / name, "--device", "cpu", "--axes", "bcyx", "--quiet", *args,
-        )  # fmt: skip
-        assert result.exit_code == 0, result.output
-        return np.asarray(np.load(work / name))
-
     # blocks of 64 + 28 * 16 = 512 pixels (halo included): 5 x 5 blocks
-    tiled = {
-        b: predict(f"tiled_{b}.npy", "--blocksize", "28", "--batch-size", str(b)) for b in (1, 4)
-    }
+    whole, tiled = predict_whole_and_tiled(
+        folder / "rdf.yaml", image, work, axes="bcyx", blocksize=28
+    )
     (direct,) = _run(folder / WEIGHTS_FILE, {"input": image})
-    return LargePrediction(predict("whole.npy"), direct, tiled)
+    return LargePrediction(whole, direct, tiled)
 
 
 def test_whole_image_prediction_is_the_onnxruntime_output(large: LargePrediction) -> None:
@@ -308,7 +289,7 @@ def test_blockwise_prediction_of_other_models_equals_whole_image(
 
     def predict(label: str, *args: str) -> dict[str, np.ndarray[Any, Any]]:
         result = run_cli(
-            "predict", _description(folder, version),
+            "predict", description_path(folder, version),
             "--inputs", tmp_path / "{tensor_id}" / "image.npy",
             "--outputs", tmp_path / label / "{tensor_id}.npy", "--device", "cpu", "--quiet", *args,
         )  # fmt: skip
@@ -333,7 +314,7 @@ def test_blockwise_prediction_of_a_batch_of_three(
     image = np.random.default_rng(12).standard_normal((3, 1, 272, 208)).astype(np.float32)
     np.save(tmp_path / "image.npy", image)
     result = run_cli(
-        "predict", _description(folder, version), "--inputs", tmp_path / "image.npy",
+        "predict", description_path(folder, version), "--inputs", tmp_path / "image.npy",
         "--outputs", tmp_path / "out.npy", "--device", "cpu", "--quiet",
         "--blocksize", "0", "--batch-size", "4",
     )  # fmt: skip

@@ -13,13 +13,13 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-import attrs
 import numpy as np
 import pytest
 import torch
 from torch_helpers import NETS_FILE, PYTORCH_VERSION, run_eager, seeded, sha256_of, write_nets
 
 from bioimageio_core.plugin_e2e import (
+    LargePrediction,
     ModelDef,
     Param,
     Ref,
@@ -28,7 +28,8 @@ from bioimageio_core.plugin_e2e import (
     WeightsDef,
     assert_failed_reproduction,
     assert_passed,
-    run_cli,
+    description_path,
+    predict_whole_and_tiled,
     run_test,
     warnings_of,
     write_model,
@@ -152,17 +153,13 @@ def built(
     return models
 
 
-def _description(folder: Path, version: Version) -> Path:
-    return folder / ("rdf.yaml" if version == "0.5" else "v0_4.rdf.yaml")
-
-
 @pytest.mark.parametrize("version", VERSIONS)
 @pytest.mark.parametrize("name", sorted(BUILDERS))
 def test_cli_test_passes(
     built: dict[str, tuple[Path, ModelDef, torch.nn.Module]], name: str, version: Version
 ) -> None:
     folder, model, _ = built[name]
-    exit_code, summary = run_test(_description(folder, version))
+    exit_code, summary = run_test(description_path(folder, version))
     assert_passed(exit_code, summary, FORMATS, len(model.outputs))
     assert summary["format_version"] == ("0.5.4" if version == "0.5" else "0.4.10")
     assert warnings_of(summary) == []
@@ -188,13 +185,6 @@ def test_cli_test_fails_on_a_wrong_test_output(
 # ---- tiled prediction --------------------------------------------------------------------------
 
 
-@attrs.frozen
-class LargePrediction:
-    whole: np.ndarray[Any, Any]  # the CLI's whole-image prediction
-    module: np.ndarray[Any, Any]  # the eager module's output
-    tiled: dict[int, np.ndarray[Any, Any]]  # blockwise CLI predictions by batch size
-
-
 @pytest.fixture(scope="module")
 def large(
     built: dict[str, tuple[Path, ModelDef, torch.nn.Module]],
@@ -204,23 +194,11 @@ def large(
     folder, _, module = built["tiled"]
     work = tmp_path_factory.mktemp("large")
     image = np.random.default_rng(7).standard_normal((1, 1, 2048, 2048)).astype(np.float32)
-    np.save(work / "image.npy", image)
-
-    def predict(name: str, *args: str) -> np.ndarray[Any, Any]:
-        # on the CPU, as the direct run: GPU convolutions may use TF32 and differ by more than 1e-5
-        result = run_cli(
-            "predict", folder / "rdf.yaml", "--inputs", work / "image.npy",
-            "--outputs", work / name, "--device", "cpu", "--axes", "bcyx", "--quiet",
-            "--weights-format", "torchscript", *args,
-        )  # fmt: skip
-        assert result.exit_code == 0, result.output
-        return np.asarray(np.load(work / name))
-
     # blocks of 64 + 28 * 16 = 512 pixels (halo included): 5 x 5 blocks
-    tiled = {
-        b: predict(f"tiled_{b}.npy", "--blocksize", "28", "--batch-size", str(b)) for b in (1, 4)
-    }
-    return LargePrediction(predict("whole.npy"), run_eager(module, image).numpy(), tiled)
+    whole, tiled = predict_whole_and_tiled(
+        folder / "rdf.yaml", image, work, axes="bcyx", blocksize=28, weights_format="torchscript"
+    )
+    return LargePrediction(whole, run_eager(module, image).numpy(), tiled)
 
 
 def test_whole_image_prediction_is_the_module_output(large: LargePrediction) -> None:
