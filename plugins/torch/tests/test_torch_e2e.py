@@ -203,7 +203,7 @@ def large(
 
 def test_whole_image_prediction_is_the_module_output(large: LargePrediction) -> None:
     assert large.whole.shape == (1, 2, 2048, 2048)
-    np.testing.assert_allclose(large.whole, large.module, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(large.whole, large.direct, rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.parametrize("batch_size", [1, 4])
