@@ -8,7 +8,7 @@ kept, in the member's axis order.
 
 Numerics (the same as bioimageio.core so that normalised numbers agree):
 
-* every computation accumulates in float64;
+* every computation accumulates in float64 (data is read in its own dtype, chunk by chunk);
 * ``mean`` skips NaN; ``var``/``std`` are the population variance/deviation (ddof 0) and are NaN
   when a reduced value is NaN (``inf`` gives NaN variance); quantiles skip NaN;
 * sample quantiles use ``method`` ``"linear"`` (numpy's default, type 7) or ``"inverted_cdf"``
@@ -24,7 +24,7 @@ per-sample quantiles weighted by the number of values in each sample (a warning 
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, Literal, TypeAlias
 
 import attrs
@@ -171,7 +171,8 @@ DATASET_MEASURES = (DatasetMean, DatasetVar, DatasetStd, DatasetQuantile)
 
 
 def _reduced_view(tensor: Tensor, axes: tuple[str, ...] | None) -> tuple[np.ndarray[Any, Any], tuple[str, ...]]:
-    """float64 array with the kept axes first and all reduced axes flattened into the last one."""
+    """The tensor's data (its own dtype) with the kept axes first and all reduced axes flattened
+    into the last one: a view of the data where the layout allows, else a copy."""
     if axes is None:
         reduced = tensor.dims
     else:
@@ -182,10 +183,12 @@ def _reduced_view(tensor: Tensor, axes: tuple[str, ...] | None) -> tuple[np.ndar
             )
         reduced = tuple(d for d in tensor.dims if d in axes)
     kept = tuple(d for d in tensor.dims if d not in reduced)
-    moved = tensor.transpose(kept + reduced).data
-    kept_shape = moved.shape[: len(kept)]
-    flat = np.asarray(moved, dtype=np.float64).reshape(*kept_shape, -1)
-    return flat, kept
+    moved = np.asarray(tensor.transpose(kept + reduced).data)
+    if moved.dtype.kind == "b":
+        moved = moved.astype(np.uint8)
+    elif moved.dtype.kind not in "iuf":
+        moved = moved.astype(np.float64)
+    return moved.reshape(*moved.shape[: len(kept)], -1), kept
 
 
 def _wrap(values: np.ndarray[Any, Any], kept: tuple[str, ...], axes: tuple[str, ...] | None) -> MeasureValue:
@@ -194,8 +197,42 @@ def _wrap(values: np.ndarray[Any, Any], kept: tuple[str, ...], axes: tuple[str, 
     return Tensor(values, kept)
 
 
+_CHUNK_VALUES = 1 << 16
+"""Values per chunk of the float64 reductions: small enough to stay in cache, large enough that
+the loop over chunks costs nothing."""
+
+
+def _chunks(flat: np.ndarray[Any, Any]) -> Iterator[np.ndarray[Any, Any]]:
+    """``flat`` in float64 pieces along its last axis."""
+    rows = max(1, int(np.prod(flat.shape[:-1], dtype=np.int64)))
+    step = max(1, _CHUNK_VALUES // rows)
+    for start in range(0, flat.shape[-1], step):
+        yield np.asarray(flat[..., start : start + step], dtype=np.float64)
+
+
 def _mean_var(flat: np.ndarray[Any, Any]) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any], np.ndarray[Any, Any]]:
-    """(count of non-NaN values, NaN-skipping mean, population M2 propagating NaN) over the last axis."""
+    """(count of non-NaN values, NaN-skipping mean, population M2 propagating NaN) over the last axis.
+
+    Accumulates in float64 chunk by chunk, so the data is never copied whole; data with NaN or
+    infinite values takes the slower NaN-aware path.
+    """
+    n_total = flat.shape[-1]
+    total = np.zeros(flat.shape[:-1], dtype=np.float64)
+    for chunk in _chunks(flat):
+        total += chunk.sum(axis=-1)
+    if not np.all(np.isfinite(total)):
+        return _mean_var_with_nan(np.asarray(flat, dtype=np.float64))
+    n = np.full(flat.shape[:-1], float(n_total))
+    mean = total / n if n_total else total
+    m2 = np.zeros_like(total)
+    for chunk in _chunks(flat):
+        centered = chunk - mean[..., None]
+        m2 += np.einsum("...i,...i->...", centered, centered)
+    return n, mean, m2
+
+
+def _mean_var_with_nan(flat: np.ndarray[Any, Any]) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+    """:func:`_mean_var` of float64 data that may hold NaN or infinite values."""
     valid = ~np.isnan(flat)
     n = valid.sum(axis=-1).astype(np.float64)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -210,13 +247,53 @@ def _nan_where_empty(n: np.ndarray[Any, Any], value: np.ndarray[Any, Any]) -> np
     return np.where(n > 0, value, np.nan)
 
 
-def _quantiles(flat: np.ndarray[Any, Any], qs: Sequence[float], method: QuantileMethod) -> np.ndarray[Any, Any]:
-    """Quantiles over the last axis; result has the quantile index first."""
+def _quantiles(
+    flat: np.ndarray[Any, Any],
+    qs: Sequence[float],
+    method: QuantileMethod,
+    *,
+    overwrite: bool = False,
+) -> np.ndarray[Any, Any]:
+    """Quantiles over the last axis, NaN skipped; result (float64) has the quantile index first.
+
+    ``overwrite``: ``flat`` may be reordered in place (saves a copy).
+    """
     if flat.shape[-1] == 0:
         return np.full((len(qs), *flat.shape[:-1]), np.nan)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN slices give NaN
-        return np.asarray(np.nanquantile(flat, list(qs), axis=-1, method=method), dtype=np.float64)
+    if flat.dtype.kind == "f" and np.isnan(flat).any():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN slices give NaN
+            return np.asarray(
+                np.nanquantile(flat, list(qs), axis=-1, method=method), dtype=np.float64
+            )
+    if method != "linear":  # the result values are data values: exact in any dtype
+        values = np.quantile(flat, list(qs), axis=-1, method=method, overwrite_input=overwrite)
+        return np.asarray(values, dtype=np.float64)
+    return _linear_quantiles(flat, qs, overwrite)
+
+
+def _linear_quantiles(
+    flat: np.ndarray[Any, Any], qs: Sequence[float], overwrite: bool
+) -> np.ndarray[Any, Any]:
+    """numpy's ``"linear"`` quantiles of NaN-free data, partitioned in the data's own dtype and
+    interpolated in float64 (numbers equal to ``np.quantile`` of the float64 data)."""
+    n = flat.shape[-1]
+    virtual = np.asarray(qs, dtype=np.float64) * (n - 1)
+    below = np.floor(virtual)
+    lower = below.astype(np.intp)
+    upper = np.minimum(lower + 1, n - 1)
+    gamma = (virtual - below).reshape(-1, *([1] * (flat.ndim - 1)))
+    kth = np.unique(np.concatenate([lower, upper]))
+    if overwrite:
+        flat.partition(kth, axis=-1)
+        part = flat
+    else:
+        part = np.partition(flat, kth, axis=-1)
+    a = np.moveaxis(np.asarray(part[..., lower], dtype=np.float64), -1, 0)
+    b = np.moveaxis(np.asarray(part[..., upper], dtype=np.float64), -1, 0)
+    diff = b - a
+    result: np.ndarray[Any, Any] = np.where(gamma >= 0.5, b - diff * (1 - gamma), a + diff * gamma)
+    return result
 
 
 def compute_sample_measures(
@@ -255,8 +332,14 @@ def compute_sample_measures(
                 result[m] = _wrap(np.sqrt(var), kept, axes)
 
     for (member_id, axes, method), qgroup in quantiles.items():
+        data = members[member_id].data
         flat, kept = _reduced_view(members[member_id], axes)
-        values = _quantiles(flat, [m.q for m in qgroup], method)  # type: ignore[arg-type]
+        values = _quantiles(
+            flat,
+            [m.q for m in qgroup],
+            method,  # type: ignore[arg-type]
+            overwrite=not np.may_share_memory(flat, data),
+        )
         for m, v in zip(qgroup, values, strict=True):
             result[m] = _wrap(v, kept, axes)
     return result
@@ -314,7 +397,7 @@ class _QuantileState:
 
     def update(self, flat: np.ndarray[Any, Any], bound: int, label: str) -> None:
         if self.exact and self.n_values + flat.size <= bound:
-            self.values.append(flat)
+            self.values.append(np.array(flat, dtype=np.float64))  # a copy: samples may change
             self.n_values += flat.size
             return
         if self.exact:
@@ -332,7 +415,9 @@ class _QuantileState:
         if self.exact:
             if not self.values:
                 return None
-            return _quantiles(np.concatenate(self.values, axis=-1), self.qs, "linear")
+            return _quantiles(
+                np.concatenate(self.values, axis=-1), self.qs, "linear", overwrite=True
+            )
         assert self.approx_sum is not None and self.approx_weight is not None
         with np.errstate(invalid="ignore", divide="ignore"):
             return np.where(self.approx_weight > 0, self.approx_sum / self.approx_weight, np.nan)

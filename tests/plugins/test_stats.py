@@ -213,3 +213,65 @@ def test_dataset_statistics_with_nan_match_concatenated_data() -> None:
     assert values[mean] == pytest.approx(np.nanmean(full))
     assert np.isnan(values[var])  # type: ignore[arg-type]  # NaN propagates like the sample path
     assert values[q] == pytest.approx(np.nanquantile(full, 0.25))
+
+
+INT_AND_FLOAT_DTYPES = [np.uint8, np.uint16, np.int16, np.int32, np.float32, np.float64]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.sampled_from(INT_AND_FLOAT_DTYPES).flatmap(
+        lambda dtype: hnp.arrays(
+            dtype,
+            st.tuples(st.integers(1, 3), st.integers(1, 3), st.integers(1, 9), st.integers(1, 9)),
+            elements=(
+                st.floats(-1e6, 1e6, allow_nan=False, width=np.dtype(dtype).itemsize * 8)
+                if np.dtype(dtype).kind == "f"
+                else None
+            ),
+        )
+    ),
+    st.lists(st.floats(0, 1), min_size=1, max_size=4, unique=True),
+    st.sampled_from([("y", "x"), ("channel", "y", "x"), ("x",), ("channel",), None]),
+    st.sampled_from(["linear", "inverted_cdf"]),
+)
+def test_quantiles_equal_numpy_of_float64_data_exactly_and_leave_data_untouched(
+    data: np.ndarray[Any, Any], qs: list[float], axes: tuple[str, ...] | None, method: Any
+) -> None:
+    """Quantiles of NaN-free data are partitioned in the data's own dtype (no float64 copy) and
+    interpolated in float64: the numbers are exactly numpy's on the float64 data."""
+    before = data.copy()
+    tensor = Tensor(data, DIMS)
+    measures = [SampleQuantile("t", q, axes, method) for q in qs]
+    values = compute_sample_measures({"t": tensor}, measures)
+    np.testing.assert_array_equal(data, before)  # the caller's array is not reordered
+    ax = np_axes(axes)
+    kept = tuple(d for i, d in enumerate(DIMS) if i not in ax)
+    for m, q in zip(measures, qs, strict=True):
+        expected = np.quantile(before.astype(np.float64), q, axis=ax, method=method)
+        np.testing.assert_array_equal(as_array(values[m], kept), expected)
+
+
+def test_chunked_moments_match_float64_numpy(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Mean and variance accumulate in float64 over chunks of the data (here many small ones)."""
+    import bioimageio_core.stats as stats_module
+
+    monkeypatch.setattr(stats_module, "_CHUNK_VALUES", 7)
+    rng = np.random.default_rng(3)
+    data = (rng.normal(size=(2, 3, 17, 13)) * 100 + 1e4).astype(np.float32)
+    axes = ("y", "x")
+    m, v = SampleMean("t", axes), SampleVar("t", axes)
+    values = compute_sample_measures({"t": Tensor(data, DIMS)}, [m, v])
+    x = data.astype(np.float64)
+    np.testing.assert_allclose(as_array(values[m], ("batch", "channel")), x.mean(axis=(2, 3)), rtol=1e-13)
+    np.testing.assert_allclose(as_array(values[v], ("batch", "channel")), x.var(axis=(2, 3)), rtol=1e-11)
+
+
+def test_dataset_quantiles_keep_a_copy_of_each_sample() -> None:
+    sample = np.array([[1.0, 2.0, 3.0, 4.0]])
+    q = DatasetQuantile("t", 0.5)
+    calc = DatasetStatsCalculator([q])
+    calc.update({"t": Tensor(sample, ("batch", "x"))})
+    sample[...] = 100.0  # the caller reuses its buffer
+    assert calc.values()[q] == pytest.approx(2.5)
+    assert calc.values()[q] == pytest.approx(2.5)  # asking twice gives the same
