@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -97,3 +97,54 @@ def to_float(x: Tensor) -> np.ndarray[Any, Any]:
     if data.dtype.kind == "f":
         return data
     return data.astype(np.float64)
+
+
+_CHUNK_VALUES = 1 << 16
+"""Elements per chunk of :func:`in_float64_chunks`: float64 temporaries that stay in cache."""
+
+Operand = float | np.ndarray[Any, Any]
+
+
+def in_float64_chunks(
+    fn: Callable[..., np.ndarray[Any, Any]], x: Tensor, *operands: Operand
+) -> np.ndarray[Any, Any]:
+    """``fn(data, *operands)`` computed in float64 and stored in ``x``'s float dtype (float64 for
+    integer and bool data).
+
+    The numbers equal computing ``fn`` on the whole data as float64 and casting the result, but
+    the work runs chunk by chunk in C order, so no whole-size float64 temporary is made.
+    ``operands`` are scalars or arrays that broadcast against ``x`` with ``x.ndim`` dimensions
+    (as :func:`expand` and :func:`along_axis` give them).
+    """
+    data = x.data
+    out = np.empty(data.shape, dtype=data.dtype if data.dtype.kind == "f" else np.float64)
+    arrays = [o for o in operands if isinstance(o, np.ndarray)]
+    if any(a.ndim != data.ndim for a in arrays):
+        raise ValueError(f"operands must have {data.ndim} dimensions like the tensor {x.dims}")
+    shape = data.shape
+    inner, axis = 1, data.ndim  # axes from `axis` on fit in one chunk
+    while axis > 0 and inner * shape[axis - 1] <= _CHUNK_VALUES:
+        axis -= 1
+        inner *= shape[axis]
+    if axis == 0 or data.size == 0:
+        out[...] = fn(data.astype(np.float64), *operands)
+        return out
+    split = axis - 1  # chunks run along this axis, leading axes one index at a time
+    step = max(1, _CHUNK_VALUES // inner)
+    for lead in np.ndindex(*shape[:split]):
+        for start in range(0, shape[split], step):
+            along = slice(start, start + step)
+            index = (*lead, along)
+            chunk_operands = [
+                o
+                if not isinstance(o, np.ndarray)
+                else o[
+                    (
+                        *(i if o.shape[d] != 1 else 0 for d, i in enumerate(lead)),
+                        along if o.shape[split] != 1 else slice(None),
+                    )
+                ]
+                for o in operands
+            ]
+            out[index] = fn(data[index].astype(np.float64), *chunk_operands)
+    return out

@@ -15,7 +15,7 @@ import numpy as np
 import numpy.typing as npt
 
 from bioimageio_core.hookspecs import OpTarget
-from bioimageio_core.ops._common import along_axis, to_float
+from bioimageio_core.ops._common import along_axis, in_float64_chunks, to_float
 from bioimageio_core.stats import Measure, MeasureValue
 from bioimageio_core.tensor import Tensor
 
@@ -103,7 +103,9 @@ def fixed_zero_mean_unit_variance(
     else:
         mean = along_axis(kwargs.mean, str(axis), x, "fixed_zero_mean_unit_variance mean")
         std = along_axis(kwargs.std, str(axis), x, "fixed_zero_mean_unit_variance std")
-    return x.with_data((x.data - mean) / (std + FIXED_ZMUV_EPS))
+    return x.with_data(
+        in_float64_chunks(lambda v, m, s: (v - m) / (s + FIXED_ZMUV_EPS), x, mean, std)
+    )
 
 
 def scale_linear(

@@ -13,10 +13,15 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from typing import Any
 
-import numpy as np
-
 from bioimageio_core.hookspecs import OpTarget
-from bioimageio_core.ops._common import as_axes, get_stat, is_dataset_scope, mean_std, quantile
+from bioimageio_core.ops._common import (
+    as_axes,
+    get_stat,
+    in_float64_chunks,
+    is_dataset_scope,
+    mean_std,
+    quantile,
+)
 from bioimageio_core.ops.elementwise import _member, clip_values
 from bioimageio_core.stats import Measure, MeasureValue
 from bioimageio_core.tensor import Tensor
@@ -84,7 +89,7 @@ def zero_mean_unit_variance(
     mean_m, std_m = _zmuv_measures(kwargs, target)
     eps = float(getattr(kwargs, "eps", DEFAULT_EPS))
     mean, std = get_stat(stat, mean_m, x), get_stat(stat, std_m, x)
-    return x.with_data((x.data - mean) / (std + eps))
+    return x.with_data(in_float64_chunks(lambda v, m, s: (v - m) / (s + eps), x, mean, std))
 
 
 # scale_range --------------------------------------------------------------------------------
@@ -117,7 +122,7 @@ def scale_range(
     lo_m, hi_m = _scale_range_measures(kwargs, target)
     eps = float(getattr(kwargs, "eps", DEFAULT_EPS))
     lo, hi = get_stat(stat, lo_m, x), get_stat(stat, hi_m, x)
-    return x.with_data((x.data - lo) / (hi - lo + eps))
+    return x.with_data(in_float64_chunks(lambda v, a, b: (v - a) / (b - a + eps), x, lo, hi))
 
 
 # scale_mean_variance --------------------------------------------------------------------------
@@ -142,5 +147,12 @@ def scale_mean_variance(
     eps = float(getattr(kwargs, "eps", DEFAULT_EPS))
     mean, std = get_stat(stat, mean_m, x), get_stat(stat, std_m, x)
     ref_mean, ref_std = get_stat(stat, ref_mean_m, x), get_stat(stat, ref_std_m, x)
-    out: np.ndarray[Any, Any] = (x.data - mean) / (std + eps) * (ref_std + eps) + ref_mean
+    out = in_float64_chunks(
+        lambda v, m, s, rm, rs: (v - m) / (s + eps) * (rs + eps) + rm,
+        x,
+        mean,
+        std,
+        ref_mean,
+        ref_std,
+    )
     return x.with_data(out)
