@@ -26,6 +26,7 @@ computed on the raw inputs, and the caller's sample is never modified.
 from __future__ import annotations
 
 import functools
+import time
 import warnings
 from collections.abc import Callable, Generator, Hashable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -36,16 +37,16 @@ import numpy as np
 
 from bioimageio_core.blocks import (
     BorderMode,
+    OutputBlockMapper,
     SampleBlock,
     SupportsSetItem,
     batched,
     count_blocks,
-    map_output_blocks,
+    inner_data,
     model_sample_blocks,
     padded_sample_block,
     sample_block_data,
     split_sample_shape,
-    write_block,
 )
 from bioimageio_core.digest import (
     AxesArg,
@@ -534,7 +535,8 @@ class PredictionPipeline:
             return batch, arrays, len(parts)
 
         done = 0
-        batches = prefetched(map(prepare, batched(blocks, b)))
+        mapper: OutputBlockMapper | None = None  # built once all output sizes are known
+        batches = prefetched(map(prepare, batched(blocks, b)), min_seconds=PREFETCH_MIN_SECONDS)
         try:
             for batch, arrays, n_stacked in batches:
                 results = self._forward(adapter, arrays, n_stacked, len(batch))
@@ -552,6 +554,12 @@ class PredictionPipeline:
                                 self.spec, out_sizes, {o: p.shape for o, p in pieces.items()}
                             )
                         )
+                    if mapper is None:
+                        mapper = OutputBlockMapper(self.spec, out_sizes)
+                    out_blocks = mapper(sb)
+                    # only the inner region of each output block is kept: crop before
+                    # postprocessing so that pointwise ops skip the halo
+                    pieces = {oid: inner_data(p, out_blocks[oid]) for oid, p in pieces.items()}
                     if post_per_block:
                         pieces = {
                             oid: t.data
@@ -562,7 +570,6 @@ class PredictionPipeline:
                             ).items()
                             if oid in pieces
                         }
-                    out_blocks = map_output_blocks(self.spec, sb, out_sizes)  # type: ignore[arg-type]
                     for oid, piece in pieces.items():
                         if oid not in targets:
                             shape = tuple(int(out_sizes[(oid, a)] or 0) for a in output_axes[oid])
@@ -571,7 +578,7 @@ class PredictionPipeline:
                                 if factory is None
                                 else factory(oid, shape, piece.dtype)
                             )
-                        write_block(targets[oid], out_blocks[oid], piece)
+                        targets[oid][out_blocks[oid].inner_slices] = piece
                 done += len(batch)
                 if on_progress is not None:
                     on_progress(done, n_blocks)
@@ -646,12 +653,33 @@ def _as_tensor(array: Any, axes: tuple[str, ...]) -> Tensor:
 _DONE = object()
 
 
-def prefetched(items: Iterable[T]) -> Generator[T, None, None]:
+PREFETCH_MIN_SECONDS = 1e-3
+"""Blocks are prepared in a background thread once preparing one takes this long on average.
+
+Handing an item from one thread to another costs up to about a millisecond on a busy machine
+(the framework's own threads compete for the cores), more than cutting a block out of an
+in-memory array; reading a block from a file, a zarr store or a lazy source costs more, and
+then the next blocks are prepared while the backend runs."""
+
+
+def prefetched(items: Iterable[T], *, min_seconds: float = 0.0) -> Generator[T, None, None]:
     """Yield ``items`` while a background thread already produces the next one.
 
-    At most two items exist at a time (the one yielded and the one being prepared).
+    At most two items exist at a time (the one yielded and the one being prepared). With
+    ``min_seconds`` > 0, items are produced in the calling thread as long as producing one takes
+    less than that on average, and by the background thread from then on.
     """
     iterator = iter(items)
+    if min_seconds > 0:
+        spent, count = 0.0, 0
+        while spent < min_seconds * count or count == 0:
+            start = time.perf_counter()
+            item = next(iterator, _DONE)
+            if item is _DONE:
+                return
+            spent += time.perf_counter() - start
+            count += 1
+            yield item  # type: ignore[misc]
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="bioimageio-prefetch") as pool:
         future = pool.submit(next, iterator, _DONE)
         while True:
@@ -843,5 +871,6 @@ __all__ = [
     "as_model_description",
     "create_model_adapter",
     "create_prediction_pipeline",
+    "PREFETCH_MIN_SECONDS",
     "prefetched",
 ]
