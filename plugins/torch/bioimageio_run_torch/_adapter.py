@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 from abc import abstractmethod
 from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ from bioimageio_core.adapters import AdapterRequest, ModelAdapter
 from bioimageio_core.errors import BioimageioError, InputError, PluginError
 from bioimageio_run_torch._errors import DISTRIBUTION, backend_error, locate
 from bioimageio_run_torch.devices import torch_device
+from bioimageio_run_torch.precision import ieee_float32_convolutions, tf32_allowed
 
 
 class TorchAdapter(ModelAdapter):
@@ -22,7 +24,9 @@ class TorchAdapter(ModelAdapter):
 
     The module is loaded when the adapter is created and put in eval mode. ``forward`` passes the
     inputs positionally in the order of the description's inputs (missing optional inputs as
-    ``None``) and runs under :func:`torch.inference_mode`.
+    ``None``) and runs under :func:`torch.inference_mode`; on a CUDA device convolutions run in
+    IEEE float32 (no TF32) unless ``BIOIMAGEIO_TORCH_ALLOW_TF32=1`` (see
+    :mod:`bioimageio_run_torch.precision`).
     """
 
     weights_format = ""
@@ -31,6 +35,7 @@ class TorchAdapter(ModelAdapter):
         super().__init__(request)
         self.weights_source = str(request.weights.source)
         self.device: torch.device = torch_device(request.devices)
+        self.allow_tf32 = tf32_allowed()
         module = self._load()
         module.eval()
         self._module: torch.nn.Module | None = module
@@ -74,7 +79,7 @@ class TorchAdapter(ModelAdapter):
             for tid, a in zip(self.input_ids, arrays, strict=True)
         ]
         try:
-            with torch.inference_mode():
+            with torch.inference_mode(), self._precision():
                 result = module(*tensors)
                 outputs = self._collect_outputs(result)
         except BioimageioError:
@@ -90,6 +95,11 @@ class TorchAdapter(ModelAdapter):
                 hint="check the input shapes and dtypes against the model's description",
             ) from error
         return self._outputs_by_id(outputs)
+
+    def _precision(self) -> AbstractContextManager[None]:
+        if self.device.type == "cuda" and not self.allow_tf32:
+            return ieee_float32_convolutions()
+        return nullcontext()
 
     def _to_tensor(self, tensor_id: str, array: np.ndarray[Any, Any]) -> torch.Tensor:
         array = np.asarray(array)
