@@ -28,10 +28,9 @@ from __future__ import annotations
 import functools
 import time
 import warnings
-from collections.abc import Callable, Generator, Hashable, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
@@ -58,6 +57,7 @@ from bioimageio_core.digest import (
 )
 from bioimageio_core.errors import BioimageioError, InputError, PluginError
 from bioimageio_core.ops import BoundOp, apply_ops, build_model_ops, required_measures
+from bioimageio_core.prefetch import PrefetchPolicy, prefetched
 from bioimageio_core.sample import Sample
 from bioimageio_core.shapes import (
     BlocksizeParameter,
@@ -81,7 +81,6 @@ if TYPE_CHECKING:
     from bioimageio_core.adapters import ModelAdapter
     from bioimageio_core.spec import ModelDescr
 
-T = TypeVar("T")
 Array = np.ndarray[Any, Any]
 OutputArrays = Mapping[str, SupportsSetItem]
 """Preallocated outputs by output tensor id, each of the whole output sample's shape."""
@@ -536,10 +535,13 @@ class PredictionPipeline:
 
         done = 0
         mapper: OutputBlockMapper | None = None  # built once all output sizes are known
-        batches = prefetched(map(prepare, batched(blocks, b)), min_seconds=PREFETCH_MIN_SECONDS)
+        policy = PrefetchPolicy()
+        batches = prefetched(map(prepare, batched(blocks, b)), policy)
         try:
             for batch, arrays, n_stacked in batches:
+                wall, cpu = time.perf_counter(), time.process_time()
                 results = self._forward(adapter, arrays, n_stacked, len(batch))
+                policy.observe_call(time.perf_counter() - wall, time.process_time() - cpu)
                 for sb, raw in zip(batch, results, strict=True):
                     absent = [oid for oid in self._output_ids if oid not in raw]
                     if absent:
@@ -648,46 +650,6 @@ def _batch_piece(data: Array, axes: tuple[str, ...], i: int, n: int) -> Array:
 
 def _as_tensor(array: Any, axes: tuple[str, ...]) -> Tensor:
     return Tensor(array if isinstance(array, np.ndarray) else np.asarray(array), axes)
-
-
-_DONE = object()
-
-
-PREFETCH_MIN_SECONDS = 1e-3
-"""Blocks are prepared in a background thread once preparing one takes this long on average.
-
-Handing an item from one thread to another costs up to about a millisecond on a busy machine
-(the framework's own threads compete for the cores), more than cutting a block out of an
-in-memory array; reading a block from a file, a zarr store or a lazy source costs more, and
-then the next blocks are prepared while the backend runs."""
-
-
-def prefetched(items: Iterable[T], *, min_seconds: float = 0.0) -> Generator[T, None, None]:
-    """Yield ``items`` while a background thread already produces the next one.
-
-    At most two items exist at a time (the one yielded and the one being prepared). With
-    ``min_seconds`` > 0, items are produced in the calling thread as long as producing one takes
-    less than that on average, and by the background thread from then on.
-    """
-    iterator = iter(items)
-    if min_seconds > 0:
-        spent, count = 0.0, 0
-        while spent < min_seconds * count or count == 0:
-            start = time.perf_counter()
-            item = next(iterator, _DONE)
-            if item is _DONE:
-                return
-            spent += time.perf_counter() - start
-            count += 1
-            yield item  # type: ignore[misc]
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="bioimageio-prefetch") as pool:
-        future = pool.submit(next, iterator, _DONE)
-        while True:
-            item = future.result()
-            if item is _DONE:
-                return
-            future = pool.submit(next, iterator, _DONE)
-            yield item  # type: ignore[misc]
 
 
 # --- creation -----------------------------------------------------------------------------------
@@ -871,6 +833,4 @@ __all__ = [
     "as_model_description",
     "create_model_adapter",
     "create_prediction_pipeline",
-    "PREFETCH_MIN_SECONDS",
-    "prefetched",
 ]

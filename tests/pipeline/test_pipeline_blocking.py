@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +11,7 @@ from pipeline_models import InputDef, OutputDef, conv_model, kernel, oracle_conv
 
 from bioimageio_core.blocks import count_blocks
 from bioimageio_core.errors import InputError
-from bioimageio_core.pipeline import PredictionPipeline, create_prediction_pipeline, prefetched
+from bioimageio_core.pipeline import PredictionPipeline, create_prediction_pipeline
 from bioimageio_core.sample import Sample
 from bioimageio_core.shapes import axis_specs_from_model, block_halos, block_shape
 from bioimageio_core.tensor import Tensor
@@ -217,65 +215,21 @@ def test_pipeline_accepts_samples_and_keeps_ids(tmp_path: Path) -> None:
     assert sample.members["raw"].dims == ("y", "x")
 
 
-def test_prefetched_yields_everything_in_order_and_prepares_ahead() -> None:
-    produced: list[int] = []
-
-    def items() -> Any:
-        for i in range(5):
-            produced.append(i)
-            yield i
-
-    seen = []
-    for item in prefetched(items()):
-        # without asking for more, the next item gets produced while this one is in use
-        deadline = time.monotonic() + 2.0
-        while len(produced) < min(item + 2, 5) and time.monotonic() < deadline:
-            time.sleep(0.001)
-        seen.append((item, len(produced)))
-    assert seen == [(0, 2), (1, 3), (2, 4), (3, 5), (4, 5)]
-
-
-def test_adaptive_prefetching_stays_in_the_calling_thread_while_items_are_cheap() -> None:
-    where: list[str] = []
-
-    def items() -> Any:
-        for i in range(20):
-            where.append(threading.current_thread().name)
-            yield i
-
-    assert list(prefetched(items(), min_seconds=1.0)) == list(range(20))
-    assert set(where) == {threading.current_thread().name}
-
-
-def test_adaptive_prefetching_moves_slow_items_to_the_background_thread() -> None:
-    where: list[str] = []
-
-    def items() -> Any:
-        for i in range(6):
-            time.sleep(0.02)  # like reading a block from a file
-            where.append(threading.current_thread().name)
-            yield i
-
-    assert list(prefetched(items(), min_seconds=0.005)) == list(range(6))
-    assert where[0] == threading.current_thread().name  # measured in the calling thread
-    assert all(name.startswith("bioimageio-prefetch") for name in where[1:])
-
-
 def test_blocks_prepared_in_the_background_give_the_same_result(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import bioimageio_core.pipeline as pipeline_module
+    import bioimageio_core.prefetch as prefetch_module
 
     k = kernel(1, seed=22)
     post: list[dict[str, Any]] = [{"id": "sigmoid"}]
     model = conv_model(tmp_path, outputs=[OutputDef("out", k, halo=1, postprocessing=post)])
     x = rand(1, 1, 300, 260, seed=23)
     results = {}
-    for min_seconds in (0.0, 3600.0):  # always in the background / never
-        monkeypatch.setattr(pipeline_module, "PREFETCH_MIN_SECONDS", min_seconds)
+    for min_seconds in (0.0, float("inf")):  # always in the background / never
+        monkeypatch.setattr(prefetch_module, "PREFETCH_MIN_SECONDS", min_seconds)
         with create_prediction_pipeline(model, batch_size=2) as pp:
             results[min_seconds] = pp.predict_sample_with_blocking(x, ns=0).members["out"].data
-    np.testing.assert_array_equal(results[0.0], results[3600.0])
+    np.testing.assert_array_equal(results[0.0], results[float("inf")])
     expected = 1 / (1 + np.exp(-oracle_conv(x, k)))
     np.testing.assert_allclose(results[0.0], expected, atol=1e-6, rtol=0)
 

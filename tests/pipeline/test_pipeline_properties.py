@@ -64,9 +64,9 @@ def test_blockwise_equals_whole_image_formula(
 def test_a_failing_model_stops_the_prefetching_thread(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import bioimageio_core.pipeline as pipeline_module
+    import bioimageio_core.prefetch as prefetch_module
 
-    monkeypatch.setattr(pipeline_module, "PREFETCH_MIN_SECONDS", 0.0)  # always in the background
+    monkeypatch.setattr(prefetch_module, "PREFETCH_MIN_SECONDS", 0.0)  # always in the background
     model = conv_model(tmp_path, outputs=[OutputDef("out", kernel(1), halo=1)])
     x = np.zeros((1, 1, 300, 300), dtype=np.float32)
     with create_prediction_pipeline(model) as pp:
