@@ -313,18 +313,22 @@ def _slug(text: str) -> str:
 
 
 def _device_choice(value: str | None) -> str | None:
-    if value is not None and not re.fullmatch(r"cpu|cuda(:\d+)?", value):
-        raise click.BadParameter(f"{value!r} is not cpu, cuda or cuda:N", param_hint="--device")
-    return value
+    # the backend knows its devices (cpu, cuda, cuda:1, mps, …) and explains a wrong one
+    if value is not None and not value.strip():
+        raise click.BadParameter("give a device name such as cpu or cuda", param_hint="--device")
+    return None if value is None else value.strip()
 
 
 _device_option = click.option(
     "--device",
     default=None,
-    metavar="cpu|cuda[:N]",
+    metavar="DEVICE",
     callback=lambda ctx, param, value: _device_choice(value),
-    help="Device to run on; default: GPU if the backend finds one, else CPU.",
+    help="Device to run on (cpu, cuda, cuda:1, mps …, as the backend names them); default: GPU "
+    "if the backend finds one, else CPU.",
 )
+
+
 def _parse_axes(
     ctx: click.Context, param: click.Parameter, value: str | None
 ) -> str | dict[str, str] | None:

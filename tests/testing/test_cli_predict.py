@@ -137,8 +137,8 @@ def test_predict_errors_are_short(make_model: MakeModel, tmp_path: Path) -> None
     assert result.exit_code == 1
     assert result.stderr.startswith("error: no file matches the input pattern")
     assert len(result.stderr.strip().splitlines()) <= 2
-    bad_device = _invoke("predict", str(model), "-i", "x.npy", "--device", "gpu0")
-    assert bad_device.exit_code == 2 and "cpu, cuda or cuda:N" in bad_device.stderr
+    no_device = _invoke("predict", str(model), "-i", "x.npy", "--device", " ")
+    assert no_device.exit_code == 2 and "give a device name" in no_device.stderr
     with pytest.raises(InputError):
         CliRunner().invoke(
             main,

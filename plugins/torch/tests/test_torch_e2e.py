@@ -16,8 +16,10 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
+from click.testing import CliRunner
 from torch_helpers import NETS_FILE, PYTORCH_VERSION, run_eager, seeded, sha256_of, write_nets
 
+from bioimageio_core.cli import main
 from bioimageio_core.plugin_e2e import (
     LargePrediction,
     ModelDef,
@@ -222,6 +224,26 @@ def test_batch_size_4_equals_batch_size_1(large: LargePrediction) -> None:
 def test_bundled_example_model(weights_format: str) -> None:
     exit_code, summary = run_test(EXAMPLE, "--weights-format", weights_format)
     assert_passed(exit_code, summary, [weights_format], 1)
+
+
+@pytest.mark.parametrize(
+    ("device", "message"),
+    [("gpu0", "use 'cpu', 'cuda', 'cuda:N'"), ("cuda:7", "cuda:7")],
+)
+def test_cli_predict_names_a_device_the_backend_cannot_use(
+    device: str, message: str, tmp_path: Path
+) -> None:
+    """``predict --device`` takes the backend's device names (as ``test`` does) and reports a
+    wrong one as a short error, without writing outputs."""
+    out = tmp_path / "out.npy"
+    result = CliRunner().invoke(
+        main,
+        ["predict", str(EXAMPLE), "-i", str(EXAMPLE.parent / "test_input.npy"), "-o", str(out),
+         "--weights-format", "torchscript", "--device", device],
+    )
+    assert result.exit_code == 1, result.output
+    assert message in result.stderr and "Traceback" not in result.stderr
+    assert not out.exists()
 
 
 @pytest.mark.skipif(
