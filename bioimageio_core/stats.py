@@ -256,44 +256,77 @@ def _quantiles(
 ) -> np.ndarray[Any, Any]:
     """Quantiles over the last axis, NaN skipped; result (float64) has the quantile index first.
 
-    ``overwrite``: ``flat`` may be reordered in place (saves a copy).
+    NaN-free data is ordered in its own dtype (8 and 16 bit integers by counting, others by
+    partitioning) and interpolated in float64: the numbers equal ``np.quantile`` of the float64
+    data. ``overwrite``: ``flat`` may be reordered in place (saves a copy).
     """
-    if flat.shape[-1] == 0:
+    n = flat.shape[-1]
+    if n == 0:
         return np.full((len(qs), *flat.shape[:-1]), np.nan)
-    if flat.dtype.kind == "f" and np.isnan(flat).any():
+    if flat.dtype.kind == "f" and flat.size and np.isnan(flat.min()):  # min propagates NaN
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN slices give NaN
             return np.asarray(
                 np.nanquantile(flat, list(qs), axis=-1, method=method), dtype=np.float64
             )
-    if method != "linear":  # the result values are data values: exact in any dtype
-        values = np.quantile(flat, list(qs), axis=-1, method=method, overwrite_input=overwrite)
-        return np.asarray(values, dtype=np.float64)
-    return _linear_quantiles(flat, qs, overwrite)
-
-
-def _linear_quantiles(
-    flat: np.ndarray[Any, Any], qs: Sequence[float], overwrite: bool
-) -> np.ndarray[Any, Any]:
-    """numpy's ``"linear"`` quantiles of NaN-free data, partitioned in the data's own dtype and
-    interpolated in float64 (numbers equal to ``np.quantile`` of the float64 data)."""
-    n = flat.shape[-1]
-    virtual = np.asarray(qs, dtype=np.float64) * (n - 1)
+    q = np.asarray(qs, dtype=np.float64)
+    if method == "inverted_cdf":  # numpy's index rule for this discrete method
+        index = n * q - 1
+        below = np.floor(index)
+        k = np.clip(np.where(index == below, below, below + 1), 0, n - 1).astype(np.intp)
+        return _order_statistics(flat, k, overwrite)
+    virtual = q * (n - 1)
     below = np.floor(virtual)
     lower = below.astype(np.intp)
     upper = np.minimum(lower + 1, n - 1)
+    values = _order_statistics(flat, np.concatenate([lower, upper]), overwrite)
+    a, b = values[: len(q)], values[len(q) :]
     gamma = (virtual - below).reshape(-1, *([1] * (flat.ndim - 1)))
-    kth = np.unique(np.concatenate([lower, upper]))
+    diff = b - a  # numpy's interpolation, step by step
+    result: np.ndarray[Any, Any] = np.where(gamma >= 0.5, b - diff * (1 - gamma), a + diff * gamma)
+    return result
+
+
+_COUNTING_MIN_FACTOR = 2
+"""8 and 16 bit integers are counted (not partitioned) from this many values per possible value:
+counting is linear in the values plus the 256 or 65536 counters."""
+
+
+def _order_statistics(
+    flat: np.ndarray[Any, Any], ks: np.ndarray[Any, Any], overwrite: bool
+) -> np.ndarray[Any, Any]:
+    """The ``ks``-th smallest values (0-based) along the last axis, as float64 with the ``ks``
+    index first; ``flat`` holds no NaN."""
+    n = flat.shape[-1]
+    bits = flat.dtype.itemsize * 8
+    if flat.dtype.kind in "iu" and bits <= 16 and n >= _COUNTING_MIN_FACTOR << bits:
+        return _counted_order_statistics(flat, ks)
+    kth = np.unique(ks)
     if overwrite:
         flat.partition(kth, axis=-1)
         part = flat
     else:
         part = np.partition(flat, kth, axis=-1)
-    a = np.moveaxis(np.asarray(part[..., lower], dtype=np.float64), -1, 0)
-    b = np.moveaxis(np.asarray(part[..., upper], dtype=np.float64), -1, 0)
-    diff = b - a
-    result: np.ndarray[Any, Any] = np.where(gamma >= 0.5, b - diff * (1 - gamma), a + diff * gamma)
-    return result
+    return np.moveaxis(np.asarray(part[..., ks], dtype=np.float64), -1, 0)
+
+
+def _counted_order_statistics(
+    flat: np.ndarray[Any, Any], ks: np.ndarray[Any, Any]
+) -> np.ndarray[Any, Any]:
+    """Order statistics of 8 or 16 bit integers by counting each value: one pass, no sort."""
+    bits = flat.dtype.itemsize * 8
+    codes = flat
+    offset = 0
+    if flat.dtype.kind == "i":  # flipping the sign bit maps signed order onto unsigned codes
+        offset = 1 << (bits - 1)
+        unsigned = np.dtype(f"u{flat.dtype.itemsize}")
+        codes = flat.view(unsigned) ^ unsigned.type(offset)
+    rows = codes.reshape(-1, flat.shape[-1])
+    out = np.empty((len(ks), rows.shape[0]), dtype=np.float64)
+    for r, row in enumerate(rows):
+        cumulative = np.cumsum(np.bincount(row, minlength=1 << bits))
+        out[:, r] = np.searchsorted(cumulative, ks, side="right") - offset
+    return out.reshape(len(ks), *flat.shape[:-1])
 
 
 def compute_sample_measures(

@@ -275,3 +275,45 @@ def test_dataset_quantiles_keep_a_copy_of_each_sample() -> None:
     sample[...] = 100.0  # the caller reuses its buffer
     assert calc.values()[q] == pytest.approx(2.5)
     assert calc.values()[q] == pytest.approx(2.5)  # asking twice gives the same
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.int8, np.uint16, np.int16])
+@pytest.mark.parametrize("method", ["linear", "inverted_cdf"])
+def test_counted_quantiles_of_small_integers_equal_numpy(dtype: Any, method: Any) -> None:
+    """8/16 bit images (the usual camera data) are ordered by counting values: same numbers."""
+    info = np.iinfo(dtype)
+    rng = np.random.default_rng(7)
+    n = (2 << (8 * np.dtype(dtype).itemsize)) + 17  # just past the counting threshold
+    data = rng.integers(info.min, info.max, size=(2, n), endpoint=True).astype(dtype)
+    data[1, :5] = info.min  # extremes present
+    data[1, 5:9] = info.max
+    qs = [0.0, 0.001, 0.01, 0.5, 0.998, 0.999999, 1.0]
+    measures = [SampleQuantile("t", q, ("x",), method) for q in qs]
+    values = compute_sample_measures({"t": Tensor(data, ("channel", "x"))}, measures)
+    for m, q in zip(measures, qs, strict=True):
+        expected = np.quantile(data.astype(np.float64), q, axis=1, method=method)
+        np.testing.assert_array_equal(as_array(values[m], ("channel",)), expected)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.sampled_from([np.uint8, np.int8, np.uint16, np.int16]).flatmap(
+        lambda dtype: hnp.arrays(dtype, st.tuples(st.integers(1, 3), st.integers(1, 40)))
+    ),
+    st.lists(st.floats(0, 1), min_size=1, max_size=4),
+    st.sampled_from(["linear", "inverted_cdf"]),
+)
+def test_counting_equals_partitioning(data: np.ndarray[Any, Any], qs: list[float], method: Any) -> None:
+    import bioimageio_core.stats as stats_module
+
+    tensor = {"t": Tensor(data, ("channel", "x"))}
+    measures = [SampleQuantile("t", q, ("x",), method) for q in qs]
+    partitioned = compute_sample_measures(tensor, measures)
+    old = stats_module._COUNTING_MIN_FACTOR
+    stats_module._COUNTING_MIN_FACTOR = 0  # count even the smallest arrays
+    try:
+        counted = compute_sample_measures(tensor, measures)
+    finally:
+        stats_module._COUNTING_MIN_FACTOR = old
+    for m in measures:
+        np.testing.assert_array_equal(as_array(counted[m], ("channel",)), as_array(partitioned[m], ("channel",)))
