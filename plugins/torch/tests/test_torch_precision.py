@@ -34,6 +34,16 @@ CUDNN: Any = torch.backends.cudnn  # the per-operation switches (torch >= 2.9) a
 HAS_PER_OPERATION_API = hasattr(CUDNN, "conv")
 
 
+def _tiny_conv_rdf(nets: ModuleType, model_dir: Path, x: np.ndarray[Any, Any]) -> Any:
+    """A torchscript TinyConv description with test input ``x`` (1, 1, 4, 4)."""
+    return model_rdf(
+        model_dir,
+        [TensorSpec("raw", image_axes(1, 4), x)],
+        [TensorSpec("out", output_image_axes(2, "raw"), np.zeros((1, 2, 4, 4), np.float32))],
+        {"torchscript": torchscript_weights(model_dir, torch.jit.script(seeded(nets.TinyConv)))},
+    )
+
+
 def _old_switch() -> bool | str:
     try:
         return bool(torch.backends.cudnn.allow_tf32)
@@ -155,12 +165,7 @@ def test_cpu_forward_leaves_the_switches_alone(
 
     monkeypatch.setattr("bioimageio_run_torch._adapter.ieee_float32_convolutions", spy)
     x = np.ones((1, 1, 4, 4), np.float32)
-    rdf = model_rdf(
-        model_dir,
-        [TensorSpec("raw", image_axes(1, 4), x)],
-        [TensorSpec("out", output_image_axes(2, "raw"), np.zeros((1, 2, 4, 4), np.float32))],
-        {"torchscript": torchscript_weights(model_dir, torch.jit.script(seeded(nets.TinyConv)))},
-    )
+    rdf = _tiny_conv_rdf(nets, model_dir, x)
     adapter = create_torchscript_adapter(
         make_request(model_dir, rdf, "torchscript", devices=("cpu",))
     )
@@ -173,11 +178,6 @@ def test_invalid_setting_fails_when_the_model_is_loaded(
 ) -> None:
     monkeypatch.setenv(ALLOW_TF32_ENV, "2")
     x = np.ones((1, 1, 4, 4), np.float32)
-    rdf = model_rdf(
-        model_dir,
-        [TensorSpec("raw", image_axes(1, 4), x)],
-        [TensorSpec("out", output_image_axes(2, "raw"), np.zeros((1, 2, 4, 4), np.float32))],
-        {"torchscript": torchscript_weights(model_dir, torch.jit.script(seeded(nets.TinyConv)))},
-    )
+    rdf = _tiny_conv_rdf(nets, model_dir, x)
     with pytest.raises(PluginError, match=ALLOW_TF32_ENV):
         create_torchscript_adapter(make_request(model_dir, rdf, "torchscript", devices=("cpu",)))
