@@ -70,3 +70,5 @@ class InputError(BioimageioError, ValueError):
     """Input data given for prediction does not fit the model."""
 
 
+class SettingsError(BioimageioError, ValueError):
+    """A ``BIOIMAGEIO_*`` environment variable (or a ``Settings`` value) is malformed."""

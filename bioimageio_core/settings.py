@@ -6,12 +6,15 @@ can change the environment between calls.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from pathlib import Path
 
 import attrs
 import platformdirs
+
+from bioimageio_core.errors import SettingsError
 
 ENV_PREFIX = "BIOIMAGEIO_"
 
@@ -25,7 +28,36 @@ def _parse_bool(name: str, raw: str) -> bool:
         return True
     if value in _FALSE:
         return False
-    raise ValueError(f"environment variable {name} must be a boolean (1/0, true/false); got {raw!r}")
+    raise _malformed(name, raw, "a boolean (1/0, true/false, yes/no, on/off)")
+
+
+def _parse_seconds(name: str, raw: str) -> float:
+    """A finite number of seconds > 0 (no NaN, no infinity: a timeout must end)."""
+    try:
+        value = float(raw.strip())
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise _malformed(name, raw, "a number of seconds > 0 (such as 10 or 2.5)")
+    return value
+
+
+def _parse_bytes(name: str, raw: str) -> int:
+    """A whole number of bytes > 0 (``_`` allowed between digits, as in Python)."""
+    try:
+        value = int(raw.strip())
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise _malformed(name, raw, "a whole number of bytes > 0 (such as 1073741824 for 1 GiB)")
+    return value
+
+
+def _malformed(name: str, raw: str, expected: str) -> SettingsError:
+    return SettingsError(
+        f"environment variable {name} must be {expected}; got {raw!r}",
+        hint=f"fix or unset {name}",
+    )
 
 
 @attrs.frozen
@@ -36,6 +68,7 @@ class Settings:
         factory=lambda: Path(platformdirs.user_cache_dir("bioimageio-run"))
     )
     http_timeout: float = 10.0
+    http_total_timeout: float = 3600.0
     perform_io_checks: bool = True
     allow_remote_code: bool = False
     max_download_bytes: int = 8 * 1024**3
@@ -58,6 +91,7 @@ def get_settings(environ: Mapping[str, str] | None = None) -> Settings:
     ============================== ===============================================================
     BIOIMAGEIO_CACHE_PATH          folder for downloaded files (default: the user cache folder)
     BIOIMAGEIO_HTTP_TIMEOUT        seconds to wait for a server (default 10)
+    BIOIMAGEIO_HTTP_TOTAL_TIMEOUT  seconds one download may take in all (default 3600)
     BIOIMAGEIO_PERFORM_IO_CHECKS   check that referenced files exist and match sha256 (default 1)
     BIOIMAGEIO_ALLOW_REMOTE_CODE   run model architecture code fetched from a URL (default 0)
     BIOIMAGEIO_MAX_DOWNLOAD_BYTES  refuse to download or unpack more than this (default 8 GiB)
@@ -76,20 +110,17 @@ def get_settings(environ: Mapping[str, str] | None = None) -> Settings:
     if (raw := get("CACHE_PATH")) is not None and raw.strip():
         kwargs["cache_path"] = Path(raw).expanduser()
     if (raw := get("HTTP_TIMEOUT")) is not None:
-        try:
-            kwargs["http_timeout"] = float(raw)
-        except ValueError:
-            raise ValueError(
-                f"environment variable {ENV_PREFIX}HTTP_TIMEOUT must be a number of seconds; got {raw!r}"
-            ) from None
+        kwargs["http_timeout"] = _parse_seconds(ENV_PREFIX + "HTTP_TIMEOUT", raw)
+    if (raw := get("HTTP_TOTAL_TIMEOUT")) is not None:
+        kwargs["http_total_timeout"] = _parse_seconds(ENV_PREFIX + "HTTP_TOTAL_TIMEOUT", raw)
     if (raw := get("PERFORM_IO_CHECKS")) is not None:
         kwargs["perform_io_checks"] = _parse_bool(ENV_PREFIX + "PERFORM_IO_CHECKS", raw)
     if (raw := get("ALLOW_REMOTE_CODE")) is not None:
         kwargs["allow_remote_code"] = _parse_bool(ENV_PREFIX + "ALLOW_REMOTE_CODE", raw)
     if (raw := get("MAX_DOWNLOAD_BYTES")) is not None:
-        kwargs["max_download_bytes"] = int(raw)
+        kwargs["max_download_bytes"] = _parse_bytes(ENV_PREFIX + "MAX_DOWNLOAD_BYTES", raw)
     if (raw := get("MAX_YAML_BYTES")) is not None:
-        kwargs["max_yaml_bytes"] = int(raw)
+        kwargs["max_yaml_bytes"] = _parse_bytes(ENV_PREFIX + "MAX_YAML_BYTES", raw)
     if (raw := get("LOAD_PLUGINS")) is not None:
         kwargs["load_plugins"] = _names(raw)
     if (raw := get("DISABLE_PLUGINS")) is not None:
