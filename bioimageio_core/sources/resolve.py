@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import zipfile
 from collections.abc import Mapping
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 import attrs
@@ -25,6 +25,7 @@ from bioimageio_core.sources.roots import (
 )
 from bioimageio_core.sources.yamlio import parse_yaml_mapping
 from bioimageio_core.sources.zips import check_zip, extract_member, member_name, read_member
+from bioimageio_core.spec.file_refs import reference_problem
 
 #: file names of a description, in order of preference
 YAML_NAMES = ("bioimageio.yaml", "rdf.yaml", "model.yaml")
@@ -166,20 +167,26 @@ def _read_url(url: str) -> RawDescription:
 
 
 def open_file(root: Root, reference: str, sha256: str | None = None) -> Path:
-    """A local path holding the file ``reference`` names, relative to ``root`` unless absolute.
+    """A local path holding the file ``reference`` names, relative to ``root``.
 
     URLs are downloaded into the cache, zip members extracted into the cache, local files used
-    in place. With ``sha256`` the content is checked: a mismatch raises
-    :class:`HashMismatchError` and leaves no mismatching copy in the cache. A missing file raises
-    :class:`SourceError` ("file not found: …").
+    in place. A relative reference must stay inside ``root``: ``..``, absolute paths, other URL
+    schemes, backslashes and (in a folder) symbolic links that lead out of it raise
+    :class:`SourceError` before anything is read. With ``sha256`` the content is checked: a
+    mismatch raises :class:`HashMismatchError` and leaves no mismatching copy in the cache. A
+    missing file raises :class:`SourceError` ("file not found: …").
     """
     expected = normalize_sha256(sha256)
     if is_url(reference):
         return download(reference, sha256=expected)
+    problem = reference_problem(reference)
+    if problem is not None:
+        raise _outside(root, reference, problem)
     if isinstance(root, UrlRoot):
-        if _is_absolute_local(reference):
-            raise SourceError(f"local path {reference!r} cannot be used in a remote description")
-        return download(root.join(reference), sha256=expected)
+        url = root.join(reference)
+        if not url.startswith(root.base):
+            raise _outside(root, reference, f"resolves to {url}")
+        return download(url, sha256=expected)
     if isinstance(root, ZipRoot):
         extracted = extract_member(root.path, member_name(reference))
         if expected is not None:
@@ -188,10 +195,13 @@ def open_file(root: Root, reference: str, sha256: str | None = None) -> Path:
                 extracted.unlink(missing_ok=True)
                 raise HashMismatchError(reference, expected, actual)
         return extracted
-    path = Path(reference)
-    path = path if path.is_absolute() else root.path / path
+    path = root.path / reference
     if not path.exists():
         raise SourceError(f"file not found: {reference}", hint=f"looked for {path}")
+    base = root.path.resolve()
+    real = path.resolve()
+    if real != base and base not in real.parents:
+        raise _outside(root, reference, f"is, or passes through, a symbolic link to {real}")
     if expected is not None:
         if not path.is_file():
             raise SourceError(f"{reference} is a folder, but a sha256 is given for it")
@@ -201,5 +211,11 @@ def open_file(root: Root, reference: str, sha256: str | None = None) -> Path:
     return path
 
 
-def _is_absolute_local(reference: str) -> bool:
-    return PurePosixPath(reference).is_absolute() or Path(reference).is_absolute()
+def _outside(root: Root, reference: str, problem: str) -> SourceError:
+    where = {FolderRoot: "folder", ZipRoot: "package", UrlRoot: "URL folder"}[type(root)]
+    return SourceError(
+        f"file reference {reference!r} {problem}: files outside the description's {where} "
+        f"{root} are not allowed",
+        hint="reference files inside the model's folder or package by a relative path "
+        "('/' between folders), or by an http(s) URL",
+    )

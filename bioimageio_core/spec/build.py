@@ -10,6 +10,7 @@ import attrs
 
 from bioimageio_core.spec import legacy
 from bioimageio_core.spec._convert import Invalid, converter, structure_value, structuring_context
+from bioimageio_core.spec.file_refs import check_file_references
 from bioimageio_core.spec.generic import (
     ApplicationDescr,
     ApplicationDescr02,
@@ -188,6 +189,7 @@ def _build(
     descr = _structure(data, cls, extensions, issues)
     if descr is not None:
         issues.extend(check_resource(descr))
+        issues.extend(check_file_references(descr))
         if isinstance(descr, ModelDescr):
             descr, model_issues = check_model(descr)
             issues.extend(model_issues)

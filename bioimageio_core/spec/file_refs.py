@@ -1,14 +1,17 @@
-"""Every file a description references, with a kind so callers fetch only what they need."""
+"""Every file a description references, with a kind so callers fetch only what they need, and
+the rule that keeps references inside the description's root."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 import attrs
 
-from bioimageio_core.spec.generic import AttachmentsDescr, FileDescr
-from bioimageio_core.spec.issues import Loc
+from bioimageio_core.spec.generic import AttachmentsDescr, DatasetDescr, FileDescr
+from bioimageio_core.spec.issues import Issue, Loc
 from bioimageio_core.spec.model import ModelDescr
 from bioimageio_core.spec.weights import ArchitectureFromFileDescr, UnknownWeightsDescr
 
@@ -19,7 +22,8 @@ class FileRef:
 
     Kinds: ``weights:<format>`` (weights file, architecture source and onnx external data — all a
     prediction with that format needs), ``dependencies``, ``test_tensor``, ``sample_tensor``,
-    ``cover``, ``documentation``, ``attachment``, ``icon``, ``source``.
+    ``cover``, ``documentation``, ``attachment``, ``icon`` (also a badge's icon that is no URL),
+    ``source``.
     """
 
     source: str
@@ -32,7 +36,11 @@ def _looks_like_file(value: str) -> bool:
 
 
 def iter_file_refs(descr: Any) -> Iterator[tuple[Loc, FileRef]]:
-    """Yield ``(field path, FileRef)`` for every file ``descr`` references."""
+    """Yield ``(field path, FileRef)`` for every file ``descr`` references.
+
+    An inline ``training_data`` description's files (relative to the same root) come with the
+    prefix ``("training_data", …)``.
+    """
     for i, cover in enumerate(getattr(descr, "covers", ())):
         yield ("covers", i), FileRef(cover, None, "cover")
     doc = getattr(descr, "documentation", None)
@@ -48,11 +56,17 @@ def iter_file_refs(descr: Any) -> Iterator[tuple[Loc, FileRef]]:
     elif isinstance(attachments, tuple):
         for i, fd in enumerate(attachments):
             yield ("attachments", i), FileRef(fd.source, fd.sha256, "attachment")
+    for i, badge in enumerate(getattr(descr, "badges", ())):
+        if badge.icon and _looks_like_file(badge.icon) and not _is_http_url(badge.icon):
+            yield ("badges", i, "icon"), FileRef(badge.icon, None, "icon")
     if not isinstance(descr, ModelDescr):
         source = getattr(descr, "source", None)
         if isinstance(source, str) and source:
             yield ("source",), FileRef(source, None, "source")
         return
+    if isinstance(descr.training_data, DatasetDescr):
+        for inner, ref in iter_file_refs(descr.training_data):
+            yield ("training_data", *inner), ref
     for field, tensors in (("inputs", descr.inputs), ("outputs", descr.outputs)):
         for i, t in enumerate(tensors):
             for kind in ("test_tensor", "sample_tensor"):
@@ -66,7 +80,9 @@ def iter_file_refs(descr: Any) -> Iterator[tuple[Loc, FileRef]]:
             if entry.source:
                 yield (*loc, "source"), FileRef(entry.source, entry.sha256, kind)
             continue
-        yield (*loc, "source"), FileRef(entry.source, entry.sha256, kind)
+        source = getattr(entry, "source", None)  # a plugin's entry class may differ
+        if isinstance(source, str) and source:
+            yield (*loc, "source"), FileRef(source, getattr(entry, "sha256", None), kind)
         arch = getattr(entry, "architecture", None)
         if isinstance(arch, ArchitectureFromFileDescr):
             yield (*loc, "architecture", "source"), FileRef(arch.source, arch.sha256, kind)
@@ -78,4 +94,54 @@ def iter_file_refs(descr: Any) -> Iterator[tuple[Loc, FileRef]]:
             yield (
                 (*loc, "dependencies", "source"),
                 FileRef(deps.source, deps.sha256, "dependencies"),
+            )
+
+
+_SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*):")
+_DRIVE = re.compile(r"[A-Za-z]:")
+
+
+def _is_http_url(reference: str) -> bool:
+    return urlsplit(reference).scheme.lower() in ("http", "https")
+
+
+def reference_problem(reference: str) -> str | None:
+    """Why ``reference`` cannot name a file of a description, or None when it can.
+
+    A file reference is an http(s) URL (to any host) or a relative path that stays inside the
+    description's root (its folder, zip package or URL folder): ``/`` between folders, no ``..``
+    segment, not absolute, no backslash, no other URL scheme (``file:``, ``ftp://`` …), no
+    control character, no %-encoded dot, slash or backslash that would form any of these.
+    """
+    if any(ord(c) < 32 or ord(c) == 127 for c in reference):
+        return "contains a control character"
+    if _is_http_url(reference):
+        if not urlsplit(reference).netloc:
+            return "is an http(s) URL without a host"
+        return None
+    for text, decoded in ((reference, ""), (unquote(reference), " once %-decoded")):
+        if "\\" in text:
+            return f"contains a backslash{decoded}; write '/' between folders"
+        scheme = _SCHEME.match(text)
+        if scheme and (scheme.group(1).lower() == "file" or text[scheme.end() :].startswith("//")):
+            return f"is a {scheme.group(1)}: URL{decoded}; only http(s) URLs are allowed"
+        if text.startswith("/") or _DRIVE.match(text):
+            return f"is an absolute path{decoded}"
+        if ".." in text.split("/"):
+            return f"goes up a folder with '..'{decoded}"
+    return None
+
+
+def check_file_references(descr: Any) -> Iterator[Issue]:
+    """An error for every file reference of ``descr`` that could leave its root."""
+    for loc, ref in iter_file_refs(descr):
+        problem = reference_problem(ref.source)
+        if problem is not None:
+            yield Issue(
+                loc,
+                f"file reference {ref.source!r} {problem}: it could point outside the "
+                "description's folder or package; reference files inside it by a relative path "
+                "('/' between folders), or by an http(s) URL",
+                "error",
+                "file_outside_root",
             )
