@@ -1,19 +1,23 @@
-"""Fetch http(s) files into the cache: streamed, size bounded, atomic, sha256 checked."""
+"""Fetch http(s) files into the cache: streamed, size bounded, atomic, sha256 checked, and
+finished within a total deadline however slowly the server sends."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import sys
+import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from bioimageio_core.errors import HashMismatchError, SourceError
 from bioimageio_core.settings import ENV_PREFIX, get_settings
 from bioimageio_core.sources.cache import (
-    atomic_target,
     cache_dir,
+    cache_error,
     cache_key,
+    cache_write,
     normalize_sha256,
     remember_hash,
     safe_file_name,
@@ -24,6 +28,10 @@ from bioimageio_core.sources.roots import url_file_name
 _CHUNK = 256 * 1024
 _META = ".meta.json"
 _PROGRESS_MIN_BYTES = 4 * 1024**2
+_CANCEL_GRACE_S = 5.0
+"""How long a timed-out download may take to clean up (its partial file) before we return."""
+
+T = TypeVar("T")
 
 
 def download(url: str, *, sha256: str | None = None, max_bytes: int | None = None) -> Path:
@@ -34,6 +42,9 @@ def download(url: str, *, sha256: str | None = None, max_bytes: int | None = Non
     * Without ``sha256`` the server is asked again, conditionally (ETag / Last-Modified), so an
       unchanged file is not transferred twice.
     * ``max_bytes`` (default ``BIOIMAGEIO_MAX_DOWNLOAD_BYTES``) bounds the size.
+    * ``BIOIMAGEIO_HTTP_TIMEOUT`` bounds the wait for the connection and for each read,
+      ``BIOIMAGEIO_HTTP_TOTAL_TIMEOUT`` the whole transfer (a server that sends one byte a second
+      fails after that deadline; nothing is left in the cache).
     """
     settings = get_settings()
     limit = settings.max_download_bytes if max_bytes is None else max_bytes
@@ -42,11 +53,13 @@ def download(url: str, *, sha256: str | None = None, max_bytes: int | None = Non
     target = folder / safe_file_name(url_file_name(url))
     meta_path = folder / _META
 
-    if target.is_file():
-        if expected is not None:
+    try:
+        if target.is_file() and expected is not None:
             if sha256_of_file(target) == expected:
                 return target
             target.unlink()  # a cached copy that no longer matches is never returned
+    except OSError as e:
+        raise cache_error(e, target, "reading") from None
     headers = {"User-Agent": settings.user_agent}
     if expected is None and target.is_file():
         headers.update(_conditional_headers(meta_path))
@@ -54,16 +67,22 @@ def download(url: str, *, sha256: str | None = None, max_bytes: int | None = Non
     import requests  # imported here: keeps `import bioimageio_core` fast
 
     timeout = settings.http_timeout
+    total = settings.http_total_timeout
     hint = (
-        f"check the URL and your connection; the timeout is {timeout:g} s "
-        f"(set {ENV_PREFIX}HTTP_TIMEOUT to change it)"
+        f"check the URL and your connection; the timeout is {timeout:g} s per read and "
+        f"{total:g} s in all (set {ENV_PREFIX}HTTP_TIMEOUT / {ENV_PREFIX}HTTP_TOTAL_TIMEOUT "
+        "to change them)"
     )
-    try:
+    transfer = _Transfer()
+
+    def fetch() -> tuple[str, dict[str, Any]] | None:
         with requests.get(
             url, stream=True, timeout=timeout, headers=headers, allow_redirects=True
         ) as response:
+            transfer.response = response
+            transfer.check()
             if response.status_code == 304 and target.is_file():
-                return target
+                return None
             if response.status_code >= 400:
                 raise SourceError(
                     f"could not fetch {url}: HTTP {response.status_code} {response.reason}",
@@ -73,15 +92,17 @@ def download(url: str, *, sha256: str | None = None, max_bytes: int | None = Non
             if declared is not None and declared.isdigit() and int(declared) > limit:
                 raise _too_large(url, int(declared), limit)
             digest = hashlib.sha256()
-            with atomic_target(target) as out, _Progress(url, declared) as progress:
+            with cache_write(target) as out, _Progress(url, declared) as progress:
                 written = 0
                 for chunk in response.iter_content(_CHUNK):
+                    transfer.check()
                     written += len(chunk)
                     if written > limit:
                         raise _too_large(url, written, limit)
                     digest.update(chunk)
                     out.write(chunk)
                     progress(len(chunk))
+                transfer.check()
                 actual = digest.hexdigest()
                 if expected is not None and actual != expected:
                     raise HashMismatchError(url, expected, actual)
@@ -90,14 +111,95 @@ def download(url: str, *, sha256: str | None = None, max_bytes: int | None = Non
                 "etag": response.headers.get("ETag"),
                 "last_modified": response.headers.get("Last-Modified"),
             }
+            return actual, meta
+
+    try:
+        result = transfer.run(fetch, total)
+    except _Cancelled:
+        raise SourceError(
+            f"timed out fetching {url}: not complete after {total:g} s", hint=hint
+        ) from None
     except requests.Timeout:
         raise SourceError(f"timed out fetching {url}", hint=hint) from None
     except requests.RequestException as e:
+        if transfer.cancelled.is_set():
+            raise SourceError(
+                f"timed out fetching {url}: not complete after {total:g} s", hint=hint
+            ) from None
         raise SourceError(f"could not fetch {url}: {type(e).__name__}", hint=hint) from None
-    remember_hash(target, actual)
-    with atomic_target(meta_path) as out:
-        out.write(json.dumps(meta).encode())
+    if result is None:
+        return target
+    actual, meta = result
+    try:
+        remember_hash(target, actual)
+        with cache_write(meta_path) as out:
+            out.write(json.dumps(meta).encode())
+    except OSError as e:
+        raise cache_error(e, target, "writing") from None
     return target
+
+
+class _Cancelled(Exception):
+    """The total deadline passed (raised in the transfer thread, reported by the caller)."""
+
+
+class _Transfer:
+    """Runs one fetch in a worker thread so that a total deadline holds in every phase.
+
+    At the deadline the response's socket is shut down (which ends a blocking read at once)
+    and the worker, checking :attr:`cancelled` between reads, stops and removes its partial
+    file. A server that stalls before sending its headers keeps the daemon worker waiting
+    (bounded by the per-read timeout per byte), but the caller gets its error in time.
+    """
+
+    def __init__(self) -> None:
+        self.cancelled = threading.Event()
+        self.response: Any = None
+
+    def check(self) -> None:
+        if self.cancelled.is_set():
+            raise _Cancelled()
+
+    def run(self, work: Callable[[], T], total: float) -> T:
+        outcome: list[Any] = []
+        done = threading.Event()
+
+        def target() -> None:
+            try:
+                outcome.append((True, work()))
+            except BaseException as e:  # handed to the caller
+                outcome.append((False, e))
+            finally:
+                done.set()
+
+        worker = threading.Thread(target=target, name="bioimageio-download", daemon=True)
+        worker.start()
+        try:
+            finished = done.wait(total)
+        except BaseException:  # KeyboardInterrupt: stop the transfer as well
+            self._cancel()
+            raise
+        if not finished:
+            self._cancel()
+            if self.response is not None:  # the shut-down read ends at once: let it clean up
+                done.wait(_CANCEL_GRACE_S)
+            raise _Cancelled()
+        ok, value = outcome[0]
+        if not ok:
+            raise value
+        return value  # type: ignore[no-any-return]
+
+    def _cancel(self) -> None:
+        self.cancelled.set()
+        raw = getattr(self.response, "raw", None)
+        shutdown = getattr(raw, "shutdown", None)
+        try:
+            if callable(shutdown):
+                shutdown()  # urllib3 >= 2.3: ends a blocking read from another thread
+            elif raw is not None:
+                raw.close()
+        except Exception:
+            pass  # already closed or released
 
 
 def _too_large(url: str, size: int, limit: int) -> SourceError:

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+import threading
+import time
 import zipfile
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -184,3 +188,59 @@ def test_sources_url_base_and_name_rebuild_the_url(
     assert url_file_name(url) == name
     assert UrlRoot(url_base(url)).join(name) == plain
     assert UrlRoot(url_base(url)).join("sub/w.pt") == plain.rsplit("/", 1)[0] + "/sub/w.pt"
+
+
+class _Trickle(BaseHTTPRequestHandler):
+    """Sends its answer one byte every 0.05 s (headers too, with ``/headers``); gives up after
+    8 s so that a client without a deadline does not hang the test run."""
+
+    def do_GET(self) -> None:
+        body = b"x" * 10_000
+        head = (
+            f"HTTP/1.1 200 OK\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+        ).encode()
+        slow, fast = (head + body, b"") if self.path == "/headers" else (body, head)
+        end = time.monotonic() + 8
+        try:
+            self.wfile.write(fast)
+            self.wfile.flush()
+            for i in range(len(slow)):
+                if time.monotonic() > end:
+                    break
+                self.wfile.write(slow[i : i + 1])
+                self.wfile.flush()
+                time.sleep(0.05)
+        except OSError:
+            pass  # the client hung up
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def trickle_server() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Trickle)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.daemon = True
+    thread.start()
+    host, port = server.server_address[:2]
+    yield f"http://{host!s}:{port}"
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.mark.parametrize("phase", ["body", "headers"])
+def test_sources_total_deadline_for_a_trickling_server(
+    trickle_server: str, monkeypatch: pytest.MonkeyPatch, cache_dir: Path, phase: str
+) -> None:
+    monkeypatch.setenv("BIOIMAGEIO_HTTP_TIMEOUT", "2")  # every byte comes well within this
+    monkeypatch.setenv("BIOIMAGEIO_HTTP_TOTAL_TIMEOUT", "1")
+    started = time.monotonic()
+    with pytest.raises(SourceError, match="not complete after 1 s") as info:
+        download(f"{trickle_server}/{phase}")
+    elapsed = time.monotonic() - started
+    assert elapsed < 3.5, elapsed
+    assert "BIOIMAGEIO_HTTP_TOTAL_TIMEOUT" in str(info.value)
+    time.sleep(0.3)  # the transfer thread removes its partial file
+    assert [p for p in cache_dir.rglob("*") if p.is_file()] == []
