@@ -17,13 +17,15 @@ extra, TIFF/PNG/JPEG the ``image`` extra.
 from __future__ import annotations
 
 import os
+import zipfile
+import zlib
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from bioimageio_core.errors import SourceError
+from bioimageio_core.errors import BioimageioError, SourceError
 from bioimageio_core.io._deps import MissingOptionalDependencyError
 from bioimageio_core.io._format import FileFormat, lookup
 from bioimageio_core.io._hdf5 import HDF5
@@ -70,7 +72,17 @@ def open_array(
     fmt = lookup(FORMATS, location, "read")
     if not location.path.exists():
         raise SourceError(f"{location.path} does not exist", hint="check the path")
-    raw = fmt.read(location, mmap)
+    try:
+        raw = fmt.read(location, mmap)
+    except (BioimageioError, ImportError):
+        raise
+    except (OSError, EOFError, ValueError, zipfile.BadZipFile, zlib.error) as e:
+        # what numpy, zipfile, tifffile, h5py … raise for a truncated or damaged file
+        raise SourceError(
+            f"cannot read {location} as {fmt.name}: the file is truncated or damaged "
+            f"({type(e).__name__}: {e})",
+            hint="write or download the file again",
+        ) from e
     try:
         shape = tuple(int(s) for s in raw.array.shape)
         dims = resolve_axes(

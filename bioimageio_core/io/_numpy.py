@@ -14,12 +14,34 @@ from bioimageio_core.io._location import FileLocation
 from bioimageio_core.tensor import Tensor
 
 DEFAULT_NPZ_MEMBER = "arr_0"
+_NPY_MAGIC = b"\x93NUMPY"
+_ZIP_MAGICS = (b"PK\x03\x04", b"PK\x05\x06")
+
+
+def _magic(location: FileLocation, expected: tuple[bytes, ...], what: str) -> None:
+    """Refuse a file that does not start like ``what`` (numpy would try to unpickle it)."""
+    with location.path.open("rb") as f:
+        head = f.read(max(len(m) for m in expected))
+    if not head.startswith(expected):
+        state = "is empty" if not head else "does not start like one"
+        raise SourceError(
+            f"{location.path} is not a {what} file (it {state}; truncated or another format)",
+            hint="write or download the file again",
+        )
+
+
+def _is_object_array_error(error: ValueError) -> bool:
+    text = str(error)
+    return "pickle" in text or "Python objects" in text
 
 
 def _read_npy(location: FileLocation, mmap: bool) -> RawArray:
+    _magic(location, (_NPY_MAGIC,), "NumPy .npy")
     try:
         array = np.load(location.path, mmap_mode="r" if mmap else None, allow_pickle=False)
     except ValueError as e:
+        if not _is_object_array_error(e):
+            raise  # truncated or damaged: reported as such by io.open_array
         raise SourceError(
             f"cannot read {location} as a numeric array: {e}",
             hint="object (pickled) arrays are not loaded for safety; save a numeric array",
@@ -40,6 +62,7 @@ def _create_npy(
 
 
 def _read_npz(location: FileLocation, mmap: bool) -> RawArray:
+    _magic(location, _ZIP_MAGICS, "NumPy .npz (zip)")
     with np.load(location.path, allow_pickle=False) as npz:
         names = list(npz.files)
         if location.member is None:
@@ -59,7 +82,14 @@ def _read_npz(location: FileLocation, mmap: bool) -> RawArray:
         try:
             array = npz[name]
         except ValueError as e:
+            if not _is_object_array_error(e):
+                raise
             raise SourceError(f"cannot read {location} as a numeric array: {e}") from e
+    if not isinstance(array, np.ndarray):  # numpy hands out a member that is no .npy as bytes
+        raise SourceError(
+            f"{location} is not a NumPy array (member {name!r} is truncated or another format)",
+            hint="write or download the file again",
+        )
     return RawArray(array)
 
 
