@@ -69,6 +69,8 @@ from bioimageio_core.shapes import (
     axis_specs_from_model,
     block_halos,
     block_shape,
+    check_batch_size,
+    check_blocksize_parameter,
     fill_data_dependent_sizes,
     output_sizes,
     resolve_references,
@@ -130,10 +132,12 @@ class PredictionPipeline:
         batch_size: int = 1,
         border: BorderMode = "inside",
     ) -> None:
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1 (got {batch_size})")
         self.model = model
         self.spec: ModelSpec = axis_specs_from_model(model)
+        batch_size = check_batch_size(batch_size)
+        default_blocksize_parameter = check_blocksize_parameter(
+            default_blocksize_parameter, self.spec, name="default_blocksize_parameter"
+        )
         self.adapter: ModelAdapter | None = adapter
         self.weights_format = weights_format
         self.preprocessing = tuple(preprocessing)
@@ -313,7 +317,11 @@ class PredictionPipeline:
         """
         digested = self.digest(sample)
         sizes = _flat(digested.shape)
-        n = self.default_blocksize_parameter if ns is None else ns
+        n = (
+            self.default_blocksize_parameter
+            if ns is None
+            else check_blocksize_parameter(ns, self.spec)
+        )
         bs = block_shape(self._present(digested), sizes, n, batch_size=1)
         return self._predict_blocked(
             digested, bs, batch_size, outputs, skip_preprocessing, skip_postprocessing, on_progress
@@ -428,9 +436,7 @@ class PredictionPipeline:
             n_blocks = count_blocks(shape, bs, block_halos(self.spec))
         except ShapeError as e:
             raise InputError(e.message, hint=e.hint) from None
-        b = self.default_batch_size if batch_size is None else batch_size
-        if b < 1:
-            raise ValueError(f"batch_size must be >= 1 (got {b})")
+        b = self.default_batch_size if batch_size is None else check_batch_size(batch_size)
         return self._predict(
             sample, blocks, n_blocks, b, outputs, skip_preprocessing, skip_postprocessing, on_progress
         )
@@ -684,8 +690,12 @@ def create_prediction_pipeline(
     ``border``: ``"inside"`` (blocks at the sample border lie inside it; blockwise equals
     whole-sample prediction) or ``"pad"`` (bioimageio.core's reflect-padded border blocks).
     """
+    batch_size = check_batch_size(batch_size)
     descr = as_model_description(model)
     spec = axis_specs_from_model(descr)
+    default_blocksize_parameter = check_blocksize_parameter(
+        default_blocksize_parameter, spec, name="default_blocksize_parameter"
+    )
     pre = build_model_ops(descr, "pre", axes_none_scope=axes_none_scope)
     post = build_model_ops(descr, "post", axes_none_scope=axes_none_scope)
     input_ids = {t.id for t in spec.inputs}

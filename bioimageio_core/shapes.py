@@ -18,13 +18,14 @@ Conventions (documented once, used everywhere):
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Iterable, Mapping, Sequence
 from fractions import Fraction
 from typing import Any, Literal
 
 import attrs
 
-from bioimageio_core.errors import BioimageioError
+from bioimageio_core.errors import BioimageioError, InputError
 
 TensorAxis = tuple[str, str]
 """``(tensor_id, axis_id)``."""
@@ -298,6 +299,60 @@ def describe_valid_sizes(size: Size, s: int | None = None) -> str:
     if size is None:
         return "any"
     return str(size)
+
+
+def _whole(value: object, minimum: int) -> int | None:
+    """``value`` as an int if it is a whole number (Python or numpy, not bool) >= ``minimum``."""
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        number = int(value)
+        return number if number >= minimum else None
+    return None
+
+
+def check_blocksize_parameter(
+    value: object, model: ModelSpec, *, name: str = "blocksize_parameter"
+) -> BlocksizeParameter:
+    """``value`` as a blocksize parameter of ``model``; :class:`InputError` naming ``name``
+    when it is not a whole number >= 0 or a mapping ``{(tensor_id, axis_id): n}`` over the
+    model's parameterized input axes."""
+    n = _whole(value, 0)
+    if n is not None:
+        return n
+    if isinstance(value, Mapping):
+        valid = {
+            (t.id, a.id) for t in model.inputs for a in t.axes if isinstance(a.size, ParameterizedSize)
+        }
+        checked: dict[TensorAxis, int] = {}
+        for key, item in value.items():
+            if key not in valid:
+                raise InputError(
+                    f"{name} names {key!r}, which is not a parameterized input axis of the model "
+                    f"(got {_short(value)})",
+                    hint=f"use keys among {sorted(valid)}" if valid else "the model has none",
+                )
+            n = _whole(item, 0)
+            if n is None:
+                raise InputError(f"{name}[{key!r}] must be a whole number >= 0 (got {item!r})")
+            checked[key] = n
+        return checked
+    raise InputError(
+        f"{name} must be a whole number n >= 0 (blocks of min + n*step) or a mapping "
+        f"{{(tensor_id, axis_id): n}} (got {_short(value)})",
+        hint="e.g. 0 for the smallest blocks the model takes, 2 for larger ones",
+    )
+
+
+def check_batch_size(value: object, *, name: str = "batch_size") -> int:
+    """``value`` as a batch size (blocks per forward call); :class:`InputError` otherwise."""
+    n = _whole(value, 1)
+    if n is None:
+        raise InputError(f"{name} must be a whole number >= 1 (got {_short(value)})")
+    return n
+
+
+def _short(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def _n_for(ns: BlocksizeParameter, key: TensorAxis) -> int:

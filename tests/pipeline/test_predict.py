@@ -252,3 +252,43 @@ def test_a_failed_prediction_leaves_no_partial_file(tmp_path: Path) -> None:
             predict(model=pp, inputs=rand(300, 300), blocksize_parameter=0, save_output_path=tmp_path / "o.npy")
     assert calls == 3
     assert not (tmp_path / "o.npy").exists()
+
+
+@pytest.mark.parametrize(
+    ("value", "words"),
+    [
+        (1.5, "got 1.5"),
+        (-1, "got -1"),
+        (True, "got True"),
+        ("2", "got '2'"),
+        ({"raw": 1}, "got {'raw': 1}"),
+        ({("raw", "y"): 0.5}, "0.5"),
+        ({("raw", "nope"): 1}, "('raw', 'nope')"),
+    ],
+)
+def test_malformed_blocksize_parameter_is_an_input_error(
+    tmp_path: Path, value: object, words: str
+) -> None:
+    conv_model(tmp_path, outputs=[OutputDef("out", kernel(1), halo=1)])
+    x = rand(70, 70)
+    with pytest.raises(InputError, match="blocksize_parameter") as info:
+        predict(model=tmp_path, inputs=x, blocksize_parameter=value)  # type: ignore[arg-type]
+    assert words in str(info.value)
+    with pytest.raises(InputError, match="default_blocksize_parameter"):
+        create_prediction_pipeline(tmp_path, default_blocksize_parameter=value)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("value", [0, 1.5, "2"])
+def test_malformed_batch_size_is_an_input_error(tmp_path: Path, value: object) -> None:
+    conv_model(tmp_path, outputs=[OutputDef("out", kernel(1), halo=1)])
+    with pytest.raises(InputError, match=f"batch_size must be a whole number >= 1 .*{value!r}"):
+        predict(model=tmp_path, inputs=rand(70, 70), blocksize_parameter=0, batch_size=value)  # type: ignore[arg-type]
+
+
+def test_blocksize_parameter_mapping_and_numpy_integers_work(tmp_path: Path) -> None:
+    conv_model(tmp_path, outputs=[OutputDef("out", kernel(1), halo=1)])
+    x = rand(70, 70)
+    whole = predict(model=tmp_path, inputs=x).members["out"].data
+    for ns in (np.int64(1), {("raw", "y"): 0, ("raw", "x"): np.int32(2)}):
+        blocked = predict(model=tmp_path, inputs=x, blocksize_parameter=ns)  # type: ignore[arg-type]
+        np.testing.assert_allclose(blocked.members["out"].data, whole, atol=1e-5)
