@@ -414,6 +414,15 @@ def _warning(loc: Loc, msg: str, type_: str = "test_warning") -> Issue:
     return Issue(loc, msg, "warning", type_)
 
 
+def _prediction_failed(error: Exception) -> str:
+    if isinstance(error, MemoryError):
+        return (
+            f"not enough memory to run the model on inputs of these sizes ({_one_line(error)}); "
+            "free memory, or check the sizes the model's axes declare"
+        )
+    return f"prediction failed: {_one_line(error)}"
+
+
 def _one_line(error: BaseException) -> str:
     """The error as one line; our own errors speak for themselves, others get their type name."""
     from bioimageio_core.errors import BioimageioError
@@ -602,7 +611,7 @@ class _ModelTest:
             self.add(
                 _detail(
                     f"reproduce test outputs with {wf} weights",
-                    [_error(("weights", wf), f"prediction failed: {_one_line(e)}")],
+                    [_error(("weights", wf), _prediction_failed(e))],
                 )
             )
             return
@@ -690,14 +699,14 @@ class _ModelTest:
             for t in spec.inputs
         )
         name = f"run {wf} weights with input sizes {text}"
-        resized = {
-            tid: resize_to(tensor, {a: s for (t, a), s in sizes.items() if t == tid})
-            for tid, tensor in inputs.items()
-        }
         try:
+            resized = {
+                tid: resize_to(tensor, {a: s for (t, a), s in sizes.items() if t == tid})
+                for tid, tensor in inputs.items()
+            }
             result = pipeline.predict_sample_without_blocking(resized)
         except Exception as e:
-            return _detail(name, [_error(("weights", wf), f"prediction failed: {_one_line(e)}")])
+            return _detail(name, [_error(("weights", wf), _prediction_failed(e))])
         actual = {tid: t.sizes for tid, t in result.members.items()}
         issues = check_output_sizes(spec, sizes, actual, batch)
         context = f" (blocksize parameter n={n}, batch size {batch})"

@@ -28,6 +28,11 @@ TimeUnit = Literal[
 _AXIS_ID = v.identifier(16)
 _TENSOR_ID = v.identifier(32)
 
+MAX_AXIS_SIZE = 2**20
+"""Largest size, minimum, step, halo or offset magnitude of one axis (1048576). Larger values
+describe no usable model; they would pass validation and only fail, out of memory, at run time."""
+_SIZE = v.bounds(gt=0, le=MAX_AXIS_SIZE)
+
 
 def axis_id_field(default: str) -> Any:
     return attrs.field(default=default, validator=_AXIS_ID, metadata={KIND: "axis_id"})
@@ -37,8 +42,8 @@ def axis_id_field(default: str) -> Any:
 class ParameterizedSize:
     """Valid sizes are ``min + n * step`` for n = 0, 1, 2, ..."""
 
-    min: int = attrs.field(validator=v.bounds(gt=0))
-    step: int = attrs.field(validator=v.bounds(gt=0))
+    min: int = attrs.field(validator=_SIZE)
+    step: int = attrs.field(validator=_SIZE)
 
     def get_size(self, n: int) -> int:
         return self.min + n * self.step
@@ -57,14 +62,14 @@ class SizeReference:
 
     tensor_id: str = attrs.field(validator=_TENSOR_ID)
     axis_id: str = attrs.field(validator=_AXIS_ID, metadata={KIND: "axis_id"})
-    offset: int = 0
+    offset: int = attrs.field(default=0, validator=v.bounds(ge=-MAX_AXIS_SIZE, le=MAX_AXIS_SIZE))
 
 
 @attrs.frozen(kw_only=True)
 class DataDependentSize:
     """The size is known only after inference (output index axes only)."""
 
-    min: int = attrs.field(default=1, validator=v.bounds(gt=0))
+    min: int = attrs.field(default=1, validator=_SIZE)
     max: int | None = attrs.field(default=None, validator=v.bounds(gt=1))
 
     def _issues(self) -> Iterator[tuple[Loc, str]]:
@@ -81,11 +86,17 @@ IndexOutputSize = int | SizeReference | DataDependentSize
 
 
 def _positive_int_size(_: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
-    if isinstance(value, int) and value <= 0:
-        raise ValueError(f"'{attribute.name}' must be an integer > 0 (got {value})")
+    if isinstance(value, int) and not 0 < value <= MAX_AXIS_SIZE:
+        raise ValueError(
+            f"'{attribute.name}' must be an integer > 0 and <= {MAX_AXIS_SIZE} (got {value})"
+        )
 
 
-setattr(_positive_int_size, v.JSON_SCHEMA, {"number": {"exclusiveMinimum": 0}})
+setattr(
+    _positive_int_size,
+    v.JSON_SCHEMA,
+    {"number": {"exclusiveMinimum": 0, "maximum": MAX_AXIS_SIZE}},
+)
 
 
 def _size_hook(allowed: tuple[type, ...], expected: str) -> Any:
@@ -223,7 +234,7 @@ class TimeOutputAxisWithHalo:
     id: str = axis_id_field("time")
     description: str = _description()
     size: SizeReference
-    halo: int = attrs.field(validator=v.bounds(ge=1))
+    halo: int = attrs.field(validator=v.bounds(ge=1, le=MAX_AXIS_SIZE))
     unit: TimeUnit | None = None
     scale: float = attrs.field(default=1.0, validator=v.bounds(gt=0))
 
@@ -255,7 +266,7 @@ class SpaceOutputAxisWithHalo:
     id: str = axis_id_field("x")
     description: str = _description()
     size: SizeReference
-    halo: int = attrs.field(validator=v.bounds(ge=1))
+    halo: int = attrs.field(validator=v.bounds(ge=1, le=MAX_AXIS_SIZE))
     unit: SpaceUnit | None = None
     scale: float = attrs.field(default=1.0, validator=v.bounds(gt=0))
 

@@ -290,3 +290,16 @@ def test_unexpected_errors_become_a_failed_detail(
     summary = testing.test_model(make_model())
     assert summary.status == "valid-format"
     assert "internal error while testing: ZeroDivisionError: boom" in summary.errors[-1][1].msg
+
+
+def test_sizes_too_large_for_memory_are_reported_not_an_internal_error(
+    make_model: MakeModel,
+) -> None:
+    from bioimageio_core.spec.axes import MAX_AXIS_SIZE
+
+    # each axis within the per-axis limit, together 4 TiB: this model cannot run anywhere
+    summary = testing.test_model(make_model(y={"min": MAX_AXIS_SIZE, "step": 8}))
+    assert summary.status == "valid-format"
+    text = summary.format_text()
+    assert "internal error" not in text and "please report" not in text
+    assert "not enough memory" in text
