@@ -143,7 +143,21 @@ class OnnxModelAdapter(ModelAdapter):
                     f"{name!r}); onnx graphs have no optional inputs"
                 )
             feed[name] = self._prepare(tensor_id, name, np.asarray(array))
-        outputs = self._session.run(list(self._output_names), feed)
+        try:
+            outputs = self._session.run(list(self._output_names), feed)
+        except Exception as e:  # onnxruntime raises its own untyped exceptions
+            given = ", ".join(
+                f"{tid} {tuple(a.shape)} {a.dtype}"
+                for tid, a in zip(self.input_ids, feed.values(), strict=True)
+            )
+            raise PluginError(
+                f"onnxruntime failed to run {self.source} on inputs {given}: "
+                f"{' '.join(str(e).split())}",
+                loc="weights.onnx",
+                hint="the input sizes may not fit the ONNX graph (compare the description's "
+                "axis sizes with the graph's input shapes), or the graph is broken; out of "
+                "memory: use smaller blocks (blocksize parameter) or fewer per call",
+            ) from e
         return self._outputs_by_id([np.asarray(o) for o in outputs])
 
     def _prepare(

@@ -298,3 +298,23 @@ def test_session_options(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
         options = adapter._session.get_session_options()
         assert options.intra_op_num_threads == 1
         assert options.graph_optimization_level == ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+
+
+def test_onnxruntime_failure_during_run_is_a_plugin_error(tmp_path: Path) -> None:
+    onnx.save_model(two_in_two_out_model(["a", "b"], ["s", "p"]), tmp_path / "m.onnx")
+    x = np.zeros((1, 1, 4, 5), np.float32)
+    raw = describe(
+        tmp_path,
+        {"raw": x, "mask": x},
+        {"sum": x, "prod": x},
+        {"onnx": onnx_entry(tmp_path, "m.onnx")},
+    )
+    with create_adapter(make_request(tmp_path, raw)) as adapter:
+        # shapes the graph cannot add elementwise: onnxruntime fails inside its Add node
+        with pytest.raises(PluginError) as info:
+            adapter.forward({"raw": x, "mask": np.zeros((1, 1, 3, 3), np.float32)})
+        text = str(info.value)
+        assert "onnxruntime failed to run" in text and "m.onnx" in text
+        assert "raw (1, 1, 4, 5) float32" in text and "mask (1, 1, 3, 3) float32" in text
+        assert info.value.hint is not None
+        np.testing.assert_array_equal(adapter.forward({"raw": x, "mask": x})["sum"], x)
