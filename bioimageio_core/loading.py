@@ -13,7 +13,12 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from bioimageio_core.errors import HashMismatchError, SourceError, ValidationError
+from bioimageio_core.errors import (
+    HashMismatchError,
+    SettingsError,
+    SourceError,
+    ValidationError,
+)
 from bioimageio_core.settings import get_settings
 from bioimageio_core.sources import Root, Source, open_file, read_description, source_name
 from bioimageio_core.summary import ValidationDetail, ValidationSummary
@@ -72,6 +77,8 @@ def validate_format(
     io_checks = _io_checks(perform_io_checks)
     try:
         summary, _ = _validate(source, io_checks, format_version)
+    except SettingsError:
+        raise  # the environment is wrong, not the description
     except Exception as e:  # a bug must not turn a report into a crash
         name = source_name(source)
         issue = _issue(

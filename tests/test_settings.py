@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -11,6 +12,8 @@ from hypothesis import strategies as st
 
 from bioimageio_core.errors import SettingsError
 from bioimageio_core.settings import get_settings
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "tiny-nuclei-unet"
 
 
 @pytest.mark.parametrize(
@@ -65,11 +68,16 @@ def test_timeouts_are_finite_and_positive_or_rejected(value: float | str) -> Non
         assert math.isfinite(timeout) and timeout > 0
 
 
-def test_cli_reports_a_malformed_variable_in_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("command", [["empty-cache"], ["validate"], ["test"]])
+def test_cli_reports_a_malformed_variable_in_one_line(
+    monkeypatch: pytest.MonkeyPatch, command: list[str]
+) -> None:
     from bioimageio_core.cli import main
 
-    monkeypatch.setenv("BIOIMAGEIO_MAX_DOWNLOAD_BYTES", "lots")
-    result = CliRunner().invoke(main, ["empty-cache"])
+    if command != ["empty-cache"]:
+        command = [*command, str(EXAMPLE)]
+    monkeypatch.setenv("BIOIMAGEIO_HTTP_TIMEOUT", "nan")
+    result = CliRunner().invoke(main, command)
     assert result.exit_code == 1
-    assert "BIOIMAGEIO_MAX_DOWNLOAD_BYTES" in result.output
-    assert "Traceback" not in result.output and "ValueError" not in result.output
+    assert "BIOIMAGEIO_HTTP_TIMEOUT" in result.output
+    assert "Traceback" not in result.output and "internal error" not in result.output
