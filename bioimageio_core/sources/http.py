@@ -62,7 +62,7 @@ def download(url: str, *, sha256: str | None = None, max_bytes: int | None = Non
         raise cache_error(e, target, "reading") from None
     headers = {"User-Agent": settings.user_agent}
     if expected is None and target.is_file():
-        headers.update(_conditional_headers(meta_path))
+        headers.update(_conditional_headers(meta_path, target))
 
     import requests  # imported here: keeps `import bioimageio_core` fast
 
@@ -108,6 +108,7 @@ def download(url: str, *, sha256: str | None = None, max_bytes: int | None = Non
                     raise HashMismatchError(url, expected, actual)
             meta = {
                 "url": url,
+                "sha256": actual,
                 "etag": response.headers.get("ETag"),
                 "last_modified": response.headers.get("Last-Modified"),
             }
@@ -209,13 +210,21 @@ def _too_large(url: str, size: int, limit: int) -> SourceError:
     )
 
 
-def _conditional_headers(meta_path: Path) -> dict[str, str]:
+def _conditional_headers(meta_path: Path, target: Path) -> dict[str, str]:
+    """If-None-Match / If-Modified-Since for the cached copy ``target``; none (so the file is
+    fetched again) when the copy no longer has the sha256 recorded when it was downloaded."""
     try:
         meta: Any = json.loads(meta_path.read_text())
     except (OSError, ValueError):
         return {}
     headers: dict[str, str] = {}
     if isinstance(meta, dict):
+        recorded = meta.get("sha256")
+        try:
+            if isinstance(recorded, str) and sha256_of_file(target) != recorded:
+                return {}  # damaged since: ask for the whole file
+        except OSError:
+            return {}
         if isinstance(etag := meta.get("etag"), str):
             headers["If-None-Match"] = etag
         if isinstance(modified := meta.get("last_modified"), str):

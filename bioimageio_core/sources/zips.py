@@ -60,6 +60,12 @@ def _package(path: Path, where: str) -> _Package:
     name = str(path.resolve())
     try:
         key = stat_key(path.stat())
+    except FileNotFoundError:
+        raise SourceError(
+            f"zip package {where} no longer exists (moved or deleted, or the cache emptied "
+            "meanwhile?)",
+            hint="run the command again",
+        ) from None
     except OSError as e:
         raise SourceError(f"cannot read zip package {where}: {e.strerror or e}") from None
     with _packages_lock:

@@ -244,3 +244,12 @@ def test_sources_total_deadline_for_a_trickling_server(
     assert "BIOIMAGEIO_HTTP_TOTAL_TIMEOUT" in str(info.value)
     time.sleep(0.3)  # the transfer thread removes its partial file
     assert [p for p in cache_dir.rglob("*") if p.is_file()] == []
+
+
+def test_sources_damaged_unpinned_download_is_fetched_again(http_server: FileServer) -> None:
+    (http_server.root / "rdf.yaml").write_text(YAML)
+    url = http_server.url("rdf.yaml")
+    path = download(url)
+    path.write_text(YAML.replace("remote", "broken"))  # damaged in the cache
+    assert download(url).read_text() == YAML  # not a 304 for the damaged copy
+    assert http_server.count("rdf.yaml") == 2
