@@ -87,8 +87,9 @@ def cache_error(error: OSError, path: Path, action: str) -> SourceError | OSErro
             "CACHE_PATH to a folder on a disk with room",
         )
     if code in (errno.EACCES, errno.EPERM, errno.EROFS):
+        state = "cannot be read" if action == "reading" else "is not writable"
         return SourceError(
-            f"the cache folder {cache_root()} is not writable ({reason}) while {action} {path}",
+            f"the cache folder {cache_root()} {state} ({reason}) while {action} {path}",
             hint=f"set {ENV_PREFIX}CACHE_PATH to a writable folder",
         )
     if code == errno.ENOENT:
@@ -123,6 +124,8 @@ def sweep_stale_parts(folder: Path) -> None:
     with _hash_memo_lock:
         if key in _swept:
             return
+        if len(_swept) >= _HASH_MEMO_MAX:
+            _swept.clear()
         _swept.add(key)
     now = time.time()
     try:

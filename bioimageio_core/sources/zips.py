@@ -25,7 +25,6 @@ from bioimageio_core.sources.cache import (
     forget_hash,
     sha256_of_file,
     stat_key,
-    sweep_stale_parts,
 )
 
 _CHUNK = 1024 * 1024
@@ -229,7 +228,6 @@ def _matches(target: Path, info: zipfile.ZipInfo) -> bool:
 
 def _extract(package: _Package, path: Path, info: zipfile.ZipInfo, target: Path) -> Path:
     limit = get_settings().max_download_bytes
-    sweep_stale_parts(target.parent)
     try:
         with package.zf.open(info) as src, cache_write(target) as out:
             written = 0
