@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from bioimageio_core.pipeline import PredictionPipeline, create_prediction_pipeline
     from bioimageio_core.prediction import predict, predict_many
     from bioimageio_core.sample import Sample
+    from bioimageio_core.stats import compute_dataset_measures
     from bioimageio_core.summary import ValidationSummary
     from bioimageio_core.tensor import Tensor
     from bioimageio_core.testing import enable_determinism, test_description, test_model
@@ -52,6 +53,7 @@ _LAZY = {
     "update_hashes": "bioimageio_core.packaging",
     "Tensor": "bioimageio_core.tensor",
     "Sample": "bioimageio_core.sample",
+    "compute_dataset_measures": "bioimageio_core.stats",
     "load_tensor": "bioimageio_core.io",
     "save_tensor": "bioimageio_core.io",
     "PredictionPipeline": "bioimageio_core.pipeline",
@@ -90,6 +92,7 @@ __all__ = [
     "ValidationSummary",
     "__version__",
     "add_weights",
+    "compute_dataset_measures",
     "dump_description",
     "get_settings",
     "load_tensor",

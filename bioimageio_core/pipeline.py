@@ -25,15 +25,18 @@ computed on the raw inputs, and the caller's sample is never modified.
 
 from __future__ import annotations
 
+import copy
 import functools
 import time
 import warnings
+import weakref
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
+from bioimageio_core._compat import either_keyword, weights_format_keyword
 from bioimageio_core.blocks import (
     BorderMode,
     OutputBlockMapper,
@@ -76,7 +79,14 @@ from bioimageio_core.shapes import (
     resolve_references,
     valid_size,
 )
-from bioimageio_core.stats import Measure, MeasureValue, StatsCalculator
+from bioimageio_core.stats import (
+    DATASET_MEASURES,
+    DatasetMeasure,
+    Measure,
+    MeasureValue,
+    StatsCalculator,
+    compute_dataset_measures,
+)
 from bioimageio_core.tensor import Tensor
 
 if TYPE_CHECKING:
@@ -131,8 +141,10 @@ class PredictionPipeline:
         default_blocksize_parameter: BlocksizeParameter = DEFAULT_BLOCKSIZE_PARAMETER,
         batch_size: int = 1,
         border: BorderMode = "inside",
+        running_dataset_measures: Iterable[DatasetMeasure] | None = None,
     ) -> None:
         self.model = model
+        self.name = model.name
         self.spec: ModelSpec = axis_specs_from_model(model)
         batch_size = check_batch_size(batch_size)
         default_blocksize_parameter = check_blocksize_parameter(
@@ -150,6 +162,60 @@ class PredictionPipeline:
         self.border: BorderMode = border
         self._batching_failed = False
         self.optional_inputs = tuple(str(t.id) for t in model.inputs if getattr(t, "optional", False))
+        if running_dataset_measures is None:
+            running_dataset_measures = (
+                m
+                for calc in (pre_stats, post_stats)
+                if calc.updating
+                for m in calc.dataset_measures
+                if m not in self.fixed_dataset_statistics
+            )
+        self.running_dataset_measures: frozenset[DatasetMeasure] = frozenset(
+            running_dataset_measures
+        )
+        """Dataset measures without initial or fixed values: accumulated sample by sample unless
+        computed first (``predict_many``, the ``predict`` command) and set with
+        :meth:`with_dataset_statistics`."""
+
+    @property
+    def model_description(self) -> ModelDescr:
+        """The model description (the name bioimageio.core uses for :attr:`model`)."""
+        return self.model
+
+    @property
+    def dataset_measures(self) -> frozenset[DatasetMeasure]:
+        """Every dataset measure pre- and postprocessing use (of inputs, then outputs)."""
+        return frozenset((*self.pre_stats.dataset_measures, *self.post_stats.dataset_measures))
+
+    def with_dataset_statistics(
+        self, values: Mapping[DatasetMeasure, MeasureValue]
+    ) -> PredictionPipeline:
+        """A pipeline sharing this one's loaded model whose dataset statistics are ``values``
+        (fixed, never updated) where given; ``values`` win over earlier fixed values.
+
+        Unloading either pipeline unloads the shared model.
+        """
+        unknown = sorted(str(m) for m in values if m not in self.dataset_measures)
+        if unknown:
+            raise InputError(
+                f"dataset statistics {unknown} are not used by this model's processing",
+                hint=f"it uses {sorted(str(m) for m in self.dataset_measures) or 'none'}",
+            )
+        fixed: dict[Measure, MeasureValue] = dict(self.fixed_dataset_statistics)
+        for measure, value in values.items():
+            fixed[measure] = value
+        twin = copy.copy(self)
+        twin.fixed_dataset_statistics = fixed
+        twin.pre_stats = _with_fixed(self.pre_stats, fixed)
+        twin.post_stats = _with_fixed(self.post_stats, fixed)
+        twin.running_dataset_measures = frozenset(
+            m for m in self.running_dataset_measures if m not in values
+        )
+        return twin
+
+    def load(self) -> None:
+        """Nothing to do: the model is loaded when the pipeline is created (kept for code written
+        for bioimageio.core)."""
 
     # --- lifecycle ------------------------------------------------------------------------------
 
@@ -182,20 +248,40 @@ class PredictionPipeline:
 
     def digest(self, inputs: Inputs, *, axes: AxesArg = None, sample_id: Hashable = "sample") -> Sample:
         """``inputs`` as a checked :class:`Sample` in the model's axis order (views, no copies)."""
-        return digest_inputs(
+        digested = digest_inputs(
             self.spec, inputs, axes=axes, sample_id=sample_id, optional=self.optional_inputs
         )
+        if isinstance(inputs, Sample) and inputs in _PREPROCESSED:
+            _PREPROCESSED.add(digested)
+        return digested
 
     def apply_preprocessing(self, sample: Inputs) -> Sample:
-        """Statistics of the raw sample (updating dataset statistics), then every preprocessing step.
+        """Statistics of the raw sample (updating running dataset statistics), then every
+        preprocessing step.
 
-        Returns a new sample; its ``stat`` holds the statistics pre- and postprocessing of this
-        sample use from the inputs.
+        A :class:`Sample` is updated in place, as bioimageio.core does (its members become the
+        preprocessed tensors, new arrays; the arrays it held are not written to; its ``stat``
+        gains the statistics pre- and postprocessing of this sample use) and is returned; for
+        other inputs a new sample is returned. Predict such a sample with
+        ``skip_preprocessing=True``: running its preprocessing a second time raises
+        :class:`InputError`.
         """
-        return self._preprocess(self.digest(sample))
+        processed = self._preprocess(self.digest(sample))
+        if not isinstance(sample, Sample):
+            return processed
+        sample.members = dict(processed.members)
+        sample.stat = processed.stat
+        _PREPROCESSED.add(sample)
+        return sample
 
     def _preprocess(self, sample: Sample) -> Sample:
-        """:meth:`apply_preprocessing` of a sample that is already digested."""
+        """:meth:`apply_preprocessing` of a sample that is already digested (a new sample)."""
+        if sample in _PREPROCESSED:
+            raise InputError(
+                f"sample {sample.id!r} was preprocessed already (apply_preprocessing updates a "
+                "Sample in place); preprocessing it again would normalise twice",
+                hint="pass skip_preprocessing=True when predicting a preprocessed sample",
+            )
         stat: dict[Any, Any] = dict(sample.stat)
         measures = (*self.pre_stats.sample_measures, *self.pre_stats.dataset_measures)
         if measures:
@@ -213,11 +299,20 @@ class PredictionPipeline:
         return Sample(members=members, stat=stat, id=sample.id)
 
     def apply_postprocessing(self, sample: Sample) -> Sample:
-        """Statistics of the raw outputs, then every postprocessing step; returns a new sample.
+        """Statistics of the raw outputs, then every postprocessing step.
 
         ``sample`` holds the model outputs (and may hold inputs that steps refer to); statistics
-        of input tensors are taken from ``sample.stat`` (see :meth:`apply_preprocessing`).
+        of input tensors are taken from ``sample.stat`` (see :meth:`apply_preprocessing`). As
+        in bioimageio.core the sample is updated in place (its output members become the
+        postprocessed tensors, its ``stat`` gains the output statistics) and returned.
         """
+        processed = self._postprocess(sample)
+        sample.members = {**sample.members, **processed.members}
+        sample.stat = processed.stat
+        return sample
+
+    def _postprocess(self, sample: Sample) -> Sample:
+        """:meth:`apply_postprocessing` into a new sample of the output members only."""
         outputs = {k: v for k, v in sample.members.items() if k in self._output_ids}
         stat: dict[Any, Any] = dict(sample.stat)
         if self.post_stats.sample_measures or self.post_stats.dataset_measures:
@@ -260,7 +355,7 @@ class PredictionPipeline:
         raw = self._adapter().forward({m: t.data for m, t in processed.members.items()})
         outputs = self._wrap_outputs(raw)
         result = Sample(members=outputs, stat=processed.stat, id=processed.id)
-        return result if skip_postprocessing else self.apply_postprocessing(result)
+        return result if skip_postprocessing else self._postprocess(result)
 
     def predict_sample_without_blocking(
         self,
@@ -600,7 +695,7 @@ class PredictionPipeline:
         )
         if skip_postprocessing or post_per_block:
             return result
-        post = self.apply_postprocessing(result)
+        post = self._postprocess(result)
         if outputs is None:
             return post
         for oid, tensor in post.members.items():  # write the result into the caller's arrays
@@ -638,6 +733,18 @@ class PredictionPipeline:
 
 # --- helpers ------------------------------------------------------------------------------------
 
+_PREPROCESSED: weakref.WeakSet[Sample] = weakref.WeakSet()
+"""Samples :meth:`PredictionPipeline.apply_preprocessing` updated in place."""
+
+
+def _with_fixed(calculator: StatsCalculator, fixed: Mapping[Measure, MeasureValue]) -> StatsCalculator:
+    """``calculator`` with the dataset values in ``fixed``; itself when they do not cover all."""
+    given = {m: v for m, v in fixed.items() if m in calculator.dataset_measures}
+    if not calculator.dataset_measures or len(given) < len(calculator.dataset_measures):
+        return calculator
+    measures = (*calculator.sample_measures, *calculator.dataset_measures)
+    return StatsCalculator(measures, fixed=given)  # type: ignore[arg-type]
+
 
 def _flat(shape: Mapping[str, Mapping[str, int]]) -> dict[TensorAxis, int]:
     return {(m, a): s for m, axes in shape.items() for a, s in axes.items()}
@@ -673,6 +780,9 @@ def create_prediction_pipeline(
     batch_size: int = 1,
     axes_none_scope: Literal["dataset", "sample"] = "dataset",
     border: BorderMode = "inside",
+    model_adapter: ModelAdapter | None = None,
+    weight_format: str | None = None,
+    keep_updating_initial_dataset_statistics: bool | None = None,
 ) -> PredictionPipeline:
     """Load a model's weights and processing into a :class:`PredictionPipeline`.
 
@@ -682,15 +792,25 @@ def create_prediction_pipeline(
     Dataset statistics: ``dataset_for_initial_statistics`` (samples, or anything ``predict``
     accepts as inputs) seeds them; they then stay fixed unless
     ``keep_updating_dataset_statistics``; without initial samples they accumulate over every
-    sample predicted. ``fixed_dataset_statistics`` (measure → value) always wins.
+    sample predicted (``predict_many`` computes them over all its inputs first).
+    ``fixed_dataset_statistics`` (measure → value) always wins.
     ``default_blocksize_parameter`` and ``batch_size`` (blocks per forward call) are the
     defaults of blockwise prediction. ``axes_none_scope``: what ``axes: null`` means for the
     statistics of ``zero_mean_unit_variance``, ``scale_range`` and ``clip`` — ``"dataset"``
-    (bioimageio.core's behaviour: running statistics over the samples) or ``"sample"``.
+    (bioimageio.core's behaviour: dataset statistics) or ``"sample"``.
     ``border``: ``"inside"`` (blocks at the sample border lie inside it; blockwise equals
     whole-sample prediction) or ``"pad"`` (bioimageio.core's reflect-padded border blocks).
+    ``model_adapter``: an adapter to use instead of loading one (:func:`create_model_adapter`).
     """
     batch_size = check_batch_size(batch_size)
+    weights_format = weights_format_keyword(weights_format, weight_format)
+    keep_updating = either_keyword(
+        keep_updating_initial_dataset_statistics or None,
+        keep_updating_dataset_statistics or None,
+        name="keep_updating_dataset_statistics",
+        alias="keep_updating_initial_dataset_statistics",
+    )
+    keep_updating_dataset_statistics = bool(keep_updating)
     descr = as_model_description(model)
     spec = axis_specs_from_model(descr)
     default_blocksize_parameter = check_blocksize_parameter(
@@ -704,13 +824,28 @@ def create_prediction_pipeline(
     post_measures = frozenset(m for m in post_measures if m.member_id not in input_ids)
     fixed = dict(fixed_dataset_statistics or {})
     optional = tuple(str(t.id) for t in descr.inputs if getattr(t, "optional", False))
-    dataset = (
-        digest_inputs(spec, s, sample_id=i, optional=optional).members
-        for i, s in enumerate(dataset_for_initial_statistics)
-    )
-    pre_stats = _stats_calculator(pre_measures, fixed, dataset, keep_updating_dataset_statistics)
+    seeded: list[bool] = []
+
+    def dataset() -> Iterator[Mapping[str, Tensor]]:
+        for i, s in enumerate(dataset_for_initial_statistics):
+            seeded.append(True)
+            yield digest_inputs(spec, s, sample_id=i, optional=optional).members
+
+    pre_stats = _stats_calculator(pre_measures, fixed, dataset(), keep_updating_dataset_statistics)
     post_stats = _stats_calculator(post_measures, fixed, (), keep_updating_dataset_statistics)
-    adapter, chosen = create_model_adapter(descr, weights_format=weights_format, devices=devices)
+    running = (
+        ()
+        if seeded or keep_updating_dataset_statistics
+        else (
+            m
+            for m in (*pre_stats.dataset_measures, *post_stats.dataset_measures)
+            if m not in fixed
+        )
+    )
+    if model_adapter is not None:
+        adapter, chosen = model_adapter, weights_format or "custom"
+    else:
+        adapter, chosen = load_model_adapter(descr, weights_format=weights_format, devices=devices)
     return PredictionPipeline(
         model=descr,
         adapter=adapter,
@@ -723,6 +858,7 @@ def create_prediction_pipeline(
         default_blocksize_parameter=default_blocksize_parameter,
         batch_size=batch_size,
         border=border,
+        running_dataset_measures=running,
     )
 
 
@@ -754,22 +890,66 @@ def _stats_calculator(
     dataset: Iterable[Mapping[str, Tensor]],
     keep_updating: bool,
 ) -> StatsCalculator:
+    """Initial samples give exact dataset statistics (frozen unless ``keep_updating``)."""
     measures = tuple(measures)
     given = {m: v for m, v in fixed.items() if m in measures}
-    seeded = False
+    samples = list(dataset)  # digested views of the caller's data
+    if samples and not keep_updating:
+        wanted = [m for m in measures if isinstance(m, DATASET_MEASURES) and m not in given]
+        values: dict[Any, Any] = dict(compute_dataset_measures(wanted, samples)) if wanted else {}
+        values.update(given)
+        return StatsCalculator(measures, fixed=values)
     calculator = StatsCalculator(measures, keep_updating=True)
-    for members in dataset:
-        calculator.update({k: v for k, v in members.items()})
-        seeded = True
-    if seeded and not keep_updating:
-        frozen: dict[Any, Any] = {**calculator.dataset_values(), **given}
-        return StatsCalculator(measures, fixed=frozen)  # type: ignore[arg-type]
-    if given and not seeded:
+    for members in samples:
+        calculator.update(members)
+    if given and not samples:
         return StatsCalculator(measures, fixed=given, keep_updating=keep_updating)  # type: ignore[arg-type]
     return calculator
 
 
 def create_model_adapter(
+    model_description: Any,
+    *,
+    devices: Sequence[str] | None = None,
+    weights_format: str | None = None,
+    weight_format_priority_order: Sequence[str] | None = None,
+    weight_format: str | None = None,
+) -> ModelAdapter:
+    """Load the model for inference with its best usable weight format (or ``weights_format``).
+
+    ``model_description``: a model description or any source ``load_description`` accepts.
+    ``weight_format_priority_order``: formats to try in this order (the first that loads
+    wins) instead of the plugins' priorities. Returns the adapter: ``forward({input id: array})``
+    gives ``{output id: array}``; ``unload()`` frees it. :func:`load_model_adapter` also says
+    which format was chosen.
+
+    Raises:
+        UnsupportedWeightFormatError: no weight format the model provides can run here.
+        PluginError: loading failed (for every format tried).
+    """
+    descr = as_model_description(model_description)
+    weights_format = weights_format_keyword(weights_format, weight_format)
+    if weights_format is not None or not weight_format_priority_order:
+        return load_model_adapter(descr, weights_format=weights_format, devices=devices)[0]
+    present = [f for f in weight_format_priority_order if f in descr.weights.available_formats]
+    if not present:
+        from bioimageio_core.errors import UnsupportedWeightFormatError
+
+        raise UnsupportedWeightFormatError(
+            f"the model has none of the weight formats {list(weight_format_priority_order)} "
+            f"(it has {list(descr.weights.available_formats)})"
+        )
+    failures: list[str] = []
+    for wf in present:
+        try:
+            return load_model_adapter(descr, weights_format=wf, devices=devices)[0]
+        except PluginError as e:
+            failures.append(f"{wf}: {e.message}")
+    detail = "\n    ".join(failures)
+    raise PluginError(f"could not load the model with any weight format:\n    {detail}")
+
+
+def load_model_adapter(
     descr: ModelDescr, *, weights_format: str | None = None, devices: Sequence[str] | None = None
 ) -> tuple[ModelAdapter, str]:
     """Load the model with the chosen (or best usable) weight format; returns adapter and format.
@@ -843,4 +1023,5 @@ __all__ = [
     "as_model_description",
     "create_model_adapter",
     "create_prediction_pipeline",
+    "load_model_adapter",
 ]

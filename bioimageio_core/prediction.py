@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from bioimageio_core._compat import weights_format_keyword
 from bioimageio_core.digest import AxesArg, BlockShapeArg, Inputs
 from bioimageio_core.errors import BioimageioError, InputError
 from bioimageio_core.pipeline import (
@@ -52,6 +53,7 @@ def predict(
     axes: AxesArg = None,
     outputs: Outputs | None = None,
     on_progress: ProgressCallback | None = None,
+    weight_format: str | None = None,
 ) -> Sample:
     """Run ``model`` on one sample and return the output sample.
 
@@ -66,6 +68,7 @@ def predict(
     factory ``(output_id, shape, dtype) -> array``. ``batch_size``: blocks per forward call when
     predicting blockwise. ``on_progress(done, total)`` is called after each forward call.
     """
+    weights_format = weights_format_keyword(weights_format, weight_format)
     with _pipeline_for(model, devices, weights_format, batch_size) as pipeline:
         return _predict_one(
             pipeline, inputs, sample_id, blocksize_parameter, input_block_shape,
@@ -89,20 +92,50 @@ def predict_many(
     batch_size: int = 1,
     axes: AxesArg = None,
     on_progress: ProgressCallback | None = None,
+    dataset_statistics_path: PathLike | None = None,
+    weight_format: str | None = None,
 ) -> Iterator[Sample]:
     """Run ``model`` on every sample of ``inputs`` with one loaded model; yields output samples.
 
-    Dataset statistics accumulate over the samples in order, as in bioimageio.core.
+    Dataset statistics (normalisation over ``axes: null`` or with ``batch`` among its axes) are
+    computed over all ``inputs`` first, so every sample is normalised the same way whatever
+    their order (inputs are read once more per pass, usually once or twice; a one-shot iterator
+    is turned into a list first). ``dataset_statistics_path``: a JSON file to load them from when
+    it exists (checked against the model), else to save them to. A ``PredictionPipeline`` given
+    as ``model`` with initial, fixed or running (``keep_updating_dataset_statistics``)
+    statistics keeps them.
     ``sample_id`` is formatted with the sample index ``i`` (a ``Sample`` keeps its own id);
     ``save_output_path`` must contain ``{sample_id}`` (and ``{output_id}`` for several outputs).
     """
+    weights_format = weights_format_keyword(weights_format, weight_format)
     if save_output_path is not None and "{sample_id}" not in str(save_output_path):
         raise InputError(
             f"save_output_path {str(save_output_path)!r} has no '{{sample_id}}' placeholder, so "
             "every sample would overwrite the previous one",
             hint="add {sample_id} to the path, e.g. 'out/{sample_id}_{output_id}.tif'",
         )
-    with _pipeline_for(model, devices, weights_format, batch_size) as pipeline:
+    with _pipeline_for(model, devices, weights_format, batch_size) as loaded:
+        pipeline = loaded
+        if loaded.running_dataset_measures:
+            from bioimageio_core.dataset_stats import prepare_dataset_statistics
+
+            items = list(inputs) if iter(inputs) is inputs else inputs
+
+            def samples() -> Iterator[Sample]:
+                for i, item in enumerate(items):
+                    sid = _sample_id(item, sample_id, i)
+                    yield loaded.digest(item, axes=axes, sample_id=sid)
+
+            def predict_raw(pp: PredictionPipeline, sample: Sample) -> Sample:
+                return _predict_one(
+                    pp, sample, sample.id, blocksize_parameter, input_block_shape,
+                    skip_preprocessing, True, None, batch_size, None, None, None,
+                )
+
+            pipeline, _ = prepare_dataset_statistics(
+                loaded, samples, predict_raw=predict_raw, path=dataset_statistics_path
+            )
+            inputs = items
         yield from _predict_all(
             pipeline, inputs, sample_id, blocksize_parameter, input_block_shape,
             skip_preprocessing, skip_postprocessing, save_output_path, batch_size, axes, on_progress,
@@ -134,11 +167,16 @@ def _predict_all(
     on_progress: ProgressCallback | None,
 ) -> Iterator[Sample]:
     for i, item in enumerate(inputs):
-        sid: Hashable = item.id if isinstance(item, Sample) and item.id is not None else sample_id.format(i=i)
+        sid = _sample_id(item, sample_id, i)
         yield _predict_one(
             pipeline, item, sid, blocksize_parameter, input_block_shape, skip_preprocessing,
             skip_postprocessing, save_output_path, batch_size, axes, None, on_progress,
         )
+
+
+def _sample_id(item: Inputs, pattern: str, i: int) -> Hashable:
+    """A ``Sample``'s own id, else ``pattern`` formatted with the index ``i``."""
+    return item.id if isinstance(item, Sample) and item.id is not None else pattern.format(i=i)
 
 
 def output_paths(
@@ -193,7 +231,7 @@ def _predict_one(
     )
     sample = pipeline.digest(inputs, axes=axes, sample_id=sample_id)
     if isinstance(inputs, Sample) and inputs.id is None:  # digest keeps a Sample's own id
-        sample = Sample(members=sample.members, stat=sample.stat, id=sample_id)
+        sample.id = sample_id
     stream = (
         _StreamedOutputs(pipeline, paths)
         if paths and outputs is None and (skip_postprocessing or pipeline.postprocessing_is_pointwise())

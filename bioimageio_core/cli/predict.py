@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import glob
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -401,6 +401,16 @@ _axes_option = click.option(
 @_axes_option
 @click.option("--overwrite", is_flag=True, help="Replace existing output files.")
 @click.option(
+    "--stats",
+    "stats_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    metavar="FILE",
+    help="Dataset statistics (for normalisation over all inputs): load them from FILE when it "
+    "exists (it must be of this model), else compute them over all inputs and save them there. "
+    "Without --stats they are computed over all inputs and not saved.",
+)
+@click.option(
     "--example",
     is_flag=True,
     help="Run the model's own test inputs (copied to <model>_example/inputs); outputs go to "
@@ -419,6 +429,7 @@ def predict_command(
     weights_format: str | None,
     axes: str | dict[str, str] | None,
     overwrite: bool,
+    stats_path: Path | None,
     example: bool,
     quiet: bool,
     debug: bool,
@@ -427,12 +438,16 @@ def predict_command(
 
     Each file (or group of files, one per model input) is one sample; the part of the path the
     glob wildcards matched is its sample id. Existing outputs are kept unless --overwrite.
+    When the model normalises with dataset statistics, they are computed over all inputs
+    before the first prediction (or loaded with --stats), so the order of the files does not
+    change any output.
 
     \b
     Examples:
       bioimageio-run predict rdf.yaml --inputs 'images/*.tif' --outputs 'out/{sample_id}.tif'
       bioimageio-run predict model.zip -i 'data/{tensor_id}/*.npy' \\
           -o 'pred/{sample_id}_{tensor_id}.npy' --blocksize 4 --batch-size 4
+      bioimageio-run predict rdf.yaml -i 'batch1/*.tif' --stats dataset_stats.json
       bioimageio-run predict rdf.yaml --example
     """
     try:
@@ -449,7 +464,8 @@ def predict_command(
             descr, input_patterns, output_pattern or DEFAULT_OUTPUTS, overwrite
         )
         written = _run_predict(
-            descr, samples, paths, blocksize, batch_size, device, weights_format, axes, quiet
+            descr, samples, paths, blocksize, batch_size, device, weights_format, axes, quiet,
+            stats_path,
         )
     except Exception as e:
         fail(e, debug)
@@ -479,6 +495,7 @@ def _run_predict(
     weights_format: str | None,
     axes: str | dict[str, str] | None,
     quiet: bool,
+    stats_path: Path | None = None,
 ) -> list[Path]:
     from bioimageio_core.io import save_tensor
     from bioimageio_core.prediction import predict
@@ -488,6 +505,9 @@ def _run_predict(
         _pipeline(descr, weights_format, device, batch_size) as pipeline,
         Progress(len(samples), "predicting", enabled=show_progress(quiet)) as bar,
     ):
+        pipeline = _with_dataset_statistics(
+            pipeline, samples, stats_path, blocksize, batch_size, axes, quiet
+        )
         for sample in samples:
             result = predict(
                 model=pipeline,
@@ -504,6 +524,43 @@ def _run_predict(
                 written.append(path)
             bar.update()
     return written
+
+
+def _with_dataset_statistics(
+    pipeline: PredictionPipeline,
+    samples: Sequence[SampleFiles],
+    stats_path: Path | None,
+    blocksize: int | None,
+    batch_size: int,
+    axes: str | dict[str, str] | None,
+    quiet: bool,
+) -> PredictionPipeline:
+    """The pipeline with dataset statistics over every sample (or from ``stats_path``)."""
+    from bioimageio_core.dataset_stats import prepare_dataset_statistics
+    from bioimageio_core.prediction import predict
+
+    if not pipeline.running_dataset_measures:
+        if stats_path is not None:
+            info(f"--stats {stats_path}: the model needs no dataset statistics", quiet)
+        return pipeline
+    if stats_path is None or not stats_path.exists():
+        info(f"computing dataset statistics over {len(samples)} sample(s)", quiet)
+
+    def digested() -> Iterator[Sample]:
+        for s in samples:
+            yield pipeline.digest(dict(s.inputs), axes=axes, sample_id=s.id)
+
+    def predict_raw(pp: PredictionPipeline, sample: Sample) -> Sample:
+        return predict(
+            model=pp, inputs=sample, sample_id=sample.id, blocksize_parameter=blocksize,
+            batch_size=batch_size, skip_postprocessing=True,
+        )
+
+    prepared, report = prepare_dataset_statistics(
+        pipeline, digested, predict_raw=predict_raw, path=stats_path
+    )
+    info(report.describe(), quiet)
+    return prepared
 
 
 # ---------------------------------------------------------------------------------------------

@@ -158,22 +158,24 @@ def test_sample_measures_chunk_by_chunk_equal_the_whole_sample(
     data: Array, qs: list[float], method: Any, rows_per_chunk: int, max_kept: int
 ) -> None:
     """A sample split along an axis the measures reduce: the chunked numbers are the in-memory
-    ones (quantiles exactly, moments to float64 rounding)."""
+    ones (quantiles exactly; moments, of values of moderate size, to float64 rounding)."""
     axes = ("y", "x")
+    moderate = np.clip(data.astype(np.float64), -1e6, 1e6)  # NaN stays NaN
     measures: list[Measure] = [SampleQuantile("t", q, axes, method) for q in qs]
-    measures += [SampleMean("t", axes), SampleVar("t", axes)]
+    measures += [SampleMean("m", axes), SampleVar("m", axes)]
+    members = {"t": Tensor(data, DIMS), "m": Tensor(moderate, DIMS)}
     chunks = [
-        {"t": Tensor(data[:, :, y : y + rows_per_chunk], DIMS)}
+        {k: Tensor(v.data[:, :, y : y + rows_per_chunk], DIMS) for k, v in members.items()}
         for y in range(0, data.shape[2], rows_per_chunk)
     ]
     chunked, _ = run(measures, chunks, max_kept)
-    whole = compute_sample_measures({"t": Tensor(data, DIMS)}, measures)  # type: ignore[arg-type]
+    whole = compute_sample_measures(members, measures)  # type: ignore[arg-type]
     for m in measures:
         if isinstance(m, SampleQuantile):
             np.testing.assert_array_equal(as_array(chunked[m]), as_array(whole[m]))  # type: ignore[index]
         else:
             np.testing.assert_allclose(
-                as_array(chunked[m]), as_array(whole[m]), rtol=1e-9, atol=1e-9  # type: ignore[index]
+                as_array(chunked[m]), as_array(whole[m]), rtol=1e-9, atol=1e-3  # type: ignore[index]
             )
 
 

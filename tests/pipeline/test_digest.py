@@ -171,12 +171,13 @@ def test_callers_arrays_are_not_modified(tmp_path: Path) -> None:
     x.flags.writeable = False  # any write attempt raises
     sample = Sample(members={"raw": Tensor(x, ("batch", "channel", "y", "x"))}, id="s")
     with create_prediction_pipeline(model) as pp:
-        pre = pp.apply_preprocessing(sample)
         pp.predict_sample_without_blocking(sample)
         pp.predict_sample_with_blocking(sample, ns=1)
+        assert sample.stat == {} and sample.members["raw"].data is x  # predicting: untouched
+        pre = pp.apply_preprocessing(sample)  # the Sample is updated, its arrays are not
     np.testing.assert_array_equal(x, original)
-    assert sample.stat == {} and sample.members["raw"].data is x
-    assert not np.shares_memory(pre.members["raw"].data, x)
+    assert pre is sample and sample.stat
+    assert not np.shares_memory(sample.members["raw"].data, x)
 
 
 @pytest.fixture(scope="module")

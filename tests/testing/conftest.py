@@ -27,7 +27,12 @@ _missing = [
     )
     if importlib.util.find_spec(name) is None
 ]
-_RUN_MODELS = {"test_model_testing.py", "test_cli_test.py", "test_cli_predict.py"}
+_RUN_MODELS = {
+    "test_model_testing.py",
+    "test_cli_test.py",
+    "test_cli_predict.py",
+    "test_cli_predict_stats.py",
+}
 """Test modules that run models through the test weight formats."""
 _REASON = (
     f"test plugin distributions {_missing} are not installed; install them with "
