@@ -24,7 +24,13 @@ from bioimageio_core.sources import Root, Source, open_file, read_description, s
 from bioimageio_core.summary import ValidationDetail, ValidationSummary
 
 if TYPE_CHECKING:
-    from bioimageio_core.spec import ResourceDescr, SpecExtensions
+    from bioimageio_core.spec import (
+        DatasetDescr,
+        DatasetDescr02,
+        ModelDescr,
+        ResourceDescr,
+        SpecExtensions,
+    )
     from bioimageio_core.spec.issues import Issue
 
 FORMAT_CHECK = "format"
@@ -62,6 +68,64 @@ def load_description(
     if descr is None:
         raise ValidationError(summary)
     return descr
+
+
+def load_model_description(
+    source: Source,
+    *,
+    perform_io_checks: bool | None = None,
+    format_version: str = "discover",
+) -> ModelDescr:
+    """:func:`load_description` of a model; any other type raises :class:`ValidationError`."""
+    from bioimageio_core.spec import ModelDescr
+
+    descr = _load_typed(source, "model", perform_io_checks, format_version)
+    assert isinstance(descr, ModelDescr)
+    return descr
+
+
+def load_dataset_description(
+    source: Source,
+    *,
+    perform_io_checks: bool | None = None,
+    format_version: str = "discover",
+) -> DatasetDescr | DatasetDescr02:
+    """:func:`load_description` of a dataset; any other type raises :class:`ValidationError`."""
+    from bioimageio_core.spec import DatasetDescr, DatasetDescr02
+
+    descr = _load_typed(source, "dataset", perform_io_checks, format_version)
+    assert isinstance(descr, (DatasetDescr, DatasetDescr02))
+    return descr
+
+
+def _load_typed(
+    source: Source, expected: str, perform_io_checks: bool | None, format_version: str
+) -> ResourceDescr:
+    summary, descr = _validate(source, _io_checks(perform_io_checks), format_version)
+    if descr is None:
+        raise ValidationError(summary)
+    found = getattr(descr, "type", None)
+    if found != expected:
+        issue = _issue(
+            ("type",),
+            f"expected a {expected} description, got type {found!r}",
+            "type_error",
+        )
+        summary.add_detail(ValidationDetail.from_issues(f"is a {expected}", [issue], kind="format"))
+        raise ValidationError(summary)
+    return descr
+
+
+def load_description_and_validate_format_only(
+    source: Source,
+    *,
+    perform_io_checks: bool | None = None,
+    format_version: str = "discover",
+) -> ValidationSummary:
+    """The summary of validating ``source`` (bioimageio.core's name of :func:`validate_format`)."""
+    return validate_format(
+        source, perform_io_checks=perform_io_checks, format_version=format_version
+    )
 
 
 def validate_format(

@@ -23,6 +23,7 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
+from bioimageio_core._compat import weights_format_keyword
 from bioimageio_core.spec.issues import Issue, Loc
 from bioimageio_core.summary import ValidationDetail, ValidationSummary
 
@@ -294,11 +295,12 @@ def test_model(
     *,
     stop_early: bool = False,
     save_failing_outputs: str | os.PathLike[str] | None = None,
+    weight_format: str | None = None,
 ) -> ValidationSummary:
     """Test a model description; see :func:`test_description` (this one expects a model)."""
     return test_description(
         source,
-        weights_format=weights_format,
+        weights_format=weights_format_keyword(weights_format, weight_format),
         devices=devices,
         determinism=determinism,
         stop_early=stop_early,
@@ -316,6 +318,7 @@ def test_description(
     stop_early: bool = False,
     save_failing_outputs: str | os.PathLike[str] | None = None,
     expected_type: str | None = None,
+    weight_format: str | None = None,
 ) -> ValidationSummary:
     """Validate a description and, for a model, test it; returns the summary (never raises for a
     bad model).
@@ -329,6 +332,7 @@ def test_description(
     """
     from bioimageio_core.spec import ModelDescr
 
+    weights_format = weights_format_keyword(weights_format, weight_format)
     summary, descr = _load(source)
     if descr is None:
         return summary
@@ -795,6 +799,9 @@ def _sizes_text(tensor: Tensor) -> str:
     return "(" + ", ".join(f"{d}={s}" for d, s in zip(tensor.dims, tensor.shape, strict=True)) + ")"
 
 
+test_resource = test_description
+"""bioimageio.core's other name of :func:`test_description`."""
+
 # these are library functions, not tests for pytest to collect when a test module imports them
 test_model.__test__ = False  # type: ignore[attr-defined]
 test_description.__test__ = False  # type: ignore[attr-defined]
@@ -820,4 +827,5 @@ __all__ = [
     "size_cases",
     "test_description",
     "test_model",
+    "test_resource",
 ]

@@ -32,6 +32,7 @@ _RUN_MODELS = {
     "test_cli_test.py",
     "test_cli_predict.py",
     "test_cli_predict_stats.py",
+    "test_docs_porting.py",
 }
 """Test modules that run models through the test weight formats."""
 _REASON = (
