@@ -225,19 +225,37 @@ def _validate(
         return summary, None
     descr = attrs.evolve(descr, root=raw.root)
     if io_checks:
-        io_detail = ValidationDetail.from_issues(IO_CHECK, check_files(descr), kind="format")
+        checked: list[tuple[str, str]] = []
+        io_detail = ValidationDetail.from_issues(
+            IO_CHECK, list(check_files(descr, checked=checked)), kind="format"
+        )
+        io_detail = attrs.evolve(io_detail, note=describe_checked(checked))
         summary.add_detail(io_detail)
         if io_detail.status == "failed":
             return summary, None
     return summary, descr
 
 
-def check_files(descr: ResourceDescr, kinds: tuple[str, ...] | None = None) -> Iterator[Issue]:
+EXISTENCE_ONLY_KINDS = ("cover", "source", "documentation", "icon", "attachment")
+"""File kinds that validation only checks for existence (no download) unless a sha256 pins them:
+covers, a dataset's or application's data (``source``), documentation, icons and attachments."""
+
+
+def check_files(
+    descr: ResourceDescr,
+    kinds: tuple[str, ...] | None = None,
+    *,
+    checked: list[tuple[str, str]] | None = None,
+) -> Iterator[Issue]:
     """Issues for referenced files that are missing or differ from their sha256.
 
     ``kinds`` limits the check to file references of these kinds (prefix match, e.g.
-    ``("weights", "test_tensor")``); None checks every file.
+    ``("weights", "test_tensor")``); None checks every file. Files of
+    :data:`EXISTENCE_ONLY_KINDS` without a sha256 are only looked up (a HEAD request for a URL),
+    never downloaded; the others are fetched and their sha256 compared. ``checked`` (if given)
+    receives ``(kind, how)`` for every file found.
     """
+    from bioimageio_core.sources import check_file
     from bioimageio_core.spec import iter_file_refs
     from bioimageio_core.spec.issues import loc_to_path
 
@@ -251,7 +269,11 @@ def check_files(descr: ResourceDescr, kinds: tuple[str, ...] | None = None) -> I
             continue
         where = f"(referenced at {loc_to_path(loc)})"
         try:
-            open_file(root, ref.source, ref.sha256)
+            if ref.sha256 is None and ref.kind in EXISTENCE_ONLY_KINDS:
+                how = check_file(root, ref.source)
+            else:
+                open_file(root, ref.source, ref.sha256)
+                how = "sha256 matches" if ref.sha256 else "fetched"
         except HashMismatchError as e:
             yield _issue(
                 loc,
@@ -261,6 +283,20 @@ def check_files(descr: ResourceDescr, kinds: tuple[str, ...] | None = None) -> I
             )
         except SourceError as e:
             yield _issue(loc, f"{e.message} {where}", "file_error")
+        else:
+            if checked is not None:
+                checked.append((ref.kind, how))
+
+
+def describe_checked(checked: list[tuple[str, str]]) -> str:
+    """``"2 cover(s): HEAD request; 1 weights:onnx: sha256 matches"`` for a :func:`check_files`
+    record (kinds in order of appearance)."""
+    if not checked:
+        return "no referenced files"
+    counts: dict[tuple[str, str], int] = {}
+    for item in checked:
+        counts[item] = counts.get(item, 0) + 1
+    return "; ".join(f"{n} {kind}: {how}" for (kind, how), n in counts.items())
 
 
 def _issue(loc: tuple[str | int, ...], msg: str, type_: str) -> Issue:

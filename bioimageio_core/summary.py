@@ -14,17 +14,18 @@ Once a further check failed, the status never returns to ``passed``.
 from __future__ import annotations
 
 import functools
+import html
 import json
 import platform
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import Any, Literal
 
 import attrs
 
-from bioimageio_core.spec.issues import Issue
+from bioimageio_core.spec.issues import Issue, Loc
 
 SummaryStatus = Literal["passed", "valid-format", "failed"]
 DetailStatus = Literal["passed", "failed"]
@@ -60,29 +61,61 @@ class ValidationDetail:
     errors: tuple[Issue, ...] = ()
     warnings: tuple[Issue, ...] = ()
     kind: DetailKind = "test"
+    loc: Loc = ()
+    """Where in the description the check looked (e.g. ``("weights", "onnx")``)."""
+    note: str = ""
+    """What the check covered, for a reader (e.g. which files were found and how)."""
 
     @classmethod
     def from_issues(
-        cls, name: str, issues: Iterable[Issue], *, kind: DetailKind = "test"
+        cls,
+        name: str,
+        issues: Iterable[Issue],
+        *,
+        kind: DetailKind = "test",
+        loc: Loc = (),
+        note: str = "",
     ) -> ValidationDetail:
         """A detail that failed when any issue is an error."""
         items = tuple(issues)
         errors = tuple(i for i in items if i.severity == "error")
         warnings = tuple(i for i in items if i.severity != "error")
-        return cls(name, "failed" if errors else "passed", errors, warnings, kind)
+        return cls(name, "failed" if errors else "passed", errors, warnings, kind, loc, note)
 
     def to_json(self) -> dict[str, Any]:
+        """The reference's detail fields (``name``, ``status``, ``loc``, ``errors``,
+        ``warnings``, ``context``, ``recommended_env``, ``conda_compare``) plus ``kind`` and
+        ``note``."""
         return {
             "name": self.name,
             "status": self.status,
-            "kind": self.kind,
+            "loc": list(self.loc),
             "errors": [_issue_json(i) for i in self.errors],
             "warnings": [_issue_json(i) for i in self.warnings],
+            "context": None,
+            "recommended_env": None,
+            "conda_compare": None,
+            "kind": self.kind,
+            "note": self.note,
         }
 
 
+_WARNING_LEVEL = 30
+"""The reference's warning severity (Python's logging level WARNING)."""
+
+
 def _issue_json(issue: Issue) -> dict[str, Any]:
-    return {"loc": list(issue.loc), "path": issue.path, "msg": issue.msg, "type": issue.type}
+    entry: dict[str, Any] = {
+        "loc": list(issue.loc),
+        "msg": issue.msg,
+        "type": issue.type,
+        "path": issue.path,
+    }
+    if issue.severity == "error":
+        entry["traceback"] = []
+    else:
+        entry["severity"] = _WARNING_LEVEL
+    return entry
 
 
 @functools.cache
@@ -171,9 +204,19 @@ class ValidationSummary:
         rows.append(("format version", self._format_version_text()))
         return rows
 
+    @property
+    def failed_tests(self) -> list[ValidationDetail]:
+        """The further checks (model tests) that failed."""
+        return [d for d in self.details if d.kind == "test" and d.status == "failed"]
+
+    @property
+    def outcome(self) -> Literal["passed", "valid-format", "failed"]:
+        """``failed`` when any check failed (also a test after a valid format), else the status."""
+        return "failed" if self.failed_tests else self.status
+
     def headline(self) -> str:
         """One line saying what the outcome means for the user."""
-        failed_tests = [d for d in self.details if d.kind == "test" and d.status == "failed"]
+        failed_tests = self.failed_tests
         if self.status == "failed":
             return f"FAILED: {self.name} is not a valid description"
         if failed_tests:
@@ -181,6 +224,11 @@ class ValidationSummary:
                 f"FAILED: {self.name} is a valid description, but {len(failed_tests)} test "
                 f"check(s) failed (status {self.status})"
             )
+        if self.type not in (None, "model"):
+            files = next((d.note for d in self.details if d.kind == "format" and d.note), None)
+            checked = f"referenced files checked: {files}" if files else "referenced files not checked"
+            verdict = "passed" if self.status == "passed" else "is valid-format"
+            return f"OK: {self.name} {verdict}: a valid {self.type} description; {checked}"
         if self.status == "passed":
             return f"OK: {self.name} passed"
         return f"OK: {self.name} is valid-format (the model itself was not tested)"
@@ -192,6 +240,8 @@ class ValidationSummary:
         lines.append("checks:")
         for d in self.details:
             lines.append(f"  [{d.status}] {d.name}")
+            if d.note:
+                lines.append(f"      checked {d.note}")
             for e in d.errors:
                 lines.append(f"      error   {_where(e)}{e.msg}")
             for w in d.warnings:
@@ -200,31 +250,35 @@ class ValidationSummary:
         return "\n".join(lines) + "\n"
 
     def to_json(self) -> dict[str, Any]:
-        """A JSON-ready dict."""
+        """A JSON-ready dict in the shape of bioimageio.spec's validation summary (``name``,
+        ``source_name``, ``id``, ``type``, ``format_version``, ``status``, ``details`` with
+        ``name``/``status``/``loc``/``errors``/``warnings``, ``env`` as a list of
+        ``{name, version}``) plus ``converted_format_version``."""
         return {
             "name": self.name,
-            "source": self.source,
+            "source_name": self.source,
             "id": self.id,
             "type": self.type,
-            "status": self.status,
             "format_version": self.format_version,
-            "converted_format_version": self.converted_format_version,
+            "status": self.status,
+            "metadata_completeness": None,
             "details": [d.to_json() for d in self.details],
-            "env": {n: v for n, v in self.env},
+            "env": [{"name": n, "version": v} for n, v in self.env],
+            "converted_format_version": self.converted_format_version,
         }
 
     def format_json(self) -> str:
         return json.dumps(self.to_json(), indent=2, default=str) + "\n"
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> ValidationSummary:
+    def from_json(cls, data: Mapping[str, Any]) -> ValidationSummary:
         """Rebuild a summary from :meth:`to_json` output."""
 
         def issues(
-            items: Sequence[dict[str, Any]], severity: Literal["error", "warning"]
+            items: Sequence[Mapping[str, Any]], severity: Literal["error", "warning"]
         ) -> tuple[Issue, ...]:
             return tuple(
-                Issue(tuple(i["loc"]), i["msg"], severity, i.get("type", "value_error"))
+                Issue(tuple(i.get("loc", ())), i["msg"], severity, i.get("type", "value_error"))
                 for i in items
             )
 
@@ -232,31 +286,42 @@ class ValidationSummary:
             ValidationDetail(
                 d["name"],
                 d["status"],
-                issues(d["errors"], "error"),
-                issues(d["warnings"], "warning"),
+                issues(d.get("errors", ()), "error"),
+                issues(d.get("warnings", ()), "warning"),
                 d.get("kind", "test"),
+                tuple(d.get("loc") or ()),
+                d.get("note") or "",
             )
             for d in data["details"]
         ]
+        env = data.get("env") or []
+        pairs = (
+            [(str(e["name"]), str(e["version"])) for e in env]
+            if isinstance(env, list)
+            else [(str(k), str(v)) for k, v in env.items()]
+        )
         return cls(
             name=data["name"],
-            source=data["source"],
+            source=data.get("source_name", data.get("source", data["name"])),
             type=data.get("type"),
             id=data.get("id"),
             format_version=data.get("format_version"),
             converted_format_version=data.get("converted_format_version"),
             details=details,
-            env=tuple((str(k), str(v)) for k, v in data.get("env", {}).items()),
+            env=tuple(pairs),
         )
 
     def format_md(self) -> str:
         """Markdown: an info table, a table of checks, errors and warnings, the environment."""
-        icon = {"passed": "✔️", "valid-format": "✔️", "failed": "❌"}[self.status]
-        out = [f"# {icon} {_md(self.name)}: {self.status}", "", "| | |", "|---|---|"]
+        outcome = self.outcome
+        icon = "❌" if outcome == "failed" else "✔️"
+        out = [f"# {icon} {_md(self.name)}: {outcome}", "", _md(self.headline()), ""]
+        out += ["| | |", "|---|---|"]
         out += [f"| {key} | {_md(value)} |" for key, value in self._info_rows()]
         out += ["", "## Checks", "", "| | check | location | message |", "|---|---|---|---|"]
         for d in self.details:
-            out.append(f"| {'✔️' if d.status == 'passed' else '❌'} | {_md(d.name)} | | |")
+            note = _md(f"checked {d.note}") if d.note else ""
+            out.append(f"| {'✔️' if d.status == 'passed' else '❌'} | {_md(d.name)} | | {note} |")
             for e in d.errors:
                 out.append(f"| ❌ | {_md(d.name)} | `{e.path}` | {_md(e.msg)} |")
             for w in d.warnings:
@@ -265,16 +330,52 @@ class ValidationSummary:
         out += [f"| {_md(n)} | {_md(v)} |" for n, v in self.env]
         return "\n".join(out) + "\n"
 
+    def format_html(self) -> str:
+        """A standalone HTML page (every text escaped): headline, info, checks, environment."""
+        outcome = self.outcome
+        icon = "❌" if outcome == "failed" else "✔️"
+        info = "".join(f"<tr><th>{_h(k)}</th><td>{_h(v)}</td></tr>" for k, v in self._info_rows())
+        rows: list[str] = []
+        for d in self.details:
+            mark = "✔️" if d.status == "passed" else "❌"
+            note = f"checked {d.note}" if d.note else ""
+            rows.append(
+                f'<tr class="{_h(d.status)}"><td>{mark}</td><td>{_h(d.name)}</td><td></td>'
+                f"<td>{_h(note)}</td></tr>"
+            )
+            for issue, sign, cls in [
+                *((e, "❌", "error") for e in d.errors),
+                *((w, "⚠️", "warning") for w in d.warnings),
+            ]:
+                rows.append(
+                    f'<tr class="{cls}"><td>{sign}</td><td>{_h(d.name)}</td>'
+                    f"<td><code>{_h(issue.path)}</code></td><td>{_h(issue.msg)}</td></tr>"
+                )
+        env = "".join(f"<tr><td>{_h(n)}</td><td>{_h(v)}</td></tr>" for n, v in self.env)
+        return (
+            '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+            f"<title>{_h(self.name)}: {_h(outcome)}</title>\n<style>{_CSS}</style>\n</head>\n"
+            f"<body>\n<h1>{icon} {_h(self.name)}: {_h(outcome)}</h1>\n"
+            f"<p>{_h(self.headline())}</p>\n<table>{info}</table>\n<h2>Checks</h2>\n"
+            "<table><tr><th></th><th>check</th><th>location</th><th>message</th></tr>"
+            f"{''.join(rows)}</table>\n<h2>Environment</h2>\n"
+            f"<table><tr><th>package</th><th>version</th></tr>{env}</table>\n</body>\n</html>\n"
+        )
+
     def format(self, kind: str) -> str:
-        """The summary as ``"json"``, ``"md"`` (Markdown) or, for any other ``kind``, text."""
+        """The summary as ``"json"``, ``"md"`` (Markdown), ``"html"`` or, for any other
+        ``kind``, text."""
         if kind == "json":
             return self.format_json()
         if kind == "md":
             return self.format_md()
+        if kind in ("html", "htm"):
+            return self.format_html()
         return self.format_text()
 
     def save(self, path: str | Path) -> Path:
-        """Write the summary; the suffix picks the format (``.json``, ``.md``, else text)."""
+        """Write the summary; the suffix picks the format (``.json``, ``.md``, ``.html``, else
+        text)."""
         target = Path(path)
         target.write_text(self.format(target.suffix.lower().lstrip(".")), encoding="utf-8")
         return target
@@ -286,6 +387,17 @@ def _where(issue: Issue) -> str:
 
 def _md(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", "<br>")
+
+
+def _h(text: object) -> str:
+    return html.escape(str(text), quote=True)
+
+
+_CSS = (
+    "body{font-family:sans-serif;margin:2em}table{border-collapse:collapse;margin-bottom:1em}"
+    "td,th{border:1px solid #ccc;padding:.25em .5em;text-align:left;vertical-align:top}"
+    "tr.error td{background:#fde8e8}tr.warning td{background:#fff6dd}"
+)
 
 
 __all__ = [

@@ -325,7 +325,9 @@ def test_description(
 
     ``weights_format``: test only this format (default: every present format whose plugin can run
     here; the others are reported as skipped with what to install). ``devices``: e.g.
-    ``["cuda"]``. ``stop_early``: stop at the first failed check. ``save_failing_outputs``: a
+    ``["cuda"]``. ``stop_early``: stop at the first failed check. A description of another type
+    than a model has nothing to run: its format and referenced files are checked (files such as
+    covers and a dataset's data only for existence, never downloaded). ``save_failing_outputs``: a
     folder where outputs that do not reproduce their test output are written as
     ``<weights format>/<output id>.npy``. Only the files a test needs are fetched: the test
     tensors and the weights of the formats that run.
@@ -350,6 +352,14 @@ def test_description(
         )
         return summary
     if not isinstance(descr, ModelDescr):
+        kind = getattr(descr, "type", None) or "resource"
+        summary.add_detail(
+            ValidationDetail(
+                f"test the {kind}",
+                "passed",
+                note=f"its format and referenced files; a {kind} has nothing to run",
+            )
+        )
         return summary
     runner = _ModelTest(
         descr,
@@ -373,7 +383,12 @@ def test_description(
 def _load(source: Any) -> tuple[ValidationSummary, Any]:
     """Format validation without io checks, then the io check of the test tensors."""
     from bioimageio_core.errors import ValidationError
-    from bioimageio_core.loading import check_files, load_description, validate_format
+    from bioimageio_core.loading import (
+        check_files,
+        describe_checked,
+        load_description,
+        validate_format,
+    )
     from bioimageio_core.spec import ModelDescr
 
     if isinstance(source, ModelDescr):
@@ -401,8 +416,11 @@ def _load(source: Any) -> tuple[ValidationSummary, Any]:
         name = "io checks (test tensors)"
     else:
         kinds, name = (), "io checks"
-    issues = list(check_files(descr, kinds or None))
-    summary.add_detail(ValidationDetail.from_issues(name, issues, kind="format"))
+    checked: list[tuple[str, str]] = []
+    issues = list(check_files(descr, kinds or None, checked=checked))
+    summary.add_detail(
+        ValidationDetail.from_issues(name, issues, kind="format", note=describe_checked(checked))
+    )
     return summary, None if issues else descr
 
 

@@ -8,11 +8,15 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from pathlib import Path
 from types import TracebackType
-from typing import Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
+
+if TYPE_CHECKING:
+    from bioimageio_core.summary import ValidationSummary
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -34,11 +38,29 @@ weights_format_option = click.option(
 summary_format_option = click.option(
     "--format",
     "output_format",
-    type=click.Choice(["text", "json", "md"]),
+    type=click.Choice(["text", "json", "md", "html"]),
     default="text",
     show_default=True,
-    help="How to print the summary.",
+    help="How to print the summary (json: the shape of bioimageio.spec's validation summary).",
 )
+summary_paths_option = click.option(
+    "--summary",
+    "summary_paths",
+    multiple=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write the summary to this file: .json, .md, .html, or text otherwise "
+    "(repeatable).",
+)
+
+
+def save_summaries(summary: ValidationSummary, paths: Iterable[Path], debug: bool) -> None:
+    """Write ``summary`` to each path (format by suffix); a failure to write is reported."""
+    for path in paths:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            summary.save(path)
+        except OSError as e:
+            fail(e, debug)
 
 
 def _allow_remote_code(ctx: click.Context, param: click.Parameter, value: bool) -> bool:

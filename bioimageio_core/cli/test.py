@@ -12,7 +12,9 @@ from bioimageio_core.cli._common import (
     allow_remote_code_option,
     debug_option,
     fail,
+    save_summaries,
     summary_format_option,
+    summary_paths_option,
     weights_format_option,
 )
 
@@ -36,13 +38,7 @@ from bioimageio_core.cli._common import (
     "algorithms where supported.",
 )
 @click.option("--stop-early", "-x", is_flag=True, help="Stop at the first failed check.")
-@click.option(
-    "--summary",
-    "summary_paths",
-    multiple=True,
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Also write the summary to this file: .json, .md, or text otherwise (repeatable).",
-)
+@summary_paths_option
 @click.option(
     "--save-failing-outputs",
     type=click.Path(file_okay=False, path_type=Path),
@@ -68,13 +64,16 @@ def test_command(
 
     Every weight format whose plugin is installed is tested (or only --weights-format); formats
     that cannot run here are reported as skipped with what to install. Then a few valid larger
-    input sizes are run to check the output sizes. Exits with 0 only if every check passed.
+    input sizes are run to check the output sizes. Other descriptions (datasets, applications,
+    notebooks) have nothing to run: their format is validated and their referenced files are
+    checked (covers and data only for existence). Exits with 0 only if every check passed.
 
     \b
     Examples:
       bioimageio-run test path/to/rdf.yaml
       bioimageio-run test model.zip --weights-format onnx --summary report.md
       bioimageio-run test rdf.yaml --save-failing-outputs failing/ --summary summary.json
+      bioimageio-run test dataset/rdf.yaml --summary report.html
     """
     try:
         from bioimageio_core.testing import test_description
@@ -86,15 +85,9 @@ def test_command(
             determinism="full" if determinism == "full" else "seed_only",
             stop_early=stop_early,
             save_failing_outputs=save_failing_outputs,
-            expected_type="model",
         )
     except Exception as e:
         fail(e, debug)
-    for path in summary_paths:
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            summary.save(path)
-        except OSError as e:
-            fail(e, debug)
+    save_summaries(summary, summary_paths, debug)
     click.echo(summary.format(output_format), nl=False)
     sys.exit(0 if summary.status == "passed" else 1)

@@ -12,7 +12,12 @@ from typing import NoReturn
 import click
 
 from bioimageio_core.cli import main
-from bioimageio_core.cli._common import debug_option, summary_format_option
+from bioimageio_core.cli._common import (
+    debug_option,
+    save_summaries,
+    summary_format_option,
+    summary_paths_option,
+)
 
 
 def _fail(error: BaseException, debug: bool) -> NoReturn:
@@ -34,19 +39,29 @@ def _fail(error: BaseException, debug: bool) -> NoReturn:
     help="Check that referenced files exist and match their sha256 "
     "[default: BIOIMAGEIO_PERFORM_IO_CHECKS, else on].",
 )
+@summary_paths_option
 @summary_format_option
 @debug_option
-def validate(source: str, io_checks: bool | None, output_format: str, debug: bool) -> None:
+def validate(
+    source: str,
+    io_checks: bool | None,
+    summary_paths: tuple[Path, ...],
+    output_format: str,
+    debug: bool,
+) -> None:
     """Validate the description at SOURCE and print a summary.
 
     SOURCE is a path to rdf.yaml / bioimageio.yaml / *.bioimageio.yaml, a folder holding one,
     a .zip package or an http(s) URL to any of these. Exits with 0 when the description is
-    valid, 1 when it is not.
+    valid, 1 when it is not. The io checks fetch files pinned by a sha256 (weights, test
+    tensors); covers, documentation and a dataset's or application's data are only looked up
+    (a HEAD request for a URL), never downloaded.
 
     \b
     Examples:
       bioimageio-run validate path/to/rdf.yaml
       bioimageio-run validate https://example.org/model.zip --no-io-checks --format md
+      bioimageio-run validate dataset/rdf.yaml --summary report.html --format json
     """
     try:
         from bioimageio_core.loading import validate_format
@@ -54,6 +69,7 @@ def validate(source: str, io_checks: bool | None, output_format: str, debug: boo
         summary = validate_format(source, perform_io_checks=io_checks)
     except Exception as e:
         _fail(e, debug)
+    save_summaries(summary, summary_paths, debug)
     click.echo(summary.format(output_format), nl=False)
     sys.exit(0 if summary.is_valid else 1)
 

@@ -255,3 +255,49 @@ class _Progress:
     def __exit__(self, *exc: object) -> None:
         if self._bar is not None:
             self._bar.close()
+
+
+_HEAD_REFUSED = (403, 405, 501)
+"""Answers to HEAD after which a ranged GET is tried (servers that do not allow HEAD)."""
+
+
+def check_url(url: str) -> str:
+    """Check that ``url`` can be fetched without downloading it; returns how it was checked.
+
+    A HEAD request; when the server refuses HEAD, a GET of the first byte only (``Range:
+    bytes=0-0``, the connection is closed before any further content is read).
+
+    Raises:
+        SourceError: the server answers with an error status or cannot be reached.
+    """
+    import requests
+
+    settings = get_settings()
+    headers = {"User-Agent": settings.user_agent}
+    hint = f"check the URL and your connection (timeout {settings.http_timeout:g} s)"
+    try:
+        with requests.head(
+            url, timeout=settings.http_timeout, headers=headers, allow_redirects=True
+        ) as response:
+            status, reason = response.status_code, response.reason
+        if status < 400:
+            return "HEAD request"
+        if status in _HEAD_REFUSED:
+            with requests.get(
+                url,
+                stream=True,
+                timeout=settings.http_timeout,
+                headers={**headers, "Range": "bytes=0-0"},
+                allow_redirects=True,
+            ) as response:
+                status, reason = response.status_code, response.reason
+            if status < 400:
+                return "GET of the first byte"
+    except requests.Timeout:
+        raise SourceError(f"timed out checking {url}", hint=hint) from None
+    except requests.RequestException as e:
+        raise SourceError(f"could not reach {url}: {type(e).__name__}", hint=hint) from None
+    raise SourceError(
+        f"{url} cannot be fetched: HTTP {status} {reason}",
+        hint="check that the URL is right and the file is published there",
+    )

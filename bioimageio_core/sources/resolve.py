@@ -13,7 +13,7 @@ import attrs
 from bioimageio_core.errors import HashMismatchError, SourceError
 from bioimageio_core.settings import get_settings
 from bioimageio_core.sources.cache import normalize_sha256, sha256_of_file
-from bioimageio_core.sources.http import download
+from bioimageio_core.sources.http import check_url, download
 from bioimageio_core.sources.roots import (
     FolderRoot,
     Root,
@@ -219,3 +219,38 @@ def _outside(root: Root, reference: str, problem: str) -> SourceError:
         hint="reference files inside the model's folder or package by a relative path "
         "('/' between folders), or by an http(s) URL",
     )
+
+
+def check_file(root: Root, reference: str) -> str:
+    """Check that the file ``reference`` names exists, without fetching it; returns how.
+
+    The same rules as :func:`open_file` (a relative reference stays inside ``root``), but
+    nothing is downloaded, extracted or cached: local files and zip members are looked up, URLs
+    get a HEAD request (or a GET of the first byte, see
+    :func:`~bioimageio_core.sources.http.check_url`). Raises :class:`SourceError` ("file not
+    found: …") when it does not exist.
+    """
+    if is_url(reference):
+        return check_url(reference)
+    problem = reference_problem(reference)
+    if problem is not None:
+        raise _outside(root, reference, problem)
+    if isinstance(root, UrlRoot):
+        url = root.join(reference)
+        if not url.startswith(root.base):
+            raise _outside(root, reference, f"resolves to {url}")
+        return check_url(url)
+    if isinstance(root, ZipRoot):
+        name = member_name(reference)
+        names = set(check_zip(root.path))
+        if name not in names and name.rstrip("/") + "/" not in names:
+            raise SourceError(f"file not found: {reference}", hint=f"looked in {root}")
+        return "found in the package"
+    path = root.path / reference
+    if not path.exists():
+        raise SourceError(f"file not found: {reference}", hint=f"looked for {path}")
+    base = root.path.resolve()
+    real = path.resolve()
+    if real != base and base not in real.parents:
+        raise _outside(root, reference, f"is, or passes through, a symbolic link to {real}")
+    return "found"

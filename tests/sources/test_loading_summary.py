@@ -117,7 +117,8 @@ def test_loading_summary_json_round_trip() -> None:
     assert data["status"] == "failed"
     assert data["details"][0]["errors"][0]["path"] == "$.inputs[0].axes[2].size"
     assert data["details"][0]["errors"][0]["loc"] == ["inputs", 0, "axes", 2, "size"]
-    assert data["env"]["python"].count(".") == 2
+    env = {e["name"]: e["version"] for e in data["env"]}
+    assert env["python"].count(".") == 2
     again = ValidationSummary.from_json(data)
     assert again.to_json() == summary.to_json()
     assert again.details == summary.details
@@ -153,3 +154,84 @@ def test_loading_dump_yaml_keeps_order_and_writes_tuples_as_lists() -> None:
     text = dump_yaml(data)
     assert list(yaml.safe_load(text)) == ["z", "a", "name"]
     assert yaml.safe_load(text) == {"z": [1, 2], "a": {"b": ["x"]}, "name": "ü"}
+
+
+def test_loading_summary_json_has_the_reference_shape() -> None:
+    summary = make_summary(
+        format_detail(FIELD_WARNING),
+        ValidationDetail("reproduce test output 'out' with onnx weights", "failed",
+                         (Issue(("outputs", 0), "differs"),), loc=("weights", "onnx")),
+    )  # fmt: skip
+    data = summary.to_json()
+    assert {"name", "source_name", "id", "type", "format_version", "status", "details", "env"} <= set(data)
+    assert data["source_name"] == "/models/rdf.yaml" and data["status"] == "valid-format"
+    for detail in data["details"]:
+        assert {"name", "status", "loc", "errors", "warnings"} <= set(detail)
+    failed = data["details"][1]
+    assert failed["loc"] == ["weights", "onnx"]
+    assert failed["errors"] == [
+        {"loc": ["outputs", 0], "msg": "differs", "type": "value_error", "path": "$.outputs[0]",
+         "traceback": []}
+    ]  # fmt: skip
+    assert data["details"][0]["warnings"][0]["severity"] == 30  # logging.WARNING, as the reference
+    assert all(set(e) == {"name", "version"} for e in data["env"])
+    assert ValidationSummary.from_json(json.loads(json.dumps(data))).to_json() == data
+
+
+def test_loading_summary_markdown_header_says_failed_when_a_test_failed() -> None:
+    summary = make_summary(format_detail(), ValidationDetail("test onnx weights", "failed"))
+    assert summary.status == "valid-format"  # the reference's status word is kept
+    md = summary.format_md()
+    assert md.startswith("# ❌ UNet \\| 2D: failed\n")
+    assert "1 test check(s) failed" in md.splitlines()[2]
+    passed = make_summary(format_detail(), ValidationDetail("test onnx weights", "passed"))
+    assert passed.format_md().startswith("# ✔️ UNet \\| 2D: passed\n")
+
+
+def test_loading_summary_html_is_escaped(tmp_path: Path) -> None:
+    from html.parser import HTMLParser
+
+    hostile = Issue(("name",), "<script>alert('x')</script> & more", "error")
+    summary = ValidationSummary(name="<b>model</b>", source="a&b.yaml", type="model")
+    summary.add_detail(ValidationDetail.from_issues("format", [hostile], kind="format"))
+    page = summary.save(tmp_path / "report.html").read_text(encoding="utf-8")
+    assert page.startswith("<!DOCTYPE html>")
+    assert "<script>" not in page and "<b>model</b>" not in page
+    assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt; &amp; more" in page
+    assert "&lt;b&gt;model&lt;/b&gt;: failed" in page and "a&amp;b.yaml" in page
+
+    class Tags(HTMLParser):
+        def __init__(self) -> None:
+            super().__init__()
+            self.open: list[str] = []
+            self.seen: set[str] = set()
+
+        def handle_starttag(self, tag: str, attrs: object) -> None:
+            self.seen.add(tag)
+            if tag != "meta":
+                self.open.append(tag)
+
+        def handle_endtag(self, tag: str) -> None:
+            assert self.open.pop() == tag
+
+    tags = Tags()
+    tags.feed(page)
+    assert tags.open == [] and {"html", "table", "code", "h1"} <= tags.seen
+    assert summary.save(tmp_path / "report.htm").read_text(encoding="utf-8") == page
+
+
+def test_loading_summary_headline_of_other_types_says_what_was_checked() -> None:
+    summary = ValidationSummary(name="cells", source="d/rdf.yaml", type="dataset")
+    summary.add_detail(ValidationDetail("format", "passed", kind="format"))
+    summary.add_detail(
+        ValidationDetail("io checks", "passed", kind="format", note="1 source: HEAD request")
+    )
+    assert summary.headline() == (
+        "OK: cells is valid-format: a valid dataset description; referenced files checked: "
+        "1 source: HEAD request"
+    )
+    assert "not tested" not in summary.format_text()
+    assert "      checked 1 source: HEAD request" in summary.format_text().splitlines()
+    unchecked = ValidationSummary(name="app", source="a/rdf.yaml", type="application")
+    unchecked.add_detail(ValidationDetail("format", "passed", kind="format"))
+    assert unchecked.headline().endswith("a valid application description; referenced files not checked")

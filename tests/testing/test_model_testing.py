@@ -264,8 +264,18 @@ def test_other_resource_types(tmp_path: Path) -> None:
     )
     (tmp_path / "data.zip").write_bytes(b"")
     described = testing.test_description(path)
-    assert described.status == "valid-format", described.format_text()
-    assert not _tests(described)
+    assert described.status == "passed", described.format_text()
+    (checked,) = _tests(described)
+    assert checked.name == "test the dataset" and "nothing to run" in checked.note
+    assert described.headline() == (
+        "OK: some data passed: a valid dataset description; referenced files checked: "
+        "1 source: found"
+    )
+    (tmp_path / "data.zip").unlink()
+    missing = testing.test_description(path)
+    assert missing.status == "failed"
+    assert "file not found: data.zip" in missing.first_error_text()
+    (tmp_path / "data.zip").write_bytes(b"")
     as_model = testing.test_model(path)
     (detail,) = _tests(as_model)
     assert detail.status == "failed" and "expected a model, got a dataset" in detail.errors[0].msg
