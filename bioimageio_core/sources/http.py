@@ -265,38 +265,49 @@ def check_url(url: str) -> str:
     """Check that ``url`` can be fetched without downloading it; returns how it was checked.
 
     A HEAD request; when the server refuses HEAD, a GET of the first byte only (``Range:
-    bytes=0-0``, the connection is closed before any further content is read).
+    bytes=0-0``, the connection is closed before any further content is read). The timeouts of
+    :func:`download` apply (per read and in all).
 
     Raises:
-        SourceError: the server answers with an error status or cannot be reached.
+        SourceError: the server answers with an error status or cannot be reached in time.
     """
     import requests
 
     settings = get_settings()
     headers = {"User-Agent": settings.user_agent}
-    hint = f"check the URL and your connection (timeout {settings.http_timeout:g} s)"
-    try:
-        with requests.head(
-            url, timeout=settings.http_timeout, headers=headers, allow_redirects=True
+    timeout, total = settings.http_timeout, settings.http_total_timeout
+    hint = (
+        f"check the URL and your connection; the timeout is {timeout:g} s per read and "
+        f"{total:g} s in all (set {ENV_PREFIX}HTTP_TIMEOUT / {ENV_PREFIX}HTTP_TOTAL_TIMEOUT "
+        "to change them)"
+    )
+    transfer = _Transfer()
+
+    def probe() -> tuple[int, str, str | None]:
+        with requests.head(url, timeout=timeout, headers=headers, allow_redirects=True) as head:
+            if head.status_code < 400:
+                return head.status_code, head.reason, "HEAD request"
+            if head.status_code not in _HEAD_REFUSED:
+                return head.status_code, head.reason, None
+        transfer.check()
+        ranged = {**headers, "Range": "bytes=0-0"}
+        with requests.get(
+            url, stream=True, timeout=timeout, headers=ranged, allow_redirects=True
         ) as response:
-            status, reason = response.status_code, response.reason
-        if status < 400:
-            return "HEAD request"
-        if status in _HEAD_REFUSED:
-            with requests.get(
-                url,
-                stream=True,
-                timeout=settings.http_timeout,
-                headers={**headers, "Range": "bytes=0-0"},
-                allow_redirects=True,
-            ) as response:
-                status, reason = response.status_code, response.reason
-            if status < 400:
-                return "GET of the first byte"
+            transfer.response = response
+            ok = response.status_code < 400
+            return response.status_code, response.reason, "GET of the first byte" if ok else None
+
+    try:
+        status, reason, how = transfer.run(probe, total)
+    except _Cancelled:
+        raise SourceError(f"timed out checking {url}: no answer after {total:g} s", hint=hint) from None
     except requests.Timeout:
         raise SourceError(f"timed out checking {url}", hint=hint) from None
     except requests.RequestException as e:
         raise SourceError(f"could not reach {url}: {type(e).__name__}", hint=hint) from None
+    if how is not None:
+        return how
     raise SourceError(
         f"{url} cannot be fetched: HTTP {status} {reason}",
         hint="check that the URL is right and the file is published there",

@@ -222,3 +222,38 @@ def test_cli_validate_and_test_a_dataset_write_json_and_html(
     assert tested.stdout.startswith("OK: nuclei images passed: a valid dataset description")
     assert (tmp_path / "t.md").read_text(encoding="utf-8").startswith("# ✔️ nuclei images: passed")
     assert server.body_bytes == 0
+
+
+def test_existence_checks_keep_references_inside_the_root(
+    server: CountingServer, tmp_path: Path
+) -> None:
+    """The rules of open_file hold: nothing outside the description's folder is looked up."""
+    (tmp_path / "inside").mkdir()
+    (tmp_path / "secret.txt").write_text("x")
+    (tmp_path / "inside" / "link.txt").symlink_to(tmp_path / "secret.txt")
+    root = FolderRoot(tmp_path / "inside")
+    for reference in ("../secret.txt", str(tmp_path / "secret.txt"), "link.txt"):
+        with pytest.raises(SourceError, match="outside the description's folder"):
+            check_file(root, reference)
+    from bioimageio_core.sources import UrlRoot
+
+    with pytest.raises(SourceError, match="outside the description's URL folder"):
+        check_file(UrlRoot(server.url("a/")), "../data.zip")
+    assert server.requests == Counter()
+
+
+def test_a_server_that_never_answers_times_out(
+    server: CountingServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import socket
+
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(1)  # accepts the connection, never answers
+    monkeypatch.setenv("BIOIMAGEIO_HTTP_TIMEOUT", "0.3")
+    monkeypatch.setenv("BIOIMAGEIO_HTTP_TOTAL_TIMEOUT", "1")
+    try:
+        with pytest.raises(SourceError, match="timed out checking"):
+            check_url(f"http://127.0.0.1:{silent.getsockname()[1]}/data.zip")
+    finally:
+        silent.close()
