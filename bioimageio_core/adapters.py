@@ -18,6 +18,7 @@ import numpy as np
 from bioimageio_core.settings import Settings
 
 if TYPE_CHECKING:
+    from bioimageio_core.consent import CodeOrigin
     from bioimageio_core.spec import ModelDescr
 
 FileOpener = Callable[[str, "str | None"], Path]
@@ -46,6 +47,24 @@ class AdapterRequest:
     @property
     def output_ids(self) -> tuple[str, ...]:
         return tuple(str(t.id) for t in self.model.outputs)
+
+    def require_code_consent(
+        self, what: str, *, loc: str | None = None, reference: str | None = None
+    ) -> CodeOrigin:
+        """Raise :class:`~bioimageio_core.errors.RemoteCodeError` unless code of this model may run.
+
+        Call it before fetching, importing or running anything the description brings that is
+        code: ``what`` names it for the user, ``reference`` is its file as written in the
+        description (None for code that is not a file, e.g. a library callable or a framework
+        graph inside the weights), ``loc`` the field path. Code of a local model the user named
+        is trusted; code of a fetched model runs only with ``settings.allow_remote_code``. The
+        returned :class:`~bioimageio_core.consent.CodeOrigin` says which applied (``trusted``).
+        """
+        from bioimageio_core.consent import require_code_consent
+
+        return require_code_consent(
+            what, root=self.model.root, reference=reference, loc=loc, settings=self.settings
+        )
 
 
 class ModelAdapter(ABC):

@@ -118,11 +118,16 @@ def add_weights(
     the new format, see :func:`verify_with_test_model`; or a :data:`Verifier`; False: add
     unverified) decides whether an entry is kept; a failing entry is removed with its files.
     ``options`` are passed to every converter (default ``{"allow_tracing": True}``).
+    Code the model brings runs under the same consent rule as for prediction: the package
+    folder of a fetched model keeps its origin (``FolderRoot.origin``), so its architecture runs
+    only with ``BIOIMAGEIO_ALLOW_REMOTE_CODE=1``.
 
     Raises :class:`BioimageioError` when the model lacks ``source_format`` or is not a model.
     """
     from bioimageio_core import plugins
+    from bioimageio_core.consent import description_code_origin
     from bioimageio_core.loading import load_description
+    from bioimageio_core.sources import FolderRoot
     from bioimageio_core.spec import ModelDescr
 
     original = resolve_description(model)
@@ -140,6 +145,9 @@ def add_weights(
     folder = save_bioimageio_package_as_folder(original, output_path)
     descr = load_description(folder, perform_io_checks=False)
     assert isinstance(descr, ModelDescr)  # the package of a model is a model
+    origin = description_code_origin(original)
+    if not origin.trusted:  # the local copy's code is as untrusted as the original's
+        descr = attrs.evolve(descr, root=FolderRoot(descr.root.path, origin=origin.where))
     verifier: Verifier | None
     if verify is True:
         verifier = verify_with_test_model

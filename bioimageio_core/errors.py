@@ -72,3 +72,34 @@ class InputError(BioimageioError, ValueError):
 
 class SettingsError(BioimageioError, ValueError):
     """A ``BIOIMAGEIO_*`` environment variable (or a ``Settings`` value) is malformed."""
+
+
+class CodeRefusedError(BioimageioError):
+    """Code that a description brings (an architecture, a graph with side effects, …) is not run.
+
+    Raised directly for code that never runs (a callable of the Python standard library); see
+    :class:`RemoteCodeError` for code that runs once the user allows it.
+    """
+
+
+class RemoteCodeError(CodeRefusedError):
+    """Code from a fetched description is not run without the user's consent.
+
+    ``what`` is the code that would run, ``where`` where it came from; the hint says how to allow
+    it (``BIOIMAGEIO_ALLOW_REMOTE_CODE=1`` / ``--allow-remote-code``).
+    """
+
+    def __init__(self, what: str, where: str, *, loc: str | None = None) -> None:
+        self.what = what
+        self.where = where
+        super().__init__(
+            f"refusing to run {what} from {where}: it was fetched from a remote source, and "
+            "running it executes code with your permissions",
+            loc=loc,
+            hint="if you trust the model's authors, allow code from remote sources with the "
+            "command line flag --allow-remote-code or the environment variable "
+            "BIOIMAGEIO_ALLOW_REMOTE_CODE=1 (also read by the Python API); or download the "
+            "model, read its code, and run it from the local copy",
+        )
+
+

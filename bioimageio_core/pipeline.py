@@ -955,14 +955,17 @@ def load_model_adapter(
     """Load the model with the chosen (or best usable) weight format; returns adapter and format.
 
     Without ``weights_format``, a format whose loading fails is reported and the next usable one
-    is tried.
+    is tried; so is a format whose code is refused (a model with ``torchscript`` next to a remote
+    ``pytorch_state_dict`` runs the ``torchscript`` weights).
 
     Raises:
         UnsupportedWeightFormatError: no weight format the model provides can run here.
+        CodeRefusedError: the chosen format (or the only one tried) would run code that is not
+            allowed (:mod:`bioimageio_core.consent`); not wrapped.
         PluginError: loading failed (for every format tried).
     """
     from bioimageio_core.adapters import AdapterRequest
-    from bioimageio_core.errors import UnsupportedWeightFormatError
+    from bioimageio_core.errors import CodeRefusedError, UnsupportedWeightFormatError
     from bioimageio_core.plugins import choose_weight_format
     from bioimageio_core.settings import get_settings
     from bioimageio_core.sources import FolderRoot, open_file
@@ -971,6 +974,7 @@ def load_model_adapter(
     root = getattr(descr, "root", None) or FolderRoot(_cwd())
     present = list(descr.weights.available_formats)
     failures: dict[str, str] = {}
+    refusals: list[CodeRefusedError] = []
     while True:
         remaining = [f for f in present if f not in failures]
         try:
@@ -980,9 +984,12 @@ def load_model_adapter(
         except UnsupportedWeightFormatError as e:
             if not failures:
                 raise
+            if len(failures) == len(refusals) == 1:
+                raise refusals[0] from None
             detail = "\n    ".join(f"{k}: {v}" for k, v in failures.items())
             raise PluginError(
-                f"could not load the model with any weight format:\n    {detail}", hint=e.hint
+                f"could not load the model with any weight format:\n    {detail}",
+                hint=refusals[0].hint if refusals else e.hint,
             ) from None
         entry = descr.weights[wf.name]
         try:
@@ -997,6 +1004,12 @@ def load_model_adapter(
                 settings=get_settings(),
             )
             return wf.create_adapter(request), wf.name
+        except CodeRefusedError as e:
+            # another format may need no code; if none can run, the refusal is what to act on
+            if weights_format is not None:
+                raise
+            refusals.append(e)
+            failures[wf.name] = f"{type(e).__name__}: {e.message}"
         except Exception as e:
             message = f"{type(e).__name__}: {e}"
             if weights_format is not None:

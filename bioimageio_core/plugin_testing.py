@@ -29,7 +29,11 @@ import os
 import subprocess
 import sys
 import textwrap
-from collections.abc import Collection, Iterable, Mapping, Sequence
+import threading
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -66,6 +70,7 @@ __all__ = [
     "make_request",
     "model_description",
     "registered_weight_formats",
+    "serve_folder",
     "sha256_of",
     "weights_entry",
 ]
@@ -433,3 +438,34 @@ def assert_import_is_light(
     loaded = result.stdout.strip()
     if loaded:
         raise AssertionError(f"importing {module} imported {loaded.split(',')}")
+
+
+class _QuietHandler(SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@contextmanager
+def serve_folder(folder: Path) -> Iterator[str]:
+    """Serve ``folder`` over HTTP on 127.0.0.1 while the ``with`` block runs; yields the base URL.
+
+    For tests of what a plugin does with a model opened from a URL (for instance that it refuses
+    to run code that came with it unless the user allowed remote code)::
+
+        with pt.serve_folder(model_folder) as base_url:
+            bioimageio_core.predict(model=base_url + "rdf.yaml", inputs=x)
+    """
+    handler = partial(_QuietHandler, directory=str(folder))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    )
+    thread.start()
+    try:
+        host, port = server.server_address[:2]
+        yield f"http://{host!s}:{port}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()

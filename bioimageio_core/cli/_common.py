@@ -65,9 +65,20 @@ def save_summaries(summary: ValidationSummary, paths: Iterable[Path], debug: boo
 
 def _allow_remote_code(ctx: click.Context, param: click.Parameter, value: bool) -> bool:
     if value:
-        # settings are read from the environment when used, so this reaches every loader
-        os.environ["BIOIMAGEIO_ALLOW_REMOTE_CODE"] = "1"
+        # settings are read from the environment when used, so this reaches every loader; the
+        # previous value comes back when the command ends (several commands in one process)
+        name = "BIOIMAGEIO_ALLOW_REMOTE_CODE"
+        previous = os.environ.get(name)
+        os.environ[name] = "1"
+        ctx.call_on_close(lambda: _restore_environment(name, previous))
     return value
+
+
+def _restore_environment(name: str, value: str | None) -> None:
+    if value is None:
+        os.environ.pop(name, None)
+    else:
+        os.environ[name] = value
 
 
 allow_remote_code_option = click.option(
@@ -75,8 +86,9 @@ allow_remote_code_option = click.option(
     is_flag=True,
     expose_value=False,
     callback=_allow_remote_code,
-    help="Run model architecture code fetched from a URL (sets BIOIMAGEIO_ALLOW_REMOTE_CODE=1). "
-    "Only for models you trust.",
+    help="Run code that comes with a model fetched from a URL (architecture code, TensorFlow "
+    "graphs with file or other side effects); sets BIOIMAGEIO_ALLOW_REMOTE_CODE=1 for this "
+    "command. Only for models you trust.",
 )
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from bioimageio_core.cli import main
-from bioimageio_core.cli._common import debug_option, fail
+from bioimageio_core.cli._common import allow_remote_code_option, debug_option, fail
 
 
 @main.command("package")
@@ -99,6 +99,7 @@ def update_hashes(source: str, output: Path | None, debug: bool) -> None:
     show_default=True,
     help="Test every new entry with the model's test tensors and keep only the ones that pass.",
 )
+@allow_remote_code_option
 @debug_option
 def add_weights(
     source: str,

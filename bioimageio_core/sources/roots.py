@@ -10,9 +10,15 @@ import attrs
 
 @attrs.frozen
 class FolderRoot:
-    """A local folder (the folder holding the YAML file)."""
+    """A local folder (the folder holding the YAML file).
+
+    ``origin`` is set when the folder is a copy the project made of a fetched description (e.g.
+    the package folder ``add_weights`` works in): where that description came from. Code in such
+    a folder is as untrusted as its origin (see :mod:`bioimageio_core.consent`).
+    """
 
     path: Path
+    origin: str | None = None
 
     def __str__(self) -> str:
         return str(self.path)

@@ -5,29 +5,32 @@ Two kinds of architecture exist:
 * from a file (``source`` + ``sha256`` + ``callable``): a Python file shipped with the model. It is
   fetched through the request's ``open_file`` (which checks ``sha256``), executed as a module with a
   unique name that is removed from ``sys.modules`` again, and ``callable(**kwargs)`` is called.
-* from a library (``import_from`` + ``callable``): ``importlib.import_module(import_from)`` of a
-  module installed in this environment.
+* from a library (``import_from`` + ``callable``): a callable of a package installed here
+  (:func:`bioimageio_core.consent.import_library_callable`: never the standard library or
+  builtins).
 
-Running a model's architecture file executes its code. Code from a local file or folder the user
-gave runs. Code fetched from a URL (the file's reference is a URL, or the model itself was opened
-from a URL) runs only when ``Settings.allow_remote_code`` is true.
+Both are code execution. Before anything is fetched or imported, the request's
+``require_code_consent`` decides: code of a local model the user named runs; code of a fetched
+model (or an architecture file referenced by URL) runs only with ``Settings.allow_remote_code``.
+A class must be a ``torch.nn.Module`` subclass before it is called, and whatever the callable
+returns must be a ``torch.nn.Module``.
 """
 
 from __future__ import annotations
 
-import importlib
 import importlib.machinery
 import importlib.util
+import inspect
 import re
 import sys
 import uuid
 from collections.abc import Callable, Mapping
-from pathlib import Path, PurePath
+from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlparse
 
-from bioimageio_core.errors import BioimageioError
+from bioimageio_core.consent import check_library_object, import_library_callable
+from bioimageio_core.errors import BioimageioError, CodeRefusedError
 from bioimageio_run_torch._errors import backend_error, locate
 
 if TYPE_CHECKING:
@@ -37,45 +40,44 @@ if TYPE_CHECKING:
 
 FORMAT = "pytorch_state_dict"
 LOC = "$.weights.pytorch_state_dict.architecture"
-ALLOW_REMOTE_CODE_HINT = (
-    "if you trust this model's authors, allow it with the environment variable "
-    "BIOIMAGEIO_ALLOW_REMOTE_CODE=1 or the command line flag --allow-remote-code; or download the "
-    "model, read the architecture file, and run the model from the local folder"
-)
-
-
-def is_url(reference: object) -> bool:
-    """Whether a file reference or root is a URL (and not a local path, e.g. ``C:\\x``).
-
-    A root is judged by ``str(root)``: the loader's roots give their URL there (a remote folder, or
-    a zip package downloaded from a URL) and a local path otherwise.
-    """
-    if reference is None or isinstance(reference, PurePath):
-        return False
-    scheme = urlparse(str(reference)).scheme
-    return len(scheme) > 1 and scheme != "file"
-
-
-def architecture_is_remote(request: AdapterRequest) -> bool:
-    """Whether the architecture file came (or would come) from a remote source."""
-    architecture = request.weights.architecture
-    return is_url(getattr(architecture, "source", None)) or is_url(
-        getattr(request.model, "root", None)
-    )
 
 
 def build_architecture(request: AdapterRequest) -> torch.nn.Module:
-    """Create the (untrained) network the state dict of ``request.weights`` belongs to."""
+    """Create the (untrained) network the state dict of ``request.weights`` belongs to.
+
+    Raises:
+        RemoteCodeError: the model was fetched and remote code is not allowed.
+        CodeRefusedError: the architecture names the standard library, or a class that is no
+            ``torch.nn.Module``.
+        PluginError: the architecture cannot be imported, called, or returns no module.
+    """
     import torch
 
     architecture = request.weights.architecture
     name = str(architecture.callable)
-    if getattr(architecture, "import_from", None) is not None:
-        origin = f"{architecture.import_from}.{name}"
-        factory = _callable_from_library(str(architecture.import_from), name)
+    import_from = getattr(architecture, "import_from", None)
+    if import_from is not None:
+        origin = f"{import_from}.{name}"
+        request.require_code_consent(
+            f"the architecture {origin} (imported and called with the description's kwargs) of "
+            f"the {FORMAT} weights",
+            loc=f"{LOC}.import_from",
+        )
+        factory = _callable_from_library(str(import_from), name)
     else:
         origin = f"{architecture.source}:{name}"
+        request.require_code_consent(
+            f"the architecture code {origin} of the {FORMAT} weights",
+            loc=f"{LOC}.source",
+            reference=str(architecture.source),
+        )
         factory = _callable_from_file(request, name)
+    if inspect.isclass(factory) and not issubclass(factory, torch.nn.Module):
+        raise CodeRefusedError(
+            f"refusing to call the architecture {origin}: it is the class "
+            f"{factory.__module__}.{factory.__qualname__}, not a torch.nn.Module subclass",
+            loc=f"{LOC}.callable",
+        )
     kwargs: Mapping[str, Any] = dict(architecture.kwargs or {})
     try:
         network = factory(**kwargs)
@@ -100,31 +102,18 @@ def build_architecture(request: AdapterRequest) -> torch.nn.Module:
 
 def _callable_from_library(import_from: str, name: str) -> Callable[..., Any]:
     try:
-        module = importlib.import_module(import_from)
-    except ImportError as error:
+        return import_library_callable(import_from, name, loc=LOC)
+    except CodeRefusedError:
+        raise
+    except BioimageioError as error:
         raise backend_error(
-            FORMAT,
-            import_from,
-            f"the architecture module {import_from!r} cannot be imported: {error}",
-            loc=f"{LOC}.import_from",
-            hint=f"install the package that provides {import_from!r} into this environment",
-        ) from error
-    return _get_callable(module, name, import_from)
+            FORMAT, import_from, error.message, loc=error.loc, hint=error.hint
+        ) from error.__cause__
 
 
 def _callable_from_file(request: AdapterRequest, name: str) -> Callable[..., Any]:
     architecture = request.weights.architecture
     source = str(architecture.source)
-    if architecture_is_remote(request) and not request.settings.allow_remote_code:
-        where = source if is_url(source) else f"{source} (model opened from {request.model.root})"
-        raise backend_error(
-            FORMAT,
-            source,
-            f"refusing to run the architecture code {where}: it comes from a remote source, and "
-            "running it executes arbitrary Python code",
-            loc=f"{LOC}.source",
-            hint=ALLOW_REMOTE_CODE_HINT,
-        )
     try:
         path = request.open_file(source, architecture.sha256)
     except BioimageioError as error:
@@ -178,4 +167,5 @@ def _get_callable(module: ModuleType, name: str, origin: str) -> Callable[..., A
             f"{origin} has no callable {name!r}; callables defined there: {public}",
             loc=f"{LOC}.callable",
         )
+    check_library_object(factory, label=f"{origin}:{name}", loc=f"{LOC}.callable")
     return factory  # type: ignore[no-any-return]

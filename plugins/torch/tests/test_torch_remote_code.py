@@ -8,7 +8,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-from bioimageio_run_torch.architecture import is_url
 from bioimageio_run_torch.plugin import create_pytorch_state_dict_adapter
 from torch_helpers import (
     NETS_FILE,
@@ -24,8 +23,9 @@ from torch_helpers import (
     state_dict_weights,
 )
 
-from bioimageio_core.errors import PluginError
+from bioimageio_core.errors import RemoteCodeError
 from bioimageio_core.settings import Settings, get_settings
+from bioimageio_core.sources import ZipRoot
 
 FORMAT = "pytorch_state_dict"
 URL_ROOT = "https://example.com/models/tiny/"
@@ -49,19 +49,20 @@ def _rdf(
     return rdf, x, expected
 
 
-def _assert_refused(error: PluginError) -> None:
+def _assert_refused(error: RemoteCodeError) -> None:
     text = str(error)
-    assert "refusing to run the architecture code" in text
+    assert "refusing to run the architecture code " in text
+    assert "tiny_nets.py:TinyConv of the pytorch_state_dict weights" in text
     assert "BIOIMAGEIO_ALLOW_REMOTE_CODE=1" in text
     assert "--allow-remote-code" in text
-    assert "bioimageio-run-torch" in text
+    assert error.loc == "$.weights.pytorch_state_dict.architecture.source"
 
 
 def test_model_opened_from_a_url_is_refused(nets: ModuleType, model_dir: Path) -> None:
     rdf, _, _ = _rdf(model_dir, nets)
     opener = LocalOpener(model_dir, url_root=URL_ROOT)
     request = make_request(model_dir, rdf, FORMAT, root=URL_ROOT, opener=opener)
-    with pytest.raises(PluginError) as info:
+    with pytest.raises(RemoteCodeError) as info:
         create_pytorch_state_dict_adapter(request)
     _assert_refused(info.value)
     assert opener.calls == []  # nothing was even fetched
@@ -70,7 +71,7 @@ def test_model_opened_from_a_url_is_refused(nets: ModuleType, model_dir: Path) -
 def test_architecture_url_is_refused_for_a_local_model(nets: ModuleType, model_dir: Path) -> None:
     rdf, _, _ = _rdf(model_dir, nets, arch_source=URL_ROOT + NETS_FILE)
     opener = LocalOpener(model_dir, url_root=URL_ROOT)
-    with pytest.raises(PluginError) as info:
+    with pytest.raises(RemoteCodeError) as info:
         create_pytorch_state_dict_adapter(make_request(model_dir, rdf, FORMAT, opener=opener))
     _assert_refused(info.value)
     assert opener.calls == []
@@ -97,42 +98,13 @@ def test_local_model_runs_without_the_setting(nets: ModuleType, model_dir: Path)
         )
 
 
-class _ZipDownloadedFrom:
-    """Like the loader's root of a zip package: ``str()`` gives where it came from."""
-
-    def __init__(self, origin: str) -> None:
-        self.origin = origin
-
-    def __str__(self) -> str:
-        return self.origin
-
-
 def test_zip_package_downloaded_from_a_url_is_refused(nets: ModuleType, model_dir: Path) -> None:
     rdf, _, _ = _rdf(model_dir, nets)
-    root = _ZipDownloadedFrom("https://example.com/models/tiny.zip")
+    root = ZipRoot(model_dir / "tiny.zip", origin="https://example.com/models/tiny.zip")
     request = make_request(model_dir, rdf, FORMAT, root=root)
-    with pytest.raises(PluginError) as info:
+    with pytest.raises(RemoteCodeError) as info:
         create_pytorch_state_dict_adapter(request)
     _assert_refused(info.value)
-    assert "model opened from https://example.com/models/tiny.zip" in str(info.value)
-
-
-@pytest.mark.parametrize(
-    ("reference", "remote"),
-    [
-        ("https://example.com/a.py", True),
-        ("http://example.com/a.py", True),
-        ("s3://bucket/a.py", True),
-        ("a.py", False),
-        ("sub/dir/a.py", False),
-        ("/abs/a.py", False),
-        ("C:\\models\\a.py", False),
-        ("file:///tmp/a.py", False),
-        (Path("/abs/a.py"), False),
-        (None, False),
-        (_ZipDownloadedFrom("https://example.com/m.zip"), True),
-        (_ZipDownloadedFrom("/local/m.zip"), False),
-    ],
-)
-def test_is_url(reference: object, remote: bool) -> None:
-    assert is_url(reference) is remote
+    assert info.value.where == (
+        "tiny_nets.py in the package downloaded from https://example.com/models/tiny.zip"
+    )
