@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -13,6 +14,7 @@ import numpy as np
 from bioimageio_core.adapters import AdapterRequest, ModelAdapter
 from bioimageio_core.backend_utils import import_framework, single_device
 from bioimageio_core.errors import InputError, PluginError
+from bioimageio_run_tensorflow.graph_check import Finding, find_side_effects
 from bioimageio_run_tensorflow.signatures import match_signature
 from bioimageio_run_tensorflow.unzip import unpack_saved_model
 
@@ -20,6 +22,7 @@ DISTRIBUTION = "bioimageio-run-tensorflow"
 FORMAT = "tensorflow_saved_model_bundle"
 SIGNATURE_KEYS = ("serving_default", "serve")
 """Signature keys tried in this order; a SavedModel with a single signature uses that one."""
+SHOWN_FINDINGS = 5
 
 
 def tf_device(devices: Sequence[str] | None) -> str | None:
@@ -65,6 +68,7 @@ class TensorflowModelAdapter(ModelAdapter):
             max_bytes=int(settings.max_download_bytes),
             name=self.source,
         )
+        self._check_graph(folder)
         try:
             with self._placement():
                 loaded = tf.saved_model.load(str(folder))
@@ -84,6 +88,22 @@ class TensorflowModelAdapter(ModelAdapter):
         self._output_names = match_signature(
             self._signature.structured_outputs, self.output_ids, what="outputs", source=self.source
         )
+
+    def _check_graph(self, folder: Path) -> None:
+        """Ask for consent before loading a graph with side effects (files, Python, network).
+
+        Nothing of the SavedModel has run yet: loading runs its initialisers and restore code.
+        """
+        findings = find_side_effects(folder)
+        if not findings:
+            return
+        what = (
+            f"the TensorFlow graph {self.source} of the {FORMAT} weights, which has operations "
+            f"with side effects: {describe_findings(findings)}"
+        )
+        origin = self.request.require_code_consent(what, loc=f"$.weights.{FORMAT}.source")
+        why = "the model is local" if origin.trusted else "remote code is allowed"
+        warnings.warn(f"running {what} ({why})", stacklevel=4)
 
     def _pick_signature(self, loaded: Any) -> Any:
         signatures = dict(getattr(loaded, "signatures", {}) or {})
@@ -151,6 +171,13 @@ class TensorflowModelAdapter(ModelAdapter):
         self._signature = None
         self._loaded = None
         gc.collect()
+
+
+def describe_findings(findings: Sequence[Finding]) -> str:
+    """The first few findings for a message, with how many more there are."""
+    shown = "; ".join(str(f) for f in findings[:SHOWN_FINDINGS])
+    more = len(findings) - SHOWN_FINDINGS
+    return shown + (f"; and {more} more" if more > 0 else "")
 
 
 def create_adapter(request: AdapterRequest) -> TensorflowModelAdapter:
