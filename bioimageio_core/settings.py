@@ -93,7 +93,7 @@ def get_settings(environ: Mapping[str, str] | None = None) -> Settings:
     BIOIMAGEIO_HTTP_TIMEOUT        seconds to wait for a server (default 10)
     BIOIMAGEIO_HTTP_TOTAL_TIMEOUT  seconds one download may take in all (default 3600)
     BIOIMAGEIO_PERFORM_IO_CHECKS   check that referenced files exist and match sha256 (default 1)
-    BIOIMAGEIO_ALLOW_REMOTE_CODE   run model architecture code fetched from a URL (default 0)
+    BIOIMAGEIO_ALLOW_REMOTE_CODE   run code that comes with a fetched model (default 0)
     BIOIMAGEIO_MAX_DOWNLOAD_BYTES  refuse to download or unpack more than this (default 8 GiB)
     BIOIMAGEIO_MAX_YAML_BYTES      refuse to parse a description larger than this (default 16 MiB)
     BIOIMAGEIO_LOAD_PLUGINS        comma separated plugin names: load only these
