@@ -925,6 +925,8 @@ def create_model_adapter(
 
     Raises:
         UnsupportedWeightFormatError: no weight format the model provides can run here.
+        CodeRefusedError: the chosen format (or the only one tried) would run code that is not
+            allowed (:mod:`bioimageio_core.consent`).
         PluginError: loading failed (for every format tried).
     """
     descr = as_model_description(model_description)
@@ -939,14 +941,25 @@ def create_model_adapter(
             f"the model has none of the weight formats {list(weight_format_priority_order)} "
             f"(it has {list(descr.weights.available_formats)})"
         )
+    from bioimageio_core.errors import CodeRefusedError
+
     failures: list[str] = []
+    refusals: list[CodeRefusedError] = []
     for wf in present:
         try:
             return load_model_adapter(descr, weights_format=wf, devices=devices)[0]
+        except CodeRefusedError as e:  # the next format may need no code
+            refusals.append(e)
+            failures.append(f"{wf}: {type(e).__name__}: {e.message}")
         except PluginError as e:
             failures.append(f"{wf}: {e.message}")
+    if len(failures) == len(refusals) == 1:
+        raise refusals[0]
     detail = "\n    ".join(failures)
-    raise PluginError(f"could not load the model with any weight format:\n    {detail}")
+    raise PluginError(
+        f"could not load the model with any weight format:\n    {detail}",
+        hint=refusals[0].hint if refusals else None,
+    )
 
 
 def load_model_adapter(

@@ -16,7 +16,7 @@ from bioimageio_core import plugins
 from bioimageio_core.adapters import AdapterRequest, ModelAdapter
 from bioimageio_core.errors import PluginError, RemoteCodeError
 from bioimageio_core.hookspecs import WeightFormatRegister, WeightFormatSpec, hookimpl
-from bioimageio_core.pipeline import create_model_adapter
+from bioimageio_core.pipeline import create_model_adapter, load_model_adapter
 from bioimageio_core.sources import UrlRoot
 from bioimageio_core.spec import ModelDescr
 from bioimageio_core.spec.weights import BUILTIN_WEIGHT_FORMATS
@@ -79,27 +79,36 @@ def _remote_model(tmp_path: Path, formats: tuple[str, ...]) -> ModelDescr:
 
 def test_a_refused_format_gives_way_to_one_without_code(tmp_path: Path) -> None:
     model = _remote_model(tmp_path, (CODE, DATA))
-    adapter, chosen = create_model_adapter(model)
+    adapter, chosen = load_model_adapter(model)
     assert chosen == DATA
+    # the same through the public API, with the plugins' priorities or an order of the user's
+    x = np.ones((1, 1, 2, 2), np.float32)
+    for order in (None, [CODE, DATA]):
+        adapter = create_model_adapter(model, weight_format_priority_order=order)
+        np.testing.assert_array_equal(adapter.forward({"raw": x})["out"], x * 2.0)
 
 
 def test_a_chosen_format_that_is_refused_raises_the_refusal(tmp_path: Path) -> None:
     model = _remote_model(tmp_path, (CODE, DATA))
     with pytest.raises(RemoteCodeError) as info:
-        create_model_adapter(model, weights_format=CODE)
+        load_model_adapter(model, weights_format=CODE)
     assert info.value.loc == f"$.weights.{CODE}.source"
+    with pytest.raises(RemoteCodeError):
+        create_model_adapter(model, weights_format=CODE)
+    with pytest.raises(RemoteCodeError):
+        create_model_adapter(model, weight_format_priority_order=[CODE])
 
 
 def test_the_only_format_refused_raises_the_refusal(tmp_path: Path) -> None:
     with pytest.raises(RemoteCodeError, match="refusing to run the network code"):
-        create_model_adapter(_remote_model(tmp_path, (CODE,)))
+        load_model_adapter(_remote_model(tmp_path, (CODE,)))
 
 
 def test_consent_lets_the_preferred_format_run(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("BIOIMAGEIO_ALLOW_REMOTE_CODE", "1")
-    _, chosen = create_model_adapter(_remote_model(tmp_path, (CODE, DATA)))
+    _, chosen = load_model_adapter(_remote_model(tmp_path, (CODE, DATA)))
     assert chosen == CODE
 
 
@@ -115,8 +124,9 @@ def test_other_failures_keep_the_refusal_hint(
 
     original = _Scale.__init__
     monkeypatch.setattr(_Scale, "__init__", broken)
-    with pytest.raises(PluginError) as info:
-        create_model_adapter(model)
-    assert "RemoteCodeError: refusing to run the network code" in str(info.value)
-    assert "broken data format" in str(info.value)
-    assert info.value.hint is not None and "--allow-remote-code" in info.value.hint
+    for order in (None, [CODE, DATA]):
+        with pytest.raises(PluginError) as info:
+            create_model_adapter(model, weight_format_priority_order=order)
+        assert "RemoteCodeError: refusing to run the network code" in str(info.value)
+        assert "broken data format" in str(info.value)
+        assert info.value.hint is not None and "--allow-remote-code" in info.value.hint
