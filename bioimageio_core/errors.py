@@ -58,6 +58,42 @@ class HashMismatchError(SourceError):
         )
 
 
+class NetworkError(SourceError):
+    """A server could not be reached (no connection, timeout), or offline mode forbids asking it."""
+
+
+class OfflineError(NetworkError):
+    """Offline mode (``BIOIMAGEIO_OFFLINE=1`` / ``--offline``) needs something the cache lacks."""
+
+    def __init__(self, message: str, *, missing: str, hint: str | None = None) -> None:
+        self.missing = missing
+        super().__init__(
+            message,
+            hint=hint
+            or "run the same command once without --offline (and with the same "
+            "BIOIMAGEIO_CACHE_PATH) so that it is cached",
+        )
+
+
+class UnresolvedSourceError(SourceError):
+    """A source string is neither a local file nor anything a resolver knows (e.g. an unknown id).
+
+    ``suggestions`` holds close known ids ("did you mean …"), best first.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        source: str,
+        suggestions: tuple[str, ...] = (),
+        hint: str | None = None,
+    ) -> None:
+        self.source = source
+        self.suggestions = suggestions
+        super().__init__(message, hint=hint)
+
+
 class PluginError(BioimageioError):
     """A plugin is broken, missing, or registered something twice."""
 

@@ -23,6 +23,8 @@ if TYPE_CHECKING:
     import numpy as np
 
     from bioimageio_core.adapters import AdapterRequest, ModelAdapter
+    from bioimageio_core.io import FileLocation
+    from bioimageio_core.io._format import RawArray
     from bioimageio_core.settings import Settings
     from bioimageio_core.spec import ModelDescr
     from bioimageio_core.stats import Measure, MeasureValue
@@ -137,25 +139,77 @@ class ConverterSpec:
 
 
 @attrs.frozen
-class SourceResolverSpec:
-    """Resolves a source string with a given prefix (e.g. a model id) to a path or URL."""
+class ResolvedSource:
+    """Where a resolver found the description that a source string (e.g. an id) names."""
 
-    name: str
-    prefixes: tuple[str, ...]
-    """Sources starting with one of these prefixes are passed to ``resolve``."""
-    resolve: Callable[[str, Settings], str]
-    """``resolve(source, settings) -> path or URL`` of the description file."""
+    url: str
+    """http(s) URL (or local path) of the description file or of a ``.zip`` package."""
+    sha256: str | None = None
+    """Its sha256, if known (e.g. from an id map): the download is checked against it, and a
+    cached copy with that digest is used without asking the server."""
+    downloaded: Path | None = None
+    """A local copy of ``url`` the resolver already fetched (with
+    :func:`bioimageio_core.sources.download`), so that the core does not ask for it again."""
+
+
+def _no_scope(settings: Settings) -> str:
+    return ""
 
 
 @attrs.frozen
+class SourceResolverSpec:
+    """Resolves source strings that are neither local paths nor URLs (e.g. model ids)."""
+
+    name: str
+    claims: Callable[[str], bool]
+    """``claims(source) -> bool``: whether this resolver understands ``source``. Asked only for
+    strings that are neither an existing path nor an http(s) URL; must not use the network."""
+    resolve: Callable[[str, Settings], ResolvedSource]
+    """``resolve(source, settings) -> ResolvedSource``. Fetch with
+    :func:`bioimageio_core.sources.download` (cached; offline it serves the cache or raises
+    ``OfflineError`` instead of connecting). Raise ``UnresolvedSourceError`` (with close known
+    names as ``suggestions``) when ``source`` names nothing known, and ``NetworkError`` when a
+    server cannot be reached: the core then falls back to what ``source`` resolved to the last
+    time, if that is recorded in the cache."""
+    forms: tuple[str, ...] = ()
+    """The source forms accepted, with examples, for error messages (``"lab:<name>"``)."""
+    scope: Callable[[Settings], str] = _no_scope
+    """``scope(settings) -> str``: the configuration results depend on (e.g. the collection's
+    URL); results are recorded in the cache per (resolver name, scope, source)."""
+    priority: int = 50
+    """Resolvers claiming a source are asked in this order (lower first). The built-in
+    ``huggingface`` resolver has 40, ``bioimage.io`` (any id-like text) 100."""
+
+
+@attrs.frozen(eq=False)
 class ImageIOSpec:
-    """Reads and writes arrays from and to files with the given suffixes."""
+    """One file format for tensors: its suffixes and how to read, write and stream it.
+
+    The built-in formats (``.npy``, ``.npz``, TIFF, PNG/JPEG, HDF5, zarr) are registered through
+    :func:`bioimageio_image_io` too.
+    """
 
     name: str
     suffixes: tuple[str, ...]
-    """Lower-case file suffixes with the dot, e.g. ``(".tif", ".tiff")``."""
-    read: Callable[[Path], np.ndarray[Any, Any]]
-    write: Callable[[Path, np.ndarray[Any, Any]], None]
+    """Lower-case file suffixes with the dot, e.g. ``(".tif", ".tiff")``; each suffix may be
+    registered by one format only."""
+    read: Callable[[FileLocation, bool], RawArray]
+    """``read(location, mmap) -> RawArray(array, dims=None, close=...)``: open
+    ``location.path`` (``location.member`` names an array inside a container). ``array`` may be
+    lazy (indexed block by block); ``dims`` are the axis ids when the file records them;
+    ``mmap`` allows a memory map instead of reading. Raise ``SourceError`` for unreadable
+    files."""
+    write: Callable[[FileLocation, Tensor], None] | None = None
+    """``write(location, tensor)``: save a whole tensor (None: the format cannot be written)."""
+    create: (
+        Callable[[FileLocation, tuple[int, ...], np.dtype[Any], tuple[str, ...]], RawArray] | None
+    ) = None
+    """``create(location, shape, dtype, dims) -> RawArray`` with a writable array in a new file,
+    for outputs written block by block (None: not supported)."""
+    has_members: bool = False
+    """Whether files hold several named arrays (``file.ext:member``)."""
+    no_write_hint: str = "save as .npy, .tif, .h5 or .zarr instead"
+    """What to tell a user who asks to write this format when ``write``/``create`` is None."""
 
 
 class OpRegister(Protocol):
@@ -206,15 +260,21 @@ def bioimageio_weight_converters(register: ConverterRegister) -> None:
 def bioimageio_source_resolvers(register: SourceResolverRegister) -> None:
     """Register resolvers for source strings that are neither paths nor URLs (e.g. model ids).
 
-    Call ``register.add(SourceResolverSpec(...))``. Every implementation is called; registering a
-    resolver name twice is an error.
+    Call ``register.add(SourceResolverSpec(...))``. When a source given to ``load_description``
+    (or any command) is neither an existing path nor an http(s) URL, the resolvers that
+    ``claims`` it are asked in ``priority`` order; the first ``ResolvedSource`` wins, and the core
+    downloads, caches and records it (so the same source resolves again offline). The built-in
+    bioimage.io id and Hugging Face resolvers are registered through this hook too. Every
+    implementation is called; registering a resolver name twice is an error.
     """
 
 
 @hookspec
 def bioimageio_image_io(register: ImageIORegister) -> None:
-    """Register image readers/writers for file suffixes.
+    """Register file formats for tensors (read, write, stream), selected by file suffix.
 
-    Call ``register.add(ImageIOSpec(...))``. Every implementation is called; registering a name
-    twice is an error.
+    Call ``register.add(ImageIOSpec(...))`` once per format. ``load_tensor``, ``save_tensor``,
+    ``open_output_array`` and the ``predict`` command pick the format whose ``suffixes`` hold the
+    file's suffix; the built-in formats are registered through this hook too. Every
+    implementation is called; registering a name or a suffix twice is an error.
     """

@@ -24,6 +24,7 @@ from bioimageio_core.sources import Root, Source, open_file, read_description, s
 from bioimageio_core.summary import ValidationDetail, ValidationSummary
 
 if TYPE_CHECKING:
+    from bioimageio_core.sources.resolvers import Resolution
     from bioimageio_core.spec import (
         DatasetDescr,
         DatasetDescr02,
@@ -59,7 +60,11 @@ def load_description(
     """Load a description; raise :class:`ValidationError` (with ``.summary``) if it is invalid.
 
     ``source``: a path to ``rdf.yaml`` / ``bioimageio.yaml`` / ``*.bioimageio.yaml``, a folder
-    holding one, a ``.zip`` package, an http(s) URL to any of these, or a dict.
+    holding one, a ``.zip`` package, an http(s) URL to any of these, a dict, or a source string
+    a resolver understands: a bioimage.io id (``affable-shark``, ``affable-shark/1.2``,
+    ``affable-shark/draft``), a DOI the collection lists, ``huggingface/<user>/<repo>[/<v>]``.
+    An id resolved once is recorded in the cache and opens again offline
+    (``BIOIMAGEIO_OFFLINE=1``).
     ``perform_io_checks``: check that referenced files exist and match their sha256 (default:
     ``BIOIMAGEIO_PERFORM_IO_CHECKS``). ``format_version``: ``"discover"`` keeps the file's
     version (0.4 models are converted to 0.5), ``"latest"`` or a version converts.
@@ -220,6 +225,8 @@ def _validate(
         format_version=result.original_format_version or None,
         converted_format_version=getattr(descr, "format_version", None),
     )
+    if raw.resolution is not None:
+        summary.add_detail(_resolution_detail(raw.resolution))
     summary.add_detail(ValidationDetail.from_issues(FORMAT_CHECK, result.issues, kind="format"))
     if descr is None:
         return summary, None
@@ -234,6 +241,15 @@ def _validate(
         if io_detail.status == "failed":
             return summary, None
     return summary, descr
+
+
+def _resolution_detail(resolution: Resolution) -> ValidationDetail:
+    """What a source string resolved to (with notes such as "used the cached resolution")."""
+    from bioimageio_core.spec.issues import Issue
+
+    notes = tuple(Issue((), note, "warning", "resolution") for note in resolution.notes)
+    name = f"resolve {resolution.source!r} ({resolution.resolver}): {resolution.url}"
+    return ValidationDetail(name, "passed", warnings=notes, kind="format")
 
 
 EXISTENCE_ONLY_KINDS = ("cover", "source", "documentation", "icon", "attachment")

@@ -17,7 +17,7 @@ import threading
 import traceback
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from types import ModuleType
-from typing import Any, Generic, Literal, TypeVar
+from typing import Any, Generic, Literal, NoReturn, TypeVar
 
 import attrs
 import pluggy
@@ -37,7 +37,11 @@ from bioimageio_core.spec import SpecExtensions
 ENTRY_POINT_GROUP = hookspecs.PROJECT_NAME
 BUILTIN_DISTRIBUTION = "bioimageio-run"
 """Distribution name reported for the built-in plugins (the core itself)."""
-BUILTIN_PLUGINS: tuple[tuple[str, str], ...] = (("builtin-ops", "bioimageio_core.ops.builtin"),)
+BUILTIN_PLUGINS: tuple[tuple[str, str], ...] = (
+    ("builtin-ops", "bioimageio_core.ops.builtin"),
+    ("builtin-image-io", "bioimageio_core.io.builtin"),
+    ("builtin-resolvers", "bioimageio_core.sources.ids"),
+)
 """(name, module) of the default plugins, registered through the same hooks as third parties."""
 
 Kind = Literal["weight_format", "op", "converter", "source_resolver", "image_io"]
@@ -75,28 +79,55 @@ class _Owner:
 
 
 class Register(Generic[_T]):
-    """Collects the specs of one kind; rejects a key registered twice, naming both owners."""
+    """Collects the specs of one kind; rejects a key registered twice, naming both owners.
 
-    def __init__(self, kind: Kind, key: Callable[[_T], Hashable]) -> None:
+    ``claims`` gives further keys a spec takes exclusively (e.g. the file suffixes of a format):
+    a second spec claiming one of them is rejected the same way.
+    """
+
+    def __init__(
+        self,
+        kind: Kind,
+        key: Callable[[_T], Hashable],
+        claims: Callable[[_T], Iterable[Hashable]] | None = None,
+        claim_noun: str = "",
+    ) -> None:
         self.kind = kind
         self._key = key
+        self._claims = claims
+        self._claim_noun = claim_noun
         self.specs: dict[Hashable, _T] = {}
         self.owners: dict[Hashable, _Owner] = {}
+        self.claimed: dict[Hashable, Hashable] = {}
+        """claim (e.g. a suffix) -> key of the spec holding it"""
         self._current: _Owner | None = None
 
     def add(self, spec: _T) -> None:
         owner = self._current or _Owner("<direct>", "<unknown>")
         key = self._key(spec)
         if key in self.specs:
-            first = self.owners[key]
-            raise PluginError(
-                f"{self.kind.replace('_', ' ')} {_key_text(key)!r} is registered twice: by {first} "
-                f"and by {owner}",
-                hint="uninstall one of the two distributions, or disable one plugin with "
-                "BIOIMAGEIO_DISABLE_PLUGINS=<plugin name>",
-            )
+            self._twice(f"{self.kind.replace('_', ' ')} {_key_text(key)!r}", self.owners[key], owner)
+        claims = tuple(dict.fromkeys(self._claims(spec))) if self._claims else ()
+        for claim in claims:
+            if claim in self.claimed:
+                holder = self.claimed[claim]
+                self._twice(
+                    f"{self._claim_noun} {claim!r} (of {_key_text(holder)!r} and of "
+                    f"{_key_text(key)!r})",
+                    self.owners[holder],
+                    owner,
+                )
         self.specs[key] = spec
         self.owners[key] = owner
+        for claim in claims:
+            self.claimed[claim] = key
+
+    def _twice(self, what: str, first: _Owner, second: _Owner) -> NoReturn:
+        raise PluginError(
+            f"{what} is registered twice: by {first} and by {second}",
+            hint="uninstall one of the two distributions, or disable one plugin with "
+            "BIOIMAGEIO_DISABLE_PLUGINS=<plugin name>",
+        )
 
     def _call(self, owner: _Owner, function: Callable[..., object]) -> None:
         """Call one hook implementation; on error, undo what it added and re-raise."""
@@ -105,9 +136,12 @@ class Register(Generic[_T]):
         try:
             function(register=self)
         except BaseException:
-            for key in set(self.specs) - before:
+            added = set(self.specs) - before
+            for key in added:
                 del self.specs[key]
                 del self.owners[key]
+            for claim in [c for c, k in self.claimed.items() if k in added]:
+                del self.claimed[claim]
             raise
         finally:
             self._current = None
@@ -147,7 +181,9 @@ class PluginRegistry:
         self.source_resolvers: Register[SourceResolverSpec] = Register(
             "source_resolver", lambda s: s.name
         )
-        self.image_io: Register[ImageIOSpec] = Register("image_io", lambda s: s.name)
+        self.image_io: Register[ImageIOSpec] = Register(
+            "image_io", lambda s: s.name, lambda s: s.suffixes, "file suffix"
+        )
         errors: dict[str, list[str]] = {}
         owners = {id(x.plugin): x for x in loaded if x.plugin is not None}
         hooks: list[tuple[str, Register[Any]]] = [
@@ -339,10 +375,14 @@ def converters(settings: Settings | None = None) -> dict[tuple[str, str], Conver
 
 
 def source_resolvers(settings: Settings | None = None) -> dict[str, SourceResolverSpec]:
-    return {str(k): v for k, v in get_registry(settings).source_resolvers.specs.items()}
+    """Registered source resolvers by name, in the order they are asked (``priority``, then
+    registration: built-ins first)."""
+    specs = [(str(k), v) for k, v in get_registry(settings).source_resolvers.specs.items()]
+    return dict(sorted(specs, key=lambda item: item[1].priority))
 
 
 def image_io(settings: Settings | None = None) -> dict[str, ImageIOSpec]:
+    """Registered tensor file formats by name (built-ins first); each suffix belongs to one."""
     return {str(k): v for k, v in get_registry(settings).image_io.specs.items()}
 
 

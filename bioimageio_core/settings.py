@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import math
 import os
+import string
 from collections.abc import Mapping
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import attrs
 import platformdirs
@@ -17,6 +19,17 @@ import platformdirs
 from bioimageio_core.errors import SettingsError
 
 ENV_PREFIX = "BIOIMAGEIO_"
+
+DEFAULT_COLLECTION_HTTP_PATTERN = (
+    "https://hypha.aicell.io/bioimage-io/artifacts/{bioimageio_id}/files/rdf.yaml"
+)
+DEFAULT_ID_MAP = "https://uk1s3.embassy.ebi.ac.uk/public-datasets/bioimage.io/id_map.json"
+DEFAULT_ID_MAP_DRAFT = (
+    "https://uk1s3.embassy.ebi.ac.uk/public-datasets/bioimage.io/id_map_draft.json"
+)
+DEFAULT_HUGGINGFACE_HTTP_PATTERN = (
+    "https://huggingface.co/{repo_id}/resolve/{branch}/package/bioimageio.yaml"
+)
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
@@ -77,6 +90,46 @@ class Settings:
     disable_plugins: tuple[str, ...] = ()
     keras_backend: str = "torch"
     user_agent: str = "bioimageio-run"
+    offline: bool = False
+    collection_http_pattern: str = DEFAULT_COLLECTION_HTTP_PATTERN
+    id_map: str = DEFAULT_ID_MAP
+    id_map_draft: str = DEFAULT_ID_MAP_DRAFT
+    resolve_draft: bool = True
+    huggingface_http_pattern: str = DEFAULT_HUGGINGFACE_HTTP_PATTERN
+
+
+def _url_setting(
+    name: str, raw: str, example: str, required: tuple[str, ...] = (), optional: tuple[str, ...] = ()
+) -> str:
+    """An http(s) URL (template) using the ``{fields}`` ``required`` and maybe ``optional``;
+    empty disables it. Errors name the variable and show the default."""
+    value = raw.strip()
+    if not value:
+        return ""
+    variable = ENV_PREFIX + name
+    split = urlsplit(value)
+    if split.scheme not in ("http", "https") or not split.netloc:
+        raise _malformed_url(variable, raw, "an http(s) URL, or empty to disable it", example)
+    try:
+        found = {f for _, f, _, _ in string.Formatter().parse(value) if f is not None}
+    except ValueError as e:
+        raise _malformed_url(variable, raw, f"a valid URL template ({e})", example) from None
+    missing = set(required) - found
+    unknown = found - set(required) - set(optional)
+    if missing:
+        fields = ", ".join("{" + f + "}" for f in sorted(missing))
+        raise _malformed_url(variable, raw, f"a URL that contains {fields}", example)
+    if unknown:
+        fields = ", ".join("{" + f + "}" for f in (*required, *optional)) or "no fields"
+        raise _malformed_url(variable, raw, f"a URL that uses only {fields}", example)
+    return value
+
+
+def _malformed_url(variable: str, raw: str, expected: str, example: str) -> SettingsError:
+    return SettingsError(
+        f"environment variable {variable} must be {expected}; got {raw!r}",
+        hint=f"fix or unset {variable} (default: {example})",
+    )
 
 
 def _names(raw: str) -> tuple[str, ...]:
@@ -98,6 +151,15 @@ def get_settings(environ: Mapping[str, str] | None = None) -> Settings:
     BIOIMAGEIO_MAX_YAML_BYTES      refuse to parse a description larger than this (default 16 MiB)
     BIOIMAGEIO_LOAD_PLUGINS        comma separated plugin names: load only these
     BIOIMAGEIO_DISABLE_PLUGINS     comma separated plugin names: never load these
+    BIOIMAGEIO_OFFLINE             never use the network; serve everything from the cache (default 0)
+    BIOIMAGEIO_COLLECTION_HTTP_PATTERN  URL of a bioimage.io id's latest description, with
+                                   ``{bioimageio_id}``; empty disables this lookup
+    BIOIMAGEIO_ID_MAP              URL of the id map (id, version or DOI -> source, sha256)
+    BIOIMAGEIO_ID_MAP_DRAFT        URL of the id map of drafts (``<id>/draft``)
+    BIOIMAGEIO_RESOLVE_DRAFT       look ids up in the draft id map too (default 1)
+    BIOIMAGEIO_HUGGINGFACE_HTTP_PATTERN  URL of ``huggingface/<user>/<repo>[/<version>]``
+                                   descriptions, with ``{repo_id}`` and ``{branch}``
+    BIOIMAGEIO_USER_AGENT          User-Agent header of downloads (default bioimageio-run)
     KERAS_BACKEND                  backend for Keras 3 models (default torch)
     ============================== ===============================================================
     """
@@ -125,6 +187,28 @@ def get_settings(environ: Mapping[str, str] | None = None) -> Settings:
         kwargs["load_plugins"] = _names(raw)
     if (raw := get("DISABLE_PLUGINS")) is not None:
         kwargs["disable_plugins"] = _names(raw)
+    if (raw := get("OFFLINE")) is not None:
+        kwargs["offline"] = _parse_bool(ENV_PREFIX + "OFFLINE", raw)
+    if (raw := get("COLLECTION_HTTP_PATTERN")) is not None:
+        kwargs["collection_http_pattern"] = _url_setting(
+            "COLLECTION_HTTP_PATTERN", raw, DEFAULT_COLLECTION_HTTP_PATTERN, ("bioimageio_id",)
+        )
+    if (raw := get("ID_MAP")) is not None:
+        kwargs["id_map"] = _url_setting("ID_MAP", raw, DEFAULT_ID_MAP)
+    if (raw := get("ID_MAP_DRAFT")) is not None:
+        kwargs["id_map_draft"] = _url_setting("ID_MAP_DRAFT", raw, DEFAULT_ID_MAP_DRAFT)
+    if (raw := get("RESOLVE_DRAFT")) is not None:
+        kwargs["resolve_draft"] = _parse_bool(ENV_PREFIX + "RESOLVE_DRAFT", raw)
+    if (raw := get("HUGGINGFACE_HTTP_PATTERN")) is not None:
+        kwargs["huggingface_http_pattern"] = _url_setting(
+            "HUGGINGFACE_HTTP_PATTERN",
+            raw,
+            DEFAULT_HUGGINGFACE_HTTP_PATTERN,
+            required=("repo_id",),
+            optional=("branch",),
+        )
+    if (raw := get("USER_AGENT")) is not None and raw.strip():
+        kwargs["user_agent"] = raw.strip()
     if (raw := env.get("KERAS_BACKEND")) is not None and raw.strip():
         kwargs["keras_backend"] = raw.strip()
     return Settings(**kwargs)  # type: ignore[arg-type]

@@ -17,10 +17,24 @@ CONFORMANCE = Path(__file__).resolve().parents[1] / ".." / "shared" / "conforman
 
 @pytest.fixture(autouse=True)
 def cache_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Every test gets its own empty cache (``BIOIMAGEIO_CACHE_PATH``), never the user's."""
+    """Every test gets its own empty cache (``BIOIMAGEIO_CACHE_PATH``), never the user's, and a
+    bioimage.io collection that cannot be reached."""
     path = tmp_path_factory.mktemp("cache")
     monkeypatch.setenv("BIOIMAGEIO_CACHE_PATH", str(path))
+    # ids never reach the public collection from a test: port 9 (discard) refuses at once
+    for variable, url in UNREACHABLE_COLLECTION.items():
+        monkeypatch.setenv(variable, url)
+    monkeypatch.delenv("BIOIMAGEIO_OFFLINE", raising=False)  # `--offline` sets it in-process
     return path
+
+
+UNREACHABLE_COLLECTION = {
+    "BIOIMAGEIO_COLLECTION_HTTP_PATTERN": "http://127.0.0.1:9/artifacts/{bioimageio_id}/rdf.yaml",
+    "BIOIMAGEIO_ID_MAP": "http://127.0.0.1:9/id_map.json",
+    "BIOIMAGEIO_ID_MAP_DRAFT": "http://127.0.0.1:9/id_map_draft.json",
+    "BIOIMAGEIO_HUGGINGFACE_HTTP_PATTERN": "http://127.0.0.1:9/{repo_id}/{branch}/bioimageio.yaml",
+}
+"""Collection settings of every test unless it sets its own (no test uses the internet)."""
 
 
 class FileServer:

@@ -92,6 +92,23 @@ allow_remote_code_option = click.option(
 )
 
 
+def _offline(ctx: click.Context, param: click.Parameter, value: bool) -> bool:
+    if value:
+        # read from the environment wherever settings are used (downloads, resolvers)
+        os.environ["BIOIMAGEIO_OFFLINE"] = "1"
+    return value
+
+
+offline_option = click.option(
+    "--offline",
+    is_flag=True,
+    expose_value=False,
+    callback=_offline,
+    help="Never use the network: ids, URLs and files come from the cache, and a missing one is "
+    "an error naming it (sets BIOIMAGEIO_OFFLINE=1).",
+)
+
+
 def fail(error: BaseException, debug: bool) -> NoReturn:
     """Report ``error`` in one or two lines and exit with status 1 (re-raise under ``--debug``)."""
     if debug:

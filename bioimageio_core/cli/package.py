@@ -8,7 +8,12 @@ from pathlib import Path
 import click
 
 from bioimageio_core.cli import main
-from bioimageio_core.cli._common import allow_remote_code_option, debug_option, fail
+from bioimageio_core.cli._common import (
+    allow_remote_code_option,
+    debug_option,
+    fail,
+    offline_option,
+)
 
 
 @main.command("package")
@@ -22,6 +27,7 @@ from bioimageio_core.cli._common import allow_remote_code_option, debug_option, 
     help="Keep only the first of these weight formats the model has (repeat the option to give "
     "an order of preference); its 'parent' is dropped. Default: keep every format.",
 )
+@offline_option
 @debug_option
 def package(source: str, output: Path, weights_formats: tuple[str, ...], debug: bool) -> None:
     """Write SOURCE and every file it references as a package.
@@ -63,6 +69,7 @@ def package(source: str, output: Path, weights_formats: tuple[str, ...], debug: 
     default=None,
     help="Write the updated YAML here instead of updating SOURCE in place.",
 )
+@offline_option
 @debug_option
 def update_hashes(source: str, output: Path | None, debug: bool) -> None:
     """Recompute the sha256 of every file SOURCE references and write them into its YAML.
@@ -100,6 +107,7 @@ def update_hashes(source: str, output: Path | None, debug: bool) -> None:
     help="Test every new entry with the model's test tensors and keep only the ones that pass.",
 )
 @allow_remote_code_option
+@offline_option
 @debug_option
 def add_weights(
     source: str,

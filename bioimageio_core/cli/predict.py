@@ -26,6 +26,7 @@ from bioimageio_core.cli._common import (
     debug_option,
     fail,
     info,
+    offline_option,
     quiet_option,
     show_progress,
     weights_format_option,
@@ -418,6 +419,7 @@ _axes_option = click.option(
 )
 @quiet_option
 @allow_remote_code_option
+@offline_option
 @debug_option
 def predict_command(
     source: str,
@@ -436,6 +438,8 @@ def predict_command(
 ) -> None:
     """Run the model at SOURCE on input files and write its outputs.
 
+    SOURCE is a path, folder, .zip package, URL, bioimage.io id or DOI (see `validate`).
+
     Each file (or group of files, one per model input) is one sample; the part of the path the
     glob wildcards matched is its sample id. Existing outputs are kept unless --overwrite.
     When the model normalises with dataset statistics, they are computed over all inputs
@@ -449,6 +453,7 @@ def predict_command(
           -o 'pred/{sample_id}_{tensor_id}.npy' --blocksize 4 --batch-size 4
       bioimageio-run predict rdf.yaml -i 'batch1/*.tif' --stats dataset_stats.json
       bioimageio-run predict rdf.yaml --example
+      bioimageio-run predict affable-shark -i 'images/*.png' -o 'out/{sample_id}.tif'
     """
     try:
         descr = _load_model(source)
@@ -648,6 +653,7 @@ def block_differences(
 @click.option("--overwrite", is_flag=True, help="Replace existing files.")
 @quiet_option
 @allow_remote_code_option
+@offline_option
 @debug_option
 def block_artifacts_command(
     source: str,

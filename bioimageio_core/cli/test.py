@@ -12,6 +12,7 @@ from bioimageio_core.cli._common import (
     allow_remote_code_option,
     debug_option,
     fail,
+    offline_option,
     save_summaries,
     summary_format_option,
     summary_paths_option,
@@ -48,6 +49,7 @@ from bioimageio_core.cli._common import (
 )
 @summary_format_option
 @allow_remote_code_option
+@offline_option
 @debug_option
 def test_command(
     source: str,
@@ -62,6 +64,8 @@ def test_command(
 ) -> None:
     """Test the model at SOURCE: validate it, run its test inputs and compare with its test outputs.
 
+    SOURCE is a path, folder, .zip package, URL, bioimage.io id or DOI (see `validate`).
+
     Every weight format whose plugin is installed is tested (or only --weights-format); formats
     that cannot run here are reported as skipped with what to install. Then a few valid larger
     input sizes are run to check the output sizes. Other descriptions (datasets, applications,
@@ -74,6 +78,7 @@ def test_command(
       bioimageio-run test model.zip --weights-format onnx --summary report.md
       bioimageio-run test rdf.yaml --save-failing-outputs failing/ --summary summary.json
       bioimageio-run test dataset/rdf.yaml --summary report.html
+      bioimageio-run test affable-shark            (a bioimage.io id; --offline once cached)
     """
     try:
         from bioimageio_core.testing import test_description

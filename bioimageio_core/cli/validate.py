@@ -14,6 +14,7 @@ import click
 from bioimageio_core.cli import main
 from bioimageio_core.cli._common import (
     debug_option,
+    offline_option,
     save_summaries,
     summary_format_option,
     summary_paths_option,
@@ -41,6 +42,7 @@ def _fail(error: BaseException, debug: bool) -> NoReturn:
 )
 @summary_paths_option
 @summary_format_option
+@offline_option
 @debug_option
 def validate(
     source: str,
@@ -52,16 +54,20 @@ def validate(
     """Validate the description at SOURCE and print a summary.
 
     SOURCE is a path to rdf.yaml / bioimageio.yaml / *.bioimageio.yaml, a folder holding one,
-    a .zip package or an http(s) URL to any of these. Exits with 0 when the description is
-    valid, 1 when it is not. The io checks fetch files pinned by a sha256 (weights, test
-    tensors); covers, documentation and a dataset's or application's data are only looked up
-    (a HEAD request for a URL), never downloaded.
+    a .zip package, an http(s) URL to any of these, a bioimage.io id (affable-shark,
+    affable-shark/1.2, affable-shark/draft), a DOI the collection lists, or
+    huggingface/<user>/<repo>[/<version>]. Exits with 0 when the description is valid, 1 when
+    it is not. The io checks fetch files pinned by a sha256 (weights, test tensors); covers,
+    documentation and a dataset's or application's data are only looked up (a HEAD request for
+    a URL), never downloaded.
 
     \b
     Examples:
       bioimageio-run validate path/to/rdf.yaml
       bioimageio-run validate https://example.org/model.zip --no-io-checks --format md
       bioimageio-run validate dataset/rdf.yaml --summary report.html --format json
+      bioimageio-run validate affable-shark/1.2
+      bioimageio-run validate affable-shark --offline
     """
     try:
         from bioimageio_core.loading import validate_format
@@ -84,6 +90,7 @@ def validate(
     help="Where to write the updated YAML: a file, a folder (writes bioimageio.yaml there), "
     "or - for standard output.",
 )
+@offline_option
 @debug_option
 def update_format(source: str, output: str, debug: bool) -> None:
     """Write the description at SOURCE in the latest format (0.4 models become 0.5).

@@ -12,6 +12,9 @@ Containers take a member after ``:``: ``file.npz:name``, ``file.h5:/group/data``
 from ``expected_axes`` when the number of dimensions matches, else from
 :func:`~bioimageio_core.io.axes.guess_axes`. HDF5 needs the ``hdf5`` extra, zarr the ``zarr``
 extra, TIFF/PNG/JPEG the ``image`` extra.
+
+Formats are chosen by suffix among those registered through the ``bioimageio_image_io`` plugin
+hook (:func:`image_formats`): the built-in ones above and any a plugin adds.
 """
 
 from __future__ import annotations
@@ -20,21 +23,16 @@ import os
 import zipfile
 import zlib
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 
 from bioimageio_core.errors import BioimageioError, SourceError
 from bioimageio_core.io._deps import MissingOptionalDependencyError
-from bioimageio_core.io._format import FileFormat, lookup
-from bioimageio_core.io._hdf5 import HDF5
-from bioimageio_core.io._image import JPEG, PNG
+from bioimageio_core.io._format import FileFormat, RawArray, lookup
 from bioimageio_core.io._location import FileLocation, parse_location
-from bioimageio_core.io._numpy import NPY, NPZ
 from bioimageio_core.io._opened import OpenedArray
-from bioimageio_core.io._tiff import TIFF
-from bioimageio_core.io._zarr import ZARR
 from bioimageio_core.io.axes import (
     AXIS_LETTERS,
     AxesLike,
@@ -43,17 +41,28 @@ from bioimageio_core.io.axes import (
     parse_axes,
     resolve_axes,
 )
+from bioimageio_core.io.builtin import BUILTIN_FORMATS
 from bioimageio_core.tensor import Tensor
 
-FORMATS: tuple[FileFormat, ...] = (NPY, NPZ, TIFF, PNG, JPEG, HDF5, ZARR)
-"""The file formats, tried by suffix."""
+if TYPE_CHECKING:
+    from bioimageio_core.settings import Settings
+
+FORMATS: tuple[FileFormat, ...] = BUILTIN_FORMATS
+"""The built-in file formats (:func:`image_formats` adds those of plugins)."""
 
 PathLike = str | os.PathLike[str]
 
 
+def image_formats(settings: Settings | None = None) -> tuple[FileFormat, ...]:
+    """Every registered file format (built-ins first, then plugins'), from the plugin registry."""
+    from bioimageio_core.plugins import image_io
+
+    return tuple(image_io(settings).values())
+
+
 def supported_suffixes() -> tuple[str, ...]:
-    """File suffixes :func:`load_tensor` understands."""
-    return tuple(s for fmt in FORMATS for s in fmt.suffixes)
+    """File suffixes :func:`load_tensor` understands (built-in and plugin formats)."""
+    return tuple(s for fmt in image_formats() for s in fmt.suffixes)
 
 
 def open_array(
@@ -69,7 +78,7 @@ def open_array(
     protect the file: write to a copy if you need to change the data in place).
     """
     location = parse_location(path)
-    fmt = lookup(FORMATS, location, "read")
+    fmt = lookup(image_formats(), location, "read")
     if not location.path.exists():
         raise SourceError(f"{location.path} does not exist", hint="check the path")
     try:
@@ -113,7 +122,7 @@ def save_tensor(path: PathLike, tensor: Tensor) -> None:
     takes uint8/uint16 2D images with up to 4 channels; JPEG (lossy) is refused.
     """
     location = parse_location(path)
-    fmt = lookup(FORMATS, location, "save")
+    fmt = lookup(image_formats(), location, "save")
     if fmt.write is None:
         raise SourceError(
             f"cannot save {location}: writing {fmt.name} is not supported", hint=fmt.no_write_hint
@@ -134,7 +143,7 @@ def open_output_array(
     array; write blocks with ``out[slices] = block`` and close it (or use ``with``).
     """
     location = parse_location(path)
-    fmt = lookup(FORMATS, location, "create")
+    fmt = lookup(image_formats(), location, "create")
     if fmt.create is None:
         raise SourceError(
             f"cannot stream an output into {location}: {fmt.name} cannot be written block by block",
@@ -158,8 +167,10 @@ __all__ = [
     "FileLocation",
     "MissingOptionalDependencyError",
     "OpenedArray",
+    "RawArray",
     "fit_to_axes",
     "guess_axes",
+    "image_formats",
     "load_tensor",
     "open_array",
     "open_output_array",

@@ -1,14 +1,15 @@
-"""What a file format module provides, and the registry that picks one by suffix."""
+"""What a file format module provides (:class:`FileFormat`), and picking one by suffix."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import attrs
 import numpy as np
 
 from bioimageio_core.errors import SourceError
+from bioimageio_core.hookspecs import ImageIOSpec
 from bioimageio_core.io._location import FileLocation
 from bioimageio_core.io._opened import _noop
 from bioimageio_core.tensor import Tensor
@@ -31,20 +32,11 @@ Creator = Callable[[FileLocation, tuple[int, ...], np.dtype[Any], tuple[str, ...
 """``create(location, shape, dtype, dims)``: a writable array in a new file."""
 
 
-@attrs.frozen(eq=False)
-class FileFormat:
-    """One file format: its suffixes and what it can do (read, write, create for streaming)."""
-
-    name: str
-    suffixes: tuple[str, ...]
-    read: Reader
-    write: Writer | None = None
-    create: Creator | None = None
-    has_members: bool = False
-    no_write_hint: str = "save as .npy, .tif, .h5 or .zarr instead"
+FileFormat = ImageIOSpec
+"""One file format (the spec a plugin registers through ``bioimageio_image_io``)."""
 
 
-def lookup(formats: tuple[FileFormat, ...], location: FileLocation, action: str) -> FileFormat:
+def lookup(formats: Sequence[FileFormat], location: FileLocation, action: str) -> FileFormat:
     """Return the format for ``location`` or raise a :class:`SourceError` listing the suffixes."""
     suffix = location.suffix
     for fmt in formats:

@@ -4,11 +4,12 @@ Layout under ``Settings.cache_path`` (``BIOIMAGEIO_CACHE_PATH``)::
 
     downloads/<key>/<file name>   files fetched from URLs (key: hash of URL and expected sha256)
     unzipped/<sha256>/<member>    members extracted from zip packages (key: sha256 of the zip)
+    resolved/<key>/record.json    what a source id resolved to (URL, sha256), for use offline
 
-Only these two folders (and, while ``empty_cache`` runs, ``.downloads.deleting-*`` /
-``.unzipped.deleting-*`` next to them) are ever written or removed, so pointing the cache at a
-folder that holds other data is safe. Files are written under ``.tmp-*.part`` names and renamed
-into place when complete; parts left by a killed process are removed once they are stale.
+Only these three folders (and, while ``empty_cache`` runs, ``.<folder>.deleting-*`` next to
+them) are ever written or removed, so pointing the cache at a folder that holds other data is
+safe. Files are written under ``.tmp-*.part`` names and renamed into place when complete; parts
+left by a killed process are removed once they are stale.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from typing import IO
 from bioimageio_core.errors import BioimageioError, SourceError
 from bioimageio_core.settings import ENV_PREFIX, get_settings
 
-CACHE_SUBDIRS = ("downloads", "unzipped")
+CACHE_SUBDIRS = ("downloads", "unzipped", "resolved")
 PART_PREFIX = ".tmp-"
 PART_SUFFIX = ".part"
 STALE_PART_SECONDS = 3600.0

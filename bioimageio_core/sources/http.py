@@ -7,11 +7,12 @@ import hashlib
 import json
 import sys
 import threading
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from bioimageio_core.errors import HashMismatchError, SourceError
+from bioimageio_core.errors import HashMismatchError, NetworkError, OfflineError, SourceError
 from bioimageio_core.settings import ENV_PREFIX, get_settings
 from bioimageio_core.sources.cache import (
     cache_dir,
@@ -45,6 +46,12 @@ def download(url: str, *, sha256: str | None = None, max_bytes: int | None = Non
     * ``BIOIMAGEIO_HTTP_TIMEOUT`` bounds the wait for the connection and for each read,
       ``BIOIMAGEIO_HTTP_TOTAL_TIMEOUT`` the whole transfer (a server that sends one byte a second
       fails after that deadline; nothing is left in the cache).
+    * Offline (``BIOIMAGEIO_OFFLINE=1``) nothing is requested: the cached copy is returned (a
+      pinned one only if its digest matches), else :class:`OfflineError` names the URL.
+
+    A server that cannot be reached or does not answer in time (connection error, timeouts, HTTP
+    5xx) raises :class:`NetworkError`, unless an unpinned file is cached: that copy is returned
+    with a warning.
     """
     settings = get_settings()
     limit = settings.max_download_bytes if max_bytes is None else max_bytes
@@ -60,6 +67,10 @@ def download(url: str, *, sha256: str | None = None, max_bytes: int | None = Non
             target.unlink()  # a cached copy that no longer matches is never returned
     except OSError as e:
         raise cache_error(e, target, "reading") from None
+    if settings.offline:
+        if target.is_file():
+            return target
+        raise OfflineError(f"offline: {url} is not in the cache", missing=url)
     headers = {"User-Agent": settings.user_agent}
     if expected is None and target.is_file():
         headers.update(_conditional_headers(meta_path, target))
@@ -83,6 +94,11 @@ def download(url: str, *, sha256: str | None = None, max_bytes: int | None = Non
             transfer.check()
             if response.status_code == 304 and target.is_file():
                 return None
+            if response.status_code >= 500:  # the server cannot answer now
+                raise NetworkError(
+                    f"could not fetch {url}: HTTP {response.status_code} {response.reason}",
+                    hint=hint,
+                )
             if response.status_code >= 400:
                 raise SourceError(
                     f"could not fetch {url}: HTTP {response.status_code} {response.reason}",
@@ -117,17 +133,16 @@ def download(url: str, *, sha256: str | None = None, max_bytes: int | None = Non
     try:
         result = transfer.run(fetch, total)
     except _Cancelled:
-        raise SourceError(
-            f"timed out fetching {url}: not complete after {total:g} s", hint=hint
-        ) from None
+        return _stale_copy(target, expected, _deadline_error(url, total, hint))
+    except NetworkError as e:  # HTTP 5xx
+        return _stale_copy(target, expected, e)
     except requests.Timeout:
-        raise SourceError(f"timed out fetching {url}", hint=hint) from None
+        return _stale_copy(target, expected, NetworkError(f"timed out fetching {url}", hint=hint))
     except requests.RequestException as e:
         if transfer.cancelled.is_set():
-            raise SourceError(
-                f"timed out fetching {url}: not complete after {total:g} s", hint=hint
-            ) from None
-        raise SourceError(f"could not fetch {url}: {type(e).__name__}", hint=hint) from None
+            return _stale_copy(target, expected, _deadline_error(url, total, hint))
+        error = NetworkError(f"could not fetch {url}: {type(e).__name__}", hint=hint)
+        return _stale_copy(target, expected, error)
     if result is None:
         return target
     actual, meta = result
@@ -138,6 +153,19 @@ def download(url: str, *, sha256: str | None = None, max_bytes: int | None = Non
     except OSError as e:
         raise cache_error(e, target, "writing") from None
     return target
+
+
+def _deadline_error(url: str, total: float, hint: str) -> NetworkError:
+    return NetworkError(f"timed out fetching {url}: not complete after {total:g} s", hint=hint)
+
+
+def _stale_copy(target: Path, expected: str | None, error: NetworkError) -> Path:
+    """The cached copy of an unpinned file when its server cannot be reached (with a warning);
+    otherwise raise ``error``."""
+    if expected is None and target.is_file():
+        warnings.warn(f"{error.message}; using the copy cached earlier", stacklevel=3)
+        return target
+    raise error from None
 
 
 class _Cancelled(Exception):
@@ -268,12 +296,19 @@ def check_url(url: str) -> str:
     bytes=0-0``, the connection is closed before any further content is read). The timeouts of
     :func:`download` apply (per read and in all).
 
+    Offline (``BIOIMAGEIO_OFFLINE=1``) nothing is requested: "in the cache (offline)" or "not
+    looked up (offline)".
+
     Raises:
         SourceError: the server answers with an error status or cannot be reached in time.
     """
     import requests
 
     settings = get_settings()
+    if settings.offline:  # no request: a copy in the cache counts, else it stays unchecked
+        folder = settings.cache_path / "downloads" / cache_key(url, "")
+        cached = folder / safe_file_name(url_file_name(url))
+        return "in the cache (offline)" if cached.is_file() else "not looked up (offline)"
     headers = {"User-Agent": settings.user_agent}
     timeout, total = settings.http_timeout, settings.http_total_timeout
     hint = (

@@ -10,18 +10,25 @@ from typing import Any
 
 import attrs
 
-from bioimageio_core.errors import HashMismatchError, SourceError
+from bioimageio_core.errors import HashMismatchError, NetworkError, OfflineError, SourceError
 from bioimageio_core.settings import get_settings
 from bioimageio_core.sources.cache import normalize_sha256, sha256_of_file
 from bioimageio_core.sources.http import check_url, download
+from bioimageio_core.sources.resolvers import (
+    PendingResolution,
+    Resolution,
+    finish_resolution,
+    forms_hint,
+    resolve_source,
+)
 from bioimageio_core.sources.roots import (
     FolderRoot,
     Root,
     UrlRoot,
     ZipRoot,
     is_url,
-    url_base,
     url_file_name,
+    url_root,
 )
 from bioimageio_core.sources.yamlio import parse_yaml_mapping
 from bioimageio_core.sources.zips import check_zip, extract_member, member_name, read_member
@@ -42,6 +49,8 @@ class RawDescription:
     root: Root
     file_name: str
     label: str | None = None
+    resolution: Resolution | None = None
+    """How a source string (an id, …) was resolved; None for paths, URLs and dicts."""
 
     @property
     def source_name(self) -> str:
@@ -67,10 +76,13 @@ def source_name(source: object) -> str:
 
 
 def read_description(source: Source, *, root: Root | None = None) -> RawDescription:
-    """Read a description from a path, folder, ``.zip``, http(s) URL or dict.
+    """Read a description from a path, folder, ``.zip``, http(s) URL, dict, or a source string
+    a resolver understands (a bioimage.io id, DOI, ``huggingface/<user>/<repo>``, …).
 
-    ``root`` only applies to a dict (default: the current folder). Raises :class:`SourceError`
-    with an actionable message when the source cannot be read.
+    An existing local file or folder wins over an id of the same name. ``root`` only applies to a
+    dict (default: the current folder). Raises :class:`SourceError` with an actionable message
+    when the source cannot be read (an :class:`UnresolvedSourceError` with suggestions for an
+    unknown id, an :class:`OfflineError` naming what the cache lacks offline).
     """
     if isinstance(source, Mapping):
         return RawDescription(
@@ -84,7 +96,7 @@ def read_description(source: Source, *, root: Root | None = None) -> RawDescript
     if not isinstance(source, (str, os.PathLike)):
         raise SourceError(
             f"cannot read a description from a {type(source).__name__}",
-            hint="give a path, a folder, a .zip package, an http(s) URL or a dict",
+            hint="give a path, a folder, a .zip package, an http(s) URL, an id or a dict",
         )
     path = Path(source).expanduser()
     if path.is_dir():
@@ -96,10 +108,43 @@ def read_description(source: Source, *, root: Root | None = None) -> RawDescript
         if path.suffix.lower() == ".zip" or zipfile.is_zipfile(path):
             return _read_zip(path)
         return _read_local_yaml(path)
-    hint = "give an existing path, a folder, a .zip package or an http(s) URL"
-    if isinstance(source, str) and "/" not in source and "." not in source:
-        hint = "resource ids are not resolved; give a path or an http(s) URL to the description"
-    raise SourceError(f"no such file or folder: {path}", hint=hint)
+    if isinstance(source, str):
+        pending = resolve_source(source)
+        if pending is not None:
+            return _read_resolved(pending)
+    raise SourceError(f"no such file or folder: {path}", hint=forms_hint())
+
+
+def _read_resolved(pending: PendingResolution) -> RawDescription:
+    """Read what a resolver found (fetching it unless it did), and record the resolution."""
+    target = pending.target
+    if not is_url(target.url):  # a resolver that maps to a local file or folder
+        raw = read_description(Path(target.url))
+        return attrs.evolve(raw, resolution=finish_resolution(pending, None))
+    local = target.downloaded
+    expected = normalize_sha256(target.sha256)
+    try:
+        if local is None:
+            local = _fetch_url(target.url, expected)
+        elif expected is not None and (actual := sha256_of_file(local)) != expected:
+            raise HashMismatchError(target.url, expected, actual)
+        raw = _read_downloaded(target.url, local)
+    except OfflineError as e:
+        raise OfflineError(
+            f"offline: {pending.source!r} resolved to {target.url}, which is not in the cache",
+            missing=e.missing,
+        ) from None
+    except HashMismatchError:
+        raise
+    except SourceError as e:
+        error = NetworkError if isinstance(e, NetworkError) else SourceError
+        raise error(
+            f"{pending.source!r} resolved to {target.url}, but {e.message}", hint=e.hint
+        ) from None
+    resolution = finish_resolution(pending, local)
+    return attrs.evolve(
+        raw, label=f"{pending.source} ({target.url})", resolution=resolution
+    )
 
 
 def find_yaml_name(names: list[str], *, where: str) -> str:
@@ -152,10 +197,19 @@ def _read_zip(path: Path, origin: str | None = None) -> RawDescription:
 
 
 def _read_url(url: str) -> RawDescription:
+    return _read_downloaded(url, _fetch_url(url))
+
+
+def _fetch_url(url: str, sha256: str | None = None) -> Path:
+    is_yaml = url_file_name(url).lower().endswith(_YAML_SUFFIXES)
+    return download(url, sha256=sha256, max_bytes=get_settings().max_yaml_bytes if is_yaml else None)
+
+
+def _read_downloaded(url: str, local: Path) -> RawDescription:
+    """The description fetched from ``url`` into ``local`` (a YAML file or a zip package)."""
     settings = get_settings()
     file_name = url_file_name(url)
     is_yaml = file_name.lower().endswith(_YAML_SUFFIXES)
-    local = download(url, max_bytes=settings.max_yaml_bytes if is_yaml else None)
     if not is_yaml and zipfile.is_zipfile(local):
         return _read_zip(local, origin=url)
     try:
@@ -163,7 +217,7 @@ def _read_url(url: str) -> RawDescription:
     except OSError as e:
         raise SourceError(f"cannot read the download of {url}: {e.strerror or e}") from None
     content = parse_yaml_mapping(data, url, settings.max_yaml_bytes)
-    return RawDescription(data=content, root=UrlRoot(url_base(url)), file_name=file_name)
+    return RawDescription(data=content, root=url_root(url), file_name=file_name)
 
 
 def open_file(root: Root, reference: str, sha256: str | None = None) -> Path:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path, PurePosixPath
 from urllib.parse import urljoin, urlsplit
 
@@ -37,13 +38,27 @@ class ZipRoot:
 
 @attrs.frozen
 class UrlRoot:
-    """An http(s) URL base ending in ``/`` (the remote folder holding the YAML file)."""
+    """An http(s) URL base ending in ``/`` (the remote folder holding the YAML file).
+
+    ``query`` is the query string of the description's URL (``…/files/rdf.yaml?version=1.2``):
+    relative references keep it (``weights.pt`` → ``…/files/weights.pt?version=1.2``).
+    ``content_suffix`` is set for Zenodo API file URLs (``…/files/rdf.yaml/content``): a relative
+    ``x`` is then ``…/files/x/content``.
+    """
 
     base: str
+    query: str = ""
+    content_suffix: bool = False
 
     def join(self, reference: str) -> str:
         """The absolute URL of ``reference`` relative to this base."""
-        return urljoin(self.base, reference)
+        joined = urlsplit(urljoin(self.base, reference))
+        if is_url(reference):
+            return joined.geturl()
+        path = joined.path
+        if self.content_suffix and not path.endswith("/"):
+            path += "/content"
+        return joined._replace(path=path, query=joined.query or self.query).geturl()
 
     def __str__(self) -> str:
         return self.base
@@ -77,3 +92,16 @@ def url_base(url: str) -> str:
         path = path[: -len("/content")]
     folder = path.rsplit("/", 1)[0] + "/"
     return split._replace(path=folder, query="", fragment="").geturl()
+
+
+_ZENODO_API_FILE = re.compile(r"/api/records/[^/]+/files/[^/]+/content$")
+
+
+def url_root(url: str) -> UrlRoot:
+    """The root that references in the description at ``url`` resolve against."""
+    split = urlsplit(url)
+    return UrlRoot(
+        url_base(url),
+        query=split.query,
+        content_suffix=_ZENODO_API_FILE.search(split.path) is not None,
+    )

@@ -51,6 +51,13 @@ def test_every_setting_and_environment_variable_is_documented() -> None:
 
 
 SAMPLES = {Path: "/tmp/elsewhere", float: "3.5", int: "12345", str: "jax"}
+FIELD_SAMPLES = {
+    "collection_http_pattern": "https://example.org/{bioimageio_id}/rdf.yaml",
+    "id_map": "https://example.org/id_map.json",
+    "id_map_draft": "https://example.org/id_map_draft.json",
+    "huggingface_http_pattern": "https://example.org/{repo_id}/{branch}/bioimageio.yaml",
+}
+"""Values for settings that must be valid URLs (templates)."""
 
 
 def test_each_documented_variable_sets_its_settings_field() -> None:
@@ -67,6 +74,8 @@ def test_each_documented_variable_sets_its_settings_field() -> None:
             raw = "0" if before else "1"
         elif field in ("load_plugins", "disable_plugins"):
             raw = "a, b"
+        elif field in FIELD_SAMPLES:
+            raw = FIELD_SAMPLES[field]
         else:
             raw = next(v for t, v in SAMPLES.items() if isinstance(before, t) or types[field] == t.__name__)
         after = getattr(get_settings({variable: raw}), field)

@@ -50,9 +50,21 @@ def test_builtin_ops_registered_through_the_hook() -> None:
     ops = plugins.processing_ops(only())
     assert set(ops) == BUILTIN_OPS
     assert all(isinstance(s, OpSpec) and s.id == k for k, s in ops.items())
-    (info,) = [i for i in plugins.plugin_infos(only()) if i.builtin]
-    assert set(info.ops) == BUILTIN_OPS
-    assert info.status == "loaded"
+    builtins = {i.name: i for i in plugins.plugin_infos(only()) if i.builtin}
+    assert set(builtins) == {"builtin-ops", "builtin-image-io", "builtin-resolvers"}
+    assert set(builtins["builtin-ops"].ops) == BUILTIN_OPS
+    assert all(i.status == "loaded" for i in builtins.values())
+
+
+def test_builtin_image_formats_and_resolvers_registered_through_the_hooks() -> None:
+    from bioimageio_core.io import FORMATS
+
+    infos = {i.name: i for i in plugins.plugin_infos(only()) if i.builtin}
+    assert infos["builtin-image-io"].image_io == tuple(f.name for f in FORMATS)
+    assert tuple(plugins.image_io(only()).values()) == FORMATS
+    assert infos["builtin-resolvers"].source_resolvers == ("huggingface", "bioimage.io")
+    # asked in priority order: the specific huggingface/ prefix before any id-like text
+    assert list(plugins.source_resolvers(only())) == ["huggingface", "bioimage.io"]
 
 
 def test_entry_point_discovered_with_distribution_and_version(make_dist: MakeDist) -> None:

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bioimageio_core.errors import HashMismatchError, SourceError
+from bioimageio_core.errors import HashMismatchError, NetworkError, SourceError
 from bioimageio_core.sources import (
     FolderRoot,
     find_yaml_name,
@@ -82,8 +82,15 @@ def test_sources_folder_without_description_names_yaml_files(tmp_path: Path) -> 
 def test_sources_missing_path_and_id(tmp_path: Path) -> None:
     with pytest.raises(SourceError, match="no such file or folder"):
         read_description(tmp_path / "nope.yaml")
-    with pytest.raises(SourceError, match="ids are not resolved"):
+    # an id-like name that is no file: asked of the (here unreachable) collection
+    with pytest.raises(NetworkError, match="cannot reach the bioimage.io collection") as info:
         read_description("affable-shark")
+    assert "'affable-shark' was not resolved on this machine before" in str(info.value)
+    # a file-like name that is no file: no resolver claims it; the error lists the forms
+    with pytest.raises(SourceError, match="no such file or folder") as missing:
+        read_description("models/rdf.yaml")
+    assert "accepted sources:" in str(missing.value)
+    assert "a bioimage.io id: affable-shark" in str(missing.value)
 
 
 @pytest.mark.parametrize(
