@@ -146,7 +146,8 @@ def update_format(source: str, output: str, debug: bool) -> None:
 @main.command("empty-cache")
 @debug_option
 def empty_cache(debug: bool) -> None:
-    """Delete every downloaded and unpacked file in the cache (BIOIMAGEIO_CACHE_PATH).
+    """Delete every downloaded and unpacked file in the cache (BIOIMAGEIO_CACHE_PATH), and the
+    record of what ids resolved to (ids then need the network again).
 
     \b
     Example:

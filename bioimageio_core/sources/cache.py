@@ -216,7 +216,7 @@ def normalize_sha256(value: str | None) -> str | None:
 
 
 def empty_cache() -> tuple[Path, int]:
-    """Remove every cached download and extracted zip member.
+    """Remove every cached download, extracted zip member and recorded id resolution.
 
     Each folder is first renamed out of the way (atomically), so a command running meanwhile
     starts a fresh folder instead of racing the removal. Returns the cache folder and the

@@ -151,3 +151,15 @@ def test_changed_content_copy_of_a_pattern_record_is_not_used(
     offline.activate()
     with pytest.raises(SourceError, match="missing or changed"):
         read_description("affable-shark")
+
+
+def test_empty_cache_forgets_resolutions(served: Served, offline: Offline, cache_dir: Path) -> None:
+    from bioimageio_core.sources import empty_cache
+
+    read_description("affable-shark")
+    assert any((cache_dir / "resolved").iterdir())
+    empty_cache()
+    assert not (cache_dir / "resolved").exists()
+    offline.activate()
+    with pytest.raises(OfflineError, match="no earlier resolution is recorded"):
+        read_description("affable-shark")
