@@ -107,10 +107,11 @@ def claiming_resolvers(source: str, settings: Settings | None = None) -> list[So
 def resolve_source(source: str, settings: Settings | None = None) -> PendingResolution | None:
     """Ask the resolvers that claim ``source``; None when none claims it.
 
-    The first answer wins. A resolver that cannot reach its server (``NetworkError``), and
-    every resolver offline, is replaced by the record of the last resolution of ``source`` when
-    the cache holds one. Raises the resolver's :class:`SourceError` (e.g. an
-    :class:`UnresolvedSourceError` with suggestions) when none succeeds.
+    The first answer wins; a resolver that fails passes ``source`` on to the next. A resolver
+    that cannot reach its server (``NetworkError``), and every resolver offline, is replaced by
+    the record of the last resolution of ``source`` when the cache holds one. Raises the
+    resolver's :class:`SourceError` (e.g. an :class:`UnresolvedSourceError` with suggestions), or
+    one listing every resolver's error, when none succeeds.
     """
     settings = settings or get_settings()
     specs = claiming_resolvers(source, settings)

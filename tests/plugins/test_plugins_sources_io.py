@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from bioimageio_core import plugins
-from bioimageio_core.errors import SourceError
+from bioimageio_core.errors import SourceError, UnresolvedSourceError
 from bioimageio_core.io import load_tensor, save_tensor
 from bioimageio_core.sources import read_description
 from bioimageio_core.tensor import Tensor
@@ -145,3 +145,22 @@ def test_a_suffix_taken_by_a_builtin_format_is_refused(
     assert "rival" not in plugins.image_io()
     save_tensor(tmp_path / "a.tif", Tensor(np.ones((2, 3), np.uint8), ("y", "x")))
     assert load_tensor(tmp_path / "a.tif").dims == ("y", "x")  # still the built-in TIFF
+
+
+def test_when_every_claiming_resolver_fails_all_errors_are_listed(
+    make_dist: MakeDist, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    body = (
+        "from bioimageio_core.errors import UnresolvedSourceError\n"
+        "    raise UnresolvedSourceError('not on the shelf', source=source, "
+        "suggestions=('shelf-shark',))"
+    )
+    ep = make_dist("bioimageio-shelf-first", resolver_plugin(tmp_path, "shelf", "", body, 10))
+    monkeypatch.setenv("BIOIMAGEIO_LOAD_PLUGINS", ep)
+    with pytest.raises(UnresolvedSourceError) as info:
+        read_description("affable-shark")  # the built-in resolver's collection is unreachable
+    text = info.value.message
+    assert text.startswith("no resolver could resolve 'affable-shark':")
+    assert "shelf: not on the shelf" in text
+    assert "bioimage.io: cannot reach the bioimage.io collection" in text
+    assert info.value.suggestions == ("shelf-shark",)
