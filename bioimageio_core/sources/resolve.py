@@ -120,7 +120,12 @@ def _read_resolved(pending: PendingResolution) -> RawDescription:
     target = pending.target
     if not is_url(target.url):  # a resolver that maps to a local file or folder
         raw = read_description(Path(target.url))
-        return attrs.evolve(raw, resolution=finish_resolution(pending, None))
+        # what an id names is a fetched source, wherever the resolver found it: its code needs
+        # consent like code from a URL (the root remembers the id as its origin)
+        root = raw.root
+        if isinstance(root, (FolderRoot, ZipRoot)) and root.origin is None:
+            root = attrs.evolve(root, origin=pending.source)
+        return attrs.evolve(raw, root=root, resolution=finish_resolution(pending, None))
     local = target.downloaded
     expected = normalize_sha256(target.sha256)
     try:

@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 
 from bioimageio_core import plugins
+from bioimageio_core.consent import code_origin
 from bioimageio_core.errors import SourceError, UnresolvedSourceError
 from bioimageio_core.io import load_tensor, save_tensor
-from bioimageio_core.sources import read_description
+from bioimageio_core.sources import FolderRoot, read_description
 from bioimageio_core.tensor import Tensor
 
 MakeDist = Callable[[str, str], str]
@@ -59,6 +60,9 @@ def test_third_party_resolver_to_a_local_folder_is_used(
     raw = read_description("shelf:m1")
     assert raw.data["name"] == "local one"
     assert raw.resolution is not None and raw.resolution.resolver == "shelf"
+    # named by an id, so fetched: its code needs consent although the files are local
+    assert raw.root == FolderRoot((tmp_path / "models" / "m1").resolve(), origin="shelf:m1")
+    assert not code_origin(raw.root, "arch.py").trusted
     with pytest.raises(SourceError) as info:
         read_description("nothing/rdf.yaml")
     assert "x:<name>" in (info.value.hint or "")  # the plugin's forms join the list

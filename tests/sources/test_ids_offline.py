@@ -15,6 +15,7 @@ import pytest
 from id_collection import Offline, Served
 
 from bioimageio_core import load_description, validate_format
+from bioimageio_core.consent import code_origin
 from bioimageio_core.errors import OfflineError, SourceError
 from bioimageio_core.sources import UrlRoot, ZipRoot, idmap, read_description
 from bioimageio_core.sources.records import read_record
@@ -34,6 +35,7 @@ def test_resolved_id_loads_offline_from_the_cache(
     assert isinstance(again.root, (UrlRoot, ZipRoot))
     if isinstance(again.root, ZipRoot):
         assert again.root.origin is not None
+    assert not code_origin(again.root, "architecture.py").trusted  # fetched, also offline
     summary = validate_format(source)
     assert summary.status == "valid-format", summary.format_text()
     resolve = [d for d in summary.details if d.name.startswith(f"resolve {source!r}")]
