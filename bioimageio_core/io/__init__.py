@@ -20,6 +20,7 @@ hook (:func:`image_formats`): the built-in ones above and any a plugin adds.
 from __future__ import annotations
 
 import os
+import struct
 import zipfile
 import zlib
 from collections.abc import Sequence
@@ -85,8 +86,9 @@ def open_array(
         raw = fmt.read(location, mmap)
     except (BioimageioError, ImportError):
         raise
-    except (OSError, EOFError, ValueError, zipfile.BadZipFile, zlib.error) as e:
-        # what numpy, zipfile, tifffile, h5py … raise for a truncated or damaged file
+    except (OSError, EOFError, ValueError, struct.error, zipfile.BadZipFile, zlib.error) as e:
+        # what numpy, zipfile, tifffile (struct.error: a header cut short), h5py … raise for a
+        # truncated or damaged file
         raise SourceError(
             f"cannot read {location} as {fmt.name}: the file is truncated or damaged "
             f"({type(e).__name__}: {e})",

@@ -69,3 +69,12 @@ def test_npy_that_is_no_npy_is_not_called_pickled(tmp_path: Path) -> None:
     with pytest.raises(SourceError, match="not a NumPy .npy file") as info:
         load_tensor(path)
     assert "pickle" not in str(info.value)
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 5, 7])
+def test_tiff_cut_inside_its_header(tmp_path: Path, size: int) -> None:
+    path = tmp_path / "cut.tif"
+    path.write_bytes(_written(tmp_path, ".tif")[:size])
+    with pytest.raises(SourceError) as info:  # tifffile's struct.error for a header cut short
+        load_tensor(path)
+    assert str(path) in str(info.value)
