@@ -20,9 +20,6 @@ hook (:func:`image_formats`): the built-in ones above and any a plugin adds.
 from __future__ import annotations
 
 import os
-import struct
-import zipfile
-import zlib
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -84,11 +81,11 @@ def open_array(
         raise SourceError(f"{location.path} does not exist", hint="check the path")
     try:
         raw = fmt.read(location, mmap)
-    except (BioimageioError, ImportError):
+    except (BioimageioError, ImportError, MemoryError):
         raise
-    except (OSError, EOFError, ValueError, struct.error, zipfile.BadZipFile, zlib.error) as e:
-        # what numpy, zipfile, tifffile (struct.error: a header cut short), h5py … raise for a
-        # truncated or damaged file
+    except Exception as e:
+        # numpy, zipfile, tifffile, h5py … raise anything from OSError to struct.error or
+        # IndexError for a truncated or damaged file: the reader libraries are not ours to trust
         raise SourceError(
             f"cannot read {location} as {fmt.name}: the file is truncated or damaged "
             f"({type(e).__name__}: {e})",
