@@ -20,7 +20,14 @@ from bioimageio_core.errors import (
     ValidationError,
 )
 from bioimageio_core.settings import get_settings
-from bioimageio_core.sources import Root, Source, open_file, read_description, source_name
+from bioimageio_core.sources import (
+    RawDescription,
+    Root,
+    Source,
+    open_file,
+    read_description,
+    source_name,
+)
 from bioimageio_core.summary import ValidationDetail, ValidationSummary
 
 if TYPE_CHECKING:
@@ -227,10 +234,13 @@ def _validate(
     )
     if raw.resolution is not None:
         summary.add_detail(_resolution_detail(raw.resolution))
-    summary.add_detail(ValidationDetail.from_issues(FORMAT_CHECK, result.issues, kind="format"))
-    if descr is None:
+    issues = list(result.issues)
+    if descr is not None:
+        descr = attrs.evolve(descr, root=raw.root)
+        issues.extend(check_upstream_models(descr))
+    summary.add_detail(ValidationDetail.from_issues(FORMAT_CHECK, issues, kind="format"))
+    if descr is None or any(i.severity == "error" for i in issues):
         return summary, None
-    descr = attrs.evolve(descr, root=raw.root)
     if io_checks:
         checked: list[tuple[str, str]] = []
         io_detail = ValidationDetail.from_issues(
@@ -250,6 +260,44 @@ def _resolution_detail(resolution: Resolution) -> ValidationDetail:
     notes = tuple(Issue((), note, "warning", "resolution") for note in resolution.notes)
     name = f"resolve {resolution.source!r} ({resolution.resolver}): {resolution.url}"
     return ValidationDetail(name, "passed", warnings=notes, kind="format")
+
+
+def check_upstream_models(descr: ResourceDescr) -> list[Issue]:
+    """Errors for ``inputs[i].output_of`` references whose model lacks the named output.
+
+    Runs with or without io checks (the reference is part of the format): each referenced
+    description is read with :func:`read_upstream` (only the YAML, no other file).
+    """
+    from bioimageio_core.spec import ModelDescr
+    from bioimageio_core.spec.chaining import check_output_of, upstream_references
+
+    if not isinstance(descr, ModelDescr) or not upstream_references(descr):
+        return []
+    root = descr.root
+
+    def load(reference: str) -> Mapping[str, Any]:
+        return read_upstream(root, reference).data
+
+    return check_output_of(descr, load, extensions=_spec_extensions())
+
+
+def read_upstream(root: Root | None, reference: str) -> RawDescription:
+    """Read the description an ``output_of`` names, relative to the referencing model's ``root``.
+
+    A reference naming an existing file or folder next to the description (or a ``.yaml`` /
+    ``.zip`` relative to a URL root) is read from there; anything else is passed to
+    :func:`bioimageio_core.sources.read_description` as is (URLs, paths, resource ids).
+    Raises :class:`SourceError` when it cannot be read.
+    """
+    from bioimageio_core.sources import FolderRoot, UrlRoot
+
+    if isinstance(root, FolderRoot):
+        local = root.path / reference
+        if local.exists():
+            return read_description(local)
+    elif isinstance(root, UrlRoot) and reference.lower().endswith((".yaml", ".yml", ".zip")):
+        return read_description(root.join(reference))
+    return read_description(reference)
 
 
 EXISTENCE_ONLY_KINDS = ("cover", "source", "documentation", "icon", "attachment")

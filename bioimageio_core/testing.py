@@ -25,6 +25,7 @@ import numpy.typing as npt
 
 from bioimageio_core._compat import weights_format_keyword
 from bioimageio_core.spec.issues import Issue, Loc
+from bioimageio_core.spec.tolerance import DEFAULT_REPRODUCIBILITY_TOLERANCE, select_tolerance
 from bioimageio_core.summary import ValidationDetail, ValidationSummary
 
 if TYPE_CHECKING:
@@ -79,8 +80,10 @@ def get_tolerance(
     Start from the defaults (0.4 models: no mismatched element allowed); a legacy
     ``config.bioimageio.test_kwargs[<weights format>]`` entry overrides ``relative_tolerance`` /
     ``absolute_tolerance`` (``decimal: d`` means atol ``1.5·10^-d``, rtol 0); the first
-    ``config.bioimageio.reproducibility_tolerance`` entry whose ``weights_formats`` and
-    ``output_ids`` (empty: any) match replaces everything.
+    ``config.bioimageio.reproducibility_tolerance`` entry that applies
+    (:func:`bioimageio_core.spec.select_tolerance`: weight format, output id or the output's
+    continuous/discrete data type) replaces everything. A model without the key has the format's
+    default entries, which ``test_kwargs`` override; 0.3/0.4 models have no entries.
 
     Raises:
         ValueError: a ``test_kwargs`` value is not a number.
@@ -110,17 +113,24 @@ def get_tolerance(
                 relative=number("relative_tolerance", DEFAULT_RELATIVE_TOLERANCE),
                 absolute=number("absolute_tolerance", DEFAULT_ABSOLUTE_TOLERANCE),
             )
-    for entry in bioimageio.reproducibility_tolerance:
-        if entry.weights_formats and weights_format not in entry.weights_formats:
-            continue
-        if entry.output_ids and output_id not in entry.output_ids:
-            continue
+    if legacy:
+        return tol  # format 0.4 has no reproducibility_tolerance
+    entries = bioimageio.reproducibility_tolerance
+    if isinstance(kwargs, Mapping) and entries == DEFAULT_REPRODUCIBILITY_TOLERANCE:
+        return tol  # the author's test_kwargs beat the format's default entries
+    dtype = model.get_tensor(output_id).dtype if _has_output(model, output_id) else "float32"
+    entry = select_tolerance(entries, output_id, dtype, weights_format)
+    if entry is not None:
         return Tolerance(
             relative=entry.relative_tolerance,
             absolute=entry.absolute_tolerance,
             mismatched_ppm=entry.mismatched_elements_per_million,
         )
     return tol
+
+
+def _has_output(model: ModelDescr, output_id: str) -> bool:
+    return any(o.id == output_id for o in model.outputs)
 
 
 @attrs.frozen

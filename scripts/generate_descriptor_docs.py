@@ -92,7 +92,10 @@ def class_section(name: str, schema: Mapping[str, Any], used_in: list[str]) -> l
         lines += ["| `id` | `kwargs` |", "|---|---|"]
         for option in schema["oneOf"]:
             step = option["properties"]
-            kwargs = render_type(step["kwargs"]) if "kwargs" in step else ""
+            if "source" in step:  # `custom`: the fields sit on the step itself
+                kwargs = "`source`, `sha256`, `callable`, `kwargs` on the step ([CustomKwargs](#customkwargs))"
+            else:
+                kwargs = render_type(step["kwargs"]) if "kwargs" in step else ""
             lines.append(f"| `{step['id']['const']}` | {kwargs} |")
         lines += ["", "Plugins add op ids (`bioimageio-run plugins` lists them).", ""]
         return lines

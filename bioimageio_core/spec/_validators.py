@@ -127,3 +127,36 @@ def identifier(max_length: int) -> Validator:
 
 
 SHA256 = matches(r"[0-9a-fA-F]{64}", "a SHA-256 hex digest (64 hex characters)")
+
+
+VERSION_PATTERN = (
+    r"v?\d+(\.\d+)*((a|b|rc)\d+)?(\.post\d+)?(\.dev\d+)?(\+[A-Za-z0-9]+(\.[A-Za-z0-9]+)*)?"
+)
+"""A PEP 440 version (what the format's ``Version`` type accepts), e.g. ``3.3.0``, ``2.1.0rc1``."""
+_VERSION = re.compile(VERSION_PATTERN, re.IGNORECASE)
+
+
+def release(version: str) -> tuple[int, ...] | None:
+    """The release numbers of a PEP 440 version (``"3.1.0rc1" -> (3, 1, 0)``); None if not one."""
+    text = version.strip()
+    if _VERSION.fullmatch(text) is None:
+        return None
+    numbers = re.match(r"v?(\d+(?:\.\d+)*)", text, re.IGNORECASE)
+    assert numbers is not None
+    return tuple(int(n) for n in numbers.group(1).split("."))
+
+
+def version_at_least(minimum: int) -> Validator:
+    """A PEP 440 version (string) whose major version is at least ``minimum``."""
+
+    def check(_: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+        if _skip(value):
+            return
+        numbers = release(value) if isinstance(value, str) else None
+        if numbers is None:
+            _fail(attribute, "a version such as '3.3.0'", value)
+        elif numbers < (minimum,):
+            _fail(attribute, f"a version >= {minimum}", value)
+
+    setattr(check, JSON_SCHEMA, {"string": {"pattern": f"^{VERSION_PATTERN}$"}})
+    return check

@@ -8,10 +8,15 @@ from typing import Any, Literal, Union, get_args, get_origin
 
 import attrs
 
-from bioimageio_core.spec._convert import EXTRA, INTERNAL, KIND
+from bioimageio_core.spec._convert import EXTRA, INTERNAL, KIND, converter
 from bioimageio_core.spec._validators import JSON_SCHEMA
 from bioimageio_core.spec.build import DESCR_CLASSES
-from bioimageio_core.spec.processing import BUILTIN_PROCESSING, ProcessingStep
+from bioimageio_core.spec.processing import (
+    BUILTIN_PROCESSING,
+    CUSTOM,
+    CustomKwargs,
+    ProcessingStep,
+)
 from bioimageio_core.spec.weights import BUILTIN_WEIGHT_FORMATS, WeightsDescr
 
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
@@ -136,6 +141,17 @@ class _Generator:
     def step_schema(self) -> dict[str, Any]:
         options = []
         for op_id, classes in BUILTIN_PROCESSING.items():
+            if op_id == CUSTOM:  # its fields sit on the step, next to the id
+                self.ref(CustomKwargs)  # documented on its own, too
+                fields = self.class_schema(CustomKwargs)
+                options.append(
+                    {
+                        **fields,
+                        "properties": {"id": {"const": op_id}, **fields["properties"]},
+                        "required": ["id", *fields.get("required", [])],
+                    }
+                )
+                continue
             kwargs = [self.ref(c) for c in classes]
             options.append(
                 {
@@ -171,6 +187,8 @@ def _apply(schema: dict[str, Any], constraints: Mapping[str, Any]) -> None:
 
 
 def _jsonable(value: Any) -> Any:
+    if attrs.has(type(value)):
+        return converter.unstructure(value)
     if isinstance(value, tuple | list):
         return [_jsonable(v) for v in value]
     if isinstance(value, Mapping):

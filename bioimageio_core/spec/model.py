@@ -19,15 +19,24 @@ from bioimageio_core.spec.generic import (
     extra,
     tag,
 )
+from bioimageio_core.spec.padding import PadDescr
 from bioimageio_core.spec.processing import ProcessingStep
+from bioimageio_core.spec.tolerance import (
+    DEFAULT_REPRODUCIBILITY_TOLERANCE,
+    AnyReproducibilityTolerance,
+)
 from bioimageio_core.spec.weights import WeightsDescr
 
 _TENSOR_ID = v.identifier(32)
 
 WeightsFormatName = Literal[
-    "keras_hdf5", "onnx", "pytorch_state_dict", "tensorflow_js", "tensorflow_saved_model_bundle",
-    "torchscript",
+    "keras_hdf5", "keras_v3", "onnx", "pytorch_state_dict", "tensorflow_js",
+    "tensorflow_saved_model_bundle", "torchscript",
 ]  # fmt: skip
+
+MODEL_ID_PATTERN = r"[a-z0-9_.\-]+(/[a-z0-9_.\-]+)*"
+"""A resource id as ``output_of`` names it: lower-case letters, digits, ``_ - / .``; no leading or
+trailing ``/`` (``affable-shark``, ``affable-shark/1.2``, ``10.5281/zenodo.123``, ``../up/rdf.yaml``)."""
 
 
 @attrs.frozen(kw_only=True)
@@ -58,6 +67,17 @@ class InputTensorDescr(_TensorDescrBase):
     data: TensorData = IntervalOrRatioDataDescr()
     optional: bool = False
     preprocessing: tuple[ProcessingStep, ...] = ()
+    pad: PadDescr | None = None
+    """How this input is padded beyond its borders (None: the runtime's default)."""
+    output_of: str | None = attrs.field(
+        default=None,
+        validator=v.matches(
+            MODEL_ID_PATTERN,
+            "a resource id (lower-case letters, digits, '_', '-', '.', '/'; "
+            "no leading or trailing '/'), e.g. 'affable-shark' or 'affable-shark/1.2'",
+        ),
+    )
+    """Id of the model whose output of the same tensor id feeds this input (model chaining)."""
 
 
 @attrs.frozen(kw_only=True)
@@ -72,28 +92,19 @@ class OutputTensorDescr(_TensorDescrBase):
 
 
 @attrs.frozen(kw_only=True)
-class ReproducibilityTolerance:
-    """How closely test outputs must be reproduced (first matching entry applies)."""
-
-    relative_tolerance: float = attrs.field(default=1e-3, validator=v.bounds(ge=0, le=1e-2))
-    absolute_tolerance: float = attrs.field(default=1e-3, validator=v.bounds(ge=0))
-    mismatched_elements_per_million: int = attrs.field(
-        default=100, validator=v.bounds(ge=0, le=1000)
-    )
-    output_ids: tuple[str, ...] = ()
-    weights_formats: tuple[str, ...] = ()
-    extra: Mapping[str, Any] = extra(None)
-
-
-@attrs.frozen(kw_only=True)
 class BioimageioConfig:
-    reproducibility_tolerance: tuple[ReproducibilityTolerance, ...] = ()
+    reproducibility_tolerance: tuple[AnyReproducibilityTolerance, ...] = (
+        DEFAULT_REPRODUCIBILITY_TOLERANCE
+    )
+    """First entry that applies to an output and weight format wins (see ``spec.tolerance``)."""
     extra: Mapping[str, Any] = extra(None)
 
 
 @attrs.frozen(kw_only=True)
 class Config:
     bioimageio: BioimageioConfig = BioimageioConfig()
+    stardist: Any = None
+    """Free-form StarDist configuration (kept as written)."""
     extra: Mapping[str, Any] = extra(None)
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from typing import Any, NoReturn
+from typing import Any, Literal, NoReturn
 
 import attrs
 
@@ -15,6 +15,7 @@ from bioimageio_core.spec._convert import (
     converter,
     current_extensions,
     describe,
+    register_union,
     report,
     structure_value,
 )
@@ -187,12 +188,12 @@ class ZeroMeanUnitVarianceKwargs:
     eps: float = _eps_field()
 
 
-StardistBorder = int | tuple[tuple[int, ...], ...]
+StardistBorder = int | tuple[tuple[int, int], ...]
 
 
 def _border(raw: Any) -> StardistBorder:
     if isinstance(raw, list | tuple):
-        result: tuple[tuple[int, ...], ...] = converter.structure(raw, tuple[tuple[int, ...], ...])
+        result: tuple[tuple[int, int], ...] = converter.structure(raw, tuple[tuple[int, int], ...])
         return result
     value: int = converter.structure(raw, int)
     return value
@@ -201,17 +202,129 @@ def _border(raw: Any) -> StardistBorder:
 converter.register_structure_hook_func(lambda t: t == StardistBorder, lambda raw, _: _border(raw))
 
 
+def _stardist_issues(kwargs: Any) -> Iterator[tuple[Loc, str]]:
+    if isinstance(kwargs.b, tuple) and len(kwargs.b) != len(kwargs.grid):
+        yield (
+            ("b",),
+            f"'b' must be one border width or one [before, after] pair per spatial axis "
+            f"({len(kwargs.grid)}) (got {len(kwargs.b)} pairs)",
+        )
+
+
 @attrs.frozen(kw_only=True)
-class StardistPostprocessingKwargs:
-    """Star-convex polygon/polyhedron non-maximum suppression (2D, or 3D with ``n_rays``)."""
+class StardistPostprocessingKwargs2D:
+    """StarDist 2D: non-maximum suppression of star-convex polygons, then instance labels.
+
+    ``grid``: subsampling of the network output per spatial axis (y, x); ``b``: border width
+    (one int, or ``[[y0, y1], [x0, x1]]``) where candidates are ignored.
+    """
 
     prob_threshold: float = attrs.field(validator=v.bounds(ge=0, le=1))
     nms_threshold: float = attrs.field(validator=v.bounds(ge=0, le=1))
-    grid: tuple[int, ...] = attrs.field(validator=[v.length(min=2, max=3), v.bounds(ge=1)])
-    b: StardistBorder = 2
-    n_rays: int | None = attrs.field(default=None, validator=v.bounds(ge=1))
-    anisotropy: tuple[float, ...] | None = attrs.field(default=None, validator=v.bounds(gt=0))
+    n_rays: int = attrs.field(validator=v.bounds(ge=1))
+    grid: tuple[int, int] = attrs.field(validator=v.bounds(ge=1))
+    b: StardistBorder
+
+    def _issues(self) -> Iterator[tuple[Loc, str]]:
+        yield from _stardist_issues(self)
+
+
+@attrs.frozen(kw_only=True)
+class StardistPostprocessingKwargs3D:
+    """StarDist 3D: non-maximum suppression of star-convex polyhedra, then instance labels.
+
+    ``grid`` per spatial axis (z, y, x); ``anisotropy``: the physical pixel size per spatial axis
+    (rays of the polyhedra); ``overlap_label``: label for regions where objects overlap.
+    """
+
+    prob_threshold: float = attrs.field(validator=v.bounds(ge=0, le=1))
+    nms_threshold: float = attrs.field(validator=v.bounds(ge=0, le=1))
+    n_rays: int = attrs.field(validator=v.bounds(ge=1))
+    grid: tuple[int, int, int] = attrs.field(validator=v.bounds(ge=1))
+    b: StardistBorder
+    anisotropy: tuple[float, float, float] = attrs.field(validator=v.bounds(gt=0))
     overlap_label: int | None = None
+
+    def _issues(self) -> Iterator[tuple[Loc, str]]:
+        yield from _stardist_issues(self)
+
+
+StardistPostprocessingKwargs = StardistPostprocessingKwargs2D | StardistPostprocessingKwargs3D
+"""Kwargs of ``stardist_postprocessing``: the variant follows the length of ``grid``."""
+
+
+def _stardist(raw: Any) -> StardistPostprocessingKwargs:
+    grid = raw.get("grid") if isinstance(raw, Mapping) else None
+    cls: Any
+    if isinstance(grid, list | tuple) and len(grid) == 3:
+        cls = StardistPostprocessingKwargs3D
+    elif isinstance(grid, list | tuple) and len(grid) == 2:
+        cls = StardistPostprocessingKwargs2D
+    elif isinstance(raw, Mapping) and "grid" in raw:
+        with at("grid"):
+            report(f"must be 2 (2D: y, x) or 3 (3D: z, y, x) integers (got {describe(grid)})")
+        raise Invalid
+    else:
+        cls = (
+            StardistPostprocessingKwargs3D
+            if "anisotropy" in raw
+            else StardistPostprocessingKwargs2D
+        )
+    result: StardistPostprocessingKwargs = converter.structure(raw, cls)
+    return result
+
+
+register_union(StardistPostprocessingKwargs, _stardist)
+
+
+@attrs.frozen(kw_only=True)
+class CellposeFlowDynamicsKwargs:
+    """Cellpose mask reconstruction from flows (``[flow_y, flow_x, cell_probability]`` channels).
+
+    Pixels with a probability above ``cellprob_threshold`` follow the flow field to their sinks and
+    form instances; masks whose flow error exceeds ``flow_threshold`` are dropped, and (after hole
+    filling) so are masks smaller than ``min_size`` pixels (0: no size filter).
+    """
+
+    cellprob_threshold: float
+    flow_threshold: float
+    do_3D: bool
+    min_size: int = 15
+    output_dtype: Literal["uint16", "uint32"] = "uint16"
+
+
+YAML_FILE_NAMES = ("bioimageio.yaml", "rdf.yaml", "model.yaml")
+
+
+def is_description_file_name(source: str) -> bool:
+    """Whether ``source`` names a description file (``rdf.yaml``, ``x.bioimageio.yaml`` …)."""
+    name = source.split("?", 1)[0].split("#", 1)[0].rstrip("/").rsplit("/", 1)[-1]
+    return any(name == n or name.endswith("." + n) for n in YAML_FILE_NAMES)
+
+
+@attrs.frozen(kw_only=True)
+class CustomKwargs:
+    """What a ``custom`` postprocessing step names: Python code shipped with the model.
+
+    In YAML ``source``, ``sha256``, ``callable`` and ``kwargs`` sit on the step itself, next to
+    ``id: custom``. At run time ``op = callable(**kwargs)`` is made once and applied to the
+    tensor's data; running it needs the same consent as any code a description brings.
+    """
+
+    source: str = attrs.field(validator=v.length(min=1))
+    sha256: str | None = attrs.field(default=None, validator=v.SHA256)
+    callable: str = attrs.field(validator=v.length(min=1))
+    kwargs: Mapping[str, Any] = attrs.Factory(dict)
+
+    def _issues(self) -> Iterator[tuple[Loc, str]]:
+        if is_description_file_name(self.source):
+            yield (
+                ("source",),
+                f"'source' must be a Python file, not a description file name (got {self.source!r})",
+            )
+
+
+CUSTOM = "custom"
 
 
 @attrs.frozen(kw_only=True)
@@ -236,9 +349,13 @@ BUILTIN_PROCESSING: dict[str, tuple[type, ...]] = {
     "sigmoid": (SigmoidKwargs,),
     "softmax": (SoftmaxKwargs,),
     "zero_mean_unit_variance": (ZeroMeanUnitVarianceKwargs,),
-    "stardist_postprocessing": (StardistPostprocessingKwargs,),
+    "stardist_postprocessing": (StardistPostprocessingKwargs2D, StardistPostprocessingKwargs3D),
+    "cellpose_flow_dynamics": (CellposeFlowDynamicsKwargs,),
+    CUSTOM: (CustomKwargs,),
 }
-POSTPROCESSING_ONLY = frozenset({"scale_mean_variance", "stardist_postprocessing"})
+POSTPROCESSING_ONLY = frozenset(
+    {"scale_mean_variance", "stardist_postprocessing", "cellpose_flow_dynamics", CUSTOM}
+)
 
 
 def kwargs_classes(op_id: str) -> tuple[type, ...] | None:
@@ -274,6 +391,9 @@ def _step(raw: Any, _: Any) -> ProcessingStep:
         with at("id"):
             report(f"must be a processing step id (got {describe(op_id)})")
         raise_invalid()
+    if op_id == CUSTOM:
+        fields = {k: v for k, v in raw.items() if k != "id"}
+        return ProcessingStep(id=op_id, kwargs=structure_value(fields, CustomKwargs))
     candidates = kwargs_classes(op_id)
     unknown = sorted(set(raw) - {"id", "kwargs"})
     for key in unknown:
@@ -294,7 +414,10 @@ def _step(raw: Any, _: Any) -> ProcessingStep:
             report(f"must be a mapping (got {describe(raw_kwargs)})")
         raise_invalid()
     with at("kwargs"):
-        kwargs = structure_value(raw_kwargs, _choose(candidates, raw_kwargs))
+        if op_id == "stardist_postprocessing":
+            kwargs = structure_value(raw_kwargs, StardistPostprocessingKwargs)
+        else:
+            kwargs = structure_value(raw_kwargs, _choose(candidates, raw_kwargs))
     if unknown:
         raise_invalid()
     return ProcessingStep(id=op_id, kwargs=kwargs)
@@ -306,6 +429,9 @@ def raise_invalid() -> NoReturn:
 
 def _unstructure_step(step: ProcessingStep) -> dict[str, Any]:
     out: dict[str, Any] = {"id": step.id}
+    if isinstance(step.kwargs, CustomKwargs):
+        out.update(converter.unstructure(step.kwargs))
+        return out
     kwargs = converter.unstructure(step.kwargs)
     if kwargs:
         out["kwargs"] = kwargs

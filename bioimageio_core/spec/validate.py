@@ -27,6 +27,7 @@ from bioimageio_core.spec.processing import (
     ProcessingStep,
     kwargs_axes,
 )
+from bioimageio_core.spec.tolerance import ReproducibilityTolerance, output_kind
 
 
 def _err(loc: Loc, msg: str, type: str = "value_error") -> Issue:
@@ -80,6 +81,7 @@ def check_model(model: ModelDescr) -> tuple[ModelDescr, list[Issue]]:
         *_weights(model),
         *_files(model),
         *_data(model),
+        *_tolerances(model),
     ]
     if model.run_mode is not None:
         issues.append(
@@ -243,14 +245,18 @@ def _processing(model: ModelDescr) -> Iterator[Issue]:
                         f"axis '{name}' is not an axis of tensor '{t.id}' (axes: {', '.join(sorted(axis_ids))})",
                     )
             ref = getattr(step.kwargs, "reference_tensor", None)
-            if ref is not None:
-                allowed = input_ids if is_input else all_ids
-                if ref not in allowed:
-                    what = "an input tensor" if is_input else "an input or output tensor"
-                    yield _err(
-                        (*ploc, "kwargs", "reference_tensor"),
-                        f"'reference_tensor' must name {what} (got '{ref}')",
-                    )
+            if ref is not None and ref not in input_ids:
+                hint = (
+                    "; an output cannot be a reference (format 0.5.8+): statistics come from "
+                    "unprocessed inputs"
+                    if ref in all_ids
+                    else ""
+                )
+                yield _err(
+                    (*ploc, "kwargs", "reference_tensor"),
+                    f"'reference_tensor' must name an input tensor "
+                    f"({', '.join(sorted(input_ids))}) (got '{ref}'){hint}",
+                )
 
 
 def _weights(model: ModelDescr) -> Iterator[Issue]:
@@ -364,6 +370,44 @@ def _data(model: ModelDescr) -> Iterator[Issue]:
                 (*loc, "data"),
                 "per-channel data descriptions mix nominal/ordinal and interval/ratio",
             )
+
+
+def _tolerances(model: ModelDescr) -> Iterator[Issue]:
+    """Output ids named by tolerance entries exist; discrete outputs are compared exactly.
+
+    An output that a list entry names must exist. The first list entry naming a discrete
+    (integer/boolean) output must have zero ``relative_tolerance`` and ``absolute_tolerance``;
+    later entries naming it only get a warning (they matter for other weight formats).
+    """
+    dtypes = {o.id: o.dtype for o in model.outputs}
+    checked: set[str] = set()
+    base: Loc = ("config", "bioimageio", "reproducibility_tolerance")
+    for k, entry in enumerate(model.config.bioimageio.reproducibility_tolerance):
+        if not isinstance(entry, ReproducibilityTolerance):
+            continue
+        for j, output_id in enumerate(entry.output_ids):
+            if output_id not in dtypes:
+                yield _err(
+                    (*base, k, "output_ids", j),
+                    f"'{output_id}' is not an output of this model (outputs: {', '.join(dtypes)})",
+                )
+                continue
+            if output_kind(dtypes[output_id]) != "discrete":
+                continue
+            for field in ("relative_tolerance", "absolute_tolerance"):
+                value = getattr(entry, field)
+                if value == 0:
+                    continue
+                msg = (
+                    f"'{field}' must be 0 for the discrete ({dtypes[output_id]}) output "
+                    f"'{output_id}' (got {value}): integer and boolean outputs are compared "
+                    "exactly; allow mismatches with 'mismatched_elements_per_million'"
+                )
+                if output_id in checked:
+                    yield _warn((*base, k, field), f"{msg} (ignored: an earlier entry names it)")
+                else:
+                    yield _err((*base, k, field), msg)
+            checked.add(output_id)
 
 
 def _ensure_dtype(dtype: str) -> ProcessingStep:

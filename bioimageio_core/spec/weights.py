@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import attrs
 
@@ -80,6 +80,8 @@ class PytorchStateDictWeightsDescr(WeightsEntryDescrBase):
     architecture: ArchitectureDescr
     pytorch_version: str = attrs.field(metadata={KIND: "version"})
     dependencies: FileDescr | None = None
+    strict: bool = True
+    """Load the state dict strictly (missing or unexpected keys are errors); False: warnings."""
 
 
 @attrs.frozen(kw_only=True)
@@ -109,6 +111,61 @@ class TensorflowJsWeightsDescr(WeightsEntryDescrBase):
     tensorflow_version: str = attrs.field(metadata={KIND: "version"})
 
 
+KERAS_V3 = "keras_v3"
+KerasBackendName = Literal["tensorflow", "jax", "torch"]
+KERAS_BACKENDS: tuple[KerasBackendName, ...] = ("tensorflow", "jax", "torch")
+
+
+def _backend(raw: Any, _: Any) -> tuple[KerasBackendName, str]:
+    if not isinstance(raw, list | tuple) or len(raw) != 2:
+        raise TypeError(
+            "must be a list [name, version] such as [torch, '2.3.0'], name one of "
+            f"{', '.join(KERAS_BACKENDS)} (got {describe(raw)})"
+        )
+    name, version = raw
+    failed = False
+    with at(0):
+        if name not in KERAS_BACKENDS:
+            report(
+                f"must be one of {', '.join(repr(b) for b in KERAS_BACKENDS)} (got {describe(name)})"
+            )
+            failed = True
+    with at(1):
+        text = (
+            str(version)
+            if isinstance(version, int | float) and not isinstance(version, bool)
+            else version
+        )
+        if not isinstance(text, str) or v.release(text) is None:
+            report(f"must be the backend's version such as '2.3.0' (got {describe(version)})")
+            failed = True
+    if failed:
+        raise Invalid
+    return name, text
+
+
+converter.register_structure_hook_func(lambda t: t == tuple[KerasBackendName, str], _backend)
+
+
+@attrs.frozen(kw_only=True)
+class KerasV3WeightsDescr(WeightsEntryDescrBase):
+    """A Keras 3 model saved with ``model.save("….keras")`` (model format 0.5.8+).
+
+    ``backend`` is the Keras backend (name, version) the file was written with; ``source`` must
+    end in ``.keras``.
+    """
+
+    keras_version: str = attrs.field(validator=v.version_at_least(3), metadata={KIND: "version"})
+    backend: tuple[KerasBackendName, str]
+
+    def _issues(self) -> Iterator[tuple[tuple[str | int, ...], str]]:
+        name = self.source.split("?", 1)[0].split("#", 1)[0].rstrip("/")
+        if name.endswith("/content") and "://" in name:
+            name = name[: -len("/content")]
+        if not name.endswith(".keras"):
+            yield ("source",), f"'source' must be a '.keras' file (got {self.source!r})"
+
+
 @attrs.frozen(kw_only=True)
 class UnknownWeightsDescr:
     """An entry of a weight format no installed plugin knows; kept as written."""
@@ -126,6 +183,7 @@ class UnknownWeightsDescr:
 
 BUILTIN_WEIGHT_FORMATS: dict[str, type] = {
     "keras_hdf5": KerasHdf5WeightsDescr,
+    KERAS_V3: KerasV3WeightsDescr,
     "onnx": OnnxWeightsDescr,
     "pytorch_state_dict": PytorchStateDictWeightsDescr,
     "tensorflow_js": TensorflowJsWeightsDescr,
@@ -178,6 +236,10 @@ class WeightsDescr:
     @property
     def keras_hdf5(self) -> KerasHdf5WeightsDescr | None:
         return self._known("keras_hdf5", KerasHdf5WeightsDescr)
+
+    @property
+    def keras_v3(self) -> KerasV3WeightsDescr | None:
+        return self._known(KERAS_V3, KerasV3WeightsDescr)
 
     @property
     def tensorflow_js(self) -> TensorflowJsWeightsDescr | None:

@@ -322,7 +322,9 @@ def test_unknown_op_and_missing_stardist_are_clear_errors() -> None:
     with pytest.raises(PluginError, match="no installed plugin provides processing op 'foo'") as err:
         build_ops("x", [ProcessingStep(id="foo", kwargs=None)], ops=OPS, loc="outputs[0].postprocessing")
     assert "outputs[0].postprocessing[0]" in str(err.value)
-    stardist = step("stardist_postprocessing", prob_threshold=0.5, nms_threshold=0.4, grid=(1, 1))
+    stardist = step(
+        "stardist_postprocessing", prob_threshold=0.5, nms_threshold=0.4, n_rays=2, grid=(1, 1), b=2
+    )
     if OPS["stardist_postprocessing"].is_available() is None:
         pytest.skip("stardist is installed here; the missing-package error cannot be shown")
     with pytest.raises(PluginError, match="stardist package is not installed") as err:

@@ -89,6 +89,7 @@ def rich_model() -> dict[str, Any]:
                 "test_tensor": {"source": "in.npy", "sha256": SHA},
                 "sample_tensor": {"source": "in.tif"},
                 "data": [{"type": "uint16", "range": [0, 65535]}, {"type": "uint16"}],
+                "pad": {"mode": "constant", "value": 1.5},
                 "preprocessing": [
                     {"id": "ensure_dtype", "kwargs": {"dtype": "float32"}},
                     {"id": "binarize", "kwargs": {"threshold": 0.5}},
@@ -169,7 +170,8 @@ def rich_model() -> dict[str, Any]:
                         "id": "scale_mean_variance",
                         "kwargs": {"reference_tensor": "raw", "axes": ["x", "y"]},
                     },
-                    {"id": "scale_range", "kwargs": {"reference_tensor": "seg"}},
+                    {"id": "scale_range", "kwargs": {"reference_tensor": "raw"}},
+                    {"id": "custom", "source": "post.py", "callable": "Post", "kwargs": {"k": 1}},
                 ],
             },
             {
@@ -181,7 +183,13 @@ def rich_model() -> dict[str, Any]:
                 "postprocessing": [
                     {
                         "id": "stardist_postprocessing",
-                        "kwargs": {"prob_threshold": 0.5, "nms_threshold": 0.4, "grid": [2, 2]},
+                        "kwargs": {
+                            "prob_threshold": 0.5,
+                            "nms_threshold": 0.4,
+                            "n_rays": 32,
+                            "grid": [2, 2],
+                            "b": [[2, 2], [1, 1]],
+                        },
                     },
                     {"id": "binarize", "kwargs": {"threshold": 0.5}},
                 ],
@@ -200,6 +208,13 @@ def rich_model() -> dict[str, Any]:
                 },
                 "pytorch_version": "2.1.0",
                 "dependencies": {"source": "environment.yaml"},
+                "strict": False,
+            },
+            "keras_v3": {
+                "source": "model.keras",
+                "parent": "keras_hdf5",
+                "keras_version": "3.5.0",
+                "backend": ["tensorflow", "2.16.1"],
             },
             "torchscript": {
                 "source": "weights.pt",
@@ -242,6 +257,7 @@ def rich_model() -> dict[str, Any]:
                 "architecture_type": "unet",
             },
             "deepimagej": {"x": 1},
+            "stardist": {"name": "2D_versatile", "thresholds": [0.5, 0.4]},
         },
     }
 

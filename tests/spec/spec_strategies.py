@@ -16,6 +16,32 @@ LICENSES = st.sampled_from(["MIT", "CC-BY-4.0", "BSD-3-Clause", "Apache-2.0"])
 FLOAT = st.floats(-1e6, 1e6, allow_nan=False).map(lambda x: round(x, 3))
 
 
+PADDING = st.sampled_from(
+    [
+        {"mode": "constant"},
+        {"mode": "constant", "value": 1.5},
+        {"mode": "constant", "value": -2},
+        {"mode": "edge"},
+        {"mode": "reflect"},
+        {"mode": "symmetric"},
+    ]
+)
+TOLERANCES = st.sampled_from(
+    [
+        [],
+        [{"absolute_tolerance": 0.01, "output_ids": []}],
+        [
+            {"output_ids": "any_continuous_output", "mismatched_elements_per_million": 200},
+            {"output_ids": "any_discrete_output"},
+        ],
+        [
+            {"output_ids": [], "weights_formats": ["onnx"], "relative_tolerance": 0.0},
+            {"output_ids": "any_discrete_output", "mismatched_elements_per_million": 30000},
+        ],
+    ]
+)
+
+
 @st.composite
 def file_descr(draw: st.DrawFn) -> dict[str, Any]:
     out: dict[str, Any] = {"source": draw(NPY)}
@@ -109,6 +135,8 @@ def model(draw: st.DrawFn) -> dict[str, Any]:
             tensor["test_tensor"] = draw(file_descr())
         if draw(st.booleans()):
             tensor["data"] = {"type": draw(st.sampled_from(["uint8", "float64", "int16"]))}
+        if draw(st.booleans()):
+            tensor["pad"] = draw(PADDING)
         inputs.append(tensor)
     outputs = []
     for tid in out_ids:
@@ -157,6 +185,15 @@ def model(draw: st.DrawFn) -> dict[str, Any]:
             ),
             "parent": "onnx",
         }
+        if draw(st.booleans()):
+            weights["pytorch_state_dict"]["strict"] = False
+    if draw(st.booleans()):
+        weights["keras_v3"] = {
+            "source": "model.keras",
+            "parent": "onnx",
+            "keras_version": draw(st.sampled_from(["3.0.0", "3.5.0", "3.10.1rc1"])),
+            "backend": [draw(st.sampled_from(["tensorflow", "jax", "torch"])), "2.16.1"],
+        }
     raw: dict[str, Any] = {
         "format_version": "0.5.4",
         "type": "model",
@@ -172,11 +209,12 @@ def model(draw: st.DrawFn) -> dict[str, Any]:
         "tags": st.lists(TEXT, min_size=1, max_size=3),
         "covers": st.lists(FILE, min_size=1, max_size=2),
         "version": st.sampled_from(["0.1.0", "1.10.2"]),
-        "config": st.just(
-            {
-                "bioimageio": {"reproducibility_tolerance": [{"absolute_tolerance": 0.01}]},
+        "config": st.builds(
+            lambda tolerances: {
+                "bioimageio": {"reproducibility_tolerance": tolerances},
                 "other": {"k": 1},
-            }
+            },
+            TOLERANCES,
         ),
         "timestamp": st.just("2024-05-06T07:08:09+00:00"),
     }

@@ -122,21 +122,21 @@ def test_dump_round_trips(factory: Any) -> None:
 def test_dump_keeps_unknown_top_level_fields_and_formats() -> None:
     raw = minimal_model()
     raw["my_field"] = {"a": 1}
-    raw["weights"]["keras_v3"] = {"source": "m.keras", "parent": "torchscript", "x": 1}
+    raw["weights"]["keras_v4"] = {"source": "m.keras", "parent": "torchscript", "x": 1}
     result = build_description(raw)
     assert result.descr is not None
     assert Issue(("my_field",), "unknown field 'my_field' (kept as is)", "warning") in result.issues
-    assert any(i.loc == ("weights", "keras_v3") and i.severity == "warning" for i in result.issues)
-    entry = result.descr.weights["keras_v3"]  # type: ignore[union-attr]
+    assert any(i.loc == ("weights", "keras_v4") and i.severity == "warning" for i in result.issues)
+    entry = result.descr.weights["keras_v4"]  # type: ignore[union-attr]
     assert isinstance(entry, UnknownWeightsDescr) and entry.parent == "torchscript"
     dumped = dump_description(result.descr)
     assert dumped["my_field"] == {"a": 1}
-    assert dumped["weights"]["keras_v3"] == raw["weights"]["keras_v3"]
+    assert dumped["weights"]["keras_v4"] == raw["weights"]["keras_v4"]
 
 
 def test_extensions_parse_unknown_formats_and_ops() -> None:
     @attrs.frozen(kw_only=True)
-    class KerasV3:
+    class KerasV4:
         source: str
         keras_version: str
 
@@ -145,15 +145,15 @@ def test_extensions_parse_unknown_formats_and_ops() -> None:
         strength: float = 1.0
 
     raw = minimal_model()
-    raw["weights"]["keras_v3"] = {"source": "m.keras", "keras_version": "3.1"}
+    raw["weights"]["keras_v4"] = {"source": "m.keras", "keras_version": "4.1"}
     raw["inputs"][0]["preprocessing"] = [{"id": "my_op", "kwargs": {"strength": 2}}]
     assert build_description(raw).descr is None  # unknown op without extension
-    ext = SpecExtensions(weight_formats={"keras_v3": KerasV3}, processing={"my_op": (MyOpKwargs,)})
+    ext = SpecExtensions(weight_formats={"keras_v4": KerasV4}, processing={"my_op": (MyOpKwargs,)})
     result = build_description(raw, extensions=ext)
     assert result.descr is not None, result.issues
-    assert result.descr.weights["keras_v3"] == KerasV3(source="m.keras", keras_version="3.1")  # type: ignore[union-attr]
+    assert result.descr.weights["keras_v4"] == KerasV4(source="m.keras", keras_version="4.1")  # type: ignore[union-attr]
     assert result.descr.inputs[0].preprocessing[1].kwargs == MyOpKwargs(strength=2.0)  # type: ignore[union-attr]
-    assert not [i for i in result.issues if "keras_v3" in i.loc]
+    assert not [i for i in result.issues if "keras_v4" in i.loc]
 
 
 def test_iter_file_refs_kinds() -> None:

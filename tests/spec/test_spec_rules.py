@@ -268,7 +268,19 @@ ERROR_CASES: list[tuple[str, Mutation, tuple[Any, ...], str]] = [
         "post ref unknown",
         _post({"id": "scale_mean_variance", "kwargs": {"reference_tensor": "nope"}}),
         ("outputs", 0, "postprocessing", 0, "kwargs", "reference_tensor"),
-        "input or output",
+        "must name an input tensor (raw) (got 'nope')",
+    ),
+    (
+        "post ref to an output",
+        _post({"id": "scale_range", "kwargs": {"reference_tensor": "out"}}),
+        ("outputs", 0, "postprocessing", 0, "kwargs", "reference_tensor"),
+        "an output cannot be a reference",
+    ),
+    (
+        "post ref to itself",
+        _post({"id": "scale_mean_variance", "kwargs": {"reference_tensor": "out"}}),
+        ("outputs", 0, "postprocessing", 0, "kwargs", "reference_tensor"),
+        "an output cannot be a reference",
     ),
     (
         "smv in preprocessing",
@@ -513,8 +525,8 @@ WARNING_CASES: list[tuple[str, Mutation, tuple[Any, ...], str]] = [
     ),
     (
         "unknown format",
-        _set(("weights", "keras_v3"), {"source": "a.keras", "parent": "torchscript"}),
-        ("weights", "keras_v3"),
+        _set(("weights", "keras_v4"), {"source": "a.keras", "parent": "torchscript"}),
+        ("weights", "keras_v4"),
         "unknown weight format",
     ),
     ("unknown top-level field", _set(("shoe_size",), 42), ("shoe_size",), "unknown field"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
+import attrs
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -14,7 +15,7 @@ from model_testing_helpers import MakeModel
 
 from bioimageio_core import testing
 from bioimageio_core.loading import load_description
-from bioimageio_core.spec import ModelDescr
+from bioimageio_core.spec import IntervalOrRatioDataDescr, ModelDescr
 from bioimageio_core.testing import Tolerance, compare_arrays, get_tolerance
 
 floats32 = st.floats(-1e3, 1e3, width=32, allow_nan=False)
@@ -168,7 +169,7 @@ def test_first_matching_reproducibility_entry_replaces_everything(make_model: Ma
             "test_kwargs": {"onnx": {"absolute_tolerance": 0.5}},
             "reproducibility_tolerance": [
                 {"weights_formats": ["torchscript"], "absolute_tolerance": 0.1},
-                {"output_ids": ["other"], "absolute_tolerance": 0.2},
+                {"output_ids": "any_discrete_output", "mismatched_elements_per_million": 5},
                 {
                     "output_ids": ["out"],
                     "weights_formats": ["onnx"],
@@ -182,8 +183,17 @@ def test_first_matching_reproducibility_entry_replaces_everything(make_model: Ma
     model = _model(make_model, config)
     assert get_tolerance(model, "out", "onnx") == Tolerance(0.005, 1e-3, 7)
     assert get_tolerance(model, "out", "torchscript") == Tolerance(1e-3, 0.1, 100)
-    assert get_tolerance(model, "other", "onnx") == Tolerance(1e-3, 0.2, 100)
     assert get_tolerance(model, "out", "keras_hdf5") == Tolerance(1e-3, 0.3, 100)
+
+
+def test_tolerance_classes_follow_the_output_dtype(make_model: MakeModel) -> None:
+    model = _model(make_model, None)  # no key: the format's default entries
+    discrete = attrs.evolve(
+        model,
+        outputs=(attrs.evolve(model.outputs[0], data=IntervalOrRatioDataDescr(type="uint16")),),
+    )
+    assert get_tolerance(model, "out", "onnx") == Tolerance(1e-3, 1e-3, 100)
+    assert get_tolerance(discrete, "out", "onnx") == Tolerance(0.0, 0.0, 1000)
 
 
 # --- determinism ------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ explicitly) or a warning (the default was in effect).
 from __future__ import annotations
 
 import importlib
+import importlib.metadata
 import importlib.util
 import os
 import sys
@@ -78,6 +79,21 @@ def activate_backend(name: str, *, explicit: bool) -> Any:
             )
         warnings.warn(f"{message}; running the model with {active!r}", stacklevel=3)
     return keras
+
+
+def backend_entry(keras: Any) -> tuple[str, str]:
+    """``(name, version)`` of the active Keras backend, as ``weights.keras_v3.backend`` records it.
+
+    The version is the backend framework's release (``2.13.0`` for torch ``2.13.0+cpu``).
+    """
+    name = str(keras.backend.backend())
+    package = BACKEND_PACKAGES.get(name, name)
+    try:
+        version = importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        module = sys.modules.get(package)
+        version = str(getattr(module, "__version__", "0"))
+    return name, version.split("+", 1)[0]
 
 
 def keras_device(devices: Sequence[str] | None) -> str | None:

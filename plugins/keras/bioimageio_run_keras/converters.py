@@ -81,7 +81,7 @@ def convert_to_keras_v3(
 ) -> KerasV3WeightsDescr:
     """Load ``keras_hdf5`` weights with Keras 3 and save them as a ``.keras`` file."""
     from bioimageio_core.settings import get_settings
-    from bioimageio_run_keras.backend import activate_backend, requested_backend
+    from bioimageio_run_keras.backend import activate_backend, backend_entry, requested_backend
 
     _expect(source_format, (KERAS_HDF5,), KERAS_V3)
     name, explicit = requested_backend(get_settings())
@@ -99,12 +99,14 @@ def convert_to_keras_v3(
         network.save(staged)
         shutil.move(str(staged), output_path)
     version = str(keras.__version__)
+    backend, backend_version = backend_entry(keras)
     return KerasV3WeightsDescr(
         source=output_path.name,
         parent=source_format,
         keras_version=version,
+        backend=(backend, backend_version),  # type: ignore[arg-type]
         comment=f"converted from {source_format} with keras {version} "
-        f"(backend {keras.backend.backend()}, {DISTRIBUTION})",
+        f"(backend {backend} {backend_version}, {DISTRIBUTION})",
     )
 
 

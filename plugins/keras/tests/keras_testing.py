@@ -10,6 +10,7 @@ import keras
 import numpy as np
 from attrs import evolve
 from bioimageio_run_keras import KERAS_V3, KerasV3WeightsDescr
+from bioimageio_run_keras.backend import backend_entry
 
 from bioimageio_core import plugin_testing as pt
 from bioimageio_core.adapters import AdapterRequest
@@ -32,7 +33,9 @@ describe = functools.partial(
 def weights_entry(root: Path, file: str, fmt: str) -> dict[str, Any]:
     if fmt == "keras_hdf5":
         return pt.weights_entry(root, file, tensorflow_version="2.16")
-    return pt.weights_entry(root, file, keras_version=keras.__version__)
+    return pt.weights_entry(
+        root, file, keras_version=keras.__version__, backend=list(backend_entry(keras))
+    )
 
 
 def make_request(

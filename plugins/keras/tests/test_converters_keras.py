@@ -68,6 +68,10 @@ def test_h5_to_keras_v3(tmp_path: Path, keras_registry: None) -> None:
         "keras_hdf5",
         keras.__version__,
     )
+    # the backend the file was written with (format 0.5.8+: required)
+    backend_name, backend_version = entry.backend
+    assert backend_name == keras.backend.backend()
+    assert backend_version and "+" not in backend_version
     assert "converted from keras_hdf5 with keras" in entry.comment
     with zipfile.ZipFile(out) as archive:  # a Keras 3 file is a zip with the config
         assert "config.json" in archive.namelist()

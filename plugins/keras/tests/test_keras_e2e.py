@@ -15,6 +15,7 @@ from typing import Any
 import keras
 import numpy as np
 import pytest
+from bioimageio_run_keras.backend import backend_entry
 
 from bioimageio_core.plugin_e2e import (
     LargePrediction,
@@ -51,7 +52,11 @@ def _save(folder: Path, model: keras.Model) -> tuple[WeightsDef, ...]:
     for path in FILES.values():
         model.save(folder / path)
     hdf5 = {"tensorflow_version": "2.16"}
-    v3 = {"keras_version": keras.__version__, "parent": "keras_hdf5"}
+    v3 = {
+        "keras_version": keras.__version__,
+        "backend": list(backend_entry(keras)),
+        "parent": "keras_hdf5",
+    }
     return (
         WeightsDef("keras_hdf5", FILES["keras_hdf5"], hdf5, hdf5),
         WeightsDef("keras_v3", FILES["keras_v3"], v3, v3),

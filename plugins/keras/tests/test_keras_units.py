@@ -1,4 +1,4 @@
-"""Backend choice, device names and the plugin-defined keras_v3 weights entry."""
+"""Backend choice, device names and the keras_v3 weights entry."""
 
 from __future__ import annotations
 
@@ -21,12 +21,7 @@ from keras_testing import EXTENSIONS
 
 from bioimageio_core.errors import PluginError
 from bioimageio_core.settings import Settings
-from bioimageio_core.spec import (
-    ModelDescr,
-    UnknownWeightsDescr,
-    build_description,
-    dump_description,
-)
+from bioimageio_core.spec import ModelDescr, build_description, dump_description
 
 SHA = "ab" * 32
 
@@ -78,35 +73,41 @@ def _raw(weights: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def test_keras_v3_is_a_plugin_defined_weight_format() -> None:
+def test_keras_v3_entry_is_the_formats_own() -> None:
     entry = {
         "source": "m.keras",
         "sha256": SHA,
         "keras_version": "3.5.0",
+        "backend": ["torch", "2.13.0"],
         "authors": [{"name": "Ada"}],
     }
     raw = _raw({"keras_v3": entry})
-    with_plugin = build_description(raw, extensions=EXTENSIONS)
-    assert with_plugin.errors == ()
-    assert isinstance(with_plugin.descr, ModelDescr)
-    parsed = with_plugin.descr.weights["keras_v3"]
-    assert isinstance(parsed, KerasV3WeightsDescr)
-    assert (parsed.source, parsed.sha256, parsed.keras_version) == ("m.keras", SHA, "3.5.0")
-    assert parsed.authors is not None and parsed.authors[0].name == "Ada"
-    assert dump_description(with_plugin.descr)["weights"]["keras_v3"]["keras_version"] == "3.5.0"
-    # without the plugin the entry is kept as unknown, with a warning
-    without = build_description(raw)
-    assert isinstance(without.descr, ModelDescr)
-    assert isinstance(without.descr.weights["keras_v3"], UnknownWeightsDescr)
-    assert any(i.type == "unknown_weight_format" for i in without.warnings)
+    for extensions in (EXTENSIONS, None):  # known with and without the plugin
+        result = build_description(raw, extensions=extensions)
+        assert result.errors == ()
+        assert isinstance(result.descr, ModelDescr)
+        parsed = result.descr.weights["keras_v3"]
+        assert isinstance(parsed, KerasV3WeightsDescr)
+        assert (parsed.source, parsed.sha256, parsed.keras_version) == ("m.keras", SHA, "3.5.0")
+        assert parsed.backend == ("torch", "2.13.0")
+        assert parsed.authors is not None and parsed.authors[0].name == "Ada"
+        dumped = dump_description(result.descr)["weights"]["keras_v3"]
+        assert (dumped["keras_version"], dumped["backend"]) == ("3.5.0", ["torch", "2.13.0"])
+
+
+_OK = {"source": "m.keras", "keras_version": "3.5.0", "backend": ["jax", "0.4.30"]}
 
 
 @pytest.mark.parametrize(
     ("entry", "message"),
     [
-        ({"source": "m.h5"}, r"'\.keras' file"),
-        ({"source": "m.keras", "sha256": "abc"}, "SHA-256"),
-        ({"source": "m.keras", "parent": "keras_v3"}, "not keras_v3 itself"),
+        ({**_OK, "source": "m.h5"}, r"'\.keras' file"),
+        ({**_OK, "sha256": "abc"}, "SHA-256"),
+        ({**_OK, "parent": "keras_v3"}, "own parent"),
+        ({**_OK, "keras_version": "2.15"}, ">= 3"),
+        ({**_OK, "backend": ["mxnet", "1.9"]}, "must be one of"),
+        ({**_OK, "backend": "torch"}, r"\[name, version\]"),
+        ({"source": "m.keras", "keras_version": "3.1"}, "'backend' is required"),
     ],
 )
 def test_keras_v3_entry_errors(entry: dict[str, Any], message: str) -> None:
@@ -114,12 +115,12 @@ def test_keras_v3_entry_errors(entry: dict[str, Any], message: str) -> None:
     assert result.descr is None
     assert any(
         re.search(message, i.msg) and i.loc[:2] == ("weights", "keras_v3") for i in result.errors
-    )
+    ), result.errors
 
 
 def test_keras_version_written_as_number_is_a_warning() -> None:
     result = build_description(
-        _raw({"keras_v3": {"source": "m.keras", "keras_version": 3.1}}), extensions=EXTENSIONS
+        _raw({"keras_v3": {**_OK, "keras_version": 3.1}}), extensions=EXTENSIONS
     )
     assert isinstance(result.descr, ModelDescr)
     assert result.descr.weights["keras_v3"].keras_version == "3.1"
