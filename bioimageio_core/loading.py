@@ -73,8 +73,11 @@ def load_description(
     An id resolved once is recorded in the cache and opens again offline
     (``BIOIMAGEIO_OFFLINE=1``).
     ``perform_io_checks``: check that referenced files exist and match their sha256 (default:
-    ``BIOIMAGEIO_PERFORM_IO_CHECKS``). ``format_version``: ``"discover"`` keeps the file's
-    version (0.4 models are converted to 0.5), ``"latest"`` or a version converts.
+    ``BIOIMAGEIO_PERFORM_IO_CHECKS``). ``format_version``: ``"discover"`` validates by the
+    rules of the version the file declares and gives a model 0.5.14 / generic 0.3.4 descriptor
+    (generic 0.2 stays 0.2); ``"latest"`` converts everything to the current formats and applies
+    today's rules to older files; ``"0.5"``/``"0.5.14"`` (models) and ``"0.3"``/``"0.3.4"``
+    (other types) are ``"latest"`` for one family. Other values raise ``ValueError``.
     """
     summary, descr = _validate(source, _io_checks(perform_io_checks), format_version)
     if descr is None:
@@ -243,9 +246,10 @@ def _validate(
         return summary, None
     if io_checks:
         checked: list[tuple[str, str]] = []
-        io_detail = ValidationDetail.from_issues(
-            IO_CHECK, list(check_files(descr, checked=checked)), kind="format"
-        )
+        io_issues = list(check_files(descr, checked=checked))
+        if not any(i.severity == "error" for i in io_issues):
+            io_issues.extend(check_file_contents(descr))
+        io_detail = ValidationDetail.from_issues(IO_CHECK, io_issues, kind="format")
         io_detail = attrs.evolve(io_detail, note=describe_checked(checked))
         summary.add_detail(io_detail)
         if io_detail.status == "failed":
@@ -260,6 +264,19 @@ def _resolution_detail(resolution: Resolution) -> ValidationDetail:
     notes = tuple(Issue((), note, "warning", "resolution") for note in resolution.notes)
     name = f"resolve {resolution.source!r} ({resolution.resolver}): {resolution.url}"
     return ValidationDetail(name, "passed", warnings=notes, kind="format")
+
+
+def check_file_contents(descr: ResourceDescr) -> list[Issue]:
+    """Issues in what a model's files hold (test and sample tensor sizes, tolerances against the
+    test outputs, the documentation); see :mod:`bioimageio_core.io_checks`."""
+    from bioimageio_core.io_checks import check_model_files
+    from bioimageio_core.sources import FolderRoot
+    from bioimageio_core.spec import ModelDescr
+
+    if not isinstance(descr, ModelDescr):
+        return []
+    root = descr.root if descr.root is not None else FolderRoot(Path.cwd())
+    return list(check_model_files(descr, root))
 
 
 def check_upstream_models(descr: ResourceDescr) -> list[Issue]:

@@ -448,7 +448,9 @@ def _rewrite(data: dict[str, Any], loc: Loc, name: str, sha256: str) -> None:
 
 def _has_sha256_field(loc: Loc) -> bool:
     """Whether the file at ``loc`` (a 0.5 field path) is described with a sha256 field."""
-    if len(loc) == 2 and loc[0] == "attachments":
+    if len(loc) == 2 and loc[0] in ("attachments", "covers"):
+        return True
+    if loc in (("documentation",), ("icon",), ("license",)):
         return True
     return len(loc) > 1 and loc[-1] in ("source", "test_tensor", "sample_tensor")
 

@@ -127,7 +127,7 @@ def description(files: dict[str, Path]) -> dict[str, Any]:
         return {"source": files[key].name, "sha256": sha256(files[key])}
 
     return {
-        "format_version": "0.5.4",
+        "format_version": "0.5.14",
         "type": "model",
         "name": "Tiny nuclei U-Net",
         "description": "A small 2D U-Net that segments nuclei in fluorescence images. Trained on "
@@ -142,8 +142,8 @@ def description(files: dict[str, Path]) -> dict[str, Any]:
         ],
         "license": "MIT",
         "tags": ["unet2d", "pytorch", "onnx", "nuclei", "segmentation", "fluorescence-light-microscopy"],
-        "documentation": files["documentation"].name,
-        "covers": [files["cover"].name],
+        "documentation": ref("documentation"),
+        "covers": [ref("cover")],
         "version": "0.1.0",
         "inputs": [
             {

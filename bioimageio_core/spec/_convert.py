@@ -324,16 +324,22 @@ def register_union(union: Any, hook: Callable[[Any], Any]) -> None:
 
 # --------------------------------------------------------------------------- special kinds
 
-_AXIS_ID_ALIASES = {"b": "batch", "t": "time", "i": "index", "c": "channel"}
+_AXIS_ID_ALIASES = {"b": "batch", "t": "time", "i": "index", "c": "channel", "s": "channel"}
+
+
+def normalize_axis_id(value: str) -> str:
+    """An axis id as format 0.5.13+ reads it: lower case, then ``b t i c s`` -> ``batch time
+    index channel channel``."""
+    lower = value.lower()
+    return _AXIS_ID_ALIASES.get(lower, lower)
 
 
 def _axis_id(v: Any) -> str:
     value = _str(v, str)
-    if value in _AXIS_ID_ALIASES:
-        new = _AXIS_ID_ALIASES[value]
-        report(f"axis id '{value}' is normalised to '{new}'; write '{new}'", severity="warning")
-        return new
-    return value
+    new = normalize_axis_id(value)
+    if new != value:
+        report(f"axis id '{value}' is read as '{new}'; write '{new}'", severity="warning")
+    return new
 
 
 def _version(v: Any) -> str:
@@ -471,6 +477,11 @@ def _attrs_structure_factory(cls: type[Any]) -> Callable[[Any, Any], Any]:
                 raise SpecValidationError(tuple(issues)) from None
 
     return outer
+
+
+def attrs_structure_hook(cls: type[Any]) -> Callable[[Any, Any], Any]:
+    """The converter's own structure hook for attrs class ``cls`` (to wrap in a custom hook)."""
+    return _attrs_structure_factory(cls)
 
 
 _FIRST = ("format_version", "type", "name")

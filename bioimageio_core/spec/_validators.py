@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import keyword
 import re
 from collections.abc import Callable, Sized
 from typing import Any
@@ -104,10 +105,11 @@ def matches(pattern: str, expected: str) -> Validator:
     return check
 
 
-def identifier(max_length: int) -> Validator:
-    """A Python identifier of at most ``max_length`` characters.
+def identifier(max_length: int, *, keywords: bool = True) -> Validator:
+    """A Python identifier of at most ``max_length`` characters (``keywords=False``: not ``if``,
+    ``for`` …).
 
-    The format asks for lowercase ids, but published (and accepted) models use mixed case.
+    The format asks for lowercase tensor ids, but published (and accepted) models use mixed case.
     """
 
     def check(_: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
@@ -121,6 +123,8 @@ def identifier(max_length: int) -> Validator:
                     f"an identifier (letters, digits, '_'; no leading digit) of at most {max_length} characters",
                     value,
                 )
+            if not keywords and keyword.iskeyword(item):
+                _fail(attribute, "an identifier that is no Python keyword", value)
 
     setattr(check, JSON_SCHEMA, {"string": {"minLength": 1, "maxLength": max_length}})
     return check

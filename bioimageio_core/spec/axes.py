@@ -25,7 +25,7 @@ TimeUnit = Literal[
     "yottasecond", "zeptosecond", "zettasecond",
 ]  # fmt: skip
 
-_AXIS_ID = v.identifier(16)
+_AXIS_ID = v.identifier(16, keywords=False)
 _TENSOR_ID = v.identifier(32)
 
 MAX_AXIS_SIZE = 2**20
@@ -169,6 +169,7 @@ class ChannelAxis:
     id: str = axis_id_field("channel")
     description: str = _description()
     channel_names: tuple[str, ...] = attrs.field(validator=v.length(min=1))
+    """Any strings (format 0.5.8+), e.g. ``["DAPI (405nm)", "GFP"]``."""
 
     concatenable = False
     scale = 1.0
@@ -177,11 +178,6 @@ class ChannelAxis:
     @property
     def size(self) -> int:
         return len(self.channel_names)
-
-    def _issues(self) -> Iterator[tuple[Loc, str]]:
-        for i, name in enumerate(self.channel_names):
-            if not name:
-                yield ("channel_names", i), "channel names must not be empty"
 
 
 @attrs.frozen(kw_only=True)

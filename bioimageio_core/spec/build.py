@@ -81,6 +81,12 @@ def _minor(version: str) -> str | None:
     return None if m is None else f"{m.group(1)}.{m.group(2)}"
 
 
+SUPPORTED_FORMAT_VERSIONS = ("discover", "latest", "0.5", "0.5.14", "0.3", "0.3.4")
+"""What ``build_description(format_version=...)`` accepts (see there)."""
+_LATEST = {"0.5": "model", "0.5.14": "model", "0.3": "generic", "0.3.4": "generic"}
+_FULL_VERSION = re.compile(r"\d+\.\d+\.\d+")
+
+
 def build_description(
     raw: Mapping[str, Any],
     *,
@@ -90,9 +96,28 @@ def build_description(
     """Validate raw (YAML-loaded) data and build its descriptor.
 
     Never raises for bad input: every problem is returned as an ``Issue`` with the field path.
-    ``format_version``: "discover" / "latest" (models always become 0.5) or an explicit version
-    the file must have.
+
+    ``format_version``:
+
+    * ``"discover"`` (default): the description is validated by the rules of the format version
+      it declares. Models of every version become model 0.5.14 descriptors (0.3/0.4 are
+      converted), generic 0.3.x descriptions become 0.3.4, generic 0.2.x stay 0.2.
+    * ``"latest"``: the result must be a description of the current format — generic 0.2.x is
+      converted to 0.3.4 too, and rules that older formats did not have apply to converted
+      descriptions as well (a ``license`` that is no SPDX id is an error, not a warning).
+    * ``"0.5"`` / ``"0.5.14"``: as ``"latest"``, for a model description only;
+      ``"0.3"`` / ``"0.3.4"``: as ``"latest"``, for a dataset, application, notebook or
+      generic description only.
+
+    Raises:
+        ValueError: ``format_version`` is none of these (other versions cannot be produced).
     """
+    if format_version not in SUPPORTED_FORMAT_VERSIONS:
+        raise ValueError(
+            f"format_version={format_version!r} is not supported: descriptions are built in the "
+            "current formats (model 0.5.14, generic 0.3.4); use 'discover', 'latest', "
+            "'0.5' / '0.5.14' (models) or '0.3' / '0.3.4' (other types)"
+        )
     raw_dict = dict(raw) if isinstance(raw, Mapping) else {}
     original = str(raw_dict.get("format_version", ""))
     try:
@@ -133,24 +158,31 @@ def _build(
         issues.append(
             Issue(
                 ("format_version",),
-                f"'format_version' must be a version string like '0.5.4' (got {fv!r})",
+                f"'format_version' must be a version string like '0.5.14' (got {fv!r})",
             )
         )
         return None, issues
-    if requested not in ("discover", "latest") and fv != requested and _minor(fv) != requested:
+    family = "model" if rtype == "model" else "generic"
+    wanted = _LATEST.get(requested)
+    if wanted is not None and wanted != family:
         issues.append(
             Issue(
-                ("format_version",),
-                f"format_version {fv!r} differs from the requested format version {requested!r}",
+                ("type",),
+                f"format_version {requested!r} was asked for, which is a "
+                f"{'model' if wanted == 'model' else 'dataset/application/notebook/generic'} "
+                f"format, but this is a {rtype} description",
             )
         )
         return None, issues
+    latest = requested != "discover"
     minor = _minor(fv)
     cls: type
     converted_from: Mapping[str, Any] | None = None
+    legacy_rules = False  # declared format predates rules that now are errors
     if rtype == "model":
         if minor in ("0.3", "0.4"):
             converted_from = data
+            legacy_rules = not latest
             try:
                 data, conv_issues = legacy.convert_model_to_v0_5(data)
             except NotImplementedError:
@@ -165,7 +197,11 @@ def _build(
             issues.extend(conv_issues)
             if any(i.severity == "error" for i in conv_issues):
                 return None, issues
-        elif minor != "0.5":
+        elif minor == "0.5":
+            if _FULL_VERSION.fullmatch(fv):
+                data, up_issues = legacy.upgrade_model_v0_5(data)
+                issues.extend(up_issues)
+        else:
             issues.append(
                 Issue(
                     ("format_version",),
@@ -176,6 +212,15 @@ def _build(
         cls = ModelDescr
     else:
         table = DESCR_CLASSES.get(rtype, DESCR_CLASSES["generic"])
+        if minor == "0.2" and not latest:
+            legacy_rules = True
+        elif minor == "0.2":
+            data, conv_issues = legacy.convert_generic_v0_2(data)
+            issues.extend(conv_issues)
+            minor = "0.3"
+        elif minor == "0.3" and _FULL_VERSION.fullmatch(fv):
+            data, up_issues = legacy.upgrade_generic_v0_3(data)
+            issues.extend(up_issues)
         if minor not in table:
             issues.append(
                 Issue(
@@ -188,7 +233,7 @@ def _build(
     first_after_conversion = len(issues)
     descr = _structure(data, cls, extensions, issues)
     if descr is not None:
-        issues.extend(check_resource(descr))
+        issues.extend(check_resource(descr, legacy=legacy_rules))
         issues.extend(check_file_references(descr))
         if isinstance(descr, ModelDescr):
             descr, model_issues = check_model(descr)

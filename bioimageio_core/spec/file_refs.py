@@ -13,6 +13,7 @@ import attrs
 from bioimageio_core.spec.generic import AttachmentsDescr, DatasetDescr, FileDescr
 from bioimageio_core.spec.issues import Issue, Loc
 from bioimageio_core.spec.model import ModelDescr
+from bioimageio_core.spec.processing import CustomKwargs
 from bioimageio_core.spec.weights import ArchitectureFromFileDescr, UnknownWeightsDescr
 
 
@@ -21,8 +22,9 @@ class FileRef:
     """A referenced file as written (relative path or URL), its SHA-256 if given, and its kind.
 
     Kinds: ``weights:<format>`` (weights file, architecture source and onnx external data — all a
-    prediction with that format needs), ``dependencies``, ``test_tensor``, ``sample_tensor``,
-    ``cover``, ``documentation``, ``attachment``, ``icon`` (also a badge's icon that is no URL),
+    prediction with that format needs), ``processing`` (the code of a ``custom`` processing step,
+    needed by every prediction), ``dependencies``, ``test_tensor``, ``sample_tensor``, ``cover``,
+    ``documentation``, ``attachment``, ``icon`` (also a badge's icon that is no URL), ``license``,
     ``source``.
     """
 
@@ -35,6 +37,15 @@ def _looks_like_file(value: str) -> bool:
     return len(value) > 2  # an icon of 1-2 characters is an emoji
 
 
+def _file(value: Any, kind: str) -> FileRef | None:
+    """A file field: a ``FileDescr`` (formats 0.3.4 / 0.5.11+) or a plain string (0.2)."""
+    if isinstance(value, FileDescr):
+        return FileRef(value.source, value.sha256, kind)
+    if isinstance(value, str) and value:
+        return FileRef(value, None, kind)
+    return None
+
+
 def iter_file_refs(descr: Any) -> Iterator[tuple[Loc, FileRef]]:
     """Yield ``(field path, FileRef)`` for every file ``descr`` references.
 
@@ -42,13 +53,20 @@ def iter_file_refs(descr: Any) -> Iterator[tuple[Loc, FileRef]]:
     prefix ``("training_data", …)``.
     """
     for i, cover in enumerate(getattr(descr, "covers", ())):
-        yield ("covers", i), FileRef(cover, None, "cover")
-    doc = getattr(descr, "documentation", None)
-    if doc:
-        yield ("documentation",), FileRef(doc, None, "documentation")
+        ref = _file(cover, "cover")
+        if ref is not None:
+            yield ("covers", i), ref
+    doc = _file(getattr(descr, "documentation", None), "documentation")
+    if doc is not None:
+        yield ("documentation",), doc
     icon = getattr(descr, "icon", None)
-    if icon and _looks_like_file(icon):
-        yield ("icon",), FileRef(icon, None, "icon")
+    if isinstance(icon, FileDescr) or (isinstance(icon, str) and _looks_like_file(icon)):
+        ref = _file(icon, "icon")
+        if ref is not None:
+            yield ("icon",), ref
+    license = getattr(descr, "license", None)
+    if isinstance(license, FileDescr):
+        yield ("license",), FileRef(license.source, license.sha256, "license")
     attachments = getattr(descr, "attachments", None)
     if isinstance(attachments, AttachmentsDescr):
         for i, f in enumerate(attachments.files):
@@ -73,6 +91,13 @@ def iter_file_refs(descr: Any) -> Iterator[tuple[Loc, FileRef]]:
                 fd = getattr(t, kind)
                 if isinstance(fd, FileDescr):
                     yield (field, i, kind), FileRef(fd.source, fd.sha256, kind)
+            steps_field = "preprocessing" if field == "inputs" else "postprocessing"
+            for k, step in enumerate(getattr(t, steps_field)):
+                if isinstance(step.kwargs, CustomKwargs):
+                    yield (
+                        (field, i, steps_field, k, "source"),
+                        FileRef(step.kwargs.source, step.kwargs.sha256, "processing"),
+                    )
     for name, entry in descr.weights.formats.items():
         kind = f"weights:{name}"
         loc: Loc = ("weights", name)

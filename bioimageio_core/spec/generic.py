@@ -14,6 +14,7 @@ from bioimageio_core.spec._convert import (
     EXTRA,
     INTERNAL,
     KIND,
+    attrs_structure_hook,
     converter,
     describe,
     register_union,
@@ -46,6 +47,49 @@ class FileDescr:
 
     source: str = attrs.field(validator=v.length(min=1))
     sha256: str | None = attrs.field(default=None, validator=v.SHA256)
+
+
+_file_descr_hook = attrs_structure_hook(FileDescr)
+
+
+def _file_descr(raw: Any, tp: Any) -> FileDescr:
+    if isinstance(raw, str):
+        raise TypeError(
+            f"must be a file description such as {{source: {raw!r}}} (got the plain string "
+            f"{describe(raw)}); plain file names are the form of model formats before 0.5.11 and "
+            "generic formats before 0.3.4"
+        )
+    result: FileDescr = _file_descr_hook(raw, tp)
+    return result
+
+
+converter.register_structure_hook(FileDescr, _file_descr)
+
+TextOrFile = str | FileDescr
+"""``icon`` (an emoji of 1-2 characters) and ``license`` (an SPDX id): a string or a file."""
+
+
+def _text_or_file(raw: Any) -> TextOrFile:
+    if isinstance(raw, str):
+        return raw
+    if isinstance(raw, Mapping):
+        result: FileDescr = converter.structure(raw, FileDescr)
+        return result
+    raise TypeError(f"must be a string or a file description {{source: ...}} (got {describe(raw)})")
+
+
+register_union(TextOrFile, _text_or_file)
+
+
+def _emoji_or_file(_: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if isinstance(value, str) and not 1 <= len(value) <= 2:
+        raise ValueError(
+            f"'{attribute.name}' must be an emoji of 1 or 2 characters or a file description "
+            f"{{source: icon.png}} (got {describe(value)})"
+        )
+
+
+setattr(_emoji_or_file, v.JSON_SCHEMA, {"string": {"minLength": 1, "maxLength": 2}})
 
 
 @attrs.frozen(kw_only=True)
@@ -118,8 +162,9 @@ class _ResourceBase:
     description: str = ""
     authors: tuple[Author, ...] = ()
     cite: tuple[CiteEntry, ...] = ()
-    license: str | None = None
-    covers: tuple[str, ...] = ()
+    license: TextOrFile | None = None
+    """An SPDX license id, or a file description of a custom license."""
+    covers: tuple[FileDescr, ...] = ()
     attachments: tuple[FileDescr, ...] = ()
     maintainers: tuple[Maintainer, ...] = ()
     links: tuple[str, ...] = ()
@@ -127,12 +172,13 @@ class _ResourceBase:
     version: str | None = version_field()
     version_comment: str | None = attrs.field(default=None, validator=v.length(max=512))
     git_repo: str | None = None
-    icon: str | None = None
+    icon: TextOrFile | None = attrs.field(default=None, validator=_emoji_or_file)
+    """An emoji (1-2 characters) or a file description of an image."""
     id: str | None = None
     id_emoji: str | None = attrs.field(default=None, validator=v.length(min=1, max=2))
     parent: LinkedResource | None = None
     uploader: Uploader | None = None
-    documentation: str | None = None
+    documentation: FileDescr | None = None
     extra: Mapping[str, Any] = extra("warning")
     root: Any = internal()
 
@@ -141,6 +187,8 @@ class _ResourceBase:
 class GenericDescr(_ResourceBase):
     """Any resource type without a dedicated description (format 0.3.x)."""
 
+    parent: str | LinkedResource | None = None  # type: ignore[assignment]
+    """Id of the description this one derives from (``{id, version}`` is accepted too)."""
     badges: tuple[BadgeDescr, ...] = ()
     config: Mapping[str, Any] = attrs.Factory(dict)
     source: str | None = None
@@ -212,6 +260,17 @@ class NotebookDescr02(GenericDescr02):
     type: Literal["notebook"] = tag("notebook")
     source: str = attrs.field(validator=v.length(min=1))  # type: ignore[assignment]
 
+
+def _parent_id(raw: Any) -> str | LinkedResource:
+    if isinstance(raw, str):
+        return raw
+    if isinstance(raw, Mapping):
+        result: LinkedResource = converter.structure(raw, LinkedResource)
+        return result
+    raise TypeError(f"must be the id of a description (got {describe(raw)})")
+
+
+register_union(str | LinkedResource, _parent_id)
 
 AnyDatasetDescr = DatasetDescr | DatasetDescr02
 

@@ -23,7 +23,7 @@ from bioimageio_core.spec.data import DType
 from bioimageio_core.spec.issues import Loc
 
 _EPS = v.bounds(gt=0, le=0.1)
-_AXIS = v.identifier(16)
+_AXIS = v.identifier(16, keywords=False)
 
 
 def _axes_field() -> Any:

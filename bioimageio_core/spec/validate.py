@@ -17,9 +17,14 @@ from bioimageio_core.spec.axes import (
     TimeOutputAxisWithHalo,
 )
 from bioimageio_core.spec.data import NominalOrOrdinalDataDescr
-from bioimageio_core.spec.generic import GenericDescr02, _ResourceBase, iter_cite_issues
+from bioimageio_core.spec.generic import (
+    FileDescr,
+    GenericDescr02,
+    _ResourceBase,
+    iter_cite_issues,
+)
 from bioimageio_core.spec.issues import Issue, Loc, loc_to_path
-from bioimageio_core.spec.licenses import KNOWN_LICENSES
+from bioimageio_core.spec.licenses import DEPRECATED_SPDX_LICENSE_IDS, SPDX_LICENSE_IDS
 from bioimageio_core.spec.model import InputTensorDescr, ModelDescr, OutputTensorDescr
 from bioimageio_core.spec.processing import (
     POSTPROCESSING_ONLY,
@@ -38,8 +43,16 @@ def _warn(loc: Loc, msg: str, type: str = "warning") -> Issue:
     return Issue(loc=loc, msg=msg, severity="warning", type=type)
 
 
-def check_resource(descr: Any) -> Iterator[Issue]:
-    """Rules for every description type: name, license, citations."""
+COVER_SUFFIXES = ("gif", "jpeg", "jpg", "png", "svg")
+
+
+def check_resource(descr: Any, *, legacy: bool = False) -> Iterator[Issue]:
+    """Rules for every description type: name, license, citations, icon, covers, documentation.
+
+    ``legacy``: the description declares a format that predates two rules (model 0.3/0.4,
+    generic 0.2): a ``license`` that is no SPDX id and ``documentation`` that is no ``.md`` file
+    are then warnings, not errors.
+    """
     name = getattr(descr, "name", "")
     if isinstance(descr, _ResourceBase):
         bad = sorted({c for c in name if not (c.isascii() and (c.isalnum() or c in "_+- ()"))})
@@ -57,6 +70,11 @@ def check_resource(descr: Any) -> Iterator[Issue]:
             yield _err(("name",), f"'name' must not start or end with whitespace (got {name!r})")
         for loc, msg in iter_cite_issues(descr.cite):
             yield _err(loc, msg)
+        yield from _file_fields(descr, legacy)
+    yield from _license(descr, strict=not legacy and isinstance(descr, _ResourceBase))
+
+
+def _license(descr: Any, strict: bool) -> Iterator[Issue]:
     license = getattr(descr, "license", None)
     if license is None:
         if isinstance(descr, _ResourceBase | GenericDescr02):
@@ -64,11 +82,46 @@ def check_resource(descr: Any) -> Iterator[Issue]:
                 ("license",),
                 "no 'license' given; add an SPDX license id such as 'CC-BY-4.0' or 'MIT'",
             )
-    elif license not in KNOWN_LICENSES:
+    elif isinstance(license, FileDescr):
         yield _warn(
             ("license",),
-            f"'license' {license!r} is not a known SPDX license id; use one from https://spdx.org/licenses/",
+            f"a custom license file ({license.source}); consider an SPDX license id from "
+            "https://spdx.org/licenses/ so that others can tell what they may do",
         )
+    elif license in DEPRECATED_SPDX_LICENSE_IDS:
+        yield _warn(
+            ("license",),
+            f"'license' {license!r} is a deprecated SPDX license id; use its current form "
+            "from https://spdx.org/licenses/ (e.g. 'GPL-3.0-only' for 'GPL-3.0')",
+        )
+    elif license not in SPDX_LICENSE_IDS:
+        text = (
+            f"'license' must be an SPDX license id from https://spdx.org/licenses/ (e.g. "
+            f"'CC-BY-4.0', 'MIT') or a file description {{source: LICENSE.txt}} "
+            f"(got {license!r})"
+        )
+        if strict:
+            yield _err(("license",), text)
+        else:
+            yield _warn(("license",), f"{text}; format 0.5 / 0.3 descriptions require it")
+
+
+def _file_fields(descr: _ResourceBase, legacy: bool) -> Iterator[Issue]:
+    """Suffixes of covers and documentation."""
+    for i, cover in enumerate(descr.covers):
+        if _suffix(cover.source) not in COVER_SUFFIXES:
+            yield _err(
+                ("covers", i),
+                f"a cover must be an image file ({', '.join('.' + x for x in COVER_SUFFIXES)}) "
+                f"(got {cover.source!r})",
+            )
+    doc = descr.documentation
+    if doc is not None and not _file_name(doc.source).endswith(".md"):
+        text = f"'documentation' must be a Markdown file ending in '.md' (got {doc.source!r})"
+        if legacy:
+            yield _warn(("documentation",), f"{text}; format 0.5 / 0.3 descriptions require it")
+        else:
+            yield _err(("documentation",), text)
 
 
 def check_model(model: ModelDescr) -> tuple[ModelDescr, list[Issue]]:
@@ -316,11 +369,6 @@ def _files(model: ModelDescr) -> Iterator[Issue]:
                 (*loc, "sample_tensor", "source"),
                 "a sample tensor should be an image file (e.g. .tif, .png), not .npy",
             )
-    if model.documentation is not None and _suffix(model.documentation) != "md":
-        yield _warn(
-            ("documentation",),
-            f"'documentation' should be a Markdown (.md) file (got {model.documentation!r})",
-        )
     for name, entry in model.weights.formats.items():
         deps = getattr(entry, "dependencies", None)
         if deps is not None and _suffix(deps.source) not in ("yaml", "yml"):

@@ -49,10 +49,12 @@ def test_basic_model(model_v0_4: Factory) -> None:
     before = copy.deepcopy(raw)
     data, issues = convert_ok(raw)
     assert raw == before
-    assert data["format_version"] == TARGET_FORMAT_VERSION
+    assert data["format_version"] == TARGET_FORMAT_VERSION == "0.5.14"
     assert data["type"] == "model"
-    for key in ("name", "description", "authors", "cite", "license", "documentation", "timestamp"):
+    for key in ("name", "description", "authors", "cite", "license", "timestamp"):
         assert data[key] == raw[key]
+    # format 0.5.11+: the documentation file is a file description
+    assert data["documentation"] == {"source": raw["documentation"]}
     for key in ("test_inputs", "test_outputs", "sample_inputs", "sample_outputs"):
         assert key not in data
     assert data["inputs"][0]["test_tensor"] == {"source": "test_input.npy"}
@@ -60,6 +62,20 @@ def test_basic_model(model_v0_4: Factory) -> None:
     assert data["inputs"][0]["sample_tensor"] == {"source": "sample_input.tif"}
     assert data["outputs"][0]["sample_tensor"] == {"source": "sample_output.tif"}
     assert issues == []
+
+
+@pytest.mark.parametrize(
+    ("icon", "expected"),
+    [("🦈", "🦈"), ("ab", "ab"), ("icon.png", {"source": "icon.png"})],
+)
+def test_covers_documentation_and_file_icon_become_file_descriptions(
+    model_v0_4: Factory, icon: str, expected: Any
+) -> None:
+    # the reference turns every 0.4 icon into a file (an emoji then names a file); an icon of
+    # 1-2 characters is an emoji and stays one
+    data, _ = convert_ok(model_v0_4(covers=["c.png", "https://x.org/d.jpg"], icon=icon))
+    assert data["covers"] == [{"source": "c.png"}, {"source": "https://x.org/d.jpg"}]
+    assert data["icon"] == expected
 
 
 def test_v0_5_is_returned_unchanged() -> None:

@@ -140,7 +140,7 @@ def test_name_collisions_get_distinct_names(example_copy: Path, tmp_path: Path) 
     data = read_yaml(folder / "rdf.yaml")
     assert data["inputs"][0]["test_tensor"]["source"] == "test_input.npy"
     assert data["outputs"][0]["test_tensor"]["source"] == "test_input_2.npy"
-    assert data["documentation"] == "README.md"
+    assert data["documentation"] == {"source": "README.md", "sha256": sha256(folder / "README.md")}
     assert [a["source"] for a in data["attachments"]] == ["README.md", "README_2.md"]
     assert sha256(folder / "test_input_2.npy") == sha256(example_copy / "sub" / "test_input.npy")
     assert sha256(folder / "README_2.md") == sha256(example_copy / "other" / "README.md")
@@ -276,12 +276,13 @@ def test_absolute_urls_in_a_local_description(
     (http_server.root / "files" / "cover.png").write_bytes(b"remote cover")
     (http_server.root / "files" / "notes.txt").write_bytes(b"remote notes")
     raw = read_yaml(example_copy / "rdf.yaml")
-    raw["covers"] = ["cover.png", http_server.url("files/cover.png")]
+    raw["covers"] = [{"source": "cover.png"}, {"source": http_server.url("files/cover.png")}]
     raw["attachments"] = [{"source": http_server.url("files/notes.txt")}]
     write_yaml(example_copy / "rdf.yaml", raw)
     folder = save_bioimageio_package_as_folder(example_copy, tmp_path / "pkg")
     data = read_yaml(folder / "rdf.yaml")
-    assert data["covers"] == ["cover.png", "cover_2.png"]
+    assert [c["source"] for c in data["covers"]] == ["cover.png", "cover_2.png"]
+    assert data["covers"][1]["sha256"] == sha256(http_server.root / "files" / "cover.png")
     assert (folder / "cover_2.png").read_bytes() == b"remote cover"
     assert data["attachments"] == [
         {"source": "notes.txt", "sha256": sha256(http_server.root / "files" / "notes.txt")}

@@ -35,8 +35,9 @@ def test_update_hashes_fixes_wrong_and_missing_values(example_copy: Path) -> Non
         ),
     }
     assert old_onnx == sha256(example_copy / "weights.onnx")
-    # every other pinned file was already right; covers and documentation have no sha256 field
-    assert len(report.unchanged) == 6
+    # every other pinned file was already right (format 0.5.11+: covers and documentation too)
+    assert len(report.unchanged) == 8
+    assert {"$.covers[0].sha256", "$.documentation.sha256"} <= set(report.unchanged)
     assert "$.outputs[0].test_tensor.sha256" in report.unchanged
     assert report.not_stored == ()
     load_description(rdf, perform_io_checks=True)
@@ -44,7 +45,7 @@ def test_update_hashes_fixes_wrong_and_missing_values(example_copy: Path) -> Non
     assert written["weights"]["pytorch_state_dict"]["architecture"]["sha256"] == sha256(
         example_copy / "unet.py"
     )
-    assert "2 sha256 value(s) changed, 6 already right" in report.format_text()
+    assert "2 sha256 value(s) changed, 8 already right" in report.format_text()
 
 
 def test_update_hashes_leaves_a_correct_file_alone(example_copy: Path) -> None:

@@ -59,8 +59,8 @@ ESCAPES = [
 
 FIELDS: dict[str, tuple[tuple[str | int, ...], str]] = {
     # field path in the YAML -> (where to write it, the YAML path in messages)
-    "documentation": (("documentation",), "$.documentation"),
-    "cover": (("covers", 0), "$.covers[0]"),
+    "documentation": (("documentation", "source"), "$.documentation"),
+    "cover": (("covers", 0, "source"), "$.covers[0]"),
     "attachment": (("attachments", 0, "source"), "$.attachments[0]"),
     "test tensor": (("inputs", 0, "test_tensor", "source"), "$.inputs[0].test_tensor"),
     "sample tensor": (
@@ -72,7 +72,7 @@ FIELDS: dict[str, tuple[tuple[str | int, ...], str]] = {
         ("weights", "pytorch_state_dict", "architecture", "source"),
         "$.weights.pytorch_state_dict.architecture.source",
     ),
-    "icon": (("icon",), "$.icon"),
+    "icon": (("icon", "source"), "$.icon"),
 }
 
 

@@ -12,6 +12,7 @@ TEXT = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), min_siz
 NAME = st.from_regex(r"[A-Za-z][A-Za-z0-9_+\- ()]{3,30}[A-Za-z0-9]", fullmatch=True)
 FILE = st.from_regex(r"[a-z]{1,8}\.(npy|png|md|pt|onnx)", fullmatch=True)
 NPY = st.from_regex(r"[a-z]{1,8}\.npy", fullmatch=True)
+IMAGE = st.from_regex(r"[a-z]{1,8}\.(png|PNG|jpg|svg|gif|jpeg)", fullmatch=True)
 LICENSES = st.sampled_from(["MIT", "CC-BY-4.0", "BSD-3-Clause", "Apache-2.0"])
 FLOAT = st.floats(-1e6, 1e6, allow_nan=False).map(lambda x: round(x, 3))
 
@@ -195,7 +196,7 @@ def model(draw: st.DrawFn) -> dict[str, Any]:
             "backend": [draw(st.sampled_from(["tensorflow", "jax", "torch"])), "2.16.1"],
         }
     raw: dict[str, Any] = {
-        "format_version": "0.5.4",
+        "format_version": "0.5.14",
         "type": "model",
         "name": draw(NAME),
         "inputs": inputs,
@@ -207,7 +208,7 @@ def model(draw: st.DrawFn) -> dict[str, Any]:
         "license": LICENSES,
         "authors": st.lists(st.fixed_dictionaries({"name": TEXT}), min_size=1, max_size=2),
         "tags": st.lists(TEXT, min_size=1, max_size=3),
-        "covers": st.lists(FILE, min_size=1, max_size=2),
+        "covers": st.lists(IMAGE.map(lambda f: {"source": f}), min_size=1, max_size=2),
         "version": st.sampled_from(["0.1.0", "1.10.2"]),
         "config": st.builds(
             lambda tolerances: {

@@ -227,10 +227,16 @@ def test_training_data_inline_dataset() -> None:
 
 
 def test_format_version_requests() -> None:
-    assert build_description(minimal_model(), format_version="latest").descr is not None
-    assert build_description(minimal_model(), format_version="0.5.4").descr is not None
-    result = build_description(minimal_model(), format_version="0.4.10")
-    assert result.descr is None and result.errors[0].loc == ("format_version",)
+    for requested in ("discover", "latest", "0.5", "0.5.14"):
+        descr = build_description(minimal_model(), format_version=requested).descr
+        assert descr is not None and descr.format_version == "0.5.14"
+    # a model is no generic description
+    result = build_description(minimal_model(), format_version="0.3.4")
+    assert result.descr is None and result.errors[0].loc == ("type",)
+    # versions we cannot produce are refused, not ignored
+    for unsupported in ("0.4.10", "0.5.4", "0.2", "newest"):
+        with pytest.raises(ValueError, match="is not supported"):
+            build_description(minimal_model(), format_version=unsupported)
 
 
 def test_v04_conversion_unavailable_is_an_error(monkeypatch: pytest.MonkeyPatch) -> None:

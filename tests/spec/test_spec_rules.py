@@ -70,6 +70,7 @@ def _ref(tensor_id: str, axis_id: str, offset: int = 0) -> dict[str, Any]:
 
 
 ERROR_CASES: list[tuple[str, Mutation, tuple[Any, ...], str]] = [
+    ("unknown license", _set(("license",), "My-License"), ("license",), "must be an SPDX license"),
     (
         "duplicate input ids",
         lambda r: r["inputs"].append(dict(r["inputs"][0])),
@@ -513,9 +514,8 @@ WARNING_CASES: list[tuple[str, Mutation, tuple[Any, ...], str]] = [
         "axis id alias",
         _set(("inputs", 0, "axes", 0, "id"), "c"),
         ("inputs", 0, "axes", 0, "id"),
-        "normalised to 'channel'",
+        "read as 'channel'",
     ),
-    ("unknown license", _set(("license",), "My-License"), ("license",), "not a known SPDX"),
     ("long name", _set(("name",), "n" * 70), ("name",), "longer than 64"),
     (
         "two parentless weights",

@@ -15,14 +15,28 @@ from bioimageio_core.spec.legacy._common import TARGET_FORMAT_VERSION, file_name
 from bioimageio_core.spec.legacy.locations import original_location
 from bioimageio_core.spec.legacy.model import convert_model_to_v0_5 as _convert
 from bioimageio_core.spec.legacy.normalize import normalize_raw as _normalize
+from bioimageio_core.spec.legacy.upgrade import (
+    GENERIC_FORMAT_VERSION,
+    MODEL_FORMAT_VERSION,
+    convert_generic_v0_2,
+    upgrade_generic_v0_3,
+    upgrade_model_v0_5,
+    wrap_file_fields,
+)
 
 __all__ = [
+    "GENERIC_FORMAT_VERSION",
+    "MODEL_FORMAT_VERSION",
     "TARGET_FORMAT_VERSION",
+    "convert_generic_v0_2",
     "convert_model_to_v0_5",
     "file_name_of",
     "normalize_raw",
     "original_location",
     "suffix_of",
+    "upgrade_generic_v0_3",
+    "upgrade_model_v0_5",
+    "wrap_file_fields",
 ]
 
 

@@ -11,7 +11,7 @@ import attrs
 from bioimageio_core.spec.issues import Issue, Loc
 
 #: format version written by the 0.4 -> 0.5 conversion
-TARGET_FORMAT_VERSION = "0.5.7"
+TARGET_FORMAT_VERSION = "0.5.14"
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _VERSION = re.compile(r"^(\d+)\.(\d+)(?:\.(\d+))?")

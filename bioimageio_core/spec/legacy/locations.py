@@ -32,6 +32,9 @@ def original_location(loc: Loc, raw: Mapping[str, Any]) -> Loc:
         return _weights_location(loc)
     if loc[:1] == ("attachments",):
         return ("attachments",)
+    if loc[:1] in (("documentation",), ("icon",)) or (len(loc) >= 2 and loc[0] == "covers"):
+        # 0.4 wrote these files as plain strings; 0.5 as {source, sha256}
+        return loc[:2] if loc[0] == "covers" else loc[:1]
     return loc
 
 

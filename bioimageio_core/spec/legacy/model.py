@@ -24,6 +24,7 @@ from bioimageio_core.spec.legacy.axes import (
     parse_axes,
 )
 from bioimageio_core.spec.legacy.processing import convert_steps
+from bioimageio_core.spec.legacy.upgrade import wrap_file_fields
 from bioimageio_core.spec.legacy.upgrade_v0_4 import upgrade_to_v0_4
 from bioimageio_core.spec.legacy.weights import convert_weights
 
@@ -128,6 +129,7 @@ def _convert_v0_4(data: dict[str, Any], log: IssueLog) -> dict[str, Any]:
     out["outputs"] = outputs
     if attachments:
         out["attachments"] = attachments
+    wrap_file_fields(out)  # format 0.5.11+: covers, documentation, icon files are {source}
     return out
 
 
