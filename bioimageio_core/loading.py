@@ -79,7 +79,9 @@ def load_description(
     today's rules to older files; ``"0.5"``/``"0.5.14"`` (models) and ``"0.3"``/``"0.3.4"``
     (other types) are ``"latest"`` for one family. Other values raise ``ValueError``.
     """
-    summary, descr = _validate(source, _io_checks(perform_io_checks), format_version)
+    descr, summary = load_description_and_summary(
+        source, perform_io_checks=perform_io_checks, format_version=format_version
+    )
     if descr is None:
         raise ValidationError(summary)
     return descr
@@ -116,6 +118,7 @@ def load_dataset_description(
 def _load_typed(
     source: Source, expected: str, perform_io_checks: bool | None, format_version: str
 ) -> ResourceDescr:
+    _check_format_version(format_version)
     summary, descr = _validate(source, _io_checks(perform_io_checks), format_version)
     if descr is None:
         raise ValidationError(summary)
@@ -143,6 +146,30 @@ def load_description_and_validate_format_only(
     )
 
 
+def load_description_and_summary(
+    source: Source,
+    *,
+    perform_io_checks: bool | None = None,
+    format_version: str = "discover",
+) -> tuple[ResourceDescr | None, ValidationSummary]:
+    """Like :func:`load_description`, but returns the descriptor (None when invalid) together with
+    the validation summary (warnings included) instead of raising for an invalid description."""
+    _check_format_version(format_version)
+    summary, descr = _validate(source, _io_checks(perform_io_checks), format_version)
+    return descr, summary
+
+
+def _check_format_version(format_version: str) -> None:
+    from bioimageio_core.spec.build import SUPPORTED_FORMAT_VERSIONS
+
+    if format_version not in SUPPORTED_FORMAT_VERSIONS:
+        raise ValueError(
+            f"format_version={format_version!r} is not supported: descriptions are loaded in the "
+            "current formats (model 0.5.14, generic 0.3.4); use 'discover', 'latest', "
+            "'0.5' / '0.5.14' (models) or '0.3' / '0.3.4' (other types)"
+        )
+
+
 def validate_format(
     source: Source,
     *,
@@ -151,8 +178,10 @@ def validate_format(
 ) -> ValidationSummary:
     """Validate a description and return the summary; never raises for bad input.
 
-    (A malformed ``BIOIMAGEIO_*`` setting is not bad input: it raises ``ValueError``.)
+    (A malformed ``BIOIMAGEIO_*`` setting or an unsupported ``format_version`` is not bad
+    input: it raises ``ValueError``.)
     """
+    _check_format_version(format_version)
     io_checks = _io_checks(perform_io_checks)
     try:
         summary, _ = _validate(source, io_checks, format_version)

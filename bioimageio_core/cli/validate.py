@@ -93,9 +93,11 @@ def validate(
 @offline_option
 @debug_option
 def update_format(source: str, output: str, debug: bool) -> None:
-    """Write the description at SOURCE in the latest format (0.4 models become 0.5).
+    """Write the description at SOURCE in the current format (model 0.5.14, other types 0.3.4).
 
-    By default the YAML goes to standard output; with --output it is written to a file.
+    Older descriptions are converted (0.4 models become 0.5.14, generic 0.2 becomes 0.3.4) and
+    must satisfy today's rules; what changed or was dropped is reported as a warning. By default
+    the YAML goes to standard output; with --output it is written to a file.
     Relative file references are kept as they are: write the file next to the original
     description (or copy the referenced files along).
 
@@ -107,16 +109,31 @@ def update_format(source: str, output: str, debug: bool) -> None:
     from bioimageio_core.errors import BioimageioError, ValidationError
 
     try:
-        from bioimageio_core.loading import dump_description, dump_yaml, load_description
+        from bioimageio_core.loading import (
+            dump_description,
+            dump_yaml,
+            load_description_and_summary,
+        )
 
-        descr = load_description(source, perform_io_checks=False, format_version="latest")
+        descr, summary = load_description_and_summary(
+            source, perform_io_checks=False, format_version="latest"
+        )
+        if descr is None:
+            raise ValidationError(summary)
         text = dump_yaml(dump_description(descr))
     except ValidationError as e:
         click.echo(f"error: {e.summary.first_error_text()}", err=True)
-        click.echo(f"  run `bioimageio-run validate {source}` for the full report", err=True)
+        click.echo(
+            f"  run `bioimageio-run validate {source}` for the full report; fields written in "
+            "an older format may need changes by hand to fit the current one",
+            err=True,
+        )
         sys.exit(1)
     except Exception as e:
         _fail(e, debug)
+    for detail in summary.details:
+        for warning in detail.warnings:
+            click.echo(f"warning: {warning.path}: {warning.msg}", err=True)
     if output == "-":
         click.echo(text, nl=False)
         return

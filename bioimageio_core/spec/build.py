@@ -232,6 +232,8 @@ def _build(
         cls = table[minor]  # type: ignore[index]
     first_after_conversion = len(issues)
     descr = _structure(data, cls, extensions, issues)
+    if descr is not None and latest:
+        descr = _drop_unknown_top_level_fields(descr, issues)
     if descr is not None:
         issues.extend(check_resource(descr, legacy=legacy_rules))
         issues.extend(check_file_references(descr))
@@ -243,6 +245,26 @@ def _build(
             _at_original_location(i, converted_from) for i in issues[first_after_conversion:]
         ]
     return descr, issues
+
+
+def _drop_unknown_top_level_fields(descr: Any, issues: list[Issue]) -> Any:
+    """The current format forbids unknown top-level fields: drop them, each with a warning."""
+    unknown = dict(getattr(descr, "extra", None) or {})
+    if not unknown:
+        return descr
+    version = descr.format_version
+    for key in unknown:
+        kept = f"unknown field '{key}' (kept as is)"
+        issues[:] = [i for i in issues if not (i.loc == (key,) and i.msg == kept)]
+        issues.append(
+            Issue(
+                (key,),
+                f"unknown field '{key}' has no place in format {version}; dropped (keep it "
+                "under 'config' if it matters)",
+                "warning",
+            )
+        )
+    return attrs.evolve(descr, extra={})
 
 
 def _at_original_location(issue: Issue, original: Mapping[str, Any]) -> Issue:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -20,12 +21,18 @@ from bioimageio_core.spec.data import NominalOrOrdinalDataDescr
 from bioimageio_core.spec.generic import (
     FileDescr,
     GenericDescr02,
+    LinkedResource,
     _ResourceBase,
     iter_cite_issues,
 )
 from bioimageio_core.spec.issues import Issue, Loc, loc_to_path
 from bioimageio_core.spec.licenses import DEPRECATED_SPDX_LICENSE_IDS, SPDX_LICENSE_IDS
-from bioimageio_core.spec.model import InputTensorDescr, ModelDescr, OutputTensorDescr
+from bioimageio_core.spec.model import (
+    MODEL_ID_PATTERN,
+    InputTensorDescr,
+    ModelDescr,
+    OutputTensorDescr,
+)
 from bioimageio_core.spec.processing import (
     POSTPROCESSING_ONLY,
     EnsureDtypeKwargs,
@@ -67,10 +74,11 @@ def check_resource(descr: Any, *, legacy: bool = False) -> Iterator[Issue]:
                 f"'name' is longer than 64 characters ({len(name)}); consider shortening it",
             )
         if name != name.strip():
-            yield _err(("name",), f"'name' must not start or end with whitespace (got {name!r})")
+            yield _warn(("name",), f"'name' starts or ends with whitespace (got {name!r}); trim it")
         for loc, msg in iter_cite_issues(descr.cite):
             yield _err(loc, msg)
         yield from _file_fields(descr, legacy)
+        yield from _ids_and_links(descr, legacy)
     yield from _license(descr, strict=not legacy and isinstance(descr, _ResourceBase))
 
 
@@ -104,6 +112,50 @@ def _license(descr: Any, strict: bool) -> Iterator[Issue]:
             yield _err(("license",), text)
         else:
             yield _warn(("license",), f"{text}; format 0.5 / 0.3 descriptions require it")
+
+
+_RESOURCE_ID = re.compile(MODEL_ID_PATTERN)
+_DOI = re.compile(r"10\.[0-9]{4}.+")
+
+
+def _ids_and_links(descr: _ResourceBase, legacy: bool) -> Iterator[Issue]:
+    """Resource ids (own, parent, training data), citation DOIs and URLs (format 0.5 / 0.3 rules;
+    warnings for descriptions that declare an older format)."""
+
+    def issue(loc: Loc, msg: str) -> Issue:
+        return (
+            _warn(loc, f"{msg}; format 0.5 / 0.3 descriptions require it")
+            if legacy
+            else _err(loc, msg)
+        )
+
+    id_rule = (
+        "a resource id (lower-case letters, digits, '_', '-', '.', '/'; no leading or trailing "
+        "'/'), e.g. 'affable-shark'"
+    )
+    linked: list[tuple[Loc, Any]] = [(("id",), descr.id)]
+    parent = descr.parent
+    linked.append(
+        (("parent",), parent)
+        if isinstance(parent, str)
+        else (("parent", "id"), getattr(parent, "id", None))
+    )
+    training = getattr(descr, "training_data", None)
+    if isinstance(training, LinkedResource):
+        linked.append((("training_data", "id"), training.id))
+    for loc, value in linked:
+        if isinstance(value, str) and _RESOURCE_ID.fullmatch(value) is None:
+            yield issue(loc, f"'{loc[-1]}' must be {id_rule} (got {value!r})")
+    for i, entry in enumerate(descr.cite):
+        if entry.doi is not None and _DOI.fullmatch(entry.doi) is None:
+            yield issue(
+                ("cite", i, "doi"), f"'doi' must be a DOI such as '10.1234/abc' (got {entry.doi!r})"
+            )
+        if entry.url is not None and not entry.url.startswith(("http://", "https://")):
+            yield issue(
+                ("cite", i, "url"),
+                f"'url' must be an http(s) URL such as 'https://example.com/paper' (got {entry.url!r})",
+            )
 
 
 def _file_fields(descr: _ResourceBase, legacy: bool) -> Iterator[Issue]:
