@@ -5,6 +5,7 @@ Every install goes through constraints.txt (it pins torch to a CPU build).
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import nox
@@ -19,6 +20,7 @@ nox.options.sessions = [
     "tests",
     *(f"tests_{name}" for name in PLUGINS),
     "tests_conversion",
+    "interop",
 ]
 nox.options.reuse_existing_virtualenvs = True
 nox.options.error_on_missing_interpreters = False
@@ -76,6 +78,41 @@ def tests_conversion(session: nox.Session) -> None:
         "plugins/torch/tests/test_converters_torch.py",
         "plugins/keras/tests/test_converters_keras.py",
         *session.posargs,
+    )
+
+
+REFERENCE_SPEC = "bioimageio.spec==0.5.14.3"
+"""The reference format library the interop session checks against (never a dependency)."""
+
+
+@nox.session
+def interop(session: nox.Session) -> None:
+    """Both directions with the reference format library (bioimageio.spec, in this session only).
+
+    What we write (update-format, package, add-weights, save) is accepted by it as model 0.5.14 /
+    generic 0.3.4; what it writes (update_format, packages) is accepted by us and passes
+    `bioimageio-run test`. Needs the conformance data (../shared/conformance): set
+    BIOIMAGEIO_TEST_CONFORMANCE=optional to run without it (those tests then skip). The reference
+    runs offline: format checks without io, io checks only on local files.
+    """
+    install(
+        session,
+        "-e", ".[test]",
+        "-e", "plugins/onnx[test]",
+        "-e", "plugins/torch[test]",
+        "-e", "plugins/keras[test]",
+        REFERENCE_SPEC,
+    )  # fmt: skip
+    conformance = os.environ.get("BIOIMAGEIO_TEST_CONFORMANCE", "required")
+    session.run(
+        "pytest",
+        "tests/interop",
+        *session.posargs,
+        env={
+            "BIOIMAGEIO_TEST_INTEROP": "required",
+            "BIOIMAGEIO_TEST_CONFORMANCE": conformance,
+            "KERAS_BACKEND": "torch",
+        },
     )
 
 

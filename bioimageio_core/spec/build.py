@@ -197,6 +197,8 @@ def _build(
             issues.extend(conv_issues)
             if any(i.severity == "error" for i in conv_issues):
                 return None, issues
+            if latest:
+                legacy.keep_fixed_batch_sizes(data, converted_from)
         elif minor == "0.5":
             if _FULL_VERSION.fullmatch(fv):
                 data, up_issues = legacy.upgrade_model_v0_5(data)

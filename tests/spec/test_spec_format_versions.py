@@ -349,3 +349,28 @@ def _model_v0_4(**fields: Any) -> dict[str, Any]:
         "weights": {"onnx": {"source": "w.onnx", "opset_version": 17}},
         **fields,
     }
+
+
+def test_name_with_surrounding_whitespace_is_a_warning() -> None:
+    result = build_description(_model("0.5.14", name=" padded name "))
+    assert result.descr is not None
+    assert any(i.loc == ("name",) and "whitespace" in i.msg for i in result.warnings)
+
+
+@pytest.mark.parametrize(
+    ("shape", "written_size"),
+    [
+        ([1, 1, 8], 1),  # fixed shape: batch 1
+        ({"min": [1, 1, 8], "step": [0, 0, 8]}, 1),  # parameterized, batch step 0
+        ({"min": [1, 1, 8], "step": [1, 0, 8]}, None),  # batch free
+    ],
+)
+def test_writing_a_0_4_model_keeps_a_fixed_batch_size(shape: Any, written_size: int | None) -> None:
+    raw = _model_v0_4()
+    raw["inputs"][0]["shape"] = shape
+    raw["outputs"][0]["shape"] = {"reference_tensor": "raw", "scale": [1, 1, 1], "offset": [0, 0, 0]}
+    discovered = build_description(raw).descr
+    latest = build_description(raw, format_version="latest").descr
+    assert isinstance(discovered, ModelDescr) and isinstance(latest, ModelDescr)
+    assert discovered.inputs[0].axes[0].size is None  # loading keeps batches free
+    assert latest.inputs[0].axes[0].size == written_size

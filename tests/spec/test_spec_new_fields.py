@@ -549,3 +549,21 @@ def test_tolerance_extra_keys_are_kept() -> None:
     model = _valid(_tolerances({"output_ids": ["out"], "note": "measured on CPU"}))
     written = _round_trip(model)["config"]["bioimageio"]["reproducibility_tolerance"]
     assert written == [{"output_ids": ["out"], "note": "measured on CPU"}]
+
+
+# --- reference_tensor names an input (format 0.5.8+) -----------------------------------------------
+
+
+@pytest.mark.parametrize("op", ["scale_range", "scale_mean_variance"])
+def test_postprocessing_reference_tensor_may_name_an_input(op: str) -> None:
+    model = _valid(_post({"id": op, "kwargs": {"reference_tensor": "raw"}}))
+    assert model.outputs[0].postprocessing[0].kwargs.reference_tensor == "raw"
+
+
+@pytest.mark.parametrize("op", ["scale_range", "scale_mean_variance"])
+def test_postprocessing_reference_tensor_may_not_name_an_output(op: str) -> None:
+    _error_at(
+        _post({"id": op, "kwargs": {"reference_tensor": "out"}}),
+        ("outputs", 0, "postprocessing", 0, "kwargs", "reference_tensor"),
+        "must name an input tensor (raw) (got 'out')",
+    )

@@ -14,6 +14,7 @@ from bioimageio_core.spec.issues import Issue
 from bioimageio_core.spec.legacy._common import TARGET_FORMAT_VERSION, file_name_of, suffix_of
 from bioimageio_core.spec.legacy.locations import original_location
 from bioimageio_core.spec.legacy.model import convert_model_to_v0_5 as _convert
+from bioimageio_core.spec.legacy.model import keep_fixed_batch_sizes
 from bioimageio_core.spec.legacy.normalize import normalize_raw as _normalize
 from bioimageio_core.spec.legacy.upgrade import (
     GENERIC_FORMAT_VERSION,
@@ -31,6 +32,7 @@ __all__ = [
     "convert_generic_v0_2",
     "convert_model_to_v0_5",
     "file_name_of",
+    "keep_fixed_batch_sizes",
     "normalize_raw",
     "original_location",
     "suffix_of",

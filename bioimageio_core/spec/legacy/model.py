@@ -364,3 +364,32 @@ def _move_test_and_sample_files(
                 log.warn((field, j), f"sample {source!r} is not an image file; kept as attachment")
                 extra.append({"source": source})
     return extra
+
+
+def keep_fixed_batch_sizes(converted: dict[str, Any], raw_v0_4: Mapping[str, Any]) -> None:
+    """Give converted input batch axes ``size: 1`` where the 0.4 shape fixed the batch at 1.
+
+    The conversion leaves batch axes free (0.4 descriptions often wrote batch 1 for "any batch",
+    and running one block per call is the safe fallback). A description *written* in the current
+    format must not claim more than the 0.4 file stated, so writers call this (in place).
+    """
+    inputs_v0_4 = raw_v0_4.get("inputs")
+    if not isinstance(inputs_v0_4, list):
+        return
+    by_name = {t.get("name"): t for t in inputs_v0_4 if isinstance(t, Mapping)}
+    for tensor in converted.get("inputs") or ():
+        old = by_name.get(tensor.get("id"))
+        axes = old.get("axes") if old is not None else None
+        if not isinstance(axes, str) or "b" not in axes:
+            continue
+        shape = old.get("shape") if old is not None else None
+        b = axes.index("b")
+        if isinstance(shape, Mapping):
+            steps = shape.get("step")
+            fixed = isinstance(steps, list) and len(steps) > b and steps[b] == 0
+        else:
+            fixed = isinstance(shape, list)
+        if fixed:
+            for axis in tensor.get("axes") or ():
+                if isinstance(axis, dict) and axis.get("type") == "batch":
+                    axis["size"] = 1
