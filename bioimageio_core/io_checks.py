@@ -8,7 +8,7 @@
 * Sample tensors (images) have as many non-singleton dimensions as the axes allow.
 * A float test output is not so small that the ``absolute_tolerance`` that applies to it hides
   every mismatch (> 1 % of its largest absolute value): a warning.
-* The documentation has a heading about validation: a warning otherwise.
+* The documentation (when local) has a heading about validation: a warning otherwise.
 
 Only headers are read where that is enough (``.npy``, TIFF); files come through
 :func:`bioimageio_core.sources.open_file` (cached, sha256 checked).
@@ -261,11 +261,14 @@ def _check_tolerances_against_test_outputs(model: ModelDescr, root: Root) -> Ite
 
 
 def _check_documentation(model: Any, root: Root) -> Iterator[Issue]:
+    from bioimageio_core.sources import UrlRoot, is_url
     from bioimageio_core.spec.legacy import file_name_of
 
     doc = getattr(model, "documentation", None)
     if doc is None or not hasattr(doc, "source") or not file_name_of(doc.source).endswith(".md"):
         return
+    if is_url(doc.source) or isinstance(root, UrlRoot):
+        return  # validation never downloads documentation (only looks it up)
     try:
         text = _open(root, doc).read_text(encoding="utf-8")
     except UnicodeDecodeError:

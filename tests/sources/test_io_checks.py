@@ -4,7 +4,7 @@ tolerances against the test outputs, the documentation's validation heading."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pytest
@@ -14,6 +14,9 @@ from bioimageio_core import validate_format
 from bioimageio_core.io import save_tensor
 from bioimageio_core.summary import ValidationSummary
 from bioimageio_core.tensor import Tensor
+
+if TYPE_CHECKING:
+    from tests.conftest import FileServer
 
 
 def _model(
@@ -201,3 +204,14 @@ def test_documentation_without_validation_heading_is_a_warning(tmp_path: Path) -
     summary = validate_format(rdf, perform_io_checks=True)
     assert summary.status == "valid-format"
     assert [(loc, kind) for loc, _, kind in _io_issues(summary)] == [("$.documentation", "warning")]
+
+
+def test_remote_documentation_is_not_downloaded_for_the_heading_check(
+    tmp_path: Path, http_server: FileServer
+) -> None:
+    rdf = _model(http_server.root / "m", (16, 16), (16, 16))
+    (http_server.root / "m" / "README.md").write_text("# model\n\nno heading about checks\n")
+    summary = validate_format(http_server.url("m/rdf.yaml"), perform_io_checks=True)
+    assert summary.status == "valid-format", summary.format_text()
+    assert http_server.count("m/README.md") == 0
+    assert rdf.is_file()
