@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+import warnings
 from collections.abc import Mapping, Sequence
 
 import torch
@@ -14,10 +15,13 @@ _SHOW_KEYS = 20
 
 
 class PytorchStateDictAdapter(TorchAdapter):
-    """Builds the architecture, moves it to the device and loads the state dict strictly.
+    """Builds the architecture, moves it to the device and loads the state dict.
 
     The state dict is read with ``weights_only=True``, so a file that holds anything but tensors
-    and plain containers (a pickle payload) is refused.
+    and plain containers (a pickle payload) is refused. Loading is strict unless the entry says
+    ``strict: false`` (model format 0.5.8+): then missing and unexpected keys are reported in a
+    warning and the parameters not in the file keep the values the architecture gave them. A
+    parameter whose shape differs is an error either way.
     """
 
     weights_format = "pytorch_state_dict"
@@ -36,15 +40,31 @@ class PytorchStateDictAdapter(TorchAdapter):
         finally:
             del state
         if result.missing_keys or result.unexpected_keys:
-            raise self._error(
-                "the state dict does not fit the architecture: "
+            keys = (
                 f"missing keys {_show(result.missing_keys)}, "
-                f"unexpected keys {_show(result.unexpected_keys)}",
+                f"unexpected keys {_show(result.unexpected_keys)}"
+            )
+            if not self.strict:
+                warnings.warn(
+                    f"{self.weights_format} weights {str(self.request.weights.source)!r}: loaded "
+                    f"non-strictly ({self._loc('strict')} is false): {keys}",
+                    stacklevel=2,
+                )
+                return module
+            raise self._error(
+                f"the state dict does not fit the architecture: {keys}",
                 loc=self._loc("source"),
                 hint="the weights belong to a different architecture or kwargs (a state dict "
-                "saved from a wrapper such as DataParallel has keys prefixed with 'module.')",
+                "saved from a wrapper such as DataParallel has keys prefixed with 'module.'); "
+                "if the model is meant to load only part of its parameters, its description "
+                "says `strict: false`",
             )
         return module
+
+    @property
+    def strict(self) -> bool:
+        """Whether missing or unexpected keys are an error (the entry's ``strict``, default True)."""
+        return bool(getattr(self.request.weights, "strict", True))
 
     def _read_state_dict(self) -> Mapping[str, torch.Tensor]:
         path = self._weights_path()

@@ -164,6 +164,44 @@ def test_missing_and_unexpected_keys_are_listed(nets: ModuleType, model_dir: Pat
     assert "bioimageio-run-torch" in text
 
 
+def test_non_strict_loading_warns_and_runs(nets: ModuleType, model_dir: Path) -> None:
+    module = seeded(nets.TinyConv, in_channels=2, out_channels=3)
+    state = dict(module.state_dict())
+    state["extra.bias"] = torch.zeros(3)  # unexpected
+    bias_key = next(k for k in state if k.endswith(".bias") and k != "extra.bias")
+    del state[bias_key]  # missing: keeps the architecture's initial value
+    rdf, x, _ = _tiny_conv_rdf(model_dir, nets, state=state)
+    with pytest.raises(PluginError, match="missing keys"):  # strict by default
+        create_pytorch_state_dict_adapter(make_request(model_dir, rdf, FORMAT))
+    rdf["weights"][FORMAT]["strict"] = False
+    torch.manual_seed(0)  # the architecture's initial values, as seeded() makes them
+    with pytest.warns(UserWarning) as record:
+        adapter = create_pytorch_state_dict_adapter(make_request(model_dir, rdf, FORMAT))
+    text = " ".join(str(w.message) for w in record)
+    assert f"missing keys ['{bias_key}']" in text
+    assert "unexpected keys ['extra.bias']" in text
+    assert "weights.pytorch_state_dict.strict" in text
+    # the loaded parameters are the file's; the missing one keeps its initial value
+    expected_module = seeded(nets.TinyConv, in_channels=2, out_channels=3)
+    partial = {k: v for k, v in state.items() if k != "extra.bias"}
+    expected_module.load_state_dict(partial, strict=False)
+    with adapter:
+        result = adapter.forward({"raw": x})
+    np.testing.assert_allclose(result["out"], run_eager(expected_module, x).numpy(), atol=1e-6)
+
+
+def test_non_strict_loading_still_refuses_shape_mismatches(
+    nets: ModuleType, model_dir: Path
+) -> None:
+    architecture = file_architecture(
+        model_dir / NETS_FILE, "TinyConv", in_channels=1, out_channels=3
+    )
+    rdf, _, _ = _tiny_conv_rdf(model_dir, nets, architecture=architecture)
+    rdf["weights"][FORMAT]["strict"] = False
+    with pytest.raises(PluginError, match=r"size mismatch"):
+        create_pytorch_state_dict_adapter(make_request(model_dir, rdf, FORMAT))
+
+
 def test_shape_mismatch_names_the_parameter(nets: ModuleType, model_dir: Path) -> None:
     architecture = file_architecture(
         model_dir / NETS_FILE, "TinyConv", in_channels=1, out_channels=3
