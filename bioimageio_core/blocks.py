@@ -41,7 +41,7 @@ from bioimageio_core.shapes import (
     scale_ratio,
     valid_input_sizes,
 )
-from bioimageio_core.tensor import PadMode, Tensor, pad_array
+from bioimageio_core.tensor import Padding, PadMode, Tensor, pad_array
 
 T = TypeVar("T")
 
@@ -348,28 +348,39 @@ def model_sample_blocks(
     )
 
 
-def padded_sample_block(model: ModelSpec, sample_shape: SampleShape) -> SampleBlock:
+def padded_sample_block(
+    model: ModelSpec,
+    sample_shape: SampleShape,
+    halo: Mapping[TensorAxis, int] | None = None,
+) -> SampleBlock:
     """One block holding the whole sample, padded up to the smallest valid input sizes.
 
     Use it to run a sample whose sizes the model does not accept without tiling: cut the input
     with :func:`block_data`, run the model, and crop each output back with
     :func:`map_output_blocks` and :func:`write_block` (or :func:`inner_data`).
+    With ``halo`` (input pixels per ``(tensor_id, axis_id)``, e.g. :func:`block_halos`) the block
+    also extends that far beyond both borders of the sample, so the model sees padded context
+    there, as a tile at the sample border does with ``border="pad"``.
     """
-    sizes = {(t, a): s for t, axes in sample_shape.items() for a, s in axes.items()}
+    halo = halo or {}
+    sizes = {
+        (t, a): s + 2 * halo.get((t, a), 0) for t, axes in sample_shape.items() for a, s in axes.items()
+    }
     valid = valid_input_sizes(model, sizes)
-    return next(split_sample_shape(sample_shape, valid))
+    return next(split_sample_shape(sample_shape, valid, halo))
 
 
 # --- block data -------------------------------------------------------------------------------
 
 
 def block_data(
-    source: Tensor | npt.ArrayLike, block: Block, mode: PadMode = "reflect"
+    source: Tensor | npt.ArrayLike, block: Block, mode: PadMode | Padding = "reflect"
 ) -> np.ndarray[Any, Any]:
     """Cut ``block``'s data out of ``source`` (ndarray, memmap, zarr array, Tensor …).
 
-    Only the outer region is read; borders are padded with ``mode`` (see
-    :func:`bioimageio_core.tensor.pad_array`), exactly as padding the whole sample would.
+    Only the outer region is read; borders are padded with ``mode`` (a numpy mode or a
+    :class:`~bioimageio_core.tensor.Padding`, see :func:`bioimageio_core.tensor.pad_array`),
+    exactly as padding the whole sample would.
     """
     array: Any = source.data if isinstance(source, Tensor) else source
     region = np.asarray(array[block.outer_slices])
@@ -406,10 +417,24 @@ def write_block(target: SupportsSetItem, block: Block, data: npt.ArrayLike) -> N
 
 
 def sample_block_data(
-    members: Mapping[str, Tensor | npt.ArrayLike], block: SampleBlock, mode: PadMode = "reflect"
+    members: Mapping[str, Tensor | npt.ArrayLike],
+    block: SampleBlock,
+    mode: PadMode | Padding | Mapping[str, Padding] = "reflect",
 ) -> dict[str, np.ndarray[Any, Any]]:
-    """:func:`block_data` for every member of ``block`` (members absent from it are skipped)."""
-    return {m: block_data(members[m], b, mode) for m, b in block.members.items() if m in members}
+    """:func:`block_data` for every member of ``block`` (members absent from it are skipped).
+
+    ``mode``: one padding for every member, or one per member id (``"reflect"`` for members not
+    in the mapping).
+    """
+
+    def mode_of(member: str) -> PadMode | Padding:
+        if isinstance(mode, Mapping):
+            return mode.get(member, "reflect")
+        return mode
+
+    return {
+        m: block_data(members[m], b, mode_of(m)) for m, b in block.members.items() if m in members
+    }
 
 
 def write_blocks(

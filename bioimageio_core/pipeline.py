@@ -10,7 +10,8 @@ Semantics (numbers match bioimageio.core):
 * blocks carry the model's halo; by default blocks at a sample border lie inside the sample
   (``border="inside"``), so they see the real border exactly as whole-sample prediction does and
   blockwise equals whole-sample prediction for any model whose receptive field fits its halo;
-  ``border="pad"`` centres blocks and reflect-pads beyond the border as bioimageio.core does;
+  ``border="pad"`` (the default when an input declares ``pad``) centres blocks and pads beyond
+  the border as bioimageio.core does, with each input's ``pad`` mode (reflect when it has none);
   every block of a sample has one shape, blocks are produced lazily, ``batch_size`` blocks go through the model per call
   when its batch axis allows it, and the next batch is cut while the model runs;
 * outputs are written into preallocated arrays (numpy, ``np.memmap`` or any array-like with
@@ -59,6 +60,7 @@ from bioimageio_core.digest import (
     normalize_block_shape,
 )
 from bioimageio_core.errors import BioimageioError, InputError, PluginError
+from bioimageio_core.input_padding import declared_paddings, preprocessed_paddings
 from bioimageio_core.ops import BoundOp, apply_ops, build_model_ops, required_measures
 from bioimageio_core.prefetch import PrefetchPolicy, prefetched
 from bioimageio_core.sample import Sample
@@ -87,7 +89,7 @@ from bioimageio_core.stats import (
     StatsCalculator,
     compute_dataset_measures,
 )
-from bioimageio_core.tensor import Tensor
+from bioimageio_core.tensor import Padding, Tensor
 
 if TYPE_CHECKING:
     from bioimageio_core.adapters import ModelAdapter
@@ -140,7 +142,7 @@ class PredictionPipeline:
         fixed_dataset_statistics: Mapping[Measure, MeasureValue] | None = None,
         default_blocksize_parameter: BlocksizeParameter = DEFAULT_BLOCKSIZE_PARAMETER,
         batch_size: int = 1,
-        border: BorderMode = "inside",
+        border: BorderMode | None = None,
         running_dataset_measures: Iterable[DatasetMeasure] | None = None,
     ) -> None:
         self.model = model
@@ -159,7 +161,9 @@ class PredictionPipeline:
         self.fixed_dataset_statistics = dict(fixed_dataset_statistics or {})
         self.default_blocksize_parameter = default_blocksize_parameter
         self.default_batch_size = batch_size
-        self.border: BorderMode = border
+        self.input_paddings: dict[str, Padding] = declared_paddings(model)
+        """Inputs whose description declares ``pad``, and how they are padded."""
+        self.border: BorderMode = border or ("pad" if self.input_paddings else "inside")
         self._batching_failed = False
         self.optional_inputs = tuple(str(t.id) for t in model.inputs if getattr(t, "optional", False))
         if running_dataset_measures is None:
@@ -368,18 +372,25 @@ class PredictionPipeline:
     ) -> Sample:
         """Run the whole sample in one forward call (padded to valid sizes, cropped back).
 
-        A sample larger than a fixed model size along an axis that may be tiled (space, time,
-        batch) is tiled automatically along those axes only (blocks of the fixed size with the
-        model's halo; other axes whole).
+        With ``border="pad"`` (the default when an input declares ``pad``) the sample is also
+        padded by the model's halo on both sides, so the outputs at the sample border come from
+        padded context exactly as in tiled prediction. A sample larger than a fixed model size
+        along an axis that may be tiled (space, time, batch) is tiled automatically along those
+        axes only (blocks of the fixed size with the model's halo; other axes whole).
         """
         digested = self.digest(sample)
         shape = digested.shape
         sizes = _flat(shape)
-        tiled = self._exceeding_fixed_sizes(sizes)
+        present = self._present(digested)
+        halos = block_halos(present) if self.border == "pad" else {}
+        tiled = self._exceeding_fixed_sizes(sizes, halos)
         if tiled:
-            blocks, n_blocks = self._tile_fixed_axes(shape, sizes, tiled)
+            blocks, n_blocks = self._tile_fixed_axes(shape, sizes, tiled, halos)
         else:
-            blocks = iter([padded_sample_block(self._present(digested), shape)])
+            try:
+                blocks = iter([padded_sample_block(present, shape, halos)])
+            except ShapeError as e:
+                raise InputError(e.message, hint=e.hint) from None
             n_blocks = 1
         return self._predict(
             digested,
@@ -469,14 +480,20 @@ class PredictionPipeline:
     def _is_reference(self, key: TensorAxis) -> bool:
         return isinstance(self.spec.axis(key).size, SizeReference)
 
-    def _exceeding_fixed_sizes(self, sizes: Mapping[TensorAxis, int]) -> set[TensorAxis]:
-        """Input axes that may be split and are larger than the model's fixed size."""
+    def _exceeding_fixed_sizes(
+        self, sizes: Mapping[TensorAxis, int], halos: Mapping[TensorAxis, int]
+    ) -> set[TensorAxis]:
+        """Input axes that may be split and are larger than the model's fixed size (with the
+        ``halos`` padded on both sides)."""
         out: set[TensorAxis] = set()
         for t in self.spec.inputs:
             for a in t.axes:
-                s = sizes.get((t.id, a.id))
-                if s is not None and isinstance(a.size, FixedSize) and a.splittable and s > a.size.size:
-                    out.add((t.id, a.id))
+                key = (t.id, a.id)
+                s = sizes.get(key)
+                if s is None or not isinstance(a.size, FixedSize) or not a.splittable:
+                    continue
+                if s + 2 * halos.get(key, 0) > a.size.size:
+                    out.add(key)
         return out
 
     def _tile_fixed_axes(
@@ -484,8 +501,10 @@ class PredictionPipeline:
         shape: Mapping[str, Mapping[str, int]],
         sizes: Mapping[TensorAxis, int],
         tiled: set[TensorAxis],
+        border_halos: Mapping[TensorAxis, int],
     ) -> tuple[Iterator[SampleBlock], int]:
-        """Blocks that cut only the ``tiled`` axes (with halo); other axes whole, padded to valid."""
+        """Blocks that cut only the ``tiled`` axes (with halo); other axes whole, padded to valid
+        sizes (and by ``border_halos`` on both sides)."""
         bs: dict[TensorAxis, int] = {}
         for t in self.spec.inputs:
             for a in t.axes:
@@ -495,13 +514,16 @@ class PredictionPipeline:
                 if key in tiled and isinstance(a.size, FixedSize):
                     bs[key] = a.size.size
                     continue
-                v = valid_size(a.size, sizes[key])
-                bs[key] = sizes[key] if v is None else v
+                wanted = sizes[key] + 2 * border_halos.get(key, 0)
+                v = valid_size(a.size, wanted)
+                bs[key] = wanted if v is None else v
         present = ModelSpec(
             inputs=tuple(t for t in self.spec.inputs if t.id in shape), outputs=self.spec.outputs
         )
         bs.update(resolve_references(present, bs, present.inputs))
-        halos = {k: h for k, h in block_halos(self.spec).items() if k in tiled}
+        halos = {
+            k: h for k, h in block_halos(self.spec).items() if k in tiled or k in border_halos
+        }
         try:
             blocks = split_sample_shape(
                 shape,
@@ -596,6 +618,7 @@ class PredictionPipeline:
         adapter = self._adapter()
         processed = sample if skip_preprocessing else self._preprocess(sample)
         members = processed.members
+        paddings = self._paddings(sample, processed.stat, skip_preprocessing)
         out_sizes = output_sizes(self.spec, _flat(sample.shape))
         if any(v is None for v in out_sizes.values()) and n_blocks > 1:
             raise InputError(
@@ -624,7 +647,7 @@ class PredictionPipeline:
         fill_to = b if n_blocks > b else 1
 
         def prepare(batch: list[SampleBlock]) -> tuple[list[SampleBlock], dict[str, Array], int]:
-            parts = [sample_block_data(members, sb, "reflect") for sb in batch]
+            parts = [sample_block_data(members, sb, paddings) for sb in batch]
             parts += [parts[-1]] * (max(fill_to, len(parts)) - len(parts))
             if len(parts) == 1:
                 return batch, parts[0], 1
@@ -708,6 +731,22 @@ class PredictionPipeline:
             id=post.id,
         )
 
+    def _paddings(
+        self, raw: Sample, stat: Mapping[Any, Any], skip_preprocessing: bool
+    ) -> dict[str, Padding]:
+        """How each input is padded for this sample (constant values in preprocessed units)."""
+        if skip_preprocessing or not any(
+            p.mode == "constant" for p in self.input_paddings.values()
+        ):
+            return dict(self.input_paddings)
+        return preprocessed_paddings(
+            self.input_paddings,
+            raw.members,
+            self.preprocessing,
+            stat,
+            {t.id: tuple(a.type for a in t.axes) for t in self.spec.inputs},
+        )
+
     def postprocessing_is_pointwise(self) -> bool:
         """Whether postprocessing may run block by block (before stitching) with equal results.
 
@@ -779,7 +818,7 @@ def create_prediction_pipeline(
     default_blocksize_parameter: BlocksizeParameter = DEFAULT_BLOCKSIZE_PARAMETER,
     batch_size: int = 1,
     axes_none_scope: Literal["dataset", "sample"] = "dataset",
-    border: BorderMode = "inside",
+    border: BorderMode | None = None,
     model_adapter: ModelAdapter | None = None,
     weight_format: str | None = None,
     keep_updating_initial_dataset_statistics: bool | None = None,
@@ -799,7 +838,10 @@ def create_prediction_pipeline(
     statistics of ``zero_mean_unit_variance``, ``scale_range`` and ``clip`` — ``"dataset"``
     (bioimageio.core's behaviour: dataset statistics) or ``"sample"``.
     ``border``: ``"inside"`` (blocks at the sample border lie inside it; blockwise equals
-    whole-sample prediction) or ``"pad"`` (bioimageio.core's reflect-padded border blocks).
+    whole-sample prediction for models whose receptive field fits their halo) or ``"pad"``
+    (blocks, and the whole sample, reach beyond the sample border by the halo and are padded
+    there as each input's ``pad`` says, reflect for inputs without ``pad``; as bioimageio.core
+    does). Default: ``"pad"`` when an input of the model declares ``pad``, else ``"inside"``.
     ``model_adapter``: an adapter to use instead of loading one (:func:`create_model_adapter`).
     """
     batch_size = check_batch_size(batch_size)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal, get_args
 
+import attrs
 import numpy as np
 import numpy.typing as npt
 
@@ -14,19 +15,40 @@ PadMode = Literal["reflect", "symmetric", "edge", "constant"]
 PAD_MODES: tuple[str, ...] = get_args(PadMode)
 
 
+@attrs.frozen(eq=False)
+class Padding:
+    """How an array is extended beyond its border: a numpy pad ``mode`` and, for ``constant``,
+    the fill ``value``.
+
+    ``value`` is a number or an array that broadcasts against the padded array and has size 1
+    along every padded axis (e.g. one fill value per channel: shape ``(1, C, 1, 1)``).
+    """
+
+    mode: PadMode = "reflect"
+    value: float | np.ndarray[Any, Any] = 0.0
+
+    def __attrs_post_init__(self) -> None:
+        if self.mode not in PAD_MODES:
+            raise ValueError(f"unknown pad mode {self.mode!r}; use one of {', '.join(PAD_MODES)}")
+
+    def __repr__(self) -> str:
+        value = f", value={self.value!r}" if self.mode == "constant" else ""
+        return f"Padding({self.mode!r}{value})"
+
+
 def pad_array(
     array: np.ndarray[Any, Any],
     widths: Sequence[tuple[int, int]],
-    mode: PadMode = "reflect",
+    mode: PadMode | Padding = "reflect",
 ) -> np.ndarray[Any, Any]:
     """Pad ``array`` by ``(left, right)`` per dimension; returns ``array`` itself when no padding.
 
     ``reflect`` mirrors without repeating the edge (numpy ``reflect``), ``symmetric`` repeats it,
-    ``edge`` repeats the border value, ``constant`` pads zeros. Widths larger than the axis are
-    allowed (the pattern repeats, as in :func:`numpy.pad`).
+    ``edge`` repeats the border value, ``constant`` pads zeros (or the value of a
+    :class:`Padding`). Widths larger than the axis are allowed (the pattern repeats, as in
+    :func:`numpy.pad`).
     """
-    if mode not in PAD_MODES:
-        raise ValueError(f"unknown pad mode {mode!r}; use one of {', '.join(PAD_MODES)}")
+    padding = mode if isinstance(mode, Padding) else Padding(mode)
     widths = [(int(lo), int(hi)) for lo, hi in widths]
     if len(widths) != array.ndim:
         raise ValueError(f"{len(widths)} pad widths for an array with {array.ndim} dimensions")
@@ -34,12 +56,35 @@ def pad_array(
         raise ValueError(f"pad widths must be >= 0; got {widths}")
     if not any(lo or hi for lo, hi in widths):
         return array
-    for (lo, hi), size in zip(widths, array.shape, strict=True):
-        if size == 0 and (lo or hi) and mode != "constant":
-            raise ValueError(f"cannot {mode}-pad an empty axis; use mode 'constant'")
-    if mode == "constant":
-        return np.pad(array, widths, mode="constant", constant_values=0)
-    return np.pad(array, widths, mode=mode)
+    if padding.mode != "constant":
+        for (lo, hi), size in zip(widths, array.shape, strict=True):
+            if size == 0 and (lo or hi):
+                raise ValueError(f"cannot {padding.mode}-pad an empty axis; use mode 'constant'")
+        return np.pad(array, widths, mode=padding.mode)
+    if not isinstance(padding.value, np.ndarray) or padding.value.ndim == 0:
+        return np.pad(array, widths, mode="constant", constant_values=padding.value)
+    return _pad_with_array(array, widths, padding.value)
+
+
+def _pad_with_array(
+    array: np.ndarray[Any, Any], widths: Sequence[tuple[int, int]], value: np.ndarray[Any, Any]
+) -> np.ndarray[Any, Any]:
+    """Constant padding whose fill value varies along unpadded axes (e.g. per channel)."""
+    if value.ndim != array.ndim:
+        raise ValueError(
+            f"fill value of shape {value.shape} does not fit an array with {array.ndim} dimensions"
+        )
+    for d, ((lo, hi), n, v) in enumerate(zip(widths, array.shape, value.shape, strict=True)):
+        if v != 1 and (lo or hi or v != n):
+            raise ValueError(
+                f"fill value of shape {value.shape} must have size 1 along padded axis {d} and "
+                f"the array's size ({n}) or 1 elsewhere"
+            )
+    shape = tuple(n + lo + hi for n, (lo, hi) in zip(array.shape, widths, strict=True))
+    out = np.empty(shape, dtype=array.dtype)
+    out[...] = value.astype(array.dtype, copy=False)
+    out[tuple(slice(lo, lo + n) for n, (lo, _) in zip(array.shape, widths, strict=True))] = array
+    return out
 
 
 AXIS_LETTERS: Mapping[str, str] = {
@@ -143,7 +188,9 @@ class Tensor:
             raise KeyError(f"tensor has no axes {sorted(unknown)}; its axes are {self._dims}")
         return Tensor(self._data[tuple(key)], dims)
 
-    def pad(self, widths: Mapping[str, tuple[int, int]], mode: PadMode = "reflect") -> Tensor:
+    def pad(
+        self, widths: Mapping[str, tuple[int, int]], mode: PadMode | Padding = "reflect"
+    ) -> Tensor:
         """Pad axes by ``{axis_id: (left, right)}``; other axes unchanged (see :func:`pad_array`)."""
         unknown = set(widths) - set(self._dims)
         if unknown:

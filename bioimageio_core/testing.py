@@ -628,7 +628,10 @@ class _ModelTest:
     def _pipeline(self, wf: str) -> PredictionPipeline:
         from bioimageio_core.pipeline import create_prediction_pipeline
 
-        return create_prediction_pipeline(self.model, devices=self.devices, weights_format=wf)
+        # test tensors are the model's raw input and output: no halo padding at the border
+        return create_prediction_pipeline(
+            self.model, devices=self.devices, weights_format=wf, border="inside"
+        )
 
     def reproduce(
         self,

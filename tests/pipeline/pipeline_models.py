@@ -49,6 +49,8 @@ class InputDef:
     batch: int | None = None
     preprocessing: Sequence[Mapping[str, Any]] = ()
     optional: bool = False
+    pad: Mapping[str, Any] | None = None
+    """``inputs[i].pad`` as written in the description (None: not given)."""
 
 
 def raw_model(inputs: Sequence[InputDef], outputs: Sequence[OutputDef]) -> dict[str, Any]:
@@ -68,6 +70,8 @@ def raw_model(inputs: Sequence[InputDef], outputs: Sequence[OutputDef]) -> dict[
             entry["preprocessing"] = [dict(p) for p in i.preprocessing]
         if i.optional:
             entry["optional"] = True
+        if i.pad is not None:
+            entry["pad"] = dict(i.pad)
         raw_inputs.append(entry)
     raw_outputs = []
     for o in outputs:
