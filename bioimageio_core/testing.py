@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import os
 import random
+import re
+import warnings
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -25,7 +27,11 @@ import numpy.typing as npt
 
 from bioimageio_core._compat import weights_format_keyword
 from bioimageio_core.spec.issues import Issue, Loc
-from bioimageio_core.spec.tolerance import DEFAULT_REPRODUCIBILITY_TOLERANCE, select_tolerance
+from bioimageio_core.spec.tolerance import (
+    DEFAULT_REPRODUCIBILITY_TOLERANCE,
+    output_kind,
+    select_tolerance,
+)
 from bioimageio_core.summary import ValidationDetail, ValidationSummary
 
 if TYPE_CHECKING:
@@ -60,6 +66,14 @@ class Tolerance:
     absolute: float = DEFAULT_ABSOLUTE_TOLERANCE
     mismatched_ppm: float = DEFAULT_MISMATCHED_PPM
     """Mismatched elements allowed per million elements."""
+    source: str = attrs.field(default="defaults", eq=False)
+    """Where the numbers come from, e.g. ``config.bioimageio.reproducibility_tolerance[1]
+    (any_discrete_output)`` (for reports; not part of equality)."""
+
+    @property
+    def exact(self) -> bool:
+        """No difference allowed per element (integer outputs are then compared as integers)."""
+        return self.relative == 0 and self.absolute == 0
 
     def __str__(self) -> str:
         return (
@@ -90,7 +104,10 @@ def get_tolerance(
     """
     version = original_format_version or model.format_version
     legacy = version.startswith(("0.3", "0.4"))
-    tol = Tolerance(mismatched_ppm=0 if legacy else DEFAULT_MISMATCHED_PPM)
+    tol = Tolerance(
+        mismatched_ppm=0 if legacy else DEFAULT_MISMATCHED_PPM,
+        source=f"defaults of format {version[:3]}",
+    )
     bioimageio = model.config.bioimageio
     test_kwargs = bioimageio.extra.get("test_kwargs") if bioimageio.extra else None
     kwargs = test_kwargs.get(weights_format) if isinstance(test_kwargs, Mapping) else None
@@ -105,13 +122,17 @@ def get_tolerance(
                 )
             return float(value)
 
+        source = f"config.bioimageio.test_kwargs.{weights_format}"
         if kwargs.get("decimal") is not None:
-            tol = attrs.evolve(tol, absolute=1.5 * 10 ** -number("decimal", 0), relative=0.0)
+            tol = attrs.evolve(
+                tol, absolute=1.5 * 10 ** -number("decimal", 0), relative=0.0, source=source
+            )
         else:
             tol = attrs.evolve(
                 tol,
                 relative=number("relative_tolerance", DEFAULT_RELATIVE_TOLERANCE),
                 absolute=number("absolute_tolerance", DEFAULT_ABSOLUTE_TOLERANCE),
+                source=source,
             )
     if legacy:
         return tol  # format 0.4 has no reproducibility_tolerance
@@ -121,10 +142,19 @@ def get_tolerance(
     dtype = model.get_tensor(output_id).dtype if _has_output(model, output_id) else "float32"
     entry = select_tolerance(entries, output_id, dtype, weights_format)
     if entry is not None:
+        if entries == DEFAULT_REPRODUCIBILITY_TOLERANCE:
+            source = f"format default for {output_kind(dtype)} outputs"
+        else:
+            ids = entry.output_ids
+            which = ids if isinstance(ids, str) else ", ".join(ids) or "every output"
+            source = (
+                f"config.bioimageio.reproducibility_tolerance[{entries.index(entry)}] ({which})"
+            )
         return Tolerance(
             relative=entry.relative_tolerance,
             absolute=entry.absolute_tolerance,
             mismatched_ppm=entry.mismatched_elements_per_million,
+            source=source,
         )
     return tol
 
@@ -173,8 +203,13 @@ class Comparison:
         text = (
             f"max abs error {self.max_abs_error:.3g}, max rel error {self.max_rel_error:.3g}; "
             f"{self.mismatched} of {self.size} elements mismatched ({self.ppm:.4g} per million, "
-            f"{self.tolerance.mismatched_ppm:g} allowed) with atol {self.tolerance.absolute:g}, "
-            f"rtol {self.tolerance.relative:g}"
+            f"{self.tolerance.mismatched_ppm:g} allowed) "
+            + (
+                "compared exactly"
+                if self.tolerance.exact
+                else f"with atol {self.tolerance.absolute:g}, rtol {self.tolerance.relative:g}"
+            )
+            + f" (tolerance: {self.tolerance.source})"
         )
         if self.worst:
             text += "; worst at " + ", ".join(
@@ -205,10 +240,15 @@ def compare_arrays(
         ValueError: the shapes differ.
     """
     tolerance = tolerance or Tolerance()
-    a = np.asarray(actual, dtype=np.float32)
-    e = np.asarray(expected, dtype=np.float32)
-    if a.shape != e.shape:
-        raise ValueError(f"shape {a.shape} differs from the expected shape {e.shape}")
+    a_native, e_native = np.asarray(actual), np.asarray(expected)
+    if a_native.shape != e_native.shape:
+        raise ValueError(
+            f"shape {a_native.shape} differs from the expected shape {e_native.shape}"
+        )
+    if tolerance.exact and a_native.dtype.kind in "biu" and e_native.dtype.kind in "biu":
+        return _compare_exactly(a_native, e_native, tolerance, n_worst)
+    a = np.asarray(a_native, dtype=np.float32)
+    e = np.asarray(e_native, dtype=np.float32)
     rtol = np.float32(tolerance.relative)
     atol = np.float32(tolerance.absolute)
     with np.errstate(invalid="ignore", over="ignore"):
@@ -246,6 +286,40 @@ def compare_arrays(
         max_abs_error=_nanmax_or_nan(finite),
         max_rel_error=_nanmax_or_nan(rel),
         max_excess=_nanmax_or_nan(np.where(a == e, np.float32(0), excess)),
+        worst=worst,
+    )
+
+
+def _compare_exactly(a: Array, e: Array, tolerance: Tolerance, n_worst: int) -> Comparison:
+    """Integer (or boolean) arrays element by element in their own types: no float32 rounding of
+    large labels."""
+    if a.size == 0:
+        return Comparison(tolerance, 0, 0, 0.0, 0.0, 0.0)
+    mismatched = a != e
+    n_mismatched = int(np.count_nonzero(mismatched))
+    diff = np.abs(a.astype(np.float64) - e.astype(np.float64))
+    rel = diff / (np.abs(e.astype(np.float64)) + 1e-6)
+    worst: tuple[Mismatch, ...] = ()
+    if n_mismatched and n_worst > 0:
+        flat = np.flatnonzero(mismatched)
+        k = min(n_worst, flat.size)
+        order = np.argsort(-diff.flat[flat], kind="stable")[:k]
+        worst = tuple(
+            Mismatch(
+                tuple(int(i) for i in np.unravel_index(int(f), a.shape)),
+                float(a.flat[f]),
+                float(e.flat[f]),
+            )
+            for f in flat[order]
+        )
+    max_abs = float(diff.max())
+    return Comparison(
+        tolerance=tolerance,
+        size=int(a.size),
+        mismatched=n_mismatched,
+        max_abs_error=max_abs,
+        max_rel_error=float(rel.max()),
+        max_excess=max_abs,
         worst=worst,
     )
 
@@ -614,12 +688,18 @@ class _ModelTest:
             self.add(_detail(name, issues))
             return
         try:
-            pipeline = self._pipeline(wf)
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                pipeline = self._pipeline(wf)
         except Exception as e:
             self.add(
                 _detail(name, [_error(("weights", wf), f"cannot load the model: {_one_line(e)}")])
             )
             return
+        finally:
+            ours = _our_warnings(caught)
+        if ours:
+            self.add(_detail(f"load {wf} weights", [_warning(("weights", wf), w) for w in ours]))
         with pipeline:
             self.reproduce(pipeline, wf, inputs, expected)
             if not self.original_version.startswith(("0.3", "0.4")):
@@ -747,6 +827,17 @@ class _ModelTest:
         context = f" (blocksize parameter n={n}, batch size {batch})"
         issues = [attrs.evolve(i, msg=i.msg + context) for i in issues]
         return _detail(name, issues)
+
+
+def _our_warnings(caught: Sequence[warnings.WarningMessage]) -> list[str]:
+    """Texts of the warnings this project and its plugins issued; others are issued again."""
+    ours: list[str] = []
+    for w in caught:
+        if re.search(r"[/\\]bioimageio_(core|run_\w+)[/\\]", w.filename):
+            ours.append(" ".join(str(w.message).split()))
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    return list(dict.fromkeys(ours))
 
 
 def check_output_sizes(

@@ -29,6 +29,7 @@ _missing = [
 ]
 _RUN_MODELS = {
     "test_model_testing.py",
+    "test_model_testing_tolerance.py",
     "test_cli_test.py",
     "test_cli_predict.py",
     "test_cli_predict_stats.py",

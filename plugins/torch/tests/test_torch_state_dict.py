@@ -190,6 +190,27 @@ def test_non_strict_loading_warns_and_runs(nets: ModuleType, model_dir: Path) ->
     np.testing.assert_allclose(result["out"], run_eager(expected_module, x).numpy(), atol=1e-6)
 
 
+def test_model_testing_reports_non_strict_loading_as_a_warning(
+    nets: ModuleType, model_dir: Path
+) -> None:
+    import yaml
+
+    from bioimageio_core.testing import test_model
+
+    state = dict(seeded(nets.TinyConv, in_channels=2, out_channels=3).state_dict())
+    state["extra.bias"] = torch.zeros(3)
+    rdf, _, _ = _tiny_conv_rdf(model_dir, nets, state=state)
+    (model_dir / "rdf.yaml").write_text(yaml.safe_dump(rdf))
+    failed = test_model(model_dir / "rdf.yaml", weights_format=FORMAT)
+    assert failed.status == "valid-format"
+    rdf["weights"][FORMAT]["strict"] = False
+    (model_dir / "rdf.yaml").write_text(yaml.safe_dump(rdf))
+    summary = test_model(model_dir / "rdf.yaml", weights_format=FORMAT)
+    assert summary.status == "passed", summary.format_text()
+    load = next(d for d in summary.details if d.name == f"load {FORMAT} weights")
+    assert "unexpected keys ['extra.bias']" in load.warnings[0].msg
+
+
 def test_non_strict_loading_still_refuses_shape_mismatches(
     nets: ModuleType, model_dir: Path
 ) -> None:
