@@ -21,6 +21,7 @@ nox.options.sessions = [
     *(f"tests_{name}" for name in PLUGINS),
     "tests_conversion",
     "interop",
+    "tests_optional_ops",
 ]
 nox.options.reuse_existing_virtualenvs = True
 nox.options.error_on_missing_interpreters = False
@@ -113,6 +114,24 @@ def interop(session: nox.Session) -> None:
             "BIOIMAGEIO_TEST_CONFORMANCE": conformance,
             "KERAS_BACKEND": "torch",
         },
+    )
+
+
+@nox.session
+def tests_optional_ops(session: nox.Session) -> None:
+    """Processing ops with optional dependencies (stardist, cellpose 3) against the real packages."""
+    install(
+        session,
+        "-e",
+        ".[test,stardist,cellpose]",
+        "-e",
+        str(ROOT / "tests" / "plugin_dists" / "numpy_models"),
+    )
+    session.run(
+        "pytest",
+        "tests/optional_ops",
+        *session.posargs,
+        env={"BIOIMAGEIO_TEST_OPTIONAL_OPS": "required", "BIOIMAGEIO_TEST_PLUGIN_DISTS": "required"},
     )
 
 

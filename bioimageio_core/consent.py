@@ -107,8 +107,9 @@ def code_references(descr: Any) -> Iterator[tuple[str, str]]:
     """``(field path, reference)`` of every file of ``descr`` that holds code to run.
 
     Today: the architecture files of ``pytorch_state_dict`` weights (any weights entry with an
-    ``architecture.source``). A new kind of code file is added here, so that copies of a
-    description (:func:`description_code_origin`) stay as untrusted as their code.
+    ``architecture.source``) and the files of ``custom`` postprocessing steps. A new kind of code
+    file is added here, so that copies of a description (:func:`description_code_origin`) stay
+    as untrusted as their code.
     """
     weights = getattr(descr, "weights", None)
     formats = getattr(weights, "formats", None) or {}
@@ -116,6 +117,11 @@ def code_references(descr: Any) -> Iterator[tuple[str, str]]:
         source = getattr(getattr(entry, "architecture", None), "source", None)
         if isinstance(source, str):
             yield f"weights.{name}.architecture.source", source
+    for i, output in enumerate(getattr(descr, "outputs", None) or ()):
+        for j, step in enumerate(getattr(output, "postprocessing", None) or ()):
+            source = getattr(getattr(step, "kwargs", None), "source", None)
+            if getattr(step, "id", None) == "custom" and isinstance(source, str):
+                yield f"outputs[{i}].postprocessing[{j}].source", source
 
 
 def description_code_origin(descr: Any) -> CodeOrigin:

@@ -22,10 +22,11 @@ import pluggy
 if TYPE_CHECKING:
     import numpy as np
 
-    from bioimageio_core.adapters import AdapterRequest, ModelAdapter
+    from bioimageio_core.adapters import AdapterRequest, FileOpener, ModelAdapter
     from bioimageio_core.io import FileLocation
     from bioimageio_core.io._format import RawArray
     from bioimageio_core.settings import Settings
+    from bioimageio_core.shapes import TensorSpec
     from bioimageio_core.spec import ModelDescr
     from bioimageio_core.stats import Measure, MeasureValue
     from bioimageio_core.tensor import Tensor
@@ -97,6 +98,36 @@ class OpTarget:
 
 
 @attrs.frozen
+class OpContext:
+    """The model a processing step belongs to, for ops that prepare themselves (``OpSpec.prepare``)."""
+
+    model: ModelDescr | None
+    """The description (its ``root`` says where it came from); None for steps built alone."""
+    loc: str
+    """Field path of the step, e.g. ``outputs[0].postprocessing[1]``, for error messages."""
+    open_file: FileOpener
+    """``open_file(reference, sha256) -> Path`` for a file the step names (relative to the
+    description, or a URL); fetches into the cache and checks ``sha256`` when given."""
+    settings: Settings
+
+    def require_code_consent(self, what: str, *, reference: str | None = None) -> None:
+        """Raise unless code the step brings may run (see :mod:`bioimageio_core.consent`).
+
+        Call it before fetching or importing the code; ``what`` names it for the user,
+        ``reference`` is its file as written in the description.
+        """
+        from bioimageio_core.consent import require_code_consent
+
+        require_code_consent(
+            what,
+            root=getattr(self.model, "root", None),
+            reference=reference,
+            loc=self.loc,
+            settings=self.settings,
+        )
+
+
+@attrs.frozen
 class OpSpec:
     """What a plugin contributes for one processing op (the ``id`` of a processing step)."""
 
@@ -117,6 +148,16 @@ class OpSpec:
     """None when the op can run here, else the reason (e.g. a missing optional package)."""
     install_hint: str = ""
     """What to install when ``is_available`` reports a reason."""
+    prepare: Callable[[Any, OpTarget, OpContext], Any] | None = None
+    """``prepare(kwargs, target, context) -> prepared``: called once when a pipeline is built,
+    e.g. to import code the step names (after ``context.require_code_consent``). ``apply`` then
+    receives ``prepared`` instead of the kwargs. None: ``apply`` gets the kwargs."""
+    input_axes: Callable[[Any, TensorSpec], TensorSpec] | None = None
+    """For a postprocessing op that changes its tensor's shape (e.g. instance labels made from a
+    model's probability and distance maps): ``input_axes(kwargs, described)`` returns the axes
+    the op reads, given the axes it produces (:class:`bioimageio_core.shapes.TensorSpec`, as the
+    description declares the output). The pipeline tiles and stitches the model's raw output with
+    these axes and runs such ops on the whole stitched output. None: the op keeps the shape."""
 
 
 ConvertWeights = Callable[["ModelDescr", str, Path, Mapping[str, Any]], Any]

@@ -62,6 +62,7 @@ from bioimageio_core.digest import (
 from bioimageio_core.errors import BioimageioError, InputError, PluginError
 from bioimageio_core.input_padding import declared_paddings, preprocessed_paddings
 from bioimageio_core.ops import BoundOp, apply_ops, build_model_ops, required_measures
+from bioimageio_core.ops.processing import model_output_axes
 from bioimageio_core.prefetch import PrefetchPolicy, prefetched
 from bioimageio_core.sample import Sample
 from bioimageio_core.shapes import (
@@ -148,9 +149,19 @@ class PredictionPipeline:
         self.model = model
         self.name = model.name
         self.spec: ModelSpec = axis_specs_from_model(model)
+        """Inputs and outputs as the description declares them."""
         batch_size = check_batch_size(batch_size)
         default_blocksize_parameter = check_blocksize_parameter(
             default_blocksize_parameter, self.spec, name="default_blocksize_parameter"
+        )
+        self.io_spec: ModelSpec = ModelSpec(
+            inputs=self.spec.inputs,
+            outputs=tuple(model_output_axes(t, postprocessing) for t in self.spec.outputs),
+        )
+        """What the model itself takes and returns: outputs before postprocessing steps that
+        change their shape (``OpSpec.input_axes``); blocks are cut and stitched with these."""
+        self._reshaped = frozenset(
+            t.id for t, d in zip(self.io_spec.outputs, self.spec.outputs, strict=True) if t != d
         )
         self.adapter: ModelAdapter | None = adapter
         self.weights_format = weights_format
@@ -475,7 +486,7 @@ class PredictionPipeline:
     def _present(self, sample: Sample) -> ModelSpec:
         """The model spec without the optional inputs ``sample`` lacks."""
         inputs = tuple(t for t in self.spec.inputs if t.id in sample.members)
-        return ModelSpec(inputs=inputs, outputs=self.spec.outputs)
+        return ModelSpec(inputs=inputs, outputs=self.io_spec.outputs)
 
     def _is_reference(self, key: TensorAxis) -> bool:
         return isinstance(self.spec.axis(key).size, SizeReference)
@@ -518,11 +529,11 @@ class PredictionPipeline:
                 v = valid_size(a.size, wanted)
                 bs[key] = wanted if v is None else v
         present = ModelSpec(
-            inputs=tuple(t for t in self.spec.inputs if t.id in shape), outputs=self.spec.outputs
+            inputs=tuple(t for t in self.spec.inputs if t.id in shape), outputs=self.io_spec.outputs
         )
         bs.update(resolve_references(present, bs, present.inputs))
         halos = {
-            k: h for k, h in block_halos(self.spec).items() if k in tiled or k in border_halos
+            k: h for k, h in block_halos(self.io_spec).items() if k in tiled or k in border_halos
         }
         try:
             blocks = split_sample_shape(
@@ -549,8 +560,8 @@ class PredictionPipeline:
         shape = sample.shape
         bs = {k: v for k, v in bs.items() if k[0] in shape}
         try:
-            blocks = model_sample_blocks(self.spec, shape, bs, border=self.border)
-            n_blocks = count_blocks(shape, bs, block_halos(self.spec))
+            blocks = model_sample_blocks(self.io_spec, shape, bs, border=self.border)
+            n_blocks = count_blocks(shape, bs, block_halos(self.io_spec))
         except ShapeError as e:
             raise InputError(e.message, hint=e.hint) from None
         b = self.default_batch_size if batch_size is None else check_batch_size(batch_size)
@@ -619,7 +630,7 @@ class PredictionPipeline:
         processed = sample if skip_preprocessing else self._preprocess(sample)
         members = processed.members
         paddings = self._paddings(sample, processed.stat, skip_preprocessing)
-        out_sizes = output_sizes(self.spec, _flat(sample.shape))
+        out_sizes = output_sizes(self.io_spec, _flat(sample.shape))
         if any(v is None for v in out_sizes.values()) and n_blocks > 1:
             raise InputError(
                 "this model's outputs have data dependent sizes, so it cannot predict blockwise",
@@ -636,7 +647,8 @@ class PredictionPipeline:
                     f"'outputs' lacks arrays for output(s) {missing}; give one per model output "
                     f"({list(self._output_ids)})"
                 )
-            targets = dict(outputs)
+            # outputs that postprocessing reshapes are stitched in memory first
+            targets = {k: v for k, v in outputs.items() if k not in self._reshaped}
         post_per_block = not skip_postprocessing and self.postprocessing_is_pointwise()
         stat: dict[Any, Any] = dict(processed.stat)
         b = batch_size if self._can_batch() else 1
@@ -677,15 +689,15 @@ class PredictionPipeline:
                     if any(v is None for v in out_sizes.values()):
                         out_sizes = dict(
                             fill_data_dependent_sizes(
-                                self.spec, out_sizes, {o: p.shape for o, p in pieces.items()}
+                                self.io_spec, out_sizes, {o: p.shape for o, p in pieces.items()}
                             )
                         )
                     if mapper is None:
-                        mapper = OutputBlockMapper(self.spec, out_sizes)
+                        mapper = OutputBlockMapper(self.io_spec, out_sizes)
                     out_blocks = mapper(sb)
                     # only the inner region of each output block is kept: crop before
                     # postprocessing so that pointwise ops skip the halo
-                    pieces = {oid: inner_data(p, out_blocks[oid]) for oid, p in pieces.items()}
+                    pieces = {oid: self._inner(oid, p, out_blocks[oid]) for oid, p in pieces.items()}
                     if post_per_block:
                         pieces = {
                             oid: t.data
@@ -701,7 +713,7 @@ class PredictionPipeline:
                             shape = tuple(int(out_sizes[(oid, a)] or 0) for a in output_axes[oid])
                             targets[oid] = (
                                 np.empty(shape, dtype=piece.dtype)
-                                if factory is None
+                                if factory is None or oid in self._reshaped
                                 else factory(oid, shape, piece.dtype)
                             )
                         targets[oid][out_blocks[oid].inner_slices] = piece
@@ -722,6 +734,10 @@ class PredictionPipeline:
         if outputs is None:
             return post
         for oid, tensor in post.members.items():  # write the result into the caller's arrays
+            if oid in self._reshaped:
+                targets[oid] = (
+                    outputs(oid, tensor.shape, tensor.dtype) if callable(outputs) else outputs[oid]
+                )
             target = targets[oid]
             if tensor.data is not target:
                 target[...] = tensor.data
@@ -730,6 +746,26 @@ class PredictionPipeline:
             stat=post.stat,
             id=post.id,
         )
+
+    def _inner(self, output_id: str, data: Array, block: Any) -> Array:
+        """The inner region of a raw output block; a clear error when the shape is wrong."""
+        try:
+            return inner_data(data, block)
+        except ShapeError as e:
+            reason = ""
+            if output_id in self._reshaped:
+                steps = [
+                    op.spec.id
+                    for op in self.postprocessing
+                    if op.target.member_id == output_id and op.spec.input_axes is not None
+                ]
+                reason = f" (the input of its postprocessing {', '.join(steps)})"
+            raise PluginError(
+                f"the {self.weights_format} model returned output {output_id!r} with shape "
+                f"{tuple(data.shape)}, expected {block.shape}{reason}: {e.message}",
+                hint="check the output's axes in the description (and the kwargs of its "
+                "postprocessing) against what the model returns",
+            ) from None
 
     def _paddings(
         self, raw: Sample, stat: Mapping[Any, Any], skip_preprocessing: bool
@@ -767,7 +803,7 @@ class PredictionPipeline:
         return True
 
     def _wrap_outputs(self, raw: Mapping[str, Array]) -> dict[str, Tensor]:
-        return {t.id: Tensor(np.asarray(raw[t.id]), t.axis_ids) for t in self.spec.outputs}
+        return {t.id: Tensor(np.asarray(raw[t.id]), t.axis_ids) for t in self.io_spec.outputs}
 
 
 # --- helpers ------------------------------------------------------------------------------------

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bioimageio_core.hookspecs import OpRegister, OpSpec, hookimpl
-from bioimageio_core.ops import elementwise, normalize, stardist
+from bioimageio_core.ops import cellpose, custom, elementwise, normalize, stardist
 from bioimageio_core.spec import BUILTIN_PROCESSING
 
 
@@ -34,7 +34,11 @@ def builtin_op_specs() -> tuple[OpSpec, ...]:
                normalize.zero_mean_unit_variance, normalize.zmuv_required_measures),
         OpSpec("stardist_postprocessing", _kwargs("stardist_postprocessing"),
                stardist.stardist_postprocessing, is_available=stardist.stardist_available,
-               install_hint=stardist.INSTALL_HINT),
+               install_hint=stardist.INSTALL_HINT, input_axes=stardist.stardist_input_axes),
+        OpSpec("cellpose_flow_dynamics", _kwargs("cellpose_flow_dynamics"),
+               cellpose.cellpose_flow_dynamics, is_available=cellpose.cellpose_available,
+               install_hint=cellpose.INSTALL_HINT, input_axes=cellpose.cellpose_input_axes),
+        OpSpec("custom", _kwargs("custom"), custom.custom, prepare=custom.prepare_custom),
     )
 
 

@@ -14,13 +14,14 @@ The ``ensure_dtype`` steps the format adds at the start and end of processing ar
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Literal, Protocol
 
 import attrs
 
 from bioimageio_core.errors import PluginError
-from bioimageio_core.hookspecs import OpSpec, OpTarget
+from bioimageio_core.hookspecs import OpContext, OpSpec, OpTarget
+from bioimageio_core.shapes import TensorSpec
 from bioimageio_core.stats import Measure, MeasureValue, StatsCalculator
 from bioimageio_core.tensor import Tensor
 
@@ -37,18 +38,31 @@ class StepLike(Protocol):
 
 @attrs.frozen
 class BoundOp:
-    """One processing step bound to its op and to the tensor it processes."""
+    """One processing step bound to its op and to the tensor it processes.
+
+    ``prepared`` is what the op's ``prepare`` returned (None for ops without one); ``apply``
+    receives it instead of ``kwargs``.
+    """
 
     spec: OpSpec
     kwargs: Any
     target: OpTarget
+    prepared: Any = None
 
     @property
     def required_measures(self) -> frozenset[Measure]:
         return frozenset(self.spec.required_measures(self.kwargs, self.target))
 
     def __call__(self, members: Mapping[str, Tensor], stat: Mapping[Measure, MeasureValue]) -> Tensor:
-        return self.spec.apply(self.kwargs, self.target, members, stat)
+        arguments = self.prepared if self.spec.prepare is not None else self.kwargs
+        return self.spec.apply(arguments, self.target, members, stat)
+
+    def input_axes(self, described: TensorSpec) -> TensorSpec:
+        """The axes this op reads for an output it turns into ``described`` (see
+        ``OpSpec.input_axes``)."""
+        if self.spec.input_axes is None:
+            return described
+        return self.spec.input_axes(self.kwargs, described)
 
 
 def build_ops(
@@ -58,14 +72,18 @@ def build_ops(
     ops: Mapping[str, OpSpec] | None = None,
     axes_none_scope: Literal["dataset", "sample"] = "dataset",
     loc: str | None = None,
+    context: Callable[[str], OpContext] | None = None,
 ) -> list[BoundOp]:
     """Bind the processing ``steps`` of tensor ``member_id`` to registered ops.
 
     ``ops`` defaults to :func:`bioimageio_core.plugins.processing_ops`. ``loc`` (e.g.
-    ``"inputs[0].preprocessing"``) is used in error messages.
+    ``"inputs[0].preprocessing"``) is used in error messages. ``context(step_loc)`` gives ops
+    with a ``prepare`` their model context (default: no model, files relative to the current
+    folder).
 
     Raises:
         PluginError: a step's id has no registered op, or its op cannot run here.
+        BioimageioError: preparing a step failed (e.g. its code may not run here).
     """
     if ops is None:
         from bioimageio_core.plugins import processing_ops
@@ -90,8 +108,48 @@ def build_ops(
                 loc=where,
                 hint=spec.install_hint or None,
             )
-        bound.append(BoundOp(spec, step.kwargs, target))
+        prepared = None
+        if spec.prepare is not None:
+            make = context or _standalone_context
+            prepared = spec.prepare(step.kwargs, target, make(where))
+        bound.append(BoundOp(spec, step.kwargs, target, prepared))
     return bound
+
+
+def _standalone_context(loc: str) -> OpContext:
+    from pathlib import Path
+
+    from bioimageio_core.settings import get_settings
+    from bioimageio_core.sources import FolderRoot, open_file
+
+    root = FolderRoot(Path.cwd())
+    return OpContext(
+        model=None,
+        loc=loc,
+        open_file=lambda reference, sha256: open_file(root, reference, sha256),
+        settings=get_settings(),
+    )
+
+
+def model_op_context(model: Any) -> Callable[[str], OpContext]:
+    """Contexts for the steps of ``model``: its files resolve against ``model.root``."""
+    from pathlib import Path
+
+    from bioimageio_core.settings import get_settings
+    from bioimageio_core.sources import FolderRoot, open_file
+
+    root = getattr(model, "root", None) or FolderRoot(Path.cwd())
+    settings = get_settings()
+
+    def context(loc: str) -> OpContext:
+        return OpContext(
+            model=model,
+            loc=loc,
+            open_file=lambda reference, sha256: open_file(root, reference, sha256),
+            settings=settings,
+        )
+
+    return context
 
 
 def build_model_ops(
@@ -108,6 +166,7 @@ def build_model_ops(
     """
     tensors, field = (model.inputs, "preprocessing") if which == "pre" else (model.outputs, "postprocessing")
     group = "inputs" if which == "pre" else "outputs"
+    context = model_op_context(model)
     bound: list[BoundOp] = []
     for i, tensor in enumerate(tensors):
         bound.extend(
@@ -117,9 +176,19 @@ def build_model_ops(
                 ops=ops,
                 axes_none_scope=axes_none_scope,
                 loc=f"{group}[{i}].{field}",
+                context=context,
             )
         )
     return bound
+
+
+def model_output_axes(described: TensorSpec, ops: Sequence[BoundOp]) -> TensorSpec:
+    """The axes a model returns for an output whose postprocessing ``ops`` end in ``described``:
+    walks the ops that change the shape backwards (``OpSpec.input_axes``)."""
+    tensor = described
+    for op in reversed([o for o in ops if o.target.member_id == described.id]):
+        tensor = op.input_axes(tensor)
+    return tensor
 
 
 def required_measures(ops: Iterable[BoundOp]) -> frozenset[Measure]:

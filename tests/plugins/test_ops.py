@@ -318,21 +318,39 @@ def test_scale_mean_variance_axes_none_is_sample_scope() -> None:
 # wiring -------------------------------------------------------------------------------------------
 
 
-def test_unknown_op_and_missing_stardist_are_clear_errors() -> None:
+def test_unknown_op_is_a_clear_error() -> None:
     with pytest.raises(PluginError, match="no installed plugin provides processing op 'foo'") as err:
         build_ops("x", [ProcessingStep(id="foo", kwargs=None)], ops=OPS, loc="outputs[0].postprocessing")
     assert "outputs[0].postprocessing[0]" in str(err.value)
-    stardist = step(
+
+
+LABEL_STEPS = {
+    "stardist": step(
         "stardist_postprocessing", prob_threshold=0.5, nms_threshold=0.4, n_rays=2, grid=(1, 1), b=2
-    )
-    if OPS["stardist_postprocessing"].is_available() is None:
-        pytest.skip("stardist is installed here; the missing-package error cannot be shown")
-    with pytest.raises(PluginError, match="stardist package is not installed") as err:
-        build_ops("x", [stardist], ops=OPS)
-    assert "pip install stardist" in str(err.value)
-    bound = BoundOp(OPS["stardist_postprocessing"], stardist.kwargs, OpTarget("x"))
-    with pytest.raises(PluginError, match="stardist"):
-        bound({"x": tensor((1, 4, 4, 3), ("batch", "y", "x", "channel"))}, {})
+    ),
+    "cellpose": step(
+        "cellpose_flow_dynamics", cellprob_threshold=0.0, flow_threshold=0.4, do_3D=False
+    ),
+}
+INSTALL_HINTS = {"stardist": "pip install stardist", "cellpose": 'pip install "cellpose<4"'}
+
+
+@pytest.mark.parametrize("package", sorted(LABEL_STEPS))
+def test_missing_optional_package_names_what_to_install(
+    package: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bioimageio_core.ops import _labels
+
+    real = _labels.find_spec
+    monkeypatch.setattr(_labels, "find_spec", lambda name: None if name == package else real(name))
+    labels_step = LABEL_STEPS[package]
+    with pytest.raises(PluginError, match=f"{package} package is not installed") as err:
+        build_ops("x", [labels_step], ops=OPS, loc="outputs[0].postprocessing")
+    assert INSTALL_HINTS[package] in str(err.value)
+    assert "outputs[0].postprocessing[0]" in str(err.value)
+    bound = BoundOp(OPS[labels_step.id], labels_step.kwargs, OpTarget("x"))
+    with pytest.raises(PluginError, match=INSTALL_HINTS[package].split()[-1].strip('"')):
+        bound({"x": tensor((1, 3, 4, 4), ("batch", "channel", "y", "x"))}, {})
 
 
 def test_missing_statistic_is_a_clear_error() -> None:

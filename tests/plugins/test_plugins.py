@@ -25,6 +25,8 @@ BUILTIN_OPS = {
     "softmax",
     "zero_mean_unit_variance",
     "stardist_postprocessing",
+    "cellpose_flow_dynamics",
+    "custom",
 }
 
 FORMAT_PLUGIN = """

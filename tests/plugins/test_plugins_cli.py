@@ -13,12 +13,19 @@ from bioimageio_core.cli import main
 
 
 def test_plugins_lists_builtins_and_availability(monkeypatch: pytest.MonkeyPatch) -> None:
+    from bioimageio_core.ops import _labels
+
+    real = _labels.find_spec
+    monkeypatch.setattr(  # as without the optional packages, whatever is installed here
+        _labels, "find_spec", lambda name: None if name in ("stardist", "cellpose") else real(name)
+    )
     monkeypatch.setenv("BIOIMAGEIO_LOAD_PLUGINS", "")
     result = CliRunner().invoke(main, ["plugins"])
     assert result.exit_code == 0, result.output
     assert "builtin-ops" in result.output
     assert "scale_range" in result.output
     assert "stardist_postprocessing: the stardist package is not installed" in result.output
+    assert "cellpose_flow_dynamics: the cellpose package is not installed" in result.output
 
 
 def test_plugins_json_reports_broken_and_usable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
