@@ -335,15 +335,9 @@ def read_upstream(root: Root | None, reference: str) -> RawDescription:
     :func:`bioimageio_core.sources.read_description` as is (URLs, paths, resource ids).
     Raises :class:`SourceError` when it cannot be read.
     """
-    from bioimageio_core.sources import FolderRoot, UrlRoot
+    from bioimageio_core.chain import upstream_source
 
-    if isinstance(root, FolderRoot):
-        local = root.path / reference
-        if local.exists():
-            return read_description(local)
-    elif isinstance(root, UrlRoot) and reference.lower().endswith((".yaml", ".yml", ".zip")):
-        return read_description(root.join(reference))
-    return read_description(reference)
+    return read_description(upstream_source(root, reference))
 
 
 EXISTENCE_ONLY_KINDS = ("cover", "source", "documentation", "icon", "attachment")

@@ -72,6 +72,7 @@ from bioimageio_core.shapes import (
     ShapeError,
     SizeReference,
     TensorAxis,
+    TensorSpec,
     axis_specs_from_model,
     block_halos,
     block_shape,
@@ -94,6 +95,7 @@ from bioimageio_core.tensor import Padding, Tensor
 
 if TYPE_CHECKING:
     from bioimageio_core.adapters import ModelAdapter
+    from bioimageio_core.chain import Upstream
     from bioimageio_core.spec import ModelDescr
 
 Array = np.ndarray[Any, Any]
@@ -145,6 +147,8 @@ class PredictionPipeline:
         batch_size: int = 1,
         border: BorderMode | None = None,
         running_dataset_measures: Iterable[DatasetMeasure] | None = None,
+        upstreams: Sequence[Upstream] = (),
+        include_upstream_outputs: bool = False,
     ) -> None:
         self.model = model
         self.name = model.name
@@ -177,6 +181,10 @@ class PredictionPipeline:
         self.border: BorderMode = border or ("pad" if self.input_paddings else "inside")
         self._batching_failed = False
         self.optional_inputs = tuple(str(t.id) for t in model.inputs if getattr(t, "optional", False))
+        self.upstreams: tuple[Upstream, ...] = tuple(upstreams)
+        """Models whose outputs feed inputs of this one (``output_of``); see :mod:`~bioimageio_core.chain`."""
+        self.include_upstream_outputs = include_upstream_outputs
+        """Whether predictions also return the outputs of upstream models that ran."""
         if running_dataset_measures is None:
             running_dataset_measures = (
                 m
@@ -246,10 +254,13 @@ class PredictionPipeline:
         self.unload()
 
     def unload(self) -> None:
-        """Free the model (idempotent); the pipeline cannot predict afterwards."""
+        """Free the model and any upstream models (idempotent); the pipeline cannot predict
+        afterwards."""
         adapter, self.adapter = self.adapter, None
         if adapter is not None:
             adapter.unload()
+        for upstream in self.upstreams:
+            upstream.unload()
 
     def _adapter(self) -> ModelAdapter:
         if self.adapter is None:
@@ -262,13 +273,96 @@ class PredictionPipeline:
     # --- inputs and processing ------------------------------------------------------------------
 
     def digest(self, inputs: Inputs, *, axes: AxesArg = None, sample_id: Hashable = "sample") -> Sample:
-        """``inputs`` as a checked :class:`Sample` in the model's axis order (views, no copies)."""
-        digested = digest_inputs(
-            self.spec, inputs, axes=axes, sample_id=sample_id, optional=self.optional_inputs
+        """``inputs`` as a checked :class:`Sample` in the model's axis order (views, no copies).
+
+        For a chained model (inputs with ``output_of``) the sample may hold the inputs of the
+        upstream models instead of the inputs they feed (see :attr:`input_ids`).
+        """
+        if not self.upstreams:
+            digested = digest_inputs(
+                self.spec, inputs, axes=axes, sample_id=sample_id, optional=self.optional_inputs
+            )
+            if isinstance(inputs, Sample) and inputs in _PREPROCESSED:
+                _PREPROCESSED.add(digested)
+            return digested
+        specs, maybe_missing = self._chain_inputs
+        ids = [t.id for t in specs]
+        if not isinstance(inputs, Sample | Mapping):
+            required = [i for i in ids if i not in maybe_missing and i not in self.optional_inputs]
+            fed_anywhere = set(_all_feeds(self.upstreams))
+            leaves = required or [i for i in ids if i not in fed_anywhere]
+            if len(leaves) == 1:
+                inputs = {leaves[0]: inputs}
+        sample = digest_inputs(
+            ModelSpec(inputs=tuple(specs), outputs=()),
+            inputs,
+            axes=axes,
+            sample_id=sample_id,
+            optional=(*self.optional_inputs, *maybe_missing),
         )
-        if isinstance(inputs, Sample) and inputs in _PREPROCESSED:
-            _PREPROCESSED.add(digested)
-        return digested
+        _check_chain_inputs(sample.members, self.upstreams)
+        return sample
+
+    @property
+    def input_ids(self) -> tuple[str, ...]:
+        """Ids of the inputs this pipeline takes: the model's, then those of upstream models
+        (``output_of``) not named yet."""
+        return tuple(t.id for t in self._chain_inputs[0])
+
+    @functools.cached_property
+    def _chain_inputs(self) -> tuple[list[TensorSpec], set[str]]:
+        from bioimageio_core.chain import chain_input_specs
+
+        return chain_input_specs(self.spec, self.upstreams)
+
+    @functools.cached_property
+    def _fed_ids(self) -> frozenset[str]:
+        return frozenset(f for u in self.upstreams for f in u.feeds)
+
+    def _needs_upstream(self, sample: Inputs) -> bool:
+        """Whether ``sample`` is not (yet) exactly this model's own inputs with every fed input."""
+        if not self.upstreams:
+            return False
+        members = sample.members if isinstance(sample, Sample) else sample
+        if not isinstance(members, Mapping):
+            return True
+        own = {t.id for t in self.spec.inputs}
+        return not (set(members) <= own and self._fed_ids <= set(members))
+
+    def _chained(
+        self,
+        sample: Inputs,
+        run_upstream: Callable[[PredictionPipeline, Sample], Sample],
+        predict_own: Callable[[Sample], Sample],
+    ) -> Sample:
+        """Run the upstream models whose fed inputs ``sample`` lacks, then ``predict_own`` on this
+        model's own inputs (the sample's other members are kept, the fed ones added)."""
+        digested = self.digest(sample)
+        members = dict(digested.members)
+        extra: dict[str, Tensor] = {}
+        for upstream in self.upstreams:
+            if all(f in members for f in upstream.feeds):
+                continue
+            pipeline = upstream.pipeline()
+            wanted = set(pipeline.input_ids)
+            result = run_upstream(
+                pipeline,
+                Sample(members={k: v for k, v in members.items() if k in wanted}, id=digested.id),
+            )
+            for f in upstream.feeds:
+                members[f] = result.members[f]
+            extra.update(result.members)
+        own_ids = {t.id for t in self.spec.inputs}
+        own = Sample(
+            members={k: v for k, v in members.items() if k in own_ids},
+            stat=digested.stat,
+            id=digested.id,
+        )
+        out = predict_own(self.digest(own))
+        if not self.include_upstream_outputs:
+            return out
+        kept = {k: v for k, v in extra.items() if k not in out.members}
+        return Sample(members={**kept, **out.members}, stat=out.stat, id=out.id)
 
     def apply_preprocessing(self, sample: Inputs) -> Sample:
         """Statistics of the raw sample (updating running dataset statistics), then every
@@ -281,6 +375,8 @@ class PredictionPipeline:
         ``skip_preprocessing=True``: running its preprocessing a second time raises
         :class:`InputError`.
         """
+        if self._needs_upstream(sample):
+            return self._chained(sample, _whole, self.apply_preprocessing)
         processed = self._preprocess(self.digest(sample))
         if not isinstance(sample, Sample):
             return processed
@@ -364,6 +460,16 @@ class PredictionPipeline:
         Raises:
             InputError: a size is not valid (the message lists the valid sizes).
         """
+        if self._needs_upstream(sample):
+            return self._chained(
+                sample,
+                _whole,
+                lambda own: self.predict_sample_block(
+                    own,
+                    skip_preprocessing=skip_preprocessing,
+                    skip_postprocessing=skip_postprocessing,
+                ),
+            )
         digested = self.digest(sample)
         check_input_sizes(self._present(digested), _flat(digested.shape))
         processed = digested if skip_preprocessing else self._preprocess(digested)
@@ -389,6 +495,18 @@ class PredictionPipeline:
         along an axis that may be tiled (space, time, batch) is tiled automatically along those
         axes only (blocks of the fixed size with the model's halo; other axes whole).
         """
+        if self._needs_upstream(sample):
+            return self._chained(
+                sample,
+                _whole,
+                lambda own: self.predict_sample_without_blocking(
+                    own,
+                    outputs=outputs,
+                    skip_preprocessing=skip_preprocessing,
+                    skip_postprocessing=skip_postprocessing,
+                    on_progress=on_progress,
+                ),
+            )
         digested = self.digest(sample)
         shape = digested.shape
         sizes = _flat(shape)
@@ -432,6 +550,22 @@ class PredictionPipeline:
         Blocks are never larger than needed to hold the whole axis. ``batch_size`` blocks go
         through the model per call (default: the pipeline's).
         """
+        if self._needs_upstream(sample):
+            return self._chained(
+                sample,
+                lambda p, s: p.predict_sample_with_blocking(
+                    s, ns if isinstance(ns, int) else None, batch_size
+                ),
+                lambda own: self.predict_sample_with_blocking(
+                    own,
+                    ns,
+                    batch_size,
+                    outputs=outputs,
+                    skip_preprocessing=skip_preprocessing,
+                    skip_postprocessing=skip_postprocessing,
+                    on_progress=on_progress,
+                ),
+            )
         digested = self.digest(sample)
         sizes = _flat(digested.shape)
         n = (
@@ -464,6 +598,20 @@ class PredictionPipeline:
         Raises:
             InputError: a block size is not a valid model input size.
         """
+        if self._needs_upstream(sample):
+            return self._chained(
+                sample,
+                lambda p, s: p.predict_sample_with_blocking(s, None, batch_size),
+                lambda own: self.predict_sample_with_fixed_blocking(
+                    own,
+                    input_block_shape,
+                    batch_size,
+                    outputs=outputs,
+                    skip_preprocessing=skip_preprocessing,
+                    skip_postprocessing=skip_postprocessing,
+                    on_progress=on_progress,
+                ),
+            )
         digested = self.digest(sample)
         sizes = _flat(digested.shape)
         given = normalize_block_shape(self.spec, input_block_shape)
@@ -821,6 +969,39 @@ def _with_fixed(calculator: StatsCalculator, fixed: Mapping[Measure, MeasureValu
     return StatsCalculator(measures, fixed=given)  # type: ignore[arg-type]
 
 
+def _all_feeds(upstreams: Sequence[Upstream]) -> Iterator[str]:
+    """Ids of inputs fed by upstream models, at every level of a chain."""
+    for u in upstreams:
+        yield from u.feeds
+        yield from _all_feeds(u.upstreams)
+
+
+def _whole(pipeline: PredictionPipeline, sample: Sample) -> Sample:
+    return pipeline.predict_sample_without_blocking(sample)
+
+
+def _check_chain_inputs(members: Mapping[str, Any], upstreams: Sequence[Upstream]) -> None:
+    """Raise :class:`InputError` when a fed input is missing and so are inputs its upstream needs."""
+    for u in upstreams:
+        if all(f in members for f in u.feeds):
+            continue
+        fed_below = {f for v in u.upstreams for f in v.feeds}
+        missing = [
+            str(t.id)
+            for t in u.model.inputs
+            if not getattr(t, "optional", False)
+            and str(t.id) not in members
+            and str(t.id) not in fed_below
+        ]
+        if missing:
+            raise InputError(
+                f"missing input(s) {missing} of the model {u.reference!r}, which computes "
+                f"{', '.join(repr(f) for f in u.feeds)} (output_of)",
+                hint=f"give {missing}, or give {', '.join(repr(f) for f in u.feeds)} directly",
+            )
+        _check_chain_inputs(members, u.upstreams)
+
+
 def _flat(shape: Mapping[str, Mapping[str, int]]) -> dict[TensorAxis, int]:
     return {(m, a): s for m, axes in shape.items() for a, s in axes.items()}
 
@@ -858,6 +1039,7 @@ def create_prediction_pipeline(
     model_adapter: ModelAdapter | None = None,
     weight_format: str | None = None,
     keep_updating_initial_dataset_statistics: bool | None = None,
+    include_upstream_outputs: bool = False,
 ) -> PredictionPipeline:
     """Load a model's weights and processing into a :class:`PredictionPipeline`.
 
@@ -879,6 +1061,10 @@ def create_prediction_pipeline(
     there as each input's ``pad`` says, reflect for inputs without ``pad``; as bioimageio.core
     does). Default: ``"pad"`` when an input of the model declares ``pad``, else ``"inside"``.
     ``model_adapter``: an adapter to use instead of loading one (:func:`create_model_adapter`).
+    A model whose inputs name ``output_of`` gets its upstream models (read now, loaded when a
+    sample first needs them, with the same devices, weight format when they have it, batch size
+    and blocking); ``include_upstream_outputs`` also returns their outputs.
+    ``dataset_for_initial_statistics`` holds samples of this model's own inputs.
     """
     batch_size = check_batch_size(batch_size)
     weights_format = weights_format_keyword(weights_format, weight_format)
@@ -920,6 +1106,23 @@ def create_prediction_pipeline(
             if m not in fixed
         )
     )
+    from bioimageio_core.chain import resolve_upstreams
+
+    def upstream_pipeline(upstream: Upstream) -> PredictionPipeline:
+        formats = upstream.model.weights.available_formats
+        return create_prediction_pipeline(
+            upstream.model,
+            devices=devices,
+            weights_format=weights_format if weights_format in formats else None,
+            default_blocksize_parameter=default_blocksize_parameter
+            if isinstance(default_blocksize_parameter, int)
+            else DEFAULT_BLOCKSIZE_PARAMETER,
+            batch_size=batch_size,
+            axes_none_scope=axes_none_scope,
+            border=border,
+        )
+
+    upstreams = resolve_upstreams(descr, upstream_pipeline)
     if model_adapter is not None:
         adapter, chosen = model_adapter, weights_format or "custom"
     else:
@@ -937,6 +1140,8 @@ def create_prediction_pipeline(
         batch_size=batch_size,
         border=border,
         running_dataset_measures=running,
+        upstreams=upstreams,
+        include_upstream_outputs=include_upstream_outputs,
     )
 
 

@@ -265,11 +265,11 @@ def _files(
 ) -> tuple[list[SampleFiles], dict[tuple[str, str], Path]]:
     """The input files of each sample and the output file of each (sample, output); existing
     output files are refused unless ``overwrite``."""
-    samples = match_inputs(
-        input_patterns,
-        [t.id for t in descr.inputs],
-        [t.id for t in descr.inputs if t.optional],
-    )
+    from bioimageio_core.chain import chain_inputs
+
+    # a chained model (output_of) takes its upstream models' inputs too
+    input_ids, optional = chain_inputs(descr)
+    samples = match_inputs(input_patterns, input_ids, optional)
     paths = output_paths(output_pattern, [s.id for s in samples], [t.id for t in descr.outputs])
     check_not_existing(list(paths.values()), overwrite)
     return samples, paths

@@ -51,6 +51,8 @@ class InputDef:
     optional: bool = False
     pad: Mapping[str, Any] | None = None
     """``inputs[i].pad`` as written in the description (None: not given)."""
+    output_of: str | None = None
+    """``inputs[i].output_of``: the model whose output feeds this input."""
 
 
 def raw_model(inputs: Sequence[InputDef], outputs: Sequence[OutputDef]) -> dict[str, Any]:
@@ -72,6 +74,8 @@ def raw_model(inputs: Sequence[InputDef], outputs: Sequence[OutputDef]) -> dict[
             entry["optional"] = True
         if i.pad is not None:
             entry["pad"] = dict(i.pad)
+        if i.output_of is not None:
+            entry["output_of"] = i.output_of
         raw_inputs.append(entry)
     raw_outputs = []
     for o in outputs:
