@@ -71,13 +71,16 @@ for _name in PLUGINS:
 
 @nox.session
 def tests_conversion(session: nox.Session) -> None:
-    """Weight converters end to end (add-weights -> package -> test) with every backend plugin."""
+    """Weight converters end to end (add-weights -> package -> test) with every backend plugin,
+    and keras_v3 weights on a declared backend other than the one keras was imported with."""
     plugin_args = [arg for name in PLUGINS for arg in ("-e", f"plugins/{name}[test]")]
     install(session, "-e", ".[test]", *plugin_args)
     session.run(
         "pytest",
         "plugins/torch/tests/test_converters_torch.py",
         "plugins/keras/tests/test_converters_keras.py",
+        # keras_v3 weights on their declared backend (a TensorFlow worker next to torch)
+        "plugins/keras/tests/test_keras_backends.py",
         *session.posargs,
     )
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import contextlib
 import gc
 import importlib
+import sys
+import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -18,10 +20,13 @@ from bioimageio_run_keras.backend import (
     activate_backend,
     gpu_count,
     keras_device,
-    requested_backend,
+    pending_seed,
+    plan_backend,
+    version_warning,
 )
 from bioimageio_run_keras.files import with_suffix
 from bioimageio_run_keras.weights import KERAS_V3
+from bioimageio_run_keras.worker import KerasWorker
 
 DISTRIBUTION = "bioimageio-run-keras"
 KERAS_HDF5 = "keras_hdf5"
@@ -40,45 +45,52 @@ def match_names(
     )
 
 
-class KerasModelAdapter(ModelAdapter):
-    """Runs a Keras 3 model loaded once (``keras.saving.load_model``, ``compile=False``).
+class KerasRunner:
+    """A Keras 3 model loaded once (``keras.saving.load_model``, ``compile=False``) in this process.
 
     Inputs are given to the model as a list in the model's input order; tensors are matched by
-    name when the model's input/output names equal the tensor ids, else by position.
+    name when the model's input/output names equal the tensor ids, else by position. Used by the
+    adapter in its own process and by the worker process (:mod:`bioimageio_run_keras.worker`).
     """
 
-    def __init__(self, request: AdapterRequest) -> None:
-        super().__init__(request)
-        self.weights_format = request.weights_format
-        name, explicit = requested_backend(request.settings)
-        keras = activate_backend(name, explicit=explicit)
+    def __init__(
+        self,
+        *,
+        path: Path,
+        backend: str,
+        weights_format: str,
+        source: str,
+        device: str | None,
+        input_ids: Sequence[str],
+        output_ids: Sequence[str],
+        seed: int | None = None,
+    ) -> None:
+        keras = activate_backend(backend, explicit=True)
+        if seed is not None:
+            keras.utils.set_random_seed(seed)
         self.backend: str = str(keras.backend.backend())
-        self.device: str | None = keras_device(request.devices)
-        if self.device is not None and self.device.startswith("gpu:"):
-            index = int(self.device.split(":")[1])
+        self.weights_format = weights_format
+        self.source = source
+        self.device = device
+        self.input_ids = tuple(input_ids)
+        self.output_ids = tuple(output_ids)
+        if device is not None and device.startswith("gpu:"):
+            index = int(device.split(":")[1])
             available = gpu_count(self.backend)
             if index >= available:
                 raise PluginError(
-                    f"device {self.device!r} asked for, but Keras backend {self.backend!r} "
+                    f"device {device!r} asked for, but Keras backend {self.backend!r} "
                     f"sees {available} GPU(s)",
                     hint="install a GPU build of the backend framework, or run with "
                     "devices=['cpu']",
                 )
-
-        weights = request.weights
-        self.source: str = str(weights.source)
-        path = request.open_file(self.source, weights.sha256)
-        suffixes = _SUFFIXES.get(self.weights_format, (".h5",))
-        path = with_suffix(
-            path, suffixes, cache=Path(request.settings.cache_path), sha256=weights.sha256
-        )
         try:
             with self._device_scope(keras):
                 model = keras.saving.load_model(path, compile=False, safe_mode=True)
         except Exception as e:  # keras raises many kinds of errors for bad files
             raise PluginError(
-                f"keras could not load the {self.weights_format} weights {self.source}: {e}",
-                loc=f"weights.{self.weights_format}.source",
+                f"keras could not load the {weights_format} weights {source}: {e}",
+                loc=f"weights.{weights_format}.source",
                 hint="check that the file was saved with model.save() (Keras 3 reads Keras 2 "
                 ".h5 files of standard layers; custom layers are not supported)",
             ) from e
@@ -89,11 +101,9 @@ class KerasModelAdapter(ModelAdapter):
         out_names = [str(n) for n in getattr(model, "output_names", None) or []] or [
             str(t.name) for t in model.outputs
         ]
-        self._input_positions = match_names(
-            in_names, self.input_ids, what="inputs", source=self.source
-        )
+        self._input_positions = match_names(in_names, self.input_ids, what="inputs", source=source)
         self._output_positions = match_names(
-            out_names, self.output_ids, what="outputs", source=self.source
+            out_names, self.output_ids, what="outputs", source=source
         )
 
     @contextlib.contextmanager
@@ -105,16 +115,15 @@ class KerasModelAdapter(ModelAdapter):
                 yield
 
     def forward(
-        self, inputs: Mapping[str, np.ndarray[Any, Any]]
-    ) -> dict[str, np.ndarray[Any, Any]]:
+        self, inputs: Sequence[np.ndarray[Any, Any] | None]
+    ) -> list[np.ndarray[Any, Any]] | dict[str, np.ndarray[Any, Any]]:
+        """Outputs for ``inputs`` (description order): a list in description order when the
+        model returns one array per output, the model's dict when it returns named outputs."""
         if self._model is None:
-            raise PluginError(
-                f"the keras model {self.source} was unloaded", hint="create a new adapter"
-            )
-        ordered = self._ordered_inputs(inputs)
-        model_inputs: list[np.ndarray[Any, Any]] = [np.empty(0)] * len(ordered)
+            raise PluginError(f"the keras model {self.source} was unloaded", hint="create a new adapter")
+        model_inputs: list[np.ndarray[Any, Any]] = [np.empty(0)] * len(inputs)
         for tensor_id, position, array in zip(
-            self.input_ids, self._input_positions, ordered, strict=True
+            self.input_ids, self._input_positions, inputs, strict=True
         ):
             if array is None:
                 raise InputError(f"the keras model {self.source} needs input {tensor_id!r}")
@@ -134,10 +143,10 @@ class KerasModelAdapter(ModelAdapter):
             np.asarray(r) for r in (result if isinstance(result, list | tuple) else [result])
         ]
         if len(outputs) != len(self.output_ids):
-            return self._outputs_by_id(outputs)  # raises with a clear message
-        return self._outputs_by_id([outputs[p] for p in self._output_positions])
+            return outputs  # the adapter raises with a clear message
+        return [outputs[p] for p in self._output_positions]
 
-    def unload(self) -> None:
+    def close(self) -> None:
         """Drop the model and collect it; with the torch backend also empty torch's CUDA cache.
 
         TensorFlow and JAX keep freed GPU memory in their allocator pools for reuse.
@@ -150,6 +159,84 @@ class KerasModelAdapter(ModelAdapter):
             torch = importlib.import_module("torch")
             if torch.cuda.is_available():
                 torch.cuda.empty_cache()
+
+
+class KerasModelAdapter(ModelAdapter):
+    """Runs ``keras_hdf5`` / ``keras_v3`` weights with the Keras backend the weights declare
+    (:func:`~bioimageio_run_keras.backend.plan_backend`): in this process, or in a worker
+    process when keras was already imported here with another backend."""
+
+    def __init__(self, request: AdapterRequest) -> None:
+        super().__init__(request)
+        self.weights_format = request.weights_format
+        weights = request.weights
+        declared = declared_backend(weights)
+        active = _active_backend()
+        plan = plan_backend(declared, request.settings, active=active)
+        for note in plan.warnings:
+            warnings.warn(f"{self.weights_format}: {note}", stacklevel=3)
+        self.source: str = str(weights.source)
+        path = request.open_file(self.source, weights.sha256)
+        suffixes = _SUFFIXES.get(self.weights_format, (".h5",))
+        path = with_suffix(
+            path, suffixes, cache=Path(request.settings.cache_path), sha256=weights.sha256
+        )
+        options: dict[str, Any] = {
+            "path": path,
+            "backend": plan.name,
+            "weights_format": self.weights_format,
+            "source": self.source,
+            "device": keras_device(request.devices),
+            "input_ids": self.input_ids,
+            "output_ids": self.output_ids,
+            "seed": pending_seed(),
+        }
+        self.in_worker = plan.in_worker
+        self._runner: KerasRunner | KerasWorker | None = (
+            KerasWorker(options) if plan.in_worker else KerasRunner(**options)
+        )
+        self.backend: str = self._runner.backend
+        self.device: str | None = options["device"]
+        note = version_warning(declared, self.backend)
+        if note is not None:
+            warnings.warn(f"{self.weights_format}: {note}", stacklevel=3)
+
+    def forward(
+        self, inputs: Mapping[str, np.ndarray[Any, Any]]
+    ) -> dict[str, np.ndarray[Any, Any]]:
+        if self._runner is None:
+            raise PluginError(
+                f"the keras model {self.source} was unloaded", hint="create a new adapter"
+            )
+        result = self._runner.forward(self._ordered_inputs(inputs))
+        if isinstance(result, dict):
+            return result
+        return self._outputs_by_id(result)
+
+    def unload(self) -> None:
+        runner, self._runner = self._runner, None
+        if runner is not None:
+            runner.close()
+
+
+def declared_backend(weights: Any) -> tuple[str, str] | None:
+    """``(name, version)`` a ``keras_v3`` entry declares (None for entries without ``backend``)."""
+    backend = getattr(weights, "backend", None)
+    if backend is None:
+        return None
+    name, version = backend
+    return str(name), str(version)
+
+
+def _active_backend() -> str | None:
+    """The backend of keras if it is imported in this process already, else None."""
+    keras = sys.modules.get("keras")
+    if keras is None:
+        return None
+    try:
+        return str(keras.backend.backend())
+    except Exception:  # a partly imported keras
+        return None
 
 
 def create_adapter(request: AdapterRequest) -> KerasModelAdapter:

@@ -70,11 +70,9 @@ def bioimageio_weight_converters(register: ConverterRegister) -> None:
 
 
 def seed_keras(mode: str, seed: int) -> None:
-    """Seed Keras and its backend (``keras.utils.set_random_seed``); imports keras with the
-    backend the settings ask for. ``mode="full"`` needs nothing more from Keras itself."""
-    from bioimageio_core.settings import get_settings
-    from bioimageio_run_keras.backend import activate_backend, requested_backend
+    """Seed Keras and its backend (``keras.utils.set_random_seed``): now if keras is imported,
+    else when a model is loaded (after its backend is chosen). ``mode="full"`` needs nothing more
+    from Keras itself."""
+    from bioimageio_run_keras.backend import request_seed
 
-    name, explicit = requested_backend(get_settings())
-    keras = activate_backend(name, explicit=explicit)
-    keras.utils.set_random_seed(seed)
+    request_seed(seed)

@@ -116,7 +116,8 @@ def test_unload_frees_the_model(tmp_path: Path) -> None:
         {"keras_v3": weights_entry(tmp_path, "model.keras", "keras_v3")},
     )
     adapter = KerasModelAdapter(make_request(tmp_path, raw, "keras_v3"))
-    model_ref = weakref.ref(adapter._model)
+    assert not adapter.in_worker
+    model_ref = weakref.ref(adapter._runner._model)  # type: ignore[union-attr]
     with adapter:
         adapter.forward({"raw": x})
     assert model_ref() is None
