@@ -14,7 +14,7 @@ import yaml
 from pipeline_models import OutputDef, conv_model, kernel, oracle_conv
 
 from bioimageio_core import predict
-from bioimageio_core.errors import BioimageioError, HashMismatchError, PluginError
+from bioimageio_core.errors import HashMismatchError, PluginError, RemoteCodeError
 from bioimageio_core.pipeline import create_prediction_pipeline
 from bioimageio_core.sources import sha256_of_file
 
@@ -120,6 +120,13 @@ def test_pinned_sha256_is_checked_and_accepted(tmp_path: Path) -> None:
         pass
 
 
+def test_custom_code_counts_as_code_of_the_description(tmp_path: Path) -> None:
+    from bioimageio_core.consent import code_references
+
+    model = custom_model(tmp_path, "cropper", {})
+    assert list(code_references(model)) == [("outputs[0].postprocessing[0].source", "post.py")]
+
+
 def test_code_of_a_remote_model_needs_consent(
     http_server: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -132,7 +139,7 @@ def test_code_of_a_remote_model_needs_consent(
     url = http_server.url("model/rdf.yaml")
     x = rand(1, 1, 64, 64)
     monkeypatch.delenv("BIOIMAGEIO_ALLOW_REMOTE_CODE", raising=False)
-    with pytest.raises(BioimageioError) as err:
+    with pytest.raises(RemoteCodeError) as err:
         predict(model=url, inputs=x)
     assert not flag.exists()
     assert "post.py" in str(err.value)
