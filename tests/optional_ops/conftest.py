@@ -1,7 +1,7 @@
 """Tests of the ops that need optional packages (stardist, cellpose), run by the nox session
 ``tests_optional_ops`` with those packages installed (and required there).
 
-Elsewhere these tests are skipped when a package is missing; the install hints shown without the
+Elsewhere a test module whose package is missing is not collected (the report header says so); the install hints shown without the
 packages are tested in ``tests/plugins/test_ops.py``.
 """
 
@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import importlib.util
 import os
-from pathlib import Path
 
 import pytest
 
@@ -29,10 +28,14 @@ if REQUIRED and any(_missing.values()):
     )
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    here = Path(__file__).parent
-    for item in items:
-        path = Path(str(item.fspath))
-        missing = _missing.get(path.name) if path.parent == here else None
-        if missing:
-            item.add_marker(pytest.mark.skip(reason=f"not installed: {', '.join(missing)}"))
+# a module that imports a missing package cannot even be collected: it is left out, and the
+# report header says so (the session tests_optional_ops requires every package)
+collect_ignore = [module for module, missing in _missing.items() if missing]
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    return [
+        f"optional op tests not collected: {module} (not installed: {', '.join(missing)})"
+        for module, missing in _missing.items()
+        if missing
+    ]
