@@ -139,3 +139,18 @@ class RemoteCodeError(CodeRefusedError):
         )
 
 
+class ServerError(BioimageioError):
+    """A prediction server (``bioimageio-run serve``) cannot be reached, refused a request, or
+    answered something other than the wire format; ``status`` is the HTTP status (None when no
+    answer came)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        loc: str | None = None,
+        hint: str | None = None,
+    ) -> None:
+        self.status = status
+        super().__init__(message, loc=loc, hint=hint)

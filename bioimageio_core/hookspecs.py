@@ -12,7 +12,7 @@ an error naming both distributions. Do not give hook implementations default arg
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
@@ -59,6 +59,10 @@ class WeightFormatSpec:
     """``enable_determinism(mode, seed)``: seed the framework's random generators with ``seed``;
     with ``mode="full"`` also make it use deterministic algorithms only. Called before model
     tests of this format (``bioimageio_core.enable_determinism``); may import the framework."""
+    list_devices: Callable[[], Sequence[str]] | None = None
+    """``list_devices()``: the devices this format can run on here, named as ``devices`` takes
+    them (``["cpu", "cuda:0"]``). Called by ``bioimageio-run serve`` for its info endpoint; may
+    import the framework. None: not reported."""
 
 
 class WeightFormatRegister(Protocol):

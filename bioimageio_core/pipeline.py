@@ -1040,6 +1040,7 @@ def create_prediction_pipeline(
     weight_format: str | None = None,
     keep_updating_initial_dataset_statistics: bool | None = None,
     include_upstream_outputs: bool = False,
+    server: str | None = None,
 ) -> PredictionPipeline:
     """Load a model's weights and processing into a :class:`PredictionPipeline`.
 
@@ -1065,6 +1066,10 @@ def create_prediction_pipeline(
     sample first needs them, with the same devices, weight format when they have it, batch size
     and blocking); ``include_upstream_outputs`` also returns their outputs.
     ``dataset_for_initial_statistics`` holds samples of this model's own inputs.
+    ``server``: the URL of a ``bioimageio-run serve`` server that runs the model's forward calls
+    (token from ``BIOIMAGEIO_SERVER_TOKEN``); everything else runs here. A URL or id ``model``
+    is fetched by the server itself, a local model is uploaded once (see
+    :mod:`bioimageio_core.remote`).
     """
     batch_size = check_batch_size(batch_size)
     weights_format = weights_format_keyword(weights_format, weight_format)
@@ -1120,13 +1125,16 @@ def create_prediction_pipeline(
             batch_size=batch_size,
             axes_none_scope=axes_none_scope,
             border=border,
+            server=server,
         )
 
     upstreams = resolve_upstreams(descr, upstream_pipeline)
     if model_adapter is not None:
         adapter, chosen = model_adapter, weights_format or "custom"
     else:
-        adapter, chosen = load_model_adapter(descr, weights_format=weights_format, devices=devices)
+        adapter, chosen = load_model_adapter(
+            descr, weights_format=weights_format, devices=devices, server=server, source=model
+        )
     return PredictionPipeline(
         model=descr,
         adapter=adapter,
@@ -1246,20 +1254,37 @@ def create_model_adapter(
 
 
 def load_model_adapter(
-    descr: ModelDescr, *, weights_format: str | None = None, devices: Sequence[str] | None = None
+    descr: ModelDescr,
+    *,
+    weights_format: str | None = None,
+    devices: Sequence[str] | None = None,
+    server: str | None = None,
+    source: object = None,
 ) -> tuple[ModelAdapter, str]:
     """Load the model with the chosen (or best usable) weight format; returns adapter and format.
 
     Without ``weights_format``, a format whose loading fails is reported and the next usable one
     is tried; so is a format whose code is refused (a model with ``torchscript`` next to a remote
-    ``pytorch_state_dict`` runs the ``torchscript`` weights).
+    ``pytorch_state_dict`` runs the ``torchscript`` weights). With ``server`` (a URL), the server
+    loads the model and the ``remote`` adapter sends it each forward call; ``source`` is what
+    the user named the model by (a URL or id is fetched by the server, anything else is
+    uploaded).
 
     Raises:
-        UnsupportedWeightFormatError: no weight format the model provides can run here.
+        UnsupportedWeightFormatError: no weight format the model provides can run here (or on
+            the server).
         CodeRefusedError: the chosen format (or the only one tried) would run code that is not
             allowed (:mod:`bioimageio_core.consent`); not wrapped.
         PluginError: loading failed (for every format tried).
+        ServerError: the server cannot be reached or refused the request.
     """
+    if server is not None:
+        from bioimageio_core.remote import create_remote_adapter
+
+        remote = create_remote_adapter(
+            descr, server, weights_format=weights_format, devices=devices, source=source
+        )
+        return remote, remote.weights_format
     from bioimageio_core.adapters import AdapterRequest
     from bioimageio_core.errors import CodeRefusedError, UnsupportedWeightFormatError
     from bioimageio_core.plugins import choose_weight_format

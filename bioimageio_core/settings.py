@@ -96,6 +96,8 @@ class Settings:
     id_map_draft: str = DEFAULT_ID_MAP_DRAFT
     resolve_draft: bool = True
     huggingface_http_pattern: str = DEFAULT_HUGGINGFACE_HTTP_PATTERN
+    server_token: str | None = attrs.field(default=None, repr=False)
+    """Bearer token of ``bioimageio-run serve`` (the server's and its clients'); never shown."""
 
 
 def _url_setting(
@@ -161,6 +163,7 @@ def get_settings(environ: Mapping[str, str] | None = None) -> Settings:
                                    descriptions, with ``{repo_id}`` and ``{branch}``
     BIOIMAGEIO_USER_AGENT          User-Agent header of downloads (default bioimageio-run)
     KERAS_BACKEND                  backend for Keras 3 models (default torch)
+    BIOIMAGEIO_SERVER_TOKEN        token of a prediction server (`serve`, `predict --server`)
     ============================== ===============================================================
     """
     env = os.environ if environ is None else environ
@@ -209,6 +212,8 @@ def get_settings(environ: Mapping[str, str] | None = None) -> Settings:
         )
     if (raw := get("USER_AGENT")) is not None and raw.strip():
         kwargs["user_agent"] = raw.strip()
+    if (raw := get("SERVER_TOKEN")) is not None and raw.strip():
+        kwargs["server_token"] = raw.strip()
     if (raw := env.get("KERAS_BACKEND")) is not None and raw.strip():
         kwargs["keras_backend"] = raw.strip()
     return Settings(**kwargs)  # type: ignore[arg-type]

@@ -36,6 +36,7 @@ from bioimageio_core.summary import ValidationDetail, ValidationSummary
 
 if TYPE_CHECKING:
     from bioimageio_core.pipeline import PredictionPipeline
+    from bioimageio_core.remote import ServerInfo
     from bioimageio_core.shapes import ModelSpec
     from bioimageio_core.sources import Root, Source
     from bioimageio_core.spec import InputTensorDescr, ModelDescr, OutputTensorDescr
@@ -380,6 +381,7 @@ def test_model(
     stop_early: bool = False,
     save_failing_outputs: str | os.PathLike[str] | None = None,
     weight_format: str | None = None,
+    server: str | None = None,
 ) -> ValidationSummary:
     """Test a model description; see :func:`test_description` (this one expects a model)."""
     return test_description(
@@ -390,6 +392,7 @@ def test_model(
         stop_early=stop_early,
         save_failing_outputs=save_failing_outputs,
         expected_type="model",
+        server=server,
     )
 
 
@@ -403,6 +406,7 @@ def test_description(
     save_failing_outputs: str | os.PathLike[str] | None = None,
     expected_type: str | None = None,
     weight_format: str | None = None,
+    server: str | None = None,
 ) -> ValidationSummary:
     """Validate a description and, for a model, test it; returns the summary (never raises for a
     bad model).
@@ -415,10 +419,21 @@ def test_description(
     folder where outputs that do not reproduce their test output are written as
     ``<weights format>/<output id>.npy``. Only the files a test needs are fetched: the test
     tensors and the weights of the formats that run.
+
+    ``server``: the URL of a ``bioimageio-run serve`` server that runs the forward calls (the
+    formats tested are those the server can run); everything else runs here. Raises
+    :class:`~bioimageio_core.errors.ServerError` when the server cannot be reached or refuses
+    the token (before anything is tested).
     """
     from bioimageio_core.spec import ModelDescr
 
     weights_format = weights_format_keyword(weights_format, weight_format)
+    server_info = None
+    if server is not None:
+        from bioimageio_core.remote import ServerClient
+
+        with ServerClient(server) as client:
+            server_info = client.info()
     summary, descr = _load(source)
     if descr is None:
         return summary
@@ -451,6 +466,8 @@ def test_description(
         devices=devices,
         stop_early=stop_early,
         save_dir=None if save_failing_outputs is None else Path(save_failing_outputs),
+        server=server_info,
+        source=source,
     )
     try:
         runner.run(weights_format, determinism)
@@ -548,8 +565,11 @@ class _Plan:
     """Format → why it cannot run here (with what to install)."""
 
 
-def plan_weight_formats(model: ModelDescr, weights_format: str | None = None) -> _Plan:
-    """The present formats that can run here (or the chosen one) and reasons for the others."""
+def plan_weight_formats(
+    model: ModelDescr, weights_format: str | None = None, server: ServerInfo | None = None
+) -> _Plan:
+    """The present formats that can run here (or on ``server``; or the chosen one) and reasons
+    for the others."""
     from bioimageio_core import plugins
 
     present = list(model.weights.available_formats)
@@ -560,6 +580,21 @@ def plan_weight_formats(model: ModelDescr, weights_format: str | None = None) ->
     for wf in wanted:
         if wf not in present:
             skipped[wf] = f"the model has no {wf} weights (it has {', '.join(present)})"
+            continue
+        if server is not None:
+            remote = server.weight_formats.get(wf)
+            if remote is None or remote.reason is not None:
+                why = "no plugin there provides it" if remote is None else remote.reason
+                hint = (
+                    remote.install_hint if remote is not None and remote.install_hint
+                    else plugins.install_hint_for(wf)
+                )
+                skipped[wf] = (
+                    f"the server at {server.url} cannot run {wf} weights: {why}; to test them "
+                    f"there: {hint}"
+                )
+            else:
+                run.append(wf)
             continue
         spec = specs.get(wf)
         if spec is None:
@@ -593,9 +628,13 @@ class _ModelTest:
         devices: Sequence[str] | None,
         stop_early: bool,
         save_dir: Path | None,
+        server: ServerInfo | None = None,
+        source: object = None,
     ) -> None:
         from bioimageio_core.sources import FolderRoot
 
+        self.server = server
+        self.source = source
         self.model = model
         self.summary = summary
         self.devices = devices
@@ -610,7 +649,7 @@ class _ModelTest:
             raise _StopTesting
 
     def run(self, weights_format: str | None, determinism: Determinism) -> None:
-        plan = plan_weight_formats(self.model, weights_format)
+        plan = plan_weight_formats(self.model, weights_format, self.server)
         try:
             if weights_format is not None and weights_format in plan.skipped:
                 reason = plan.skipped[weights_format]
@@ -628,7 +667,8 @@ class _ModelTest:
             inputs, expected = self.load_test_tensors()
             if inputs is None or expected is None:
                 return
-            enable_determinism(determinism, plan.run)
+            # a server seeds its own frameworks; here only Python's and numpy's generators
+            enable_determinism(determinism, plan.run if self.server is None else ())
             for wf in (*plan.run, *plan.skipped):  # declaration order within each group
                 if wf in plan.skipped:
                     reason = plan.skipped[wf]
@@ -683,7 +723,9 @@ class _ModelTest:
         from bioimageio_core.loading import check_files
 
         name = f"reproduce test outputs with {wf} weights"
-        issues = [i for i in check_files(self.model, (f"weights:{wf}",))]
+        # a server fetches (and checks) the weights itself
+        weights = () if self.server is not None else (f"weights:{wf}",)
+        issues = [i for i in check_files(self.model, weights)] if weights else []
         if issues:
             self.add(_detail(name, issues))
             return
@@ -709,8 +751,15 @@ class _ModelTest:
         from bioimageio_core.pipeline import create_prediction_pipeline
 
         # test tensors are the model's raw input and output: no halo padding at the border
+        if self.server is None:
+            return create_prediction_pipeline(
+                self.model, devices=self.devices, weights_format=wf, border="inside"
+            )
+        # a URL or id is passed on, so that the server fetches the model itself
+        source = self.source if isinstance(self.source, str) else self.model
         return create_prediction_pipeline(
-            self.model, devices=self.devices, weights_format=wf, border="inside"
+            source, devices=self.devices, weights_format=wf, border="inside",
+            server=self.server.url,
         )
 
     def reproduce(

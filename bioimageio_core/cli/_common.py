@@ -108,6 +108,14 @@ offline_option = click.option(
     "an error naming it (sets BIOIMAGEIO_OFFLINE=1).",
 )
 
+server_option = click.option(
+    "--server",
+    default=None,
+    metavar="URL",
+    help="Run the model's forward calls on this `bioimageio-run serve` server (token from "
+    "BIOIMAGEIO_SERVER_TOKEN); reading, processing, tiling and writing stay here.",
+)
+
 
 def fail(error: BaseException, debug: bool) -> NoReturn:
     """Report ``error`` in one or two lines and exit with status 1 (re-raise under ``--debug``)."""

@@ -28,6 +28,7 @@ from bioimageio_core.cli._common import (
     info,
     offline_option,
     quiet_option,
+    server_option,
     show_progress,
     weights_format_option,
 )
@@ -276,15 +277,28 @@ def _files(
 
 
 def _pipeline(
-    descr: ModelDescr, weights_format: str | None, device: str | None, batch_size: int
+    descr: ModelDescr,
+    weights_format: str | None,
+    device: str | None,
+    batch_size: int,
+    server: str | None = None,
+    source: str | None = None,
 ) -> PredictionPipeline:
+    """The pipeline; with ``server``, a URL or id ``source`` is fetched by the server itself."""
     from bioimageio_core.pipeline import create_prediction_pipeline
 
+    model: Any = descr
+    if server is not None and source is not None:
+        from bioimageio_core.remote import model_reference
+
+        if model_reference(source, descr) is not None:
+            model = source
     return create_prediction_pipeline(
-        descr,
+        model,
         devices=None if device is None else [device],
         weights_format=weights_format,
         batch_size=batch_size,
+        server=server,
     )
 
 
@@ -417,6 +431,7 @@ _axes_option = click.option(
     help="Run the model's own test inputs (copied to <model>_example/inputs); outputs go to "
     "<model>_example/outputs unless --outputs is given.",
 )
+@server_option
 @quiet_option
 @allow_remote_code_option
 @offline_option
@@ -433,6 +448,7 @@ def predict_command(
     overwrite: bool,
     stats_path: Path | None,
     example: bool,
+    server: str | None,
     quiet: bool,
     debug: bool,
 ) -> None:
@@ -454,6 +470,7 @@ def predict_command(
       bioimageio-run predict rdf.yaml -i 'batch1/*.tif' --stats dataset_stats.json
       bioimageio-run predict rdf.yaml --example
       bioimageio-run predict affable-shark -i 'images/*.png' -o 'out/{sample_id}.tif'
+      bioimageio-run predict rdf.yaml -i 'images/*.tif' --server http://gpu-box:8000
     """
     try:
         descr = _load_model(source)
@@ -470,7 +487,7 @@ def predict_command(
         )
         written = _run_predict(
             descr, samples, paths, blocksize, batch_size, device, weights_format, axes, quiet,
-            stats_path,
+            stats_path, server=server, source=source,
         )
     except Exception as e:
         fail(e, debug)
@@ -501,13 +518,16 @@ def _run_predict(
     axes: str | dict[str, str] | None,
     quiet: bool,
     stats_path: Path | None = None,
+    *,
+    server: str | None = None,
+    source: str | None = None,
 ) -> list[Path]:
     from bioimageio_core.io import save_tensor
     from bioimageio_core.prediction import predict
 
     written: list[Path] = []
     with (
-        _pipeline(descr, weights_format, device, batch_size) as pipeline,
+        _pipeline(descr, weights_format, device, batch_size, server, source) as pipeline,
         Progress(len(samples), "predicting", enabled=show_progress(quiet)) as bar,
     ):
         pipeline = _with_dataset_statistics(

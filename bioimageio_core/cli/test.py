@@ -14,6 +14,7 @@ from bioimageio_core.cli._common import (
     fail,
     offline_option,
     save_summaries,
+    server_option,
     summary_format_option,
     summary_paths_option,
     weights_format_option,
@@ -48,6 +49,7 @@ from bioimageio_core.cli._common import (
     "(<weights format>/<output id>.npy).",
 )
 @summary_format_option
+@server_option
 @allow_remote_code_option
 @offline_option
 @debug_option
@@ -60,6 +62,7 @@ def test_command(
     summary_paths: tuple[Path, ...],
     save_failing_outputs: Path | None,
     output_format: str,
+    server: str | None,
     debug: bool,
 ) -> None:
     """Test the model at SOURCE: validate it, run its test inputs and compare with its test outputs.
@@ -79,6 +82,7 @@ def test_command(
       bioimageio-run test rdf.yaml --save-failing-outputs failing/ --summary summary.json
       bioimageio-run test dataset/rdf.yaml --summary report.html
       bioimageio-run test affable-shark            (a bioimage.io id; --offline once cached)
+      bioimageio-run test rdf.yaml --server http://gpu-box:8000
     """
     try:
         from bioimageio_core.testing import test_description
@@ -90,6 +94,7 @@ def test_command(
             determinism="full" if determinism == "full" else "seed_only",
             stop_early=stop_early,
             save_failing_outputs=save_failing_outputs,
+            server=server,
         )
     except Exception as e:
         fail(e, debug)

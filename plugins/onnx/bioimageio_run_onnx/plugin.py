@@ -7,6 +7,7 @@ import importlib.util
 from bioimageio_core.hookspecs import WeightFormatRegister, WeightFormatSpec, hookimpl
 from bioimageio_core.spec import OnnxWeightsDescr
 from bioimageio_run_onnx.adapter import DISTRIBUTION, create_adapter
+from bioimageio_run_onnx.providers import devices_of_providers
 
 
 def onnx_unavailable() -> str | None:
@@ -14,6 +15,13 @@ def onnx_unavailable() -> str | None:
     if importlib.util.find_spec("onnxruntime") is None:
         return "onnxruntime is not installed"
     return None
+
+
+def list_onnx_devices() -> list[str]:
+    """The devices onnxruntime can run on here (``WeightFormatSpec.list_devices``)."""
+    import onnxruntime
+
+    return devices_of_providers(onnxruntime.get_available_providers())
 
 
 @hookimpl
@@ -26,5 +34,6 @@ def bioimageio_weight_formats(register: WeightFormatRegister) -> None:
             is_available=onnx_unavailable,
             priority=20,
             install_hint=f"pip install {DISTRIBUTION}",
+            list_devices=list_onnx_devices,
         )
     )

@@ -40,3 +40,10 @@ def execution_providers(devices: Sequence[str] | None, available: Sequence[str])
             "with devices=['cpu']",
         )
     return [(CUDA, {"device_id": device.index}), CPU]
+
+
+def devices_of_providers(available: Sequence[str]) -> list[str]:
+    """Device names (as ``devices`` takes them) for onnxruntime's ``available`` providers:
+    ``cpu``, and ``cuda`` when the CUDA provider is there (its GPUs are not counted without
+    creating a session)."""
+    return ["cpu", "cuda"] if CUDA in available else ["cpu"]

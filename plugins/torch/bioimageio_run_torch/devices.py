@@ -82,11 +82,16 @@ def choose_device(devices: Sequence[str] | None, machine: MachineDevices) -> Dev
     return chosen
 
 
-def _offered(machine: MachineDevices) -> str:
+def available_devices(machine: MachineDevices) -> list[str]:
+    """Every device ``machine`` offers, by name: ``cpu``, ``cuda:0`` …, ``mps``."""
     names = ["cpu", *(f"cuda:{i}" for i in range(machine.cuda_count))]
     if machine.mps:
         names.append("mps")
-    return ", ".join(names)
+    return names
+
+
+def _offered(machine: MachineDevices) -> str:
+    return ", ".join(available_devices(machine))
 
 
 def _check_available(device: DeviceSpec, machine: MachineDevices) -> None:

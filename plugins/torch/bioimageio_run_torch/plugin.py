@@ -84,6 +84,7 @@ def weight_format_specs() -> tuple[WeightFormatSpec, ...]:
             priority=TORCHSCRIPT_PRIORITY,
             install_hint=INSTALL_HINT,
             enable_determinism=seed_torch,
+            list_devices=list_torch_devices,
         ),
         WeightFormatSpec(
             name="pytorch_state_dict",
@@ -93,6 +94,7 @@ def weight_format_specs() -> tuple[WeightFormatSpec, ...]:
             priority=PYTORCH_STATE_DICT_PRIORITY,
             install_hint=INSTALL_HINT,
             enable_determinism=seed_torch,
+            list_devices=list_torch_devices,
         ),
     )
 
@@ -111,6 +113,13 @@ def bioimageio_weight_converters(register: ConverterRegister) -> None:
 
     for spec in converter_specs():
         register.add(spec)
+
+
+def list_torch_devices() -> list[str]:
+    """The devices torch can run on here (``WeightFormatSpec.list_devices``); imports torch."""
+    from bioimageio_run_torch.devices import available_devices, machine_devices
+
+    return available_devices(machine_devices())
 
 
 def seed_torch(mode: str, seed: int) -> None:

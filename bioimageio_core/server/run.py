@@ -1,0 +1,102 @@
+"""Run the server with uvicorn: bind, announce the address, serve until SIGTERM / Ctrl-C.
+
+On SIGTERM or SIGINT uvicorn stops accepting connections, lets requests in flight finish (at
+most ``shutdown_timeout_s``), then the app's shutdown unloads every model.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import socket
+import sys
+from typing import Any
+
+from bioimageio_core._version import __version__
+from bioimageio_core.errors import SettingsError
+from bioimageio_core.remote.protocol import API_PREFIX
+from bioimageio_core.server.config import ServerConfig
+
+log = logging.getLogger("bioimageio_core.server")
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening socket on ``host``:``port`` (port 0: a free port)."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as e:
+        raise SettingsError(f"cannot resolve host {host!r}: {e}", hint="give an address such as 127.0.0.1") from None
+    family, _, _, _, address = infos[0]
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(address)
+    except OSError as e:
+        sock.close()
+        raise SettingsError(
+            f"cannot listen on {host}:{port}: {e.strerror or e}",
+            hint="choose another --port (0 picks a free one), or stop what uses this one",
+        ) from None
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+def url_of(sock: socket.socket, scheme: str = "http") -> str:
+    host, port = sock.getsockname()[:2]
+    shown = f"[{host}]" if ":" in str(host) else str(host)
+    return f"{scheme}://{shown}:{port}"
+
+
+def _log_config(level: str) -> dict[str, Any]:
+    from uvicorn.config import LOGGING_CONFIG
+
+    config: dict[str, Any] = copy.deepcopy(LOGGING_CONFIG)
+    config["loggers"]["bioimageio_core.server"] = {
+        "handlers": ["default"],
+        "level": level.upper(),
+        "propagate": False,
+    }
+    return config
+
+
+def serve(
+    config: ServerConfig,
+    *,
+    ssl_certfile: str | None = None,
+    ssl_keyfile: str | None = None,
+) -> None:
+    """Serve until stopped (blocks). Prints ``listening on <url>`` to standard error once the
+    socket is bound."""
+    import uvicorn
+
+    from bioimageio_core.server.app import create_app
+
+    sock = bind(config.check().host, config.port)
+    try:
+        scheme = "https" if ssl_certfile else "http"
+        address = url_of(sock, scheme)
+        uvicorn_config = uvicorn.Config(
+            create_app(config, address),
+            log_level=config.log_level,
+            log_config=_log_config(config.log_level),
+            access_log=config.access_log,
+            timeout_graceful_shutdown=max(1, round(config.shutdown_timeout_s)),
+            ssl_certfile=ssl_certfile,
+            ssl_keyfile=ssl_keyfile,
+            server_header=False,
+        )
+        server = uvicorn.Server(uvicorn_config)
+        print(
+            f"bioimageio-run serve {__version__}: listening on {address} "
+            f"(API {address}{API_PREFIX}, OpenAPI {address}{API_PREFIX}/openapi.json)",
+            file=sys.stderr,
+            flush=True,
+        )
+        server.run(sockets=[sock])
+    finally:
+        sock.close()
+    log.info("stopped")
+
+
+__all__ = ["bind", "serve", "url_of"]

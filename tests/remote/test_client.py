@@ -1,0 +1,252 @@
+"""The server client without a server extra: retries, error mapping, upload packages, choices.
+
+A small scripted HTTP server on 127.0.0.1 plays the server's part.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from bioimageio_core import load_description
+from bioimageio_core.errors import (
+    InputError,
+    PluginError,
+    ServerError,
+    UnsupportedWeightFormatError,
+)
+from bioimageio_core.remote import (
+    ModelRef,
+    ServerClient,
+    ServerInfo,
+    UnknownModelError,
+    check_server_formats,
+    model_reference,
+)
+from bioimageio_core.remote.client import RemoteWeightFormat, normalize_server_url
+from bioimageio_core.remote.package import write_upload_package
+from bioimageio_core.remote.protocol import AXES_HEADER, encode_arrays, error_body
+from bioimageio_core.sources import ZipRoot, sha256_of_file
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "tiny-nuclei-unet" / "rdf.yaml"
+
+Reply = tuple[int, dict[str, str], bytes]
+
+
+class Scripted:
+    """Answers requests from a script: one reply per request (the last one repeats)."""
+
+    def __init__(self, replies: list[Reply]) -> None:
+        self.replies = replies
+        self.seen: list[tuple[str, str, dict[str, str], bytes]] = []
+        state = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _answer(self) -> None:
+                length = int(self.headers.get("content-length") or 0)
+                body = self.rfile.read(length) if length else b""
+                state.seen.append((self.command, self.path, dict(self.headers), body))
+                status, headers, content = state.replies[min(len(state.seen), len(state.replies)) - 1]
+                self.send_response(status)
+                for k, v in headers.items():
+                    self.send_header(k, v)
+                self.send_header("Content-Length", str(len(content)))
+                self.end_headers()
+                self.wfile.write(content)
+
+            do_GET = do_POST = do_PUT = do_HEAD = _answer
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}"
+
+    def __enter__(self) -> Scripted:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def _json(status: int, data: Any) -> Reply:
+    return status, {"Content-Type": "application/json"}, json.dumps(data).encode()
+
+
+@pytest.fixture
+def closed_port() -> Iterator[int]:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    yield port
+
+
+def test_server_url_must_be_http() -> None:
+    assert normalize_server_url(" http://host:8000/ ") == "http://host:8000"
+    for bad in ("host:8000", "ftp://host", "/tmp/socket", ""):
+        with pytest.raises(InputError, match="not the URL of a server"):
+            normalize_server_url(bad)
+
+
+def test_unreachable_server_is_retried_with_backoff_then_one_clear_error(closed_port: int) -> None:
+    client = ServerClient(f"http://127.0.0.1:{closed_port}", retries=3, backoff_s=0.05)
+    started = time.perf_counter()
+    with pytest.raises(ServerError) as info, client:
+        client.health()
+    elapsed = time.perf_counter() - started
+    assert "cannot reach the server at http://127.0.0.1" in info.value.message
+    assert "(4 tries)" in info.value.message and "connection refused" in info.value.message
+    assert elapsed >= 0.05 + 0.1 + 0.2  # backoff doubled each time
+    assert "bioimageio-run serve" in (info.value.hint or "")
+
+
+def test_503_is_retried_then_answered() -> None:
+    with Scripted([_json(503, {}), _json(503, {}), _json(200, {"status": "ok"})]) as fake:
+        with ServerClient(fake.url, backoff_s=0.01) as client:
+            assert client.health() == {"status": "ok"}
+        assert len(fake.seen) == 3
+
+
+def test_token_is_sent_as_bearer_header(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BIOIMAGEIO_SERVER_TOKEN", "t" * 20)
+    with Scripted([_json(200, {"status": "ok"})]) as fake, ServerClient(fake.url) as client:
+        client.health()
+        assert fake.seen[0][2]["Authorization"] == "Bearer " + "t" * 20
+
+
+@pytest.mark.parametrize(
+    ("token", "message"), [(None, "needs a token"), ("w" * 20, "refused the token")]
+)
+def test_401_says_what_to_set(token: str | None, message: str) -> None:
+    reply = _json(401, error_body("Unauthorized", "missing or wrong token"))
+    with Scripted([reply]) as fake, ServerClient(fake.url, token=token) as client:
+        with pytest.raises(ServerError, match=message) as info:
+            client.info()
+    assert info.value.status == 401
+    assert "BIOIMAGEIO_SERVER_TOKEN" in (info.value.hint or "")
+    assert len(fake.seen) == 1  # never retried
+
+
+@pytest.mark.parametrize(
+    ("type_", "status", "expected"),
+    [
+        ("InputError", 422, InputError),
+        ("PayloadError", 400, InputError),
+        ("PluginError", 422, PluginError),
+        ("UnsupportedWeightFormatError", 422, UnsupportedWeightFormatError),
+        ("UnknownModel", 404, UnknownModelError),
+        ("RemoteCodeError", 403, ServerError),
+        ("InternalError", 500, ServerError),
+    ],
+)
+def test_server_errors_keep_their_kind(type_: str, status: int, expected: type[Exception]) -> None:
+    reply = _json(status, error_body(type_, "what went wrong", hint="what to do", loc="raw"))
+    with Scripted([reply]) as fake, ServerClient(fake.url, retries=0) as client:
+        with pytest.raises(expected) as info:
+            client.predict("k" * 32, {"raw": np.zeros((1, 1, 4, 4), np.float32)}, {"raw": "bcyx"})
+    error = info.value
+    assert "what went wrong" in str(error) and fake.url in str(error)
+    assert getattr(error, "hint", None) == "what to do"
+
+
+def test_answer_outside_the_wire_format_is_a_server_error() -> None:
+    with Scripted([(200, {"Content-Type": "text/html"}, b"<html>proxy login</html>")]) as fake:
+        with ServerClient(fake.url) as client, pytest.raises(ServerError, match="unexpected"):
+            client.info()
+        good_axes = {AXES_HEADER: '{"out": ["y"]}'}
+        fake.replies = [(200, good_axes, b"not an npz")]
+        with ServerClient(fake.url) as client, pytest.raises(ServerError, match="not an .npz"):
+            client.predict("k", {"raw": np.zeros(3)}, {"raw": ["y"]})
+
+
+def test_predict_sends_npz_with_axes_and_decodes_the_answer() -> None:
+    out = np.arange(6, dtype=np.float32).reshape(1, 6)
+    reply = (200, {AXES_HEADER: '{"out": ["batch", "x"]}'}, encode_arrays({"out": out}))
+    with Scripted([reply]) as fake, ServerClient(fake.url) as client:
+        result = client.predict("abc", {"raw": np.ones((1, 6), np.uint8)}, {"raw": ["batch", "x"]})
+    np.testing.assert_array_equal(result["out"], out)
+    method, path, headers, _ = fake.seen[0]
+    assert (method, path) == ("POST", "/v1/models/abc/predict")
+    assert headers["Content-Type"] == "application/x-npz"
+    assert json.loads(headers[AXES_HEADER]) == {"raw": ["batch", "x"]}
+
+
+def test_a_request_larger_than_the_server_accepts_is_refused_here() -> None:
+    info = {"api_version": "v1", "version": "x", "limits": {"max_request_bytes": 1000}}
+    with Scripted([_json(200, info)]) as fake, ServerClient(fake.url) as client:
+        client.info()
+        with pytest.raises(InputError, match="accepts at most"):
+            client.predict("k", {"raw": np.zeros(1000, np.float32)}, {"raw": ["x"]})
+        assert len(fake.seen) == 1  # nothing sent
+
+
+def test_other_api_version_is_refused() -> None:
+    with Scripted([_json(200, {"api_version": "v2", "version": "9"})]) as fake:
+        with ServerClient(fake.url) as client, pytest.raises(ServerError, match="speaks API"):
+            client.info()
+
+
+def test_upload_package_is_reproducible_and_loads(tmp_path: Path) -> None:
+    descr = load_description(EXAMPLE, perform_io_checks=False)
+    first = write_upload_package(descr, tmp_path / "a.zip")
+    second = write_upload_package(descr, tmp_path / "b.zip")
+    assert sha256_of_file(first) == sha256_of_file(second)
+    again = load_description(first)
+    assert again.name == descr.name
+    assert set(again.weights.available_formats) == set(descr.weights.available_formats)
+
+
+def test_model_reference() -> None:
+    descr = load_description(EXAMPLE, perform_io_checks=False)
+    url = "https://example.org/models/rdf.yaml"
+    assert model_reference(url, descr) == ModelRef(source=url)
+    assert model_reference("affable-shark", descr) == ModelRef(source="affable-shark")
+    assert model_reference(str(EXAMPLE), descr) is None  # a local model is uploaded
+    assert model_reference(descr, descr) is None
+    import attrs
+
+    zipped = attrs.evolve(descr, root=ZipRoot(Path("/cache/x.zip"), origin="https://x.org/m.zip"))
+    assert model_reference(zipped, zipped) == ModelRef(source="https://x.org/m.zip")
+
+
+def _info(**formats: str | None) -> ServerInfo:
+    return ServerInfo(
+        url="http://gpu:8000",
+        version="0",
+        weight_formats={
+            name: RemoteWeightFormat(name, reason, install_hint=f"pip install run-{name}")
+            for name, reason in formats.items()
+        },
+        devices={},
+        raw={},
+    )
+
+
+def test_server_formats_are_checked_before_anything_is_sent() -> None:
+    descr = load_description(EXAMPLE, perform_io_checks=False)
+    check_server_formats(_info(onnx=None), descr, None)
+    check_server_formats(_info(onnx=None), descr, "onnx")
+    with pytest.raises(UnsupportedWeightFormatError) as info:
+        check_server_formats(_info(onnx="onnxruntime is not installed", keras_hdf5=None), descr, None)
+    text = str(info.value)
+    assert "the server at http://gpu:8000 cannot run 'Tiny nuclei U-Net' (it runs keras_hdf5)" in text
+    assert "onnx: onnxruntime is not installed" in text
+    assert "torchscript: no plugin on the server provides it" in text
+    assert "pip install run-onnx" in text and "bioimageio-run-torch" in text
+    with pytest.raises(UnsupportedWeightFormatError, match="has no keras_hdf5 weights"):
+        check_server_formats(_info(keras_hdf5=None), descr, "keras_hdf5")

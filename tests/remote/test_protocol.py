@@ -1,0 +1,171 @@
+"""The wire format: .npz bodies with numeric arrays only, and the axes header."""
+
+from __future__ import annotations
+
+import io
+import os
+import pickle
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from bioimageio_core.errors import InputError
+from bioimageio_core.remote.protocol import (
+    PayloadError,
+    decode_arrays,
+    decode_axes,
+    encode_arrays,
+    encode_axes,
+)
+
+dtypes = st.sampled_from(
+    ["bool", "uint8", "int16", "uint16", "int32", "int64", "float16", "float32", "float64",
+     "complex64", ">f4", ">i2"]
+)
+arrays = dtypes.flatmap(
+    lambda dt: hnp.arrays(dt, hnp.array_shapes(min_dims=0, max_dims=4, max_side=5))
+)
+names = st.from_regex(r"[a-z_][a-z0-9_]{0,11}", fullmatch=True)
+
+
+@given(st.dictionaries(names, arrays, min_size=1, max_size=3))
+def test_arrays_round_trip_exactly(values: dict[str, np.ndarray[Any, Any]]) -> None:
+    decoded = decode_arrays(encode_arrays(values))
+    assert decoded.keys() == values.keys()
+    for name, array in values.items():
+        assert decoded[name].dtype == array.dtype
+        assert decoded[name].shape == array.shape
+        np.testing.assert_array_equal(decoded[name], array)  # NaN == NaN here
+
+
+def test_non_contiguous_and_transposed_arrays_round_trip() -> None:
+    a = np.arange(24, dtype=np.float32).reshape(2, 3, 4)
+    decoded = decode_arrays(encode_arrays({"t": a.transpose(2, 0, 1), "s": a[:, ::2]}))
+    np.testing.assert_array_equal(decoded["t"], a.transpose(2, 0, 1))
+    np.testing.assert_array_equal(decoded["s"], a[:, ::2])
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"", b"garbage", b"PK\x03\x04 truncated zip", np.arange(3).tobytes()],
+    ids=["empty", "text", "broken-zip", "raw-bytes"],
+)
+def test_garbage_is_a_payload_error(body: bytes) -> None:
+    with pytest.raises(PayloadError, match="not an .npz archive"):
+        decode_arrays(body)
+
+
+def test_payload_errors_are_input_errors() -> None:
+    assert issubclass(PayloadError, InputError)
+
+
+def test_compressed_members_are_refused() -> None:
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, raw=np.zeros((64, 64), dtype=np.float32))
+    with pytest.raises(PayloadError, match="compressed"):
+        decode_arrays(buffer.getvalue())
+
+
+class _Exploit:
+    """Unpickling this would create a file: it must never happen."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (os.makedirs, (str(self.marker),))
+
+
+def test_pickled_objects_are_never_loaded(tmp_path: Path) -> None:
+    marker = tmp_path / "pwned"
+    buffer = io.BytesIO()
+    np.savez(buffer, raw=np.array([_Exploit(marker)], dtype=object))
+    with pytest.raises(PayloadError, match="raw.npy"):
+        decode_arrays(buffer.getvalue())
+    assert not marker.exists()
+    # a raw pickle as a member is refused as well
+    raw = io.BytesIO()
+    with zipfile.ZipFile(raw, "w") as zf:
+        zf.writestr("raw.npy", pickle.dumps(_Exploit(marker)))
+    with pytest.raises(PayloadError):
+        decode_arrays(raw.getvalue())
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("member", ["../raw.npy", "dir/raw.npy", "raw.txt", "raw", ".npy"])
+def test_members_must_be_tensor_id_npy(member: str) -> None:
+    raw = io.BytesIO()
+    with zipfile.ZipFile(raw, "w") as zf:
+        array = io.BytesIO()
+        np.save(array, np.zeros(3))
+        zf.writestr(member, array.getvalue())
+    with pytest.raises(PayloadError, match="expected only"):
+        decode_arrays(raw.getvalue())
+
+
+def test_duplicate_members_are_refused() -> None:
+    raw = io.BytesIO()
+    array = io.BytesIO()
+    np.save(array, np.zeros(3))
+    with pytest.warns(UserWarning), zipfile.ZipFile(raw, "w") as zf:
+        zf.writestr("raw.npy", array.getvalue())
+        zf.writestr("raw.npy", array.getvalue())
+    with pytest.raises(PayloadError, match="twice"):
+        decode_arrays(raw.getvalue())
+
+
+def test_truncated_member_is_refused() -> None:
+    raw = io.BytesIO()
+    array = io.BytesIO()
+    np.save(array, np.zeros((100,)))
+    with zipfile.ZipFile(raw, "w") as zf:
+        zf.writestr("raw.npy", array.getvalue()[:-40])
+    with pytest.raises(PayloadError, match="not a readable .npy"):
+        decode_arrays(raw.getvalue())
+
+
+@pytest.mark.parametrize(
+    "array",
+    [
+        np.array(["a", "b"]),
+        np.zeros(2, dtype=[("x", "f4"), ("y", "f4")]),
+        np.array([b"x"]),
+        np.array(["2020-01-01"], dtype="datetime64[D]"),
+    ],
+    ids=["unicode", "structured", "bytes", "datetime"],
+)
+def test_non_numeric_dtypes_are_refused_both_ways(array: np.ndarray[Any, Any]) -> None:
+    with pytest.raises(PayloadError, match="only numeric"):
+        encode_arrays({"raw": array})
+    buffer = io.BytesIO()
+    np.savez(buffer, raw=array)
+    with pytest.raises(PayloadError, match="only numeric"):
+        decode_arrays(buffer.getvalue())
+
+
+@given(st.dictionaries(names, st.lists(names, max_size=5), max_size=4))
+def test_axes_round_trip(axes: dict[str, list[str]]) -> None:
+    assert decode_axes(encode_axes(axes)) == {k: tuple(v) for k, v in axes.items()}
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (None, "missing"),
+        ("not json", "not JSON"),
+        ('["raw"]', "must map"),
+        ('{"raw": "bcyx"}', "must map"),
+        ('{"raw": [1, 2]}', "must map"),
+        ('{"raw": ["y", "../x"]}', "must map"),
+        ('{"raw": ["' + "y" * 20000 + '"]}', "longer than"),
+    ],
+)
+def test_bad_axes_headers(text: str | None, message: str) -> None:
+    with pytest.raises(PayloadError, match=message):
+        decode_axes(text)

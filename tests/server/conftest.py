@@ -1,0 +1,79 @@
+"""Server tests need the ``server`` extra (Starlette, uvicorn; httpx for the test client) and the
+onnx backend; without them this folder is skipped with the reason, except under
+``BIOIMAGEIO_TEST_SERVER=required`` (the nox ``tests_server`` session), where it fails."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REQUIRED = os.environ.get("BIOIMAGEIO_TEST_SERVER") == "required"
+_NEEDED = {
+    "starlette": "server extra",
+    "uvicorn": "server extra",
+    "httpx": "test client",
+    "bioimageio_run_onnx": "onnx backend",
+    "onnxruntime": "onnx backend",
+}
+_missing = [f"{m} ({why})" for m, why in _NEEDED.items() if importlib.util.find_spec(m) is None]
+MISSING = (
+    f"server tests need {', '.join(_missing)}: pip install -c constraints.txt -e '.[server,test]' "
+    "-e plugins/onnx (the nox `tests_server` session does)"
+    if _missing
+    else None
+)
+if MISSING and REQUIRED:
+    raise RuntimeError(MISSING)
+
+HERE = Path(__file__).parent
+ROOT = HERE.parents[1]
+EXAMPLE = ROOT / "examples" / "tiny-nuclei-unet" / "rdf.yaml"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Skip this folder's tests (only these) when the server extra or onnx is missing."""
+    if MISSING is None:
+        return
+    for item in items:
+        if HERE in item.path.parents:
+            item.add_marker(pytest.mark.skip(reason=MISSING))
+
+
+@pytest.fixture(scope="session")
+def token() -> str:
+    return secrets.token_urlsafe(24)
+
+
+@pytest.fixture(scope="session")
+def example() -> Path:
+    return EXAMPLE
+
+
+@pytest.fixture(scope="session")
+def session_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("server-cache")
+
+
+def server_env(cache: Path, **extra: str) -> dict[str, str]:
+    """The environment of a server process: its own cache, single-threaded onnxruntime (the
+    machine is shared), no inherited token."""
+    env = {k: v for k, v in os.environ.items() if k != "BIOIMAGEIO_SERVER_TOKEN"}
+    env.update(BIOIMAGEIO_CACHE_PATH=str(cache), **extra)
+    return env
+
+
+@pytest.fixture(scope="module")
+def served(
+    tmp_path_factory: pytest.TempPathFactory, token: str, session_cache: Path
+) -> Iterator[object]:
+    """One server for a test module (token required, onnx among its backends)."""
+    from bioimageio_core.server.testing import ServerProcess
+
+    store = tmp_path_factory.mktemp("store")
+    with ServerProcess(store=store, token=token, env=server_env(session_cache)) as server:
+        yield server
