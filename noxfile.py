@@ -22,6 +22,7 @@ nox.options.sessions = [
     "tests_conversion",
     "interop",
     "tests_optional_ops",
+    "tests_server",
 ]
 nox.options.reuse_existing_virtualenvs = True
 nox.options.error_on_missing_interpreters = False
@@ -59,7 +60,8 @@ def tests(session: nox.Session) -> None:
 def _plugin_session(name: str) -> None:
     @nox.session(name=f"tests_{name}")
     def plugin_tests(session: nox.Session) -> None:
-        install(session, "-e", ".[test]", "-e", f"plugins/{name}[test]")
+        # the server extra: a backend's tests may check that it also runs behind `serve`
+        install(session, "-e", ".[test,server]", "-e", f"plugins/{name}[test]")
         session.run("pytest", f"plugins/{name}/tests", *session.posargs)
 
     plugin_tests.__doc__ = f"Tests of the {name} backend plugin (core + that plugin only)."
@@ -139,6 +141,17 @@ def tests_optional_ops(session: nox.Session) -> None:
 
 
 @nox.session
+def tests_server(session: nox.Session) -> None:
+    """`serve` and `predict --server` end to end: real uvicorn servers, the onnx backend."""
+    install(session, "-e", ".[test,server]", "-e", "plugins/onnx[test]")
+    # the server tests fail (instead of skipping) when the server extra or onnx is missing
+    session.run(
+        "pytest", "tests/server", "tests/remote", *session.posargs,
+        env={"BIOIMAGEIO_TEST_SERVER": "required"},
+    )
+
+
+@nox.session
 def schemas(session: nox.Session) -> None:
     """Regenerate the JSON Schemas in schemas/ from the descriptor classes."""
     install(session, "-e", ".")
@@ -161,7 +174,9 @@ def bench(session: nox.Session) -> None:
     `--reference` also installs the reference implementation bioimageio.core into this
     session's environment (only here) and compares against it.
     """
-    install(session, "-e", ".[image]", "-e", "plugins/onnx", "-e", "plugins/torch", "onnx")
+    install(
+        session, "-e", ".[image,server]", "-e", "plugins/onnx", "-e", "plugins/torch", "onnx"
+    )
     if "--reference" in session.posargs:
         # bioimageio.spec 0.5.12 breaks with pydantic >= 2.12 (its models fail to build)
         install(session, "bioimageio.core", "pydantic<2.12")

@@ -33,3 +33,35 @@ def test_core_cli_and_plugins_command_import_no_framework() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "", f"frameworks imported: {result.stdout.strip()}"
+
+
+SERVER_PACKAGES = ("starlette", "uvicorn", "anyio", "httpx", "h11")
+
+
+def test_core_cli_and_remote_client_import_no_server_framework() -> None:
+    """Starlette and uvicorn (the ``server`` extra) are imported by ``serve`` only; the client
+    side of remote prediction needs none of them."""
+    code = textwrap.dedent(
+        f"""
+        import sys
+        import bioimageio_core
+        import bioimageio_core.cli
+        import bioimageio_core.pipeline
+        import bioimageio_core.remote
+        import bioimageio_core.server
+        import bioimageio_core.server.config
+        from click.testing import CliRunner
+        for args in (["--help"], ["serve", "--help"], ["predict", "--help"], ["test", "--help"]):
+            result = CliRunner().invoke(bioimageio_core.cli.main, args)
+            assert result.exit_code == 0, result.output
+        assert "--server" in CliRunner().invoke(bioimageio_core.cli.main, ["predict", "--help"]).output
+        loaded = sorted(m for m in sys.modules if m.split(".")[0] in {SERVER_PACKAGES!r})
+        print(",".join(loaded))
+        """
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120,
+        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "", f"server packages imported: {result.stdout.strip()}"

@@ -4,10 +4,11 @@ onnx backend; without them this folder is skipped with the reason, except under
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import os
 import secrets
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -59,12 +60,17 @@ def session_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("server-cache")
 
 
-def server_env(cache: Path, **extra: str) -> dict[str, str]:
-    """The environment of a server process: its own cache, single-threaded onnxruntime (the
-    machine is shared), no inherited token."""
+def _server_env(cache: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k != "BIOIMAGEIO_SERVER_TOKEN"}
     env.update(BIOIMAGEIO_CACHE_PATH=str(cache), **extra)
     return env
+
+
+@pytest.fixture(scope="session")
+def server_env(session_cache: Path) -> Callable[..., dict[str, str]]:
+    """``server_env(**extra)``: the environment of a server process (a cache of the servers'
+    own, no token inherited from the test process, ``extra`` added)."""
+    return functools.partial(_server_env, session_cache)
 
 
 @pytest.fixture(scope="module")
@@ -75,5 +81,5 @@ def served(
     from bioimageio_core.server.testing import ServerProcess
 
     store = tmp_path_factory.mktemp("store")
-    with ServerProcess(store=store, token=token, env=server_env(session_cache)) as server:
+    with ServerProcess(store=store, token=token, env=_server_env(session_cache)) as server:
         yield server

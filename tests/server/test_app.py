@@ -21,6 +21,9 @@ from bioimageio_core.remote.protocol import AXES_HEADER, decode_arrays, encode_a
 from bioimageio_core.server.config import MB, ServerConfig, is_loopback
 from bioimageio_core.sources import ZipRoot, sha256_of_file
 
+# starlette's test client announces a move from httpx to httpx2; both work with it
+pytestmark = pytest.mark.filterwarnings("ignore:Using `httpx`:DeprecationWarning")
+
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "tiny-nuclei-unet" / "rdf.yaml"
 TOKEN = "s3cret-token-for-tests-0123456789"
 AXES = ["batch", "channel", "y", "x"]
