@@ -68,7 +68,7 @@ def from_exception(error: BaseException) -> ApiError | None:
         )
     if isinstance(error, PayloadError):
         return ApiError(400, type_, message, hint=hint, loc=loc)
-    if type_ in {"RemoteCodeError", "CodeRefusedError"}:
+    if isinstance(error, errors.CodeRefusedError):
         return ApiError(403, type_, message, hint=_CODE_HINT, loc=loc)
     if isinstance(error, errors.SettingsError):
         return None  # the server's own environment is wrong: not the client's to fix

@@ -123,10 +123,10 @@ class ModelLoader:
 
     def load(self, spec: LoadSpec) -> Loaded:
         """Load the model for forward calls (the :class:`ModelCache` loader)."""
-        from bioimageio_core.pipeline import create_model_adapter
+        from bioimageio_core.pipeline import load_model_adapter
 
         descr = self.description(spec)
-        adapter, weights_format = create_model_adapter(
+        adapter, weights_format = load_model_adapter(
             descr, weights_format=spec.weights_format, devices=spec.devices
         )
         return Loaded(descr=descr, adapter=adapter, weights_format=weights_format)

@@ -321,7 +321,7 @@ _SCHEMAS: dict[str, Any] = {
         "description": "A validation summary (as `bioimageio-run test --format json` prints it).",
         "properties": {
             "name": {"type": "string"},
-            "source": {"type": "string"},
+            "source_name": {"type": "string"},
             "status": {"enum": ["passed", "valid-format", "failed"]},
             "details": {"type": "array", "items": {"type": "object"}},
         },
