@@ -77,7 +77,11 @@ def test_each_documented_variable_sets_its_settings_field() -> None:
         elif field in FIELD_SAMPLES:
             raw = FIELD_SAMPLES[field]
         else:
-            raw = next(v for t, v in SAMPLES.items() if isinstance(before, t) or types[field] == t.__name__)
+            raw = next(
+                v
+                for t, v in SAMPLES.items()
+                if isinstance(before, t) or types[field] in (t.__name__, f"{t.__name__} | None")
+            )
         after = getattr(get_settings({variable: raw}), field)
         assert after != before, f"{variable}={raw!r} does not change Settings.{field}"
 
