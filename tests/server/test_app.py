@@ -108,6 +108,38 @@ def test_short_tokens_are_refused(tmp_path: Path) -> None:
         ServerConfig(token="secret", store=tmp_path).check()
 
 
+def test_listening_socket_is_tcp_so_answers_are_not_delayed() -> None:
+    """asyncio sets TCP_NODELAY only on sockets whose protocol is IPPROTO_TCP; a socket made
+    without it left Nagle's algorithm on, and every answer on a kept-alive connection waited
+    about 40 ms for the client's delayed ACK."""
+    import asyncio
+    import socket
+
+    from bioimageio_core.server.run import bind
+
+    sock = bind("127.0.0.1", 0)
+
+    async def nodelay_of_accepted() -> int:
+        loop = asyncio.get_running_loop()
+        accepted: asyncio.Future[int] = loop.create_future()
+
+        class Probe(asyncio.Protocol):
+            def connection_made(self, transport: asyncio.BaseTransport) -> None:
+                conn = transport.get_extra_info("socket")
+                accepted.set_result(conn.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+                transport.close()
+
+        server = await loop.create_server(Probe, sock=sock)
+        _, writer = await asyncio.open_connection(*sock.getsockname()[:2])
+        try:
+            return await asyncio.wait_for(accepted, 10)
+        finally:
+            writer.close()
+            server.close()
+
+    assert asyncio.run(nodelay_of_accepted()) != 0
+
+
 def test_token_never_shown(tmp_path: Path) -> None:
     assert TOKEN not in repr(ServerConfig(token=TOKEN, store=tmp_path))
 

@@ -108,6 +108,18 @@ def test_cli_predict_on_a_server_writes_what_local_prediction_writes(
     assert len(stored) == len(set(stored)) >= 1
 
 
+def test_kept_alive_connections_answer_without_delay(served: Any) -> None:
+    """No ~40 ms stall per answer on a kept-alive connection (Nagle + delayed ACK)."""
+    with requests.Session() as session:
+        session.get(f"{served.url}/v1/health", timeout=30)
+        times = []
+        for _ in range(15):
+            started = time.perf_counter()
+            session.get(f"{served.url}/v1/health", timeout=30)
+            times.append(time.perf_counter() - started)
+    assert sorted(times)[len(times) // 2] < 0.03, times
+
+
 def test_cli_test_on_a_server(served: Any, example: Path, token: str) -> None:
     result = CliRunner().invoke(
         main,
