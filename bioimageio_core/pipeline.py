@@ -59,7 +59,7 @@ from bioimageio_core.digest import (
     digest_inputs,
     normalize_block_shape,
 )
-from bioimageio_core.errors import BioimageioError, InputError, PluginError
+from bioimageio_core.errors import BioimageioError, InputError, PluginError, ServerError
 from bioimageio_core.input_padding import declared_paddings, preprocessed_paddings
 from bioimageio_core.ops import BoundOp, apply_ops, build_model_ops, required_measures
 from bioimageio_core.ops.processing import model_output_axes
@@ -731,6 +731,8 @@ class PredictionPipeline:
         if not self._batching_failed:
             try:
                 raw = adapter.forward(arrays)
+            except ServerError:
+                raise  # an unreachable server or a refused token is no batch-size problem
             except Exception as e:
                 self._batching_failed = True
                 warnings.warn(

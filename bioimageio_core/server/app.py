@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hmac
 import logging
+import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
@@ -88,22 +89,28 @@ class ServerState:
         self.started = time.time()
         self.test_lock = anyio.Lock()
         self._devices: dict[str, list[str] | str] | None = None
+        self._devices_lock = threading.Lock()
 
     def devices(self) -> dict[str, list[str] | str]:
-        """Per usable weight format: the devices its backend offers (asked once)."""
-        if self._devices is None:
-            from bioimageio_core import plugins
+        """Per usable weight format: the devices its backend offers (asked once; asking may
+        import a framework, so the app starts asking in the background when it starts)."""
+        with self._devices_lock:
+            if self._devices is None:
+                self._devices = self._list_devices()
+            return self._devices
 
-            found: dict[str, list[str] | str] = {}
-            for name, spec in plugins.weight_formats(self.settings).items():
-                if spec.list_devices is None or _available(spec.is_available) is not None:
-                    continue
-                try:
-                    found[name] = list(spec.list_devices())
-                except Exception as e:  # a backend that cannot list its devices is reported
-                    found[name] = f"cannot list devices: {type(e).__name__}: {e}"
-            self._devices = found
-        return self._devices
+    def _list_devices(self) -> dict[str, list[str] | str]:
+        from bioimageio_core import plugins
+
+        found: dict[str, list[str] | str] = {}
+        for name, spec in plugins.weight_formats(self.settings).items():
+            if spec.list_devices is None or _available(spec.is_available) is not None:
+                continue
+            try:
+                found[name] = list(spec.list_devices())
+            except Exception as e:  # a backend that cannot list its devices is reported
+                found[name] = f"cannot list devices: {type(e).__name__}: {e}"
+        return found
 
 
 def _available(check: Callable[[], str | None]) -> str | None:
@@ -521,6 +528,7 @@ def create_app(config: ServerConfig, url: str | None = None) -> Starlette:
 
         state.store.prepare()
         await _in_thread(plugins.get_registry, state.settings)
+        threading.Thread(target=state.devices, name="list-devices", daemon=True).start()
         try:
             yield
         finally:

@@ -250,3 +250,32 @@ def test_server_formats_are_checked_before_anything_is_sent() -> None:
     assert "pip install run-onnx" in text and "bioimageio-run-torch" in text
     with pytest.raises(UnsupportedWeightFormatError, match="has no keras_hdf5 weights"):
         check_server_formats(_info(keras_hdf5=None), descr, "keras_hdf5")
+
+
+def test_a_server_error_is_not_taken_for_a_batch_the_model_rejects() -> None:
+    """The pipeline retries a failed batch block by block (a model exported for batch size 1);
+    an unreachable server or a refused token is raised at once instead."""
+    import warnings
+
+    from bioimageio_core import create_prediction_pipeline
+    from bioimageio_core.adapters import AdapterRequest, ModelAdapter
+
+    descr = load_description(EXAMPLE, perform_io_checks=False)
+    calls: list[int] = []
+
+    class Unreachable(ModelAdapter):
+        def forward(self, inputs: Any) -> dict[str, Any]:
+            calls.append(1)
+            raise ServerError("cannot reach the server at http://127.0.0.1:1 (5 tries)")
+
+        def unload(self) -> None:
+            pass
+
+    request = AdapterRequest(descr, "onnx", descr.weights.onnx, None, lambda r, s: Path(r), None)  # type: ignore[arg-type]
+    pipeline = create_prediction_pipeline(descr, model_adapter=Unreachable(request), batch_size=4)
+    x = np.zeros((1, 1, 256, 256), np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "failed on a batch … one block per call" warning
+        with pytest.raises(ServerError, match="cannot reach"):
+            pipeline.predict_sample_with_blocking(pipeline.digest(x, axes="bcyx"), 0, 4)
+    assert calls == [1]
