@@ -31,6 +31,8 @@ BENCHMARKS: dict[str, str] = {
     "stats": "benchmarks.statistics_bench:statistics",
     "memory": "benchmarks.processes:memory",
     "reference": "benchmarks.processes:reference",
+    "remote": "benchmarks.remote:remote_overhead",
+    "remote_throughput": "benchmarks.remote:remote_throughput",
 }
 
 

@@ -151,6 +151,9 @@ class ServerClient:
         self.backoff_s = backoff_s
         self.max_request_bytes: int | None = None
         """The server's bound on a request body (known after :meth:`info`)."""
+        self.last_timing: dict[str, float] = {}
+        """Milliseconds the server reported for the last forward call (``Server-Timing``:
+        ``forward`` in the model, ``server`` from reading the body to the answer)."""
         self._session = requests.Session()
         self._session.headers["User-Agent"] = self.settings.user_agent
         if self.token:
@@ -284,6 +287,7 @@ class ServerClient:
             body=body,
             headers={"Content-Type": NPZ_MEDIA_TYPE, AXES_HEADER: encode_axes(axes)},
         )
+        self.last_timing = _server_timing(response.headers.get("Server-Timing", ""))
         try:
             decode_axes(response.headers.get(AXES_HEADER))
             return decode_arrays(response.content, what="server's answer")
@@ -390,6 +394,21 @@ class ServerClient:
         if kept is not None and 400 <= status < 500:
             return kept(text, loc=loc, hint=hint)
         return ServerError(text, status=status, loc=loc, hint=hint)
+
+
+def _server_timing(header: str) -> dict[str, float]:
+    """``{"forward": 12.5, …}`` from a ``Server-Timing`` header (unparsable parts left out)."""
+    timing: dict[str, float] = {}
+    for part in header.split(","):
+        name, _, params = part.strip().partition(";")
+        for param in params.split(";"):
+            key, _, value = param.strip().partition("=")
+            if key == "dur":
+                try:
+                    timing[name.strip()] = float(value)
+                except ValueError:
+                    pass
+    return timing
 
 
 def _reason(error: Exception) -> str:

@@ -33,7 +33,7 @@ import anyio.to_thread
 import numpy as np
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -183,6 +183,9 @@ def _answers(endpoint: Endpoint) -> Endpoint:
     async def wrapped(request: Request) -> Response:
         try:
             return await endpoint(request)
+        except ClientDisconnect:  # the client went away mid-request: nobody reads an answer
+            log.info("%s %s: the client disconnected", request.method, request.url.path)
+            return Response(status_code=400)
         except Exception as e:
             error = from_exception(e)
             if error is None:
@@ -373,13 +376,21 @@ async def predict(request: Request) -> Response:
     axes = decode_axes(request.headers.get(AXES_HEADER))
     body = await _read_body(request, state.config.max_request_bytes, "request body")
 
-    def run() -> tuple[bytes, str]:
+    def run() -> tuple[bytes, str, str]:
+        started = time.perf_counter()
         arrays = decode_arrays(body)
         try:
             with state.cache.use(key) as entry:
                 _check_inputs(entry, arrays, axes)
+                computing = time.perf_counter()
                 outputs = entry.forward(arrays)
-                return _encode_outputs(entry, outputs)
+                computed = time.perf_counter()
+                content, output_axes = _encode_outputs(entry, outputs)
+                timing = (
+                    f"forward;dur={(computed - computing) * 1e3:.3f}, "
+                    f"server;dur={(time.perf_counter() - started) * 1e3:.3f}"
+                )
+                return content, output_axes, timing
         except UnknownModelKey:
             raise ApiError(
                 404,
@@ -388,8 +399,12 @@ async def predict(request: Request) -> Response:
                 hint="load it first with POST /v1/models (the key is in the answer)",
             ) from None
 
-    content, output_axes = await _in_thread(run)
-    return Response(content, media_type=NPZ_MEDIA_TYPE, headers={AXES_HEADER: output_axes})
+    content, output_axes, timing = await _in_thread(run)
+    return Response(
+        content,
+        media_type=NPZ_MEDIA_TYPE,
+        headers={AXES_HEADER: output_axes, "Server-Timing": timing},
+    )
 
 
 def _check_inputs(

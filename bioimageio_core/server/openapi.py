@@ -181,7 +181,14 @@ def _paths() -> dict[str, Any]:
                 "responses": {
                     "200": {
                         "description": f"The outputs; their axes in the {AXES_HEADER} header.",
-                        "headers": {AXES_HEADER: {"schema": {"type": "string"}}},
+                        "headers": {
+                            AXES_HEADER: {"schema": {"type": "string"}},
+                            "Server-Timing": {
+                                "description": "forward;dur=<ms in the model>, "
+                                "server;dur=<ms from reading the body to the answer>",
+                                "schema": {"type": "string"},
+                            },
+                        },
                         "content": _NPZ_BODY,
                     },
                     "404": _error("Unknown model key: load the model first (POST /v1/models)."),

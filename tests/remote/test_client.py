@@ -176,9 +176,14 @@ def test_answer_outside_the_wire_format_is_a_server_error() -> None:
 
 def test_predict_sends_npz_with_axes_and_decodes_the_answer() -> None:
     out = np.arange(6, dtype=np.float32).reshape(1, 6)
-    reply = (200, {AXES_HEADER: '{"out": ["batch", "x"]}'}, encode_arrays({"out": out}))
+    headers = {
+        AXES_HEADER: '{"out": ["batch", "x"]}',
+        "Server-Timing": "forward;dur=12.5, server;desc=x;dur=13, bad;dur=x",
+    }
+    reply = (200, headers, encode_arrays({"out": out}))
     with Scripted([reply]) as fake, ServerClient(fake.url) as client:
         result = client.predict("abc", {"raw": np.ones((1, 6), np.uint8)}, {"raw": ["batch", "x"]})
+        assert client.last_timing == {"forward": 12.5, "server": 13.0}
     np.testing.assert_array_equal(result["out"], out)
     method, path, headers, _ = fake.seen[0]
     assert (method, path) == ("POST", "/v1/models/abc/predict")

@@ -6,6 +6,7 @@ Every user error is a 4xx answer with a JSON body, and the app keeps answering a
 from __future__ import annotations
 
 import io
+import re
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -374,6 +375,7 @@ def test_predict_equals_the_local_backend_bit_for_bit(client: Any, loaded: str) 
     assert response.status_code == 200, response.text
     assert response.headers["content-type"] == "application/x-npz"
     assert response.headers[AXES_HEADER] == encode_axes({"probability": AXES})
+    assert re.fullmatch(r"forward;dur=[0-9.]+, server;dur=[0-9.]+", response.headers["server-timing"])
     remote = decode_arrays(response.content)["probability"]
     with create_model_adapter(descr, weights_format="onnx", devices=["cpu"]) as adapter:
         local = adapter.forward({"raw": x})["probability"]

@@ -246,6 +246,23 @@ def test_bad_requests_are_4xx_json_and_the_server_keeps_serving(
     assert "Traceback" not in served.log and "Exception in ASGI" not in served.log
 
 
+def test_a_client_that_goes_away_mid_upload_leaves_nothing(served: Any, token: str) -> None:
+    from urllib.parse import urlsplit
+
+    address = urlsplit(served.url)
+    head = (
+        f"PUT /v1/packages/{'5' * 64} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n"
+        "Content-Length: 1000000\r\n\r\n"
+    )
+    with socket.create_connection((address.hostname, address.port), timeout=30) as conn:
+        conn.sendall(head.encode() + b"\0" * 1000)
+    served.wait_for_log("the client disconnected")
+    assert list(served.store.glob(".upload-*")) == []
+    assert not (served.store / f"{'5' * 64}.zip").exists()
+    assert "internal error" not in served.log and "Traceback" not in served.log
+    assert requests.get(f"{served.url}/v1/health", timeout=30).status_code == 200
+
+
 def test_eight_clients_at_once(served: Any, example: Path, local: Any, with_token: str) -> None:
     inputs = [_input(10 + i, 128 + 16 * (i % 3), 96 + 16 * (i // 3)) for i in range(8)]
     expected = [_output(local.predict_sample_without_blocking(local.digest(x, axes="bcyx"))) for x in inputs]

@@ -1,0 +1,215 @@
+"""Remote prediction over loopback (`bioimageio-run serve`) against local prediction.
+
+* ``remote_overhead``: a 2048² image predicted blockwise by the same pipeline, once with a local
+  onnx adapter and once with the ``remote`` adapter talking to a server on 127.0.0.1 (the same
+  backend, the same threads); runs alternate; overhead = median of per-round ratios − 1, and per
+  block = (median remote − median local) / blocks.
+* ``remote_throughput``: forward calls per second with 1, 2, 4 and 8 clients at once (threads of
+  this process, each with its own connection) on one loaded model, for a small and a larger
+  block; the server runs one model's calls one at a time, so more clients raise throughput only
+  by overlapping transfer and (de)serialisation with computing.
+"""
+
+from __future__ import annotations
+
+import functools
+import tempfile
+import threading
+import time
+from pathlib import Path
+from statistics import median
+from typing import Any
+
+import numpy as np
+
+from benchmarks._common import EXAMPLE_MODEL, Config, Result, bench_env, interleaved, median_ratio
+
+OVERHEAD_GOAL = 0.10
+
+
+def _server(cfg: Config, store: Path) -> Any:
+    from bioimageio_core.server.testing import ServerProcess
+
+    env = bench_env(cfg.threads)
+    env["BIOIMAGEIO_CACHE_PATH"] = str(cfg.work_dir / "server-cache")
+    return ServerProcess(store=store, env=env)
+
+
+def _input(shape: tuple[int, ...], seed: int = 1) -> np.ndarray[Any, Any]:
+    return np.random.default_rng(seed).random(shape, dtype=np.float32)
+
+
+def _blockwise(
+    pipeline: Any, x: np.ndarray[Any, Any], block: int, batch: int, counted: list[int]
+) -> np.ndarray[Any, Any]:
+    """Predict ``x`` in blocks of ``block``² (``batch`` per call); the block count goes to
+    ``counted[0]``."""
+
+    def count(done: int, total: int) -> None:
+        counted[0] = total
+
+    out = pipeline.predict_sample_with_fixed_blocking(
+        pipeline.digest(x, axes="bcyx"),
+        {"raw": {"y": block, "x": block}},
+        batch_size=batch,
+        on_progress=count,
+    )
+    return np.asarray(out.members["probability"].data)
+
+
+def _clients(
+    url: str, key: str, x: np.ndarray[Any, Any], n: int, seconds: float
+) -> tuple[list[float], list[float], float]:
+    """``n`` clients calling ``key`` for ``seconds``: the latency of every call, its share
+    outside the server (latency − the server's ``Server-Timing``), the wall time."""
+    from bioimageio_core.remote import ServerClient
+
+    axes = {"raw": ["batch", "channel", "y", "x"]}
+    latencies: list[float] = []
+    transport: list[float] = []
+    lock = threading.Lock()
+    ready = threading.Barrier(n + 1)
+    stop = [0.0]
+
+    def work() -> None:
+        with ServerClient(url) as client:
+            client.predict(key, {"raw": x}, axes)  # connect outside the timing
+            ready.wait()
+            while time.perf_counter() < stop[0]:
+                t0 = time.perf_counter()
+                client.predict(key, {"raw": x}, axes)
+                latency = time.perf_counter() - t0
+                with lock:
+                    latencies.append(latency)
+                    transport.append(latency - client.last_timing.get("server", 0.0) / 1e3)
+
+    threads = [threading.Thread(target=work) for _ in range(n)]
+    for t in threads:
+        t.start()
+    stop[0] = time.perf_counter() + seconds
+    started = time.perf_counter()
+    ready.wait()
+    for t in threads:
+        t.join()
+    return latencies, transport, time.perf_counter() - started
+
+
+def remote_overhead(cfg: Config) -> Result:
+    from bioimageio_core import create_prediction_pipeline
+
+    result = Result(
+        title="Remote prediction overhead (loopback server)",
+        description=(
+            "The tiny U-Net (onnx) on one image, blockwise through `PredictionPipeline."
+            "predict_sample_with_fixed_blocking`: a local adapter vs. the `remote` adapter and a "
+            "`bioimageio-run serve` process on 127.0.0.1 with the same backend and threads. "
+            "Statistics, preprocessing, tiling, stitching and postprocessing run in the client "
+            "in both cases; remote adds per forward call the `.npz` encoding and decoding on "
+            "both sides and one HTTP round trip. Runs alternate; overhead = median of per-round "
+            "ratios − 1; per block = (median remote − median local) / blocks. Client and server "
+            "share this machine's cores."
+        ),
+        columns=[
+            "input",
+            "block",
+            "batch",
+            "blocks",
+            "local (s)",
+            "remote (s)",
+            "overhead (median ratio)",
+            "overhead per block (ms)",
+            "max abs diff",
+        ],
+        goal=f"overhead ≤ {OVERHEAD_GOAL:.0%} of local prediction on loopback",
+    )
+    shape = cfg.pick((1, 1, 512, 512), (1, 1, 2048, 2048))
+    cases = [(256, 1), (256, 8), (512, 1), (512, 4)] if not cfg.quick else [(256, 1), (256, 8)]
+    x = _input(shape)
+    worst = 0.0
+    with tempfile.TemporaryDirectory() as store, _server(cfg, Path(store)) as server:
+        local = create_prediction_pipeline(EXAMPLE_MODEL, weights_format="onnx", devices=["cpu"])
+        remote = create_prediction_pipeline(EXAMPLE_MODEL, weights_format="onnx", server=server.url)
+        with local, remote:
+            for block, batch in cases:
+                counted: list[int] = [0]
+                local_job = functools.partial(_blockwise, local, x, block, batch, counted)
+                remote_job = functools.partial(_blockwise, remote, x, block, batch, counted)
+                diff = float(np.abs(local_job() - remote_job()).max())
+                times = interleaved({"local": local_job, "remote": remote_job}, cfg.repeats)
+                overhead = median_ratio(times["remote"], times["local"]) - 1
+                per_block = (median(times["remote"]) - median(times["local"])) / counted[0] * 1e3
+                worst = max(worst, overhead)
+                result.rows.append(
+                    (
+                        "×".join(map(str, shape[2:])), f"{block}²", batch, counted[0],
+                        median(times["local"]), median(times["remote"]), f"{overhead:+.1%}",
+                        per_block, diff,
+                    )
+                )
+    met = [r for r in result.rows if float(str(r[6]).rstrip("%")) / 100 <= OVERHEAD_GOAL]
+    if any(row[-1] != 0.0 for row in result.rows):
+        result.verdict = (
+            f"outputs differ from local prediction (max abs diff {max(r[-1] for r in result.rows)})"
+        )
+    else:
+        result.verdict = (
+            f"goal met in {len(met)} of {len(result.rows)} cases (largest overhead {worst:+.1%}); "
+            "outputs equal local ones bit for bit"
+        )
+    result.notes.append(
+        "Each forward call costs a fixed amount on top of the model: the HTTP round trip and "
+        "the `.npz` encoding on both sides (see the transport column of the throughput "
+        "benchmark below). With one small block per call that share is large; `--batch-size` "
+        "(several blocks per request) and larger blocks amortise it. Client and server run on "
+        "the same cores here, so every millisecond of either side's work also slows the other; "
+        "with the server on its own machine the client's share does not compete with the model."
+    )
+    return result
+
+
+def remote_throughput(cfg: Config) -> Result:
+    from bioimageio_core import load_description
+    from bioimageio_core.remote import ModelRef, ServerClient
+    from bioimageio_core.remote.package import upload_package
+
+    result = Result(
+        title="Remote prediction throughput (several clients)",
+        description=(
+            "Forward calls per second on one model loaded in a loopback server, with N "
+            "clients sending calls at once (threads of one process, a connection each), for a "
+            "96² block (the model's smallest input: mostly transfer and HTTP) and a 256² block "
+            "(mostly computing). Latency = median time of one call as a client sees it; outside "
+            "the server = latency minus the time the server reports (`Server-Timing`, which "
+            "includes waiting behind other clients' calls): the HTTP round trip and the client's "
+            "encoding and decoding. The server runs one model's calls one at a time."
+        ),
+        columns=[
+            "block", "clients", "calls", "calls/s", "median latency (ms)",
+            "outside the server (ms)", "vs 1 client",
+        ],
+    )
+    seconds = cfg.pick(2.0, 6.0)
+    descr = load_description(EXAMPLE_MODEL, perform_io_checks=False)
+    with tempfile.TemporaryDirectory() as store, _server(cfg, Path(store)) as server:
+        with ServerClient(server.url) as client, upload_package(descr) as package:
+            sha = client.ensure_package(package)
+            key = client.load_model(ModelRef(package=sha), weights_format="onnx").key
+        for side in (96, 256):
+            x = _input((1, 1, side, side))
+            base = 0.0
+            for n in (1, 2, 4, 8):
+                latencies, transport, wall = _clients(server.url, key, x, n, seconds)
+                rate = len(latencies) / wall
+                base = base or rate
+                result.rows.append(
+                    (
+                        f"{side}²", n, len(latencies), rate, median(latencies) * 1e3,
+                        median(transport) * 1e3, f"{rate / base:.2f}×",
+                    )
+                )
+    best = {r[0]: max(float(x[3]) for x in result.rows if x[0] == r[0]) for r in result.rows}
+    result.verdict = "; ".join(f"{b}: up to {v:.0f} calls/s" for b, v in best.items())
+    return result
+
+
+__all__ = ["remote_overhead", "remote_throughput"]
