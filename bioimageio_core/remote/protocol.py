@@ -12,9 +12,10 @@ from __future__ import annotations
 import io
 import json
 import re
+import threading
 import zipfile
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 
@@ -83,16 +84,48 @@ def decode_arrays(data: bytes, *, what: str = "request body") -> dict[str, np.nd
                 raise PayloadError(f"the {what} holds {name!r} twice", hint=hint)
             try:
                 with archive.open(info) as member:
-                    array = np.lib.format.read_array(member, allow_pickle=False)  # type: ignore[no-untyped-call]
+                    arrays[key] = _read_npy(member, key)
+            except PayloadError:
+                raise
             except (ValueError, OSError, EOFError, zipfile.BadZipFile) as e:
                 raise PayloadError(
                     f"member {name!r} of the {what} is not a readable .npy array: "
                     f"{' '.join(str(e).split())}",
                     hint=hint,
                 ) from None
-            _check_dtype(key, array.dtype)
-            arrays[key] = array
     return arrays
+
+
+_HEADER_LOCK = threading.Lock()
+"""numpy parses an .npy header with ``ast.literal_eval``; CPython 3.11 can fail there with
+``SystemError: AST constructor recursion depth mismatch`` when threads parse at once (a server
+decodes requests in several threads), so headers are parsed one at a time."""
+
+
+def _read_npy(member: IO[bytes], name: str) -> np.ndarray[Any, Any]:
+    """One ``.npy`` array: the header (format 1.0 or 2.0) checked first, so that the data of a
+    non-numeric dtype is never read; no pickles, whatever the dtype."""
+    version = np.lib.format.read_magic(member)  # type: ignore[no-untyped-call]
+    with _HEADER_LOCK:
+        if version == (1, 0):
+            header = np.lib.format.read_array_header_1_0(member)  # type: ignore[no-untyped-call]
+        elif version == (2, 0):
+            header = np.lib.format.read_array_header_2_0(member)  # type: ignore[no-untyped-call]
+        else:
+            raise ValueError(f".npy format version {version} (accepted: 1.0, 2.0)")
+    shape, fortran_order, dtype = header
+    _check_dtype(name, dtype)
+    array = np.empty(shape, dtype=dtype, order="F" if fortran_order else "C")
+    if array.size == 0:
+        return array
+    buffer = array.reshape(-1, order="A").data.cast("B")  # a view: the array is contiguous
+    filled = 0
+    while filled < buffer.nbytes:
+        got = member.readinto(buffer[filled:])  # type: ignore[attr-defined]
+        if not got:
+            raise ValueError(f"the data ends after {filled} of {buffer.nbytes} bytes")
+        filled += got
+    return array
 
 
 def encode_axes(axes: Mapping[str, Sequence[str]]) -> str:

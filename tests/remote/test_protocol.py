@@ -86,7 +86,7 @@ def test_pickled_objects_are_never_loaded(tmp_path: Path) -> None:
     marker = tmp_path / "pwned"
     buffer = io.BytesIO()
     np.savez(buffer, raw=np.array([_Exploit(marker)], dtype=object))
-    with pytest.raises(PayloadError, match="raw.npy"):
+    with pytest.raises(PayloadError, match="only numeric"):
         decode_arrays(buffer.getvalue())
     assert not marker.exists()
     # a raw pickle as a member is refused as well
@@ -169,3 +169,49 @@ def test_axes_round_trip(axes: dict[str, list[str]]) -> None:
 def test_bad_axes_headers(text: str | None, message: str) -> None:
     with pytest.raises(PayloadError, match=message):
         decode_axes(text)
+
+
+def test_fortran_ordered_and_empty_arrays() -> None:
+    raw = io.BytesIO()
+    fortran = np.asfortranarray(np.arange(12, dtype=np.int16).reshape(3, 4))
+    with zipfile.ZipFile(raw, "w") as zf:
+        for name, array in {"f": fortran, "e": np.zeros((0, 3)), "s": np.float64(2.5)}.items():
+            member = io.BytesIO()
+            np.save(member, array)
+            zf.writestr(f"{name}.npy", member.getvalue())
+    decoded = decode_arrays(raw.getvalue())
+    np.testing.assert_array_equal(decoded["f"], fortran)
+    assert decoded["f"].flags.f_contiguous and decoded["f"].flags.writeable
+    assert decoded["e"].shape == (0, 3) and decoded["s"] == 2.5
+
+
+def test_npy_headers_are_parsed_one_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    """numpy parses headers with ast.literal_eval, which CPython 3.11 can break with
+    "SystemError: AST constructor recursion depth mismatch" when threads parse at once."""
+    import ast
+    import threading
+    import time
+
+    original = ast.literal_eval
+    active = [0, 0]  # now, most at once
+    lock = threading.Lock()
+
+    def watched(text: Any) -> Any:
+        with lock:
+            active[0] += 1
+            active[1] = max(active[1], active[0])
+        time.sleep(0.002)  # widen the window in which another thread could enter
+        try:
+            return original(text)
+        finally:
+            with lock:
+                active[0] -= 1
+
+    monkeypatch.setattr(ast, "literal_eval", watched)
+    body = encode_arrays({"a": np.zeros(3), "b": np.ones((2, 2), np.float32)})
+    threads = [threading.Thread(target=decode_arrays, args=(body,)) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert active[1] == 1
