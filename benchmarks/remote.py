@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import functools
+import os
 import tempfile
 import threading
 import time
@@ -129,6 +130,7 @@ def remote_overhead(cfg: Config) -> Result:
     cases = [(256, 1), (256, 8), (512, 1), (512, 4)] if not cfg.quick else [(256, 1), (256, 8)]
     x = _input(shape)
     worst = 0.0
+    load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as store, _server(cfg, Path(store)) as server:
         local = create_prediction_pipeline(EXAMPLE_MODEL, weights_format="onnx", devices=["cpu"])
         remote = create_prediction_pipeline(EXAMPLE_MODEL, weights_format="onnx", server=server.url)
@@ -162,6 +164,11 @@ def remote_overhead(cfg: Config) -> Result:
             f"goal met in {len(met)} of {len(result.rows)} cases (largest min/min overhead "
             f"{worst:+.1%}); outputs equal local ones bit for bit"
         )
+    result.notes.append(
+        f"Load average of the machine (1 min) before and after: {load_before:.1f}, "
+        f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (other processes compete with "
+        "both sides; above the core count the ratios mostly measure them)."
+    )
     result.notes.append(
         "Each forward call costs a fixed amount on top of the model: the HTTP round trip and "
         "the `.npz` encoding on both sides (see the transport column of the throughput "
