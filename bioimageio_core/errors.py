@@ -154,3 +154,19 @@ class ServerError(BioimageioError):
     ) -> None:
         self.status = status
         super().__init__(message, loc=loc, hint=hint)
+
+
+class OutputError(BioimageioError, OSError):
+    """An output could not be written (disk full, file size limit, no permission …).
+
+    The incomplete data is removed before this is raised; an existing file at the output path is
+    left as it was.
+    """
+
+
+class OutputExistsError(OutputError, FileExistsError):
+    """An output exists already and replacing it was not asked for (``--overwrite``)."""
+
+
+class IncompleteOutputError(SourceError):
+    """A file or store was read that bioimageio-run had not finished writing (an interrupted run)."""

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
     from bioimageio_core.adapters import AdapterRequest, FileOpener, ModelAdapter
     from bioimageio_core.io import FileLocation
-    from bioimageio_core.io._format import RawArray
+    from bioimageio_core.io._format import Existing, RawArray
     from bioimageio_core.settings import Settings
     from bioimageio_core.shapes import TensorSpec
     from bioimageio_core.spec import ModelDescr
@@ -250,11 +250,23 @@ class ImageIOSpec:
         Callable[[FileLocation, tuple[int, ...], np.dtype[Any], tuple[str, ...]], RawArray] | None
     ) = None
     """``create(location, shape, dtype, dims) -> RawArray`` with a writable array in a new file,
-    for outputs written block by block (None: not supported)."""
+    for outputs written block by block (None: not supported). Stores that record attributes
+    mark the array incomplete (``bioimageio_core.io.staging.mark_incomplete``) and return
+    ``RawArray(..., complete=..., discard=...)``: ``complete()`` marks it complete after the last
+    block, ``discard()`` removes it after a failure."""
     has_members: bool = False
     """Whether files hold several named arrays (``file.ext:member``)."""
     no_write_hint: str = "save as .npy, .tif, .h5 or .zarr instead"
     """What to tell a user who asks to write this format when ``write``/``create`` is None."""
+    directory: bool = False
+    """Whether a file of this format is a folder (zarr stores). ``write``/``create`` get a
+    temporary path next to the output (an empty file, or an empty folder when ``directory``);
+    the core moves it into place once it is complete."""
+    probe: Callable[[FileLocation], Existing] | None = None
+    """``probe(location) -> Existing(exists, in_place, writer, copy)`` for containers: what a
+    write of ``location.member`` finds (None: writing replaces the whole file). ``in_place``:
+    the member is written into the existing container directly (it must carry a completion
+    marker); ``copy``: the write goes to a temporary copy of the existing file."""
 
 
 class OpRegister(Protocol):

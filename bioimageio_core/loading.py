@@ -207,18 +207,18 @@ def dump_description(descr: ResourceDescr) -> dict[str, Any]:
     return spec_dump(descr)
 
 
-def save_bioimageio_yaml_only(descr: ResourceDescr, path: str | Path) -> Path:
-    """Write the description as YAML to ``path`` (atomically); referenced files are not copied.
+def save_bioimageio_yaml_only(
+    descr: ResourceDescr, path: str | Path, *, overwrite: bool = True
+) -> Path:
+    """Write the description as YAML to ``path`` (complete or not at all); referenced files are
+    not copied.
 
-    Relative file references stay as they are, so keep the file next to them.
+    Relative file references stay as they are, so keep the file next to them. ``overwrite=False``
+    refuses an existing file (:class:`~bioimageio_core.errors.OutputExistsError`).
     """
-    from bioimageio_core.sources.cache import atomic_target
+    from bioimageio_core.io.staging import write_text
 
-    target = Path(path)
-    text = dump_yaml(dump_description(descr))
-    with atomic_target(target) as out:
-        out.write(text.encode("utf-8"))
-    return target
+    return write_text(path, dump_yaml(dump_description(descr)), overwrite=overwrite)
 
 
 def dump_yaml(data: Mapping[str, Any]) -> str:

@@ -375,10 +375,11 @@ class ValidationSummary:
 
     def save(self, path: str | Path) -> Path:
         """Write the summary; the suffix picks the format (``.json``, ``.md``, ``.html``, else
-        text)."""
+        text). A report is replaced like a log file; it appears complete or not at all."""
+        from bioimageio_core.io.staging import write_text
+
         target = Path(path)
-        target.write_text(self.format(target.suffix.lower().lstrip(".")), encoding="utf-8")
-        return target
+        return write_text(target, self.format(target.suffix.lower().lstrip(".")))
 
 
 def _where(issue: Issue) -> str:

@@ -819,10 +819,14 @@ class _ModelTest:
     def _save_failing(self, wf: str, output_id: str, actual: Tensor) -> str:
         if self.save_dir is None:
             return ""
+        from bioimageio_core.errors import BioimageioError
+        from bioimageio_core.io import save_tensor
+
         target = self.save_dir / wf / f"{output_id}.npy"
         try:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            np.save(target, np.asarray(actual.data))
+            save_tensor(target, actual)
+        except BioimageioError as e:
+            return f" (could not save the output: {e.message})"
         except OSError as e:
             return f" (could not save the output to {target}: {e.strerror or e})"
         return f"; the output was saved to {target}"

@@ -7,6 +7,11 @@
 * :func:`open_output_array` preallocates an output in a file (``.npy`` memmap, TIFF memmap, HDF5
   dataset, zarr array) so that blocks can be written one at a time.
 
+Outputs are complete or absent (:mod:`bioimageio_core.io.staging`): files and stores are
+written under a temporary name and renamed into place when complete (a dataset added to an
+existing HDF5 file: into a copy of the file); an array added to an existing zarr store is
+marked incomplete until its last block is written, and such data is refused when read.
+
 Containers take a member after ``:``: ``file.npz:name``, ``file.h5:/group/data``,
 ``folder.zarr:path/to/array``. Axes come from the ``axes`` argument, else from the file, else
 from ``expected_axes`` when the number of dimensions matches, else from
@@ -20,17 +25,18 @@ hook (:func:`image_formats`): the built-in ones above and any a plugin adds.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 
-from bioimageio_core.errors import BioimageioError, SourceError
+from bioimageio_core.errors import BioimageioError, OutputExistsError, SourceError
 from bioimageio_core.io._deps import MissingOptionalDependencyError
 from bioimageio_core.io._format import FileFormat, RawArray, lookup
 from bioimageio_core.io._location import FileLocation, parse_location
 from bioimageio_core.io._opened import OpenedArray
+from bioimageio_core.io._output import OutputArray, check_output, create, save
 from bioimageio_core.io.axes import (
     AXIS_LETTERS,
     AxesLike,
@@ -40,6 +46,7 @@ from bioimageio_core.io.axes import (
     resolve_axes,
 )
 from bioimageio_core.io.builtin import BUILTIN_FORMATS
+from bioimageio_core.io.staging import check_not_temporary, exists_error
 from bioimageio_core.tensor import Tensor
 
 if TYPE_CHECKING:
@@ -79,6 +86,7 @@ def open_array(
     fmt = lookup(image_formats(), location, "read")
     if not location.path.exists():
         raise SourceError(f"{location.path} does not exist", hint="check the path")
+    check_not_temporary(location.path)
     try:
         raw = fmt.read(location, mmap)
     except (BioimageioError, ImportError, MemoryError):
@@ -114,20 +122,18 @@ def load_tensor(
         return opened.read()
 
 
-def save_tensor(path: PathLike, tensor: Tensor) -> None:
+def save_tensor(path: PathLike, tensor: Tensor, *, overwrite: bool = True) -> None:
     """Write ``tensor`` to ``path`` (format by suffix; TIFF, HDF5 and zarr record the axes).
 
-    An existing file is replaced; in HDF5 only the named dataset (``data`` by default) is. PNG
-    takes uint8/uint16 2D images with up to 4 channels; JPEG (lossy) is refused.
+    The file appears complete or not at all. An existing file is replaced unless
+    ``overwrite=False`` (then :class:`~bioimageio_core.errors.OutputExistsError`); in an
+    existing HDF5 file or zarr store only the named member (``data`` by default for HDF5) is
+    written (and only it is checked by ``overwrite=False``). PNG takes uint8/uint16 2D images
+    with up to 4 channels; JPEG (lossy) is refused. A failed write (full disk, file size
+    limit, …) raises :class:`~bioimageio_core.errors.OutputError` and leaves nothing behind.
     """
     location = parse_location(path)
-    fmt = lookup(image_formats(), location, "save")
-    if fmt.write is None:
-        raise SourceError(
-            f"cannot save {location}: writing {fmt.name} is not supported", hint=fmt.no_write_hint
-        )
-    location.path.parent.mkdir(parents=True, exist_ok=True)
-    fmt.write(location, tensor)
+    save(lookup(image_formats(), location, "save"), location, tensor, overwrite)
 
 
 def open_output_array(
@@ -135,27 +141,42 @@ def open_output_array(
     shape: Sequence[int],
     dtype: npt.DTypeLike,
     axes: AxesLike,
-) -> OpenedArray:
+    *,
+    overwrite: bool = True,
+) -> OutputArray:
     """Create a file holding a writable array of ``shape`` and ``dtype`` (zeros) with ``axes``.
 
     ``.npy`` gives an ``np.memmap``, ``.tif`` a TIFF memmap, ``.h5`` a dataset, ``.zarr`` a zarr
-    array; write blocks with ``out[slices] = block`` and close it (or use ``with``).
+    array; write blocks with ``out[slices] = block``. The output appears at ``path`` only once
+    it is committed: leave a ``with`` block normally, or call ``commit()`` (``close()`` does the
+    same); ``discard()`` or an exception in the ``with`` block removes it.
     """
     location = parse_location(path)
     fmt = lookup(image_formats(), location, "create")
-    if fmt.create is None:
-        raise SourceError(
-            f"cannot stream an output into {location}: {fmt.name} cannot be written block by block",
-            hint=fmt.no_write_hint,
-        )
     shape_t = tuple(int(s) for s in shape)
     dims = parse_axes(axes)
     if len(dims) != len(shape_t):
         raise ValueError(f"shape {shape_t} and axes {dims} differ in length")
-    location.path.parent.mkdir(parents=True, exist_ok=True)
     dtype_np: np.dtype[Any] = np.dtype(dtype)
-    raw = fmt.create(location, shape_t, dtype_np, dims)
-    return OpenedArray(raw.array, dims, str(location), close=raw.close)
+    return create(fmt, location, shape_t, dtype_np, dims, overwrite)
+
+
+def check_outputs(paths: Iterable[PathLike], overwrite: bool) -> None:
+    """Refuse outputs that exist already unless ``overwrite``, all named in one error.
+
+    ``path`` may name a member (``file.h5:/data``): then that member is checked. Data an
+    interrupted run left incomplete is not refused (writing replaces it).
+    """
+    existing: list[str] = []
+    formats = image_formats()
+    for path in paths:
+        location = parse_location(path)
+        try:
+            check_output(lookup(formats, location, "save"), location, overwrite)
+        except OutputExistsError:
+            existing.append(str(location))
+    if existing:
+        raise exists_error(existing)
 
 
 __all__ = [
@@ -166,6 +187,8 @@ __all__ = [
     "FileLocation",
     "MissingOptionalDependencyError",
     "OpenedArray",
+    "OutputArray",
+    "check_outputs",
     "RawArray",
     "fit_to_axes",
     "guess_axes",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -17,12 +18,35 @@ from bioimageio_core.tensor import Tensor
 
 @attrs.frozen(eq=False)
 class RawArray:
-    """What a reader returns: the (possibly lazy) array, axis ids if the file records them, and
-    how to release the file."""
+    """What a reader or creator returns: the (possibly lazy) array, axis ids if the file records
+    them, and how to release the file.
+
+    Creators of stores that carry a completion marker also say how to mark the array complete
+    (after its last block) and how to remove it again (after a failure)."""
 
     array: Any
     dims: tuple[str, ...] | None = None
     close: Callable[[], None] = _noop
+    complete: Callable[[], None] = _noop
+    discard: Callable[[], None] = _noop
+
+
+@attrs.frozen
+class Existing:
+    """What a write to a location would find there.
+
+    ``exists``: the data the write replaces (the file, folder, or the member of a container).
+    ``in_place``: the location is a member of an existing container (zarr store) that is
+    written into directly; otherwise the whole file or folder is written anew under a
+    temporary name, starting from a copy of the existing file when ``copy`` (a member added to
+    an HDF5 file: HDF5 files are not safe to change in place). ``writer``: set when the existing
+    data is marked incomplete (the process that was writing it, ``""`` if unknown).
+    """
+
+    exists: bool
+    in_place: bool = False
+    writer: str | None = None
+    copy: bool = False
 
 
 Reader = Callable[[FileLocation, bool], RawArray]
@@ -30,10 +54,19 @@ Reader = Callable[[FileLocation, bool], RawArray]
 Writer = Callable[[FileLocation, Tensor], None]
 Creator = Callable[[FileLocation, tuple[int, ...], np.dtype[Any], tuple[str, ...]], RawArray]
 """``create(location, shape, dtype, dims)``: a writable array in a new file."""
+Prober = Callable[[FileLocation], Existing]
+"""``probe(location)``: what writing ``location`` would find (see :class:`Existing`)."""
 
 
 FileFormat = ImageIOSpec
 """One file format (the spec a plugin registers through ``bioimageio_image_io``)."""
+
+
+def existing(fmt: FileFormat, location: FileLocation) -> Existing:
+    """What writing ``location`` would find (the whole file or folder unless ``fmt.probe``)."""
+    if fmt.probe is not None:
+        return fmt.probe(location)
+    return Existing(os.path.lexists(location.path))
 
 
 def lookup(formats: Sequence[FileFormat], location: FileLocation, action: str) -> FileFormat:

@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-from bioimageio_core.errors import SourceError
+from bioimageio_core.errors import OutputError, SourceError
 from bioimageio_core.io._deps import require
-from bioimageio_core.io._format import FileFormat, RawArray
+from bioimageio_core.io._format import Existing, FileFormat, RawArray
 from bioimageio_core.io._location import FileLocation
 from bioimageio_core.io.axes import AXIS_LETTERS
+from bioimageio_core.io.staging import (
+    check_complete,
+    incomplete_writer,
+    mark_complete,
+    mark_incomplete,
+)
 from bioimageio_core.tensor import Tensor
 
 DEFAULT_DATASET = "data"
@@ -89,6 +96,7 @@ def _read(location: FileLocation, mmap: bool) -> RawArray:
                 f"{location.path} has no dataset {member!r}",
                 hint=f"datasets in the file: {', '.join(_datasets(h5)[:10]) or 'none'}",
             )
+        check_complete(obj.attrs, f"{location.path}:{member}")
         return RawArray(obj, _recorded_axes(obj), h5.close)
     except BaseException:
         h5.close()
@@ -100,33 +108,107 @@ def _label(dataset: Any, dims: Sequence[str]) -> None:
         dim.label = axis_id
 
 
+def _close_after_failure(h5: Any) -> None:
+    """Close ``h5`` (a temporary file about to be deleted) after a failed write.
+
+    When HDF5 cannot flush (disk full, file size limit) a failed close leaves the file open and
+    the library crashes the process at exit, so the file is closed with its unwritten changes
+    sent to the null device.
+    """
+    if not h5.id.valid:
+        return
+    if os.name == "posix":
+        try:
+            fd = h5.id.get_vfd_handle()
+            null = os.open(os.devnull, os.O_RDWR)
+            try:
+                os.dup2(null, fd)
+            finally:
+                os.close(null)
+        except Exception:
+            pass
+    try:
+        h5.close()
+    except Exception:
+        pass  # the data is removed or marked incomplete
+
+
 def _open_for_writing(location: FileLocation) -> tuple[Any, str]:
     h5py = _h5py(f"writing {location}")
-    h5 = h5py.File(location.path, "a")
+    # a new (staged, still empty) file is created; an existing one gets the dataset added
+    exists = location.path.is_file() and location.path.stat().st_size > 0
+    h5 = h5py.File(location.path, "a" if exists else "w")
     name = location.member or DEFAULT_DATASET
-    if name in h5:
-        del h5[name]
+    try:
+        if name in h5:
+            del h5[name]
+    except BaseException:
+        h5.close()
+        raise
     return h5, name
 
 
 def _write(location: FileLocation, tensor: Tensor) -> None:
-    h5, name = _open_for_writing(location)
-    with h5:
-        dataset = h5.create_dataset(name, data=np.asarray(tensor.data))
-        _label(dataset, tensor.dims)
+    raw = _create(location, tensor.shape, tensor.dtype, tensor.dims, chunked=False)
+    try:
+        raw.array[...] = np.asarray(tensor.data)
+        raw.complete()
+    except BaseException:
+        raw.discard()
+        raise
+    finally:
+        raw.close()
 
 
 def _create(
-    location: FileLocation, shape: tuple[int, ...], dtype: np.dtype[Any], dims: tuple[str, ...]
+    location: FileLocation,
+    shape: tuple[int, ...],
+    dtype: np.dtype[Any],
+    dims: tuple[str, ...],
+    chunked: bool = True,
 ) -> RawArray:
+    """A dataset marked incomplete until ``complete()`` (chunked: written block by block)."""
     h5, name = _open_for_writing(location)
     try:
-        dataset = h5.create_dataset(name, shape=shape, dtype=dtype, chunks=True if shape else None)
+        chunks = True if chunked and shape and all(shape) else None
+        dataset = h5.create_dataset(name, shape=shape, dtype=dtype, chunks=chunks)
+        mark_incomplete(dataset.attrs)
         _label(dataset, dims)
+        h5.flush()
     except BaseException:
-        h5.close()
+        _close_after_failure(h5)
         raise
-    return RawArray(dataset, dims, h5.close)
+
+    def complete() -> None:
+        h5.flush()
+        mark_complete(dataset.attrs)
+        h5.flush()
+
+    def discard() -> None:
+        _close_after_failure(h5)
+
+    return RawArray(dataset, dims, h5.close, complete, discard)
+
+
+def _probe(location: FileLocation) -> Existing:
+    """A new file is written whole; a dataset added to an existing file is written into a copy
+    of it (HDF5 files can be left unreadable by a write that fails half way)."""
+    if not location.path.exists():
+        return Existing(False)
+    h5py = _h5py(f"writing {location}")
+    try:
+        h5 = h5py.File(location.path, "r")
+    except OSError as e:
+        raise OutputError(
+            f"cannot write into {location.path}: it is not a readable HDF5 file ({e})",
+            hint="choose another output path, or remove the file",
+        ) from None
+    with h5:
+        obj = h5.get(location.member or DEFAULT_DATASET)
+        if obj is None:
+            return Existing(False, copy=True)
+        writer = incomplete_writer(obj.attrs) if isinstance(obj, h5py.Dataset) else None
+        return Existing(True, writer=writer, copy=True)
 
 
 HDF5 = FileFormat(
@@ -136,4 +218,5 @@ HDF5 = FileFormat(
     write=_write,
     create=_create,
     has_members=True,
+    probe=_probe,
 )

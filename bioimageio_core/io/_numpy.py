@@ -11,6 +11,7 @@ from numpy.lib.format import open_memmap, write_array
 from bioimageio_core.errors import SourceError
 from bioimageio_core.io._format import FileFormat, RawArray
 from bioimageio_core.io._location import FileLocation
+from bioimageio_core.io.staging import preallocate
 from bioimageio_core.tensor import Tensor
 
 DEFAULT_NPZ_MEMBER = "arr_0"
@@ -58,7 +59,9 @@ def _write_npy(location: FileLocation, tensor: Tensor) -> None:
 def _create_npy(
     location: FileLocation, shape: tuple[int, ...], dtype: np.dtype[Any], dims: tuple[str, ...]
 ) -> RawArray:
-    return RawArray(open_memmap(location.path, mode="w+", dtype=dtype, shape=shape), dims)
+    array = open_memmap(location.path, mode="w+", dtype=dtype, shape=shape)
+    preallocate(location.path)
+    return RawArray(array, dims)
 
 
 def _read_npz(location: FileLocation, mmap: bool) -> RawArray:

@@ -11,6 +11,7 @@ from bioimageio_core.errors import SourceError
 from bioimageio_core.io._deps import require
 from bioimageio_core.io._format import FileFormat, RawArray
 from bioimageio_core.io._location import FileLocation
+from bioimageio_core.io.staging import preallocate
 from bioimageio_core.tensor import Tensor
 
 AXES_KEY = "bioimageio_axes"
@@ -149,6 +150,7 @@ def _create(
         ome=ome,
         photometric="minisblack",
     )
+    preallocate(location.path)
     return RawArray(array.reshape(shape), dims)
 
 

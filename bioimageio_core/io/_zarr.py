@@ -8,15 +8,23 @@ attribute (v2, xarray's convention) or OME-Zarr ``multiscales`` axes.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from bioimageio_core.errors import SourceError
+from bioimageio_core.errors import OutputError, SourceError
 from bioimageio_core.io._deps import require
-from bioimageio_core.io._format import FileFormat, RawArray
+from bioimageio_core.io._format import Existing, FileFormat, RawArray
 from bioimageio_core.io._location import FileLocation
 from bioimageio_core.io.axes import AXIS_LETTERS
+from bioimageio_core.io.staging import (
+    check_complete,
+    incomplete_writer,
+    mark_complete,
+    mark_incomplete,
+    remove_tree,
+)
 from bioimageio_core.tensor import Tensor
 
 DIMS_ATTR = "_ARRAY_DIMENSIONS"
@@ -74,12 +82,14 @@ def _read(location: FileLocation, mmap: bool) -> RawArray:
         array, dims = _pick_from_group(node, location)
     else:
         array, dims = node, _array_axes(node)
+    check_complete(array.attrs, str(location))
     return RawArray(array, dims)
 
 
 def _create(
     location: FileLocation, shape: tuple[int, ...], dtype: np.dtype[Any], dims: tuple[str, ...]
 ) -> RawArray:
+    """An array marked incomplete until ``complete()``."""
     zarr = _zarr(f"writing {location}")
     kwargs: dict[str, Any] = {}
     if _major(zarr) >= 3:
@@ -92,14 +102,53 @@ def _create(
         dtype=dtype,
         **kwargs,
     )
+    mark_incomplete(array.attrs)
     if "dimension_names" not in kwargs:
         array.attrs[DIMS_ATTR] = list(dims)
-    return RawArray(array, dims)
+
+    def discard() -> None:
+        if location.member:
+            node = _member_folder(location.path, location.member)
+            if node is not None:
+                remove_tree(node)
+
+    return RawArray(array, dims, complete=lambda: mark_complete(array.attrs), discard=discard)
+
+
+def _member_folder(store: Path, member: str) -> Path | None:
+    """The folder of ``member`` inside the local ``store`` (None if it would leave the store)."""
+    folder = (store / member.strip("/")).resolve()
+    return folder if folder.is_relative_to(store.resolve()) and folder != store.resolve() else None
 
 
 def _write(location: FileLocation, tensor: Tensor) -> None:
-    array = _create(location, tensor.shape, tensor.dtype, tensor.dims).array
-    array[...] = np.asarray(tensor.data)
+    raw = _create(location, tensor.shape, tensor.dtype, tensor.dims)
+    try:
+        raw.array[...] = np.asarray(tensor.data)
+        raw.complete()
+    except BaseException:
+        raw.discard()
+        raise
+
+
+def _probe(location: FileLocation) -> Existing:
+    """A member of an existing store is written in place; anything else as a whole new store."""
+    if not location.path.exists():
+        return Existing(False)
+    zarr = _zarr(f"writing {location}")
+    try:
+        node = zarr.open(store=str(location.path), mode="r", path=location.member or "")
+    except (OSError, KeyError, ValueError) as e:
+        if location.member is None:
+            return Existing(True)  # not a readable store: replaced as a whole (with overwrite)
+        if isinstance(e, FileNotFoundError) or "not found" in str(e).lower():
+            return Existing(False, in_place=True)
+        raise OutputError(
+            f"cannot write into {location.path}: it is not a readable zarr store ({e})",
+            hint="choose another output path, or remove it",
+        ) from None
+    writer = None if hasattr(node, "arrays") else incomplete_writer(node.attrs)
+    return Existing(True, in_place=location.member is not None, writer=writer)
 
 
 ZARR = FileFormat(
@@ -109,4 +158,6 @@ ZARR = FileFormat(
     write=_write,
     create=_create,
     has_members=True,
+    directory=True,
+    probe=_probe,
 )
