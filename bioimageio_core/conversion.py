@@ -1,9 +1,10 @@
 """``add_weights``: convert a model's weights to other formats through the plugins' converters.
 
-The model is copied as a package folder; every converter registered through the
-``bioimageio_weight_converters`` hook whose source format the model has and whose target format
-it lacks (or the ones asked for) is run; each new entry is verified by running the model's test
-inputs through it (model testing at the description's tolerance) and added only if it passes.
+The model is copied as a package folder (written aside and moved into place when done); every
+converter registered through the ``bioimageio_weight_converters`` hook whose source format the
+model has and whose target format it lacks (or the ones asked for) is run; each new entry is
+verified by running the model's test inputs through it (model testing at the description's
+tolerance) and added only if it passes.
 """
 
 from __future__ import annotations
@@ -19,9 +20,11 @@ import attrs
 from bioimageio_core.errors import BioimageioError
 from bioimageio_core.packaging import (
     PACKAGE_YAML_NAME,
+    package_folder,
+    plan_package,
     resolve_description,
-    save_bioimageio_package_as_folder,
     unique_name,
+    write_package_files,
 )
 
 if TYPE_CHECKING:
@@ -107,6 +110,7 @@ def add_weights(
     verify: bool | Verifier = True,
     options: Mapping[str, Any] | None = None,
     settings: Settings | None = None,
+    overwrite: bool = True,
 ) -> AddWeightsReport:
     """Copy ``model`` as a package folder to ``output_path`` and add converted weights entries.
 
@@ -121,6 +125,10 @@ def add_weights(
     Code the model brings runs under the same consent rule as for prediction: the package
     folder of a fetched model keeps its origin (``FolderRoot.origin``), so its architecture runs
     only with ``BIOIMAGEIO_ALLOW_REMOTE_CODE=1``.
+
+    Everything is written into a working folder and moved to ``output_path`` at the end
+    (``rdf.yaml`` last), so an interrupted run leaves no half-converted package there;
+    ``overwrite=False`` refuses a folder that holds a description or a file of the package.
 
     Raises :class:`BioimageioError` when the model lacks ``source_format`` or is not a model.
     """
@@ -142,12 +150,6 @@ def add_weights(
             loc="weights",
             hint=f"choose a source format among {', '.join(present)}",
         )
-    folder = save_bioimageio_package_as_folder(original, output_path)
-    descr = load_description(folder, perform_io_checks=False)
-    assert isinstance(descr, ModelDescr)  # the package of a model is a model
-    origin = description_code_origin(original)
-    if not origin.trusted:  # the local copy's code is as untrusted as the original's
-        descr = attrs.evolve(descr, root=FolderRoot(descr.root.path, origin=origin.where))
     verifier: Verifier | None
     if verify is True:
         verifier = verify_with_test_model
@@ -155,18 +157,27 @@ def add_weights(
         verifier = None
     else:
         verifier = verify
-    run = _Run(
-        folder=folder,
-        descr=descr,
-        options={**DEFAULT_OPTIONS, **(options or {})},
-        verifier=verifier,
-        distribution_of=lambda pair: plugins.get_registry(settings).distribution_of(
-            "converter", pair
-        ),
-    )
-    specs = plugins.converters(settings)
-    run.convert_all(specs, source_format, target_format)
-    return AddWeightsReport(folder, tuple(run.results))
+    with package_folder(original, output_path, overwrite=overwrite) as staged:
+        write_package_files(plan_package(original), staged)
+        descr = load_description(staged.path, perform_io_checks=False)
+        assert isinstance(descr, ModelDescr)  # the package of a model is a model
+        origin = description_code_origin(original)
+        if not origin.trusted:  # the local copy's code is as untrusted as the original's
+            descr = attrs.evolve(descr, root=FolderRoot(staged.path, origin=origin.where))
+        run = _Run(
+            folder=staged.path,
+            descr=descr,
+            options={**DEFAULT_OPTIONS, **(options or {})},
+            verifier=verifier,
+            distribution_of=lambda pair: plugins.get_registry(settings).distribution_of(
+                "converter", pair
+            ),
+            taken_names=staged.taken_names,
+            output_folder=staged.final,
+        )
+        specs = plugins.converters(settings)
+        run.convert_all(specs, source_format, target_format)
+    return AddWeightsReport(staged.final, tuple(run.results))
 
 
 def verify_with_test_model(model: ModelDescr, weight_format: str) -> str | None:
@@ -192,6 +203,10 @@ class _Run:
     options: Mapping[str, Any]
     verifier: Verifier | None
     distribution_of: Callable[[tuple[str, str]], str | None]
+    taken_names: Callable[[], set[str]]
+    """Lower-case names a new file must not take (also those in the output folder)."""
+    output_folder: Path
+    """Where the package goes when done (``folder`` is its working folder)."""
     results: list[ConversionResult] = attrs.Factory(list)
 
     def convert_all(
@@ -254,7 +269,7 @@ class _Run:
             return False
         before = set(os.listdir(self.folder))
         suffix = WEIGHT_FILE_SUFFIXES.get(target, "")
-        name = unique_name(f"weights_{target}{suffix}", {n.lower() for n in before})
+        name = unique_name(f"weights_{target}{suffix}", self.taken_names())
         out = self.folder / name
         try:
             candidate = self._candidate(spec, out)
@@ -299,7 +314,7 @@ class _Run:
         if not written.is_file():
             written = out
         if not written.is_file():
-            raise _Failed(f"the converter wrote no file at {out}")
+            raise _Failed(f"the converter wrote no file at {self.output_folder / out.name}")
         changes: dict[str, Any] = {"source": written.name, "sha256": sha256_of_file(written)}
         if getattr(entry, "parent", None) is None:
             changes["parent"] = source

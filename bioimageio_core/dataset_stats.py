@@ -190,8 +190,8 @@ def save_dataset_statistics(
     *,
     n_samples: int | None = None,
 ) -> Path:
-    """Write dataset statistics of ``model`` as JSON (atomically); returns the path."""
-    from bioimageio_core.sources.cache import atomic_target
+    """Write dataset statistics of ``model`` as JSON (complete or not at all); returns the path."""
+    from bioimageio_core.io.staging import write_text
 
     data = {
         "format": FILE_FORMAT,
@@ -203,10 +203,7 @@ def save_dataset_statistics(
             for m, v in sorted(values.items(), key=lambda item: _measure_text(item[0]))
         ],
     }
-    target = Path(path)
-    with atomic_target(target) as out:
-        out.write((json.dumps(data, indent=2) + "\n").encode("utf-8"))
-    return target
+    return write_text(Path(path), json.dumps(data, indent=2) + "\n")
 
 
 def load_dataset_statistics(

@@ -19,6 +19,13 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from bioimageio_core.errors import BioimageioError, HashMismatchError, SourceError
+from bioimageio_core.io.staging import (
+    StagedFolder,
+    refuse_existing,
+    stage_folder,
+    staged_file,
+    write_text,
+)
 from bioimageio_core.sources import (
     YAML_NAMES,
     FolderRoot,
@@ -31,7 +38,7 @@ from bioimageio_core.sources import (
     read_description,
     sha256_of_file,
 )
-from bioimageio_core.sources.cache import atomic_target, safe_file_name
+from bioimageio_core.sources.cache import safe_file_name
 from bioimageio_core.sources.roots import url_file_name
 from bioimageio_core.sources.zips import member_name
 
@@ -79,22 +86,27 @@ def save_bioimageio_package(
     descr_or_source: DescrOrSource,
     output_path: str | os.PathLike[str] | None = None,
     weights_priority_order: Sequence[str] | None = None,
+    *,
+    overwrite: bool = True,
 ) -> Path:
     """Write a ``.zip`` package: ``rdf.yaml`` and every referenced file, flat at the root.
 
     ``output_path`` defaults to ``<name>.zip`` in a new temporary folder.
     ``weights_priority_order``: keep only the first of these weight formats the model has (and
     drop its ``parent``). Returns the path of the written zip file; the source is not modified.
-    Raises :class:`SourceError` / :class:`HashMismatchError` when a referenced file cannot be
-    fetched or differs from its sha256, :class:`ValidationError` when the source is invalid.
+    The zip appears complete or not at all; ``overwrite=False`` refuses an existing one
+    (:class:`OutputExistsError`). Raises :class:`SourceError` / :class:`HashMismatchError` when
+    a referenced file cannot be fetched or differs from its sha256, :class:`ValidationError`
+    when the source is invalid, :class:`OutputError` when the zip cannot be written.
     """
     descr = resolve_description(descr_or_source)
-    plan = plan_package(descr, weights_priority_order)
     if output_path is None:
         name = safe_file_name(str(getattr(descr, "name", "") or "package"))
         output = Path(tempfile.mkdtemp(prefix="bioimageio-package-")) / f"{name}.zip"
     else:
         output = Path(output_path)
+    refuse_existing([output], overwrite)
+    plan = plan_package(descr, weights_priority_order)
     root = getattr(descr, "root", None)
     if isinstance(root, ZipRoot) and output.exists() and _same_file(output, root.path):
         raise BioimageioError(
@@ -103,7 +115,7 @@ def save_bioimageio_package(
         )
     _refuse_overwriting_sources(output, plan)
     yaml_text = _dump_yaml(plan.data)
-    with atomic_target(output) as raw_out:
+    with staged_file(output, overwrite=overwrite) as raw_out:
         with zipfile.ZipFile(raw_out, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as zf:
             zf.writestr(PACKAGE_YAML_NAME, yaml_text)
             for f in plan.files:
@@ -115,13 +127,30 @@ def save_bioimageio_package_as_folder(
     descr_or_source: DescrOrSource,
     output_path: str | os.PathLike[str],
     weights_priority_order: Sequence[str] | None = None,
+    *,
+    overwrite: bool = True,
 ) -> Path:
     """Like :func:`save_bioimageio_package`, into the folder ``output_path`` (created if needed).
 
-    Returns the folder. Refuses the folder the source description itself lives in.
+    Returns the folder. Refuses the folder the source description itself lives in. The files
+    are written into a working folder first and moved into place together, ``rdf.yaml`` last
+    (see :func:`bioimageio_core.io.staging.stage_folder`); ``overwrite=False`` refuses a folder
+    that holds a description or any file of the package.
     """
     descr = resolve_description(descr_or_source)
-    plan = plan_package(descr, weights_priority_order)
+    with package_folder(descr, output_path, overwrite=overwrite) as staged:
+        write_package_files(plan_package(descr, weights_priority_order), staged)
+    return staged.final
+
+
+def package_folder(
+    descr: ResourceDescr, output_path: str | os.PathLike[str], *, overwrite: bool
+) -> StagedFolder:
+    """A staged package folder for ``descr`` at ``output_path`` (use it as a context manager).
+
+    Refuses the source description's own folder, and (unless ``overwrite``) a folder that holds
+    a description already.
+    """
     folder = Path(output_path)
     root = getattr(descr, "root", None)
     if isinstance(root, FolderRoot) and folder.resolve() == root.path.resolve():
@@ -129,18 +158,20 @@ def save_bioimageio_package_as_folder(
             f"cannot package into {folder}: it is the folder of the source description",
             hint="choose another output folder; the source files are never modified",
         )
-    _refuse_overwriting_sources(folder / PACKAGE_YAML_NAME, plan)
-    folder.mkdir(parents=True, exist_ok=True)
+    if not overwrite:
+        refuse_existing([folder / n for n in YAML_NAMES], overwrite)
+    return stage_folder(folder, overwrite=overwrite, descriptions=YAML_NAMES)
+
+
+def write_package_files(plan: PackagePlan, staged: StagedFolder) -> None:
+    """Copy the files of ``plan`` and its ``rdf.yaml`` into the working folder of ``staged``."""
+    staged.check_names(f.name for f in plan.files)
+    _refuse_overwriting_sources(staged.final / PACKAGE_YAML_NAME, plan)
     for f in plan.files:
-        target = folder / f.name
-        _refuse_overwriting_sources(target, plan, allow=f.local_path)
-        if target.exists() and _same_file(target, f.local_path):
-            continue
-        with atomic_target(target) as out, f.local_path.open("rb") as src:
-            shutil.copyfileobj(src, out)
-    with atomic_target(folder / PACKAGE_YAML_NAME) as out:
-        out.write(_dump_yaml(plan.data).encode("utf-8"))
-    return folder
+        _refuse_overwriting_sources(staged.final / f.name, plan, allow=f.local_path)
+        with f.local_path.open("rb") as src, (staged.path / f.name).open("xb") as out:
+            shutil.copyfileobj(src, out, 1024 * 1024)
+    (staged.path / PACKAGE_YAML_NAME).write_text(_dump_yaml(plan.data), encoding="utf-8")
 
 
 def plan_package(
@@ -279,13 +310,17 @@ class UpdateHashesReport:
 
 
 def update_hashes(
-    source: Source, output_path: str | os.PathLike[str] | None = None
+    source: Source,
+    output_path: str | os.PathLike[str] | None = None,
+    *,
+    overwrite: bool = True,
 ) -> UpdateHashesReport:
     """Recompute the sha256 of every file ``source`` references and write them into its YAML.
 
     The raw YAML is edited (a 0.4 description stays 0.4; comments and key order of the original
     text are not kept). Without ``output_path`` the description file is updated in place (only
-    when something changed); that needs a local YAML file or folder. Files are read through
+    when something changed; its permissions are kept); that needs a local YAML file or folder.
+    ``overwrite=False`` refuses an existing ``output_path``. Files are read through
     :mod:`bioimageio_core.sources`, so a missing file raises :class:`SourceError`.
     """
     from bioimageio_core.loading import _spec_extensions
@@ -302,6 +337,7 @@ def update_hashes(
     target: Path | None
     if output_path is not None:
         target = Path(output_path)
+        refuse_existing([target], overwrite)
     elif isinstance(raw.root, FolderRoot) and not isinstance(source, Mapping):
         target = raw.root.path / raw.file_name
     else:
@@ -337,9 +373,7 @@ def update_hashes(
             )
     written: Path | None = None
     if changed or output_path is not None:
-        with atomic_target(target) as out:
-            out.write(_dump_yaml(data).encode("utf-8"))
-        written = target
+        written = write_text(target, _dump_yaml(data), overwrite=overwrite or output_path is None)
     return UpdateHashesReport(written, tuple(changed), tuple(unchanged), tuple(not_stored))
 
 

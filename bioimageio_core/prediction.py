@@ -21,7 +21,7 @@ import numpy as np
 
 from bioimageio_core._compat import weights_format_keyword
 from bioimageio_core.digest import AxesArg, BlockShapeArg, Inputs
-from bioimageio_core.errors import BioimageioError, InputError
+from bioimageio_core.errors import BioimageioError, InputError, OutputError
 from bioimageio_core.pipeline import (
     Outputs,
     PredictionPipeline,
@@ -32,7 +32,7 @@ from bioimageio_core.sample import Sample
 from bioimageio_core.shapes import BlocksizeParameter
 
 if TYPE_CHECKING:
-    from bioimageio_core.io import OpenedArray
+    from bioimageio_core.io import OutputArray
 
 PathLike = str | os.PathLike[str]
 
@@ -54,6 +54,7 @@ def predict(
     outputs: Outputs | None = None,
     on_progress: ProgressCallback | None = None,
     weight_format: str | None = None,
+    overwrite: bool = True,
 ) -> Sample:
     """Run ``model`` on one sample and return the output sample.
 
@@ -67,13 +68,15 @@ def predict(
     ``outputs``: preallocated arrays (by output id) to write into, e.g. ``np.memmap``, or a
     factory ``(output_id, shape, dtype) -> array``. ``batch_size``: blocks per forward call when
     predicting blockwise. ``on_progress(done, total)`` is called after each forward call.
+    Output files appear complete or not at all; ``overwrite=False`` refuses existing ones
+    (:class:`~bioimageio_core.errors.OutputExistsError`) before anything runs.
     """
     weights_format = weights_format_keyword(weights_format, weight_format)
     with _pipeline_for(model, devices, weights_format, batch_size) as pipeline:
         return _predict_one(
             pipeline, inputs, sample_id, blocksize_parameter, input_block_shape,
             skip_preprocessing, skip_postprocessing, save_output_path, batch_size, axes, outputs,
-            on_progress,
+            on_progress, overwrite,
         )
 
 
@@ -94,6 +97,7 @@ def predict_many(
     on_progress: ProgressCallback | None = None,
     dataset_statistics_path: PathLike | None = None,
     weight_format: str | None = None,
+    overwrite: bool = True,
 ) -> Iterator[Sample]:
     """Run ``model`` on every sample of ``inputs`` with one loaded model; yields output samples.
 
@@ -129,7 +133,7 @@ def predict_many(
             def predict_raw(pp: PredictionPipeline, sample: Sample) -> Sample:
                 return _predict_one(
                     pp, sample, sample.id, blocksize_parameter, input_block_shape,
-                    skip_preprocessing, True, None, batch_size, None, None, None,
+                    skip_preprocessing, True, None, batch_size, None, None, None, True,
                 )
 
             pipeline, _ = prepare_dataset_statistics(
@@ -139,6 +143,7 @@ def predict_many(
         yield from _predict_all(
             pipeline, inputs, sample_id, blocksize_parameter, input_block_shape,
             skip_preprocessing, skip_postprocessing, save_output_path, batch_size, axes, on_progress,
+            overwrite,
         )
 
 
@@ -165,12 +170,13 @@ def _predict_all(
     batch_size: int,
     axes: AxesArg,
     on_progress: ProgressCallback | None,
+    overwrite: bool,
 ) -> Iterator[Sample]:
     for i, item in enumerate(inputs):
         sid = _sample_id(item, sample_id, i)
         yield _predict_one(
             pipeline, item, sid, blocksize_parameter, input_block_shape, skip_preprocessing,
-            skip_postprocessing, save_output_path, batch_size, axes, None, on_progress,
+            skip_postprocessing, save_output_path, batch_size, axes, None, on_progress, overwrite,
         )
 
 
@@ -224,16 +230,21 @@ def _predict_one(
     axes: AxesArg,
     outputs: Outputs | None,
     on_progress: ProgressCallback | None,
+    overwrite: bool,
 ) -> Sample:
     output_ids = [t.id for t in pipeline.spec.outputs]
     paths = (
         output_paths(save_output_path, sample_id, output_ids) if save_output_path is not None else {}
     )
+    if paths and not overwrite:
+        from bioimageio_core.io import check_outputs
+
+        check_outputs(paths.values(), overwrite)
     sample = pipeline.digest(inputs, axes=axes, sample_id=sample_id)
     if isinstance(inputs, Sample) and inputs.id is None:  # digest keeps a Sample's own id
         sample.id = sample_id
     stream = (
-        _StreamedOutputs(pipeline, paths)
+        _StreamedOutputs(pipeline, paths, overwrite)
         if paths and outputs is None and (skip_postprocessing or pipeline.postprocessing_is_pointwise())
         else None
     )
@@ -254,6 +265,7 @@ def _predict_one(
             )
         else:
             result = pipeline.predict_sample_without_blocking(sample, **common)
+        streamed = stream.finish() if stream is not None else set()
     except BaseException:
         if stream is not None:
             stream.discard()
@@ -261,24 +273,27 @@ def _predict_one(
     if paths:
         from bioimageio_core.io import save_tensor
 
-        streamed = stream.finish() if stream is not None else set()
         for oid, path in paths.items():
             if oid not in streamed:
-                save_tensor(path, result.members[oid])
+                save_tensor(path, result.members[oid], overwrite=overwrite)
     return result
 
 
 class _StreamedOutputs:
     """Creates output files as memory maps so that blocks are written straight to disk.
 
-    Formats that cannot be memory-mapped (or dtypes a format cannot hold) fall back to an array
-    in memory that is saved at the end.
+    Each file is written under a temporary name and moved into place by :meth:`finish` (or
+    removed by :meth:`discard`). Formats that cannot be memory-mapped (or dtypes a format cannot
+    hold) fall back to an array in memory that is saved at the end.
     """
 
-    def __init__(self, pipeline: PredictionPipeline, paths: Mapping[str, Path]) -> None:
+    def __init__(
+        self, pipeline: PredictionPipeline, paths: Mapping[str, Path], overwrite: bool
+    ) -> None:
         self.paths = paths
+        self.overwrite = overwrite
         self.axes = {t.id: t.axis_ids for t in pipeline.spec.outputs}
-        self.opened: dict[str, OpenedArray] = {}
+        self.opened: dict[str, OutputArray] = {}
 
     def create(self, output_id: str, shape: tuple[int, ...], dtype: np.dtype[Any]) -> Any:
         from bioimageio_core.io import open_output_array
@@ -286,27 +301,30 @@ class _StreamedOutputs:
         path = self.paths[output_id]
         if path.suffix.lower() in _STREAMED_SUFFIXES and dtype.kind != "b":
             try:
-                opened = open_output_array(path, shape, dtype, self.axes[output_id])
+                opened = open_output_array(
+                    path, shape, dtype, self.axes[output_id], overwrite=self.overwrite
+                )
+            except OutputError:
+                raise  # exists already, disk full, …: saving at the end would fail the same way
             except (BioimageioError, ImportError, ValueError, TypeError):
                 pass  # saved from memory at the end instead
             else:
                 if isinstance(opened.array, np.ndarray):
                     self.opened[output_id] = opened
                     return opened.array
-                opened.close()
+                opened.discard()
         return np.empty(shape, dtype=dtype)
 
     def finish(self) -> set[str]:
-        """Flush and close the files written so far; returns their output ids."""
+        """Put the files written so far in place; returns their output ids."""
         for opened in self.opened.values():
-            opened.close()
+            opened.commit()
         return set(self.opened)
 
     def discard(self) -> None:
-        """Close and delete partly written files (after an error)."""
-        for output_id, opened in self.opened.items():
-            opened.close()
-            self.paths[output_id].unlink(missing_ok=True)
+        """Remove the files not yet in place (after an error)."""
+        for opened in self.opened.values():
+            opened.discard()
 
 
 _STREAMED_SUFFIXES = (".npy", ".tif", ".tiff")

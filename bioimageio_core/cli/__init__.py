@@ -19,6 +19,9 @@ def main() -> None:
     Example:
       bioimageio-run validate path/to/rdf.yaml
     """
+    from bioimageio_core.cli._common import show_notices
+
+    show_notices()
 
 
 # command modules register themselves on `main` when imported

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
+import warnings
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from types import TracebackType
@@ -33,6 +34,12 @@ weights_format_option = click.option(
     default=None,
     metavar="FORMAT",
     help="Weight format to run (e.g. onnx, torchscript); default: the best one usable here.",
+)
+
+overwrite_option = click.option(
+    "--overwrite",
+    is_flag=True,
+    help="Replace outputs that exist already (without it, existing outputs are never replaced).",
 )
 
 summary_format_option = click.option(
@@ -139,6 +146,33 @@ def error_text(error: BaseException) -> str:
     if isinstance(error, OSError) and error.filename:
         return f"{error.strerror or error}: {error.filename}"
     return f"{type(error).__name__}: {error}\n  (run again with --debug for the traceback)"
+
+
+def show_notices() -> None:
+    """Print notices about outputs (:class:`~bioimageio_core.io.staging.OutputNotice`, e.g. an
+    interrupted run's leftover removed) as one ``note:`` line on standard error; other warnings
+    are shown as Python shows them."""
+    original = warnings.showwarning
+    if getattr(original, "bioimageio_run_notices", False):
+        return
+
+    def show(
+        message: Warning | str,
+        category: type[Warning],
+        filename: str,
+        lineno: int,
+        file: Any = None,
+        line: str | None = None,
+    ) -> None:
+        from bioimageio_core.io.staging import OutputNotice
+
+        if issubclass(category, OutputNotice):
+            click.echo(f"note: {message}", err=True)
+        else:
+            original(message, category, filename, lineno, file, line)
+
+    show.bioimageio_run_notices = True  # type: ignore[attr-defined]
+    warnings.showwarning = show
 
 
 def show_progress(quiet: bool) -> bool:

@@ -27,6 +27,7 @@ from bioimageio_core.cli._common import (
     fail,
     info,
     offline_option,
+    overwrite_option,
     quiet_option,
     server_option,
     show_progress,
@@ -239,16 +240,13 @@ def _placeholders(pattern: str) -> set[str]:
 
 
 def check_not_existing(paths: Sequence[Path], overwrite: bool) -> None:
-    """Refuse to replace existing files unless ``overwrite``."""
-    if overwrite:
-        return
-    existing = [p for p in paths if p.exists()]
-    if existing:
-        more = f" (and {len(existing) - 1} more)" if len(existing) > 1 else ""
-        raise InputError(
-            f"output {existing[0]} exists already{more}",
-            hint="pass --overwrite to replace existing outputs, or choose other --outputs",
-        )
+    """Refuse to replace existing outputs unless ``overwrite`` (``OutputExistsError``).
+
+    Outputs an interrupted run left incomplete are not refused: writing replaces them.
+    """
+    from bioimageio_core.io import check_outputs
+
+    check_outputs(paths, overwrite)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -304,8 +302,7 @@ def _pipeline(
 
 def _example_inputs(descr: ModelDescr, folder: Path) -> list[str]:
     """Copy the model's test inputs to ``folder/inputs`` and return one pattern per input."""
-    import shutil
-
+    from bioimageio_core.io.staging import copy_file
     from bioimageio_core.sources import FolderRoot, open_file
 
     root = descr.root or FolderRoot(Path.cwd())
@@ -317,8 +314,7 @@ def _example_inputs(descr: ModelDescr, folder: Path) -> list[str]:
             raise InputError(f"input {t.id!r} has no test tensor, so there is no example to run")
         source = open_file(root, t.test_tensor.source, t.test_tensor.sha256)
         target = folder / "inputs" / t.id / f"example{''.join(source.suffixes) or '.npy'}"
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(source, target)
+        copy_file(source, target)
         patterns.append(str(target))
     return patterns
 
@@ -414,7 +410,7 @@ _axes_option = click.option(
 @_device_option
 @weights_format_option
 @_axes_option
-@click.option("--overwrite", is_flag=True, help="Replace existing output files.")
+@overwrite_option
 @click.option(
     "--stats",
     "stats_path",
@@ -482,12 +478,23 @@ def predict_command(
             output_pattern = output_pattern or str(
                 folder / "outputs" / "{sample_id}_{tensor_id}.npy"
             )
-        samples, paths = _files(
-            descr, input_patterns, output_pattern or DEFAULT_OUTPUTS, overwrite
-        )
+        output_pattern = output_pattern or DEFAULT_OUTPUTS
+        samples, paths = _files(descr, input_patterns, output_pattern, overwrite)
         written = _run_predict(
-            descr, samples, paths, blocksize, batch_size, device, weights_format, axes, quiet,
-            stats_path, server=server, source=source,
+            descr,
+            samples,
+            paths,
+            output_pattern,
+            overwrite,
+            blocksize,
+            batch_size,
+            device,
+            weights_format,
+            axes,
+            quiet,
+            stats_path,
+            server=server,
+            source=source,
         )
     except Exception as e:
         fail(e, debug)
@@ -511,6 +518,8 @@ def _run_predict(
     descr: ModelDescr,
     samples: Sequence[SampleFiles],
     paths: Mapping[tuple[str, str], Path],
+    output_pattern: str,
+    overwrite: bool,
     blocksize: int | None,
     batch_size: int,
     device: str | None,
@@ -522,7 +531,8 @@ def _run_predict(
     server: str | None = None,
     source: str | None = None,
 ) -> list[Path]:
-    from bioimageio_core.io import save_tensor
+    """Predict every sample; outputs are written (block by block where the format allows)
+    under temporary names and appear complete once their sample is done."""
     from bioimageio_core.prediction import predict
 
     written: list[Path] = []
@@ -542,11 +552,10 @@ def _run_predict(
                 batch_size=batch_size,
                 axes=axes,
                 on_progress=lambda done, total: bar.note(f"block {done}/{total}"),
+                save_output_path=output_pattern,
+                overwrite=overwrite,
             )
-            for oid, tensor in result.members.items():
-                path = paths[(sample.id, oid)]
-                save_tensor(path, tensor)
-                written.append(path)
+            written.extend(paths[(sample.id, oid)] for oid in result.members)
             bar.update()
     return written
 
@@ -670,7 +679,7 @@ def block_differences(
 @_device_option
 @weights_format_option
 @_axes_option
-@click.option("--overwrite", is_flag=True, help="Replace existing files.")
+@overwrite_option
 @quiet_option
 @allow_remote_code_option
 @offline_option
@@ -719,7 +728,7 @@ def block_artifacts_command(
                 for oid, diff in diffs.items():
                     path = paths[(sample.id, oid)]
                     dims = next(t for t in pipeline.spec.outputs if t.id == oid).axis_ids
-                    save_tensor(path, Tensor(diff, dims))
+                    save_tensor(path, Tensor(diff, dims), overwrite=overwrite)
                     results.append(
                         Artifact(
                             sample.id,

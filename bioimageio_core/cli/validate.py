@@ -15,6 +15,7 @@ from bioimageio_core.cli import main
 from bioimageio_core.cli._common import (
     debug_option,
     offline_option,
+    overwrite_option,
     save_summaries,
     summary_format_option,
     summary_paths_option,
@@ -90,15 +91,16 @@ def validate(
     help="Where to write the updated YAML: a file, a folder (writes bioimageio.yaml there), "
     "or - for standard output.",
 )
+@overwrite_option
 @offline_option
 @debug_option
-def update_format(source: str, output: str, debug: bool) -> None:
+def update_format(source: str, output: str, overwrite: bool, debug: bool) -> None:
     """Write the description at SOURCE in the current format (model 0.5.14, other types 0.3.4).
 
     Older descriptions are converted (0.4 models become 0.5.14, generic 0.2 becomes 0.3.4) and
     must satisfy today's rules; what changed or was dropped is reported as a warning. By default
-    the YAML goes to standard output; with --output it is written to a file.
-    Relative file references are kept as they are: write the file next to the original
+    the YAML goes to standard output; with --output it is written to a file (an existing file
+    only with --overwrite). Relative file references are kept as they are: write the file next to the original
     description (or copy the referenced files along).
 
     \b
@@ -106,15 +108,21 @@ def update_format(source: str, output: str, debug: bool) -> None:
       bioimageio-run update-format old/rdf.yaml > new.bioimageio.yaml
       bioimageio-run update-format old/rdf.yaml --output old/updated.bioimageio.yaml
     """
-    from bioimageio_core.errors import BioimageioError, ValidationError
+    from bioimageio_core.errors import ValidationError
 
+    target = Path(output)
+    if output != "-" and target.is_dir():
+        target = target / "bioimageio.yaml"
     try:
+        from bioimageio_core.io.staging import refuse_existing, write_text
         from bioimageio_core.loading import (
             dump_description,
             dump_yaml,
             load_description_and_summary,
         )
 
+        if output != "-":
+            refuse_existing([target], overwrite)
         descr, summary = load_description_and_summary(
             source, perform_io_checks=False, format_version="latest"
         )
@@ -137,16 +145,10 @@ def update_format(source: str, output: str, debug: bool) -> None:
     if output == "-":
         click.echo(text, nl=False)
         return
-    target = Path(output)
-    if target.is_dir():
-        target = target / "bioimageio.yaml"
     try:
-        from bioimageio_core.sources.cache import atomic_target
-
-        with atomic_target(target) as out:
-            out.write(text.encode("utf-8"))
-    except OSError as e:
-        _fail(BioimageioError(f"cannot write {target}: {e.strerror or e}"), debug)
+        write_text(target, text, overwrite=overwrite)
+    except Exception as e:
+        _fail(e, debug)
     version = getattr(descr, "format_version", "?")
     click.echo(f"wrote the description in format {version} to {target}", err=True)
     root = getattr(descr, "root", None)

@@ -34,6 +34,7 @@ _RUN_MODELS = {
     "test_cli_predict.py",
     "test_cli_predict_stats.py",
     "test_docs_porting.py",
+    "test_cli_outputs_complete.py",
 }
 """Test modules that run models through the test weight formats."""
 _REASON = (
