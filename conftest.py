@@ -10,4 +10,6 @@ from hypothesis import settings
 # explores new examples on each run. Select explicitly with HYPOTHESIS_PROFILE=ci|dev.
 settings.register_profile("ci", derandomize=True, print_blob=True)
 settings.register_profile("dev")
+# the long fuzzing run of `nox -s fuzz` (tests/fuzz): many more examples, new ones every run
+settings.register_profile("fuzz", max_examples=2000, print_blob=True)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "dev"))

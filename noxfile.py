@@ -57,6 +57,20 @@ def tests(session: nox.Session) -> None:
     session.run("pytest", "tests", *session.posargs, env={"BIOIMAGEIO_TEST_PLUGIN_DISTS": "required"})
 
 
+@nox.session
+def fuzz(session: nox.Session) -> None:
+    """Long fuzzing run (not a default session; a few minutes): tests/fuzz with the hypothesis
+    profile "fuzz" (2000 new examples per test). The tests session runs the same suite with a
+    few hundred examples."""
+    install(session, "-e", ".[test]", "-e", str(ROOT / "tests" / "plugin_dists" / "numpy_models"))
+    session.run(
+        "pytest",
+        "tests/fuzz",
+        *session.posargs,
+        env={"HYPOTHESIS_PROFILE": "fuzz", "BIOIMAGEIO_TEST_PLUGIN_DISTS": "required"},
+    )
+
+
 def _plugin_session(name: str) -> None:
     @nox.session(name=f"tests_{name}")
     def plugin_tests(session: nox.Session) -> None:

@@ -9,6 +9,8 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
+from bioimageio_core.errors import InputError
+
 PadMode = Literal["reflect", "symmetric", "edge", "constant"]
 """Border modes for :meth:`Tensor.pad` (numpy semantics; ``constant`` pads zeros)."""
 
@@ -60,10 +62,28 @@ def pad_array(
         for (lo, hi), size in zip(widths, array.shape, strict=True):
             if size == 0 and (lo or hi):
                 raise ValueError(f"cannot {padding.mode}-pad an empty axis; use mode 'constant'")
-        return np.pad(array, widths, mode=padding.mode)
+        try:
+            return np.pad(array, widths, mode=padding.mode)
+        except (MemoryError, ValueError, TypeError) as e:  # arguments checked: too large
+            raise _too_large(array, widths, e) from None
     if not isinstance(padding.value, np.ndarray) or padding.value.ndim == 0:
-        return np.pad(array, widths, mode="constant", constant_values=padding.value)
+        try:
+            return np.pad(array, widths, mode="constant", constant_values=padding.value)
+        except (MemoryError, ValueError, TypeError) as e:
+            raise _too_large(array, widths, e) from None
     return _pad_with_array(array, widths, padding.value)
+
+
+def _too_large(
+    array: np.ndarray[Any, Any], widths: Sequence[tuple[int, int]], error: BaseException
+) -> InputError:
+    """The error for padding that cannot be allocated (an absurd size, or not enough memory)."""
+    shape = tuple(n + lo + hi for n, (lo, hi) in zip(array.shape, widths, strict=True))
+    problem = "not enough memory" if isinstance(error, MemoryError) else "too large"
+    return InputError(
+        f"cannot pad an array of shape {array.shape} to shape {shape}: {problem} ({error})",
+        hint="the model asks for a much larger input than given; check its axis sizes",
+    )
 
 
 def _pad_with_array(
@@ -81,7 +101,10 @@ def _pad_with_array(
                 f"the array's size ({n}) or 1 elsewhere"
             )
     shape = tuple(n + lo + hi for n, (lo, hi) in zip(array.shape, widths, strict=True))
-    out = np.empty(shape, dtype=array.dtype)
+    try:
+        out = np.empty(shape, dtype=array.dtype)
+    except (MemoryError, ValueError, TypeError) as e:
+        raise _too_large(array, widths, e) from None
     out[...] = value.astype(array.dtype, copy=False)
     out[tuple(slice(lo, lo + n) for n, (lo, _) in zip(array.shape, widths, strict=True))] = array
     return out

@@ -255,18 +255,23 @@ def open_file(root: Root, reference: str, sha256: str | None = None) -> Path:
                 raise HashMismatchError(reference, expected, actual)
         return extracted
     path = root.path / reference
-    if not path.exists():
-        raise SourceError(f"file not found: {reference}", hint=f"looked for {path}")
-    base = root.path.resolve()
-    real = path.resolve()
-    if real != base and base not in real.parents:
-        raise _outside(root, reference, f"is, or passes through, a symbolic link to {real}")
-    if expected is not None:
-        if not path.is_file():
-            raise SourceError(f"{reference} is a folder, but a sha256 is given for it")
-        actual = sha256_of_file(path)
-        if actual != expected:
-            raise HashMismatchError(reference, expected, actual)
+    try:
+        if not path.exists():
+            raise SourceError(f"file not found: {reference}", hint=f"looked for {path}")
+        base = root.path.resolve()
+        real = path.resolve()
+        if real != base and base not in real.parents:
+            raise _outside(root, reference, f"is, or passes through, a symbolic link to {real}")
+        if expected is not None:
+            if not path.is_file():
+                raise SourceError(f"{reference} is a folder, but a sha256 is given for it")
+            actual = sha256_of_file(path)
+            if actual != expected:
+                raise HashMismatchError(reference, expected, actual)
+    except SourceError:
+        raise
+    except OSError as e:  # a name too long, no permission, …
+        raise SourceError(f"cannot read {reference}: {e.strerror or e}", hint=f"at {path}") from None
     return path
 
 
