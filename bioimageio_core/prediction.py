@@ -109,7 +109,9 @@ def predict_many(
     as ``model`` with initial, fixed or running (``keep_updating_dataset_statistics``)
     statistics keeps them.
     ``sample_id`` is formatted with the sample index ``i`` (a ``Sample`` keeps its own id);
-    ``save_output_path`` must contain ``{sample_id}`` (and ``{output_id}`` for several outputs).
+    ``save_output_path`` must contain ``{sample_id}`` (and ``{output_id}`` for several outputs);
+    each sample's files appear complete once it is done (``overwrite=False``: existing ones are
+    refused before the sample runs).
     """
     weights_format = weights_format_keyword(weights_format, weight_format)
     if save_output_path is not None and "{sample_id}" not in str(save_output_path):

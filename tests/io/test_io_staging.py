@@ -160,6 +160,7 @@ def test_write_failures_say_what_happened(error: BaseException, reason: str) -> 
 def test_a_short_write_without_errno_is_explained(monkeypatch: pytest.MonkeyPatch) -> None:
     error = OSError("90000 requested and 24984 written")  # what numpy reports
     assert staging.write_errno(error) in (errno.EFBIG, errno.ENOSPC)
+    assert "could not write o.npy: the" in str(staging.output_error("o.npy", error))
 
 
 def test_leftovers_of_ended_runs_are_removed_with_a_notice(tmp_path: Path) -> None:
@@ -181,7 +182,9 @@ def test_leftovers_of_ended_runs_are_removed_with_a_notice(tmp_path: Path) -> No
 def test_large_folders_are_searched_for_leftovers_at_most_once_a_minute(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(staging, "_LARGE_FOLDER", 2)
+    from bioimageio_core.io.staging import _names
+
+    monkeypatch.setattr(_names, "_LARGE_FOLDER", 2)
     for name in "abcd":  # the write of d finds 3 entries: the folder counts as large
         staging.write_bytes(tmp_path / name, b"x")
     gone = tmp_path / leftover_name("f", dead_pid())
