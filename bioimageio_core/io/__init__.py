@@ -33,7 +33,7 @@ import numpy.typing as npt
 
 from bioimageio_core.errors import BioimageioError, OutputExistsError, SourceError
 from bioimageio_core.io._deps import MissingOptionalDependencyError
-from bioimageio_core.io._format import FileFormat, RawArray, lookup
+from bioimageio_core.io._format import Existing, FileFormat, RawArray, lookup
 from bioimageio_core.io._location import FileLocation, parse_location
 from bioimageio_core.io._opened import OpenedArray
 from bioimageio_core.io._output import OutputArray, check_output, create, save
@@ -183,6 +183,7 @@ __all__ = [
     "AXIS_LETTERS",
     "FORMATS",
     "AxesLike",
+    "Existing",
     "FileFormat",
     "FileLocation",
     "MissingOptionalDependencyError",
