@@ -48,7 +48,10 @@ def encode_arrays(arrays: Mapping[str, np.ndarray[Any, Any]]) -> bytes:
         _check_name(name)
         _check_dtype(name, np.asarray(array).dtype)
     buffer = io.BytesIO()
-    np.savez(buffer, **{name: np.asarray(a) for name, a in arrays.items()})
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_STORED) as zf:
+        for name, array in arrays.items():
+            with zf.open(f"{name}.npy", "w", force_zip64=True) as member:
+                np.lib.format.write_array(member, np.asarray(array), allow_pickle=False)
     return buffer.getvalue()
 
 
