@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Generator
+from typing import Any
 
+import pytest
 from hypothesis import settings
 
 # CI runs the same examples every time (reproducible, no flaky failures); locally hypothesis
@@ -13,3 +16,27 @@ settings.register_profile("dev")
 # the long fuzzing run of `nox -s fuzz` (tests/fuzz): many more examples, new ones every run
 settings.register_profile("fuzz", max_examples=2000, print_blob=True)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "dev"))
+
+# Tests that read the published example models in ../shared/conformance skip with a reason that
+# contains CONFORMANCE_MISSING when that folder is absent. BIOIMAGEIO_TEST_CONFORMANCE=required
+# (set by .ci/run) turns every such skip, of a test or of a whole module, into a failure.
+CONFORMANCE_MISSING = "conformance data not found"
+CONFORMANCE_REQUIRED = os.environ.get("BIOIMAGEIO_TEST_CONFORMANCE") == "required"
+
+
+def _fail_missing_conformance(report: pytest.TestReport | pytest.CollectReport) -> None:
+    if CONFORMANCE_REQUIRED and report.skipped and CONFORMANCE_MISSING in str(report.longrepr):
+        report.outcome = "failed"
+        report.longrepr = f"{report.longrepr} (BIOIMAGEIO_TEST_CONFORMANCE=required)"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: Any) -> Generator[None, Any, None]:
+    outcome = yield
+    _fail_missing_conformance(outcome.get_result())
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_make_collect_report(collector: pytest.Collector) -> Generator[None, Any, None]:
+    outcome = yield
+    _fail_missing_conformance(outcome.get_result())

@@ -54,7 +54,14 @@ def tests(session: nox.Session) -> None:
         install(session, "-e", str(helper.parent))
     install(session, "-e", str(ROOT / "docs" / "examples" / "minimal-plugin"))  # the documented example
     # tests that need the plugin test distributions fail (instead of skipping) when they are missing
-    session.run("pytest", "tests", *session.posargs, env={"BIOIMAGEIO_TEST_PLUGIN_DISTS": "required"})
+    # benchmarks/test_direct.py checks that the benchmark floor does the pipeline's work
+    session.run(
+        "pytest",
+        "tests",
+        "benchmarks",
+        *session.posargs,
+        env={"BIOIMAGEIO_TEST_PLUGIN_DISTS": "required"},
+    )
 
 
 @nox.session

@@ -112,16 +112,3 @@ def conformance() -> Path:
             f"conformance data not found at {CONFORMANCE} (needs ../shared next to the project)"
         )
     return CONFORMANCE.resolve()
-
-
-@pytest.fixture
-def v0_4_conversion() -> None:
-    """Skips while model 0.4 -> 0.5 conversion (``spec.legacy``) is not available in this tree."""
-    from bioimageio_core.spec import legacy
-
-    try:
-        legacy.convert_model_to_v0_5({"format_version": "0.4.9", "type": "model"})
-    except NotImplementedError:
-        pytest.skip("model 0.4 conversion (bioimageio_core.spec.legacy) is not implemented here")
-    except Exception:
-        pass  # implemented; this minimal input may be rejected

@@ -28,7 +28,7 @@ _INTERNAL = ("internal error", "could not be converted", "could not be read")
 
 pytestmark = pytest.mark.skipif(
     not (CORPUS / "MANIFEST.tsv").exists(),
-    reason=f"conformance corpus not available: {CORPUS} (a checkout with ../shared) is missing",
+    reason=f"conformance data not found at {CORPUS} (a checkout with ../shared next to it)",
 )
 
 

@@ -183,17 +183,7 @@ def _build(
         if minor in ("0.3", "0.4"):
             converted_from = data
             legacy_rules = not latest
-            try:
-                data, conv_issues = legacy.convert_model_to_v0_5(data)
-            except NotImplementedError:
-                issues.append(
-                    Issue(
-                        ("format_version",),
-                        f"model format 0.4 conversion not available (format_version {fv}); "
-                        "update the description to format 0.5",
-                    )
-                )
-                return None, issues
+            data, conv_issues = legacy.convert_model_to_v0_5(data)
             issues.extend(conv_issues)
             if any(i.severity == "error" for i in conv_issues):
                 return None, issues

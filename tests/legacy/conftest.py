@@ -26,7 +26,7 @@ def model_v0_4() -> Callable[..., dict[str, Any]]:
 def corpus_file(name: str) -> dict[str, Any]:
     path = CORPUS / name
     if not path.exists():
-        pytest.skip(f"conformance corpus not available ({path} missing)")
+        pytest.skip(f"conformance data not found at {path}")
     data = yaml.safe_load(path.read_text(encoding="utf-8"))
     assert isinstance(data, dict)
     return data

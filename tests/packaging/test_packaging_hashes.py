@@ -109,7 +109,7 @@ def test_update_hashes_refuses_an_invalid_description(example_copy: Path) -> Non
 
 
 def test_update_hashes_keeps_format_0_4(
-    v0_4_conversion: None, example_copy: Path, tmp_path: Path
+    example_copy: Path, tmp_path: Path
 ) -> None:
     import numpy as np
 

@@ -34,7 +34,7 @@ def test_cli_validate_valid_model(model_dir: Path) -> None:
     assert json.loads(out)["status"] == "valid-format"
 
 
-def test_cli_validate_invalid_model_names_field(model_dir: Path, v0_4_conversion: None) -> None:
+def test_cli_validate_invalid_model_names_field(model_dir: Path) -> None:
     source = model_dir / "invalid_v0_4_0_duplicate_tensor_names.bioimageio.yaml"
     code, out, _ = run("validate", str(source), "--no-io-checks")
     assert code == 1
@@ -44,7 +44,7 @@ def test_cli_validate_invalid_model_names_field(model_dir: Path, v0_4_conversion
     assert code == 1 and "| ❌ | format | `$." in out
 
 
-def test_cli_update_format_to_stdout(model_dir: Path, v0_4_conversion: None) -> None:
+def test_cli_update_format_to_stdout(model_dir: Path) -> None:
     code, out, err = run("update-format", str(model_dir / "v0_4_9.bioimageio.yaml"))
     assert code == 0, err
     data = yaml.safe_load(out)
@@ -53,7 +53,7 @@ def test_cli_update_format_to_stdout(model_dir: Path, v0_4_conversion: None) -> 
     assert summary.is_valid, summary.format_text()
 
 
-def test_cli_update_format_to_file(model_dir: Path, tmp_path: Path, v0_4_conversion: None) -> None:
+def test_cli_update_format_to_file(model_dir: Path, tmp_path: Path) -> None:
     target = tmp_path / "updated.bioimageio.yaml"
     code, out, err = run(
         "update-format", str(model_dir / "v0_4_9.bioimageio.yaml"), "--output", str(target)

@@ -71,7 +71,7 @@ def test_loading_real_model_without_io_checks(model_dir: Path) -> None:
     assert [t.id for t in descr.inputs] == ["raw"]
 
 
-def test_loading_converts_0_4(model_dir: Path, v0_4_conversion: None) -> None:
+def test_loading_converts_0_4(model_dir: Path) -> None:
     summary = validate_format(model_dir / "v0_4_9.bioimageio.yaml", perform_io_checks=False)
     assert summary.is_valid, summary.format_text()
     assert summary.format_version == "0.4.9"
@@ -81,7 +81,7 @@ def test_loading_converts_0_4(model_dir: Path, v0_4_conversion: None) -> None:
 
 
 def test_loading_invalid_variant_fails_with_field_path(
-    model_dir: Path, v0_4_conversion: None
+    model_dir: Path
 ) -> None:
     source = model_dir / "invalid_v0_4_0_duplicate_tensor_names.bioimageio.yaml"
     summary = validate_format(source, perform_io_checks=False)
@@ -160,7 +160,7 @@ def test_loading_url_resolves_files_against_url(model_dir: Path, http_server: Fi
 
 
 def test_loading_dump_and_save_round_trip(
-    model_dir: Path, tmp_path: Path, v0_4_conversion: None
+    model_dir: Path, tmp_path: Path
 ) -> None:
     descr = load_description(model_dir / "v0_4_9.bioimageio.yaml", perform_io_checks=False)
     dumped = dump_description(descr)

@@ -239,17 +239,6 @@ def test_format_version_requests() -> None:
             build_description(minimal_model(), format_version=unsupported)
 
 
-def test_v04_conversion_unavailable_is_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    def unavailable(raw: Any) -> Any:
-        raise NotImplementedError
-
-    monkeypatch.setattr(legacy, "convert_model_to_v0_5", unavailable)
-    result = build_description({"type": "model", "format_version": "0.4.10", "name": "old model"})
-    assert result.descr is None
-    assert "model format 0.4 conversion not available" in result.errors[0].msg
-    assert result.original_format_version == "0.4.10"
-
-
 def test_v04_conversion_issues_are_merged(monkeypatch: pytest.MonkeyPatch) -> None:
     note = Issue(("inputs", 0, "data_range"), "kept data_range", "warning")
     monkeypatch.setattr(legacy, "convert_model_to_v0_5", lambda raw: (minimal_model(), [note]))
