@@ -33,11 +33,11 @@ import sys
 from collections.abc import Callable, Iterator
 from pathlib import PurePath
 from typing import Any
-from urllib.parse import urlsplit
 
 import attrs
 
 from bioimageio_core.errors import BioimageioError, CodeRefusedError, RemoteCodeError
+from bioimageio_core.references import is_remote_reference
 from bioimageio_core.settings import Settings, get_settings
 from bioimageio_core.sources.roots import FolderRoot, UrlRoot, ZipRoot
 
@@ -53,15 +53,6 @@ class CodeOrigin:
     trusted: bool
     where: str
     """A text for messages: a local path, a URL, or "<file> in <package downloaded from URL>"."""
-
-
-def is_remote_reference(reference: str) -> bool:
-    """Whether a file reference names a remote resource (any URL scheme but ``file:``).
-
-    A Windows drive (``C:\\\\models\\\\a.py``) is local: its "scheme" is one letter.
-    """
-    scheme = urlsplit(reference).scheme
-    return len(scheme) > 1 and scheme.lower() != "file"
 
 
 def code_origin(root: object, reference: str | None = None) -> CodeOrigin:

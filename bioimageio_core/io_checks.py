@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from bioimageio_core.references import file_name, is_http_url
 from bioimageio_core.spec.issues import Issue, Loc
 
 if TYPE_CHECKING:
@@ -261,13 +262,12 @@ def _check_tolerances_against_test_outputs(model: ModelDescr, root: Root) -> Ite
 
 
 def _check_documentation(model: Any, root: Root) -> Iterator[Issue]:
-    from bioimageio_core.sources import UrlRoot, is_url
-    from bioimageio_core.spec.legacy import file_name_of
+    from bioimageio_core.sources import UrlRoot
 
     doc = getattr(model, "documentation", None)
-    if doc is None or not hasattr(doc, "source") or not file_name_of(doc.source).endswith(".md"):
+    if doc is None or not hasattr(doc, "source") or not file_name(doc.source).endswith(".md"):
         return
-    if is_url(doc.source) or isinstance(root, UrlRoot):
+    if is_http_url(doc.source) or isinstance(root, UrlRoot):
         return  # validation never downloads documentation (only looks it up)
     try:
         text = _open(root, doc).read_text(encoding="utf-8")

@@ -13,7 +13,7 @@ import shutil
 import tempfile
 import zipfile
 from collections.abc import Mapping, Sequence
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -26,6 +26,7 @@ from bioimageio_core.io.staging import (
     staged_file,
     write_text,
 )
+from bioimageio_core.references import file_name, is_http_url
 from bioimageio_core.sources import (
     YAML_NAMES,
     FolderRoot,
@@ -33,13 +34,11 @@ from bioimageio_core.sources import (
     Source,
     UrlRoot,
     ZipRoot,
-    is_url,
     open_file,
     read_description,
     sha256_of_file,
 )
 from bioimageio_core.sources.cache import safe_file_name
-from bioimageio_core.sources.roots import url_file_name
 from bioimageio_core.sources.zips import member_name
 
 if TYPE_CHECKING:
@@ -199,7 +198,7 @@ def plan_package(
         local = _fetch(root, loc, ref)
         pending = files.get(identity)
         if pending is None:
-            wanted = _file_name(ref.source)
+            wanted = safe_file_name(file_name(ref.source))
             if "external_data" in loc:
                 if wanted.lower() in taken:
                     raise BioimageioError(
@@ -409,7 +408,7 @@ def _root_of(descr: ResourceDescr) -> Root:
 
 def _identity(root: Root, reference: str) -> str:
     """A key that is equal for two references exactly when they name the same file."""
-    if is_url(reference):
+    if is_http_url(reference):
         return reference
     if isinstance(root, UrlRoot):
         return root.join(reference)
@@ -417,15 +416,6 @@ def _identity(root: Root, reference: str) -> str:
         return f"{root.path}!{member_name(reference)}"
     path = Path(reference)
     return str((path if path.is_absolute() else root.path / path).resolve())
-
-
-def _file_name(reference: str) -> str:
-    name = (
-        url_file_name(reference)
-        if is_url(reference)
-        else PurePosixPath(reference.replace("\\", "/")).name
-    )
-    return safe_file_name(name)
 
 
 def _fetch(root: Root, loc: Loc, ref: FileRef) -> Path:

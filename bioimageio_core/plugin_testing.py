@@ -49,7 +49,7 @@ from bioimageio_core.sources import (
     Root,
     UrlRoot,
     ZipRoot,
-    is_url,
+    is_http_url,
     open_file,
     sha256_of_file,
 )
@@ -247,7 +247,7 @@ def as_root(root: object) -> Root:
     """The :data:`~bioimageio_core.sources.Root` for a model's ``root`` (Path, URL, or Root)."""
     if isinstance(root, FolderRoot | ZipRoot | UrlRoot):
         return root
-    if isinstance(root, str) and is_url(root):
+    if isinstance(root, str) and is_http_url(root):
         return UrlRoot(root if root.endswith("/") else root + "/")
     if isinstance(root, str | os.PathLike):
         path = Path(root)

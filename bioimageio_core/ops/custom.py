@@ -31,6 +31,7 @@ import numpy as np
 from bioimageio_core.errors import BioimageioError, PluginError
 from bioimageio_core.hookspecs import OpContext, OpTarget
 from bioimageio_core.ops.elementwise import _member
+from bioimageio_core.references import file_name
 from bioimageio_core.stats import Measure, MeasureValue
 from bioimageio_core.tensor import Tensor
 
@@ -117,7 +118,7 @@ def import_code_file(path: Path, source: str, *, loc: str | None = None) -> Modu
     The module is in ``sys.modules`` only while its code runs (some code, e.g. dataclasses, looks
     itself up there), so two pipelines get independent modules.
     """
-    stem = re.sub(r"\W", "_", Path(source.split("?", 1)[0]).stem) or "code"
+    stem = re.sub(r"\W", "_", Path(file_name(source)).stem) or "code"
     module_name = f"_bioimageio_code_{stem}_{uuid.uuid4().hex[:12]}"
     loader = importlib.machinery.SourceFileLoader(module_name, str(path))
     spec = importlib.util.spec_from_loader(module_name, loader)

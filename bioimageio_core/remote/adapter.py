@@ -15,6 +15,7 @@ import numpy as np
 
 from bioimageio_core.adapters import AdapterRequest, ModelAdapter
 from bioimageio_core.errors import ServerError, UnsupportedWeightFormatError
+from bioimageio_core.references import is_http_url
 from bioimageio_core.remote.client import (
     ModelRef,
     RemoteModel,
@@ -23,7 +24,7 @@ from bioimageio_core.remote.client import (
     UnknownModelError,
 )
 from bioimageio_core.settings import get_settings
-from bioimageio_core.sources.roots import ZipRoot, is_url
+from bioimageio_core.sources.roots import ZipRoot
 
 if TYPE_CHECKING:
     from bioimageio_core.spec import ModelDescr
@@ -83,12 +84,12 @@ def model_reference(source: object, descr: ModelDescr) -> ModelRef | None:
     is resolved by the server; a local model is uploaded.
     """
     if isinstance(source, str):
-        if is_url(source):
+        if is_http_url(source):
             return ModelRef(source=source)
         if not Path(source).expanduser().exists():
             return ModelRef(source=source)
     root = getattr(descr, "root", None)
-    if isinstance(root, ZipRoot) and root.origin is not None and is_url(root.origin):
+    if isinstance(root, ZipRoot) and root.origin is not None and is_http_url(root.origin):
         return ModelRef(source=root.origin)
     return None
 

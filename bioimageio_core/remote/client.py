@@ -19,6 +19,7 @@ import numpy as np
 
 from bioimageio_core import errors
 from bioimageio_core.errors import BioimageioError, ServerError
+from bioimageio_core.references import is_http_url
 from bioimageio_core.remote.protocol import (
     API_PREFIX,
     API_VERSION,
@@ -32,7 +33,6 @@ from bioimageio_core.remote.protocol import (
     encode_axes,
 )
 from bioimageio_core.settings import Settings, get_settings
-from bioimageio_core.sources.roots import is_url
 
 if TYPE_CHECKING:
     import requests
@@ -117,7 +117,7 @@ class RemoteModel:
 def normalize_server_url(url: str) -> str:
     """``url`` without trailing slashes; refuses anything but an http(s) URL."""
     text = url.strip().rstrip("/")
-    if not is_url(text):
+    if not is_http_url(text):
         raise errors.InputError(
             f"{url!r} is not the URL of a server",
             hint="give it as http://HOST:PORT (the address `bioimageio-run serve` prints)",

@@ -17,12 +17,13 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from bioimageio_core.errors import InputError
+from bioimageio_core.references import is_http_url
 from bioimageio_core.remote.protocol import API_PREFIX, SHA256
 from bioimageio_core.server.config import ServerConfig
 from bioimageio_core.server.errors import ApiError
 from bioimageio_core.server.models import Loaded, LoadSpec
 from bioimageio_core.settings import Settings
-from bioimageio_core.sources.roots import ZipRoot, is_url
+from bioimageio_core.sources.roots import ZipRoot
 
 if TYPE_CHECKING:
     from bioimageio_core.server.store import PackageStore
@@ -84,7 +85,7 @@ class ModelLoader:
             return
         source = str(spec.source)
         # a path on the server is never opened for a client, whether it exists or not
-        if not (is_url(source) or (_ID.fullmatch(source) and not Path(source).exists())):
+        if not (is_http_url(source) or (_ID.fullmatch(source) and not Path(source).exists())):
             raise ApiError(
                 422,
                 "UnsupportedSource",

@@ -3,6 +3,7 @@
 Everything here that touches the network imports ``requests`` lazily.
 """
 
+from bioimageio_core.references import is_http_url
 from bioimageio_core.sources.cache import empty_cache, sha256_of_file
 from bioimageio_core.sources.http import download
 from bioimageio_core.sources.resolve import (
@@ -15,7 +16,7 @@ from bioimageio_core.sources.resolve import (
     read_description,
     source_name,
 )
-from bioimageio_core.sources.roots import FolderRoot, Root, UrlRoot, ZipRoot, is_url
+from bioimageio_core.sources.roots import FolderRoot, Root, UrlRoot, ZipRoot
 
 __all__ = [
     "YAML_NAMES",
@@ -29,7 +30,7 @@ __all__ = [
     "download",
     "empty_cache",
     "find_yaml_name",
-    "is_url",
+    "is_http_url",
     "open_file",
     "read_description",
     "sha256_of_file",

@@ -20,7 +20,7 @@ from typing import Any
 import attrs
 
 from bioimageio_core.errors import SourceError
-from bioimageio_core.sources.roots import is_url
+from bioimageio_core.references import is_http_url
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 MAX_ID_MAP_BYTES = 256 * 1024**2
@@ -82,7 +82,7 @@ def _entry(value: object) -> IdMapEntry | str:
         return f"must be an object with 'source' and 'sha256', not {type(value).__name__}"
     source = value.get("source")
     sha256 = value.get("sha256")
-    if not isinstance(source, str) or not is_url(source.strip()):
+    if not isinstance(source, str) or not is_http_url(source.strip()):
         return f"'source' must be an http(s) URL (got {source!r})"
     if not isinstance(sha256, str) or not _SHA256.match(sha256.strip().lower()):
         return f"'sha256' must be 64 hexadecimal digits (got {sha256!r})"

@@ -11,6 +11,7 @@ from typing import Any
 import attrs
 
 from bioimageio_core.errors import HashMismatchError, NetworkError, OfflineError, SourceError
+from bioimageio_core.references import is_http_url, reference_problem
 from bioimageio_core.settings import get_settings
 from bioimageio_core.sources.cache import normalize_sha256, sha256_of_file
 from bioimageio_core.sources.http import check_url, download
@@ -26,13 +27,11 @@ from bioimageio_core.sources.roots import (
     Root,
     UrlRoot,
     ZipRoot,
-    is_url,
     url_file_name,
     url_root,
 )
 from bioimageio_core.sources.yamlio import parse_yaml_mapping
 from bioimageio_core.sources.zips import check_zip, extract_member, member_name, read_member
-from bioimageio_core.spec.file_refs import reference_problem
 
 #: file names of a description, in order of preference
 YAML_NAMES = ("bioimageio.yaml", "rdf.yaml", "model.yaml")
@@ -91,7 +90,7 @@ def read_description(source: Source, *, root: Root | None = None) -> RawDescript
             file_name="bioimageio.yaml",
             label=f"<dict: {source.get('name', 'unnamed')}>",
         )
-    if isinstance(source, str) and is_url(source):
+    if isinstance(source, str) and is_http_url(source):
         return _read_url(source)
     if not isinstance(source, (str, os.PathLike)):
         raise SourceError(
@@ -118,7 +117,7 @@ def read_description(source: Source, *, root: Root | None = None) -> RawDescript
 def _read_resolved(pending: PendingResolution) -> RawDescription:
     """Read what a resolver found (fetching it unless it did), and record the resolution."""
     target = pending.target
-    if not is_url(target.url):  # a resolver that maps to a local file or folder
+    if not is_http_url(target.url):  # a resolver that maps to a local file or folder
         raw = read_description(Path(target.url))
         # what an id names is a fetched source, wherever the resolver found it: its code needs
         # consent like code from a URL (the root remembers the id as its origin)
@@ -236,7 +235,7 @@ def open_file(root: Root, reference: str, sha256: str | None = None) -> Path:
     missing file raises :class:`SourceError` ("file not found: …").
     """
     expected = normalize_sha256(sha256)
-    if is_url(reference):
+    if is_http_url(reference):
         return download(reference, sha256=expected)
     problem = reference_problem(reference)
     if problem is not None:
@@ -294,7 +293,7 @@ def check_file(root: Root, reference: str) -> str:
     :func:`~bioimageio_core.sources.http.check_url`). Raises :class:`SourceError` ("file not
     found: …") when it does not exist.
     """
-    if is_url(reference):
+    if is_http_url(reference):
         return check_url(reference)
     problem = reference_problem(reference)
     if problem is not None:

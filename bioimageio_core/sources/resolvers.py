@@ -23,6 +23,7 @@ from bioimageio_core.errors import (
     UnresolvedSourceError,
 )
 from bioimageio_core.hookspecs import ResolvedSource, SourceResolverSpec
+from bioimageio_core.references import is_http_url
 from bioimageio_core.settings import Settings, get_settings
 from bioimageio_core.sources.cache import sha256_of_file
 from bioimageio_core.sources.records import (
@@ -31,7 +32,6 @@ from bioimageio_core.sources.records import (
     recorded_content,
     write_record,
 )
-from bioimageio_core.sources.roots import is_url
 
 LOCAL_FORMS = (
     "a path to rdf.yaml, bioimageio.yaml or *.bioimageio.yaml, or a folder holding one",
@@ -214,7 +214,7 @@ def finish_resolution(pending: PendingResolution, local: Path | None) -> Resolut
     digest = sha256_of_file(local) if local is not None else None
     url = pending.target.url
     record = pending.record
-    if record is None and local is not None and digest is not None and is_url(url):
+    if record is None and local is not None and digest is not None and is_http_url(url):
         write_record(
             ResolutionRecord(
                 resolver=pending.spec.name,

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from urllib.parse import urljoin, urlsplit
 
 import attrs
+
+from bioimageio_core.references import file_name, is_http_url
 
 
 @attrs.frozen
@@ -53,7 +55,7 @@ class UrlRoot:
     def join(self, reference: str) -> str:
         """The absolute URL of ``reference`` relative to this base."""
         joined = urlsplit(urljoin(self.base, reference))
-        if is_url(reference):
+        if is_http_url(reference):
             return joined.geturl()
         path = joined.path
         if self.content_suffix and not path.endswith("/"):
@@ -67,21 +69,10 @@ class UrlRoot:
 Root = FolderRoot | ZipRoot | UrlRoot
 
 
-def is_url(text: str) -> bool:
-    """True for an absolute http(s) URL."""
-    return urlsplit(text).scheme in ("http", "https")
-
-
 def url_file_name(url: str) -> str:
-    """The file name a URL points at.
-
-    Zenodo style URLs that end in ``/content`` (``…/files/weights.pt/content``) name the file in
-    the segment before; an empty name becomes ``"download"``.
-    """
-    parts = [p for p in PurePosixPath(urlsplit(url).path).parts if p not in ("/", "")]
-    if len(parts) >= 2 and parts[-1] == "content":
-        return parts[-2]
-    return parts[-1] if parts else "download"
+    """The name for a local copy of the file at ``url``: its
+    :func:`~bioimageio_core.references.file_name`, ``"download"`` when the URL names none."""
+    return file_name(url) or "download"
 
 
 def url_base(url: str) -> str:

@@ -3,13 +3,12 @@ the rule that keeps references inside the description's root."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from typing import Any
-from urllib.parse import unquote, urlsplit
 
 import attrs
 
+from bioimageio_core.references import is_http_url, reference_problem
 from bioimageio_core.spec.generic import AttachmentsDescr, DatasetDescr, FileDescr
 from bioimageio_core.spec.issues import Issue, Loc
 from bioimageio_core.spec.model import ModelDescr
@@ -75,7 +74,7 @@ def iter_file_refs(descr: Any) -> Iterator[tuple[Loc, FileRef]]:
         for i, fd in enumerate(attachments):
             yield ("attachments", i), FileRef(fd.source, fd.sha256, "attachment")
     for i, badge in enumerate(getattr(descr, "badges", ())):
-        if badge.icon and _looks_like_file(badge.icon) and not _is_http_url(badge.icon):
+        if badge.icon and _looks_like_file(badge.icon) and not is_http_url(badge.icon):
             yield ("badges", i, "icon"), FileRef(badge.icon, None, "icon")
     if not isinstance(descr, ModelDescr):
         source = getattr(descr, "source", None)
@@ -120,41 +119,6 @@ def iter_file_refs(descr: Any) -> Iterator[tuple[Loc, FileRef]]:
                 (*loc, "dependencies", "source"),
                 FileRef(deps.source, deps.sha256, "dependencies"),
             )
-
-
-_SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*):")
-_DRIVE = re.compile(r"[A-Za-z]:")
-
-
-def _is_http_url(reference: str) -> bool:
-    return urlsplit(reference).scheme.lower() in ("http", "https")
-
-
-def reference_problem(reference: str) -> str | None:
-    """Why ``reference`` cannot name a file of a description, or None when it can.
-
-    A file reference is an http(s) URL (to any host) or a relative path that stays inside the
-    description's root (its folder, zip package or URL folder): ``/`` between folders, no ``..``
-    segment, not absolute, no backslash, no other URL scheme (``file:``, ``ftp://`` …), no
-    control character, no %-encoded dot, slash or backslash that would form any of these.
-    """
-    if any(ord(c) < 32 or ord(c) == 127 for c in reference):
-        return "contains a control character"
-    if _is_http_url(reference):
-        if not urlsplit(reference).netloc:
-            return "is an http(s) URL without a host"
-        return None
-    for text, decoded in ((reference, ""), (unquote(reference), " once %-decoded")):
-        if "\\" in text:
-            return f"contains a backslash{decoded}; write '/' between folders"
-        scheme = _SCHEME.match(text)
-        if scheme and (scheme.group(1).lower() == "file" or text[scheme.end() :].startswith("//")):
-            return f"is a {scheme.group(1)}: URL{decoded}; only http(s) URLs are allowed"
-        if text.startswith("/") or _DRIVE.match(text):
-            return f"is an absolute path{decoded}"
-        if ".." in text.split("/"):
-            return f"goes up a folder with '..'{decoded}"
-    return None
 
 
 def check_file_references(descr: Any) -> Iterator[Issue]:

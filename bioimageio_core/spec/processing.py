@@ -7,6 +7,7 @@ from typing import Any, Literal, NoReturn
 
 import attrs
 
+from bioimageio_core.references import file_name
 from bioimageio_core.spec import _validators as v
 from bioimageio_core.spec._convert import (
     KIND,
@@ -298,7 +299,7 @@ YAML_FILE_NAMES = ("bioimageio.yaml", "rdf.yaml", "model.yaml")
 
 def is_description_file_name(source: str) -> bool:
     """Whether ``source`` names a description file (``rdf.yaml``, ``x.bioimageio.yaml`` …)."""
-    name = source.split("?", 1)[0].split("#", 1)[0].rstrip("/").rsplit("/", 1)[-1]
+    name = file_name(source)
     return any(name == n or name.endswith("." + n) for n in YAML_FILE_NAMES)
 
 

@@ -8,6 +8,7 @@ from typing import Any
 
 import attrs
 
+from bioimageio_core.references import file_name, file_suffix, is_http_url
 from bioimageio_core.spec.axes import (
     BatchAxis,
     ChannelAxis,
@@ -50,7 +51,7 @@ def _warn(loc: Loc, msg: str, type: str = "warning") -> Issue:
     return Issue(loc=loc, msg=msg, severity="warning", type=type)
 
 
-COVER_SUFFIXES = ("gif", "jpeg", "jpg", "png", "svg")
+COVER_SUFFIXES = (".gif", ".jpeg", ".jpg", ".png", ".svg")
 
 
 def check_resource(descr: Any, *, legacy: bool = False) -> Iterator[Issue]:
@@ -151,7 +152,7 @@ def _ids_and_links(descr: _ResourceBase, legacy: bool) -> Iterator[Issue]:
             yield issue(
                 ("cite", i, "doi"), f"'doi' must be a DOI such as '10.1234/abc' (got {entry.doi!r})"
             )
-        if entry.url is not None and not entry.url.startswith(("http://", "https://")):
+        if entry.url is not None and not is_http_url(entry.url):
             yield issue(
                 ("cite", i, "url"),
                 f"'url' must be an http(s) URL such as 'https://example.com/paper' (got {entry.url!r})",
@@ -161,14 +162,14 @@ def _ids_and_links(descr: _ResourceBase, legacy: bool) -> Iterator[Issue]:
 def _file_fields(descr: _ResourceBase, legacy: bool) -> Iterator[Issue]:
     """Suffixes of covers and documentation."""
     for i, cover in enumerate(descr.covers):
-        if _suffix(cover.source) not in COVER_SUFFIXES:
+        if file_suffix(cover.source) not in COVER_SUFFIXES:
             yield _err(
                 ("covers", i),
-                f"a cover must be an image file ({', '.join('.' + x for x in COVER_SUFFIXES)}) "
+                f"a cover must be an image file ({', '.join(COVER_SUFFIXES)}) "
                 f"(got {cover.source!r})",
             )
     doc = descr.documentation
-    if doc is not None and not _file_name(doc.source).endswith(".md"):
+    if doc is not None and not file_name(doc.source).endswith(".md"):
         text = f"'documentation' must be a Markdown file ending in '.md' (got {doc.source!r})"
         if legacy:
             yield _warn(("documentation",), f"{text}; format 0.5 / 0.3 descriptions require it")
@@ -391,19 +392,6 @@ def _weights(model: ModelDescr) -> Iterator[Issue]:
         )
 
 
-def _suffix(source: str) -> str:
-    name = _file_name(source)
-    return name.rsplit(".", 1)[-1].lower() if "." in name else ""
-
-
-def _file_name(source: str) -> str:
-    """The file name of a path or URL (zenodo's ``.../name.ext/content`` included)."""
-    path = source.split("?", 1)[0].rstrip("/")
-    if path.endswith("/content"):
-        path = path[: -len("/content")]
-    return path.rsplit("/", 1)[-1]
-
-
 def _files(model: ModelDescr) -> Iterator[Issue]:
     """File kinds the format prescribes (judged from the reference, no IO)."""
     for loc, t in _tensors(model):
@@ -411,31 +399,31 @@ def _files(model: ModelDescr) -> Iterator[Issue]:
             yield _warn(
                 (*loc, "test_tensor"), f"no 'test_tensor' for '{t.id}': the model cannot be tested"
             )
-        elif _suffix(t.test_tensor.source) != "npy":
+        elif file_suffix(t.test_tensor.source) != ".npy":
             yield _err(
                 (*loc, "test_tensor", "source"),
                 f"a test tensor must be a .npy file (got {t.test_tensor.source!r})",
             )
-        if t.sample_tensor is not None and _suffix(t.sample_tensor.source) == "npy":
+        if t.sample_tensor is not None and file_suffix(t.sample_tensor.source) == ".npy":
             yield _warn(
                 (*loc, "sample_tensor", "source"),
                 "a sample tensor should be an image file (e.g. .tif, .png), not .npy",
             )
     for name, entry in model.weights.formats.items():
         deps = getattr(entry, "dependencies", None)
-        if deps is not None and _suffix(deps.source) not in ("yaml", "yml"):
+        if deps is not None and file_suffix(deps.source) not in (".yaml", ".yml"):
             yield _err(
                 ("weights", name, "dependencies", "source"),
                 f"'dependencies' must be a conda environment file (.yaml/.yml) (got {deps.source!r})",
             )
         ext = getattr(entry, "external_data", None)
         if ext is not None:
-            if _suffix(ext.source) != "data":
+            if file_suffix(ext.source) != ".data":
                 yield _err(
                     ("weights", name, "external_data", "source"),
                     f"'external_data' must be a .data file (got {ext.source!r})",
                 )
-            elif _file_name(ext.source) == _file_name(entry.source):
+            elif file_name(ext.source) == file_name(entry.source):
                 yield _err(
                     ("weights", name, "external_data", "source"),
                     "'external_data' must have a file name different from the weights 'source'",

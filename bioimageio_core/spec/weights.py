@@ -7,6 +7,7 @@ from typing import Any, Literal, TypeVar
 
 import attrs
 
+from bioimageio_core.references import file_name
 from bioimageio_core.spec import _validators as v
 from bioimageio_core.spec._convert import (
     KIND,
@@ -159,10 +160,7 @@ class KerasV3WeightsDescr(WeightsEntryDescrBase):
     backend: tuple[KerasBackendName, str]
 
     def _issues(self) -> Iterator[tuple[tuple[str | int, ...], str]]:
-        name = self.source.split("?", 1)[0].split("#", 1)[0].rstrip("/")
-        if name.endswith("/content") and "://" in name:
-            name = name[: -len("/content")]
-        if not name.endswith(".keras"):
+        if not file_name(self.source).endswith(".keras"):
             yield ("source",), f"'source' must be a '.keras' file (got {self.source!r})"
 
 

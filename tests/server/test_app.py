@@ -350,14 +350,14 @@ def test_uploaded_models_count_as_fetched(client: Any, package: tuple[Path, str]
     """Code an uploaded model brings runs only with the server's consent (its root is remote)."""
     from bioimageio_core.consent import code_origin, description_code_origin
     from bioimageio_core.server.models import LoadSpec
-    from bioimageio_core.sources import is_url
+    from bioimageio_core.sources import is_http_url
 
     state = client.app.state.server
     _, sha = package
     descr = state.loader.description(LoadSpec(package=sha, source=None, weights_format=None, devices=None))
     assert isinstance(descr.root, ZipRoot)
     assert descr.root.path == state.store.path(sha)
-    assert descr.root.origin is not None and is_url(descr.root.origin)
+    assert descr.root.origin is not None and is_http_url(descr.root.origin)
     origin = description_code_origin(descr)
     assert not origin.trusted and descr.root.origin in origin.where
     assert not code_origin(descr.root, "unet.py").trusted

@@ -27,9 +27,9 @@ from bioimageio_core import (
     validate_format,
 )
 from bioimageio_core.errors import SourceError, ValidationError
+from bioimageio_core.references import reference_problem
 from bioimageio_core.sources import FolderRoot, UrlRoot, ZipRoot, open_file
 from bioimageio_core.spec import build_description, iter_file_refs
-from bioimageio_core.spec.file_refs import reference_problem
 
 if TYPE_CHECKING:
     from tests.conftest import FileServer

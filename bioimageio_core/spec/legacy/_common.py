@@ -8,6 +8,7 @@ from typing import Any
 
 import attrs
 
+from bioimageio_core.references import file_name, file_suffix
 from bioimageio_core.spec.issues import Issue, Loc
 
 #: format version written by the 0.4 -> 0.5 conversion
@@ -73,22 +74,12 @@ def parse_format_version(value: object) -> tuple[int, int, int] | None:
 
 
 def file_name_of(source: object) -> str:
-    """The file name a source refers to, for suffix checks.
-
-    Zenodo's file API serves ``…/files/<name>/content``; the file name is then the segment before
-    ``/content``. Query strings and fragments are ignored.
-    """
-    if not isinstance(source, str):
-        return ""
-    text = source.split("?", 1)[0].split("#", 1)[0].rstrip("/")
-    if "://" in text and text.endswith("/content"):
-        text = text[: -len("/content")]
-    return text.rsplit("/", 1)[-1]
+    """:func:`~bioimageio_core.references.file_name` of a raw YAML value ('' for a
+    non-string)."""
+    return file_name(source) if isinstance(source, str) else ""
 
 
 def suffix_of(source: object) -> str:
-    """Lower-case suffix (with dot) of :func:`file_name_of`, '' when there is none."""
-    name = file_name_of(source)
-    if "." not in name:
-        return ""
-    return "." + name.rsplit(".", 1)[-1].lower()
+    """:func:`~bioimageio_core.references.file_suffix` of a raw YAML value ('' for a
+    non-string)."""
+    return file_suffix(source) if isinstance(source, str) else ""

@@ -13,7 +13,8 @@ import numpy as np
 from bioimageio_core.adapters import AdapterRequest, ModelAdapter
 from bioimageio_core.backend_utils import import_framework
 from bioimageio_core.errors import InputError, PluginError
-from bioimageio_run_onnx.external_data import colocate, file_name
+from bioimageio_core.references import file_name
+from bioimageio_run_onnx.external_data import colocate
 from bioimageio_run_onnx.matching import match_names
 from bioimageio_run_onnx.providers import CUDA, execution_providers
 

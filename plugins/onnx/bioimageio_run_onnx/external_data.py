@@ -10,15 +10,10 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 from bioimageio_core.backend_utils import link_or_copy
 from bioimageio_core.sources import sha256_of_file
-
-
-def file_name(reference: str) -> str:
-    """The file name of a reference as written in a description (relative path or URL)."""
-    return PurePosixPath(reference.split("?", 1)[0].split("#", 1)[0]).name
 
 
 def colocate(

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 from bioimageio_run_onnx.adapter import THREADS_ENV, intra_op_threads
-from bioimageio_run_onnx.external_data import file_name
 from bioimageio_run_onnx.matching import match_names
 from bioimageio_run_onnx.providers import CPU, CUDA, execution_providers
 from hypothesis import given
 from hypothesis import strategies as st
 
 from bioimageio_core.errors import PluginError
+from bioimageio_core.references import file_name
 
 BOTH = [CUDA, CPU]
 

@@ -29,7 +29,7 @@ from bioimageio_core.hookspecs import (
 )
 from bioimageio_core.io import FileLocation, RawArray
 from bioimageio_core.settings import Settings
-from bioimageio_core.sources import download, is_url
+from bioimageio_core.sources import download, is_http_url
 from bioimageio_core.tensor import Tensor
 
 CATALOG_VARIABLE = "BIOIMAGEIO_LAB_CATALOG"
@@ -49,7 +49,7 @@ def _catalog_location() -> str:
 
 def _catalog() -> dict[str, Any]:
     location = _catalog_location()
-    path = download(location) if is_url(location) else Path(location)
+    path = download(location) if is_http_url(location) else Path(location)
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as e:
