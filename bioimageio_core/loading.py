@@ -26,6 +26,7 @@ from bioimageio_core.sources import (
     Source,
     open_file,
     read_description,
+    root_of,
     source_name,
 )
 from bioimageio_core.summary import ValidationDetail, ValidationSummary
@@ -299,12 +300,11 @@ def check_file_contents(descr: ResourceDescr) -> list[Issue]:
     """Issues in what a model's files hold (test and sample tensor sizes, tolerances against the
     test outputs, the documentation); see :mod:`bioimageio_core.io_checks`."""
     from bioimageio_core.io_checks import check_model_files
-    from bioimageio_core.sources import FolderRoot
     from bioimageio_core.spec import ModelDescr
 
     if not isinstance(descr, ModelDescr):
         return []
-    root = descr.root if descr.root is not None else FolderRoot(Path.cwd())
+    root = root_of(descr)
     return list(check_model_files(descr, root))
 
 
@@ -363,11 +363,7 @@ def check_files(
     from bioimageio_core.spec import iter_file_refs
     from bioimageio_core.spec.issues import loc_to_path
 
-    root: Root | None = getattr(descr, "root", None)
-    if root is None:
-        from bioimageio_core.sources import FolderRoot
-
-        root = FolderRoot(Path.cwd())
+    root = root_of(descr)
     for loc, ref in iter_file_refs(descr):
         if kinds is not None and not ref.kind.startswith(kinds):
             continue

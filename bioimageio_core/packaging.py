@@ -36,6 +36,7 @@ from bioimageio_core.sources import (
     ZipRoot,
     open_file,
     read_description,
+    root_of,
     sha256_of_file,
 )
 from bioimageio_core.sources.cache import safe_file_name
@@ -187,7 +188,7 @@ def plan_package(
 
     if weights_priority_order is not None:
         descr = select_weights(descr, weights_priority_order)
-    root = _root_of(descr)
+    root = root_of(descr)
     refs = list(iter_file_refs(descr))
     # names that cannot change are claimed first
     refs.sort(key=lambda lr: 0 if "external_data" in lr[0] else 1)
@@ -397,13 +398,6 @@ def resolve_description(descr_or_source: DescrOrSource) -> ResourceDescr:
         # hashes are checked while fetching each file, with the field path in the error
         return load_description(descr_or_source, perform_io_checks=False)
     return descr_or_source
-
-
-def _root_of(descr: ResourceDescr) -> Root:
-    root = getattr(descr, "root", None)
-    if isinstance(root, (FolderRoot, ZipRoot, UrlRoot)):
-        return root
-    return FolderRoot(Path.cwd())
 
 
 def _identity(root: Root, reference: str) -> str:

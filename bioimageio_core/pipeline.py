@@ -1291,10 +1291,10 @@ def load_model_adapter(
     from bioimageio_core.errors import CodeRefusedError, UnsupportedWeightFormatError
     from bioimageio_core.plugins import choose_weight_format
     from bioimageio_core.settings import get_settings
-    from bioimageio_core.sources import FolderRoot, open_file
+    from bioimageio_core.sources import open_file, root_of
     from bioimageio_core.spec import UnknownWeightsDescr, structure
 
-    root = getattr(descr, "root", None) or FolderRoot(_cwd())
+    root = root_of(descr)
     present = list(descr.weights.available_formats)
     failures: dict[str, str] = {}
     refusals: list[CodeRefusedError] = []
@@ -1340,12 +1340,6 @@ def load_model_adapter(
                     f"could not load the {wf.name} weights: {message}", loc=f"weights.{wf.name}"
                 ) from e
             failures[wf.name] = message
-
-
-def _cwd() -> Any:
-    from pathlib import Path
-
-    return Path.cwd()
 
 
 __all__ = [

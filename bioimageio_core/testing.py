@@ -26,6 +26,7 @@ import numpy as np
 import numpy.typing as npt
 
 from bioimageio_core._compat import weights_format_keyword
+from bioimageio_core.sources import root_of
 from bioimageio_core.spec.issues import Issue, Loc
 from bioimageio_core.spec.tolerance import (
     DEFAULT_REPRODUCIBILITY_TOLERANCE,
@@ -631,8 +632,6 @@ class _ModelTest:
         server: ServerInfo | None = None,
         source: object = None,
     ) -> None:
-        from bioimageio_core.sources import FolderRoot
-
         self.server = server
         self.source = source
         self.model = model
@@ -640,7 +639,7 @@ class _ModelTest:
         self.devices = devices
         self.stop_early = stop_early
         self.save_dir = save_dir
-        self.root: Root = getattr(model, "root", None) or FolderRoot(Path.cwd())
+        self.root: Root = root_of(model)
         self.original_version = summary.format_version or model.format_version
 
     def add(self, detail: ValidationDetail) -> None:

@@ -303,9 +303,9 @@ def _pipeline(
 def _example_inputs(descr: ModelDescr, folder: Path) -> list[str]:
     """Copy the model's test inputs to ``folder/inputs`` and return one pattern per input."""
     from bioimageio_core.io.staging import copy_file
-    from bioimageio_core.sources import FolderRoot, open_file
+    from bioimageio_core.sources import open_file, root_of
 
-    root = descr.root or FolderRoot(Path.cwd())
+    root = root_of(descr)
     patterns = []
     for t in descr.inputs:
         if t.test_tensor is None:

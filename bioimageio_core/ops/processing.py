@@ -117,12 +117,10 @@ def build_ops(
 
 
 def _standalone_context(loc: str) -> OpContext:
-    from pathlib import Path
-
     from bioimageio_core.settings import get_settings
-    from bioimageio_core.sources import FolderRoot, open_file
+    from bioimageio_core.sources import open_file, root_or_cwd
 
-    root = FolderRoot(Path.cwd())
+    root = root_or_cwd(None)
     return OpContext(
         model=None,
         loc=loc,
@@ -133,12 +131,10 @@ def _standalone_context(loc: str) -> OpContext:
 
 def model_op_context(model: Any) -> Callable[[str], OpContext]:
     """Contexts for the steps of ``model``: its files resolve against ``model.root``."""
-    from pathlib import Path
-
     from bioimageio_core.settings import get_settings
-    from bioimageio_core.sources import FolderRoot, open_file
+    from bioimageio_core.sources import open_file, root_of
 
-    root = getattr(model, "root", None) or FolderRoot(Path.cwd())
+    root = root_of(model)
     settings = get_settings()
 
     def context(loc: str) -> OpContext:

@@ -148,7 +148,7 @@ def create_remote_adapter(
     :class:`UnsupportedWeightFormatError` (the server lacks the backend), and the server's own
     errors about the model.
     """
-    from bioimageio_core.sources import FolderRoot, open_file
+    from bioimageio_core.sources import open_file, root_of
 
     settings = get_settings()
     client = ServerClient(server, token=token, settings=settings)
@@ -163,7 +163,7 @@ def create_remote_adapter(
                 ref = ModelRef(package=client.ensure_package(path))
         remote = client.load_model(ref, weights_format=weights_format, devices=devices)
         _check_same_tensors(client, descr, remote)
-        root = getattr(descr, "root", None) or FolderRoot(Path.cwd())
+        root = root_of(descr)
         request = AdapterRequest(
             model=descr,
             weights_format=remote.weights_format,

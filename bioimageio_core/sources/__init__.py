@@ -16,7 +16,7 @@ from bioimageio_core.sources.resolve import (
     read_description,
     source_name,
 )
-from bioimageio_core.sources.roots import FolderRoot, Root, UrlRoot, ZipRoot
+from bioimageio_core.sources.roots import FolderRoot, Root, UrlRoot, ZipRoot, root_of, root_or_cwd
 
 __all__ = [
     "YAML_NAMES",
@@ -33,6 +33,8 @@ __all__ = [
     "is_http_url",
     "open_file",
     "read_description",
+    "root_of",
+    "root_or_cwd",
     "sha256_of_file",
     "source_name",
 ]

@@ -27,6 +27,7 @@ from bioimageio_core.sources.roots import (
     Root,
     UrlRoot,
     ZipRoot,
+    root_or_cwd,
     url_file_name,
     url_root,
 )
@@ -86,7 +87,7 @@ def read_description(source: Source, *, root: Root | None = None) -> RawDescript
     if isinstance(source, Mapping):
         return RawDescription(
             data=dict(source),
-            root=root or FolderRoot(Path.cwd()),
+            root=root_or_cwd(root),
             file_name="bioimageio.yaml",
             label=f"<dict: {source.get('name', 'unnamed')}>",
         )

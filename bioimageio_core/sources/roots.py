@@ -69,6 +69,23 @@ class UrlRoot:
 Root = FolderRoot | ZipRoot | UrlRoot
 
 
+def root_or_cwd(root: object) -> Root:
+    """``root`` when it is a :data:`Root`; else the current folder (read at call time).
+
+    A description built in Python has no root: its relative references resolve against the
+    current folder, as a path given on the command line would.
+    """
+    if isinstance(root, (FolderRoot, ZipRoot, UrlRoot)):
+        return root
+    return FolderRoot(Path.cwd())
+
+
+def root_of(descr: object) -> Root:
+    """The root the relative references of ``descr`` resolve against (:func:`root_or_cwd` of its
+    ``root``)."""
+    return root_or_cwd(getattr(descr, "root", None))
+
+
 def url_file_name(url: str) -> str:
     """The name for a local copy of the file at ``url``: its
     :func:`~bioimageio_core.references.file_name`, ``"download"`` when the URL names none."""

@@ -12,9 +12,13 @@ from hypothesis import strategies as st
 from bioimageio_core.errors import HashMismatchError, NetworkError, SourceError
 from bioimageio_core.sources import (
     FolderRoot,
+    UrlRoot,
+    ZipRoot,
     find_yaml_name,
     open_file,
     read_description,
+    root_of,
+    root_or_cwd,
     sha256_of_file,
 )
 from bioimageio_core.sources import cache as cache_module
@@ -123,6 +127,20 @@ def test_sources_dict_source(tmp_path: Path) -> None:
     assert raw.data == {"name": "d"} and raw.root == FolderRoot(tmp_path)
     assert raw.source_name == "<dict: d>"
     assert read_description({"name": "d"}).root == FolderRoot(Path.cwd())
+
+
+def test_sources_root_or_else_the_current_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A description without a root resolves against the folder current at the time of use."""
+    roots = [FolderRoot(tmp_path), ZipRoot(tmp_path / "p.zip"), UrlRoot("https://host/m/")]
+    for root in roots:
+        assert root_or_cwd(root) is root
+        assert root_of(type("Descr", (), {"root": root})()) is root
+    monkeypatch.chdir(tmp_path)
+    assert root_or_cwd(None) == FolderRoot(tmp_path)
+    assert root_of(object()) == FolderRoot(tmp_path)
+    assert root_of(type("Descr", (), {"root": None})()) == FolderRoot(tmp_path)
 
 
 def test_sources_open_local_file_with_sha256(tmp_path: Path) -> None:

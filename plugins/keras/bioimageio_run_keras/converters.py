@@ -162,10 +162,10 @@ def convert_to_saved_model(
 def weights_file(model: ModelDescr, weights_format: str) -> Path:
     """A local path of the weights file with the suffix Keras dispatches on."""
     from bioimageio_core.settings import get_settings
-    from bioimageio_core.sources import FolderRoot, open_file
+    from bioimageio_core.sources import open_file, root_of
     from bioimageio_run_keras.files import with_suffix
 
-    root = model.root if model.root is not None else FolderRoot(Path.cwd())
+    root = root_of(model)
     entry = model.weights[weights_format]
     path = open_file(root, entry.source, entry.sha256)
     return with_suffix(

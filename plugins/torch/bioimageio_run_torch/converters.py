@@ -155,9 +155,9 @@ def load_module(model: ModelDescr, weights_format: str) -> torch.nn.Module:
 
     from bioimageio_core.adapters import AdapterRequest
     from bioimageio_core.settings import get_settings
-    from bioimageio_core.sources import FolderRoot, open_file
+    from bioimageio_core.sources import open_file, root_of
 
-    root = model.root if model.root is not None else FolderRoot(Path.cwd())
+    root = root_of(model)
     entry = model.weights[weights_format]
     request = AdapterRequest(
         model=model,
@@ -188,10 +188,10 @@ def example_inputs(model: ModelDescr) -> tuple[torch.Tensor, ...]:
     from bioimageio_core.io import load_tensor
     from bioimageio_core.io.axes import fit_to_axes
     from bioimageio_core.ops import build_model_ops, process, required_measures
-    from bioimageio_core.sources import FolderRoot, open_file
+    from bioimageio_core.sources import open_file, root_of
     from bioimageio_core.stats import StatsCalculator
 
-    root = model.root if model.root is not None else FolderRoot(Path.cwd())
+    root = root_of(model)
     members = {}
     for t in model.inputs:
         axes = tuple(str(a.id) for a in t.axes)
