@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import numpy as np
 
+from bioimageio_core.errors import Loc
 from bioimageio_core.settings import Settings
 
 if TYPE_CHECKING:
@@ -49,7 +50,7 @@ class AdapterRequest:
         return tuple(str(t.id) for t in self.model.outputs)
 
     def require_code_consent(
-        self, what: str, *, loc: str | None = None, reference: str | None = None
+        self, what: str, *, loc: Loc | str | None = None, reference: str | None = None
     ) -> CodeOrigin:
         """Raise :class:`~bioimageio_core.errors.RemoteCodeError` unless code of this model may run.
 

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from bioimageio_core.errors import InputError, ValidationError
+from bioimageio_core.errors import InputError, ValidationError, loc_to_path
 
 if TYPE_CHECKING:
     from bioimageio_core.pipeline import PredictionPipeline
@@ -102,7 +102,7 @@ def resolve_upstreams(
     upstreams = []
     for reference, indices in references.items():
         source = str(upstream_source(getattr(model, "root", None), reference))
-        locs = ", ".join(f"inputs[{i}].output_of" for i in indices)
+        locs = ", ".join(loc_to_path(("inputs", i, "output_of")) for i in indices)
         if source in chain:
             raise InputError(
                 f"the models form a cycle through output_of: {' -> '.join((*chain, source))}",

@@ -36,7 +36,7 @@ from typing import Any
 
 import attrs
 
-from bioimageio_core.errors import BioimageioError, CodeRefusedError, RemoteCodeError
+from bioimageio_core.errors import BioimageioError, CodeRefusedError, Loc, RemoteCodeError
 from bioimageio_core.references import is_remote_reference
 from bioimageio_core.settings import Settings, get_settings
 from bioimageio_core.sources.roots import FolderRoot, UrlRoot, ZipRoot
@@ -94,8 +94,8 @@ def _root_origin(root: object) -> CodeOrigin:
     return CodeOrigin(False, f"{root} (a root of type {type(root).__name__})")
 
 
-def code_references(descr: Any) -> Iterator[tuple[str, str]]:
-    """``(field path, reference)`` of every file of ``descr`` that holds code to run.
+def code_references(descr: Any) -> Iterator[tuple[Loc, str]]:
+    """``(field location, reference)`` of every file of ``descr`` that holds code to run.
 
     Today: the architecture files of ``pytorch_state_dict`` weights (any weights entry with an
     ``architecture.source``) and the files of ``custom`` postprocessing steps. A new kind of code
@@ -107,12 +107,12 @@ def code_references(descr: Any) -> Iterator[tuple[str, str]]:
     for name, entry in formats.items():
         source = getattr(getattr(entry, "architecture", None), "source", None)
         if isinstance(source, str):
-            yield f"weights.{name}.architecture.source", source
+            yield ("weights", name, "architecture", "source"), source
     for i, output in enumerate(getattr(descr, "outputs", None) or ()):
         for j, step in enumerate(getattr(output, "postprocessing", None) or ()):
             source = getattr(getattr(step, "kwargs", None), "source", None)
             if getattr(step, "id", None) == "custom" and isinstance(source, str):
-                yield f"outputs[{i}].postprocessing[{j}].source", source
+                yield ("outputs", i, "postprocessing", j, "source"), source
 
 
 def description_code_origin(descr: Any) -> CodeOrigin:
@@ -136,7 +136,7 @@ def require_code_consent(
     *,
     root: object,
     reference: str | None = None,
-    loc: str | None = None,
+    loc: Loc | str | None = None,
     settings: Settings | None = None,
 ) -> CodeOrigin:
     """Raise :class:`RemoteCodeError` unless the code ``what`` may run; returns its origin.
@@ -163,7 +163,7 @@ def is_standard_library(module_name: str) -> bool:
     )
 
 
-def check_library_module(import_from: str, *, loc: str | None = None) -> None:
+def check_library_module(import_from: str, *, loc: Loc | None = None) -> None:
     """Refuse (before importing anything) a module name that is not an installed library's."""
     if not _DOTTED_NAME.fullmatch(import_from):
         raise CodeRefusedError(
@@ -187,7 +187,7 @@ def defining_module(obj: object) -> str:
     return type(obj).__module__
 
 
-def check_library_object(obj: object, *, label: str, loc: str | None = None) -> None:
+def check_library_object(obj: object, *, label: str, loc: Loc | None = None) -> None:
     """Refuse a callable that the standard library or builtins define, wherever it was found.
 
     Catches re-exports: ``mypackage.system`` that is ``os.system`` is refused as well.
@@ -203,7 +203,7 @@ def check_library_object(obj: object, *, label: str, loc: str | None = None) -> 
 
 
 def import_library_callable(
-    import_from: str, name: str, *, loc: str | None = None
+    import_from: str, name: str, *, loc: Loc | None = None
 ) -> Callable[..., Any]:
     """``import_from.name`` from an installed package, after the standard-library checks.
 
@@ -215,8 +215,8 @@ def import_library_callable(
         CodeRefusedError: a standard-library / builtins module or callable, or a private name.
         BioimageioError: the module cannot be imported or has no such callable.
     """
-    module_loc = f"{loc}.import_from" if loc else None
-    callable_loc = f"{loc}.callable" if loc else None
+    module_loc = None if loc is None else (*loc, "import_from")
+    callable_loc = None if loc is None else (*loc, "callable")
     check_library_module(import_from, loc=module_loc)
     if not _PUBLIC_NAME.fullmatch(name):
         raise CodeRefusedError(

@@ -147,7 +147,7 @@ def add_weights(
     if source_format is not None and source_format not in present:
         raise BioimageioError(
             f"the model has no {source_format} weights",
-            loc="weights",
+            loc=("weights",),
             hint=f"choose a source format among {', '.join(present)}",
         )
     verifier: Verifier | None

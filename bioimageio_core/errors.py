@@ -2,22 +2,41 @@
 
 Every error carries enough data for a user to act on it: what went wrong, where (a field path such
 as ``$.inputs[0].axes[2].size`` or a file name) and, where we know one, a hint on how to fix it.
+
+A field path is built as a :data:`Loc` and written as text by :func:`loc_to_path` only: one
+notation in every message, issue and summary.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from bioimageio_core.summary import ValidationSummary
 
+Loc = tuple[str | int, ...]
+"""The path of a field in a description: ``("inputs", 0, "axes", 2, "size")``."""
+
+
+def loc_to_path(loc: Sequence[str | int]) -> str:
+    """A location as text: ``("inputs", 0, "axes") -> $.inputs[0].axes``."""
+    return "$" + "".join(f"[{item}]" if isinstance(item, int) else f".{item}" for item in loc)
+
 
 class BioimageioError(Exception):
-    """Base class of all errors raised by bioimageio_core."""
+    """Base class of all errors raised by bioimageio_core.
 
-    def __init__(self, message: str, *, loc: str | None = None, hint: str | None = None) -> None:
+    ``loc`` says where: a :data:`Loc` (kept as its :func:`loc_to_path` text), or a text that is
+    no field of a description (a file name, ``"step 0 of 'raw'"``) or was written by
+    :func:`loc_to_path` before (an error raised again keeps its ``loc``).
+    """
+
+    def __init__(
+        self, message: str, *, loc: Loc | str | None = None, hint: str | None = None
+    ) -> None:
         self.message = message
-        self.loc = loc
+        self.loc: str | None = loc_to_path(loc) if isinstance(loc, tuple) else loc
         self.hint = hint
         super().__init__(self.__str__())
 
@@ -46,7 +65,9 @@ class SourceError(BioimageioError, OSError):
 class HashMismatchError(SourceError):
     """A file's sha256 differs from the one the description pins."""
 
-    def __init__(self, name: str, expected: str, actual: str, *, loc: str | None = None) -> None:
+    def __init__(
+        self, name: str, expected: str, actual: str, *, loc: Loc | str | None = None
+    ) -> None:
         self.name = name
         self.expected = expected
         self.actual = actual
@@ -125,7 +146,7 @@ class RemoteCodeError(CodeRefusedError):
     it (``BIOIMAGEIO_ALLOW_REMOTE_CODE=1`` / ``--allow-remote-code``).
     """
 
-    def __init__(self, what: str, where: str, *, loc: str | None = None) -> None:
+    def __init__(self, what: str, where: str, *, loc: Loc | str | None = None) -> None:
         self.what = what
         self.where = where
         super().__init__(
@@ -149,7 +170,7 @@ class ServerError(BioimageioError):
         message: str,
         *,
         status: int | None = None,
-        loc: str | None = None,
+        loc: Loc | str | None = None,
         hint: str | None = None,
     ) -> None:
         self.status = status

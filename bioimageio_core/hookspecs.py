@@ -108,7 +108,7 @@ class OpContext:
     model: ModelDescr | None
     """The description (its ``root`` says where it came from); None for steps built alone."""
     loc: str
-    """Field path of the step, e.g. ``outputs[0].postprocessing[1]``, for error messages."""
+    """Field path of the step, e.g. ``$.outputs[0].postprocessing[1]``, for error messages."""
     open_file: FileOpener
     """``open_file(reference, sha256) -> Path`` for a file the step names (relative to the
     description, or a URL); fetches into the cache and checks ``sha256`` when given."""

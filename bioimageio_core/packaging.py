@@ -205,7 +205,7 @@ def plan_package(
                     raise BioimageioError(
                         f"two files named {wanted!r} would collide in the package, and the ONNX "
                         "external data file cannot be renamed",
-                        loc=_path(loc),
+                        loc=loc,
                         hint="rename one of the files in the source description",
                     )
                 name = wanted
@@ -251,7 +251,7 @@ def select_weights(descr: ResourceDescr, weights_priority_order: Sequence[str]) 
             return attrs.evolve(descr, weights=WeightsDescr(formats={name: entry}))
     raise BioimageioError(
         f"the model has none of the weight formats {', '.join(weights_priority_order) or '(none)'}",
-        loc="weights",
+        loc=("weights",),
         hint=f"choose among the formats it has: {', '.join(present)}",
     )
 
@@ -360,7 +360,7 @@ def update_hashes(
         try:
             local = open_file(raw.root, ref.source)
         except SourceError as e:
-            raise SourceError(e.message, loc=loc_to_path(loc), hint=e.hint) from None
+            raise SourceError(e.message, loc=loc, hint=e.hint) from None
         new = sha256_of_file(local)
         old = container.get(key)
         field = loc_to_path((*_parent_loc(loc), key))
@@ -416,22 +416,18 @@ def _fetch(root: Root, loc: Loc, ref: FileRef) -> Path:
     try:
         local = open_file(root, ref.source, ref.sha256)
     except HashMismatchError as e:
-        raise HashMismatchError(e.name, e.expected, e.actual, loc=_path(loc)) from None
+        raise HashMismatchError(e.name, e.expected, e.actual, loc=loc) from None
     except SourceError as e:
-        raise SourceError(e.message, loc=_path(loc), hint=e.hint) from None
+        raise SourceError(e.message, loc=loc, hint=e.hint) from None
     if not local.is_file():
         raise SourceError(
             f"{ref.source} is not a file (packages hold files only)",
-            loc=_path(loc),
+            loc=loc,
             hint="zip the folder and reference the .zip file",
         )
     return local
 
 
-def _path(loc: Loc) -> str:
-    from bioimageio_core.spec import loc_to_path
-
-    return loc_to_path(loc)
 
 
 def _walk(data: Any, loc: Sequence[str | int]) -> Any:

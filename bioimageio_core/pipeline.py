@@ -1337,7 +1337,7 @@ def load_model_adapter(
             message = f"{type(e).__name__}: {e}"
             if weights_format is not None:
                 raise PluginError(
-                    f"could not load the {wf.name} weights: {message}", loc=f"weights.{wf.name}"
+                    f"could not load the {wf.name} weights: {message}", loc=("weights", wf.name)
                 ) from e
             failures[wf.name] = message
 

@@ -19,7 +19,7 @@ from typing import Any, Literal, Protocol
 
 import attrs
 
-from bioimageio_core.errors import PluginError
+from bioimageio_core.errors import Loc, PluginError, loc_to_path
 from bioimageio_core.hookspecs import OpContext, OpSpec, OpTarget
 from bioimageio_core.shapes import TensorSpec
 from bioimageio_core.stats import Measure, MeasureValue, StatsCalculator
@@ -71,13 +71,13 @@ def build_ops(
     *,
     ops: Mapping[str, OpSpec] | None = None,
     axes_none_scope: Literal["dataset", "sample"] = "dataset",
-    loc: str | None = None,
+    loc: Loc | None = None,
     context: Callable[[str], OpContext] | None = None,
 ) -> list[BoundOp]:
     """Bind the processing ``steps`` of tensor ``member_id`` to registered ops.
 
     ``ops`` defaults to :func:`bioimageio_core.plugins.processing_ops`. ``loc`` (e.g.
-    ``"inputs[0].preprocessing"``) is used in error messages. ``context(step_loc)`` gives ops
+    ``("inputs", 0, "preprocessing")``) is used in error messages. ``context(step_loc)`` gives ops
     with a ``prepare`` their model context (default: no model, files relative to the current
     folder).
 
@@ -92,7 +92,7 @@ def build_ops(
     target = OpTarget(member_id=member_id, axes_none_scope=axes_none_scope)
     bound = []
     for i, step in enumerate(steps):
-        where = f"{loc}[{i}]" if loc else f"step {i} of {member_id!r}"
+        where = loc_to_path((*loc, i)) if loc is not None else f"step {i} of {member_id!r}"
         spec = ops.get(str(step.id))
         if spec is None:
             raise PluginError(
@@ -171,7 +171,7 @@ def build_model_ops(
                 tuple(getattr(tensor, field, None) or ()),
                 ops=ops,
                 axes_none_scope=axes_none_scope,
-                loc=f"{group}[{i}].{field}",
+                loc=(group, i, field),
                 context=context,
             )
         )

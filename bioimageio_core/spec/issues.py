@@ -2,24 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Literal
 
 import attrs
 
-Loc = tuple[str | int, ...]
+from bioimageio_core.errors import Loc, loc_to_path
+
 Severity = Literal["error", "warning"]
-
-
-def loc_to_path(loc: Sequence[str | int]) -> str:
-    """Render a location as a JSON-path like string: ``("inputs", 0, "axes") -> $.inputs[0].axes``."""
-    parts = ["$"]
-    for item in loc:
-        if isinstance(item, int):
-            parts.append(f"[{item}]")
-        else:
-            parts.append(f".{item}")
-    return "".join(parts)
 
 
 @attrs.frozen
@@ -41,3 +30,6 @@ class Issue:
 
     def __str__(self) -> str:
         return f"{self.severity}: {self.path}: {self.msg}"
+
+
+__all__ = ["Issue", "Loc", "Severity", "loc_to_path"]

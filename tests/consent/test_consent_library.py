@@ -17,9 +17,10 @@ from bioimageio_core.consent import (
     import_library_callable,
     is_standard_library,
 )
-from bioimageio_core.errors import BioimageioError, CodeRefusedError
+from bioimageio_core.errors import BioimageioError, CodeRefusedError, Loc
 
-LOC = "$.weights.pytorch_state_dict.architecture"
+LOC: Loc = ("weights", "pytorch_state_dict", "architecture")
+LOC_PATH = "$.weights.pytorch_state_dict.architecture"
 
 LIBRARY = """
 import functools
@@ -103,7 +104,7 @@ def test_refused_before_anything_is_imported(monkeypatch: pytest.MonkeyPatch) ->
     for module, name in [("os", "system"), ("subprocess", "run"), ("builtins", "exec")]:
         with pytest.raises(CodeRefusedError) as info:
             import_library_callable(module, name, loc=LOC)
-        assert info.value.loc == f"{LOC}.import_from"
+        assert info.value.loc == f"{LOC_PATH}.import_from"
 
 
 @pytest.mark.parametrize(
@@ -129,7 +130,7 @@ def test_standard_library_callables_re_exported_by_a_library_are_refused(
 ) -> None:
     with pytest.raises(CodeRefusedError, match="standard library") as info:
         import_library_callable(library, name, loc=LOC)
-    assert info.value.loc == f"{LOC}.callable"
+    assert info.value.loc == f"{LOC_PATH}.callable"
     assert f"it is {defined_in}." in str(info.value)
 
 
@@ -152,4 +153,4 @@ def test_missing_module_and_missing_callable(library: str) -> None:
     assert missing.value.hint is not None and "install the package" in missing.value.hint
     with pytest.raises(BioimageioError, match=r"has no callable 'Nett'.*'Net'") as info:
         import_library_callable(library, "Nett", loc=LOC)
-    assert info.value.loc == f"{LOC}.callable"
+    assert info.value.loc == f"{LOC_PATH}.callable"

@@ -190,7 +190,7 @@ def _state_dict_model(folder: Path, architecture_source: str, weights: str = "w.
 def test_a_description_is_as_untrusted_as_its_code_files(tmp_path: Path) -> None:
     local = _state_dict_model(tmp_path / "a", "nets.py")
     assert list(code_references(local)) == [
-        ("weights.pytorch_state_dict.architecture.source", "nets.py")
+        (("weights", "pytorch_state_dict", "architecture", "source"), "nets.py")
     ]
     assert description_code_origin(local).trusted
     # remote weights are data: the description stays trusted

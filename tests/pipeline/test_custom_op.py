@@ -110,7 +110,7 @@ def test_unknown_callable_and_wrong_sha256(tmp_path: Path) -> None:
     model = custom_model(tmp_path / "other", "cropper", {}, sha256="0" * 64)
     with pytest.raises(HashMismatchError) as err:
         create_prediction_pipeline(model)
-    assert err.value.loc == "outputs[0].postprocessing[0].source"
+    assert err.value.loc == "$.outputs[0].postprocessing[0].source"
 
 
 def test_pinned_sha256_is_checked_and_accepted(tmp_path: Path) -> None:
@@ -124,7 +124,9 @@ def test_custom_code_counts_as_code_of_the_description(tmp_path: Path) -> None:
     from bioimageio_core.consent import code_references
 
     model = custom_model(tmp_path, "cropper", {})
-    assert list(code_references(model)) == [("outputs[0].postprocessing[0].source", "post.py")]
+    assert list(code_references(model)) == [
+        (("outputs", 0, "postprocessing", 0, "source"), "post.py")
+    ]
 
 
 def test_code_of_a_remote_model_needs_consent(

@@ -320,7 +320,7 @@ def test_scale_mean_variance_axes_none_is_sample_scope() -> None:
 
 def test_unknown_op_is_a_clear_error() -> None:
     with pytest.raises(PluginError, match="no installed plugin provides processing op 'foo'") as err:
-        build_ops("x", [ProcessingStep(id="foo", kwargs=None)], ops=OPS, loc="outputs[0].postprocessing")
+        build_ops("x", [ProcessingStep(id="foo", kwargs=None)], ops=OPS, loc=("outputs", 0, "postprocessing"))
     assert "outputs[0].postprocessing[0]" in str(err.value)
 
 
@@ -345,7 +345,7 @@ def test_missing_optional_package_names_what_to_install(
     monkeypatch.setattr(_labels, "find_spec", lambda name: None if name == package else real(name))
     labels_step = LABEL_STEPS[package]
     with pytest.raises(PluginError, match=f"{package} package is not installed") as err:
-        build_ops("x", [labels_step], ops=OPS, loc="outputs[0].postprocessing")
+        build_ops("x", [labels_step], ops=OPS, loc=("outputs", 0, "postprocessing"))
     assert INSTALL_HINTS[package] in str(err.value)
     assert "outputs[0].postprocessing[0]" in str(err.value)
     bound = BoundOp(OPS[labels_step.id], labels_step.kwargs, OpTarget("x"))

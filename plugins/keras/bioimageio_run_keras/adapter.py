@@ -90,7 +90,7 @@ class KerasRunner:
         except Exception as e:  # keras raises many kinds of errors for bad files
             raise PluginError(
                 f"keras could not load the {weights_format} weights {source}: {e}",
-                loc=f"weights.{weights_format}.source",
+                loc=("weights", weights_format, "source"),
                 hint="check that the file was saved with model.save() (Keras 3 reads Keras 2 "
                 ".h5 files of standard layers; custom layers are not supported)",
             ) from e

@@ -92,7 +92,7 @@ def convert_to_keras_v3(
     except Exception as e:  # keras raises many kinds of errors for files it cannot read
         raise PluginError(
             f"keras could not load the {source_format} weights: {type(e).__name__}: {e}",
-            loc=f"weights.{source_format}.source",
+            loc=("weights", source_format, "source"),
         ) from e
     with tempfile.TemporaryDirectory() as tmp:
         staged = Path(tmp) / "model.keras"  # keras insists on the suffix
@@ -146,7 +146,7 @@ def convert_to_saved_model(
             raise PluginError(
                 f"exporting the {source_format} weights as a SavedModel failed "
                 f"(exit code {result.returncode}):\n{tail}",
-                loc=f"weights.{source_format}.source",
+                loc=("weights", source_format, "source"),
             )
         zip_folder(folder, output_path)
     tf_version = versions[-1].split("+")[0]

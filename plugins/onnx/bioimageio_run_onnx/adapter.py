@@ -95,7 +95,7 @@ class OnnxModelAdapter(ModelAdapter):
         except Exception as e:  # onnxruntime raises its own untyped exceptions
             raise PluginError(
                 f"onnxruntime could not load the onnx weights {self.source}: {e}",
-                loc="weights.onnx.source",
+                loc=("weights", "onnx", "source"),
                 hint="check that the file is a valid ONNX model (and that its external data "
                 "file is given as weights.onnx.external_data)",
             ) from e
@@ -154,7 +154,7 @@ class OnnxModelAdapter(ModelAdapter):
             raise PluginError(
                 f"onnxruntime failed to run {self.source} on inputs {given}: "
                 f"{' '.join(str(e).split())}",
-                loc="weights.onnx",
+                loc=("weights", "onnx"),
                 hint="the input sizes may not fit the ONNX graph (compare the description's "
                 "axis sizes with the graph's input shapes), or the graph is broken; out of "
                 "memory: use smaller blocks (blocksize parameter) or fewer per call",

@@ -75,7 +75,7 @@ class TensorflowModelAdapter(ModelAdapter):
         except Exception as e:  # tensorflow raises many kinds of errors for bad folders
             raise PluginError(
                 f"tensorflow could not load the SavedModel {self.source}: {e}",
-                loc=f"weights.{FORMAT}.source",
+                loc=("weights", FORMAT, "source"),
                 hint="the zip must hold a folder written by tf.saved_model.save or model.export",
             ) from e
         self._loaded: Any = loaded
@@ -101,7 +101,7 @@ class TensorflowModelAdapter(ModelAdapter):
             f"the TensorFlow graph {self.source} of the {FORMAT} weights, which has operations "
             f"with side effects: {describe_findings(findings)}"
         )
-        origin = self.request.require_code_consent(what, loc=f"$.weights.{FORMAT}.source")
+        origin = self.request.require_code_consent(what, loc=("weights", FORMAT, "source"))
         why = "the model is local" if origin.trusted else "remote code is allowed"
         warnings.warn(f"running {what} ({why})", stacklevel=4)
 

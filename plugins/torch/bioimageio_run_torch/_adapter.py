@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from bioimageio_core.adapters import AdapterRequest, ModelAdapter
-from bioimageio_core.errors import BioimageioError, InputError, PluginError
+from bioimageio_core.errors import BioimageioError, InputError, Loc, PluginError
 from bioimageio_run_torch._errors import DISTRIBUTION, backend_error, locate
 from bioimageio_run_torch.devices import torch_device
 from bioimageio_run_torch.precision import ieee_float32_convolutions, tf32_allowed
@@ -53,17 +53,17 @@ class TorchAdapter(ModelAdapter):
         try:
             return self.request.open_file(self.weights_source, self.request.weights.sha256)
         except BioimageioError as error:
-            raise locate(error, f"$.weights.{self.weights_format}") from None
+            raise locate(error, ("weights", self.weights_format)) from None
         except OSError as error:
             raise self._error(
                 f"the weights file cannot be read: {error}", loc=self._loc("source")
             ) from error
 
-    def _loc(self, field: str) -> str:
-        return f"$.weights.{self.weights_format}.{field}"
+    def _loc(self, field: str) -> Loc:
+        return ("weights", self.weights_format, field)
 
     def _error(
-        self, message: str, *, loc: str | None = None, hint: str | None = None
+        self, message: str, *, loc: Loc | None = None, hint: str | None = None
     ) -> PluginError:
         return backend_error(self.weights_format, self.weights_source, message, loc=loc, hint=hint)
 
@@ -113,7 +113,7 @@ class TorchAdapter(ModelAdapter):
             raise InputError(
                 f"input {tensor_id!r} has dtype {array.dtype}, which torch cannot take "
                 f"({self.weights_format} weights {self.weights_source!r}, {DISTRIBUTION})",
-                loc=f"inputs.{tensor_id}",
+                loc=("inputs", self.input_ids.index(tensor_id)),
             ) from error
         return tensor.to(self.device)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bioimageio_core.errors import BioimageioError, HashMismatchError, PluginError
+from bioimageio_core.errors import BioimageioError, HashMismatchError, Loc, PluginError, loc_to_path
 
 DISTRIBUTION = "bioimageio-run-torch"
 """Name of the distribution that provides this backend (``pip install bioimageio-run-torch``)."""
@@ -13,7 +13,7 @@ def backend_error(
     file: str | None,
     message: str,
     *,
-    loc: str | None = None,
+    loc: Loc | str | None = None,
     hint: str | None = None,
 ) -> PluginError:
     """A :class:`PluginError` whose message says which format, which file and which distribution."""
@@ -23,10 +23,10 @@ def backend_error(
     )
 
 
-def locate(error: BioimageioError, field_loc: str) -> BioimageioError:
+def locate(error: BioimageioError, field_loc: Loc) -> BioimageioError:
     """Give an error from ``open_file`` the field it concerns (``…sha256`` for a hash mismatch,
     else ``…source``) unless it already names one; returns the same error for ``raise``."""
     if error.loc is None:
         suffix = "sha256" if isinstance(error, HashMismatchError) else "source"
-        error.loc = f"{field_loc}.{suffix}"
+        error.loc = loc_to_path((*field_loc, suffix))
     return error

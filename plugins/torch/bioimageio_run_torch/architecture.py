@@ -30,7 +30,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from bioimageio_core.consent import check_library_object, import_library_callable
-from bioimageio_core.errors import BioimageioError, CodeRefusedError
+from bioimageio_core.errors import BioimageioError, CodeRefusedError, Loc
 from bioimageio_run_torch._errors import backend_error, locate
 
 if TYPE_CHECKING:
@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from bioimageio_core.adapters import AdapterRequest
 
 FORMAT = "pytorch_state_dict"
-LOC = "$.weights.pytorch_state_dict.architecture"
+LOC: Loc = ("weights", FORMAT, "architecture")
 
 
 def build_architecture(request: AdapterRequest) -> torch.nn.Module:
@@ -61,14 +61,14 @@ def build_architecture(request: AdapterRequest) -> torch.nn.Module:
         request.require_code_consent(
             f"the architecture {origin} (imported and called with the description's kwargs) of "
             f"the {FORMAT} weights",
-            loc=f"{LOC}.import_from",
+            loc=(*LOC, "import_from"),
         )
         factory = _callable_from_library(str(import_from), name)
     else:
         origin = f"{architecture.source}:{name}"
         request.require_code_consent(
             f"the architecture code {origin} of the {FORMAT} weights",
-            loc=f"{LOC}.source",
+            loc=(*LOC, "source"),
             reference=str(architecture.source),
         )
         factory = _callable_from_file(request, name)
@@ -76,7 +76,7 @@ def build_architecture(request: AdapterRequest) -> torch.nn.Module:
         raise CodeRefusedError(
             f"refusing to call the architecture {origin}: it is the class "
             f"{factory.__module__}.{factory.__qualname__}, not a torch.nn.Module subclass",
-            loc=f"{LOC}.callable",
+            loc=(*LOC, "callable"),
         )
     kwargs: Mapping[str, Any] = dict(architecture.kwargs or {})
     try:
@@ -87,7 +87,7 @@ def build_architecture(request: AdapterRequest) -> torch.nn.Module:
             origin,
             f"calling the architecture {origin}(**{dict(kwargs)!r}) failed: "
             f"{type(error).__name__}: {error}",
-            loc=f"{LOC}.kwargs",
+            loc=(*LOC, "kwargs"),
             hint="check the architecture's kwargs in the description",
         ) from error
     if not isinstance(network, torch.nn.Module):
@@ -95,7 +95,7 @@ def build_architecture(request: AdapterRequest) -> torch.nn.Module:
             FORMAT,
             origin,
             f"the architecture {origin} returned a {type(network).__name__}, not a torch.nn.Module",
-            loc=f"{LOC}.callable",
+            loc=(*LOC, "callable"),
         )
     return network
 
@@ -120,7 +120,7 @@ def _callable_from_file(request: AdapterRequest, name: str) -> Callable[..., Any
         raise locate(error, LOC) from None
     except OSError as error:
         raise backend_error(
-            FORMAT, source, f"the architecture file cannot be read: {error}", loc=f"{LOC}.source"
+            FORMAT, source, f"the architecture file cannot be read: {error}", loc=(*LOC, "source")
         ) from error
     module = import_file(path, source)
     return _get_callable(module, name, source)
@@ -147,7 +147,7 @@ def import_file(path: Path, source: str) -> ModuleType:
             FORMAT,
             source,
             f"executing the architecture file failed: {type(error).__name__}: {error}",
-            loc=f"{LOC}.source",
+            loc=(*LOC, "source"),
             hint="the file may need a package that is not installed here",
         ) from error
     finally:
@@ -165,7 +165,7 @@ def _get_callable(module: ModuleType, name: str, origin: str) -> Callable[..., A
             FORMAT,
             origin,
             f"{origin} has no callable {name!r}; callables defined there: {public}",
-            loc=f"{LOC}.callable",
+            loc=(*LOC, "callable"),
         )
-    check_library_object(factory, label=f"{origin}:{name}", loc=f"{LOC}.callable")
+    check_library_object(factory, label=f"{origin}:{name}", loc=(*LOC, "callable"))
     return factory  # type: ignore[no-any-return]

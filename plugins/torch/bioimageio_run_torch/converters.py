@@ -193,13 +193,13 @@ def example_inputs(model: ModelDescr) -> tuple[torch.Tensor, ...]:
 
     root = root_of(model)
     members = {}
-    for t in model.inputs:
+    for i, t in enumerate(model.inputs):
         axes = tuple(str(a.id) for a in t.axes)
         test_tensor = t.test_tensor
         if test_tensor is None:
             raise PluginError(
                 f"input {t.id!r} has no test tensor; tracing and ONNX export need one per input",
-                loc=f"inputs.{t.id}.test_tensor",
+                loc=("inputs", i, "test_tensor"),
             )
         tensor = load_tensor(
             open_file(root, test_tensor.source, test_tensor.sha256), expected_axes=axes

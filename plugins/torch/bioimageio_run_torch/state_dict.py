@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 
 import torch
 
+from bioimageio_core.errors import loc_to_path
 from bioimageio_run_torch._adapter import TorchAdapter
 from bioimageio_run_torch.architecture import build_architecture
 
@@ -47,7 +48,7 @@ class PytorchStateDictAdapter(TorchAdapter):
             if not self.strict:
                 warnings.warn(
                     f"{self.weights_format} weights {str(self.request.weights.source)!r}: loaded "
-                    f"non-strictly ({self._loc('strict')} is false): {keys}",
+                    f"non-strictly ({loc_to_path(self._loc('strict'))} is false): {keys}",
                     stacklevel=2,
                 )
                 return module
