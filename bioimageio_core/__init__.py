@@ -3,6 +3,7 @@
 The deep-learning frameworks are never imported here: backends are plugins.
 """
 
+import importlib
 from typing import TYPE_CHECKING, Any
 
 from bioimageio_core._version import __version__
@@ -96,7 +97,6 @@ def __getattr__(name: str) -> Any:
     module = _LAZY.get(target)
     if module is None:
         raise AttributeError(f"module 'bioimageio_core' has no attribute {name!r}")
-    import importlib
 
     value = getattr(importlib.import_module(module), target)
     globals()[name] = value

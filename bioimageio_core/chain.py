@@ -16,16 +16,16 @@ read when the pipeline is built; their weights are loaded the first time they ar
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import attrs
 
 from bioimageio_core.errors import InputError, ValidationError, loc_to_path
-
-if TYPE_CHECKING:
-    from bioimageio_core.pipeline import PredictionPipeline
-    from bioimageio_core.shapes import TensorSpec
-    from bioimageio_core.spec import ModelDescr
+from bioimageio_core.loading import upstream_source
+from bioimageio_core.pipeline import PredictionPipeline, as_model_description
+from bioimageio_core.shapes import TensorSpec, axis_specs_from_model
+from bioimageio_core.spec import ModelDescr
+from bioimageio_core.spec.chaining import upstream_references
 
 MAX_CHAIN_LENGTH = 16
 
@@ -58,24 +58,6 @@ class Upstream:
             pipeline.unload()
 
 
-def upstream_source(root: Any, reference: str) -> Any:
-    """The source (path or URL) of the description ``reference`` names, relative to ``root``.
-
-    The same rule validation uses (:func:`bioimageio_core.loading.read_upstream`): an existing
-    file or folder next to the description, a ``.yaml`` / ``.zip`` next to a URL description,
-    else the reference itself (a path, URL or resource id for the source resolvers).
-    """
-    from bioimageio_core.sources import FolderRoot, UrlRoot
-
-    if isinstance(root, FolderRoot):
-        local = root.path / reference
-        if local.exists():
-            return local
-    elif isinstance(root, UrlRoot) and reference.lower().endswith((".yaml", ".yml", ".zip")):
-        return root.join(reference)
-    return reference
-
-
 def resolve_upstreams(
     model: ModelDescr,
     make_pipeline: Callable[[Upstream], PredictionPipeline],
@@ -90,9 +72,6 @@ def resolve_upstreams(
         ValidationError: an upstream description is invalid.
         InputError: the chain is circular, too long, or an upstream lacks the output it feeds.
     """
-    from bioimageio_core.pipeline import as_model_description
-    from bioimageio_core.spec.chaining import upstream_references
-
     references = upstream_references(model)
     if references and len(chain) >= MAX_CHAIN_LENGTH:
         raise InputError(
@@ -134,7 +113,6 @@ def chain_input_specs(
     """The inputs a chain takes: the downstream's, then each upstream's inputs not named yet
     (recursively); and the ids among them that may be missing (fed inputs, and inputs only
     upstreams need: whether those are needed depends on the fed inputs)."""
-    from bioimageio_core.shapes import axis_specs_from_model
 
     specs = list(model_spec.inputs)
     known = {t.id for t in specs}
@@ -190,5 +168,4 @@ __all__ = [
     "chain_input_specs",
     "chain_inputs",
     "resolve_upstreams",
-    "upstream_source",
 ]

@@ -17,7 +17,10 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
 
+from bioimageio_core import plugins
+from bioimageio_core.consent import description_code_origin
 from bioimageio_core.errors import BioimageioError
+from bioimageio_core.loading import load_description, save_bioimageio_yaml_only
 from bioimageio_core.packaging import (
     PACKAGE_YAML_NAME,
     package_folder,
@@ -26,12 +29,15 @@ from bioimageio_core.packaging import (
     unique_name,
     write_package_files,
 )
+from bioimageio_core.sources import FolderRoot, sha256_of_file
+from bioimageio_core.spec import FileDescr, ModelDescr, build_description, dump_description
+from bioimageio_core.spec.weights import UnknownWeightsDescr, WeightsDescr
+from bioimageio_core.testing import test_model
 
 if TYPE_CHECKING:
     from bioimageio_core.hookspecs import ConverterSpec
     from bioimageio_core.packaging import DescrOrSource
     from bioimageio_core.settings import Settings
-    from bioimageio_core.spec import ModelDescr
 
 Verifier = Callable[["ModelDescr", str], "str | None"]
 """``verifier(model, weight_format) -> None`` when the entry reproduces the test outputs, else
@@ -132,12 +138,6 @@ def add_weights(
 
     Raises :class:`BioimageioError` when the model lacks ``source_format`` or is not a model.
     """
-    from bioimageio_core import plugins
-    from bioimageio_core.consent import description_code_origin
-    from bioimageio_core.loading import load_description
-    from bioimageio_core.sources import FolderRoot
-    from bioimageio_core.spec import ModelDescr
-
     original = resolve_description(model)
     if not isinstance(original, ModelDescr):
         raise BioimageioError(
@@ -184,8 +184,6 @@ def verify_with_test_model(model: ModelDescr, weight_format: str) -> str | None:
     """Run the model test (test inputs → test outputs at the description's tolerance, and the
     parameterized sizes) for one weight format; None when every check passed, else the first
     error (a format that cannot run here does not pass)."""
-    from bioimageio_core.testing import test_model
-
     summary = test_model(model, weights_format=weight_format)
     if summary.status == "passed":
         return None
@@ -288,7 +286,6 @@ class _Run:
                     ConversionResult(source, target, "failed", f"verification failed: {problem}")
                 )
                 return False
-        from bioimageio_core.loading import save_bioimageio_yaml_only
 
         save_bioimageio_yaml_only(candidate, self.folder / PACKAGE_YAML_NAME)
         self.descr = candidate
@@ -299,10 +296,6 @@ class _Run:
 
     def _candidate(self, spec: ConverterSpec, out: Path) -> ModelDescr:
         """The model with the converter's new entry (files written, nothing verified yet)."""
-        from bioimageio_core.sources import sha256_of_file
-        from bioimageio_core.spec import FileDescr
-        from bioimageio_core.spec.weights import UnknownWeightsDescr, WeightsDescr
-
         source, target = spec.source_format, spec.target_format
         try:
             entry = spec.convert(self.descr, source, out, self.options)
@@ -360,10 +353,7 @@ def _availability(spec: ConverterSpec) -> str | None:
 
 
 def _validation_errors(descr: ModelDescr) -> str:
-    from bioimageio_core.loading import _spec_extensions
-    from bioimageio_core.spec import build_description, dump_description
-
-    result = build_description(dump_description(descr), extensions=_spec_extensions())
+    result = build_description(dump_description(descr), extensions=plugins.spec_extensions())
     return "; ".join(str(i) for i in result.errors)
 
 

@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from bioimageio_core.errors import InputError
+from bioimageio_core.ops import apply_ops
+from bioimageio_core.spec.padding import ConstantPadding
 from bioimageio_core.tensor import Padding, Tensor
 
 if TYPE_CHECKING:
@@ -36,8 +38,6 @@ _SPLIT_TYPES = ("space", "time", "index")
 
 def declared_paddings(model: Any) -> dict[str, Padding]:
     """``{input id: Padding}`` for the inputs of a 0.5 model description that declare ``pad``."""
-    from bioimageio_core.spec.padding import ConstantPadding
-
     out: dict[str, Padding] = {}
     for t in model.inputs:
         pad = getattr(t, "pad", None)
@@ -64,8 +64,6 @@ def preprocessed_paddings(
     value of an input whose preprocessing depends on the position along a padded axis cannot be
     expressed as a constant and raises :class:`InputError`.
     """
-    from bioimageio_core.ops import apply_ops
-
     out = dict(declared)
     for member_id, padding in declared.items():
         if padding.mode != "constant" or member_id not in raw:

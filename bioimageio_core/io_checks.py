@@ -20,33 +20,42 @@ import re
 from collections.abc import Iterator, Mapping
 from fractions import Fraction
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
+from bioimageio_core import shapes
+from bioimageio_core.io import open_array
 from bioimageio_core.references import file_name, is_http_url
+from bioimageio_core.sources import Root, UrlRoot, open_file
+from bioimageio_core.spec import (
+    BatchAxis,
+    ContinuousReproducibilityTolerance,
+    DataDependentSize,
+    DiscreteReproducibilityTolerance,
+    FileDescr,
+    InputTensorDescr,
+    ModelDescr,
+    OutputTensorDescr,
+    ParameterizedSize,
+    SizeReference,
+    output_kind,
+)
 from bioimageio_core.spec.issues import Issue, Loc
-
-if TYPE_CHECKING:
-    from bioimageio_core.shapes import ModelSpec
-    from bioimageio_core.sources import Root
-    from bioimageio_core.spec import FileDescr, InputTensorDescr, ModelDescr, OutputTensorDescr
 
 _VALIDATION_HEADING = re.compile(r"^#.*[vV]alidation", re.MULTILINE)
 
 
 def check_model_files(model: ModelDescr, root: Root) -> Iterator[Issue]:
     """Issues found in the test tensors, sample tensors and documentation of ``model``."""
-    shapes = dict(_test_tensor_shapes(model, root))
-    yield from _check_test_tensor_sizes(model, shapes)
+    stored = dict(_test_tensor_shapes(model, root))
+    yield from _check_test_tensor_sizes(model, stored)
     yield from _check_sample_tensors(model, root)
     yield from _check_tolerances_against_test_outputs(model, root)
     yield from _check_documentation(model, root)
 
 
 def _open(root: Root, fd: FileDescr) -> Path:
-    from bioimageio_core.sources import open_file
-
     return open_file(root, fd.source, fd.sha256)
 
 
@@ -84,17 +93,15 @@ def _test_tensor_shapes(
 
 
 def _check_test_tensor_sizes(
-    model: ModelDescr, shapes: Mapping[str, tuple[Loc, tuple[int, ...]]]
+    model: ModelDescr, stored: Mapping[str, tuple[Loc, tuple[int, ...]]]
 ) -> Iterator[Issue]:
-    from bioimageio_core.shapes import ShapeError, axis_specs_from_model, input_halos
-
-    spec = axis_specs_from_model(model)
+    spec = shapes.axis_specs_from_model(model)
     try:
-        halos = input_halos(spec)
-    except ShapeError:
+        halos = shapes.input_halos(spec)
+    except shapes.ShapeError:
         halos = {}  # a halo that maps to no whole input pixel is a format error reported elsewhere
     sizes: dict[tuple[str, str], int] = {}
-    for tensor_id, (loc, shape) in shapes.items():
+    for tensor_id, (loc, shape) in stored.items():
         tensor = spec.tensor(tensor_id)
         if len(shape) != len(tensor.axes):
             yield _err(
@@ -105,7 +112,7 @@ def _check_test_tensor_sizes(
             continue
         for axis, size in zip(tensor.axes, shape, strict=True):
             sizes[(tensor_id, axis.id)] = size
-    for tensor_id, (loc, shape) in shapes.items():
+    for tensor_id, (loc, shape) in stored.items():
         tensor = spec.tensor(tensor_id)
         if len(shape) != len(tensor.axes):
             continue
@@ -122,40 +129,33 @@ def _check_test_tensor_sizes(
 
 
 def _size_problem(
-    spec: ModelSpec,
+    spec: shapes.ModelSpec,
     key: tuple[str, str],
     candidates: set[int],
     sizes: Mapping[tuple[str, str], int],
 ) -> str | None:
-    from bioimageio_core.shapes import (
-        DataDependentSize,
-        FixedSize,
-        ParameterizedSize,
-        SizeReference,
-        referenced_size,
-        scale_ratio,
-    )
-
     axis = spec.axis(key)
     size = axis.size
     shown = " or ".join(str(c) for c in sorted(candidates))
     if size is None:
         return None
-    if isinstance(size, FixedSize):
+    if isinstance(size, shapes.FixedSize):
         return None if size.size in candidates else f"size {shown} is not {size.size}"
-    if isinstance(size, ParameterizedSize):
+    if isinstance(size, shapes.ParameterizedSize):
         if any(size.is_valid(c) for c in candidates):
             return None
         return f"size {shown} is not a valid size {size}"
-    if isinstance(size, DataDependentSize):
+    if isinstance(size, shapes.DataDependentSize):
         if any(c >= size.min and (size.max is None or c <= size.max) for c in candidates):
             return None
         return f"size {shown} is outside [{size.min}, {size.max}]"
-    if isinstance(size, SizeReference):
+    if isinstance(size, shapes.SizeReference):
         ref_size = sizes.get((size.tensor_id, size.axis_id))
         if ref_size is None:
             return None  # the referenced tensor has no (readable) test tensor
-        expected = referenced_size(ref_size, Fraction(scale_ratio(spec, key)), size.offset)
+        expected = shapes.referenced_size(
+            ref_size, Fraction(shapes.scale_ratio(spec, key)), size.offset
+        )
         if expected in candidates:
             return None
         return (
@@ -169,9 +169,6 @@ def _size_problem(
 
 
 def _check_sample_tensors(model: ModelDescr, root: Root) -> Iterator[Issue]:
-    from bioimageio_core.io import open_array
-    from bioimageio_core.spec import BatchAxis, DataDependentSize, ParameterizedSize, SizeReference
-
     for field, i, t in _tensors(model):
         if t.sample_tensor is not None:
             loc: Loc = (field, i, "sample_tensor")
@@ -216,12 +213,6 @@ def _check_sample_tensors(model: ModelDescr, root: Root) -> Iterator[Issue]:
 
 def _check_tolerances_against_test_outputs(model: ModelDescr, root: Root) -> Iterator[Issue]:
     """Each output against the first tolerance entry assigned to it (weight formats ignored)."""
-    from bioimageio_core.spec import (
-        ContinuousReproducibilityTolerance,
-        DiscreteReproducibilityTolerance,
-        output_kind,
-    )
-
     entries = model.config.bioimageio.reproducibility_tolerance
     assigned: dict[str, int] = {}
     for k, entry in enumerate(entries):
@@ -262,8 +253,6 @@ def _check_tolerances_against_test_outputs(model: ModelDescr, root: Root) -> Ite
 
 
 def _check_documentation(model: Any, root: Root) -> Iterator[Issue]:
-    from bioimageio_core.sources import UrlRoot
-
     doc = getattr(model, "documentation", None)
     if doc is None or not hasattr(doc, "source") or not file_name(doc.source).endswith(".md"):
         return

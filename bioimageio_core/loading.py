@@ -9,54 +9,51 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import attrs
+import yaml
 
 from bioimageio_core.errors import (
     HashMismatchError,
     SettingsError,
     SourceError,
     ValidationError,
+    loc_to_path,
 )
+from bioimageio_core.io.staging import write_text
+from bioimageio_core.io_checks import check_model_files
+from bioimageio_core.plugins import spec_extensions
 from bioimageio_core.settings import get_settings
 from bioimageio_core.sources import (
+    FolderRoot,
     RawDescription,
     Root,
     Source,
+    UrlRoot,
+    check_file,
     open_file,
     read_description,
     root_of,
     source_name,
 )
+from bioimageio_core.sources.resolvers import Resolution
+from bioimageio_core.spec import (
+    DatasetDescr,
+    DatasetDescr02,
+    ModelDescr,
+    ResourceDescr,
+    build_description,
+    iter_file_refs,
+)
+from bioimageio_core.spec import dump_description as spec_dump
+from bioimageio_core.spec.build import SUPPORTED_FORMAT_VERSIONS
+from bioimageio_core.spec.chaining import check_output_of, upstream_references
+from bioimageio_core.spec.issues import Issue
 from bioimageio_core.summary import ValidationDetail, ValidationSummary
-
-if TYPE_CHECKING:
-    from bioimageio_core.sources.resolvers import Resolution
-    from bioimageio_core.spec import (
-        DatasetDescr,
-        DatasetDescr02,
-        ModelDescr,
-        ResourceDescr,
-        SpecExtensions,
-    )
-    from bioimageio_core.spec.issues import Issue
 
 FORMAT_CHECK = "format"
 IO_CHECK = "io checks"
-
-
-def _spec_extensions() -> SpecExtensions | None:
-    """Weight formats and op kwargs classes contributed by plugins (None: built-ins only).
-
-    This is the one place where the plugin registry feeds the descriptor builder.
-    """
-    from bioimageio_core.plugins import spec_extensions
-
-    extensions = spec_extensions()
-    if not extensions.weight_formats and not extensions.processing:
-        return None
-    return extensions
 
 
 def load_description(
@@ -95,8 +92,6 @@ def load_model_description(
     format_version: str = "discover",
 ) -> ModelDescr:
     """:func:`load_description` of a model; any other type raises :class:`ValidationError`."""
-    from bioimageio_core.spec import ModelDescr
-
     descr = _load_typed(source, "model", perform_io_checks, format_version)
     assert isinstance(descr, ModelDescr)
     return descr
@@ -109,8 +104,6 @@ def load_dataset_description(
     format_version: str = "discover",
 ) -> DatasetDescr | DatasetDescr02:
     """:func:`load_description` of a dataset; any other type raises :class:`ValidationError`."""
-    from bioimageio_core.spec import DatasetDescr, DatasetDescr02
-
     descr = _load_typed(source, "dataset", perform_io_checks, format_version)
     assert isinstance(descr, (DatasetDescr, DatasetDescr02))
     return descr
@@ -161,8 +154,6 @@ def load_description_and_summary(
 
 
 def _check_format_version(format_version: str) -> None:
-    from bioimageio_core.spec.build import SUPPORTED_FORMAT_VERSIONS
-
     if format_version not in SUPPORTED_FORMAT_VERSIONS:
         raise ValueError(
             f"format_version={format_version!r} is not supported: descriptions are loaded in the "
@@ -203,8 +194,6 @@ def validate_format(
 
 def dump_description(descr: ResourceDescr) -> dict[str, Any]:
     """The YAML-ready dict of a descriptor (round-trips through :func:`load_description`)."""
-    from bioimageio_core.spec import dump_description as spec_dump
-
     return spec_dump(descr)
 
 
@@ -217,15 +206,11 @@ def save_bioimageio_yaml_only(
     Relative file references stay as they are, so keep the file next to them. ``overwrite=False``
     refuses an existing file (:class:`~bioimageio_core.errors.OutputExistsError`).
     """
-    from bioimageio_core.io.staging import write_text
-
     return write_text(path, dump_yaml(dump_description(descr)), overwrite=overwrite)
 
 
 def dump_yaml(data: Mapping[str, Any]) -> str:
     """YAML text of a dumped description, keys in description order (tuples become lists)."""
-    import yaml
-
     class _Dumper(yaml.SafeDumper):
         pass
 
@@ -250,10 +235,8 @@ def _validate(
         summary.add_detail(ValidationDetail.from_issues("read source", [issue], kind="format"))
         return summary, None
 
-    from bioimageio_core.spec import build_description
-
     result = build_description(
-        raw.data, extensions=_spec_extensions(), format_version=format_version
+        raw.data, extensions=spec_extensions(), format_version=format_version
     )
     descr = result.descr
     data = raw.data
@@ -289,8 +272,6 @@ def _validate(
 
 def _resolution_detail(resolution: Resolution) -> ValidationDetail:
     """What a source string resolved to (with notes such as "used the cached resolution")."""
-    from bioimageio_core.spec.issues import Issue
-
     notes = tuple(Issue((), note, "warning", "resolution") for note in resolution.notes)
     name = f"resolve {resolution.source!r} ({resolution.resolver}): {resolution.url}"
     return ValidationDetail(name, "passed", warnings=notes, kind="format")
@@ -299,9 +280,6 @@ def _resolution_detail(resolution: Resolution) -> ValidationDetail:
 def check_file_contents(descr: ResourceDescr) -> list[Issue]:
     """Issues in what a model's files hold (test and sample tensor sizes, tolerances against the
     test outputs, the documentation); see :mod:`bioimageio_core.io_checks`."""
-    from bioimageio_core.io_checks import check_model_files
-    from bioimageio_core.spec import ModelDescr
-
     if not isinstance(descr, ModelDescr):
         return []
     root = root_of(descr)
@@ -314,9 +292,6 @@ def check_upstream_models(descr: ResourceDescr) -> list[Issue]:
     Runs with or without io checks (the reference is part of the format): each referenced
     description is read with :func:`read_upstream` (only the YAML, no other file).
     """
-    from bioimageio_core.spec import ModelDescr
-    from bioimageio_core.spec.chaining import check_output_of, upstream_references
-
     if not isinstance(descr, ModelDescr) or not upstream_references(descr):
         return []
     root = descr.root
@@ -324,7 +299,7 @@ def check_upstream_models(descr: ResourceDescr) -> list[Issue]:
     def load(reference: str) -> Mapping[str, Any]:
         return read_upstream(root, reference).data
 
-    return check_output_of(descr, load, extensions=_spec_extensions())
+    return check_output_of(descr, load, extensions=spec_extensions())
 
 
 def read_upstream(root: Root | None, reference: str) -> RawDescription:
@@ -335,9 +310,24 @@ def read_upstream(root: Root | None, reference: str) -> RawDescription:
     :func:`bioimageio_core.sources.read_description` as is (URLs, paths, resource ids).
     Raises :class:`SourceError` when it cannot be read.
     """
-    from bioimageio_core.chain import upstream_source
-
     return read_description(upstream_source(root, reference))
+
+
+def upstream_source(root: Root | None, reference: str) -> Path | str:
+    """The source (path or URL) of the description ``reference`` names, relative to ``root``.
+
+    The one rule for validation (:func:`read_upstream`) and prediction
+    (:func:`bioimageio_core.chain.resolve_upstreams`): an existing file or folder next to the
+    description, a ``.yaml`` / ``.zip`` next to a URL description, else the reference itself (a
+    path, URL or resource id for the source resolvers).
+    """
+    if isinstance(root, FolderRoot):
+        local = root.path / reference
+        if local.exists():
+            return local
+    elif isinstance(root, UrlRoot) and reference.lower().endswith((".yaml", ".yml", ".zip")):
+        return root.join(reference)
+    return reference
 
 
 EXISTENCE_ONLY_KINDS = ("cover", "source", "documentation", "icon", "attachment")
@@ -359,10 +349,6 @@ def check_files(
     never downloaded; the others are fetched and their sha256 compared. ``checked`` (if given)
     receives ``(kind, how)`` for every file found.
     """
-    from bioimageio_core.sources import check_file
-    from bioimageio_core.spec import iter_file_refs
-    from bioimageio_core.spec.issues import loc_to_path
-
     root = root_of(descr)
     for loc, ref in iter_file_refs(descr):
         if kinds is not None and not ref.kind.startswith(kinds):
@@ -400,6 +386,4 @@ def describe_checked(checked: list[tuple[str, str]]) -> str:
 
 
 def _issue(loc: tuple[str | int, ...], msg: str, type_: str) -> Issue:
-    from bioimageio_core.spec.issues import Issue
-
     return Issue(loc, msg, "error", type_)

@@ -26,6 +26,8 @@ from bioimageio_core.io.staging import (
     staged_file,
     write_text,
 )
+from bioimageio_core.loading import dump_yaml, load_description
+from bioimageio_core.plugins import spec_extensions
 from bioimageio_core.references import file_name, is_http_url
 from bioimageio_core.sources import (
     YAML_NAMES,
@@ -41,11 +43,20 @@ from bioimageio_core.sources import (
 )
 from bioimageio_core.sources.cache import safe_file_name
 from bioimageio_core.sources.zips import member_name
+from bioimageio_core.spec import (
+    FileRef,
+    Loc,
+    ModelDescr,
+    ResourceDescr,
+    build_description,
+    dump_description,
+    iter_file_refs,
+    loc_to_path,
+)
+from bioimageio_core.spec.weights import UnknownWeightsDescr, WeightsDescr
 
 if TYPE_CHECKING:
     from typing import TypeAlias
-
-    from bioimageio_core.spec import FileRef, Loc, ResourceDescr
 
     DescrOrSource: TypeAlias = ResourceDescr | Source
     """A descriptor or anything :func:`bioimageio_core.load_description` accepts."""
@@ -114,7 +125,7 @@ def save_bioimageio_package(
             hint="choose another output path; the source is never modified",
         )
     _refuse_overwriting_sources(output, plan)
-    yaml_text = _dump_yaml(plan.data)
+    yaml_text = dump_yaml(plan.data)
     with staged_file(output, overwrite=overwrite) as raw_out:
         with zipfile.ZipFile(raw_out, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as zf:
             zf.writestr(PACKAGE_YAML_NAME, yaml_text)
@@ -171,7 +182,7 @@ def write_package_files(plan: PackagePlan, staged: StagedFolder) -> None:
         _refuse_overwriting_sources(staged.final / f.name, plan, allow=f.local_path)
         with f.local_path.open("rb") as src, (staged.path / f.name).open("xb") as out:
             shutil.copyfileobj(src, out, 1024 * 1024)
-    (staged.path / PACKAGE_YAML_NAME).write_text(_dump_yaml(plan.data), encoding="utf-8")
+    (staged.path / PACKAGE_YAML_NAME).write_text(dump_yaml(plan.data), encoding="utf-8")
 
 
 def plan_package(
@@ -184,7 +195,6 @@ def plan_package(
     same name get distinct names (``name_2.ext`` …). ONNX external data keeps its name (the
     ``.onnx`` file refers to it by name).
     """
-    from bioimageio_core.spec import dump_description, iter_file_refs
 
     if weights_priority_order is not None:
         descr = select_weights(descr, weights_priority_order)
@@ -231,8 +241,6 @@ def plan_package(
 
 def select_weights(descr: ResourceDescr, weights_priority_order: Sequence[str]) -> ResourceDescr:
     """Keep only the first format of ``weights_priority_order`` the model has; drop its parent."""
-    from bioimageio_core.spec import ModelDescr
-    from bioimageio_core.spec.weights import UnknownWeightsDescr, WeightsDescr
 
     if not isinstance(descr, ModelDescr):
         raise BioimageioError(
@@ -323,11 +331,9 @@ def update_hashes(
     ``overwrite=False`` refuses an existing ``output_path``. Files are read through
     :mod:`bioimageio_core.sources`, so a missing file raises :class:`SourceError`.
     """
-    from bioimageio_core.loading import _spec_extensions
-    from bioimageio_core.spec import build_description, iter_file_refs, loc_to_path
 
     raw = read_description(source)
-    result = build_description(raw.data, extensions=_spec_extensions())
+    result = build_description(raw.data, extensions=spec_extensions())
     if result.descr is None:
         first = result.errors[0] if result.errors else None
         raise BioimageioError(
@@ -373,7 +379,7 @@ def update_hashes(
             )
     written: Path | None = None
     if changed or output_path is not None:
-        written = write_text(target, _dump_yaml(data), overwrite=overwrite or output_path is None)
+        written = write_text(target, dump_yaml(data), overwrite=overwrite or output_path is None)
     return UpdateHashesReport(written, tuple(changed), tuple(unchanged), tuple(not_stored))
 
 
@@ -392,7 +398,6 @@ class _Pending:
 
 def resolve_description(descr_or_source: DescrOrSource) -> ResourceDescr:
     """The descriptor itself, or the description loaded from a source (without io checks)."""
-    from bioimageio_core.loading import load_description
 
     if isinstance(descr_or_source, (str, os.PathLike, Mapping)):
         # hashes are checked while fetching each file, with the field path in the error
@@ -497,22 +502,14 @@ def _sha256_holder(
 
 
 def _check_valid(data: dict[str, Any]) -> None:
-    from bioimageio_core.loading import _spec_extensions
-    from bioimageio_core.spec import build_description
 
-    result = build_description(data, extensions=_spec_extensions())
+    result = build_description(data, extensions=spec_extensions())
     if result.errors:
         raise BioimageioError(
             "the packaged description would be invalid: "
             + "; ".join(str(i) for i in result.errors),
             hint="this is a bug; please report it together with the source description",
         )
-
-
-def _dump_yaml(data: Mapping[str, Any]) -> str:
-    from bioimageio_core.loading import dump_yaml
-
-    return dump_yaml(data)
 
 
 def _same_file(a: Path, b: Path) -> bool:

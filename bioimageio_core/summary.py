@@ -25,6 +25,7 @@ from typing import Any, Literal
 
 import attrs
 
+from bioimageio_core.io.staging import write_text
 from bioimageio_core.spec.issues import Issue, Loc
 
 SummaryStatus = Literal["passed", "valid-format", "failed"]
@@ -376,8 +377,6 @@ class ValidationSummary:
     def save(self, path: str | Path) -> Path:
         """Write the summary; the suffix picks the format (``.json``, ``.md``, ``.html``, else
         text). A report is replaced like a log file; it appears complete or not at all."""
-        from bioimageio_core.io.staging import write_text
-
         target = Path(path)
         return write_text(target, self.format(target.suffix.lower().lstrip(".")))
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import click
 
 from bioimageio_core._version import __version__
+from bioimageio_core.cli._common import show_notices
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -19,8 +20,6 @@ def main() -> None:
     Example:
       bioimageio-run validate path/to/rdf.yaml
     """
-    from bioimageio_core.cli._common import show_notices
-
     show_notices()
 
 

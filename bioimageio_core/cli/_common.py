@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
+from bioimageio_core.errors import BioimageioError, ValidationError
+
 if TYPE_CHECKING:
     from bioimageio_core.summary import ValidationSummary
 
@@ -134,8 +136,6 @@ def fail(error: BaseException, debug: bool) -> NoReturn:
 
 def error_text(error: BaseException) -> str:
     """What went wrong, for a user: our own errors as they are, others with their type."""
-    from bioimageio_core.errors import BioimageioError, ValidationError
-
     if isinstance(error, ValidationError):
         return (
             f"{error.summary.first_error_text()}\n"

@@ -8,6 +8,7 @@ import click
 
 from bioimageio_core.cli import main
 from bioimageio_core.cli._common import allow_remote_code_option, debug_option, fail
+from bioimageio_core.settings import get_settings
 
 
 @main.command("serve")
@@ -121,7 +122,6 @@ def serve_command(
     try:
         from bioimageio_core.io._deps import require
         from bioimageio_core.server.config import MB, ServerConfig, default_store
-        from bioimageio_core.settings import get_settings
 
         for module in ("starlette", "uvicorn"):
             require(module, "server", "bioimageio-run serve")

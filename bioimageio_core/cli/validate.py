@@ -20,6 +20,7 @@ from bioimageio_core.cli._common import (
     summary_format_option,
     summary_paths_option,
 )
+from bioimageio_core.errors import ValidationError
 
 
 def _fail(error: BaseException, debug: bool) -> NoReturn:
@@ -108,8 +109,6 @@ def update_format(source: str, output: str, overwrite: bool, debug: bool) -> Non
       bioimageio-run update-format old/rdf.yaml > new.bioimageio.yaml
       bioimageio-run update-format old/rdf.yaml --output old/updated.bioimageio.yaml
     """
-    from bioimageio_core.errors import ValidationError
-
     target = Path(output)
     if output != "-" and target.is_dir():
         target = target / "bioimageio.yaml"

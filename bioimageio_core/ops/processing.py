@@ -21,7 +21,10 @@ import attrs
 
 from bioimageio_core.errors import Loc, PluginError, loc_to_path
 from bioimageio_core.hookspecs import OpContext, OpSpec, OpTarget
+from bioimageio_core.plugins import processing_ops
+from bioimageio_core.settings import get_settings
 from bioimageio_core.shapes import TensorSpec
+from bioimageio_core.sources import open_file, root_of, root_or_cwd
 from bioimageio_core.stats import Measure, MeasureValue, StatsCalculator
 from bioimageio_core.tensor import Tensor
 
@@ -86,8 +89,6 @@ def build_ops(
         BioimageioError: preparing a step failed (e.g. its code may not run here).
     """
     if ops is None:
-        from bioimageio_core.plugins import processing_ops
-
         ops = processing_ops()
     target = OpTarget(member_id=member_id, axes_none_scope=axes_none_scope)
     bound = []
@@ -117,9 +118,6 @@ def build_ops(
 
 
 def _standalone_context(loc: str) -> OpContext:
-    from bioimageio_core.settings import get_settings
-    from bioimageio_core.sources import open_file, root_or_cwd
-
     root = root_or_cwd(None)
     return OpContext(
         model=None,
@@ -131,9 +129,6 @@ def _standalone_context(loc: str) -> OpContext:
 
 def model_op_context(model: Any) -> Callable[[str], OpContext]:
     """Contexts for the steps of ``model``: its files resolve against ``model.root``."""
-    from bioimageio_core.settings import get_settings
-    from bioimageio_core.sources import open_file, root_of
-
     root = root_of(model)
     settings = get_settings()
 

@@ -15,6 +15,7 @@ import numpy as np
 
 from bioimageio_core.adapters import AdapterRequest, ModelAdapter
 from bioimageio_core.errors import ServerError, UnsupportedWeightFormatError
+from bioimageio_core.plugins import install_hint_for
 from bioimageio_core.references import is_http_url
 from bioimageio_core.remote.client import (
     ModelRef,
@@ -23,7 +24,9 @@ from bioimageio_core.remote.client import (
     ServerInfo,
     UnknownModelError,
 )
+from bioimageio_core.remote.package import upload_package
 from bioimageio_core.settings import get_settings
+from bioimageio_core.sources import open_file, root_of
 from bioimageio_core.sources.roots import ZipRoot
 
 if TYPE_CHECKING:
@@ -114,7 +117,6 @@ def check_server_formats(
         entry = info.weight_formats.get(name)
         if entry is None:
             lines.append(f"{name}: no plugin on the server provides it")
-            from bioimageio_core.plugins import install_hint_for
 
             hints.append(install_hint_for(name))
         else:
@@ -148,8 +150,6 @@ def create_remote_adapter(
     :class:`UnsupportedWeightFormatError` (the server lacks the backend), and the server's own
     errors about the model.
     """
-    from bioimageio_core.sources import open_file, root_of
-
     settings = get_settings()
     client = ServerClient(server, token=token, settings=settings)
     try:
@@ -157,8 +157,6 @@ def create_remote_adapter(
         check_server_formats(info, descr, weights_format)
         ref = model_reference(source, descr)
         if ref is None:
-            from bioimageio_core.remote.package import upload_package
-
             with upload_package(descr) as path:
                 ref = ModelRef(package=client.ensure_package(path))
         remote = client.load_model(ref, weights_format=weights_format, devices=devices)

@@ -33,6 +33,7 @@ from bioimageio_core.remote.protocol import (
     encode_axes,
 )
 from bioimageio_core.settings import Settings, get_settings
+from bioimageio_core.sources.cache import sha256_of_file
 
 if TYPE_CHECKING:
     import requests
@@ -236,8 +237,6 @@ class ServerClient:
 
     def ensure_package(self, path: Path) -> str:
         """Upload the package at ``path`` unless the server has it already; its sha256."""
-        from bioimageio_core.sources.cache import sha256_of_file
-
         sha256 = sha256_of_file(path)
         if not self.has_package(sha256):
             self.upload_package(path, sha256)

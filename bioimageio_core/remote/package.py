@@ -15,6 +15,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from bioimageio_core.loading import dump_yaml
+from bioimageio_core.packaging import PACKAGE_YAML_NAME, plan_package
+
 if TYPE_CHECKING:
     from bioimageio_core.spec import ModelDescr
 
@@ -35,9 +38,6 @@ def write_upload_package(descr: ModelDescr, path: Path) -> Path:
     Files are fetched through the normal sources (sha256 checked) as for
     :func:`bioimageio_core.save_bioimageio_package`.
     """
-    from bioimageio_core.loading import dump_yaml
-    from bioimageio_core.packaging import PACKAGE_YAML_NAME, plan_package
-
     plan = plan_package(descr)
     with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as archive:
         archive.writestr(_member(PACKAGE_YAML_NAME), dump_yaml(plan.data).encode("utf-8"))

@@ -21,6 +21,7 @@ models run in parallel; forward calls to one model wait for each other (its lock
 from __future__ import annotations
 
 import hmac
+import json
 import logging
 import threading
 import time
@@ -38,8 +39,10 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from bioimageio_core import plugins
 from bioimageio_core._version import __version__
-from bioimageio_core.errors import InputError
+from bioimageio_core.digest import check_input_sizes
+from bioimageio_core.errors import InputError, PluginError
 from bioimageio_core.remote.protocol import (
     API_PREFIX,
     API_VERSION,
@@ -66,6 +69,8 @@ from bioimageio_core.server.requests import (
     parse_json,
 )
 from bioimageio_core.server.store import PackageStore
+from bioimageio_core.settings import get_settings
+from bioimageio_core.shapes import ModelSpec
 
 log = logging.getLogger("bioimageio_core.server")
 
@@ -76,8 +81,6 @@ class ServerState:
     """Everything the routes share: settings, the package store, the loaded models."""
 
     def __init__(self, config: ServerConfig, url: str) -> None:
-        from bioimageio_core.settings import get_settings
-
         self.config = config
         self.url = url
         self.settings = get_settings()
@@ -100,8 +103,6 @@ class ServerState:
             return self._devices
 
     def _list_devices(self) -> dict[str, list[str] | str]:
-        from bioimageio_core import plugins
-
         found: dict[str, list[str] | str] = {}
         for name, spec in plugins.weight_formats(self.settings).items():
             if spec.list_devices is None or _available(spec.is_available) is not None:
@@ -228,8 +229,6 @@ async def _read_body(request: Request, limit: int, what: str) -> bytes:
 
 
 async def _json_body(request: Request) -> Any:
-    import json
-
     body = await _read_body(request, MAX_JSON_BYTES, "JSON body")
     try:
         return json.loads(body)
@@ -256,8 +255,6 @@ async def health(request: Request) -> Response:
 
 
 async def info(request: Request) -> Response:
-    from bioimageio_core import plugins
-
     state = _state(request)
     registry = plugins.get_registry(state.settings)
     formats: dict[str, Any] = {}
@@ -413,9 +410,6 @@ def _check_inputs(
     axes: Mapping[str, tuple[str, ...]],
 ) -> None:
     """Refuse inputs the model cannot take, with the reason (422)."""
-    from bioimageio_core.digest import check_input_sizes
-    from bioimageio_core.shapes import ModelSpec
-
     spec = entry.model_spec
     expected = {t.id: t.axis_ids for t in spec.inputs}
     unknown = sorted(set(arrays) - set(expected))
@@ -456,8 +450,6 @@ def _check_inputs(
 def _encode_outputs(
     entry: ModelEntry, outputs: Mapping[str, np.ndarray[Any, Any]]
 ) -> tuple[bytes, str]:
-    from bioimageio_core.errors import PluginError
-
     output_axes = {t.id: t.axis_ids for t in entry.model_spec.outputs}
     missing = [oid for oid in output_axes if oid not in outputs]
     if missing:
@@ -539,8 +531,6 @@ def create_app(config: ServerConfig, url: str | None = None) -> Starlette:
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        from bioimageio_core import plugins
-
         state.store.prepare()
         await _in_thread(plugins.get_registry, state.settings)
         threading.Thread(target=state.devices, name="list-devices", daemon=True).start()

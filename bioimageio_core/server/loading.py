@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from bioimageio_core.errors import InputError
+from bioimageio_core.loading import load_description, validate_format
+from bioimageio_core.pipeline import load_model_adapter
 from bioimageio_core.references import is_http_url
 from bioimageio_core.remote.protocol import API_PREFIX, SHA256
 from bioimageio_core.server.config import ServerConfig
@@ -24,6 +26,8 @@ from bioimageio_core.server.errors import ApiError
 from bioimageio_core.server.models import Loaded, LoadSpec
 from bioimageio_core.settings import Settings
 from bioimageio_core.sources.roots import ZipRoot
+from bioimageio_core.spec import ModelDescr
+from bioimageio_core.testing import test_description
 
 if TYPE_CHECKING:
     from bioimageio_core.server.store import PackageStore
@@ -107,9 +111,6 @@ class ModelLoader:
             ValidationError: the description is invalid.
             InputError: it is no model.
         """
-        from bioimageio_core.loading import load_description
-        from bioimageio_core.spec import ModelDescr
-
         descr = load_description(self._target(spec), perform_io_checks=False)
         if not isinstance(descr, ModelDescr):
             raise InputError(
@@ -124,8 +125,6 @@ class ModelLoader:
 
     def load(self, spec: LoadSpec) -> Loaded:
         """Load the model for forward calls (the :class:`ModelCache` loader)."""
-        from bioimageio_core.pipeline import load_model_adapter
-
         descr = self.description(spec)
         adapter, weights_format = load_model_adapter(
             descr, weights_format=spec.weights_format, devices=spec.devices
@@ -134,9 +133,6 @@ class ModelLoader:
 
     def test(self, spec: LoadSpec, stop_early: bool) -> dict[str, Any]:
         """``POST /v1/test``: format validation, then the model's tests here; the summary."""
-        from bioimageio_core.loading import validate_format
-        from bioimageio_core.testing import test_description
-
         summary = validate_format(self._target(spec), perform_io_checks=False)
         if summary.is_valid:
             summary = test_description(
@@ -150,8 +146,6 @@ class ModelLoader:
 
     def validate(self, spec: LoadSpec, perform_io_checks: bool) -> dict[str, Any]:
         """``POST /v1/validate``: the validation summary of the description."""
-        from bioimageio_core.loading import validate_format
-
         summary = validate_format(self._target(spec), perform_io_checks=perform_io_checks)
         return _relabel(summary, spec)
 

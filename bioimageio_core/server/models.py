@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import numpy as np
 
+from bioimageio_core.shapes import axis_specs_from_model
+
 if TYPE_CHECKING:
     from bioimageio_core.adapters import ModelAdapter
     from bioimageio_core.shapes import ModelSpec
@@ -67,8 +69,6 @@ class ModelEntry:
     """One loaded model; ``forward`` holds its lock."""
 
     def __init__(self, key: str, spec: LoadSpec, loaded: Loaded) -> None:
-        from bioimageio_core.shapes import axis_specs_from_model
-
         self.key = key
         self.spec = spec
         self.descr = loaded.descr

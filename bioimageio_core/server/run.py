@@ -12,9 +12,13 @@ import socket
 import sys
 from typing import Any
 
+import uvicorn
+from uvicorn.config import LOGGING_CONFIG
+
 from bioimageio_core._version import __version__
 from bioimageio_core.errors import SettingsError
 from bioimageio_core.remote.protocol import API_PREFIX
+from bioimageio_core.server.app import create_app
 from bioimageio_core.server.config import ServerConfig
 
 log = logging.getLogger("bioimageio_core.server")
@@ -51,8 +55,6 @@ def url_of(sock: socket.socket, scheme: str = "http") -> str:
 
 
 def _log_config(level: str) -> dict[str, Any]:
-    from uvicorn.config import LOGGING_CONFIG
-
     config: dict[str, Any] = copy.deepcopy(LOGGING_CONFIG)
     config["loggers"]["bioimageio_core.server"] = {
         "handlers": ["default"],
@@ -70,10 +72,6 @@ def serve(
 ) -> None:
     """Serve until stopped (blocks). Prints ``listening on <url>`` to standard error once the
     socket is bound."""
-    import uvicorn
-
-    from bioimageio_core.server.app import create_app
-
     sock = bind(config.check().host, config.port)
     try:
         scheme = "https" if ssl_certfile else "http"

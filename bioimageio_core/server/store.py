@@ -17,6 +17,8 @@ import anyio.to_thread
 
 from bioimageio_core.errors import SourceError
 from bioimageio_core.server.errors import ApiError
+from bioimageio_core.sources.resolve import find_yaml_name
+from bioimageio_core.sources.zips import check_zip
 
 _PART = ".upload-"
 _FLUSH_BYTES = 4 * 1024 * 1024
@@ -87,9 +89,6 @@ class PackageStore:
 
 def _check_package(path: Path) -> None:
     """A safe zip holding a description, or :class:`ApiError` 422."""
-    from bioimageio_core.sources.resolve import find_yaml_name
-    from bioimageio_core.sources.zips import check_zip
-
     try:
         names = check_zip(path, label="the uploaded package")
         find_yaml_name(names, where="the uploaded package")

@@ -23,6 +23,7 @@ from bioimageio_core.errors import (
     UnresolvedSourceError,
 )
 from bioimageio_core.hookspecs import ResolvedSource, SourceResolverSpec
+from bioimageio_core.plugins import source_resolvers
 from bioimageio_core.references import is_http_url
 from bioimageio_core.settings import Settings, get_settings
 from bioimageio_core.sources.cache import sha256_of_file
@@ -73,8 +74,6 @@ class PendingResolution:
 
 def accepted_forms(settings: Settings | None = None) -> tuple[str, ...]:
     """Every source form accepted here: local forms, then each resolver's ``forms``."""
-    from bioimageio_core.plugins import source_resolvers
-
     forms = list(LOCAL_FORMS)
     for spec in source_resolvers(settings).values():
         forms.extend(spec.forms)
@@ -88,8 +87,6 @@ def forms_hint(settings: Settings | None = None) -> str:
 
 def claiming_resolvers(source: str, settings: Settings | None = None) -> list[SourceResolverSpec]:
     """The resolvers that claim ``source``, in the order they are asked."""
-    from bioimageio_core.plugins import source_resolvers
-
     claiming = []
     for spec in source_resolvers(settings).values():
         try:

@@ -8,13 +8,11 @@ IO, the caller decides where descriptions come from (files, URLs, ids, the cache
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from bioimageio_core.spec.build import SpecExtensions, build_description
 from bioimageio_core.spec.issues import Issue, Loc
-
-if TYPE_CHECKING:
-    from bioimageio_core.spec.build import SpecExtensions
-    from bioimageio_core.spec.model import ModelDescr
+from bioimageio_core.spec.model import ModelDescr
 
 UpstreamLoader = Callable[[str], Mapping[str, Any]]
 """``reference -> raw description`` of the model an ``output_of`` names; raises when it cannot."""
@@ -44,9 +42,6 @@ def check_output_of(
 def _iter_issues(
     model: ModelDescr, load: UpstreamLoader, extensions: SpecExtensions | None
 ) -> Iterator[Issue]:
-    from bioimageio_core.spec.build import build_description
-    from bioimageio_core.spec.model import ModelDescr
-
     for reference, indices in upstream_references(model).items():
         locs: list[Loc] = [("inputs", i, "output_of") for i in indices]
         try:
