@@ -238,14 +238,9 @@ def open_file(root: Root, reference: str, sha256: str | None = None) -> Path:
     expected = normalize_sha256(sha256)
     if is_http_url(reference):
         return download(reference, sha256=expected)
-    problem = reference_problem(reference)
-    if problem is not None:
-        raise _outside(root, reference, problem)
+    _refuse_outside(root, reference)
     if isinstance(root, UrlRoot):
-        url = root.join(reference)
-        if not url.startswith(root.base):
-            raise _outside(root, reference, f"resolves to {url}")
-        return download(url, sha256=expected)
+        return download(_join_inside(root, reference), sha256=expected)
     if isinstance(root, ZipRoot):
         extracted = extract_member(root.path, member_name(reference))
         if expected is not None:
@@ -254,35 +249,17 @@ def open_file(root: Root, reference: str, sha256: str | None = None) -> Path:
                 extracted.unlink(missing_ok=True)
                 raise HashMismatchError(reference, expected, actual)
         return extracted
-    path = root.path / reference
-    try:
-        if not path.exists():
-            raise SourceError(f"file not found: {reference}", hint=f"looked for {path}")
-        base = root.path.resolve()
-        real = path.resolve()
-        if real != base and base not in real.parents:
-            raise _outside(root, reference, f"is, or passes through, a symbolic link to {real}")
-        if expected is not None:
-            if not path.is_file():
-                raise SourceError(f"{reference} is a folder, but a sha256 is given for it")
+    path = _path_inside(root, reference)
+    if expected is not None:
+        if not path.is_file():
+            raise SourceError(f"{reference} is a folder, but a sha256 is given for it")
+        try:
             actual = sha256_of_file(path)
-            if actual != expected:
-                raise HashMismatchError(reference, expected, actual)
-    except SourceError:
-        raise
-    except OSError as e:  # a name too long, no permission, …
-        raise SourceError(f"cannot read {reference}: {e.strerror or e}", hint=f"at {path}") from None
+        except OSError as e:  # no permission, …
+            raise SourceError(f"cannot read {reference}: {e.strerror or e}", hint=f"at {path}") from None
+        if actual != expected:
+            raise HashMismatchError(reference, expected, actual)
     return path
-
-
-def _outside(root: Root, reference: str, problem: str) -> SourceError:
-    where = {FolderRoot: "folder", ZipRoot: "package", UrlRoot: "URL folder"}[type(root)]
-    return SourceError(
-        f"file reference {reference!r} {problem}: files outside the description's {where} "
-        f"{root} are not allowed",
-        hint="reference files inside the model's folder or package by a relative path "
-        "('/' between folders), or by an http(s) URL",
-    )
 
 
 def check_file(root: Root, reference: str) -> str:
@@ -296,25 +273,56 @@ def check_file(root: Root, reference: str) -> str:
     """
     if is_http_url(reference):
         return check_url(reference)
-    problem = reference_problem(reference)
-    if problem is not None:
-        raise _outside(root, reference, problem)
+    _refuse_outside(root, reference)
     if isinstance(root, UrlRoot):
-        url = root.join(reference)
-        if not url.startswith(root.base):
-            raise _outside(root, reference, f"resolves to {url}")
-        return check_url(url)
+        return check_url(_join_inside(root, reference))
     if isinstance(root, ZipRoot):
         name = member_name(reference)
         names = set(check_zip(root.path))
         if name not in names and name.rstrip("/") + "/" not in names:
             raise SourceError(f"file not found: {reference}", hint=f"looked in {root}")
         return "found in the package"
+    _path_inside(root, reference)
+    return "found"
+
+
+def _refuse_outside(root: Root, reference: str) -> None:
+    """Raise :class:`SourceError` for a relative reference that could leave ``root``."""
+    problem = reference_problem(reference)
+    if problem is not None:
+        raise _outside(root, reference, problem)
+
+
+def _join_inside(root: UrlRoot, reference: str) -> str:
+    """The URL of a relative reference, which must stay below ``root``."""
+    url = root.join(reference)
+    if not url.startswith(root.base):
+        raise _outside(root, reference, f"resolves to {url}")
+    return url
+
+
+def _path_inside(root: FolderRoot, reference: str) -> Path:
+    """The existing local path of ``reference`` in ``root``, not behind a symbolic link that
+    leads out of it; raises :class:`SourceError` otherwise."""
     path = root.path / reference
-    if not path.exists():
+    try:
+        exists = path.exists()
+        base = root.path.resolve()
+        real = path.resolve()
+    except OSError as e:  # a name too long, no permission, …
+        raise SourceError(f"cannot read {reference}: {e.strerror or e}", hint=f"at {path}") from None
+    if not exists:
         raise SourceError(f"file not found: {reference}", hint=f"looked for {path}")
-    base = root.path.resolve()
-    real = path.resolve()
     if real != base and base not in real.parents:
         raise _outside(root, reference, f"is, or passes through, a symbolic link to {real}")
-    return "found"
+    return path
+
+
+def _outside(root: Root, reference: str, problem: str) -> SourceError:
+    where = {FolderRoot: "folder", ZipRoot: "package", UrlRoot: "URL folder"}[type(root)]
+    return SourceError(
+        f"file reference {reference!r} {problem}: files outside the description's {where} "
+        f"{root} are not allowed",
+        hint="reference files inside the model's folder or package by a relative path "
+        "('/' between folders), or by an http(s) URL",
+    )

@@ -202,6 +202,19 @@ def test_files_of_a_package_are_looked_up_in_the_zip(tmp_path: Path) -> None:
         check_file(FolderRoot(tmp_path), "nope")
 
 
+def test_an_unreadable_local_name_is_a_file_error_not_a_crash(tmp_path: Path) -> None:
+    """A name the file system refuses (too long) is reported at its field, like a missing file."""
+    name = "c" * 300 + ".png"
+    (tmp_path / "rdf.yaml").write_text(dataset_yaml("data.zip", [name]))
+    (tmp_path / "data.zip").write_bytes(b"x")
+    with pytest.raises(SourceError, match="cannot read"):
+        check_file(FolderRoot(tmp_path), name)
+    summary = validate_format(tmp_path / "rdf.yaml")
+    assert summary.status == "failed"
+    assert [(e.loc, e.type) for _, e in summary.errors] == [(("covers", 0), "file_error")]
+    assert "cannot read" in summary.first_error_text()
+
+
 def test_cli_validate_and_test_a_dataset_write_json_and_html(
     server: CountingServer, tmp_path: Path
 ) -> None:
