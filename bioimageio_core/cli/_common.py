@@ -11,11 +11,11 @@ import sys
 import warnings
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from types import TracebackType
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
+from bioimageio_core._closing import Closing
 from bioimageio_core.errors import BioimageioError, ValidationError
 
 if TYPE_CHECKING:
@@ -180,7 +180,7 @@ def show_progress(quiet: bool) -> bool:
     return not quiet and sys.stderr.isatty()
 
 
-class Progress:
+class Progress(Closing):
     """A tqdm bar on a terminal, nothing otherwise; use as a context manager."""
 
     def __init__(self, total: int, desc: str, *, enabled: bool, unit: str = "sample") -> None:
@@ -199,17 +199,10 @@ class Progress:
         if self._bar is not None:
             self._bar.set_postfix_str(text, refresh=True)
 
-    def __enter__(self) -> Progress:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def close(self) -> None:
         if self._bar is not None:
             self._bar.close()
+            self._bar = None
 
 
 def info(message: str, quiet: bool) -> None:

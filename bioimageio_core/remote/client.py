@@ -11,13 +11,13 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from types import TracebackType
 from typing import IO, TYPE_CHECKING, Any
 
 import attrs
 import numpy as np
 
 from bioimageio_core import errors
+from bioimageio_core._closing import Closing
 from bioimageio_core.errors import BioimageioError, ServerError
 from bioimageio_core.references import is_http_url
 from bioimageio_core.remote.protocol import (
@@ -126,7 +126,7 @@ def normalize_server_url(url: str) -> str:
     return text
 
 
-class ServerClient:
+class ServerClient(Closing):
     """Talks to one server. Use as a context manager (or call :meth:`close`).
 
     ``token`` defaults to ``BIOIMAGEIO_SERVER_TOKEN``. Requests that fail to connect (refused,
@@ -159,17 +159,6 @@ class ServerClient:
         self._session.headers["User-Agent"] = self.settings.user_agent
         if self.token:
             self._session.headers["Authorization"] = f"Bearer {self.token}"
-
-    def __enter__(self) -> ServerClient:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def close(self) -> None:
         self._session.close()

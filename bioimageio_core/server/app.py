@@ -338,14 +338,7 @@ async def upload_package(request: Request) -> Response:
 
 async def load_model(request: Request) -> Response:
     state = _state(request)
-    parsed = parse_json(await _json_body(request), ModelRequest)
-    spec = LoadSpec(
-        package=parsed.package,
-        source=parsed.source,
-        weights_format=parsed.weights_format,
-        devices=check_devices(state.config, parsed.devices),
-    )
-    state.loader.check_reference(spec)
+    spec = _load_spec(state, parse_json(await _json_body(request), ModelRequest))
     key = state.cache.register(spec)
 
     def load() -> dict[str, Any]:
@@ -464,6 +457,14 @@ def _encode_outputs(
 async def test_model(request: Request) -> Response:
     state = _state(request)
     parsed = parse_json(await _json_body(request), TestRequest)
+    spec = _load_spec(state, parsed)
+    async with state.test_lock:  # a test loads its own models: one at a time
+        summary = await _in_thread(state.loader.test, spec, parsed.stop_early)
+    return JSONResponse(summary)
+
+
+def _load_spec(state: ServerState, parsed: ModelRequest) -> LoadSpec:
+    """The model a request names, its devices and reference checked before anything loads."""
     spec = LoadSpec(
         package=parsed.package,
         source=parsed.source,
@@ -471,9 +472,7 @@ async def test_model(request: Request) -> Response:
         devices=check_devices(state.config, parsed.devices),
     )
     state.loader.check_reference(spec)
-    async with state.test_lock:  # a test loads its own models: one at a time
-        summary = await _in_thread(state.loader.test, spec, parsed.stop_early)
-    return JSONResponse(summary)
+    return spec
 
 
 async def validate(request: Request) -> Response:

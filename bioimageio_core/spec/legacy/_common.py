@@ -73,6 +73,17 @@ def parse_format_version(value: object) -> tuple[int, int, int] | None:
     return int(match.group(1)), int(match.group(2)), int(match.group(3) or 0)
 
 
+def move_nicknames(data: dict[str, Any]) -> None:
+    """``config.bioimageio.nickname`` / ``nickname_icon`` (formats before model 0.5 and generic
+    0.3) become the top-level ``id`` / ``id_emoji`` unless those are given."""
+    config = data.get("config")
+    bioimageio = config.get("bioimageio") if isinstance(config, dict) else None
+    if isinstance(bioimageio, dict):
+        for old, new in (("nickname", "id"), ("nickname_icon", "id_emoji")):
+            if old in bioimageio and new not in data:
+                data[new] = bioimageio.pop(old)
+
+
 def file_name_of(source: object) -> str:
     """:func:`~bioimageio_core.references.file_name` of a raw YAML value ('' for a
     non-string)."""

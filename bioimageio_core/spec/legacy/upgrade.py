@@ -20,7 +20,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from bioimageio_core.spec.issues import Issue
-from bioimageio_core.spec.legacy._common import IssueLog, parse_format_version, suffix_of
+from bioimageio_core.spec.legacy._common import (
+    IssueLog,
+    move_nicknames,
+    parse_format_version,
+    suffix_of,
+)
 
 MODEL_FORMAT_VERSION = "0.5.14"
 GENERIC_FORMAT_VERSION = "0.3.4"
@@ -107,12 +112,7 @@ def convert_generic_v0_2(raw: Mapping[str, Any]) -> tuple[dict[str, Any], list[I
                 f"name {name!r} written as {fixed!r}: 0.3 names use letters, "
                 "digits, spaces and _+-()",
             )
-    config = data.get("config")
-    bioimageio = config.get("bioimageio") if isinstance(config, dict) else None
-    if isinstance(bioimageio, dict):
-        for old, new in (("nickname", "id"), ("nickname_icon", "id_emoji")):
-            if old in bioimageio and new not in data:
-                data[new] = bioimageio.pop(old)
+    move_nicknames(data)
     wrap_file_fields(data)
     data["format_version"] = GENERIC_FORMAT_VERSION
     return data, log.issues

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bioimageio_core.spec.legacy._common import IssueLog
+from bioimageio_core.spec.legacy._common import IssueLog, move_nicknames
 
 #: 0.3 root-level fields describing the architecture of the pytorch_state_dict weights
 _ROOT_ARCHITECTURE_FIELDS = {
@@ -48,12 +48,7 @@ def upgrade_to_v0_4(data: dict[str, Any], fv: tuple[int, int, int], log: IssueLo
         if isinstance(uri, str) and uri:
             data["parent"] = {"id": uri}
             log.warn(("parent", "uri"), f"parent given by 'uri'; read as id {uri!r}")
-    config = data.get("config")
-    bioimageio = config.get("bioimageio") if isinstance(config, dict) else None
-    if isinstance(bioimageio, dict):
-        for old, new in (("nickname", "id"), ("nickname_icon", "id_emoji")):
-            if old in bioimageio and new not in data:
-                data[new] = bioimageio.pop(old)
+    move_nicknames(data)
 
 
 def _move_root_architecture(
