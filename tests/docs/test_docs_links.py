@@ -10,7 +10,15 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 PAGES = [
     ROOT / "docs" / name
-    for name in ("index.md", "user-guide.md", "descriptors.md", "cli.md", "plugins.md", "server.md")
+    for name in (
+        "index.md",
+        "user-guide.md",
+        "descriptors.md",
+        "cli.md",
+        "plugins.md",
+        "server.md",
+        "internals.md",
+    )
 ] + [ROOT / "docs" / "examples" / "minimal-plugin" / "README.md"]
 LINK = re.compile(r"\]\(([^)\s]+)\)")
 FENCE = re.compile(r"```.*?```", re.S)
