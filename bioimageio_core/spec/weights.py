@@ -21,6 +21,7 @@ from bioimageio_core.spec._convert import (
     structure_value,
 )
 from bioimageio_core.spec.generic import Author, FileDescr
+from bioimageio_core.spec.issues import Loc
 
 _SOURCE = v.length(min=1)
 E = TypeVar("E")
@@ -159,7 +160,7 @@ class KerasV3WeightsDescr(WeightsEntryDescrBase):
     keras_version: str = attrs.field(validator=v.version_at_least(3), metadata={KIND: "version"})
     backend: tuple[KerasBackendName, str]
 
-    def _issues(self) -> Iterator[tuple[tuple[str | int, ...], str]]:
+    def _issues(self) -> Iterator[tuple[Loc, str]]:
         if not file_name(self.source).endswith(".keras"):
             yield ("source",), f"'source' must be a '.keras' file (got {self.source!r})"
 
