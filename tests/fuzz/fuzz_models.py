@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from descriptions import described, described_v0_4
 
 KERNEL = np.array([[0.0, 0.125, 0.0], [0.125, 0.5, 0.125], [0.0, 0.125, 0.0]], dtype=np.float32)
 INPUT_SHAPE = (1, 1, 24, 24)
@@ -43,14 +44,12 @@ def seed_v0_5(sha: dict[str, str]) -> dict[str, Any]:
         }
 
     return {
-        "format_version": "0.5.4",
-        "type": "model",
-        "name": "fuzz model",
-        "description": "a 3x3 convolution",
-        "authors": [{"name": "Test Author"}],
-        "cite": [{"text": "test", "doi": "10.1234/test"}],
-        "license": "MIT",
-        "documentation": "README.md",
+        **described(
+            "0.5.4",
+            "fuzz model",
+            description="a 3x3 convolution",
+            documentation="README.md",
+        ),
         "tags": ["fuzz"],
         "inputs": [
             {
@@ -103,15 +102,7 @@ def seed_v0_5(sha: dict[str, str]) -> dict[str, Any]:
 def seed_v0_4(sha: dict[str, str]) -> dict[str, Any]:
     """The same model in format 0.4 (converted to 0.5 when loaded)."""
     return {
-        "format_version": "0.4.10",
-        "type": "model",
-        "name": "fuzz model 04",
-        "description": "a 3x3 convolution",
-        "authors": [{"name": "Test Author"}],
-        "cite": [{"text": "test", "doi": "10.1234/test"}],
-        "license": "MIT",
-        "documentation": "README.md",
-        "timestamp": "2024-01-01T00:00:00",
+        **described_v0_4("fuzz model 04", description="a 3x3 convolution"),
         "test_inputs": ["test_input.npy"],
         "test_outputs": ["test_output.npy"],
         "inputs": [

@@ -5,17 +5,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from descriptions import described
+
 CORPUS = Path(__file__).resolve().parents[2] / ".." / "shared" / "conformance" / "rdfs"
 
 MODEL_V0_4: dict[str, Any] = {
-    "format_version": "0.4.10",
-    "type": "model",
-    "name": "Small test model",
-    "description": "a model for conversion tests",
-    "authors": [{"name": "Ada"}],
-    "cite": [{"text": "a paper", "doi": "10.1234/abcd"}],
-    "license": "MIT",
-    "documentation": "README.md",
+    **described(
+        "0.4.10",
+        "Small test model",
+        description="a model for conversion tests",
+        documentation="README.md",
+    ),
     "timestamp": "2020-01-01T00:00:00",
     "inputs": [
         {

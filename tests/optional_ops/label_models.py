@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 import yaml
+from descriptions import described
 
 Array = np.ndarray[Any, Any]
 
@@ -63,13 +64,11 @@ def label_model(
         inputs["test_tensor"] = {"source": "test_input.npy"}
         outputs["test_tensor"] = {"source": "test_output.npy"}
     raw = {
-        "format_version": "0.5.14",
-        "type": "model",
-        "name": "identity label model",
-        "description": "passes raw maps through to an instance segmentation op",
-        "authors": [{"name": "Test Author"}],
-        "cite": [{"text": "test", "doi": "10.1234/test"}],
-        "license": "MIT",
+        **described(
+            "0.5.14",
+            "identity label model",
+            description="passes raw maps through to an instance segmentation op",
+        ),
         "inputs": [inputs],
         "outputs": [outputs],
         "weights": {"numpy_conv": {"source": "weights.npz"}},

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import pytest
 import yaml
+from descriptions import described
 
 from bioimageio_core import plugins
 from bioimageio_core.adapters import AdapterRequest, ModelAdapter
@@ -67,13 +68,7 @@ def affine_model_data(weights: Mapping[str, Any]) -> dict[str, Any]:
         {"type": "space", "id": "x", "size": 8},
     ]
     return {
-        "format_version": "0.5.4",
-        "type": "model",
-        "name": "affine test model",
-        "description": "y = 2 x + 1",
-        "authors": [{"name": "test"}],
-        "cite": [{"text": "test", "doi": "10.1000/xyz"}],
-        "license": "MIT",
+        **described("0.5.4", "affine test model", description="y = 2 x + 1"),
         "inputs": [
             {
                 "id": "raw",

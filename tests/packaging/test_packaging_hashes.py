@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from descriptions import described
 from pkg_helpers import read_yaml, sha256, snapshot, write_yaml
 
 from bioimageio_core.errors import BioimageioError, SourceError, ValidationError
@@ -121,14 +122,7 @@ def test_update_hashes_keeps_format_0_4(
     (folder / "unet.py").write_bytes((example_copy / "unet.py").read_bytes())
     tensor = {"axes": "bcyx", "data_type": "float32"}
     raw = {
-        "format_version": "0.4.10",
-        "type": "model",
-        "name": "old model",
-        "description": "a 0.4 model",
-        "authors": [{"name": "test"}],
-        "cite": [{"text": "test", "doi": "10.1000/xyz"}],
-        "license": "MIT",
-        "documentation": "README.md",
+        **described("0.4.10", "old model", description="a 0.4 model", documentation="README.md"),
         "test_inputs": ["in.npy"],
         "test_outputs": ["out.npy"],
         "inputs": [{"name": "raw", "shape": [1, 1, 16, 16], **tensor}],

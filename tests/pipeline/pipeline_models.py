@@ -10,6 +10,7 @@ from typing import Any
 import attrs
 import numpy as np
 import yaml
+from descriptions import described
 
 from bioimageio_core import plugins
 from bioimageio_core.sources import FolderRoot
@@ -104,13 +105,11 @@ def raw_model(inputs: Sequence[InputDef], outputs: Sequence[OutputDef]) -> dict[
             entry["postprocessing"] = [dict(p) for p in o.postprocessing]
         raw_outputs.append(entry)
     return {
-        "format_version": "0.5.4",
-        "type": "model",
-        "name": "numpy convolution test model",
-        "description": "a fixed convolution for pipeline tests",
-        "authors": [{"name": "Test Author"}],
-        "cite": [{"text": "test", "doi": "10.1234/test"}],
-        "license": "MIT",
+        **described(
+            "0.5.4",
+            "numpy convolution test model",
+            description="a fixed convolution for pipeline tests",
+        ),
         "inputs": raw_inputs,
         "outputs": raw_outputs,
         "weights": {"numpy_conv": {"source": "weights.npz"}},

@@ -9,6 +9,7 @@ import attrs
 import numpy as np
 import pytest
 import yaml
+from descriptions import described
 from pipeline_models import InputDef, OutputDef, conv_model, kernel, oracle_conv
 
 import bioimageio_core
@@ -128,14 +129,12 @@ def test_a_0_4_model_tiles(tmp_path: Path) -> None:
     k = kernel(2, seed=6)
     conv_model(tmp_path, outputs=[OutputDef("out", k)])  # writes weights.npz
     raw = {
-        "format_version": "0.4.10",
-        "type": "model",
-        "name": "numpy convolution 0.4",
-        "description": "a 0.4 description",
-        "authors": [{"name": "Test Author"}],
-        "cite": [{"text": "test", "doi": "10.1234/test"}],
-        "license": "MIT",
-        "documentation": "README.md",
+        **described(
+            "0.4.10",
+            "numpy convolution 0.4",
+            description="a 0.4 description",
+            documentation="README.md",
+        ),
         "test_inputs": ["in.npy"],
         "test_outputs": ["out.npy"],
         "timestamp": "2024-01-01T00:00:00",

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 import yaml
+from descriptions import tiny_model_v0_4
 
 from bioimageio_core import ValidationError, load_description, validate_format
 from bioimageio_core.spec import ModelDescr, build_description
@@ -102,22 +103,10 @@ def test_invalid_or_non_model_upstream_is_an_error() -> None:
 
 
 def test_upstream_in_format_0_4_is_matched_by_output_name() -> None:
-    upstream_v0_4 = {
-        "format_version": "0.4.10",
-        "type": "model",
-        "name": "old upstream",
-        "description": "d",
-        "authors": [{"name": "a"}],
-        "cite": [{"text": "t", "url": "https://example.com"}],
-        "license": "MIT",
-        "documentation": "README.md",
-        "timestamp": "2024-01-01T00:00:00",
-        "inputs": [{"name": "raw", "axes": "bcx", "data_type": "float32", "shape": [1, 1, 8]}],
-        "outputs": [{"name": "mask", "axes": "bcx", "data_type": "float32", "shape": [1, 1, 8]}],
-        "test_inputs": ["a.npy"],
-        "test_outputs": ["b.npy"],
-        "weights": {"onnx": {"source": "w.onnx", "opset_version": 17}},
-    }
+    upstream_v0_4 = tiny_model_v0_4(
+        name="old upstream",
+        outputs=[{"name": "mask", "axes": "bcx", "data_type": "float32", "shape": [1, 1, 8]}],
+    )
     down = _descr(model("downstream model", ["mask"], ["out"], output_of="old"))
     assert check_output_of(down, Loader({"old": upstream_v0_4})) == []
 

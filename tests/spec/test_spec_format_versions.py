@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from descriptions import tiny_model_v0_4
 from spec_examples import minimal_model
 
 from bioimageio_core.spec import (
@@ -320,7 +321,7 @@ def test_inline_training_data_is_upgraded_too() -> None:
 
 
 def test_model_0_4_keeps_emoji_icon_and_older_rules_apply_when_discovered() -> None:
-    raw = _model_v0_4(icon="🦈", license="my own license", documentation="notebook.ipynb")
+    raw = tiny_model_v0_4(icon="🦈", license="my own license", documentation="notebook.ipynb")
     discovered = build_description(raw)
     assert isinstance(discovered.descr, ModelDescr), discovered.errors
     assert discovered.descr.icon == "🦈"
@@ -329,26 +330,6 @@ def test_model_0_4_keeps_emoji_icon_and_older_rules_apply_when_discovered() -> N
     # the current format does not allow them: asking for it makes them errors
     latest = build_description(raw, format_version="latest")
     assert {("license",), ("documentation",)} <= set(_errors(latest))
-
-
-def _model_v0_4(**fields: Any) -> dict[str, Any]:
-    return {
-        "format_version": "0.4.10",
-        "type": "model",
-        "name": "old model",
-        "description": "d",
-        "authors": [{"name": "a"}],
-        "cite": [{"text": "t", "url": "https://example.com"}],
-        "license": "MIT",
-        "documentation": "README.md",
-        "timestamp": "2024-01-01T00:00:00",
-        "inputs": [{"name": "raw", "axes": "bcx", "data_type": "float32", "shape": [1, 1, 8]}],
-        "outputs": [{"name": "out", "axes": "bcx", "data_type": "float32", "shape": [1, 1, 8]}],
-        "test_inputs": ["a.npy"],
-        "test_outputs": ["b.npy"],
-        "weights": {"onnx": {"source": "w.onnx", "opset_version": 17}},
-        **fields,
-    }
 
 
 def test_name_with_surrounding_whitespace_is_a_warning() -> None:
@@ -366,7 +347,7 @@ def test_name_with_surrounding_whitespace_is_a_warning() -> None:
     ],
 )
 def test_writing_a_0_4_model_keeps_a_fixed_batch_size(shape: Any, written_size: int | None) -> None:
-    raw = _model_v0_4()
+    raw = tiny_model_v0_4()
     raw["inputs"][0]["shape"] = shape
     raw["outputs"][0]["shape"] = {"reference_tensor": "raw", "scale": [1, 1, 1], "offset": [0, 0, 0]}
     discovered = build_description(raw).descr

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 import yaml
+from descriptions import described
 from scipy import ndimage
 
 Array = np.ndarray[Any, Any]
@@ -78,13 +79,11 @@ def write_model(
         }
 
     raw: dict[str, Any] = {
-        "format_version": format_version,
-        "type": "model",
-        "name": "conv test model",
-        "description": "a 3x3 convolution for model testing",
-        "authors": [{"name": "Test Author"}],
-        "cite": [{"text": "test", "doi": "10.1234/test"}],
-        "license": "MIT",
+        **described(
+            format_version,
+            "conv test model",
+            description="a 3x3 convolution for model testing",
+        ),
         "inputs": [
             {
                 "id": "raw",
@@ -150,13 +149,7 @@ def write_two_input_model(folder: Path) -> Path:
         ]
 
     raw = {
-        "format_version": "0.5.4",
-        "type": "model",
-        "name": "two input model",
-        "description": "two inputs, two outputs",
-        "authors": [{"name": "Test Author"}],
-        "cite": [{"text": "test", "doi": "10.1234/test"}],
-        "license": "MIT",
+        **described("0.5.4", "two input model", description="two inputs, two outputs"),
         "inputs": [{"id": tid, "axes": axes(None)} for tid in ("a", "b")],
         "outputs": [{"id": f"out_{tid}", "axes": axes(tid)} for tid in ("a", "b")],
         "weights": {"numpy_conv": {"source": "weights.npz"}},
@@ -177,14 +170,7 @@ def write_v04_model(
     np.savez(folder / "weights.npz", kernel_0=KERNEL)
     (folder / "README.md").write_text("# conv 0.4\n")
     raw: dict[str, Any] = {
-        "format_version": "0.4.10",
-        "type": "model",
-        "name": "conv 04",
-        "description": "a 0.4 model",
-        "authors": [{"name": "Test Author"}],
-        "cite": [{"text": "test", "doi": "10.1234/test"}],
-        "license": "MIT",
-        "documentation": "README.md",
+        **described("0.4.10", "conv 04", description="a 0.4 model", documentation="README.md"),
         "test_inputs": ["test_input.npy"],
         "test_outputs": ["test_output.npy"],
         "inputs": [
