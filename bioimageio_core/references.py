@@ -16,7 +16,7 @@ description's root, or an http(s) URL. Every module that asks one of these quest
 from __future__ import annotations
 
 import re
-from urllib.parse import unquote, urlsplit
+from urllib.parse import SplitResult, unquote, urlsplit
 
 _HTTP_SCHEMES = ("http", "https")
 _ZENODO_FILE_API_END = "content"
@@ -24,18 +24,27 @@ _SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*):")
 _DRIVE = re.compile(r"[A-Za-z]:")
 
 
+def _split(reference: str) -> SplitResult | None:
+    try:
+        return urlsplit(reference)
+    except ValueError:  # e.g. an unclosed "[" of an IPv6 host
+        return None
+
+
 def is_http_url(reference: str) -> bool:
     """Whether ``reference`` is an absolute http(s) URL (scheme in any case)."""
-    return urlsplit(reference).scheme in _HTTP_SCHEMES
+    split = _split(reference)
+    return split is not None and split.scheme in _HTTP_SCHEMES
 
 
 def is_remote_reference(reference: str) -> bool:
-    """Whether ``reference`` may name a remote resource: any URL scheme but ``file:``.
+    """Whether ``reference`` may name a remote resource: any URL scheme but ``file:``, and
+    anything that cannot be parsed as a URL at all.
 
     A Windows drive (``C:\\\\models\\\\a.py``) is local: its "scheme" is one letter.
     """
-    scheme = urlsplit(reference).scheme
-    return len(scheme) > 1 and scheme != "file"
+    split = _split(reference)
+    return split is None or (len(split.scheme) > 1 and split.scheme != "file")
 
 
 def file_name(reference: str) -> str:
@@ -77,6 +86,8 @@ def reference_problem(reference: str) -> str | None:
     """
     if any(ord(c) < 32 or ord(c) == 127 for c in reference):
         return "contains a control character"
+    if _split(reference) is None:
+        return "cannot be read as a URL or a path (an unclosed '[' in a host name?)"
     if is_http_url(reference):
         if not urlsplit(reference).netloc:
             return "is an http(s) URL without a host"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from descriptions import tiny_model_v0_4
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -11,7 +12,9 @@ from bioimageio_core.references import (
     file_suffix,
     is_http_url,
     is_remote_reference,
+    reference_problem,
 )
+from bioimageio_core.spec import build_description
 
 SEGMENT = st.from_regex(r"[A-Za-z0-9_-][A-Za-z0-9_.-]{0,11}", fullmatch=True).filter(
     lambda s: s not in (".", "..")
@@ -95,3 +98,18 @@ def test_http_url_and_remote_reference_differ_on_purpose(
 def test_every_http_url_is_remote(reference: str) -> None:
     if is_http_url(reference):
         assert is_remote_reference(reference)
+
+
+@given(reference=st.text(max_size=40))
+def test_reading_a_reference_never_raises(reference: str) -> None:
+    for read in (file_name, file_suffix, is_http_url, is_remote_reference, reference_problem):
+        read(reference)
+    for url in ("http://[" + reference, "https://[" + reference + "/x.py"):
+        assert not is_http_url(url) and is_remote_reference(url) and reference_problem(url)
+
+
+def test_an_unparsable_url_is_an_error_at_its_field() -> None:
+    """Not an internal error of validation: the reference is refused where it is written."""
+    result = build_description(tiny_model_v0_4(covers=["https://[oops/cover.png"]))
+    assert [(i.loc, i.type) for i in result.errors] == [(("covers", 0), "file_outside_root")]
+    assert "cannot be read as a URL" in result.errors[0].msg
