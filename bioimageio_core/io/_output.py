@@ -195,6 +195,10 @@ def create(
         request = attrs.evolve(request, mode="create")
     try:
         raw = opener(target, request)
+    except OutputError:
+        if staged is not None:  # a run that does not match leaves what it found as it was
+            staged.give_back()
+        raise
     except BaseException as e:
         converted = staged.failed(e) if staged is not None else _in_place_error(location, e)
         if converted is e:

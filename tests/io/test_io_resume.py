@@ -221,6 +221,16 @@ def test_a_resume_never_mixes_two_different_runs(
         with pytest.warns(OutputNotice):
             open_output_array(target, SHAPE, dtype, DIMS, resume=True, **kwargs)
     assert info.value.hint is not None and "--overwrite" in info.value.hint
+    assert f"cannot resume {target}:" in str(info.value)  # the output, not its temporary name
+    # what the interrupted run wrote is kept: the matching run resumes it
+    (leftover,) = names_in(tmp_path)
+    assert leftover.startswith(".tmp-")
+    with pytest.warns(OutputNotice, match="resuming"):
+        out = open_output_array(
+            target, SHAPE, "float32", DIMS, chunks=CHUNKS, resume=True, fingerprint="run-1"
+        )
+    assert len(out.done_chunks()) == 2
+    out.discard()
 
 
 def test_without_resume_the_leftover_is_removed_and_written_anew(tmp_path: Path) -> None:
@@ -232,3 +242,23 @@ def test_without_resume_the_leftover_is_removed_and_written_anew(tmp_path: Path)
     out.write_block(..., expected())
     out.finalize()
     assert names_in(tmp_path) == ["o.zarr"]
+
+
+def test_data_a_running_process_writes_is_never_taken_over(tmp_path: Path) -> None:
+    from bioimageio_core.io.staging import adopt, host_tag
+
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        busy = tmp_path / f".tmp-{host_tag()}-{sleeper.pid}-0123abcd-o.zarr"
+        busy.mkdir()
+        with pytest.raises(OutputError, match=f"being written by another run \\(process {sleeper.pid}\\)"):
+            open_output_array(tmp_path / "o.zarr", SHAPE, "float32", DIMS, resume=True)
+        assert busy.is_dir()
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    staged = adopt(tmp_path / "o.zarr", directory=True)  # its writer has ended now
+    assert staged is not None and staged.adopted_from == busy and staged.path.is_dir()
+    staged.give_back()
+    assert names_in(tmp_path) == [busy.name]
+    assert adopt(tmp_path / "other.zarr", directory=True) is None

@@ -94,6 +94,8 @@ class Staged:
         self.overwrite = overwrite
         self.convert_errors = convert_errors
         self.replaces = os.path.lexists(final)
+        self.adopted_from: Path | None = None
+        """The leftover this output was taken over from (:func:`adopt`), if any."""
         self._state = "open"
 
     @property
@@ -131,6 +133,20 @@ class Staged:
             remove_path(self.path)
         except OSError:
             pass  # a leftover is removed by the next write into this folder
+
+    def give_back(self) -> None:
+        """Return adopted data to the name it had (a run that could not use it leaves it as it
+        found it); other temporary data is discarded."""
+        if self._state != "open":
+            return
+        if self.adopted_from is None:
+            self.discard()
+            return
+        self._state = "discarded"
+        try:
+            os.rename(self.path, self.adopted_from)
+        except OSError:
+            pass  # still a leftover under this process's name: resumable once it has ended
 
     def failed(self, error: BaseException) -> BaseException:
         """Discard, and return the error to raise for ``error`` (an :class:`OutputError` for a
@@ -214,7 +230,9 @@ def adopt(final: PathLike, *, directory: bool = False, overwrite: bool = True) -
             os.rename(path, mine)
         except FileNotFoundError:
             continue  # taken by another process meanwhile
-        return Staged(target, mine, directory=directory, overwrite=overwrite, convert_errors=True)
+        staged = Staged(target, mine, directory=directory, overwrite=overwrite, convert_errors=True)
+        staged.adopted_from = path
+        return staged
     return None
 
 
