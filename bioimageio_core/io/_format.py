@@ -162,6 +162,9 @@ def lookup(formats: Sequence[FileFormat], location: FileLocation, action: str) -
                     hint="remove the ':' part, or use .npz, .h5 or .zarr for named arrays",
                 )
             return fmt
+    remote = [fmt for fmt in formats if fmt.remote]
+    if location.url is not None and len(remote) == 1 and not location.path.suffix:
+        return remote[0]  # a store URL without a suffix (s3://bucket/dataset)
     known = sorted({s for fmt in formats for s in fmt.suffixes})
     raise SourceError(
         f"cannot {action} {location}: unknown file suffix {suffix or '(none)'!r}",

@@ -56,6 +56,10 @@ def test_remote_ome_zarr_levels_and_members(http_server: Any) -> None:
     np.testing.assert_array_equal(image.data[0], DATA)
     np.testing.assert_array_equal(load_tensor(url("img.ome.zarr") + ":0").data[0], DATA)
     np.testing.assert_array_equal(load_tensor(url("s.zarr") + ":raw/data").data, DATA)
+    # a store URL without a suffix is a zarr store (the one format read remotely)
+    save_tensor(root / "plain.zarr", Tensor(DATA, ("y", "x")))
+    (root / "plain.zarr").rename(root / "plain")
+    np.testing.assert_array_equal(load_tensor(url("plain")).data, DATA)
     # a remote group cannot be listed: the message says to name the array
     with pytest.raises(SourceError, match="cannot be listed") as info:
         load_tensor(url("s.zarr"))
