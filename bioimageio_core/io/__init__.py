@@ -16,8 +16,8 @@ marked incomplete until its last block is written, and such data is refused when
 
 Containers take a member after ``:``: ``file.npz:name``, ``file.h5:/group/data``,
 ``folder.zarr:path/to/array``, ``image.ome.zarr:1`` (resolution level 1). Remote zarr stores are
-fsspec URLs (``https://host/data.zarr:raw``). Axes come from the ``axes`` argument, else from the file, else
-from ``expected_axes`` when the number of dimensions matches, else from
+fsspec URLs (``https://host/data.zarr:raw``). Axes come from the ``axes`` argument, else from the
+file, else from ``expected_axes`` when the number of dimensions matches, else from
 :func:`~bioimageio_core.io.axes.guess_axes`. HDF5 needs the ``hdf5`` extra, zarr the ``zarr``
 extra, TIFF/PNG/JPEG the ``image`` extra.
 

@@ -43,16 +43,16 @@ class MappedBlocks:
         self.order = order
         self.writable = writable
 
-    def _slab(
-        self, region: Region, mode: Literal["r", "r+"]
-    ) -> tuple[np.memmap[Any, Any], Region]:
+    def _slab(self, region: Region, mode: Literal["r", "r+"]) -> tuple[np.memmap[Any, Any], Region]:
         """The memory map of the rows (C order: along the first axis) ``region`` lies in, and
         ``region`` relative to it."""
         if not self.shape:
             return np.memmap(self.path, self.dtype, mode, self.offset, shape=()), region
         axis = 0 if self.order == "C" else len(self.shape) - 1
         rows = region[axis]
-        row_bytes = math.prod(s for i, s in enumerate(self.shape) if i != axis) * self.dtype.itemsize
+        row_bytes = (
+            math.prod(s for i, s in enumerate(self.shape) if i != axis) * self.dtype.itemsize
+        )
         shape = list(self.shape)
         shape[axis] = max(rows.stop - rows.start, 1)
         mapped = np.memmap(

@@ -202,7 +202,9 @@ def default_chunks(
             chunks[i] = 1
     free = [i for i, d in enumerate(dims) if d not in ("batch", "time", "index", "channel")]
     while math.prod(chunks) * itemsize > target_bytes:
-        candidates = [i for i in free if chunks[i] > 1] or [i for i in range(len(chunks)) if chunks[i] > 1]
+        candidates = [i for i in free if chunks[i] > 1] or [
+            i for i in range(len(chunks)) if chunks[i] > 1
+        ]
         if not candidates:
             break
         largest = max(candidates, key=lambda i: chunks[i])

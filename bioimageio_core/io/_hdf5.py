@@ -177,7 +177,9 @@ def _create(
         if chunked and shape and all(shape):
             chunks = True
             if chunk_shape is not None:
-                chunks = tuple(max(1, min(int(c), s)) for c, s in zip(chunk_shape, shape, strict=True))
+                chunks = tuple(
+                    max(1, min(int(c), s)) for c, s in zip(chunk_shape, shape, strict=True)
+                )
         dataset = h5.create_dataset(name, shape=shape, dtype=dtype, chunks=chunks)
         mark_incomplete(dataset.attrs)
         _label(dataset, dims)

@@ -255,4 +255,3 @@ def image_attributes(
         ) from e
     dumped: dict[str, Any] = image.attributes.model_dump(exclude_none=True, mode="json")
     return dumped
-

@@ -248,7 +248,11 @@ def _open_output(location: FileLocation, request: OutputRequest) -> RawArray:
         preallocate(location.path)
         blocks = MappedBlocks(location.path, mapped.offset, shape, dtype, writable=True)
         return RawArray(mapped.reshape(shape), request.dims, blocks=blocks)
-    padded = (*stored[:-2], -(-stored[-2] // tile[0]) * tile[0], -(-stored[-1] // tile[1]) * tile[1])
+    padded = (
+        *stored[:-2],
+        -(-stored[-2] // tile[0]) * tile[0],
+        -(-stored[-1] // tile[1]) * tile[1],
+    )
     kwargs["bigtiff"] = _nbytes(padded, dtype) > BIGTIFF_BYTES
     tifffile.imwrite(location.path, tile=tile, **kwargs)
     preallocate(location.path)

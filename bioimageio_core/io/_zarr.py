@@ -222,7 +222,9 @@ def _read(location: FileLocation, mmap: bool) -> RawArray:
     member = (location.member or "").strip("/")
     root = _open_node(zarr, store, "", location)
     if root is None:
-        raise SourceError(f"{location.url or location.path} is not a zarr store (no metadata found)")
+        raise SourceError(
+            f"{location.url or location.path} is not a zarr store (no metadata found)"
+        )
     if member.isdigit() and not hasattr(root, "shape"):
         image = _image_if_valid(root, location)
         if image is not None:  # image.ome.zarr:N is resolution level N

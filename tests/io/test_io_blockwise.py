@@ -42,7 +42,9 @@ def _tif(folder: Path, data: np.ndarray[Any, Any]) -> str:
 
 
 def _tif_tiled(folder: Path, data: np.ndarray[Any, Any]) -> str:
-    with open_output_array(folder / "t.tif", data.shape, data.dtype, DIMS, chunks=(1, 1, 16, 16)) as out:
+    with open_output_array(
+        folder / "t.tif", data.shape, data.dtype, DIMS, chunks=(1, 1, 16, 16)
+    ) as out:
         out.write_block(..., data)
     return str(folder / "t.tif")
 
@@ -125,7 +127,9 @@ def arrays_and_blocks(draw: st.DrawFn) -> tuple[np.ndarray[Any, Any], list[tuple
 
 
 @pytest.mark.parametrize("fmt", list(READERS))
-@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(case=arrays_and_blocks())
 def test_block_reads_equal_the_slices_of_the_array(
     tmp_path_factory: pytest.TempPathFactory, fmt: str, case: tuple[np.ndarray[Any, Any], list[Any]]
@@ -180,10 +184,14 @@ def _files(folder: Path) -> dict[str, bytes]:
 
 
 @pytest.mark.parametrize("name", list(OUTPUTS))
-@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(case=partitions())
 def test_blocks_in_any_order_write_the_same_as_the_whole(
-    tmp_path_factory: pytest.TempPathFactory, name: str, case: tuple[np.ndarray[Any, Any], list[Any]]
+    tmp_path_factory: pytest.TempPathFactory,
+    name: str,
+    case: tuple[np.ndarray[Any, Any], list[Any]],
 ) -> None:
     data, blocks = case
     options = OUTPUTS[name]
@@ -220,13 +228,18 @@ def test_tiled_tiff_is_tiled_and_readable_by_tifffile(tmp_path: Path) -> None:
         for y in range(0, 70, 32):  # rows of whole tiles
             out.write_block((0, slice(None), slice(y, y + 32)), data[:, :, y : y + 32])
     with tifffile.TiffFile(target) as tif:
-        assert tif.pages[0].is_tiled and (tif.pages[0].tilelength, tif.pages[0].tilewidth) == (32, 32)
+        assert tif.pages[0].is_tiled and (tif.pages[0].tilelength, tif.pages[0].tilewidth) == (
+            32,
+            32,
+        )
         np.testing.assert_array_equal(tif.asarray().reshape(data.shape), data)
     loaded = load_tensor(target)
     assert loaded.dims == DIMS
 
 
-def test_bigtiff_when_the_file_would_pass_4_gb(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_bigtiff_when_the_file_would_pass_4_gb(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from bioimageio_core.io import _tiff
 
     monkeypatch.setattr(_tiff, "BIGTIFF_BYTES", 1000)  # as if 1000 bytes were 4 GB

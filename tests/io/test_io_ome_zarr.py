@@ -122,7 +122,9 @@ def test_older_ngff_uses_axis_names_and_paths(tmp_path: Path) -> None:
     store = tmp_path / "old.zarr"
     group = zarr.open_group(str(store), mode="w", zarr_format=2)
     group.create_array("0", shape=(3, 5), dtype="float32")[...] = 1.5
-    group.attrs["multiscales"] = [{"version": "0.3", "axes": ["y", "x"], "datasets": [{"path": "0"}]}]
+    group.attrs["multiscales"] = [
+        {"version": "0.3", "axes": ["y", "x"], "datasets": [{"path": "0"}]}
+    ]
     with open_array(store) as image:
         assert image.dims == ("y", "x") and image.metadata is None
         assert float(image.read_block(...).sum()) == 15 * 1.5
@@ -197,15 +199,23 @@ def ngff_cases(draw: st.DrawFn) -> tuple[str, ArrayMetadata, tuple[int, ...]]:
                 )
             )
         elif letter == "t":
-            meta.append(AxisMetadata(axis_id, "time", draw(st.sampled_from([None, "second"])),
-                                     scale=draw(st.floats(0.01, 100))))
+            meta.append(
+                AxisMetadata(
+                    axis_id,
+                    "time",
+                    draw(st.sampled_from([None, "second"])),
+                    scale=draw(st.floats(0.01, 100)),
+                )
+            )
         else:
             meta.append(AxisMetadata.default(axis_id))
     shape = tuple(2 if a == "b" else draw(st.integers(1, 5)) for a in axes)
     return axes, ArrayMetadata(tuple(meta), name=draw(st.sampled_from([None, "raw"]))), shape
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(ngff_cases())
 def test_ome_zarr_metadata_round_trips(
     tmp_path_factory: pytest.TempPathFactory, case: tuple[str, ArrayMetadata, tuple[int, ...]]

@@ -251,7 +251,9 @@ def test_data_a_running_process_writes_is_never_taken_over(tmp_path: Path) -> No
     try:
         busy = tmp_path / f".tmp-{host_tag()}-{sleeper.pid}-0123abcd-o.zarr"
         busy.mkdir()
-        with pytest.raises(OutputError, match=f"being written by another run \\(process {sleeper.pid}\\)"):
+        with pytest.raises(
+            OutputError, match=f"being written by another run \\(process {sleeper.pid}\\)"
+        ):
             open_output_array(tmp_path / "o.zarr", SHAPE, "float32", DIMS, resume=True)
         assert busy.is_dir()
     finally:

@@ -77,7 +77,9 @@ def test_predict_reads_container_members_and_urls(
     np.testing.assert_allclose(np.load(tmp_path / "u.npy"), expected_conv(x), atol=1e-6)
 
 
-def test_ome_zarr_output_keeps_the_inputs_coordinates(make_model: MakeModel, tmp_path: Path) -> None:
+def test_ome_zarr_output_keeps_the_inputs_coordinates(
+    make_model: MakeModel, tmp_path: Path
+) -> None:
     model = make_model()
     x = _image(2, size=32)
     meta = ArrayMetadata(
