@@ -276,6 +276,9 @@ class ImageIOSpec:
     resumable: bool = False
     """Whether ``open_output`` can resume an interrupted output: it then keeps a per-chunk
     completion record in the output (``RawArray.record``) and reopens what a killed run left."""
+    concurrent: bool = False
+    """Whether several processes may write chunks of one output at once (``open_output``
+    with mode ``attach``, returning ``RawArray.concurrent=True``); False: a single writer."""
     remote: bool = False
     """Whether ``read`` accepts remote locations (``location.url``, an fsspec URL such as
     ``https://…`` or ``s3://…``); other formats are read from local files only."""

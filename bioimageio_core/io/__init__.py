@@ -239,6 +239,18 @@ def open_output_array(
     return create(fmt, location, request, overwrite, resume)
 
 
+def output_format(path: PathLike) -> FileFormat:
+    """The format an output at ``path`` is written in, to ask before creating it whether it
+    can be written block by block (``create``/``open_output``), resumed (``resumable``) or
+    written by several processes at once (``concurrent``).
+
+    Raises:
+        SourceError: no registered format has the suffix (or it holds one array only and
+            ``path`` names a member).
+    """
+    return lookup(image_formats(), parse_location(path), "write")
+
+
 def check_outputs(paths: Iterable[PathLike], overwrite: bool) -> None:
     """Refuse outputs that exist already unless ``overwrite``, all named in one error.
 
@@ -287,6 +299,7 @@ __all__ = [
     "normalize_region",
     "open_array",
     "open_output_array",
+    "output_format",
     "parse_axes",
     "parse_location",
     "resolve_axes",

@@ -505,5 +505,6 @@ ZARR = FileFormat(
     probe=_probe,
     open_output=open_output,
     resumable=True,
+    concurrent=True,
     remote=True,
 )

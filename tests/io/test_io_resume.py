@@ -101,6 +101,12 @@ def test_shared_writers_must_write_whole_chunks(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("name", ["o.npy", "o.tif", "o.h5"])
 def test_single_writer_formats_say_so(tmp_path: Path, name: str) -> None:
+    from bioimageio_core.io import output_format
+
+    fmt = output_format(tmp_path / name)
+    assert not fmt.concurrent and not fmt.resumable  # asked before anything is created
+    assert output_format(tmp_path / "x.ome.zarr").concurrent
+    assert output_format(f"{tmp_path}/s.zarr:pred").resumable
     with open_output_array(tmp_path / name, SHAPE, "float32", DIMS) as out:
         assert not out.concurrent and not out.resumable
         with pytest.raises(OutputError, match="single writer") as info:
