@@ -12,7 +12,7 @@ from bioimageio_core.io._hdf5 import HDF5
 from bioimageio_core.io._image import JPEG, PNG
 from bioimageio_core.io._numpy import NPY, NPZ
 from bioimageio_core.io._tiff import TIFF
-from bioimageio_core.io._zarr import ZARR
+from bioimageio_core.io._zarr_output import ZARR
 
 BUILTIN_FORMATS: tuple[FileFormat, ...] = (NPY, NPZ, TIFF, PNG, JPEG, HDF5, ZARR)
 """The formats the core provides (their optional packages are imported only when used)."""
