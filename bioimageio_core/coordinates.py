@@ -16,6 +16,7 @@ from typing import Any
 
 import attrs
 
+from bioimageio_core.io import open_array
 from bioimageio_core.io._metadata import ArrayMetadata, AxisMetadata
 from bioimageio_core.spec import ModelDescr
 from bioimageio_core.spec.axes import SizeReference
@@ -72,8 +73,6 @@ def input_metadata(inputs: Any, input_ids: Sequence[str]) -> dict[str, ArrayMeta
     Inputs given as arrays, and files that record no coordinates, are left out. Opening reads
     the file's metadata only.
     """
-    from bioimageio_core.io import open_array
-
     if isinstance(inputs, str | os.PathLike) and len(input_ids) == 1:
         files: dict[str, Any] = {input_ids[0]: inputs}
     elif isinstance(inputs, Mapping):

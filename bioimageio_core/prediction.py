@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from bioimageio_core._compat import weights_format_keyword
+from bioimageio_core.coordinates import input_metadata, output_metadata
 from bioimageio_core.digest import AxesArg, BlockShapeArg, Inputs
 from bioimageio_core.errors import BioimageioError, InputError, OutputError
 from bioimageio_core.pipeline import (
@@ -287,8 +288,6 @@ def _predict_one(
 def _output_coordinates(pipeline: PredictionPipeline, inputs: Inputs) -> dict[str, ArrayMetadata]:
     """Units, pixel sizes and offsets the outputs carry over from input files that record them
     (OME-Zarr); written where the output format can (see :mod:`bioimageio_core.coordinates`)."""
-    from bioimageio_core.coordinates import input_metadata, output_metadata
-
     descr = pipeline.model_description
     known = input_metadata(inputs, [t.id for t in descr.inputs])
     return output_metadata(descr, known) if known else {}

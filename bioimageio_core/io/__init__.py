@@ -62,6 +62,7 @@ from bioimageio_core.io.axes import (
 )
 from bioimageio_core.io.builtin import BUILTIN_FORMATS
 from bioimageio_core.io.staging import check_not_temporary, exists_error
+from bioimageio_core.settings import get_settings
 from bioimageio_core.tensor import Tensor
 
 if TYPE_CHECKING:
@@ -150,8 +151,6 @@ def _check_remote(fmt: FileFormat, location: FileLocation) -> None:
             f"cannot read {location}: {fmt.name} files are read from local paths",
             hint="download the file first, or store the data as zarr to read it remotely",
         )
-    from bioimageio_core.settings import get_settings
-
     if get_settings().offline:
         raise OfflineError(
             f"cannot read {location} offline",

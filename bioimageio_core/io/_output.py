@@ -41,6 +41,7 @@ from bioimageio_core.io.staging import (
     writer_id,
     writer_is_gone,
 )
+from bioimageio_core.plugins import image_io
 from bioimageio_core.tensor import Tensor
 
 
@@ -530,7 +531,6 @@ class SharedOutput:
         """The output, writable from this process: write whole chunks with
         :meth:`OutputArray.write_block` (they are recorded as finished), then :meth:`close`
         (which releases, never commits: the process that created the output commits it)."""
-        from bioimageio_core.io import image_formats
-
-        fmt = lookup(image_formats(), parse_location(self.location), "write")
+        formats = tuple(image_io().values())
+        fmt = lookup(formats, parse_location(self.location), "write")
         return attach(self, fmt)

@@ -30,6 +30,7 @@ from bioimageio_core.io.axes import AXIS_LETTERS
 from bioimageio_core.io.staging import (
     check_complete,
 )
+from bioimageio_core.settings import get_settings
 
 DIMS_ATTR = "_ARRAY_DIMENSIONS"
 FINGERPRINT_ATTR = "bioimageio_run_fingerprint"
@@ -53,8 +54,6 @@ def is_ome_name(path: Path) -> bool:
 
 def _storage_options(url: str) -> dict[str, Any]:
     """fsspec options for ``url``: our user agent and timeouts for HTTP."""
-    from bioimageio_core.settings import get_settings
-
     settings = get_settings()
     if not url.lower().startswith(("http://", "https://")):
         return {}
@@ -72,8 +71,6 @@ def _store(location: FileLocation) -> Any:
     zarr = import_zarr(f"reading {location}")
     if location.url is None:
         return zarr.storage.LocalStore(str(location.path), read_only=True)
-    from bioimageio_core.settings import get_settings
-
     if get_settings().offline:
         raise OfflineError(
             f"cannot read {location}: remote stores are not read offline",

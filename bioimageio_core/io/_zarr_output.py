@@ -19,7 +19,7 @@ from bioimageio_core.io._chunks import ChunkGrid, default_chunks
 from bioimageio_core.io._deps import require
 from bioimageio_core.io._format import Existing, FileFormat, OutputRequest, RawArray
 from bioimageio_core.io._location import FileLocation
-from bioimageio_core.io._ngff import ngff_name, stored_axes
+from bioimageio_core.io._ngff import image_attributes, ngff_name, stored_axes
 from bioimageio_core.io._record import RECORD_FOLDER, ChunkRecord
 from bioimageio_core.io._view import AxesView
 from bioimageio_core.io._zarr import (
@@ -128,8 +128,6 @@ def _new_array(zarr: Any, layout: _Layout) -> Any:
         array.attrs[FINGERPRINT_ATTR] = request.fingerprint
     mark_incomplete(array.attrs)
     if layout.ome:
-        from bioimageio_core.io._ngff import image_attributes
-
         metadata = request.metadata.for_dims(request.dims) if request.metadata else None
         root.attrs.update(image_attributes(array, layout.stored, metadata, layout.path))
     return array
