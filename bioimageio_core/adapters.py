@@ -10,17 +10,20 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import attrs
 import numpy as np
 
 from bioimageio_core.errors import Loc
-from bioimageio_core.settings import Settings
+from bioimageio_core.settings import Settings, get_settings
 
 if TYPE_CHECKING:
     from bioimageio_core.consent import CodeOrigin
     from bioimageio_core.spec import ModelDescr
+
+W = TypeVar("W", covariant=True)
+"""The class of a weight format's weights entry (e.g. :class:`~bioimageio_core.spec.OnnxWeightsDescr`)."""
 
 FileOpener = Callable[[str, "str | None"], Path]
 """``open_file(reference, sha256)``: resolve a file reference exactly as written in the description
@@ -29,17 +32,56 @@ if needed and checking ``sha256`` when given."""
 
 
 @attrs.frozen
-class AdapterRequest:
-    """Everything a backend needs to build an adapter for one model and one weight format."""
+class AdapterRequest(Generic[W]):
+    """Everything a backend needs to build an adapter for one model and one weight format.
+
+    Generic over the weights-entry class: a backend of format ``onnx`` receives an
+    ``AdapterRequest[OnnxWeightsDescr]``, so ``request.weights.opset_version`` is typed.
+    """
 
     model: ModelDescr
     weights_format: str
-    weights: Any
+    weights: W
     """The parsed weights entry (an instance of the format's ``entry_class``)."""
     devices: tuple[str, ...] | None
     """Devices asked for (``"cpu"``, ``"cuda"``, ``"cuda:1"`` …); None: GPU if available, else CPU."""
     open_file: FileOpener
+    """``open_file(reference, sha256) -> Path`` (see :data:`FileOpener`)."""
     settings: Settings
+
+    @classmethod
+    def for_model(
+        cls,
+        model: ModelDescr,
+        weights_format: str,
+        *,
+        weights: Any = None,
+        devices: Sequence[str] | None = None,
+        settings: Settings | None = None,
+        open_file: FileOpener | None = None,
+    ) -> AdapterRequest[Any]:
+        """A request for ``model``'s ``weights_format`` entry (or ``weights``, e.g. the entry
+        parsed with a plugin's class) whose files open relative to the model's root.
+
+        Files are resolved with :func:`bioimageio_core.sources.open_file` (cached, sha256
+        checked) against ``model.root`` (the current folder when it has none), unless
+        ``open_file`` is given; ``settings`` default to the current ones.
+        """
+        if weights is None:
+            if weights_format not in model.weights:
+                raise KeyError(
+                    f"the model has no {weights_format!r} weights (it has "
+                    f"{list(model.weights.formats)})"
+                )
+            weights = model.weights[weights_format]
+        return cls(
+            model=model,
+            weights_format=weights_format,
+            weights=weights,
+            devices=None if devices is None else tuple(devices),
+            open_file=open_file if open_file is not None else root_opener(model.root),
+            settings=settings if settings is not None else get_settings(),
+        )
 
     @property
     def input_ids(self) -> tuple[str, ...]:
@@ -79,8 +121,10 @@ class ModelAdapter(ABC):
 
     weights_format: str = ""
 
-    def __init__(self, request: AdapterRequest) -> None:
-        self.request = request
+    def __init__(self, request: AdapterRequest[Any]) -> None:
+        self.request: AdapterRequest[Any] = request
+        """The request this adapter was built from (a subclass may narrow its type, e.g. to
+        ``AdapterRequest[OnnxWeightsDescr]``)."""
         self.input_ids: tuple[str, ...] = request.input_ids
         self.output_ids: tuple[str, ...] = request.output_ids
 
@@ -103,10 +147,11 @@ class ModelAdapter(ABC):
     ) -> None:
         self.unload()
 
-    def _ordered_inputs(
+    def ordered_inputs(
         self, inputs: Mapping[str, np.ndarray[Any, Any]]
     ) -> list[np.ndarray[Any, Any] | None]:
-        """The inputs in description order (missing optional inputs as None)."""
+        """The inputs of a ``forward`` call in description order (missing optional inputs as
+        None); raises ``KeyError`` for an id that is no input of the model."""
         unknown = set(inputs) - set(self.input_ids)
         if unknown:
             raise KeyError(
@@ -114,11 +159,25 @@ class ModelAdapter(ABC):
             )
         return [inputs.get(tid) for tid in self.input_ids]
 
-    def _outputs_by_id(self, outputs: Sequence[np.ndarray[Any, Any]]) -> dict[str, np.ndarray[Any, Any]]:
-        """Pair outputs given in description order with the output tensor ids."""
+    def outputs_by_id(self, outputs: Sequence[np.ndarray[Any, Any]]) -> dict[str, np.ndarray[Any, Any]]:
+        """Pair outputs given in description order with the output tensor ids (what ``forward``
+        returns); raises ``RuntimeError`` when their number differs from the description's."""
         if len(outputs) != len(self.output_ids):
             raise RuntimeError(
                 f"{self.weights_format} model returned {len(outputs)} outputs, but the description "
                 f"declares {len(self.output_ids)}: {self.output_ids}"
             )
         return dict(zip(self.output_ids, outputs, strict=True))
+
+
+def root_opener(root: object) -> FileOpener:
+    """The :data:`FileOpener` of a description whose ``root`` is ``root`` (a folder ``Path``, a
+    :data:`~bioimageio_core.sources.Root`, a URL, or None for the current folder)."""
+    from bioimageio_core.sources import as_root, open_file, root_or_cwd
+
+    resolved = root_or_cwd(root) if root is None else as_root(root)
+
+    def open_relative(reference: str, sha256: str | None) -> Path:
+        return open_file(resolved, reference, sha256)
+
+    return open_relative

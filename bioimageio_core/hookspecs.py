@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Generic, Literal, Protocol, TypeVar
 
 import attrs
 import pluggy
@@ -37,16 +37,24 @@ hookspec = pluggy.HookspecMarker(PROJECT_NAME)
 hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
 
 
+W = TypeVar("W")
+"""The weights-entry class of a weight format."""
+
+
 @attrs.frozen
-class WeightFormatSpec:
-    """What a backend plugin contributes for one weight format."""
+class WeightFormatSpec(Generic[W]):
+    """What a backend plugin contributes for one weight format.
+
+    Generic over the weights-entry class ``W``: ``create_adapter`` receives an
+    ``AdapterRequest[W]`` whose ``weights`` is an instance of ``entry_class``.
+    """
 
     name: str
     """The key of the format under ``weights:`` in a description, e.g. ``"onnx"``."""
-    entry_class: type
+    entry_class: type[W]
     """attrs class that parses that weights entry (for built-in formats, the class from
     :mod:`bioimageio_core.spec`)."""
-    create_adapter: Callable[[AdapterRequest], ModelAdapter]
+    create_adapter: Callable[[AdapterRequest[W]], ModelAdapter]
     """Build (and load) a model adapter; import the framework here, not at module import."""
     is_available: Callable[[], str | None]
     """Return None when the format can run here, else the reason it cannot (e.g. "onnxruntime is
@@ -68,7 +76,7 @@ class WeightFormatSpec:
 class WeightFormatRegister(Protocol):
     """Registry passed to :func:`bioimageio_weight_formats`."""
 
-    def add(self, spec: WeightFormatSpec) -> None: ...
+    def add(self, spec: WeightFormatSpec[Any]) -> None: ...
 
 
 @hookspec

@@ -43,16 +43,9 @@ import numpy as np
 
 from bioimageio_core import hookspecs
 from bioimageio_core.adapters import AdapterRequest, FileOpener
-from bioimageio_core.settings import Settings, get_settings
-from bioimageio_core.sources import (
-    FolderRoot,
-    Root,
-    UrlRoot,
-    ZipRoot,
-    is_http_url,
-    open_file,
-    sha256_of_file,
-)
+from bioimageio_core.settings import Settings
+from bioimageio_core.sources import Root, sha256_of_file
+from bioimageio_core.sources import as_root as sources_as_root
 from bioimageio_core.spec import ModelDescr, SpecExtensions, build_description
 
 __all__ = [
@@ -245,16 +238,7 @@ def build_model(
 
 def as_root(root: object) -> Root:
     """The :data:`~bioimageio_core.sources.Root` for a model's ``root`` (Path, URL, or Root)."""
-    if isinstance(root, FolderRoot | ZipRoot | UrlRoot):
-        return root
-    if isinstance(root, str) and is_http_url(root):
-        return UrlRoot(root if root.endswith("/") else root + "/")
-    if isinstance(root, str | os.PathLike):
-        path = Path(root)
-        return (
-            ZipRoot(path) if path.suffix.lower() == ".zip" and path.is_file() else FolderRoot(path)
-        )
-    raise TypeError(f"cannot resolve files against a model root of type {type(root).__name__}")
+    return sources_as_root(root)
 
 
 def make_request(
@@ -264,33 +248,15 @@ def make_request(
     *,
     settings: Settings | None = None,
     open_file: FileOpener | None = None,
-) -> AdapterRequest:
+) -> AdapterRequest[Any]:
     """An :class:`AdapterRequest` for ``model`` and one of its weight formats.
 
     Files are opened relative to ``model.root`` through :func:`bioimageio_core.sources.open_file`
     (sha256 checked) unless ``open_file`` is given; ``settings`` default to the current ones.
     """
-    if weights_format not in model.weights:
-        raise KeyError(
-            f"the model has no {weights_format!r} weights (it has {list(model.weights.formats)})"
-        )
-    return AdapterRequest(
-        model=model,
-        weights_format=weights_format,
-        weights=model.weights[weights_format],
-        devices=None if devices is None else tuple(devices),
-        open_file=open_file if open_file is not None else _root_opener(model.root),
-        settings=settings if settings is not None else get_settings(),
+    return AdapterRequest.for_model(
+        model, weights_format, devices=devices, settings=settings, open_file=open_file
     )
-
-
-def _root_opener(root: object) -> FileOpener:
-    resolved = as_root(root)
-
-    def open_relative(reference: str, sha256: str | None) -> Path:
-        return open_file(resolved, reference, sha256)
-
-    return open_relative
 
 
 @attrs.define
@@ -303,7 +269,7 @@ class ListRegister:
         self.specs.append(spec)
 
 
-def registered_weight_formats(plugin: ModuleType | object) -> list[hookspecs.WeightFormatSpec]:
+def registered_weight_formats(plugin: ModuleType | object) -> list[hookspecs.WeightFormatSpec[Any]]:
     """The weight formats ``plugin`` registers through ``bioimageio_weight_formats``.
 
     The plugin is registered with a fresh pluggy manager; ``check_pending`` fails for a hook
@@ -322,7 +288,7 @@ def registered_weight_formats(plugin: ModuleType | object) -> list[hookspecs.Wei
 
 def checked_weight_formats(
     plugin: ModuleType | object, *, framework_modules: Collection[str] = ()
-) -> dict[str, hookspecs.WeightFormatSpec]:
+) -> dict[str, hookspecs.WeightFormatSpec[Any]]:
     """:func:`registered_weight_formats` by name, each checked by :func:`check_weight_format_spec`."""
     specs = registered_weight_formats(plugin)
     for spec in specs:
@@ -356,7 +322,7 @@ def check_entry_point(distribution: str, name: str, module: str) -> object:
 
 
 def check_weight_format_spec(
-    spec: hookspecs.WeightFormatSpec, *, framework_modules: Collection[str] = ()
+    spec: hookspecs.WeightFormatSpec[Any], *, framework_modules: Collection[str] = ()
 ) -> None:
     """Check that a registered :class:`~bioimageio_core.hookspecs.WeightFormatSpec` is well formed.
 

@@ -173,7 +173,7 @@ class PluginRegistry:
 
     def __init__(self, manager: pluggy.PluginManager, loaded: Sequence[_Loaded]) -> None:
         self.manager = manager
-        self.weight_formats: Register[WeightFormatSpec] = Register("weight_format", lambda s: s.name)
+        self.weight_formats: Register[WeightFormatSpec[Any]] = Register("weight_format", lambda s: s.name)
         self.ops: Register[OpSpec] = Register("op", lambda s: s.id)
         self.converters: Register[ConverterSpec] = Register(
             "converter", lambda s: (s.source_format, s.target_format)
@@ -359,7 +359,7 @@ def reset() -> None:
 # typed facade
 
 
-def weight_formats(settings: Settings | None = None) -> dict[str, WeightFormatSpec]:
+def weight_formats(settings: Settings | None = None) -> dict[str, WeightFormatSpec[Any]]:
     """Registered weight formats by name."""
     return {str(k): v for k, v in get_registry(settings).weight_formats.specs.items()}
 
@@ -441,7 +441,7 @@ def choose_weight_format(
     preferred: str | Sequence[str] | None = None,
     *,
     settings: Settings | None = None,
-) -> WeightFormatSpec:
+) -> WeightFormatSpec[Any]:
     """Pick the weight format to run among the formats a model provides (``present``).
 
     ``preferred`` is the user's choice (a format name, or names in order of preference); when it

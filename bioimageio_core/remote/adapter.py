@@ -26,7 +26,6 @@ from bioimageio_core.remote.client import (
 )
 from bioimageio_core.remote.package import upload_package
 from bioimageio_core.settings import get_settings
-from bioimageio_core.sources import open_file, root_of
 from bioimageio_core.sources.roots import ZipRoot
 
 if TYPE_CHECKING:
@@ -42,7 +41,7 @@ class RemoteModelAdapter(ModelAdapter):
 
     def __init__(
         self,
-        request: AdapterRequest,
+        request: AdapterRequest[Any],
         client: ServerClient,
         ref: ModelRef,
         remote: RemoteModel,
@@ -55,7 +54,7 @@ class RemoteModelAdapter(ModelAdapter):
         self._input_axes = {str(t.id): tuple(str(a.id) for a in t.axes) for t in request.model.inputs}
 
     def forward(self, inputs: Mapping[str, np.ndarray[Any, Any]]) -> dict[str, np.ndarray[Any, Any]]:
-        ordered = self._ordered_inputs(inputs)
+        ordered = self.ordered_inputs(inputs)
         arrays = {
             tid: np.asarray(a) for tid, a in zip(self.input_ids, ordered, strict=True) if a is not None
         }
@@ -161,14 +160,8 @@ def create_remote_adapter(
                 ref = ModelRef(package=client.ensure_package(path))
         remote = client.load_model(ref, weights_format=weights_format, devices=devices)
         _check_same_tensors(client, descr, remote)
-        root = root_of(descr)
-        request = AdapterRequest(
-            model=descr,
-            weights_format=remote.weights_format,
-            weights=descr.weights[remote.weights_format],
-            devices=None if devices is None else tuple(devices),
-            open_file=lambda ref_, sha: open_file(root, ref_, sha),
-            settings=settings,
+        request = AdapterRequest.for_model(
+            descr, remote.weights_format, devices=devices, settings=settings
         )
         return RemoteModelAdapter(request, client, ref, remote)
     except BaseException:

@@ -16,7 +16,15 @@ from bioimageio_core.sources.resolve import (
     read_description,
     source_name,
 )
-from bioimageio_core.sources.roots import FolderRoot, Root, UrlRoot, ZipRoot, root_of, root_or_cwd
+from bioimageio_core.sources.roots import (
+    FolderRoot,
+    Root,
+    UrlRoot,
+    ZipRoot,
+    as_root,
+    root_of,
+    root_or_cwd,
+)
 
 __all__ = [
     "YAML_NAMES",
@@ -26,6 +34,7 @@ __all__ = [
     "Source",
     "UrlRoot",
     "ZipRoot",
+    "as_root",
     "check_file",
     "download",
     "empty_cache",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from urllib.parse import urljoin, urlsplit
@@ -84,6 +85,23 @@ def root_of(descr: object) -> Root:
     """The root the relative references of ``descr`` resolve against (:func:`root_or_cwd` of its
     ``root``)."""
     return root_or_cwd(getattr(descr, "root", None))
+
+
+def as_root(root: object) -> Root:
+    """The :data:`Root` of a description whose ``root`` attribute is ``root``: a ``Root`` as it
+    is, an http(s) URL as a :class:`UrlRoot`, a ``.zip`` file as a :class:`ZipRoot`, another path
+    as a :class:`FolderRoot`; anything else (None included) is a ``TypeError`` (see
+    :func:`root_or_cwd` for a description without a root)."""
+    if isinstance(root, FolderRoot | ZipRoot | UrlRoot):
+        return root
+    if isinstance(root, str) and is_http_url(root):
+        return UrlRoot(root if root.endswith("/") else root + "/")
+    if isinstance(root, str | os.PathLike):
+        path = Path(root)
+        return (
+            ZipRoot(path) if path.suffix.lower() == ".zip" and path.is_file() else FolderRoot(path)
+        )
+    raise TypeError(f"cannot resolve files against a model root of type {type(root).__name__}")
 
 
 def url_file_name(url: str) -> str:

@@ -34,9 +34,9 @@ class _Scale(ModelAdapter):
         self.factor = 3.0 if request.weights_format == CODE else 2.0
 
     def forward(self, inputs: Mapping[str, np.ndarray[Any, Any]]) -> dict[str, np.ndarray[Any, Any]]:
-        (x,) = self._ordered_inputs(inputs)
+        (x,) = self.ordered_inputs(inputs)
         assert x is not None
-        return self._outputs_by_id([x * self.factor])
+        return self.outputs_by_id([x * self.factor])
 
     def unload(self) -> None:
         pass

@@ -131,9 +131,9 @@ class AffineAdapter(ModelAdapter):
     def forward(
         self, inputs: Mapping[str, np.ndarray[Any, Any]]
     ) -> dict[str, np.ndarray[Any, Any]]:
-        (x,) = self._ordered_inputs(inputs)
+        (x,) = self.ordered_inputs(inputs)
         assert x is not None
-        return self._outputs_by_id([(self.params[0] * x + self.params[1]).astype("float32")])
+        return self.outputs_by_id([(self.params[0] * x + self.params[1]).astype("float32")])
 
     def unload(self) -> None:
         pass

@@ -43,9 +43,9 @@ class ScaleAdapter(ModelAdapter):
     def forward(
         self, inputs: Mapping[str, np.ndarray[Any, Any]]
     ) -> dict[str, np.ndarray[Any, Any]]:
-        (x,) = self._ordered_inputs(inputs)
+        (x,) = self.ordered_inputs(inputs)
         assert x is not None
-        return self._outputs_by_id([x * self.factor])
+        return self.outputs_by_id([x * self.factor])
 
     def unload(self) -> None:
         pass

@@ -208,10 +208,10 @@ class KerasModelAdapter(ModelAdapter):
             raise PluginError(
                 f"the keras model {self.source} was unloaded", hint="create a new adapter"
             )
-        result = self._runner.forward(self._ordered_inputs(inputs))
+        result = self._runner.forward(self.ordered_inputs(inputs))
         if isinstance(result, dict):
             return result
-        return self._outputs_by_id(result)
+        return self.outputs_by_id(result)
 
     def unload(self) -> None:
         runner, self._runner = self._runner, None

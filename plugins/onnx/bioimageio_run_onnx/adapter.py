@@ -135,7 +135,7 @@ class OnnxModelAdapter(ModelAdapter):
             raise PluginError(
                 f"the onnx model {self.source} was unloaded", hint="create a new adapter"
             )
-        ordered = self._ordered_inputs(inputs)
+        ordered = self.ordered_inputs(inputs)
         feed: dict[str, np.ndarray[Any, Any]] = {}
         for tensor_id, name, array in zip(self.input_ids, self._input_names, ordered, strict=True):
             if array is None:
@@ -159,7 +159,7 @@ class OnnxModelAdapter(ModelAdapter):
                 "axis sizes with the graph's input shapes), or the graph is broken; out of "
                 "memory: use smaller blocks (blocksize parameter) or fewer per call",
             ) from e
-        return self._outputs_by_id([np.asarray(o) for o in outputs])
+        return self.outputs_by_id([np.asarray(o) for o in outputs])
 
     def _prepare(
         self, tensor_id: str, name: str, array: np.ndarray[Any, Any]

@@ -134,7 +134,7 @@ class TensorflowModelAdapter(ModelAdapter):
             raise PluginError(
                 f"the SavedModel {self.source} was unloaded", hint="create a new adapter"
             )
-        ordered = self._ordered_inputs(inputs)
+        ordered = self.ordered_inputs(inputs)
         feed: dict[str, Any] = {}
         for tensor_id, name, array in zip(self.input_ids, self._input_names, ordered, strict=True):
             if array is None:
@@ -142,7 +142,7 @@ class TensorflowModelAdapter(ModelAdapter):
             feed[name] = self._prepare(tensor_id, name, np.asarray(array))
         with self._placement():
             result = self._signature(**feed)
-        return self._outputs_by_id([np.asarray(result[name]) for name in self._output_names])
+        return self.outputs_by_id([np.asarray(result[name]) for name in self._output_names])
 
     def _prepare(self, tensor_id: str, name: str, array: np.ndarray[Any, Any]) -> Any:
         spec = self._input_specs[name]

@@ -73,7 +73,7 @@ class TorchAdapter(ModelAdapter):
         module = self._module
         if module is None:
             raise self._error("the adapter was unloaded; create a new one to run the model again")
-        arrays = self._ordered_inputs(inputs)
+        arrays = self.ordered_inputs(inputs)
         tensors = [
             None if a is None else self._to_tensor(tid, a)
             for tid, a in zip(self.input_ids, arrays, strict=True)
@@ -94,7 +94,7 @@ class TorchAdapter(ModelAdapter):
                 f"{type(error).__name__}: {error}",
                 hint="check the input shapes and dtypes against the model's description",
             ) from error
-        return self._outputs_by_id(outputs)
+        return self.outputs_by_id(outputs)
 
     def _precision(self) -> AbstractContextManager[None]:
         if self.device.type == "cuda" and not self.allow_tf32:

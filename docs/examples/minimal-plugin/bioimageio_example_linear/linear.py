@@ -91,12 +91,12 @@ class LinearNpzAdapter(ModelAdapter):
             )
 
     def forward(self, inputs: Mapping[str, np.ndarray[Any, Any]]) -> dict[str, np.ndarray[Any, Any]]:
-        (x,) = self._ordered_inputs(inputs)
+        (x,) = self.ordered_inputs(inputs)
         if x is None:
             raise PluginError(f"input {self.input_ids[0]!r} is missing")
         channels_last = np.moveaxis(np.asarray(x, dtype=np.float32), self._in_axis, -1)
         y = channels_last @ self.weight.T + self.bias
-        return self._outputs_by_id([np.moveaxis(y, -1, self._out_axis)])
+        return self.outputs_by_id([np.moveaxis(y, -1, self._out_axis)])
 
     def unload(self) -> None:
         """Nothing to free beyond two small arrays (a framework backend frees GPU memory here)."""

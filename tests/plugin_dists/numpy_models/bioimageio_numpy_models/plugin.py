@@ -104,7 +104,7 @@ class NumpyConvAdapter(ModelAdapter):
 
     def forward(self, inputs: Mapping[str, np.ndarray[Any, Any]]) -> dict[str, np.ndarray[Any, Any]]:
         self.calls += 1
-        ordered = self._ordered_inputs(inputs)
+        ordered = self.ordered_inputs(inputs)
         outputs = []
         for rule in self.rules:
             x = ordered[rule.input_index]
@@ -114,7 +114,7 @@ class NumpyConvAdapter(ModelAdapter):
             if rule.bias:
                 y += np.float32(rule.bias)
             outputs.append(downscale(y, rule.downscale))
-        return self._outputs_by_id(outputs)
+        return self.outputs_by_id(outputs)
 
     def unload(self) -> None:
         self.loaded = False

@@ -39,8 +39,8 @@ class ToyScaleAdapter(ModelAdapter):
         self.loaded = True
 
     def forward(self, inputs: Mapping[str, np.ndarray[Any, Any]]) -> dict[str, np.ndarray[Any, Any]]:
-        ordered = self._ordered_inputs(inputs)
-        return self._outputs_by_id([a * self.factor for a in ordered if a is not None])
+        ordered = self.ordered_inputs(inputs)
+        return self.outputs_by_id([a * self.factor for a in ordered if a is not None])
 
     def unload(self) -> None:
         self.loaded = False
