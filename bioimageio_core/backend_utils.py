@@ -1,4 +1,4 @@
-"""Small helpers shared by weight-format backends: framework import, one device, tensor
+"""Small helpers shared by weight-format backends: framework import, device strings, tensor
 matching, file placing.
 
 Nothing here imports a deep-learning framework; backends translate the results into their own
@@ -12,10 +12,9 @@ import os
 import re
 import shutil
 import warnings
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 from types import ModuleType
-from typing import Literal
 
 import attrs
 
@@ -36,27 +35,82 @@ def import_framework(module: str, *, weights_format: str, distribution: str) -> 
         ) from e
 
 
-_CUDA_DEVICE = re.compile(r"cuda(?::(\d+))?")
-DEVICE_HINT = "use 'cpu', 'cuda' or 'cuda:N' (N: the GPU index)"
+_DEVICE = re.compile(r"(?P<type>[a-z]+)(?::(?P<index>\d+))?")
+NUMBERED_DEVICE_TYPES = frozenset({"cuda"})
+"""Device types that come as several devices told apart by an index (``cuda:1``); other types
+(``cpu``, ``mps``) name one device, and ``type:0`` means the same as ``type``."""
 
 
 @attrs.frozen
 class Device:
-    """A device a single-device backend runs on: the CPU or CUDA GPU ``index``."""
+    """A device: its type (``"cpu"``, ``"cuda"``, ``"mps"`` …) and, for a numbered device type,
+    its index (None: not given, the backend's default device of that type)."""
 
-    kind: Literal["cpu", "cuda"]
-    index: int = 0
+    type: str
+    index: int | None = None
+
+    def __str__(self) -> str:
+        return self.type if self.index is None else f"{self.type}:{self.index}"
+
+
+def device_hint(types: Collection[str] | None = None) -> str:
+    """The accepted device names, for error messages (``types``: those a backend knows)."""
+    names = [f"'{t}'" for t in sorted(types or ("cpu", "cuda"), key=_device_order)]
+    if "'cuda'" in names:
+        names.insert(names.index("'cuda'") + 1, "'cuda:N' (N: the GPU index)")
+    if types is None:
+        names.append("another device the backend knows (e.g. 'mps')")
+    return "use " + (", ".join(names[:-1]) + " or " + names[-1] if len(names) > 1 else names[0])
+
+
+def _device_order(device_type: str) -> tuple[int, str]:
+    return (("cpu", "cuda").index(device_type) if device_type in ("cpu", "cuda") else 2, device_type)
+
+
+def parse_device(
+    text: str, *, types: Collection[str] | None = None, backend: str | None = None
+) -> Device:
+    """Parse a device string, the one way every backend and the CLI read them.
+
+    Accepts ``type`` or ``type:N`` in any case and with surrounding spaces: ``"cpu"``,
+    ``"CUDA"``, ``"cuda:1"``, ``"mps"``. Only ``cuda`` devices are numbered
+    (:data:`NUMBERED_DEVICE_TYPES`); ``cpu:0`` is ``cpu``. ``types`` are the device types the
+    ``backend`` knows (None: any, for callers that only check the form, such as the CLI).
+    Raises :class:`PluginError` with the accepted names for anything else.
+    """
+    match = _DEVICE.fullmatch(text.strip().lower())
+    if match is None or (types is not None and match["type"] not in types):
+        raise _unknown_device(text, types, backend)
+    device_type = match["type"]
+    index = None if match["index"] is None else int(match["index"])
+    if index is not None and device_type not in NUMBERED_DEVICE_TYPES:
+        if index != 0:
+            raise _unknown_device(text, types, backend, " (only 'cuda' devices are numbered)")
+        index = None
+    return Device(device_type, index)
+
+
+def _unknown_device(
+    text: str, types: Collection[str] | None, backend: str | None, why: str = ""
+) -> PluginError:
+    message = (
+        f"the {backend} backend does not know device {text!r}"
+        if backend
+        else f"{text!r} is not a device name"
+    )
+    return PluginError(message + why, hint=device_hint(types))
 
 
 def single_device(
     devices: Sequence[str] | None, *, backend: str, stacklevel: int = 2
 ) -> Device | None:
-    """The one device to run on, from the devices a user asked for (None: the backend's default).
+    """The one CPU or CUDA device to run on, from the devices a user asked for (None: the
+    backend's default).
 
-    Accepts ``"cpu"``, ``"cuda"`` (GPU 0) and ``"cuda:N"``, in any case and with surrounding
-    spaces. A backend runs a model on one device: further devices are ignored with a warning
-    (``stacklevel`` as for :func:`warnings.warn`, counted from the caller of this function).
-    Raises :class:`PluginError` naming ``backend`` for any other device.
+    Reads ``"cpu"``, ``"cuda"`` and ``"cuda:N"`` with :func:`parse_device`; the result has index
+    0 for ``cpu`` and ``cuda``. A backend runs a model on one device: further devices are ignored
+    with a warning (``stacklevel`` as for :func:`warnings.warn`, counted from the caller of this
+    function). Raises :class:`PluginError` naming ``backend`` for any other device.
     """
     if not devices:
         return None
@@ -66,15 +120,8 @@ def single_device(
             f"ignoring {list(devices[1:])}",
             stacklevel=stacklevel + 1,
         )
-    device = devices[0].strip().lower()
-    if device == "cpu":
-        return Device("cpu")
-    match = _CUDA_DEVICE.fullmatch(device)
-    if match is None:
-        raise PluginError(
-            f"the {backend} backend does not know device {devices[0]!r}", hint=DEVICE_HINT
-        )
-    return Device("cuda", int(match.group(1) or 0))
+    device = parse_device(devices[0], types=("cpu", "cuda"), backend=backend)
+    return Device(device.type, device.index or 0)
 
 
 def match_tensors(

@@ -126,6 +126,27 @@ server_option = click.option(
 )
 
 
+def device_names(
+    ctx: click.Context, param: click.Parameter, value: str | tuple[str, ...] | None
+) -> str | tuple[str, ...] | None:
+    """Callback of ``--device`` options: each name read with the one device parser
+    (:func:`bioimageio_core.backend_utils.parse_device`; the backend then checks that it knows
+    the device); a malformed name is reported like other errors (exit status 1)."""
+    from bioimageio_core.backend_utils import parse_device
+    from bioimageio_core.errors import PluginError
+
+    if value is None:
+        return None
+    names = (value,) if isinstance(value, str) else value
+    if any(not name.strip() for name in names):
+        raise click.BadParameter("give a device name such as cpu or cuda", param_hint="--device")
+    try:
+        parsed = tuple(str(parse_device(name)) for name in names)
+    except PluginError as e:
+        fail(e, bool(ctx.params.get("debug", False)))
+    return parsed[0] if isinstance(value, str) else parsed
+
+
 def fail(error: BaseException, debug: bool) -> NoReturn:
     """Report ``error`` in one or two lines and exit with status 1 (re-raise under ``--debug``)."""
     if debug:

@@ -26,6 +26,7 @@ from bioimageio_core.cli._common import (
     Progress,
     allow_remote_code_option,
     debug_option,
+    device_names,
     fail,
     info,
     offline_option,
@@ -350,18 +351,11 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_") or "model"
 
 
-def _device_choice(value: str | None) -> str | None:
-    # the backend knows its devices (cpu, cuda, cuda:1, mps, …) and explains a wrong one
-    if value is not None and not value.strip():
-        raise click.BadParameter("give a device name such as cpu or cuda", param_hint="--device")
-    return None if value is None else value.strip()
-
-
 _device_option = click.option(
     "--device",
     default=None,
     metavar="DEVICE",
-    callback=lambda ctx, param, value: _device_choice(value),
+    callback=device_names,
     help="Device to run on (cpu, cuda, cuda:1, mps …, as the backend names them); default: GPU "
     "if the backend finds one, else CPU.",
 )

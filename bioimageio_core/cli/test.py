@@ -11,6 +11,7 @@ from bioimageio_core.cli import main
 from bioimageio_core.cli._common import (
     allow_remote_code_option,
     debug_option,
+    device_names,
     fail,
     offline_option,
     save_summaries,
@@ -29,6 +30,7 @@ from bioimageio_core.cli._common import (
     "devices",
     multiple=True,
     metavar="DEVICE",
+    callback=device_names,
     help="Device to run on (cpu, cuda, cuda:1 …); repeat for several. Default: GPU if available.",
 )
 @click.option(

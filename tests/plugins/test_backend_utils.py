@@ -16,6 +16,7 @@ from bioimageio_core.backend_utils import (
     import_framework,
     link_or_copy,
     match_tensors,
+    parse_device,
     single_device,
 )
 from bioimageio_core.errors import PluginError
@@ -42,10 +43,51 @@ def test_device_strings(index: int, pad: str, upper: bool) -> None:
     assert single_device([text(f"cuda:{index}")], backend="x") == Device("cuda", index)
 
 
-@pytest.mark.parametrize("bad", ["tpu", "mps", "cuda:", "cuda:-1", "cpu:0", "cuda:1:2", "gpu"])
+def test_cpu_0_is_the_cpu() -> None:
+    """``type:0`` of a device type without numbers names that device, for every backend alike
+    (torch and TensorFlow name the CPU ``cpu:0`` too)."""
+    assert single_device(["cpu:0"], backend="x") == Device("cpu", 0)
+    assert parse_device("cpu:0") == parse_device("CPU") == Device("cpu")
+
+
+@pytest.mark.parametrize("bad", ["tpu", "mps", "cuda:", "cuda:-1", "cpu:1", "cuda:1:2", "gpu"])
 def test_unknown_device_names_the_backend(bad: str) -> None:
     with pytest.raises(PluginError, match=f"the mybackend backend does not know device '{bad}'"):
         single_device([bad], backend="mybackend")
+
+
+@settings(max_examples=50)
+@given(
+    st.sampled_from(["cpu", "cuda", "mps", "xpu"]),
+    st.none() | st.integers(min_value=0, max_value=4096),
+    st.booleans(),
+)
+def test_device_strings_round_trip(device_type: str, index: int | None, upper: bool) -> None:
+    if device_type != "cuda":
+        index = None  # only cuda devices are numbered
+    text = device_type if index is None else f"{device_type}:{index}"
+    device = parse_device(f" {text.upper() if upper else text} ")
+    assert device == Device(device_type, index)
+    assert str(device) == text
+    assert parse_device(str(device)) == device
+
+
+@pytest.mark.parametrize("bad", ["", "gpu0", "cuda:", "cuda:x", "cuda 1", ":1", "cuda:1:2", "cu-da"])
+def test_malformed_device_strings(bad: str) -> None:
+    with pytest.raises(PluginError, match="is not a device name") as info:
+        parse_device(bad)
+    assert "use 'cpu', 'cuda', 'cuda:N'" in str(info.value)
+
+
+def test_device_types_a_backend_knows() -> None:
+    types = ("cpu", "cuda", "mps")
+    assert parse_device("MPS", types=types, backend="b") == Device("mps")
+    assert parse_device("mps:0", types=types, backend="b") == Device("mps")
+    with pytest.raises(PluginError, match=r"b backend does not know device 'mps:1' \(only 'cuda' devices are numbered\)"):
+        parse_device("mps:1", types=types, backend="b")
+    with pytest.raises(PluginError, match="the b backend does not know device 'xpu'") as info:
+        parse_device("xpu", types=types, backend="b")
+    assert info.value.hint == "use 'cpu', 'cuda', 'cuda:N' (N: the GPU index) or 'mps'"
 
 
 def test_extra_devices_warn_at_the_callers_caller() -> None:

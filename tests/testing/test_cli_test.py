@@ -93,3 +93,18 @@ def test_help_shows_examples() -> None:
         result = CliRunner().invoke(main, [command, "--help"])
         assert result.exit_code == 0
         assert "Example" in result.output and f"bioimageio-run {command} " in result.output
+
+
+def test_device_names_are_read_by_the_one_device_parser(make_model: MakeModel) -> None:
+    """``test --device`` and ``predict --device`` read names alike: case and ``cpu:0`` are
+    normalised, a malformed name is a short error (exit status 1) before anything loads."""
+    path = make_model()
+    code, out, _ = _run(str(path), "--device", " CPU:0 ")
+    assert code == 0, out
+    code, _, err = _run(str(path), "--device", "cpu", "--device", "gpu0")
+    assert code == 1
+    assert err.startswith("error: 'gpu0' is not a device name")
+    assert "use 'cpu', 'cuda', 'cuda:N'" in err and "Traceback" not in err
+    predicted = CliRunner().invoke(main, ["predict", str(path), "--example", "--device", "cuda:x"])
+    assert predicted.exit_code == 1
+    assert predicted.stderr.startswith("error: 'cuda:x' is not a device name")

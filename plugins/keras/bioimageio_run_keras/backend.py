@@ -221,7 +221,7 @@ def keras_device(devices: Sequence[str] | None) -> str | None:
     device = single_device(devices, backend="keras", stacklevel=3)
     if device is None:
         return None
-    return "cpu:0" if device.kind == "cpu" else f"gpu:{device.index}"
+    return "cpu:0" if device.type == "cpu" else f"gpu:{device.index}"
 
 
 def gpu_count(backend: str) -> int:

@@ -30,7 +30,7 @@ def execution_providers(devices: Sequence[str] | None, available: Sequence[str])
             return [(CUDA, {"device_id": 0}), CPU]
         return [CPU]
     device = single_device(devices, backend="onnx", stacklevel=3)
-    if device is None or device.kind == "cpu":
+    if device is None or device.type == "cpu":
         return [CPU]
     if CUDA not in available:
         raise PluginError(

@@ -30,7 +30,7 @@ def tf_device(devices: Sequence[str] | None) -> str | None:
     device = single_device(devices, backend="tensorflow", stacklevel=3)
     if device is None:
         return None
-    return "/CPU:0" if device.kind == "cpu" else f"/GPU:{device.index}"
+    return "/CPU:0" if device.type == "cpu" else f"/GPU:{device.index}"
 
 
 class TensorflowModelAdapter(ModelAdapter):

@@ -6,13 +6,14 @@ tested without a GPU; :func:`torch_device` asks torch what the machine offers.
 
 from __future__ import annotations
 
-import re
 import warnings
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import attrs
 
+from bioimageio_core.backend_utils import Device
+from bioimageio_core.backend_utils import parse_device as core_parse_device
 from bioimageio_core.errors import PluginError
 from bioimageio_run_torch._errors import DISTRIBUTION
 
@@ -20,19 +21,6 @@ if TYPE_CHECKING:
     import torch
 
 DEVICE_TYPES = ("cpu", "cuda", "mps")
-_DEVICE_PATTERN = re.compile(r"^(?P<type>[a-z]+)(?::(?P<index>\d+))?$")
-_DEVICE_HINT = "use 'cpu', 'cuda', 'cuda:N' (N counts from 0) or 'mps'"
-
-
-@attrs.frozen
-class DeviceSpec:
-    """One torch device: its type and, for a numbered device, its index."""
-
-    type: str
-    index: int | None = None
-
-    def __str__(self) -> str:
-        return self.type if self.index is None else f"{self.type}:{self.index}"
 
 
 @attrs.frozen
@@ -43,32 +31,20 @@ class MachineDevices:
     mps: bool = False
 
 
-def parse_device(text: str) -> DeviceSpec:
-    """Parse a device string; raise :class:`PluginError` with the accepted forms when it is invalid."""
-    match = _DEVICE_PATTERN.match(text.strip().lower())
-    if match is None or match["type"] not in DEVICE_TYPES:
-        raise PluginError(
-            f"{text!r} is not a device the torch backend ({DISTRIBUTION}) knows", hint=_DEVICE_HINT
-        )
-    index = None if match["index"] is None else int(match["index"])
-    if index is not None and match["type"] != "cuda":
-        if index != 0:
-            raise PluginError(
-                f"device {text!r}: only 'cuda' devices are numbered (torch backend, {DISTRIBUTION})",
-                hint=_DEVICE_HINT,
-            )
-        index = None
-    return DeviceSpec(match["type"], index)
+def parse_device(text: str) -> Device:
+    """A device string the torch backend knows (``cpu``, ``cuda``, ``cuda:N``, ``mps``), read with
+    the core's one parser; raise :class:`PluginError` with the accepted forms otherwise."""
+    return core_parse_device(text, types=DEVICE_TYPES, backend=f"torch ({DISTRIBUTION})")
 
 
-def choose_device(devices: Sequence[str] | None, machine: MachineDevices) -> DeviceSpec:
+def choose_device(devices: Sequence[str] | None, machine: MachineDevices) -> Device:
     """The device to run on: the first of ``devices``, or CUDA when available, else the CPU.
 
     A torch module runs on one device; further devices are ignored with a warning. A device the
     machine does not offer is an error that says which devices it does offer.
     """
     if not devices:
-        return DeviceSpec("cuda", None) if machine.cuda_count > 0 else DeviceSpec("cpu")
+        return Device("cuda", None) if machine.cuda_count > 0 else Device("cpu")
     chosen = parse_device(devices[0])
     if len(devices) > 1:
         for extra in devices[1:]:
@@ -94,7 +70,7 @@ def _offered(machine: MachineDevices) -> str:
     return ", ".join(available_devices(machine))
 
 
-def _check_available(device: DeviceSpec, machine: MachineDevices) -> None:
+def _check_available(device: Device, machine: MachineDevices) -> None:
     if device.type == "cuda" and machine.cuda_count == 0:
         raise PluginError(
             f"device {device} was requested, but torch sees no CUDA device here (torch backend, "

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 from bioimageio_run_torch.devices import (
-    DeviceSpec,
+    Device,
     MachineDevices,
     choose_device,
     parse_device,
@@ -39,16 +39,16 @@ TWO_GPUS = MachineDevices(cuda_count=2)
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("cpu", DeviceSpec("cpu")),
-        ("CPU", DeviceSpec("cpu")),
-        (" cuda ", DeviceSpec("cuda")),
-        ("cuda:0", DeviceSpec("cuda", 0)),
-        ("cuda:1", DeviceSpec("cuda", 1)),
-        ("mps", DeviceSpec("mps")),
-        ("cpu:0", DeviceSpec("cpu")),
+        ("cpu", Device("cpu")),
+        ("CPU", Device("cpu")),
+        (" cuda ", Device("cuda")),
+        ("cuda:0", Device("cuda", 0)),
+        ("cuda:1", Device("cuda", 1)),
+        ("mps", Device("mps")),
+        ("cpu:0", Device("cpu")),
     ],
 )
-def test_parse_device(text: str, expected: DeviceSpec) -> None:
+def test_parse_device(text: str, expected: Device) -> None:
     assert parse_device(text) == expected
 
 
@@ -57,7 +57,7 @@ def test_parse_device(text: str, expected: DeviceSpec) -> None:
 def test_numbered_cuda_round_trips(index: int, upper: bool) -> None:
     text = f"cuda:{index}"
     device = parse_device(text.upper() if upper else text)
-    assert device == DeviceSpec("cuda", index)
+    assert device == Device("cuda", index)
     assert str(device) == text
     # torch agrees with our reading of the string
     parsed = torch.device(text)
@@ -73,15 +73,15 @@ def test_invalid_device_strings(text: str) -> None:
 
 
 def test_default_is_cuda_when_available_else_cpu() -> None:
-    assert choose_device(None, NO_GPU) == DeviceSpec("cpu")
-    assert choose_device((), NO_GPU) == DeviceSpec("cpu")
-    assert choose_device(None, TWO_GPUS) == DeviceSpec("cuda")
+    assert choose_device(None, NO_GPU) == Device("cpu")
+    assert choose_device((), NO_GPU) == Device("cpu")
+    assert choose_device(None, TWO_GPUS) == Device("cuda")
 
 
 def test_requested_devices_are_honoured() -> None:
-    assert choose_device(("cpu",), TWO_GPUS) == DeviceSpec("cpu")
-    assert choose_device(("cuda:1",), TWO_GPUS) == DeviceSpec("cuda", 1)
-    assert choose_device(("mps",), MachineDevices(mps=True)) == DeviceSpec("mps")
+    assert choose_device(("cpu",), TWO_GPUS) == Device("cpu")
+    assert choose_device(("cuda:1",), TWO_GPUS) == Device("cuda", 1)
+    assert choose_device(("mps",), MachineDevices(mps=True)) == Device("mps")
 
 
 def test_cuda_without_gpu_is_a_clear_error() -> None:
@@ -103,7 +103,7 @@ def test_mps_not_available() -> None:
 
 def test_extra_devices_warn_and_first_is_used() -> None:
     with pytest.warns(UserWarning, match="ignoring cuda:1"):
-        assert choose_device(("cuda:0", "cuda:1"), TWO_GPUS) == DeviceSpec("cuda", 0)
+        assert choose_device(("cuda:0", "cuda:1"), TWO_GPUS) == Device("cuda", 0)
     with pytest.raises(PluginError):  # a bad extra device is still reported
         choose_device(("cpu", "gpu"), TWO_GPUS)
 
