@@ -54,6 +54,7 @@ from bioimageio_core.spec.generic import (
     NotebookDescr,
     NotebookDescr02,
     Uploader,
+    version_field,
 )
 from bioimageio_core.spec.issues import Issue, Loc, loc_to_path
 from bioimageio_core.spec.model import (
@@ -229,4 +230,5 @@ __all__ = [
     "structure",
     "tolerance_applies",
     "unstructure",
+    "version_field",
 ]

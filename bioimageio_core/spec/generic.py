@@ -37,8 +37,20 @@ def tag(value: str) -> Any:
     return attrs.field(default=value, metadata={ALWAYS: True})
 
 
-def version_field() -> Any:
-    return attrs.field(default=None, metadata={KIND: "version"})
+def version_field(*, default: Any = attrs.NOTHING, min_major: int | None = None) -> Any:
+    """An attrs field for a version string (e.g. the framework version of a weights entry).
+
+    It parses like every version field of the format: a number written in YAML (``3.10``) is
+    read as text with a warning to quote it; a JSON Schema ``string``. ``default`` makes the
+    field optional (e.g. ``default=None``); ``min_major`` requires a PEP 440 version whose major
+    version is at least that. Use it for version fields of a plugin's weights-entry class::
+
+        @attrs.frozen(kw_only=True)
+        class MyWeightsDescr(WeightsEntryDescrBase):
+            my_framework_version: str = version_field(min_major=2)
+    """
+    validator = None if min_major is None else v.version_at_least(min_major)
+    return attrs.field(default=default, validator=validator, metadata={KIND: "version"})
 
 
 @attrs.frozen(kw_only=True)
@@ -135,7 +147,7 @@ class LinkedResource:
     """Reference to a bioimage.io resource by id (``version`` in 0.3/0.5, ``version_number`` in 0.2)."""
 
     id: str = attrs.field(validator=v.length(min=1))
-    version: str | None = version_field()
+    version: str | None = version_field(default=None)
     version_number: int | None = None
 
 
@@ -169,7 +181,7 @@ class _ResourceBase:
     maintainers: tuple[Maintainer, ...] = ()
     links: tuple[str, ...] = ()
     tags: tuple[str, ...] = ()
-    version: str | None = version_field()
+    version: str | None = version_field(default=None)
     version_comment: str | None = attrs.field(default=None, validator=v.length(max=512))
     git_repo: str | None = None
     icon: TextOrFile | None = attrs.field(default=None, validator=_emoji_or_file)
@@ -229,7 +241,7 @@ class GenericDescr02:
     maintainers: tuple[Maintainer, ...] = ()
     links: tuple[str, ...] = ()
     tags: tuple[str, ...] = ()
-    version: str | None = version_field()
+    version: str | None = version_field(default=None)
     version_number: int | None = None
     git_repo: str | None = None
     icon: str | None = None

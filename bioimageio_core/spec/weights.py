@@ -10,7 +10,6 @@ import attrs
 from bioimageio_core.references import file_name
 from bioimageio_core.spec import _validators as v
 from bioimageio_core.spec._convert import (
-    KIND,
     Invalid,
     at,
     converter,
@@ -20,7 +19,7 @@ from bioimageio_core.spec._convert import (
     report,
     structure_value,
 )
-from bioimageio_core.spec.generic import Author, FileDescr
+from bioimageio_core.spec.generic import Author, FileDescr, version_field
 from bioimageio_core.spec.issues import Loc
 
 _SOURCE = v.length(min=1)
@@ -80,7 +79,7 @@ class WeightsEntryDescrBase:
 @attrs.frozen(kw_only=True)
 class PytorchStateDictWeightsDescr(WeightsEntryDescrBase):
     architecture: ArchitectureDescr
-    pytorch_version: str = attrs.field(metadata={KIND: "version"})
+    pytorch_version: str = version_field()
     dependencies: FileDescr | None = None
     strict: bool = True
     """Load the state dict strictly (missing or unexpected keys are errors); False: warnings."""
@@ -88,7 +87,7 @@ class PytorchStateDictWeightsDescr(WeightsEntryDescrBase):
 
 @attrs.frozen(kw_only=True)
 class TorchscriptWeightsDescr(WeightsEntryDescrBase):
-    pytorch_version: str = attrs.field(metadata={KIND: "version"})
+    pytorch_version: str = version_field()
 
 
 @attrs.frozen(kw_only=True)
@@ -99,18 +98,18 @@ class OnnxWeightsDescr(WeightsEntryDescrBase):
 
 @attrs.frozen(kw_only=True)
 class TensorflowSavedModelBundleWeightsDescr(WeightsEntryDescrBase):
-    tensorflow_version: str = attrs.field(metadata={KIND: "version"})
+    tensorflow_version: str = version_field()
     dependencies: FileDescr | None = None
 
 
 @attrs.frozen(kw_only=True)
 class KerasHdf5WeightsDescr(WeightsEntryDescrBase):
-    tensorflow_version: str = attrs.field(metadata={KIND: "version"})
+    tensorflow_version: str = version_field()
 
 
 @attrs.frozen(kw_only=True)
 class TensorflowJsWeightsDescr(WeightsEntryDescrBase):
-    tensorflow_version: str = attrs.field(metadata={KIND: "version"})
+    tensorflow_version: str = version_field()
 
 
 KERAS_V3 = "keras_v3"
@@ -157,7 +156,7 @@ class KerasV3WeightsDescr(WeightsEntryDescrBase):
     end in ``.keras``.
     """
 
-    keras_version: str = attrs.field(validator=v.version_at_least(3), metadata={KIND: "version"})
+    keras_version: str = version_field(min_major=3)
     backend: tuple[KerasBackendName, str]
 
     def _issues(self) -> Iterator[tuple[Loc, str]]:
