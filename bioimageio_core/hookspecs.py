@@ -164,6 +164,12 @@ class OpSpec:
     """``prepare(kwargs, target, context) -> prepared``: called once when a pipeline is built,
     e.g. to import code the step names (after ``context.require_code_consent``). ``apply`` then
     receives ``prepared`` instead of the kwargs. None: ``apply`` gets the kwargs."""
+    pointwise: bool = False
+    """True when ``apply`` works element by element, or along the one axis its kwargs name in
+    ``axis`` (e.g. ``softmax`` over channels), and reads nothing but the target tensor. A
+    postprocessing step of such an op that needs no statistics may then run on each output
+    block before stitching (when blocking never splits that ``axis``), so the stitched output is
+    not held twice. False: the op always runs on the whole stitched output."""
     input_axes: Callable[[Any, TensorSpec], TensorSpec] | None = None
     """For a postprocessing op that changes its tensor's shape (e.g. instance labels made from a
     model's probability and distance maps): ``input_axes(kwargs, described)`` returns the axes

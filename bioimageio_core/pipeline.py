@@ -105,12 +105,6 @@ OutputFactory = Callable[[str, tuple[int, ...], np.dtype[Any]], SupportsSetItem]
 """``factory(output_id, shape, dtype)`` creates an output array once the first block's output
 (after blockwise postprocessing) shows its dtype."""
 Outputs = OutputArrays | OutputFactory
-POINTWISE_OPS = frozenset(
-    {"binarize", "clip", "ensure_dtype", "fixed_zero_mean_unit_variance", "scale_linear",
-     "sigmoid", "softmax"}
-)
-"""Processing ops that work element by element (or along one unsplit axis) when they need no
-statistics, so postprocessing made of them can run per block."""
 ProgressCallback = Callable[[int, int], None]
 """``callback(blocks_done, blocks_total)``, called after every forward call."""
 
@@ -943,7 +937,7 @@ class PredictionPipeline:
         if self.post_stats.sample_measures or self.post_stats.dataset_measures:
             return False
         for op in self.postprocessing:
-            if op.spec.id not in POINTWISE_OPS or op.required_measures:
+            if not op.spec.pointwise or op.required_measures:
                 return False
             axis = getattr(op.kwargs, "axis", None)
             if axis is not None:
@@ -1344,7 +1338,6 @@ def load_model_adapter(
 
 __all__ = [
     "DEFAULT_BLOCKSIZE_PARAMETER",
-    "POINTWISE_OPS",
     "OutputArrays",
     "OutputFactory",
     "Outputs",

@@ -294,6 +294,47 @@ def test_postprocessing_with_statistics_is_not_pointwise(tmp_path: Path) -> None
         assert not pp.postprocessing_is_pointwise()  # y is split into blocks
 
 
+@pytest.mark.parametrize("pointwise", [True, False])
+def test_an_op_spec_says_whether_its_step_runs_per_block(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pointwise: bool
+) -> None:
+    """No op has a privilege: a plugin's op (``toy_add`` of the toy test distribution) runs on
+    each output block exactly when its ``OpSpec.pointwise`` says so and it needs no statistics."""
+    import attrs
+
+    from bioimageio_core import plugins
+
+    if "toy_add" not in plugins.processing_ops():
+        pytest.skip("the toy test distribution is not installed")
+    registry = plugins.get_registry()
+    spec = registry.ops.specs["toy_add"]
+    calls: list[tuple[int, ...]] = []
+
+    def counting(kwargs: Any, target: Any, members: Any, stat: Any) -> Any:
+        calls.append(members[target.member_id].data.shape)
+        return spec.apply(kwargs, target, members, stat)
+
+    monkeypatch.setitem(
+        registry.ops.specs, "toy_add", attrs.evolve(spec, apply=counting, pointwise=pointwise)
+    )
+    k = kernel(1, seed=30)
+    post: list[dict[str, Any]] = [{"id": "toy_add", "kwargs": {"value": 0.5}}]
+    model = conv_model(tmp_path, outputs=[OutputDef("out", k, halo=1, postprocessing=post)])
+    x = rand(1, 1, 160, 128, seed=31)
+    with create_prediction_pipeline(model) as pp:
+        assert pp.postprocessing_is_pointwise() is pointwise
+        out = pp.predict_sample_with_blocking(x, ns=1).members["out"].data
+    np.testing.assert_allclose(out, oracle_conv(x, k) + 0.5, atol=1e-5)
+    if pointwise:  # once per block, on the block's inner region
+        assert len(calls) > 1 and all(shape[-2:] != (160, 128) for shape in calls)
+    else:  # once, on the whole stitched output
+        assert calls == [(1, 1, 160, 128)]
+    centered = [{"id": "toy_add", "kwargs": {"value": 0.5, "center": True}}]
+    model = conv_model(tmp_path, outputs=[OutputDef("out", k, halo=1, postprocessing=centered)])
+    with create_prediction_pipeline(model) as pp:
+        assert not pp.postprocessing_is_pointwise()  # statistics need the whole output
+
+
 def test_missing_optional_input(tmp_path: Path) -> None:
     k = kernel(1, seed=22)
     model = conv_model(

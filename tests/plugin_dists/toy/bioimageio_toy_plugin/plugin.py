@@ -89,4 +89,5 @@ def bioimageio_weight_formats(register: WeightFormatRegister) -> None:
 
 @hookimpl
 def bioimageio_processing_ops(register: OpRegister) -> None:
-    register.add(OpSpec("toy_add", (ToyAddKwargs,), _toy_add, _toy_add_measures))
+    # element by element: without statistics (center) it may run on each output block
+    register.add(OpSpec("toy_add", (ToyAddKwargs,), _toy_add, _toy_add_measures, pointwise=True))
