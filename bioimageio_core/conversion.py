@@ -29,6 +29,7 @@ from bioimageio_core.packaging import (
     unique_name,
     write_package_files,
 )
+from bioimageio_core.plugins import unavailable_reason
 from bioimageio_core.sources import FolderRoot, sha256_of_file
 from bioimageio_core.spec import FileDescr, ModelDescr, build_description, dump_description
 from bioimageio_core.spec.weights import UnknownWeightsDescr, WeightsDescr
@@ -260,7 +261,7 @@ class _Run:
         """Run one converter; True when its entry was verified and added."""
         pair = (spec.source_format, spec.target_format)
         source, target = pair
-        reason = _availability(spec)
+        reason = unavailable_reason(spec)
         if reason is not None:
             hint = f"; {spec.install_hint}" if spec.install_hint else ""
             self.results.append(ConversionResult(source, target, "skipped", reason + hint))
@@ -343,13 +344,6 @@ class _Run:
 
 class _Failed(Exception):
     """A conversion that produced no usable entry (the message says why)."""
-
-
-def _availability(spec: ConverterSpec) -> str | None:
-    try:
-        return spec.is_available()
-    except Exception as e:  # an availability check must not stop the others
-        return f"availability check failed: {type(e).__name__}: {e}"
 
 
 def _validation_errors(descr: ModelDescr) -> str:

@@ -413,6 +413,23 @@ def spec_extensions(settings: Settings | None = None) -> SpecExtensions:
 
 
 # ---------------------------------------------------------------------------------------------
+# availability
+
+
+def unavailable_reason(spec: WeightFormatSpec[Any] | OpSpec | ConverterSpec) -> str | None:
+    """Why ``spec`` cannot run here, None when it can: its ``is_available()``, guarded.
+
+    The one place the core asks a plugin's availability check: a check that raises is reported
+    as the reason (with the exception and where it was raised), never propagated, so one broken
+    plugin cannot stop model selection, testing, listing or a server's info.
+    """
+    try:
+        return spec.is_available()
+    except Exception as e:  # an availability check must not break its caller
+        return f"availability check failed: {_describe(e)}"
+
+
+# ---------------------------------------------------------------------------------------------
 # weight-format choice
 
 
@@ -474,10 +491,7 @@ def choose_weight_format(
         spec = specs.get(name)
         if spec is None:
             continue
-        try:
-            reason = spec.is_available()
-        except Exception as e:  # an availability check must not crash selection
-            reason = f"availability check failed: {_describe(e)}"
+        reason = unavailable_reason(spec)
         if reason is None:
             return spec
         reasons[name] = reason

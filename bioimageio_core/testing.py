@@ -361,7 +361,11 @@ def enable_determinism(
     seeded: set[object] = set()
     for name in formats:
         spec = specs.get(name)
-        if spec is None or spec.enable_determinism is None or spec.is_available() is not None:
+        if (
+            spec is None
+            or spec.enable_determinism is None
+            or plugins.unavailable_reason(spec) is not None
+        ):
             continue
         if spec.enable_determinism in seeded:  # one framework behind several formats
             continue
@@ -602,10 +606,7 @@ def plan_weight_formats(
             hint = plugins.install_hint_for(wf)
             skipped[wf] = f"no installed plugin runs {wf} weights; to test them: {hint}"
             continue
-        try:
-            reason = spec.is_available()
-        except Exception as e:  # an availability check must not break testing
-            reason = f"availability check failed: {_one_line(e)}"
+        reason = plugins.unavailable_reason(spec)
         if reason is not None:
             hint = f"; to test them: {spec.install_hint}" if spec.install_hint else ""
             skipped[wf] = f"{wf} weights cannot run here: {reason}{hint}"

@@ -10,13 +10,6 @@ from bioimageio_core import plugins as plugin_registry
 from bioimageio_core.cli import main
 
 
-def _availability(check: object) -> str | None:
-    try:
-        return check()  # type: ignore[operator,no-any-return]
-    except Exception as e:  # an availability check must not break the listing
-        return f"availability check failed: {type(e).__name__}: {e}"
-
-
 @main.command("plugins")
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
 def plugins_command(as_json: bool) -> None:
@@ -37,17 +30,17 @@ def plugins_command(as_json: bool) -> None:
     for info in registry.infos:
         unavailable: dict[str, str] = {}
         for name in info.weight_formats:
-            reason = _availability(formats[name].is_available)
+            reason = plugin_registry.unavailable_reason(formats[name])
             if reason is not None:
                 unavailable[f"weight format {name}"] = reason
         for name in info.ops:
-            reason = _availability(ops[name].is_available)
+            reason = plugin_registry.unavailable_reason(ops[name])
             if reason is not None:
                 unavailable[f"op {name}"] = reason
         for conv in convs.values():
             key = f"{conv.source_format}->{conv.target_format}"
             if key in info.converters:
-                reason = _availability(conv.is_available)
+                reason = plugin_registry.unavailable_reason(conv)
                 if reason is not None:
                     unavailable[f"converter {key}"] = reason
         rows.append((info, unavailable))

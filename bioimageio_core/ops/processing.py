@@ -21,7 +21,7 @@ import attrs
 
 from bioimageio_core.errors import Loc, PluginError, loc_to_path
 from bioimageio_core.hookspecs import OpContext, OpSpec, OpTarget
-from bioimageio_core.plugins import processing_ops
+from bioimageio_core.plugins import processing_ops, unavailable_reason
 from bioimageio_core.settings import get_settings
 from bioimageio_core.shapes import TensorSpec
 from bioimageio_core.sources import open_file, root_of, root_or_cwd
@@ -102,7 +102,7 @@ def build_ops(
                 hint="install the plugin that provides it; `bioimageio-run plugins` lists the ops "
                 f"available here: {', '.join(sorted(ops))}",
             )
-        reason = spec.is_available()
+        reason = unavailable_reason(spec)
         if reason is not None:
             raise PluginError(
                 f"processing op {step.id!r} cannot run here: {reason}",

@@ -105,20 +105,13 @@ class ServerState:
     def _list_devices(self) -> dict[str, list[str] | str]:
         found: dict[str, list[str] | str] = {}
         for name, spec in plugins.weight_formats(self.settings).items():
-            if spec.list_devices is None or _available(spec.is_available) is not None:
+            if spec.list_devices is None or plugins.unavailable_reason(spec) is not None:
                 continue
             try:
                 found[name] = list(spec.list_devices())
             except Exception as e:  # a backend that cannot list its devices is reported
                 found[name] = f"cannot list devices: {type(e).__name__}: {e}"
         return found
-
-
-def _available(check: Callable[[], str | None]) -> str | None:
-    try:
-        return check()
-    except Exception as e:  # an availability check must not break the info endpoint
-        return f"availability check failed: {type(e).__name__}: {e}"
 
 
 # --- authentication and bookkeeping ------------------------------------------------------------
@@ -260,7 +253,7 @@ async def info(request: Request) -> Response:
     formats: dict[str, Any] = {}
     for name, spec in registry.weight_formats.specs.items():
         formats[str(name)] = {
-            "unavailable": _available(spec.is_available),
+            "unavailable": plugins.unavailable_reason(spec),
             "priority": spec.priority,
             "install_hint": spec.install_hint,
             "distribution": registry.distribution_of("weight_format", name),

@@ -242,3 +242,47 @@ def test_extra_plugins_register_like_installed_ones() -> None:
     assert "embedded_op" in registry.ops.specs
     (info,) = [i for i in registry.infos if i.name == "embedded"]
     assert info.ops == ("embedded_op",) and info.status == "loaded"
+
+
+BROKEN_CHECKS = """
+from bioimageio_core.hookspecs import ConverterSpec, OpSpec, WeightFormatSpec, hookimpl
+
+def broken():
+    raise RuntimeError("probe exploded")
+
+@hookimpl
+def bioimageio_weight_formats(register):
+    register.add(WeightFormatSpec("broken_fmt", dict, lambda r: None, broken))
+
+@hookimpl
+def bioimageio_processing_ops(register):
+    register.add(OpSpec("broken_op", (), lambda k, t, m, s: m[t.member_id], is_available=broken))
+
+@hookimpl
+def bioimageio_weight_converters(register):
+    register.add(ConverterSpec("broken_fmt", "onnx", lambda *a: None, is_available=broken))
+"""
+
+
+def test_an_availability_check_that_raises_is_a_reason_everywhere(make_dist: MakeDist) -> None:
+    """``plugins.unavailable_reason`` is the one guarded call of ``is_available``: selection,
+    op binding and the plugin listing report a raising check instead of crashing."""
+    from types import SimpleNamespace
+
+    from bioimageio_core.ops import build_ops
+
+    s = only(make_dist("bioimageio-broken-checks", BROKEN_CHECKS))
+    specs = [
+        plugins.weight_formats(s)["broken_fmt"],
+        plugins.processing_ops(s)["broken_op"],
+        plugins.converters(s)[("broken_fmt", "onnx")],
+    ]
+    for spec in specs:
+        reason = plugins.unavailable_reason(spec)
+        assert reason is not None
+        assert reason.startswith("availability check failed: RuntimeError: probe exploded (at ")
+    with pytest.raises(UnsupportedWeightFormatError, match="probe exploded"):
+        plugins.choose_weight_format(["broken_fmt"], settings=s)
+    step = SimpleNamespace(id="broken_op", kwargs=None)
+    with pytest.raises(PluginError, match="'broken_op' cannot run here: availability check failed"):
+        build_ops("x", [step], ops=plugins.processing_ops(s), loc="inputs[0].preprocessing")
