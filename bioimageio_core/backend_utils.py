@@ -21,17 +21,20 @@ import attrs
 from bioimageio_core.errors import PluginError
 
 
-def import_framework(module: str, *, weights_format: str, distribution: str) -> ModuleType:
+def import_framework(module: str, *, weights_format: str) -> ModuleType:
     """Import a backend's framework (call it when building an adapter, never at plugin import).
 
-    Raises :class:`PluginError` saying which weight format needs ``module`` and what to install.
+    Raises :class:`PluginError` saying which weight format needs ``module`` and what to install
+    (the format's install hint, :func:`bioimageio_core.plugins.install_hint_for`).
     """
     try:
         return importlib.import_module(module)
     except ImportError as e:
+        from bioimageio_core.plugins import install_hint_for
+
         raise PluginError(
             f"the {weights_format} weight format needs {module}, which failed to import: {e}",
-            hint=f"pip install {distribution}",
+            hint=install_hint_for(weights_format),
         ) from e
 
 

@@ -62,7 +62,8 @@ class WeightFormatSpec(Generic[W]):
     priority: int = 100
     """Lower runs first when the user chose no weight format."""
     install_hint: str = ""
-    """What to install to run this format, e.g. ``pip install bioimageio-run-onnx``."""
+    """What to install to run this format when ``is_available`` gives a reason. Empty: ``pip
+    install <distribution>`` of the entry point that registered it (set by the registry)."""
     enable_determinism: Callable[[str, int], None] | None = None
     """``enable_determinism(mode, seed)``: seed the framework's random generators with ``seed``;
     with ``mode="full"`` also make it use deterministic algorithms only. Called before model
@@ -159,7 +160,8 @@ class OpSpec:
     is_available: Callable[[], str | None] = _always_available
     """None when the op can run here, else the reason (e.g. a missing optional package)."""
     install_hint: str = ""
-    """What to install when ``is_available`` reports a reason."""
+    """What to install when ``is_available`` reports a reason (empty: ``pip install`` of the
+    entry point's distribution)."""
     prepare: Callable[[Any, OpTarget, OpContext], Any] | None = None
     """``prepare(kwargs, target, context) -> prepared``: called once when a pipeline is built,
     e.g. to import code the step names (after ``context.require_code_consent``). ``apply`` then
@@ -195,6 +197,8 @@ class ConverterSpec:
     is_available: Callable[[], str | None] = _always_available
     """None when the converter can run here, else the reason it cannot."""
     install_hint: str = ""
+    """What to install when ``is_available`` reports a reason (empty: ``pip install`` of the
+    entry point's distribution)."""
 
 
 @attrs.frozen

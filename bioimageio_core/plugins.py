@@ -73,6 +73,8 @@ class PluginInfo:
 class _Owner:
     name: str
     distribution: str
+    installed: bool = False
+    """Found through an entry point of an installed distribution (``pip install`` gets it)."""
 
     def __str__(self) -> str:
         return f"plugin {self.name!r} (distribution {self.distribution!r})"
@@ -104,6 +106,9 @@ class Register(Generic[_T]):
 
     def add(self, spec: _T) -> None:
         owner = self._current or _Owner("<direct>", "<unknown>")
+        if owner.installed and getattr(spec, "install_hint", None) == "":
+            # the hint defaults to the distribution whose entry point registered the spec
+            spec = attrs.evolve(spec, install_hint=f"pip install {owner.distribution}")  # type: ignore[misc]
         key = self._key(spec)
         if key in self.specs:
             self._twice(f"{self.kind.replace('_', ' ')} {_key_text(key)!r}", self.owners[key], owner)
@@ -166,6 +171,7 @@ class _Loaded:
     status: Literal["loaded", "failed", "disabled"]
     error: str | None = None
     builtin: bool = False
+    from_entry_point: bool = False
 
 
 class PluginRegistry:
@@ -201,6 +207,7 @@ class PluginRegistry:
                 owner = _Owner(
                     info.name if info else impl.plugin_name,
                     info.distribution if info else "<unknown>",
+                    installed=info is not None and info.from_entry_point,
                 )
                 try:
                     register._call(owner, impl.function)
@@ -308,7 +315,10 @@ def create_manager(
             finally:
                 loaded.append(_Loaded(ep.name, dist, version, ep.value, None, "failed", _describe(e)))
             continue
-        loaded.append(_Loaded(ep.name, dist, version, ep.value, plugin, "loaded"))
+        loaded.append(
+            _Loaded(ep.name, dist, version, ep.value, plugin, "loaded",
+                    from_entry_point=ep.dist is not None)
+        )
 
     for name, plugin in (extra_plugins or {}).items():
         module_name = getattr(plugin, "__name__", type(plugin).__name__)
@@ -445,8 +455,13 @@ KNOWN_DISTRIBUTIONS: dict[str, str] = {
 installed plugin provides a format)."""
 
 
-def install_hint_for(weight_format: str) -> str:
-    """What to install to run ``weight_format`` when no installed plugin provides it."""
+def install_hint_for(weight_format: str, settings: Settings | None = None) -> str:
+    """What to install to run ``weight_format``: the install hint of the plugin that registered
+    it (by default ``pip install <its distribution>``), else the distribution known to run that
+    standard format, else a generic hint."""
+    spec = get_registry(settings).weight_formats.specs.get(weight_format)
+    if spec is not None and spec.install_hint:
+        return spec.install_hint
     dist = KNOWN_DISTRIBUTIONS.get(weight_format)
     if dist is None:
         return f"install a plugin distribution that provides the {weight_format!r} weight format"

@@ -5,12 +5,14 @@ from __future__ import annotations
 import os
 import random
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bioimageio_core import plugins
 from bioimageio_core.backend_utils import (
     Device,
     import_framework,
@@ -21,6 +23,7 @@ from bioimageio_core.backend_utils import (
 )
 from bioimageio_core.errors import PluginError
 
+MakeDist = Callable[[str, str], str]
 IDS = st.lists(st.text("abcdefgh_", min_size=1, max_size=4), min_size=1, max_size=6, unique=True)
 
 
@@ -146,13 +149,30 @@ def test_link_or_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert not os.path.samefile(source, tmp_path / "copied.bin")
 
 
-def test_import_framework() -> None:
+def test_import_framework(make_dist: MakeDist) -> None:
     import json
 
-    assert import_framework("json", weights_format="w", distribution="d") is json
+    assert import_framework("json", weights_format="w") is json
+    ep = make_dist(
+        "my-dist",
+        """
+        from bioimageio_core.hookspecs import WeightFormatSpec, hookimpl
+
+        @hookimpl
+        def bioimageio_weight_formats(register):
+            register.add(WeightFormatSpec("my_fmt", dict, lambda r: None, lambda: None))
+        """,
+    )
+    assert ep in {i.name for i in plugins.plugin_infos()}
     with pytest.raises(PluginError) as info:
-        import_framework("no_such_framework_xyz", weights_format="my_fmt", distribution="my-dist")
+        import_framework("no_such_framework_xyz", weights_format="my_fmt")
     assert "the my_fmt weight format needs no_such_framework_xyz, which failed to import" in str(
         info.value
     )
+    # what to install: the hint of the registered format, by default its distribution
     assert info.value.hint == "pip install my-dist"
+    with pytest.raises(PluginError) as info:
+        import_framework("no_such_framework_xyz", weights_format="onnx_like_unknown")
+    assert info.value.hint == (
+        "install a plugin distribution that provides the 'onnx_like_unknown' weight format"
+    )

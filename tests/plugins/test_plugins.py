@@ -286,3 +286,37 @@ def test_an_availability_check_that_raises_is_a_reason_everywhere(make_dist: Mak
     step = SimpleNamespace(id="broken_op", kwargs=None)
     with pytest.raises(PluginError, match="'broken_op' cannot run here: availability check failed"):
         build_ops("x", [step], ops=plugins.processing_ops(s), loc="inputs[0].preprocessing")
+
+
+def test_install_hints_default_to_the_entry_points_distribution(make_dist: MakeDist) -> None:
+    ep = make_dist(
+        "bioimageio-hinted",
+        """
+        from bioimageio_core.hookspecs import ConverterSpec, OpSpec, WeightFormatSpec, hookimpl
+
+        @hookimpl
+        def bioimageio_weight_formats(register):
+            register.add(WeightFormatSpec("plain_fmt", dict, lambda r: None, lambda: None))
+            register.add(WeightFormatSpec("own_fmt", dict, lambda r: None, lambda: None,
+                                          install_hint="pip install own-hint"))
+
+        @hookimpl
+        def bioimageio_processing_ops(register):
+            register.add(OpSpec("plain_op", (), lambda k, t, m, s: m[t.member_id]))
+
+        @hookimpl
+        def bioimageio_weight_converters(register):
+            register.add(ConverterSpec("plain_fmt", "own_fmt", lambda *a: None))
+        """,
+    )
+    s = only(ep)
+    formats = plugins.weight_formats(s)
+    assert formats["plain_fmt"].install_hint == "pip install bioimageio-hinted"
+    assert formats["own_fmt"].install_hint == "pip install own-hint"
+    assert plugins.processing_ops(s)["plain_op"].install_hint == "pip install bioimageio-hinted"
+    assert plugins.converters(s)[("plain_fmt", "own_fmt")].install_hint == (
+        "pip install bioimageio-hinted"
+    )
+    assert plugins.install_hint_for("plain_fmt", s) == "pip install bioimageio-hinted"
+    # built-in ops come with the core: no hint is made up for them
+    assert plugins.processing_ops(s)["sigmoid"].install_hint == ""

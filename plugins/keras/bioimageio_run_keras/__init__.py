@@ -4,11 +4,10 @@ Importing this package does not import keras; keras is imported (with the backen
 ``KERAS_BACKEND`` / ``Settings.keras_backend``) when an adapter is created.
 """
 
-from bioimageio_run_keras.adapter import KerasModelAdapter, create_adapter
+from bioimageio_run_keras.adapter import DISTRIBUTION, KerasModelAdapter, create_adapter
 from bioimageio_run_keras.weights import KERAS_V3, KerasV3WeightsDescr
 
 __version__ = "0.1.0"
-DISTRIBUTION = "bioimageio-run-keras"
 
 __all__ = [
     "DISTRIBUTION",

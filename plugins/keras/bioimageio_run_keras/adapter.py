@@ -29,6 +29,7 @@ from bioimageio_run_keras.weights import KERAS_V3
 from bioimageio_run_keras.worker import KerasWorker
 
 DISTRIBUTION = "bioimageio-run-keras"
+"""The distribution of this plugin (install hints default to ``pip install`` of it)."""
 KERAS_HDF5 = "keras_hdf5"
 _SUFFIXES = {KERAS_HDF5: (".h5", ".hdf5"), KERAS_V3: (".keras",)}
 

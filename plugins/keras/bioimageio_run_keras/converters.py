@@ -63,10 +63,9 @@ def saved_model_export_unavailable() -> str | None:
 
 def converter_specs() -> tuple[ConverterSpec, ...]:
     """The conversions this plugin provides."""
-    hint = f"pip install {DISTRIBUTION}"
     tf_hint = f"pip install {DISTRIBUTION} tensorflow"
     return (
-        ConverterSpec(KERAS_HDF5, KERAS_V3, convert_to_keras_v3, _keras_unavailable, hint),
+        ConverterSpec(KERAS_HDF5, KERAS_V3, convert_to_keras_v3, _keras_unavailable),
         ConverterSpec(
             KERAS_HDF5, SAVED_MODEL, convert_to_saved_model, saved_model_export_unavailable, tf_hint
         ),

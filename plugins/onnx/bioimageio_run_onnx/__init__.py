@@ -5,10 +5,10 @@ created.
 """
 
 from bioimageio_run_onnx.adapter import OnnxModelAdapter, create_adapter
+from bioimageio_run_onnx.plugin import DISTRIBUTION
 from bioimageio_run_onnx.providers import execution_providers
 
 __version__ = "0.1.0"
-DISTRIBUTION = "bioimageio-run-onnx"
 
 __all__ = [
     "DISTRIBUTION",

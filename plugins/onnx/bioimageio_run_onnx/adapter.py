@@ -18,7 +18,6 @@ from bioimageio_run_onnx.external_data import colocate
 from bioimageio_run_onnx.matching import match_names
 from bioimageio_run_onnx.providers import CUDA, execution_providers
 
-DISTRIBUTION = "bioimageio-run-onnx"
 THREADS_ENV = "BIOIMAGEIO_ONNX_INTRA_OP_THREADS"
 """Environment variable: threads onnxruntime uses inside one operator (0 or unset: its default)."""
 
@@ -66,7 +65,7 @@ class OnnxModelAdapter(ModelAdapter):
 
     def __init__(self, request: AdapterRequest) -> None:
         super().__init__(request)
-        ort = import_framework("onnxruntime", weights_format="onnx", distribution=DISTRIBUTION)
+        ort = import_framework("onnxruntime", weights_format="onnx")
 
         weights = request.weights
         self.source: str = str(weights.source)

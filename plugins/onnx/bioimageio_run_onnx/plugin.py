@@ -6,8 +6,11 @@ import importlib.util
 
 from bioimageio_core.hookspecs import WeightFormatRegister, WeightFormatSpec, hookimpl
 from bioimageio_core.spec import OnnxWeightsDescr
-from bioimageio_run_onnx.adapter import DISTRIBUTION, create_adapter
+from bioimageio_run_onnx.adapter import create_adapter
 from bioimageio_run_onnx.providers import devices_of_providers
+
+DISTRIBUTION = "bioimageio-run-onnx"
+"""The distribution of this plugin (install hints default to ``pip install`` of it)."""
 
 
 def onnx_unavailable() -> str | None:
@@ -33,7 +36,6 @@ def bioimageio_weight_formats(register: WeightFormatRegister) -> None:
             create_adapter=create_adapter,
             is_available=onnx_unavailable,
             priority=20,
-            install_hint=f"pip install {DISTRIBUTION}",
             list_devices=list_onnx_devices,
         )
     )

@@ -7,6 +7,7 @@ from pathlib import Path
 from bioimageio_run_onnx import plugin
 from bioimageio_run_onnx.adapter import create_adapter
 
+from bioimageio_core import plugins
 from bioimageio_core.plugin_testing import (
     assert_import_is_light,
     check_entry_point,
@@ -24,7 +25,7 @@ def test_hook_registers_onnx() -> None:
     assert spec.entry_class is OnnxWeightsDescr
     assert spec.create_adapter is create_adapter
     assert spec.is_available() is None
-    assert spec.install_hint == "pip install bioimageio-run-onnx"
+    assert spec.install_hint == ""  # the registry fills it in from the distribution
 
 
 def test_plugin_import_does_not_import_onnxruntime() -> None:
@@ -36,3 +37,5 @@ def test_plugin_import_does_not_import_onnxruntime() -> None:
 def test_entry_point_when_installed() -> None:
     loaded = check_entry_point("bioimageio-run-onnx", "onnx", "bioimageio_run_onnx.plugin")
     assert loaded is plugin
+    # the install hint a user reads comes from the entry point's distribution
+    assert plugins.weight_formats()["onnx"].install_hint == "pip install bioimageio-run-onnx"

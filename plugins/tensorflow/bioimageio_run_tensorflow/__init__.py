@@ -4,8 +4,8 @@ Importing this package does not import tensorflow; it is imported when an adapte
 """
 
 from bioimageio_run_tensorflow.adapter import TensorflowModelAdapter, create_adapter
+from bioimageio_run_tensorflow.plugin import DISTRIBUTION
 
 __version__ = "0.1.0"
-DISTRIBUTION = "bioimageio-run-tensorflow"
 
 __all__ = ["DISTRIBUTION", "TensorflowModelAdapter", "__version__", "create_adapter"]

@@ -18,7 +18,6 @@ from bioimageio_run_tensorflow.graph_check import Finding, find_side_effects
 from bioimageio_run_tensorflow.signatures import match_signature
 from bioimageio_run_tensorflow.unzip import unpack_saved_model
 
-DISTRIBUTION = "bioimageio-run-tensorflow"
 FORMAT = "tensorflow_saved_model_bundle"
 SIGNATURE_KEYS = ("serving_default", "serve")
 """Signature keys tried in this order; a SavedModel with a single signature uses that one."""
@@ -44,7 +43,7 @@ class TensorflowModelAdapter(ModelAdapter):
 
     def __init__(self, request: AdapterRequest) -> None:
         super().__init__(request)
-        tf = import_framework("tensorflow", weights_format=FORMAT, distribution=DISTRIBUTION)
+        tf = import_framework("tensorflow", weights_format=FORMAT)
         self._tf: Any = tf
         self.device: str | None = tf_device(request.devices)
         if self.device is not None and self.device.startswith("/GPU:"):

@@ -6,7 +6,10 @@ import importlib.util
 
 from bioimageio_core.hookspecs import WeightFormatRegister, WeightFormatSpec, hookimpl
 from bioimageio_core.spec import TensorflowSavedModelBundleWeightsDescr
-from bioimageio_run_tensorflow.adapter import DISTRIBUTION, FORMAT, create_adapter
+from bioimageio_run_tensorflow.adapter import FORMAT, create_adapter
+
+DISTRIBUTION = "bioimageio-run-tensorflow"
+"""The distribution of this plugin (install hints default to ``pip install`` of it)."""
 
 
 def tensorflow_unavailable() -> str | None:
@@ -25,7 +28,6 @@ def bioimageio_weight_formats(register: WeightFormatRegister) -> None:
             create_adapter=create_adapter,
             is_available=tensorflow_unavailable,
             priority=30,
-            install_hint=f"pip install {DISTRIBUTION}",
             enable_determinism=seed_tensorflow,
         )
     )

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from bioimageio_run_tensorflow import create_adapter, plugin
 
+from bioimageio_core import plugins
 from bioimageio_core.plugin_testing import (
     assert_import_is_light,
     check_entry_point,
@@ -23,7 +24,7 @@ def test_hook_registers_saved_model_bundle() -> None:
     assert spec.entry_class is TensorflowSavedModelBundleWeightsDescr
     assert spec.create_adapter is create_adapter
     assert spec.is_available() is None
-    assert spec.install_hint == "pip install bioimageio-run-tensorflow"
+    assert spec.install_hint == ""  # the registry fills it in from the distribution
 
 
 def test_plugin_import_does_not_import_tensorflow() -> None:
@@ -40,3 +41,5 @@ def test_entry_point_when_installed() -> None:
         "bioimageio-run-tensorflow", "tensorflow", "bioimageio_run_tensorflow.plugin"
     )
     assert loaded is plugin
+    # the install hint a user reads comes from the entry point's distribution
+    assert plugins.weight_formats()["tensorflow_saved_model_bundle"].install_hint == "pip install bioimageio-run-tensorflow"

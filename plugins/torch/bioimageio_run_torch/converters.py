@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from bioimageio_core.errors import PluginError
 from bioimageio_core.hookspecs import ConverterSpec
 from bioimageio_run_torch._errors import DISTRIBUTION
-from bioimageio_run_torch.plugin import INSTALL_HINT, torch_missing_reason
+from bioimageio_run_torch.plugin import torch_missing_reason
 
 if TYPE_CHECKING:
     import torch
@@ -52,7 +52,6 @@ def converter_specs() -> tuple[ConverterSpec, ...]:
             "torchscript",
             convert_to_torchscript,
             is_available=torch_missing_reason,
-            install_hint=INSTALL_HINT,
         ),
         ConverterSpec(
             "pytorch_state_dict",

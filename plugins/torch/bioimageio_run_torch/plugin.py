@@ -34,7 +34,6 @@ if TYPE_CHECKING:
 
 TORCHSCRIPT_PRIORITY = 10
 PYTORCH_STATE_DICT_PRIORITY = 40
-INSTALL_HINT = f"pip install {DISTRIBUTION}"
 
 
 def torch_missing_reason() -> str | None:
@@ -43,7 +42,7 @@ def torch_missing_reason() -> str | None:
         found = importlib.util.find_spec("torch") is not None
     except (ImportError, ValueError):
         found = False
-    return None if found else f"torch is not installed ({INSTALL_HINT} installs it)"
+    return None if found else "torch is not installed"
 
 
 def create_torchscript_adapter(request: AdapterRequest) -> ModelAdapter:
@@ -82,7 +81,6 @@ def weight_format_specs() -> tuple[WeightFormatSpec, ...]:
             create_adapter=create_torchscript_adapter,
             is_available=torch_missing_reason,
             priority=TORCHSCRIPT_PRIORITY,
-            install_hint=INSTALL_HINT,
             enable_determinism=seed_torch,
             list_devices=list_torch_devices,
         ),
@@ -92,7 +90,6 @@ def weight_format_specs() -> tuple[WeightFormatSpec, ...]:
             create_adapter=create_pytorch_state_dict_adapter,
             is_available=torch_missing_reason,
             priority=PYTORCH_STATE_DICT_PRIORITY,
-            install_hint=INSTALL_HINT,
             enable_determinism=seed_torch,
             list_devices=list_torch_devices,
         ),

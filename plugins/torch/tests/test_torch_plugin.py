@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 from bioimageio_run_torch import plugin
 
-from bioimageio_core.errors import PluginError
+from bioimageio_core import plugins
+from bioimageio_core.errors import PluginError, UnsupportedWeightFormatError
 from bioimageio_core.hookspecs import WeightFormatSpec
 from bioimageio_core.plugin_testing import (
     assert_import_is_light,
@@ -32,7 +33,7 @@ def test_registers_both_formats_in_priority_order() -> None:
     assert specs["pytorch_state_dict"].create_adapter is plugin.create_pytorch_state_dict_adapter
     for spec in specs.values():
         assert spec.is_available() is None
-        assert spec.install_hint == "pip install bioimageio-run-torch"
+        assert spec.install_hint == ""  # the registry fills it in from the distribution
 
 
 def test_entry_classes_are_the_spec_classes() -> None:
@@ -56,8 +57,13 @@ def test_unavailable_without_torch(monkeypatch: pytest.MonkeyPatch) -> None:
         lambda name, *a: None if name == "torch" else real_find_spec(name, *a),
     )
     reason = plugin.torch_missing_reason()
-    assert reason is not None
-    assert "torch is not installed" in reason and "pip install bioimageio-run-torch" in reason
+    assert reason == "torch is not installed"
+    check_entry_point("bioimageio-run-torch", "torch", "bioimageio_run_torch.plugin")
+    # what a user reads: the reason, and what to install (from the entry point's distribution)
+    with pytest.raises(UnsupportedWeightFormatError) as info:
+        plugins.choose_weight_format(["torchscript", "pytorch_state_dict"])
+    text = str(info.value)
+    assert "torch is not installed" in text and "pip install bioimageio-run-torch" in text
 
 
 def test_plugin_import_does_not_import_torch() -> None:
