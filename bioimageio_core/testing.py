@@ -343,16 +343,14 @@ def enable_determinism(
     ``mode``: ``"seed_only"`` or ``"full"`` (also deterministic algorithms only, where a backend
     offers that); ``weight_formats``: the formats about to run. Each of them whose plugin is usable
     here and provides ``WeightFormatSpec.enable_determinism`` is seeded through it (this imports
-    that framework). ``"full"`` also sets ``TF_ENABLE_ONEDNN_OPTS=0`` when a TensorFlow format is
-    among ``weight_formats`` (read by TensorFlow when it is first imported).
+    that framework); what ``"full"`` needs besides (e.g. TensorFlow without oneDNN) is the
+    plugin's business.
     """
     if mode not in ("seed_only", "full"):
         raise ValueError(f"determinism must be 'seed_only' or 'full' (got {mode!r})")
     random.seed(0)
     np.random.seed(0)
     formats = list(dict.fromkeys(weight_formats or ()))
-    if mode == "full" and set(formats) & {"tensorflow_saved_model_bundle", "keras_hdf5"}:
-        os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
     if not formats:
         return
     from bioimageio_core import plugins

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import importlib.util
+import os
 
 from bioimageio_core.hookspecs import (
     ConverterRegister,
@@ -71,8 +72,12 @@ def bioimageio_weight_converters(register: ConverterRegister) -> None:
 
 def seed_keras(mode: str, seed: int) -> None:
     """Seed Keras and its backend (``keras.utils.set_random_seed``): now if keras is imported,
-    else when a model is loaded (after its backend is chosen). ``mode="full"`` needs nothing more
-    from Keras itself."""
+    else when a model is loaded (after its backend is chosen). ``mode="full"`` also turns
+    TensorFlow's oneDNN off (``TF_ENABLE_ONEDNN_OPTS=0`` unless set; read when TensorFlow is
+    first imported) for the TensorFlow backend; Keras itself needs nothing more."""
     from bioimageio_run_keras.backend import request_seed
+
+    if mode == "full":
+        os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
     request_seed(seed)

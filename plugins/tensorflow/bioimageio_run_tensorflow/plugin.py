@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 
 from bioimageio_core.hookspecs import WeightFormatRegister, WeightFormatSpec, hookimpl
 from bioimageio_core.spec import TensorflowSavedModelBundleWeightsDescr
@@ -33,8 +34,19 @@ def bioimageio_weight_formats(register: WeightFormatRegister) -> None:
     )
 
 
+ONEDNN_SWITCH = "TF_ENABLE_ONEDNN_OPTS"
+"""Environment variable TensorFlow reads when it is first imported; ``0`` turns oneDNN's
+optimisations off (they reorder floating point operations between runs)."""
+
+
 def seed_tensorflow(mode: str, seed: int) -> None:
-    """Seed TensorFlow; ``mode="full"`` also enables op determinism. Imports tensorflow."""
+    """Seed TensorFlow (``WeightFormatSpec.enable_determinism``); imports tensorflow.
+
+    ``mode="full"`` also turns oneDNN off (``TF_ENABLE_ONEDNN_OPTS=0``, unless the user set it;
+    before the import, the only time TensorFlow reads it) and enables op determinism.
+    """
+    if mode == "full":
+        os.environ.setdefault(ONEDNN_SWITCH, "0")
     import tensorflow as tf
 
     tf.random.set_seed(seed)
