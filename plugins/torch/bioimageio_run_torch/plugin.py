@@ -6,11 +6,12 @@ Registers two weight formats:
 format               priority why
 ==================== ======== ==========================================================
 torchscript          10       self-contained archive: runs no Python code of the model
-pytorch_state_dict   30       needs the model's architecture code (executes Python code)
+pytorch_state_dict   40       needs the model's architecture code (executes Python code)
 ==================== ======== ==========================================================
 
 Lower priorities are tried first when the user chose no weight format; the gap leaves room for
-other backends (e.g. ONNX) in between. This module imports neither torch nor the adapters: torch is
+other backends in between (onnx 20, tensorflow_saved_model_bundle 30). Install hints default to
+``pip install bioimageio-run-torch`` (the entry point's distribution). This module imports neither torch nor the adapters: torch is
 imported only when an adapter is created.
 """
 
