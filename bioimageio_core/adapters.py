@@ -181,3 +181,10 @@ def root_opener(root: object) -> FileOpener:
         return open_file(resolved, reference, sha256)
 
     return open_relative
+
+
+def model_file(model: ModelDescr, reference: str, sha256: str | None = None) -> Path:
+    """A local path of a file that ``model`` references (relative to its root, or a URL), e.g.
+    a weights file in a weight converter: fetched into the cache when needed, ``sha256``
+    checked when given (see :func:`root_opener`)."""
+    return root_opener(model.root)(reference, sha256)

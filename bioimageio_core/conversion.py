@@ -16,8 +16,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
+import numpy as np
 
 from bioimageio_core import plugins
+from bioimageio_core.adapters import AdapterRequest
 from bioimageio_core.consent import description_code_origin
 from bioimageio_core.errors import BioimageioError
 from bioimageio_core.loading import load_description, save_bioimageio_yaml_only
@@ -193,6 +195,50 @@ def verify_with_test_model(model: ModelDescr, weight_format: str) -> str | None:
         more = len(summary.errors) - 1
         return f"{name}: {issue.msg}" + (f" (and {more} more)" if more else "")
     return f"the model test did not pass (status {summary.status})"
+
+
+def preprocessed_test_inputs(model: ModelDescr) -> dict[str, np.ndarray[Any, Any]]:
+    """The model's test inputs after its preprocessing, by input id (axes in description order),
+    e.g. the example inputs a converter traces or exports a network with.
+
+    Test tensors are read relative to the model's root (sha256 checked) and preprocessed by a
+    :class:`~bioimageio_core.pipeline.PredictionPipeline` exactly as prediction does (statistics
+    of this sample; the weights are not loaded). Raises :class:`~bioimageio_core.errors.
+    InputError` naming an input without a test tensor (optional inputs without one are left
+    out).
+    """
+    from bioimageio_core.adapters import ModelAdapter, model_file
+    from bioimageio_core.errors import InputError
+    from bioimageio_core.io import load_tensor
+    from bioimageio_core.io.axes import fit_to_axes
+    from bioimageio_core.pipeline import create_prediction_pipeline
+
+    members = {}
+    for i, t in enumerate(model.inputs):
+        if t.test_tensor is None:
+            if getattr(t, "optional", False):
+                continue
+            raise InputError(
+                f"input {t.id!r} has no test tensor", loc=f"inputs[{i}].test_tensor"
+            )
+        axes = tuple(str(a.id) for a in t.axes)
+        path = model_file(model, t.test_tensor.source, t.test_tensor.sha256)
+        members[str(t.id)] = fit_to_axes(
+            load_tensor(path, expected_axes=axes, mmap=False), axes, name=f"test input {t.id!r}"
+        )
+
+    class _NoForward(ModelAdapter):
+        def forward(self, inputs: Any) -> dict[str, np.ndarray[Any, Any]]:
+            raise AssertionError("preprocessing runs no model")  # pragma: no cover
+
+        def unload(self) -> None:
+            pass
+
+    any_format = next(iter(model.weights.available_formats), "")
+    adapter = _NoForward(AdapterRequest.for_model(model, any_format))
+    with create_prediction_pipeline(model, model_adapter=adapter) as pipeline:
+        sample = pipeline.apply_preprocessing(members)
+    return {tid: np.asarray(t.data) for tid, t in sample.members.items()}
 
 
 @attrs.define

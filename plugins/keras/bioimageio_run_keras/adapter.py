@@ -13,9 +13,15 @@ from typing import Any
 
 import numpy as np
 
-from bioimageio_core.adapters import AdapterRequest, ModelAdapter
-from bioimageio_core.backend_utils import match_tensors
-from bioimageio_core.errors import InputError, PluginError
+from bioimageio_core.plugin import (
+    AdapterRequest,
+    InputError,
+    KerasHdf5WeightsDescr,
+    KerasV3WeightsDescr,
+    ModelAdapter,
+    PluginError,
+    match_tensors,
+)
 from bioimageio_run_keras.backend import (
     activate_backend,
     gpu_count,
@@ -31,6 +37,8 @@ from bioimageio_run_keras.worker import KerasWorker
 DISTRIBUTION = "bioimageio-run-keras"
 """The distribution of this plugin (install hints default to ``pip install`` of it)."""
 KERAS_HDF5 = "keras_hdf5"
+KerasWeightsDescr = KerasHdf5WeightsDescr | KerasV3WeightsDescr
+"""The weights entries this adapter runs."""
 _SUFFIXES = {KERAS_HDF5: (".h5", ".hdf5"), KERAS_V3: (".keras",)}
 
 
@@ -167,15 +175,15 @@ class KerasModelAdapter(ModelAdapter):
     (:func:`~bioimageio_run_keras.backend.plan_backend`): in this process, or in a worker
     process when keras was already imported here with another backend."""
 
-    def __init__(self, request: AdapterRequest) -> None:
+    def __init__(self, request: AdapterRequest[KerasWeightsDescr]) -> None:
         super().__init__(request)
         self.weights_format = request.weights_format
         weights = request.weights
         declared = declared_backend(weights)
         active = _active_backend()
         plan = plan_backend(declared, request.settings, active=active)
-        for note in plan.warnings:
-            warnings.warn(f"{self.weights_format}: {note}", stacklevel=3)
+        for planned in plan.warnings:
+            warnings.warn(f"{self.weights_format}: {planned}", stacklevel=3)
         self.source: str = str(weights.source)
         path = request.open_file(self.source, weights.sha256)
         suffixes = _SUFFIXES.get(self.weights_format, (".h5",))
@@ -240,6 +248,6 @@ def _active_backend() -> str | None:
         return None
 
 
-def create_adapter(request: AdapterRequest) -> KerasModelAdapter:
+def create_adapter(request: AdapterRequest[KerasWeightsDescr]) -> KerasModelAdapter:
     """Factory registered for ``keras_hdf5`` and ``keras_v3``."""
     return KerasModelAdapter(request)

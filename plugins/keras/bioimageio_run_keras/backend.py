@@ -19,9 +19,7 @@ from typing import Any
 
 import attrs
 
-from bioimageio_core.backend_utils import single_device
-from bioimageio_core.errors import PluginError
-from bioimageio_core.settings import Settings
+from bioimageio_core.plugin import PluginError, Settings, single_device
 
 BACKEND_PACKAGES: dict[str, str] = {"torch": "torch", "tensorflow": "tensorflow", "jax": "jax"}
 """Keras backends this plugin runs models with, and the package each needs."""

@@ -21,13 +21,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bioimageio_core.errors import PluginError
-from bioimageio_core.hookspecs import ConverterSpec
+from bioimageio_core.plugin import ConverterSpec, PluginError
 from bioimageio_run_keras.adapter import DISTRIBUTION, KERAS_HDF5
 from bioimageio_run_keras.weights import KERAS_V3, KerasV3WeightsDescr
 
 if TYPE_CHECKING:
-    from bioimageio_core.spec import ModelDescr, TensorflowSavedModelBundleWeightsDescr
+    from bioimageio_core.plugin import ModelDescr, TensorflowSavedModelBundleWeightsDescr
 
 SAVED_MODEL = "tensorflow_saved_model_bundle"
 _SUFFIXES = {KERAS_HDF5: (".h5", ".hdf5"), KERAS_V3: (".keras",)}
@@ -79,7 +78,7 @@ def convert_to_keras_v3(
     model: ModelDescr, source_format: str, output_path: Path, options: Mapping[str, Any]
 ) -> KerasV3WeightsDescr:
     """Load ``keras_hdf5`` weights with Keras 3 and save them as a ``.keras`` file."""
-    from bioimageio_core.settings import get_settings
+    from bioimageio_core.plugin import get_settings
     from bioimageio_run_keras.backend import activate_backend, backend_entry, requested_backend
 
     _expect(source_format, (KERAS_HDF5,), KERAS_V3)
@@ -113,7 +112,7 @@ def convert_to_saved_model(
     model: ModelDescr, source_format: str, output_path: Path, options: Mapping[str, Any]
 ) -> TensorflowSavedModelBundleWeightsDescr:
     """Export Keras weights as a zipped TensorFlow SavedModel (in a separate process)."""
-    from bioimageio_core.spec import TensorflowSavedModelBundleWeightsDescr
+    from bioimageio_core.plugin import TensorflowSavedModelBundleWeightsDescr
 
     _expect(source_format, (KERAS_HDF5, KERAS_V3), SAVED_MODEL)
     path = weights_file(model, source_format)
@@ -160,13 +159,11 @@ def convert_to_saved_model(
 
 def weights_file(model: ModelDescr, weights_format: str) -> Path:
     """A local path of the weights file with the suffix Keras dispatches on."""
-    from bioimageio_core.settings import get_settings
-    from bioimageio_core.sources import open_file, root_of
+    from bioimageio_core.plugin import get_settings, model_file
     from bioimageio_run_keras.files import with_suffix
 
-    root = root_of(model)
     entry = model.weights[weights_format]
-    path = open_file(root, entry.source, entry.sha256)
+    path = model_file(model, entry.source, entry.sha256)
     return with_suffix(
         path,
         _SUFFIXES[weights_format],

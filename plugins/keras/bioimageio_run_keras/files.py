@@ -5,8 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from bioimageio_core.backend_utils import link_or_copy
-from bioimageio_core.sources import sha256_of_file
+from bioimageio_core.plugin import link_or_copy, sha256_of_file
 
 
 def with_suffix(path: Path, suffixes: tuple[str, ...], *, cache: Path, sha256: str | None) -> Path:

@@ -6,13 +6,13 @@ import importlib.metadata
 import importlib.util
 import os
 
-from bioimageio_core.hookspecs import (
+from bioimageio_core.plugin import (
     ConverterRegister,
+    KerasHdf5WeightsDescr,
     WeightFormatRegister,
     WeightFormatSpec,
     hookimpl,
 )
-from bioimageio_core.spec import KerasHdf5WeightsDescr
 from bioimageio_run_keras.adapter import DISTRIBUTION, KERAS_HDF5, create_adapter
 from bioimageio_run_keras.backend import BACKEND_PACKAGES
 from bioimageio_run_keras.weights import KERAS_V3, KerasV3WeightsDescr

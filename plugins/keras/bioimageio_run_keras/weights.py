@@ -14,7 +14,8 @@ runs it. Re-exported here for code that imported it from this module::
 
 from __future__ import annotations
 
-from bioimageio_core.spec import KerasV3WeightsDescr
-from bioimageio_core.spec.weights import KERAS_V3
+from bioimageio_core.plugin import KerasV3WeightsDescr, spec
+
+KERAS_V3 = spec.weights.KERAS_V3
 
 __all__ = ["KERAS_V3", "KerasV3WeightsDescr"]

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from bioimageio_core.errors import BioimageioError, PluginError
+from bioimageio_core.plugin import BioimageioError, PluginError
 
 _TAIL_LINES = 12
 

@@ -10,10 +10,15 @@ from typing import Any
 
 import numpy as np
 
-from bioimageio_core.adapters import AdapterRequest, ModelAdapter
-from bioimageio_core.backend_utils import import_framework
-from bioimageio_core.errors import InputError, PluginError
-from bioimageio_core.references import file_name
+from bioimageio_core.plugin import (
+    AdapterRequest,
+    InputError,
+    ModelAdapter,
+    OnnxWeightsDescr,
+    PluginError,
+    file_name,
+    import_framework,
+)
 from bioimageio_run_onnx.external_data import colocate
 from bioimageio_run_onnx.matching import match_names
 from bioimageio_run_onnx.providers import CUDA, execution_providers
@@ -63,7 +68,7 @@ class OnnxModelAdapter(ModelAdapter):
 
     weights_format = "onnx"
 
-    def __init__(self, request: AdapterRequest) -> None:
+    def __init__(self, request: AdapterRequest[OnnxWeightsDescr]) -> None:
         super().__init__(request)
         ort = import_framework("onnxruntime", weights_format="onnx")
 
@@ -186,6 +191,6 @@ class OnnxModelAdapter(ModelAdapter):
         gc.collect()
 
 
-def create_adapter(request: AdapterRequest) -> OnnxModelAdapter:
+def create_adapter(request: AdapterRequest[OnnxWeightsDescr]) -> OnnxModelAdapter:
     """Factory registered for the ``onnx`` weight format."""
     return OnnxModelAdapter(request)

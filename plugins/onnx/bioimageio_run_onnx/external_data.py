@@ -12,8 +12,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from bioimageio_core.backend_utils import link_or_copy
-from bioimageio_core.sources import sha256_of_file
+from bioimageio_core.plugin import link_or_copy, sha256_of_file
 
 
 def colocate(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from bioimageio_core.backend_utils import match_tensors
+from bioimageio_core.plugin import match_tensors
 
 
 def match_names(

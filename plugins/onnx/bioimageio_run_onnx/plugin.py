@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import importlib.util
 
-from bioimageio_core.hookspecs import WeightFormatRegister, WeightFormatSpec, hookimpl
-from bioimageio_core.spec import OnnxWeightsDescr
+from bioimageio_core.plugin import (
+    OnnxWeightsDescr,
+    WeightFormatRegister,
+    WeightFormatSpec,
+    hookimpl,
+)
 from bioimageio_run_onnx.adapter import create_adapter
 from bioimageio_run_onnx.providers import devices_of_providers
 

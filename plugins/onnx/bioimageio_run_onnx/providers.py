@@ -5,8 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from bioimageio_core.backend_utils import single_device
-from bioimageio_core.errors import PluginError
+from bioimageio_core.plugin import PluginError, single_device
 
 CPU = "CPUExecutionProvider"
 CUDA = "CUDAExecutionProvider"

@@ -11,9 +11,15 @@ from typing import Any
 
 import numpy as np
 
-from bioimageio_core.adapters import AdapterRequest, ModelAdapter
-from bioimageio_core.backend_utils import import_framework, single_device
-from bioimageio_core.errors import InputError, PluginError
+from bioimageio_core.plugin import (
+    AdapterRequest,
+    InputError,
+    ModelAdapter,
+    PluginError,
+    TensorflowSavedModelBundleWeightsDescr,
+    import_framework,
+    single_device,
+)
 from bioimageio_run_tensorflow.graph_check import Finding, find_side_effects
 from bioimageio_run_tensorflow.signatures import match_signature
 from bioimageio_run_tensorflow.unzip import unpack_saved_model
@@ -41,7 +47,7 @@ class TensorflowModelAdapter(ModelAdapter):
 
     weights_format = FORMAT
 
-    def __init__(self, request: AdapterRequest) -> None:
+    def __init__(self, request: AdapterRequest[TensorflowSavedModelBundleWeightsDescr]) -> None:
         super().__init__(request)
         tf = import_framework("tensorflow", weights_format=FORMAT)
         self._tf: Any = tf
@@ -179,6 +185,8 @@ def describe_findings(findings: Sequence[Finding]) -> str:
     return shown + (f"; and {more} more" if more > 0 else "")
 
 
-def create_adapter(request: AdapterRequest) -> TensorflowModelAdapter:
+def create_adapter(
+    request: AdapterRequest[TensorflowSavedModelBundleWeightsDescr],
+) -> TensorflowModelAdapter:
     """Factory registered for ``tensorflow_saved_model_bundle``."""
     return TensorflowModelAdapter(request)

@@ -32,7 +32,7 @@ from typing import Any, Literal
 
 import attrs
 
-from bioimageio_core.errors import SourceError
+from bioimageio_core.plugin import SourceError
 
 Region = Literal["run", "restore", "save"]
 """Where an operation sits: ``run`` (may run on load or prediction), ``restore`` (only in the

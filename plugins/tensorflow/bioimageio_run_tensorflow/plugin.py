@@ -5,8 +5,12 @@ from __future__ import annotations
 import importlib.util
 import os
 
-from bioimageio_core.hookspecs import WeightFormatRegister, WeightFormatSpec, hookimpl
-from bioimageio_core.spec import TensorflowSavedModelBundleWeightsDescr
+from bioimageio_core.plugin import (
+    TensorflowSavedModelBundleWeightsDescr,
+    WeightFormatRegister,
+    WeightFormatSpec,
+    hookimpl,
+)
 from bioimageio_run_tensorflow.adapter import FORMAT, create_adapter
 
 DISTRIBUTION = "bioimageio-run-tensorflow"

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 
-from bioimageio_core.backend_utils import match_tensors
+from bioimageio_core.plugin import match_tensors
 
 _DIGITS = re.compile(r"(\d+)")
 

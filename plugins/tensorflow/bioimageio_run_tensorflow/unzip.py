@@ -11,9 +11,7 @@ from __future__ import annotations
 import zipfile
 from pathlib import Path
 
-from bioimageio_core.errors import SourceError
-from bioimageio_core.sources import sha256_of_file
-from bioimageio_core.sources.zips import extract_all
+from bioimageio_core.plugin import SourceError, extract_all, sha256_of_file
 
 SAVED_MODEL_FILES = ("saved_model.pb", "saved_model.pbtxt")
 

@@ -12,11 +12,22 @@ from typing import Any
 import numpy as np
 import torch
 
-from bioimageio_core.adapters import AdapterRequest, ModelAdapter
-from bioimageio_core.errors import BioimageioError, InputError, Loc, PluginError
+from bioimageio_core.plugin import (
+    AdapterRequest,
+    BioimageioError,
+    InputError,
+    Loc,
+    ModelAdapter,
+    PluginError,
+    PytorchStateDictWeightsDescr,
+    TorchscriptWeightsDescr,
+)
 from bioimageio_run_torch._errors import DISTRIBUTION, backend_error, locate
 from bioimageio_run_torch.devices import torch_device
 from bioimageio_run_torch.precision import ieee_float32_convolutions, tf32_allowed
+
+TorchWeightsDescr = TorchscriptWeightsDescr | PytorchStateDictWeightsDescr
+"""The weights entries the torch adapters run."""
 
 
 class TorchAdapter(ModelAdapter):
@@ -31,7 +42,7 @@ class TorchAdapter(ModelAdapter):
 
     weights_format = ""
 
-    def __init__(self, request: AdapterRequest) -> None:
+    def __init__(self, request: AdapterRequest[TorchWeightsDescr]) -> None:
         super().__init__(request)
         self.weights_source = str(request.weights.source)
         self.device: torch.device = torch_device(request.devices)
@@ -160,4 +171,5 @@ def _to_numpy(tensor: torch.Tensor) -> np.ndarray[Any, Any]:
     tensor = tensor.detach()
     if tensor.dtype == torch.bfloat16:
         tensor = tensor.float()
-    return tensor.cpu().numpy()
+    array: np.ndarray[Any, Any] = tensor.cpu().numpy()
+    return array

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from bioimageio_core.errors import BioimageioError, HashMismatchError, Loc, PluginError, loc_to_path
+from bioimageio_core.plugin import (
+    BioimageioError,
+    HashMismatchError,
+    Loc,
+    PluginError,
+    loc_to_path,
+)
 
 DISTRIBUTION = "bioimageio-run-torch"
 """Name of the distribution that provides this backend (``pip install bioimageio-run-torch``)."""

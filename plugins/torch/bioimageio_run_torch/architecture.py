@@ -29,20 +29,26 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-from bioimageio_core.consent import check_library_object, import_library_callable
-from bioimageio_core.errors import BioimageioError, CodeRefusedError, Loc
+from bioimageio_core.plugin import (
+    BioimageioError,
+    CodeRefusedError,
+    Loc,
+    check_library_object,
+    import_library_callable,
+    spec,
+)
 from bioimageio_run_torch._errors import backend_error, locate
 
 if TYPE_CHECKING:
     import torch
 
-    from bioimageio_core.adapters import AdapterRequest
+    from bioimageio_core.plugin import AdapterRequest, PytorchStateDictWeightsDescr
 
 FORMAT = "pytorch_state_dict"
 LOC: Loc = ("weights", FORMAT, "architecture")
 
 
-def build_architecture(request: AdapterRequest) -> torch.nn.Module:
+def build_architecture(request: AdapterRequest[PytorchStateDictWeightsDescr]) -> torch.nn.Module:
     """Create the (untrained) network the state dict of ``request.weights`` belongs to.
 
     Raises:
@@ -55,15 +61,14 @@ def build_architecture(request: AdapterRequest) -> torch.nn.Module:
 
     architecture = request.weights.architecture
     name = str(architecture.callable)
-    import_from = getattr(architecture, "import_from", None)
-    if import_from is not None:
-        origin = f"{import_from}.{name}"
+    if isinstance(architecture, spec.ArchitectureFromLibraryDescr):
+        origin = f"{architecture.import_from}.{name}"
         request.require_code_consent(
             f"the architecture {origin} (imported and called with the description's kwargs) of "
             f"the {FORMAT} weights",
             loc=(*LOC, "import_from"),
         )
-        factory = _callable_from_library(str(import_from), name)
+        factory = _callable_from_library(str(architecture.import_from), name)
     else:
         origin = f"{architecture.source}:{name}"
         request.require_code_consent(
@@ -71,7 +76,7 @@ def build_architecture(request: AdapterRequest) -> torch.nn.Module:
             loc=(*LOC, "source"),
             reference=str(architecture.source),
         )
-        factory = _callable_from_file(request, name)
+        factory = _callable_from_file(architecture, request, name)
     if inspect.isclass(factory) and not issubclass(factory, torch.nn.Module):
         raise CodeRefusedError(
             f"refusing to call the architecture {origin}: it is the class "
@@ -111,8 +116,11 @@ def _callable_from_library(import_from: str, name: str) -> Callable[..., Any]:
         ) from error.__cause__
 
 
-def _callable_from_file(request: AdapterRequest, name: str) -> Callable[..., Any]:
-    architecture = request.weights.architecture
+def _callable_from_file(
+    architecture: spec.ArchitectureFromFileDescr,
+    request: AdapterRequest[PytorchStateDictWeightsDescr],
+    name: str,
+) -> Callable[..., Any]:
     source = str(architecture.source)
     try:
         path = request.open_file(source, architecture.sha256)

@@ -18,15 +18,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bioimageio_core.errors import PluginError
-from bioimageio_core.hookspecs import ConverterSpec
+from bioimageio_core.plugin import ConverterSpec, PluginError
 from bioimageio_run_torch._errors import DISTRIBUTION
 from bioimageio_run_torch.plugin import torch_missing_reason
 
 if TYPE_CHECKING:
     import torch
 
-    from bioimageio_core.spec import ModelDescr, OnnxWeightsDescr, TorchscriptWeightsDescr
+    from bioimageio_core.plugin import ModelDescr, OnnxWeightsDescr, TorchscriptWeightsDescr
 
 DEFAULT_OPSET = 17
 ONNX_INSTALL_HINT = f"pip install onnx (next to {DISTRIBUTION})"
@@ -76,7 +75,7 @@ def convert_to_torchscript(
     """Script the network of ``pytorch_state_dict`` weights (or trace it) and save it."""
     import torch
 
-    from bioimageio_core.spec import TorchscriptWeightsDescr
+    from bioimageio_core.plugin import TorchscriptWeightsDescr
 
     _expect(source_format, ("pytorch_state_dict",), "torchscript")
     module = load_module(model, source_format)
@@ -111,7 +110,7 @@ def convert_to_onnx(
 
     import torch
 
-    from bioimageio_core.spec import OnnxWeightsDescr
+    from bioimageio_core.plugin import OnnxWeightsDescr
 
     _expect(source_format, ("pytorch_state_dict", "torchscript"), "onnx")
     opset = int(options.get("opset_version", DEFAULT_OPSET))
@@ -152,28 +151,19 @@ def load_module(model: ModelDescr, weights_format: str) -> torch.nn.Module:
     """The network of ``model``'s ``weights_format`` entry on the CPU, in eval mode."""
     import torch
 
-    from bioimageio_core.adapters import AdapterRequest
-    from bioimageio_core.settings import get_settings
-    from bioimageio_core.sources import open_file, root_of
+    from bioimageio_core.plugin import AdapterRequest, model_file
 
-    root = root_of(model)
     entry = model.weights[weights_format]
-    request = AdapterRequest(
-        model=model,
-        weights_format=weights_format,
-        weights=entry,
-        devices=("cpu",),
-        open_file=lambda reference, sha256: open_file(root, reference, sha256),
-        settings=get_settings(),
-    )
-    weights = open_file(root, entry.source, entry.sha256)
+    weights = model_file(model, entry.source, entry.sha256)
     module: torch.nn.Module
     if weights_format == "torchscript":
         module = torch.jit.load(str(weights), map_location="cpu")  # type: ignore[no-untyped-call]
     else:
         from bioimageio_run_torch.architecture import build_architecture
 
-        module = build_architecture(request)
+        module = build_architecture(
+            AdapterRequest.for_model(model, weights_format, devices=("cpu",))
+        )
         state = torch.load(str(weights), map_location="cpu", weights_only=True)
         module.load_state_dict(state, strict=True)
     return module.eval()
@@ -184,43 +174,29 @@ def example_inputs(model: ModelDescr) -> tuple[torch.Tensor, ...]:
     import numpy as np
     import torch
 
-    from bioimageio_core.io import load_tensor
-    from bioimageio_core.io.axes import fit_to_axes
-    from bioimageio_core.ops import build_model_ops, process, required_measures
-    from bioimageio_core.sources import open_file, root_of
-    from bioimageio_core.stats import StatsCalculator
+    from bioimageio_core.plugin import InputError, preprocessed_test_inputs
 
-    root = root_of(model)
-    members = {}
-    for i, t in enumerate(model.inputs):
-        axes = tuple(str(a.id) for a in t.axes)
-        test_tensor = t.test_tensor
-        if test_tensor is None:
-            raise PluginError(
-                f"input {t.id!r} has no test tensor; tracing and ONNX export need one per input",
-                loc=("inputs", i, "test_tensor"),
-            )
-        tensor = load_tensor(
-            open_file(root, test_tensor.source, test_tensor.sha256), expected_axes=axes
-        )
-        members[str(t.id)] = fit_to_axes(tensor, axes, name=str(t.id))
-    ops = build_model_ops(model, "pre")
-    processed, _ = process(ops, members, StatsCalculator(required_measures(ops)))
+    try:
+        processed = preprocessed_test_inputs(model)
+    except InputError as e:
+        raise PluginError(
+            f"{e.message}; tracing and ONNX export need one per input", loc=e.loc
+        ) from e
     return tuple(
-        torch.from_numpy(np.ascontiguousarray(processed[str(t.id)].data)) for t in model.inputs
+        torch.from_numpy(np.ascontiguousarray(processed[str(t.id)])) for t in model.inputs
     )
 
 
 def dynamic_axes(model: ModelDescr) -> dict[str, dict[int, str]]:
     """ONNX dynamic axes: batch axes, parameterized input axes, outputs without a fixed size."""
-    from bioimageio_core.spec import ParameterizedSize
+    from bioimageio_core.plugin import spec
 
     result: dict[str, dict[int, str]] = {}
     for t in model.inputs:
         axes = {
             i: f"{t.id}_{a.id}"
             for i, a in enumerate(t.axes)
-            if (a.type == "batch" and a.size is None) or isinstance(a.size, ParameterizedSize)
+            if (a.type == "batch" and a.size is None) or isinstance(a.size, spec.ParameterizedSize)
         }
         if axes:
             result[str(t.id)] = axes

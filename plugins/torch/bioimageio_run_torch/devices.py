@@ -12,9 +12,8 @@ from typing import TYPE_CHECKING
 
 import attrs
 
-from bioimageio_core.backend_utils import Device
-from bioimageio_core.backend_utils import parse_device as core_parse_device
-from bioimageio_core.errors import PluginError
+from bioimageio_core.plugin import Device, PluginError
+from bioimageio_core.plugin import parse_device as core_parse_device
 from bioimageio_run_torch._errors import DISTRIBUTION
 
 if TYPE_CHECKING:

@@ -17,21 +17,23 @@ imported only when an adapter is created.
 
 from __future__ import annotations
 
-import importlib
 import importlib.util
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from bioimageio_core.errors import PluginError
-from bioimageio_core.hookspecs import (
+from bioimageio_core.plugin import (
+    AdapterRequest,
     ConverterRegister,
+    ModelAdapter,
+    PluginError,
     WeightFormatRegister,
     WeightFormatSpec,
     hookimpl,
+    spec,
 )
 from bioimageio_run_torch._errors import DISTRIBUTION
 
 if TYPE_CHECKING:
-    from bioimageio_core.adapters import AdapterRequest, ModelAdapter
+    from bioimageio_core.plugin import PytorchStateDictWeightsDescr, TorchscriptWeightsDescr
 
 TORCHSCRIPT_PRIORITY = 10
 PYTORCH_STATE_DICT_PRIORITY = 40
@@ -46,23 +48,25 @@ def torch_missing_reason() -> str | None:
     return None if found else "torch is not installed"
 
 
-def create_torchscript_adapter(request: AdapterRequest) -> ModelAdapter:
+def create_torchscript_adapter(request: AdapterRequest[TorchscriptWeightsDescr]) -> ModelAdapter:
     """Load torchscript weights (imports torch)."""
     from bioimageio_run_torch.torchscript import TorchscriptAdapter
 
     return TorchscriptAdapter(request)
 
 
-def create_pytorch_state_dict_adapter(request: AdapterRequest) -> ModelAdapter:
+def create_pytorch_state_dict_adapter(
+    request: AdapterRequest[PytorchStateDictWeightsDescr],
+) -> ModelAdapter:
     """Build the architecture and load pytorch_state_dict weights (imports torch)."""
     from bioimageio_run_torch.state_dict import PytorchStateDictAdapter
 
     return PytorchStateDictAdapter(request)
 
 
-def _spec_class(name: str) -> type:
-    """The weights-entry class ``name`` of ``bioimageio_core.spec`` (looked up when registering)."""
-    spec = importlib.import_module("bioimageio_core.spec")
+def _spec_class(name: str) -> type[Any]:
+    """The weights-entry class ``name`` of the core's data model, looked up when registering so
+    that a core too old for this plugin is reported with what to do."""
     entry_class = getattr(spec, name, None)
     if not isinstance(entry_class, type):
         raise PluginError(
@@ -73,7 +77,7 @@ def _spec_class(name: str) -> type:
     return entry_class
 
 
-def weight_format_specs() -> tuple[WeightFormatSpec, ...]:
+def weight_format_specs() -> tuple[WeightFormatSpec[Any], ...]:
     """The weight formats this plugin provides."""
     return (
         WeightFormatSpec(
@@ -100,8 +104,8 @@ def weight_format_specs() -> tuple[WeightFormatSpec, ...]:
 @hookimpl
 def bioimageio_weight_formats(register: WeightFormatRegister) -> None:
     """Register ``torchscript`` and ``pytorch_state_dict``."""
-    for spec in weight_format_specs():
-        register.add(spec)
+    for format_spec in weight_format_specs():
+        register.add(format_spec)
 
 
 @hookimpl
@@ -109,8 +113,8 @@ def bioimageio_weight_converters(register: ConverterRegister) -> None:
     """Register pytorch_state_dict -> torchscript / onnx and torchscript -> onnx."""
     from bioimageio_run_torch.converters import converter_specs
 
-    for spec in converter_specs():
-        register.add(spec)
+    for converter in converter_specs():
+        register.add(converter)
 
 
 def list_torch_devices() -> list[str]:

@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-from bioimageio_core.errors import PluginError
+from bioimageio_core.plugin import PluginError
 from bioimageio_run_torch._errors import DISTRIBUTION
 
 ALLOW_TF32_ENV = "BIOIMAGEIO_TORCH_ALLOW_TF32"

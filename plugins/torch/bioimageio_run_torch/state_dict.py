@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 
 import torch
 
-from bioimageio_core.errors import loc_to_path
+from bioimageio_core.plugin import loc_to_path
 from bioimageio_run_torch._adapter import TorchAdapter
 from bioimageio_run_torch.architecture import build_architecture
 

@@ -13,9 +13,7 @@ from typing import Any
 import attrs
 import numpy as np
 
-from bioimageio_core.adapters import AdapterRequest, ModelAdapter
-from bioimageio_core.errors import PluginError
-from bioimageio_core.spec import WeightsEntryDescrBase
+from bioimageio_core.plugin import AdapterRequest, ModelAdapter, PluginError, WeightsEntryDescrBase
 
 FORMAT = "linear_npz"
 
@@ -53,7 +51,7 @@ class LinearNpzAdapter(ModelAdapter):
 
     weights_format = FORMAT
 
-    def __init__(self, request: AdapterRequest) -> None:
+    def __init__(self, request: AdapterRequest[LinearNpzWeightsDescr]) -> None:
         super().__init__(request)
         if len(self.input_ids) != 1 or len(self.output_ids) != 1:
             raise PluginError(
@@ -61,7 +59,7 @@ class LinearNpzAdapter(ModelAdapter):
                 f"{len(self.input_ids)} and {len(self.output_ids)})",
                 loc="inputs",
             )
-        entry: LinearNpzWeightsDescr = request.weights
+        entry = request.weights  # a LinearNpzWeightsDescr, typed by the request
         # open_file resolves the reference against the description's root (folder, zip or URL),
         # downloads into the cache when needed and checks sha256
         path = request.open_file(entry.source, entry.sha256)
@@ -102,6 +100,6 @@ class LinearNpzAdapter(ModelAdapter):
         """Nothing to free beyond two small arrays (a framework backend frees GPU memory here)."""
 
 
-def create_adapter(request: AdapterRequest) -> ModelAdapter:
+def create_adapter(request: AdapterRequest[LinearNpzWeightsDescr]) -> ModelAdapter:
     """The ``create_adapter`` of the format (a framework backend would import it here)."""
     return LinearNpzAdapter(request)

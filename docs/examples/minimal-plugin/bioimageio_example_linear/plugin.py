@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 
-from bioimageio_core.hookspecs import (
+from bioimageio_core.plugin import (
     OpRegister,
     OpSpec,
     WeightFormatRegister,

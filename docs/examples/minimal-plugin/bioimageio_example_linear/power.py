@@ -12,9 +12,7 @@ from typing import Any
 import attrs
 import numpy as np
 
-from bioimageio_core.hookspecs import OpTarget
-from bioimageio_core.stats import Measure, MeasureValue, SampleMean
-from bioimageio_core.tensor import Tensor
+from bioimageio_core.plugin import Measure, MeasureValue, OpTarget, SampleMean, Tensor
 
 
 def _axes(value: object) -> tuple[str, ...] | None:

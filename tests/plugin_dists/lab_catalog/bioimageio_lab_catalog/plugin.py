@@ -18,19 +18,23 @@ from typing import Any
 
 import numpy as np
 
-from bioimageio_core.errors import InputError, SourceError, UnresolvedSourceError
-from bioimageio_core.hookspecs import (
+from bioimageio_core.plugin import (
+    FileLocation,
     ImageIORegister,
     ImageIOSpec,
+    InputError,
+    RawArray,
     ResolvedSource,
+    Settings,
+    SourceError,
     SourceResolverRegister,
     SourceResolverSpec,
+    Tensor,
+    UnresolvedSourceError,
+    download,
     hookimpl,
+    is_http_url,
 )
-from bioimageio_core.io import FileLocation, RawArray
-from bioimageio_core.settings import Settings
-from bioimageio_core.sources import download, is_http_url
-from bioimageio_core.tensor import Tensor
 
 CATALOG_VARIABLE = "BIOIMAGEIO_LAB_CATALOG"
 PREFIX = "lab:"

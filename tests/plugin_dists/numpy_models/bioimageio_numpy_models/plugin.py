@@ -22,8 +22,13 @@ from typing import Any
 import attrs
 import numpy as np
 
-from bioimageio_core.adapters import AdapterRequest, ModelAdapter
-from bioimageio_core.hookspecs import WeightFormatRegister, WeightFormatSpec, hookimpl
+from bioimageio_core.plugin import (
+    AdapterRequest,
+    ModelAdapter,
+    WeightFormatRegister,
+    WeightFormatSpec,
+    hookimpl,
+)
 
 FORMAT = "numpy_conv"
 

@@ -8,17 +8,20 @@ from typing import Any
 import attrs
 import numpy as np
 
-from bioimageio_core.adapters import AdapterRequest, ModelAdapter
-from bioimageio_core.hookspecs import (
+from bioimageio_core.plugin import (
+    AdapterRequest,
+    Measure,
+    MeasureValue,
+    ModelAdapter,
     OpRegister,
     OpSpec,
     OpTarget,
+    SampleMean,
+    Tensor,
     WeightFormatRegister,
     WeightFormatSpec,
     hookimpl,
 )
-from bioimageio_core.stats import Measure, MeasureValue, SampleMean
-from bioimageio_core.tensor import Tensor
 
 
 @attrs.frozen
