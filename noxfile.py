@@ -53,13 +53,15 @@ def tests(session: nox.Session) -> None:
     install(session, "-e", ".[test]")
     for helper in sorted((ROOT / "tests" / "plugin_dists").glob("*/pyproject.toml")):
         install(session, "-e", str(helper.parent))
-    install(session, "-e", str(ROOT / "docs" / "examples" / "minimal-plugin"))  # the documented example
+    # the documented example, with the conformance battery in its own tests
+    install(session, "-e", f"{ROOT / 'docs' / 'examples' / 'minimal-plugin'}[test]")
     # tests that need the plugin test distributions fail (instead of skipping) when they are missing
     # benchmarks/test_direct.py checks that the benchmark floor does the pipeline's work
     session.run(
         "pytest",
         "tests",
         "benchmarks",
+        "docs/examples/minimal-plugin/tests",
         *session.posargs,
         env={"BIOIMAGEIO_TEST_PLUGIN_DISTS": "required"},
     )

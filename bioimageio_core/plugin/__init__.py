@@ -32,7 +32,9 @@ What is here, by concept:
   :func:`import_library_callable` / :func:`check_library_object`.
 * **Descriptions** — :class:`ModelDescr`, :class:`WeightsEntryDescrBase` (subclass it for a new
   weights entry), :func:`version_field`, the built-in weights-entry classes, and the whole data
-  model as :mod:`spec <bioimageio_core.spec>`.
+  model as :mod:`spec <bioimageio_core.spec>`; where a description came from, its ``root``
+  (:data:`Root`: :class:`FolderRoot`, :class:`ZipRoot`, :class:`UrlRoot`; a local copy of a
+  fetched description keeps that in ``origin``, so its code stays untrusted).
 * **Data** — :class:`Tensor` (numpy array + axis ids) and the measures ops ask statistics with
   (:class:`SampleMean` … :class:`DatasetQuantile`; values are :data:`MeasureValue`).
 * **Errors** — :class:`BioimageioError` and its subclasses a plugin raises; their field path is a
@@ -97,11 +99,18 @@ from bioimageio_core.hookspecs import (
     WeightFormatSpec,
     hookimpl,
 )
-from bioimageio_core.io import FileLocation, RawArray
+from bioimageio_core.io import Existing, FileLocation, RawArray
 from bioimageio_core.references import file_name, is_http_url
 from bioimageio_core.settings import Settings, get_settings
 from bioimageio_core.shapes import AxisSpec, TensorSpec
-from bioimageio_core.sources import download, sha256_of_file
+from bioimageio_core.sources import (
+    FolderRoot,
+    Root,
+    UrlRoot,
+    ZipRoot,
+    download,
+    sha256_of_file,
+)
 from bioimageio_core.sources.zips import extract_all
 from bioimageio_core.spec import (
     KerasHdf5WeightsDescr,
@@ -133,6 +142,10 @@ ENTRY_POINT_GROUP = PROJECT_NAME
 
 __all__ = [
     "ENTRY_POINT_GROUP",
+    "FolderRoot",
+    "Root",
+    "UrlRoot",
+    "ZipRoot",
     "AdapterRequest",
     "AxisSpec",
     "BioimageioError",
@@ -146,6 +159,7 @@ __all__ = [
     "DatasetStd",
     "DatasetVar",
     "Device",
+    "Existing",
     "FileLocation",
     "FileOpener",
     "HashMismatchError",

@@ -11,12 +11,12 @@ import attrs
 import numpy as np
 import pytest
 
-from bioimageio_core import plugin_testing as pt
 from bioimageio_core import plugins
 from bioimageio_core.adapters import AdapterRequest, ModelAdapter
 from bioimageio_core.errors import PluginError, RemoteCodeError
 from bioimageio_core.hookspecs import WeightFormatRegister, WeightFormatSpec, hookimpl
 from bioimageio_core.pipeline import create_model_adapter, load_model_adapter
+from bioimageio_core.plugin.testing import ModelDef, WeightsDef, build_model, model_description
 from bioimageio_core.sources import UrlRoot
 from bioimageio_core.spec import ModelDescr
 from bioimageio_core.spec.weights import BUILTIN_WEIGHT_FORMATS
@@ -67,14 +67,10 @@ def _remote_model(tmp_path: Path, formats: tuple[str, ...]) -> ModelDescr:
         DATA: {"opset_version": 17},
     }
     x = np.ones((1, 1, 2, 2), np.float32)
-    raw = pt.describe_arrays(
-        tmp_path,
-        {"raw": x},
-        {"out": x},
-        {f: pt.weights_entry(tmp_path, "w.bin", **entries[f]) for f in formats},
-        letters="bcyx",
-    )
-    return attrs.evolve(pt.build_model(raw, tmp_path), root=UrlRoot("https://example.com/m/"))
+    weights = [WeightsDef(f, "w.bin", entries[f]) for f in formats]
+    model = ModelDef.from_arrays("remote model", {"raw": x}, {"out": x}, weights, letters="bcyx")
+    raw = model_description(tmp_path, model)
+    return attrs.evolve(build_model(raw, tmp_path), root=UrlRoot("https://example.com/m/"))
 
 
 def test_a_refused_format_gives_way_to_one_without_code(tmp_path: Path) -> None:

@@ -12,7 +12,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bioimageio_core import plugin_testing as pt
 from bioimageio_core.consent import (
     CodeOrigin,
     code_origin,
@@ -22,6 +21,13 @@ from bioimageio_core.consent import (
     require_code_consent,
 )
 from bioimageio_core.errors import RemoteCodeError
+from bioimageio_core.plugin.testing import (
+    ModelDef,
+    WeightsDef,
+    build_model,
+    make_request,
+    model_description,
+)
 from bioimageio_core.settings import Settings
 from bioimageio_core.sources import FolderRoot, UrlRoot, ZipRoot
 
@@ -171,20 +177,16 @@ def _state_dict_model(folder: Path, architecture_source: str, weights: str = "w.
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "w.pt").write_bytes(b"weights")
     x = np.zeros((1, 1, 4, 4), np.float32)
-    raw = pt.describe_arrays(
-        folder,
-        {"raw": x},
-        {"out": x},
+    entry = WeightsDef(
+        "pytorch_state_dict",
+        weights,
         {
-            "pytorch_state_dict": {
-                "source": weights,
-                "architecture": {"source": architecture_source, "callable": "Net"},
-                "pytorch_version": "2.13",
-            }
+            "architecture": {"source": architecture_source, "callable": "Net"},
+            "pytorch_version": "2.13",
         },
-        letters="bcyx",
     )
-    return pt.build_model(raw, FolderRoot(folder))
+    model = ModelDef.from_arrays("state dict model", {"raw": x}, {"out": x}, [entry], letters="bcyx")
+    return build_model(model_description(folder, model), FolderRoot(folder))
 
 
 def test_a_description_is_as_untrusted_as_its_code_files(tmp_path: Path) -> None:
@@ -209,7 +211,7 @@ def test_a_description_is_as_untrusted_as_its_code_files(tmp_path: Path) -> None
 
 def test_the_adapter_request_asks_with_the_model_root_and_its_settings(tmp_path: Path) -> None:
     model = _state_dict_model(tmp_path / "m", "nets.py")
-    request = pt.make_request(model, "pytorch_state_dict", settings=Settings())
+    request = make_request(model, "pytorch_state_dict", settings=Settings())
     assert request.require_code_consent("code", reference="nets.py").trusted
     remote = attrs.evolve(request, model=attrs.evolve(model, root=UrlRoot(URL)))
     with pytest.raises(RemoteCodeError) as info:

@@ -13,7 +13,7 @@ import pytest
 import yaml
 from interop_helpers import read_yaml, reference_load, reference_verdict, run
 
-from bioimageio_core import plugin_testing as pt
+from bioimageio_core.plugin.testing import ModelDef, WeightsDef, model_description
 from bioimageio_core.settings import get_settings
 
 REQUIRED = os.environ.get("BIOIMAGEIO_TEST_INTEROP") == "required"
@@ -38,15 +38,15 @@ def keras_model(tmp_path: Path) -> Path:
     network.save(folder / "model.h5")
     image = np.random.default_rng(0).standard_normal((1, 16, 16, 1)).astype(np.float32)
     out = np.asarray(network.predict(image, verbose=0)).astype(np.float32)
-    raw = pt.describe_arrays(
-        folder,
+    model = ModelDef.from_arrays(
+        "tiny keras interop model",
         {"image": image},
         {"conv": out},
-        {"keras_hdf5": pt.weights_entry(folder, "model.h5", tensorflow_version="2.16")},
+        [WeightsDef("keras_hdf5", "model.h5", {"tensorflow_version": "2.16"})],
         letters="byxc",
-        name="tiny keras interop model",
         license="MIT",
     )
+    raw = model_description(folder, model)
     (folder / "rdf.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
     return folder / "rdf.yaml"
 

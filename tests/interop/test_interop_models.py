@@ -181,11 +181,19 @@ def test_reference_package_of_our_add_weights_result_passes_our_test(
 
 @pytest.fixture(params=["0.5", "0.4"])
 def built_model(request: pytest.FixtureRequest, tmp_path: Path) -> Path:
-    """A 3x3 convolution as torchscript, described by plugin_e2e in format 0.5.4 / 0.4.10."""
+    """A 3x3 convolution as torchscript, described by the test-model DSL of
+    ``bioimageio_core.plugin.testing`` in format 0.5.4 / 0.4.10."""
     import numpy as np
     import torch
 
-    from bioimageio_core.plugin_e2e import ModelDef, Param, Ref, TensorDef, WeightsDef, write_model
+    from bioimageio_core.plugin.testing import (
+        ModelDef,
+        Param,
+        Ref,
+        TensorDef,
+        WeightsDef,
+        write_model,
+    )
 
     torch.manual_seed(0)
     net = torch.nn.Conv2d(1, 2, 3, padding=1)

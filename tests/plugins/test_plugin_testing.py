@@ -1,4 +1,5 @@
-"""The test helpers shipped for plugin authors (bioimageio_core.plugin_testing)."""
+"""The test kit shipped for plugin authors (``bioimageio_core.plugin.testing``): the test-model
+DSL, requests, plugin checks."""
 
 from __future__ import annotations
 
@@ -18,13 +19,24 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bioimageio_core import plugin_testing as pt
-from bioimageio_core.adapters import AdapterRequest, ModelAdapter
-from bioimageio_core.errors import HashMismatchError, SourceError
-from bioimageio_core.hookspecs import WeightFormatRegister, WeightFormatSpec, hookimpl
-from bioimageio_core.settings import Settings
-from bioimageio_core.sources import FolderRoot, UrlRoot, ZipRoot
-from bioimageio_core.spec import ModelDescr, OnnxWeightsDescr
+import bioimageio_core.plugin as door
+import bioimageio_core.plugin.testing as pt
+from bioimageio_core.plugin import (
+    AdapterRequest,
+    FolderRoot,
+    HashMismatchError,
+    ModelAdapter,
+    ModelDescr,
+    OnnxWeightsDescr,
+    Settings,
+    SourceError,
+    UrlRoot,
+    WeightFormatRegister,
+    WeightFormatSpec,
+    ZipRoot,
+    hookimpl,
+)
+from bioimageio_core.sources import as_root
 
 FRAMEWORKS = ("torch", "onnxruntime", "onnx", "tensorflow", "keras", "jax")
 
@@ -35,7 +47,7 @@ FRAMEWORKS = ("torch", "onnxruntime", "onnx", "tensorflow", "keras", "jax")
 class ScaleAdapter(ModelAdapter):
     """Multiplies the single input by the number stored in the weights file (a .npy scalar)."""
 
-    def __init__(self, request: AdapterRequest) -> None:
+    def __init__(self, request: AdapterRequest[Any]) -> None:
         super().__init__(request)
         path = request.open_file(request.weights.source, request.weights.sha256)
         self.factor = float(np.load(path))
@@ -54,12 +66,13 @@ class ScaleAdapter(ModelAdapter):
 def _write_scale_model(root: Path, factor: float) -> dict[str, Any]:
     np.save(root / "factor.npy", np.array(factor))
     x = np.arange(2 * 3 * 4, dtype=np.float32).reshape(1, 2, 3, 4)
-    return pt.model_description(
-        root,
-        inputs=[pt.TensorSpec.from_array("raw", "bcyx", x)],
-        outputs=[pt.TensorSpec.from_array("out", "bcyx", x * np.float32(factor))],
-        weights={"onnx": pt.weights_entry(root, "factor.npy", opset_version=17)},
+    model = pt.ModelDef(
+        "scale",
+        (pt.TensorDef("raw", "bcyx", x),),
+        (pt.TensorDef("out", "bcyx", x * np.float32(factor)),),
+        (pt.WeightsDef("onnx", "factor.npy", {"opset_version": 17}),),
     )
+    return pt.model_description(root, model)
 
 
 def test_round_trip_through_a_toy_backend(tmp_path: Path) -> None:
@@ -90,13 +103,16 @@ def test_description_fields_and_files(tmp_path: Path) -> None:
     )
     extra = pt.model_description(
         tmp_path,
-        [pt.TensorSpec("a", pt.axes("bx", (None, 8)), dtype="uint8")],
-        [pt.TensorSpec("b", pt.axes("bx", (None, 8)))],
-        {"onnx": {"source": "factor.npy", "opset_version": 17}},
-        name="renamed",
-        documentation="README.md",
+        pt.ModelDef(
+            "renamed",
+            (pt.TensorDef("a", "bx", shape=(None, 8), dtype="uint8"),),
+            (pt.TensorDef("b", "bx", shape=(None, 8)),),
+            (pt.WeightsDef("onnx", "factor.npy", {"opset_version": 17}),),
+            {"config": {"answer": 42}},
+        ),
     )
     assert extra["name"] == "renamed" and extra["documentation"] == "README.md"
+    assert extra["config"] == {"answer": 42}
     assert (
         extra["inputs"][0]["data"] == {"type": "uint8"} and "test_tensor" not in extra["inputs"][0]
     )
@@ -185,11 +201,11 @@ def test_request_for_a_zipped_model(tmp_path: Path) -> None:
 
 
 def test_roots() -> None:
-    assert pt.as_root(Path("/m")) == FolderRoot(Path("/m"))
-    assert pt.as_root("https://example.com/m") == UrlRoot("https://example.com/m/")
-    assert pt.as_root(UrlRoot("https://example.com/")) == UrlRoot("https://example.com/")
+    assert as_root(Path("/m")) == FolderRoot(Path("/m"))
+    assert as_root("https://example.com/m") == UrlRoot("https://example.com/m/")
+    assert as_root(UrlRoot("https://example.com/")) == UrlRoot("https://example.com/")
     with pytest.raises(TypeError, match="model root of type NoneType"):
-        pt.as_root(None)
+        as_root(None)
 
 
 # ---- plugin checks -------------------------------------------------------------------------------
@@ -201,7 +217,7 @@ class _Entry:
     sha256: str | None = None
 
 
-def _spec(**changes: Any) -> WeightFormatSpec:
+def _spec(**changes: Any) -> WeightFormatSpec[Any]:
     base = WeightFormatSpec(
         name="scale", entry_class=_Entry, create_adapter=ScaleAdapter, is_available=lambda: None
     )
@@ -317,24 +333,26 @@ def test_import_checks_in_a_subprocess(fake_framework: Path) -> None:
         pt.assert_import_is_light("no_such_module_pt", ["fake_framework_pt"])
 
 
-def test_plugin_testing_imports_no_framework_and_no_pytest() -> None:
-    pt.assert_import_is_light("bioimageio_core.plugin_testing", [*FRAMEWORKS, "pytest", "_pytest"])
+def test_the_door_imports_no_framework_and_no_test_tools() -> None:
+    """Plugin modules import the door whenever the core loads plugins."""
+    pt.assert_import_is_light(
+        "bioimageio_core.plugin", [*FRAMEWORKS, "pytest", "_pytest", "click.testing"]
+    )
+    pt.assert_import_is_light("bioimageio_core.plugin.testing", FRAMEWORKS)
     pt.assert_import_is_light("bioimageio_core.backend_utils", FRAMEWORKS)
 
 
-def test_describe_arrays_matches_tensor_specs(tmp_path: Path) -> None:
+def test_a_model_from_arrays_matches_its_tensor_definitions(tmp_path: Path) -> None:
     x = np.zeros((1, 5, 6, 2), np.uint8)
     y = np.ones((1, 5, 6, 3), np.float32)
-    weights = {"onnx": {"source": "w.onnx", "opset_version": 17}}
-    by_arrays = pt.describe_arrays(tmp_path, {"a": x}, {"b": y}, weights, letters="byxc", name="n")
-    by_specs = pt.model_description(
+    weights = (pt.WeightsDef("onnx", "w.onnx", {"opset_version": 17}),)
+    arrays = pt.ModelDef.from_arrays("n", {"a": x}, {"b": y}, weights, letters="byxc")
+    by_arrays = pt.model_description(tmp_path, arrays)
+    by_defs = pt.model_description(
         tmp_path,
-        [pt.TensorSpec("a", pt.axes("byxc", x.shape), x)],
-        [pt.TensorSpec("b", pt.axes("byxc", y.shape), y)],
-        weights,
-        name="n",
+        pt.ModelDef("n", (pt.TensorDef("a", "byxc", x),), (pt.TensorDef("b", "byxc", y),), weights),
     )
-    assert by_arrays == by_specs
+    assert by_arrays == by_defs
     assert by_arrays["inputs"][0]["axes"][1:] == [
         {"type": "space", "id": "y", "size": 5},
         {"type": "space", "id": "x", "size": 6},
@@ -377,22 +395,25 @@ def test_entry_point_check_of_an_installed_distribution(make_dist: Any) -> None:
         pt.check_entry_point("bioimageio-entry-point-check", "other", point.value)
 
 
-def test_every_helper_is_in_the_plugin_guide() -> None:
+def test_every_name_of_the_door_and_the_test_kit_is_in_the_plugin_guide() -> None:
     guide = (Path(__file__).resolve().parents[2] / "docs" / "plugins.md").read_text("utf-8")
     assert "## Testing your plugin" in guide
-    missing = [name for name in pt.__all__ if f"`{name}" not in guide]
+    missing = [name for name in (*door.__all__, *pt.__all__) if f"`{name}" not in guide]
     assert not missing, f"docs/plugins.md does not mention {missing}"
 
 
 @pytest.mark.parametrize("letters", ["bczyx", "btyxc", "bi", "ci"])
 def test_axes_build_valid_models(tmp_path: Path, letters: str) -> None:
     shape = tuple(range(2, 2 + len(letters)))
-    free = [None if c in "tyx" else s for c, s in zip(letters, shape, strict=True)]
+    free = tuple(None if c in "tyx" else s for c, s in zip(letters, shape, strict=True))
     raw = pt.model_description(
         tmp_path,
-        [pt.TensorSpec("a", pt.axes(letters, free))],  # inputs may have free sizes
-        [pt.TensorSpec("b", pt.axes(letters, shape))],  # outputs need fixed ones (or references)
-        {"onnx": {"source": "w.onnx", "opset_version": 17}},
+        pt.ModelDef(
+            "letters",
+            (pt.TensorDef("a", letters, shape=free),),  # inputs may have free sizes
+            (pt.TensorDef("b", letters, shape=shape),),  # outputs need fixed ones (or references)
+            (pt.WeightsDef("onnx", "w.onnx", {"opset_version": 17}),),
+        ),
     )
     model = pt.build_model(raw, tmp_path)
     expected = [

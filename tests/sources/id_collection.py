@@ -25,7 +25,14 @@ import numpy as np
 import pytest
 
 from bioimageio_core.collection_testing import LocalServer, MiniCollection
-from bioimageio_core.plugin_e2e import ModelDef, Param, Ref, TensorDef, WeightsDef, write_model
+from bioimageio_core.plugin.testing import (
+    ModelDef,
+    Param,
+    Ref,
+    TensorDef,
+    WeightsDef,
+    write_model,
+)
 
 Array = np.ndarray[Any, Any]
 KERNEL = np.array([[0.0, 0.125, 0.0], [0.125, 0.5, 0.125], [0.0, 0.125, 0.0]], dtype=np.float32)

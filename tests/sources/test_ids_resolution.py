@@ -155,7 +155,7 @@ def test_zenodo_api_urls_resolve_relative_files_to_content(served: Served) -> No
     descr = load_description("zenodo-fish")
     assert descr.name == "zenodo fish"
     assert "/api/records/5/files/weights.npz/content" in served.server.requests
-    assert "/api/records/5/files/test_raw.npy/content" in served.server.requests
+    assert "/api/records/5/files/in_raw.npy/content" in served.server.requests
 
 
 @pytest.mark.parametrize(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import functools
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -12,28 +12,30 @@ from attrs import evolve
 from bioimageio_run_keras import KERAS_V3, KerasV3WeightsDescr
 from bioimageio_run_keras.backend import backend_entry
 
-from bioimageio_core import plugin_testing as pt
-from bioimageio_core.adapters import AdapterRequest
-from bioimageio_core.settings import Settings, get_settings
-from bioimageio_core.spec import SpecExtensions
+from bioimageio_core.plugin import AdapterRequest, Settings, get_settings, spec
+from bioimageio_core.plugin.testing import ModelDef, build_model, file_entry, model_description
+from bioimageio_core.plugin.testing import make_request as core_make_request
 
-EXTENSIONS = SpecExtensions(weight_formats={KERAS_V3: KerasV3WeightsDescr})
-
-
-describe = functools.partial(
-    pt.describe_arrays,
-    letters="byxc",
-    name="tiny keras test model",
-    description="a tiny model built by the keras plugin tests",
-)
-"""``describe(root, inputs, outputs, weights)``: a raw 0.5 description of test arrays by tensor id
-(axes batch, y, x, channel); test tensors are written to ``root``."""
+EXTENSIONS = spec.SpecExtensions(weight_formats={KERAS_V3: KerasV3WeightsDescr})
 
 
-def weights_entry(root: Path, file: str, fmt: str) -> dict[str, Any]:
+def describe(
+    root: Path,
+    inputs: Mapping[str, np.ndarray[Any, Any]],
+    outputs: Mapping[str, np.ndarray[Any, Any]],
+    weights: Mapping[str, Mapping[str, Any]],
+) -> dict[str, Any]:
+    """A raw 0.5 description of test arrays by tensor id (axes batch, y, x, channel) with the raw
+    weights entries ``weights``; test tensors are written to ``root``."""
+    model = ModelDef.from_arrays("tiny keras test model", inputs, outputs, (), letters="byxc")
+    return {**model_description(root, model), "weights": {k: dict(v) for k, v in weights.items()}}
+
+
+def keras_entry(root: Path, file: str, fmt: str) -> dict[str, Any]:
+    """A raw ``fmt`` weights entry for ``root / file`` (with its sha256)."""
     if fmt == "keras_hdf5":
-        return pt.weights_entry(root, file, tensorflow_version="2.16")
-    return pt.weights_entry(
+        return file_entry(root, file, tensorflow_version="2.16")
+    return file_entry(
         root, file, keras_version=keras.__version__, backend=list(backend_entry(keras))
     )
 
@@ -45,11 +47,11 @@ def make_request(
     *,
     devices: tuple[str, ...] | None = ("cpu",),
     settings: Settings | None = None,
-) -> AdapterRequest:
+) -> AdapterRequest[Any]:
     """A request for ``raw`` (files below ``root``), with the plugin's ``keras_v3`` format known."""
-    model = pt.build_model(raw, root, extensions=EXTENSIONS)
+    model = build_model(raw, root, extensions=EXTENSIONS)
     settings = settings or evolve(get_settings(), cache_path=root / "cache")
-    return pt.make_request(model, fmt, devices, settings=settings)
+    return core_make_request(model, fmt, devices, settings=settings)
 
 
 # --- models -------------------------------------------------------------------------------------

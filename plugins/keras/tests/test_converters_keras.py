@@ -14,11 +14,11 @@ import pytest
 import yaml
 from bioimageio_run_keras import plugin
 from bioimageio_run_keras.converters import convert_to_keras_v3, convert_to_saved_model
-from keras_testing import conv_model, conv_numpy, describe, weights_entry
+from keras_testing import conv_model, conv_numpy, describe, keras_entry
 
-from bioimageio_core import plugins
-from bioimageio_core.errors import PluginError
-from bioimageio_core.loading import load_description
+from bioimageio_core import load_description
+from bioimageio_core.plugin import PluginError
+from bioimageio_core.plugin import registry as plugins
 
 RNG = np.random.default_rng(7)
 FILES = {"keras_hdf5": "model.h5", "keras_v3": "model.keras"}
@@ -42,7 +42,7 @@ def write_model(folder: Path, fmt: str) -> tuple[Path, Any]:
     x = RNG.standard_normal((1, 8, 8, 1)).astype(np.float32)
     expected = conv_numpy(x, kernel, bias).astype(np.float32)
     raw = describe(
-        folder, {"image": x}, {"conv": expected}, {fmt: weights_entry(folder, FILES[fmt], fmt)}
+        folder, {"image": x}, {"conv": expected}, {fmt: keras_entry(folder, FILES[fmt], fmt)}
     )
     (folder / "rdf.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
     return folder / "rdf.yaml", network
@@ -146,9 +146,7 @@ def keras_and_tf_registry(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 def test_add_weights_keras_to_keras_v3_and_saved_model(
     tmp_path: Path, keras_and_tf_registry: None
 ) -> None:
-    from bioimageio_core.conversion import add_weights
-    from bioimageio_core.packaging import save_bioimageio_package
-    from bioimageio_core.testing import test_model
+    from bioimageio_core import add_weights, save_bioimageio_package, test_model
 
     rdf, _ = write_model(tmp_path / "m", "keras_hdf5")
     report = add_weights(rdf, tmp_path / "converted")

@@ -15,13 +15,13 @@ from keras_testing import (
     conv_model,
     conv_numpy,
     describe,
+    keras_entry,
     make_request,
     max_pool_numpy,
     two_in_two_out_model,
-    weights_entry,
 )
 
-from bioimageio_core.errors import PluginError
+from bioimageio_core.plugin import PluginError
 
 RNG = np.random.default_rng(5)
 FILES = {"keras_hdf5": "model.h5", "keras_v3": "model.keras"}
@@ -38,7 +38,7 @@ def test_conv_model_matches_numpy_and_keras(tmp_path: Path, fmt: str) -> None:
         tmp_path,
         {"raw": x},
         {"features": expected.astype(np.float32)},
-        {fmt: weights_entry(tmp_path, FILES[fmt], fmt)},
+        {fmt: keras_entry(tmp_path, FILES[fmt], fmt)},
     )
 
     with create_adapter(make_request(tmp_path, raw, fmt)) as adapter:
@@ -68,7 +68,7 @@ def test_two_inputs_two_outputs(tmp_path: Path, by_name: bool) -> None:
         tmp_path,
         {"raw": raw_in, "mask": mask},
         expected,
-        {"keras_v3": weights_entry(tmp_path, "model.keras", "keras_v3")},
+        {"keras_v3": keras_entry(tmp_path, "model.keras", "keras_v3")},
     )
 
     with create_adapter(make_request(tmp_path, raw, "keras_v3")) as adapter:
@@ -87,7 +87,7 @@ def test_file_without_keras_suffix_is_loaded_through_the_cache(tmp_path: Path) -
         tmp_path,
         {"raw": x},
         {"features": np.asarray(model.predict_on_batch(x))},
-        {"keras_hdf5": weights_entry(tmp_path, "model.h5", "keras_hdf5")},
+        {"keras_hdf5": keras_entry(tmp_path, "model.h5", "keras_hdf5")},
     )
     blob = tmp_path / "downloads" / "blob"
     blob.parent.mkdir()
@@ -113,7 +113,7 @@ def test_unload_frees_the_model(tmp_path: Path) -> None:
         tmp_path,
         {"raw": x},
         {"features": np.zeros((1, 4, 4, 2), np.float32)},
-        {"keras_v3": weights_entry(tmp_path, "model.keras", "keras_v3")},
+        {"keras_v3": keras_entry(tmp_path, "model.keras", "keras_v3")},
     )
     adapter = KerasModelAdapter(make_request(tmp_path, raw, "keras_v3"))
     assert not adapter.in_worker
@@ -133,7 +133,7 @@ def test_wrong_number_of_inputs_and_missing_gpu(tmp_path: Path) -> None:
         tmp_path,
         {"raw": x},
         {"s": x, "p": x[:, :2, :2]},
-        {"keras_v3": weights_entry(tmp_path, "model.keras", "keras_v3")},
+        {"keras_v3": keras_entry(tmp_path, "model.keras", "keras_v3")},
     )
     with pytest.raises(PluginError, match=r"has 2 inputs \['a', 'b'\].*declares 1"):
         create_adapter(make_request(tmp_path, raw, "keras_v3"))
@@ -153,7 +153,7 @@ def test_broken_file_names_the_file(tmp_path: Path) -> None:
         tmp_path,
         {"raw": x},
         {"y": x},
-        {"keras_hdf5": weights_entry(tmp_path, "model.h5", "keras_hdf5")},
+        {"keras_hdf5": keras_entry(tmp_path, "model.h5", "keras_hdf5")},
     )
     with pytest.raises(PluginError, match=r"keras_hdf5 weights model\.h5"):
         create_adapter(make_request(tmp_path, raw, "keras_hdf5"))
@@ -172,7 +172,7 @@ def test_dict_outputs_by_name(tmp_path: Path) -> None:
         tmp_path,
         {"raw": x},
         expected,
-        {"keras_v3": weights_entry(tmp_path, "model.keras", "keras_v3")},
+        {"keras_v3": keras_entry(tmp_path, "model.keras", "keras_v3")},
     )
     with create_adapter(make_request(tmp_path, raw, "keras_v3")) as adapter:
         out = adapter.forward({"raw": x})

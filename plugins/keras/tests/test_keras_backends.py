@@ -16,11 +16,10 @@ import yaml
 from attrs import evolve
 from bioimageio_run_keras import KerasModelAdapter
 from bioimageio_run_keras.backend import framework_version, plan_backend
-from keras_testing import conv_model, conv_numpy, describe, make_request, weights_entry
+from keras_testing import conv_model, conv_numpy, describe, keras_entry, make_request
 
-from bioimageio_core.errors import PluginError
-from bioimageio_core.settings import Settings
-from bioimageio_core.testing import test_model
+from bioimageio_core import test_model
+from bioimageio_core.plugin import PluginError, Settings
 
 BOTH = ["torch", "tensorflow"]
 
@@ -63,7 +62,7 @@ def _model(tmp_path: Path, backend: list[str]) -> tuple[dict[str, Any], np.ndarr
     x = np.random.default_rng(3).normal(size=(1, 8, 8, 1)).astype(np.float32)
     kernel, bias = (np.asarray(w) for w in model.get_layer("conv").get_weights())
     expected = conv_numpy(x, kernel, bias).astype(np.float32)
-    entry = weights_entry(tmp_path, "model.keras", "keras_v3")
+    entry = keras_entry(tmp_path, "model.keras", "keras_v3")
     entry["backend"] = backend
     raw = describe(tmp_path, {"raw": x}, {"features": expected}, {"keras_v3": entry})
     return raw, x

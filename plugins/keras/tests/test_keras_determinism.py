@@ -7,8 +7,8 @@ import os
 import numpy as np
 import pytest
 
-from bioimageio_core import plugins
-from bioimageio_core.testing import enable_determinism
+from bioimageio_core import enable_determinism
+from bioimageio_core.plugin import registry as plugins
 
 
 def test_core_enable_determinism_seeds_keras_through_the_plugin() -> None:

@@ -1,51 +1,45 @@
-"""End to end: ``bioimageio-run test`` and ``predict`` on Keras models built here.
+"""End to end: the conformance battery on Keras models built here.
 
 The models (fixed seeds, channels last) are saved as ``.h5`` (keras_hdf5) and ``.keras``
-(keras_v3); their test outputs come from Keras run directly. Each is described in 0.5 and in 0.4.
-Keras runs on the backend chosen in conftest.py.
+(keras_v3); their test outputs come from Keras run directly. Keras runs on the backend chosen in
+conftest.py.
 """
 
 from __future__ import annotations
 
-import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+import attrs
 import keras
 import numpy as np
 import pytest
 from bioimageio_run_keras.backend import backend_entry
 
-from bioimageio_core.plugin_e2e import (
-    LargePrediction,
+from bioimageio_core.plugin.testing import (
+    BackendConformance,
     ModelDef,
     Param,
     Ref,
     TensorDef,
-    Version,
     WeightsDef,
-    assert_failed_reproduction,
-    assert_passed,
-    description_path,
-    predict_whole_and_tiled,
-    run_test,
-    warnings_of,
-    write_model,
 )
 
 FORMATS = ("keras_hdf5", "keras_v3")
 FILES = {"keras_hdf5": "weights.h5", "keras_v3": "weights.keras"}
-VERSIONS: tuple[Version, ...] = ("0.5", "0.4")
 RNG = np.random.default_rng(2026)
 # keras' torch backend converts tensors with np.array(x), which numpy 2 warns about
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
-LARGE = 512  # TF/Keras are slow on CPU: a smaller "large" input than for torch and onnx
 
 
-@pytest.fixture(autouse=True)
-def _own_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("BIOIMAGEIO_CACHE_PATH", str(tmp_path / "cache"))
+@attrs.frozen
+class Net:
+    """A Keras model and the tensor ids of its inputs and outputs, in the model's order."""
+
+    model: keras.Model
+    inputs: tuple[str, ...]
+    outputs: tuple[str, ...]
 
 
 def _save(folder: Path, model: keras.Model) -> tuple[WeightsDef, ...]:
@@ -141,78 +135,25 @@ BUILDERS: dict[str, Callable[[Path], tuple[ModelDef, keras.Model]]] = {
 }
 
 
-@pytest.fixture(scope="module")
-def built(
-    tmp_path_factory: pytest.TempPathFactory,
-) -> dict[str, tuple[Path, ModelDef, keras.Model]]:
-    """Every model, with its weights and both descriptions in a folder of its own."""
-    models = {}
-    for name, build in BUILDERS.items():
-        folder = tmp_path_factory.mktemp(name)
-        model, module = build(folder)
-        for version in VERSIONS:
-            write_model(folder, model, version)
-        models[name] = (folder, model, module)
-    return models
+class TestKerasBackend(BackendConformance[Net]):
+    """The conformance battery (``bioimageio_core.plugin.testing``) for both Keras formats."""
 
+    plugin = "bioimageio_run_keras.plugin"
+    entry_point = "keras"
+    distribution = "bioimageio-run-keras"
+    framework_modules = ("keras", "torch", "tensorflow", "jax")
+    weights_formats = FORMATS
+    large_size = 512  # TF/Keras are slow on CPU: a smaller "large" input than for torch and onnx
+    large_blocksize = 4  # blocks of 64 + 4 * 16 = 128 pixels (halo included)
+    large_weights_format = "keras_v3"
 
-@pytest.mark.parametrize("version", VERSIONS)
-@pytest.mark.parametrize("name", sorted(BUILDERS))
-def test_cli_test_passes(
-    built: dict[str, tuple[Path, ModelDef, keras.Model]], name: str, version: Version
-) -> None:
-    folder, model, _ = built[name]
-    exit_code, summary = run_test(description_path(folder, version))
-    assert_passed(exit_code, summary, FORMATS, len(model.outputs))
-    assert summary["format_version"] == ("0.5.4" if version == "0.5" else "0.4.10")
-    assert warnings_of(summary) == []
+    def build(self, name: str, folder: Path) -> tuple[ModelDef, Net]:
+        model, network = BUILDERS[name](folder)
+        inputs = tuple(t.id for t in model.inputs)
+        return model, Net(network, inputs, tuple(t.id for t in model.outputs))
 
-
-@pytest.mark.parametrize("version", VERSIONS)
-@pytest.mark.parametrize("weights_format", FORMATS)
-def test_cli_test_fails_on_a_wrong_test_output(
-    built: dict[str, tuple[Path, ModelDef, keras.Model]],
-    tmp_path: Path,
-    version: Version,
-    weights_format: str,
-) -> None:
-    folder, model, _ = built["multi"]
-    for w in model.weights:
-        shutil.copy(folder / w.source, tmp_path / w.source)
-    path = write_model(tmp_path, model, version, wrong_output="pooled")
-    exit_code, summary = run_test(path, "--weights-format", weights_format)
-    assert_failed_reproduction(exit_code, summary, weights_format, "pooled")
-
-
-# ---- tiled prediction --------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def large(
-    built: dict[str, tuple[Path, ModelDef, keras.Model]],
-    tmp_path_factory: pytest.TempPathFactory,
-) -> LargePrediction:
-    """A 512x512 input predicted whole and blockwise (batch sizes 1 and 4) by the CLI."""
-    folder, _, module = built["tiled"]
-    work = tmp_path_factory.mktemp("large")
-    image = np.random.default_rng(7).standard_normal((1, LARGE, LARGE, 1)).astype(np.float32)
-    # blocks of 64 + 4 * 16 = 128 pixels (halo included): 5 x 5 blocks
-    whole, tiled = predict_whole_and_tiled(
-        folder / "rdf.yaml", image, work, axes="byxc", blocksize=4, weights_format="keras_v3"
-    )
-    (direct,) = _predict(module, image)
-    return LargePrediction(whole, direct, tiled)
-
-
-def test_whole_image_prediction_is_the_keras_output(large: LargePrediction) -> None:
-    assert large.whole.shape == (1, LARGE, LARGE, 2)
-    np.testing.assert_allclose(large.whole, large.direct, rtol=1e-5, atol=1e-5)
-
-
-@pytest.mark.parametrize("batch_size", [1, 4])
-def test_blockwise_prediction_equals_whole_image(large: LargePrediction, batch_size: int) -> None:
-    np.testing.assert_allclose(large.tiled[batch_size], large.whole, rtol=0, atol=1e-5)
-
-
-def test_batch_size_4_equals_batch_size_1(large: LargePrediction) -> None:
-    np.testing.assert_allclose(large.tiled[4], large.tiled[1], rtol=0, atol=1e-5)
+    def run_directly(
+        self, network: Net, inputs: Mapping[str, np.ndarray[Any, Any]]
+    ) -> dict[str, np.ndarray[Any, Any]]:
+        arrays = _predict(network.model, *(inputs[tid] for tid in network.inputs))
+        return dict(zip(network.outputs, arrays, strict=True))

@@ -13,10 +13,9 @@ import keras
 import numpy as np
 import pytest
 from bioimageio_run_keras import create_adapter
-from keras_testing import describe, make_request, weights_entry
+from keras_testing import describe, keras_entry, make_request
 
-from bioimageio_core.errors import PluginError
-from bioimageio_core.settings import Settings
+from bioimageio_core.plugin import PluginError, Settings
 
 
 def _lambda_model(marker: Path) -> keras.Model:
@@ -38,7 +37,7 @@ def test_lambda_layers_are_refused(
     x = np.ones((1, 4, 4, 1), np.float32)
     model.save(tmp_path / file)
     marker.unlink(missing_ok=True)  # saving may trace the layer
-    raw = describe(tmp_path, {"image": x}, {"out": x}, {fmt: weights_entry(tmp_path, file, fmt)})
+    raw = describe(tmp_path, {"image": x}, {"out": x}, {fmt: keras_entry(tmp_path, file, fmt)})
     settings = Settings(cache_path=tmp_path / "cache", allow_remote_code=allow_remote_code)
     with pytest.raises(PluginError, match="(?i)lambda"):
         create_adapter(make_request(tmp_path, raw, fmt, settings=settings))

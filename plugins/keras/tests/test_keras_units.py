@@ -19,9 +19,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from keras_testing import EXTENSIONS
 
-from bioimageio_core.errors import PluginError
-from bioimageio_core.settings import Settings
-from bioimageio_core.spec import ModelDescr, build_description, dump_description
+from bioimageio_core import dump_description
+from bioimageio_core.plugin import ModelDescr, PluginError, Settings, spec
 
 SHA = "ab" * 32
 
@@ -83,7 +82,7 @@ def test_keras_v3_entry_is_the_formats_own() -> None:
     }
     raw = _raw({"keras_v3": entry})
     for extensions in (EXTENSIONS, None):  # known with and without the plugin
-        result = build_description(raw, extensions=extensions)
+        result = spec.build_description(raw, extensions=extensions)
         assert result.errors == ()
         assert isinstance(result.descr, ModelDescr)
         parsed = result.descr.weights["keras_v3"]
@@ -111,7 +110,7 @@ _OK = {"source": "m.keras", "keras_version": "3.5.0", "backend": ["jax", "0.4.30
     ],
 )
 def test_keras_v3_entry_errors(entry: dict[str, Any], message: str) -> None:
-    result = build_description(_raw({"keras_v3": entry}), extensions=EXTENSIONS)
+    result = spec.build_description(_raw({"keras_v3": entry}), extensions=EXTENSIONS)
     assert result.descr is None
     assert any(
         re.search(message, i.msg) and i.loc[:2] == ("weights", "keras_v3") for i in result.errors
@@ -119,7 +118,7 @@ def test_keras_v3_entry_errors(entry: dict[str, Any], message: str) -> None:
 
 
 def test_keras_version_written_as_number_is_a_warning() -> None:
-    result = build_description(
+    result = spec.build_description(
         _raw({"keras_v3": {**_OK, "keras_version": 3.1}}), extensions=EXTENSIONS
     )
     assert isinstance(result.descr, ModelDescr)

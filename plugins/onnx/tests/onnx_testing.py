@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -11,28 +10,40 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from bioimageio_core import plugin_testing as pt
-from bioimageio_core.adapters import AdapterRequest
-from bioimageio_core.settings import Settings
+from bioimageio_core.plugin import AdapterRequest, OnnxWeightsDescr, Settings
+from bioimageio_core.plugin.testing import (
+    ModelDef,
+    WeightsDef,
+    build_model,
+    file_entry,
+    model_description,
+)
+from bioimageio_core.plugin.testing import (
+    make_request as core_make_request,
+)
 
 OPSET = 17
 
 
-describe = functools.partial(
-    pt.describe_arrays,
-    letters="bcyx",
-    name="tiny test model",
-    description="a tiny model built by the onnx plugin tests",
-)
-"""``describe(root, inputs, outputs, weights)``: a raw 0.5 description of test arrays by tensor id
-(axes batch, channel, y, x); test tensors are written to ``root``."""
+def describe(
+    root: Path,
+    inputs: Mapping[str, np.ndarray[Any, Any]],
+    outputs: Mapping[str, np.ndarray[Any, Any]],
+    weights: Mapping[str, WeightsDef],
+) -> dict[str, Any]:
+    """A raw 0.5 description of test arrays by tensor id (axes batch, channel, y, x); test
+    tensors are written to ``root``."""
+    model = ModelDef.from_arrays(
+        "tiny test model", inputs, outputs, list(weights.values()), letters="bcyx"
+    )
+    return model_description(root, model)
 
 
-def onnx_entry(root: Path, model_file: str, external_data: str | None = None) -> dict[str, Any]:
-    entry = pt.weights_entry(root, model_file, opset_version=OPSET)
+def onnx_entry(root: Path, model_file: str, external_data: str | None = None) -> WeightsDef:
+    fields: dict[str, Any] = {"opset_version": OPSET}
     if external_data is not None:
-        entry["external_data"] = pt.weights_entry(root, external_data)
-    return entry
+        fields["external_data"] = file_entry(root, external_data)
+    return WeightsDef("onnx", model_file, fields)
 
 
 def make_request(
@@ -41,9 +52,9 @@ def make_request(
     *,
     devices: Sequence[str] | None = ("cpu",),
     settings: Settings | None = None,
-) -> AdapterRequest:
-    return pt.make_request(
-        pt.build_model(raw, root),
+) -> AdapterRequest[OnnxWeightsDescr]:
+    return core_make_request(
+        build_model(raw, root),
         "onnx",
         devices,
         settings=settings or Settings(cache_path=root / "cache"),

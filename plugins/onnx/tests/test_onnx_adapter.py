@@ -23,7 +23,7 @@ from onnx_testing import (
     uint8_scale_model,
 )
 
-from bioimageio_core.errors import InputError, PluginError
+from bioimageio_core.plugin import InputError, PluginError
 
 RNG = np.random.default_rng(1234)
 

@@ -10,8 +10,8 @@ import pytest
 import yaml
 from bioimageio_run_onnx import create_adapter
 
-from bioimageio_core.plugin_testing import build_model, make_request
-from bioimageio_core.settings import Settings
+from bioimageio_core.plugin import Settings
+from bioimageio_core.plugin.testing import build_model, make_request
 
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
 MODEL_DIR = PROJECT_ROOT / ".." / "shared" / "conformance" / "models" / "unet2d_nuclei_broad"

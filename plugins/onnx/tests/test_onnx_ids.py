@@ -12,8 +12,13 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
-from bioimageio_core.collection_testing import LocalServer, MiniCollection
-from bioimageio_core.plugin_e2e import assert_passed, run_cli, run_test
+from bioimageio_core.plugin.testing import (
+    LocalServer,
+    MiniCollection,
+    assert_passed,
+    run_cli,
+    run_test,
+)
 
 EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "tiny-nuclei-unet"
 MODEL_ID = "tiny-nuclei-unet"

@@ -9,8 +9,7 @@ from bioimageio_run_onnx.providers import CPU, CUDA, execution_providers
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bioimageio_core.errors import PluginError
-from bioimageio_core.references import file_name
+from bioimageio_core.plugin import PluginError, file_name
 
 BOTH = [CUDA, CPU]
 

@@ -1,48 +1,32 @@
-"""End to end: ``bioimageio-run test`` and ``predict`` on TensorFlow SavedModels built here.
+"""End to end: the conformance battery on TensorFlow SavedModels built here.
 
 The models are ``tf.Module`` s (weights from fixed seeds, channels last) saved with a
 ``serving_default`` signature whose inputs and outputs are named like the tensor ids, zipped;
-their test outputs come from calling the modules directly. Each is described in 0.5 and in 0.4.
+their test outputs come from calling the modules directly.
 """
 
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pytest
 import tensorflow as tf
 from tf_testing import FORMAT, zip_folder
 
-from bioimageio_core.plugin_e2e import (
-    LargePrediction,
+from bioimageio_core.plugin.testing import (
+    BackendConformance,
     ModelDef,
     Param,
     Ref,
     TensorDef,
-    Version,
     WeightsDef,
-    assert_failed_reproduction,
-    assert_passed,
-    description_path,
-    predict_whole_and_tiled,
-    run_test,
-    warnings_of,
-    write_model,
 )
 
-VERSIONS: tuple[Version, ...] = ("0.5", "0.4")
 WEIGHTS_FILE = "saved_model.zip"
 RNG = np.random.default_rng(2027)
-LARGE = 512  # TensorFlow is slow on CPU: a smaller "large" input than for torch and onnx
-
-
-@pytest.fixture(autouse=True)
-def _own_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("BIOIMAGEIO_CACHE_PATH", str(tmp_path / "cache"))
 
 
 def _spec(channels: int) -> tf.TensorSpec:
@@ -168,69 +152,21 @@ BUILDERS: dict[str, Callable[[Path], tuple[ModelDef, tf.Module]]] = {
 }
 
 
-@pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, ModelDef, tf.Module]]:
-    """Every model, with its weights and both descriptions in a folder of its own."""
-    models = {}
-    for name, build in BUILDERS.items():
-        folder = tmp_path_factory.mktemp(name)
-        model, module = build(folder)
-        for version in VERSIONS:
-            write_model(folder, model, version)
-        models[name] = (folder, model, module)
-    return models
+class TestTensorflowBackend(BackendConformance[tf.Module]):
+    """The conformance battery (``bioimageio_core.plugin.testing``) for the tensorflow plugin."""
 
+    plugin = "bioimageio_run_tensorflow.plugin"
+    entry_point = "tensorflow"
+    distribution = "bioimageio-run-tensorflow"
+    framework_modules = ("tensorflow",)
+    weights_formats = (FORMAT,)
+    large_size = 512  # TensorFlow is slow on CPU: a smaller "large" input than for torch and onnx
+    large_blocksize = 4  # blocks of 64 + 4 * 16 = 128 pixels (halo included)
 
-@pytest.mark.parametrize("version", VERSIONS)
-@pytest.mark.parametrize("name", sorted(BUILDERS))
-def test_cli_test_passes(
-    built: dict[str, tuple[Path, ModelDef, tf.Module]], name: str, version: Version
-) -> None:
-    folder, model, _ = built[name]
-    exit_code, summary = run_test(description_path(folder, version))
-    assert_passed(exit_code, summary, [FORMAT], len(model.outputs))
-    assert summary["format_version"] == ("0.5.4" if version == "0.5" else "0.4.10")
-    assert warnings_of(summary) == []
+    def build(self, name: str, folder: Path) -> tuple[ModelDef, tf.Module]:
+        return BUILDERS[name](folder)
 
-
-@pytest.mark.parametrize("version", VERSIONS)
-def test_cli_test_fails_on_a_wrong_test_output(
-    built: dict[str, tuple[Path, ModelDef, tf.Module]], tmp_path: Path, version: Version
-) -> None:
-    folder, model, _ = built["multi"]
-    shutil.copy(folder / WEIGHTS_FILE, tmp_path / WEIGHTS_FILE)
-    path = write_model(tmp_path, model, version, wrong_output="features")
-    exit_code, summary = run_test(path)
-    assert_failed_reproduction(exit_code, summary, FORMAT, "features")
-
-
-# ---- tiled prediction --------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def large(
-    built: dict[str, tuple[Path, ModelDef, tf.Module]], tmp_path_factory: pytest.TempPathFactory
-) -> LargePrediction:
-    """A 512x512 input predicted whole and blockwise (batch sizes 1 and 4) by the CLI."""
-    folder, _, module = built["tiled"]
-    work = tmp_path_factory.mktemp("large")
-    image = np.random.default_rng(7).standard_normal((1, LARGE, LARGE, 1)).astype(np.float32)
-    # blocks of 64 + 4 * 16 = 128 pixels (halo included): 5 x 5 blocks
-    whole, tiled = predict_whole_and_tiled(
-        folder / "rdf.yaml", image, work, axes="byxc", blocksize=4
-    )
-    return LargePrediction(whole, _run(module, raw=image)["out"], tiled)
-
-
-def test_whole_image_prediction_is_the_module_output(large: LargePrediction) -> None:
-    assert large.whole.shape == (1, LARGE, LARGE, 2)
-    np.testing.assert_allclose(large.whole, large.direct, rtol=1e-5, atol=1e-5)
-
-
-@pytest.mark.parametrize("batch_size", [1, 4])
-def test_blockwise_prediction_equals_whole_image(large: LargePrediction, batch_size: int) -> None:
-    np.testing.assert_allclose(large.tiled[batch_size], large.whole, rtol=0, atol=1e-5)
-
-
-def test_batch_size_4_equals_batch_size_1(large: LargePrediction) -> None:
-    np.testing.assert_allclose(large.tiled[4], large.tiled[1], rtol=0, atol=1e-5)
+    def run_directly(
+        self, network: tf.Module, inputs: Mapping[str, np.ndarray[Any, Any]]
+    ) -> dict[str, np.ndarray[Any, Any]]:
+        return _run(network, **inputs)

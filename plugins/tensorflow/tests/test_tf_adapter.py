@@ -14,7 +14,7 @@ import tensorflow as tf
 from bioimageio_run_tensorflow import TensorflowModelAdapter, create_adapter
 from tf_testing import describe, make_request, max_pool_numpy, zip_folder
 
-from bioimageio_core.errors import InputError, PluginError
+from bioimageio_core.plugin import InputError, PluginError
 
 RNG = np.random.default_rng(3)
 SPEC = tf.TensorSpec([None, None, None, 1], tf.float32)

@@ -9,8 +9,8 @@ import textwrap
 
 import numpy as np
 
-from bioimageio_core import plugins
-from bioimageio_core.testing import enable_determinism
+from bioimageio_core import enable_determinism
+from bioimageio_core.plugin import registry as plugins
 
 
 def test_core_enable_determinism_seeds_tensorflow_through_the_plugin() -> None:

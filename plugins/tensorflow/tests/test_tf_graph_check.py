@@ -28,9 +28,15 @@ from bioimageio_run_tensorflow.graph_check import (
 from tf_testing import FORMAT, zip_folder
 
 import bioimageio_core
-from bioimageio_core import plugin_testing as pt
-from bioimageio_core.errors import RemoteCodeError
-from bioimageio_core.plugin_e2e import ModelDef, TensorDef, WeightsDef, run_cli, write_model
+from bioimageio_core.plugin import RemoteCodeError
+from bioimageio_core.plugin.testing import (
+    ModelDef,
+    TensorDef,
+    WeightsDef,
+    run_cli,
+    serve_folder,
+    write_model,
+)
 
 SPEC = tf.TensorSpec([None, None, None, 1], tf.float32)
 STATEFUL = registry_statefulness()
@@ -286,7 +292,7 @@ def attack(tmp_path: Path) -> Iterator[tuple[str, Path, Path]]:
     marker = tmp_path / "exfiltrated.txt"
     served = tmp_path / "served"
     _exfiltrating_model(served, secret, marker)
-    with pt.serve_folder(served) as base_url:
+    with serve_folder(served) as base_url:
         yield base_url + "rdf.yaml", served, marker
 
 

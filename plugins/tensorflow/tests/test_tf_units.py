@@ -14,7 +14,7 @@ from bioimageio_run_tensorflow.unzip import unpack_saved_model
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bioimageio_core.errors import PluginError, SourceError
+from bioimageio_core.plugin import PluginError, SourceError
 
 
 def _zip(path: Path, members: dict[str, bytes]) -> Path:

@@ -8,9 +8,9 @@ from typing import Any
 
 import numpy as np
 
-from bioimageio_core import plugin_testing as pt
-from bioimageio_core.adapters import AdapterRequest
-from bioimageio_core.settings import Settings
+from bioimageio_core.plugin import AdapterRequest, Settings, TensorflowSavedModelBundleWeightsDescr
+from bioimageio_core.plugin.testing import ModelDef, WeightsDef, build_model, model_description
+from bioimageio_core.plugin.testing import make_request as core_make_request
 
 FORMAT = "tensorflow_saved_model_bundle"
 
@@ -31,22 +31,20 @@ def describe(
     source: str,
 ) -> dict[str, Any]:
     """A raw 0.5 description (axes batch, y, x, channel) with test tensors written to ``root``."""
-    return pt.describe_arrays(
-        root,
-        inputs,
-        outputs,
-        {FORMAT: pt.weights_entry(root, source, tensorflow_version="2.16")},
-        name="tiny tensorflow test model",
-        letters="byxc",
-        description="a tiny model built by the tensorflow plugin tests",
+    weights = WeightsDef(FORMAT, source, {"tensorflow_version": "2.16"})
+    model = ModelDef.from_arrays(
+        "tiny tensorflow test model", inputs, outputs, [weights], letters="byxc"
     )
+    return model_description(root, model)
 
 
 def make_request(
     root: Path, raw: dict[str, Any], *, devices: tuple[str, ...] | None = ("cpu",)
-) -> AdapterRequest:
-    model = pt.build_model(raw, root)
-    return pt.make_request(model, FORMAT, devices, settings=Settings(cache_path=root / "cache"))
+) -> AdapterRequest[TensorflowSavedModelBundleWeightsDescr]:
+    model = build_model(raw, root)
+    return core_make_request(
+        model, FORMAT, devices, settings=Settings(cache_path=root / "cache")
+    )
 
 
 def max_pool_numpy(x: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:

@@ -22,9 +22,9 @@ from bioimageio_run_torch.converters import (
     example_inputs,
 )
 
-from bioimageio_core import plugins
-from bioimageio_core.errors import PluginError
-from bioimageio_core.loading import load_description
+from bioimageio_core import load_description
+from bioimageio_core.plugin import PluginError
+from bioimageio_core.plugin import registry as plugins
 
 PYTORCH_VERSION = torch.__version__.split("+")[0]
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
@@ -281,14 +281,14 @@ def torch_and_onnx_registry(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 FRESH_PROCESS_TEST = """
 import sys
-from bioimageio_core import plugins
+from bioimageio_core.plugin import registry as plugins
 from bioimageio_run_onnx import plugin as onnx_plugin
 from bioimageio_run_torch import plugin as torch_plugin
 registry = plugins.create_manager(
     extra_plugins={"torch": torch_plugin, "onnx": onnx_plugin}, entry_points=[]
 )
 plugins.get_registry = lambda settings=None: registry
-from bioimageio_core.testing import test_model
+from bioimageio_core import test_model
 summary = test_model(sys.argv[1])
 print(summary.format_text())
 sys.exit(0 if summary.status == "passed" else 1)
@@ -299,9 +299,7 @@ def test_add_weights_end_to_end_then_package_and_test_in_a_fresh_process(
     tmp_path: Path, torch_and_onnx_registry: None
 ) -> None:
     pytest.importorskip("onnx")
-    from bioimageio_core.conversion import add_weights
-    from bioimageio_core.packaging import save_bioimageio_package
-    from bioimageio_core.testing import test_model
+    from bioimageio_core import add_weights, save_bioimageio_package, test_model
 
     rdf, _ = write_model(tmp_path / "m", "Scriptable")
     report = add_weights(rdf, tmp_path / "converted")

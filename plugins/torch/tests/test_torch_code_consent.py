@@ -18,10 +18,9 @@ import pytest
 import yaml
 from torch_helpers import (
     NETS_FILE,
-    TensorSpec,
-    image_axes,
+    Ref,
+    TensorDef,
     model_rdf,
-    output_image_axes,
     run_eager,
     seeded,
     sha256_of,
@@ -30,9 +29,8 @@ from torch_helpers import (
 )
 
 import bioimageio_core
-from bioimageio_core import plugin_testing as pt
-from bioimageio_core.errors import CodeRefusedError, RemoteCodeError
-from bioimageio_core.plugin_e2e import run_cli
+from bioimageio_core.plugin import CodeRefusedError, RemoteCodeError
+from bioimageio_core.plugin.testing import run_cli, serve_folder
 
 FORMAT = "pytorch_state_dict"
 
@@ -51,8 +49,8 @@ def _write_model(folder: Path, nets: ModuleType, architecture: dict[str, Any]) -
     expected = run_eager(module, x).numpy()
     rdf = model_rdf(
         folder,
-        [TensorSpec("raw", image_axes(1, 8), x)],
-        [TensorSpec("out", output_image_axes(2, "raw"), expected)],
+        [TensorDef("raw", "bcyx", x)],
+        [TensorDef("out", "bcyx", expected, Ref("raw"))],
         {FORMAT: state_dict_weights(folder, module.state_dict(), architecture)},
     )
     (folder / "rdf.yaml").write_text(yaml.safe_dump(rdf, sort_keys=False))
@@ -77,7 +75,7 @@ def served(tmp_path: Path) -> Iterator[Path]:
     """A folder served on 127.0.0.1 (its URL is ``_URLS[folder]``)."""
     folder = tmp_path / "served"
     folder.mkdir()
-    with pt.serve_folder(folder) as base_url:
+    with serve_folder(folder) as base_url:
         _URLS[folder] = base_url
         yield folder
     _URLS.pop(folder, None)

@@ -15,13 +15,21 @@ import torch
 from bioimageio_run_torch._adapter import TorchAdapter
 from bioimageio_run_torch.devices import torch_device
 
-from bioimageio_core.errors import PluginError
-from bioimageio_core.loading import load_description
-from bioimageio_core.pipeline import PredictionPipeline, create_prediction_pipeline
-from bioimageio_core.plugin_e2e import assert_passed, run_cli, run_test
-from bioimageio_core.prediction import predict
-from bioimageio_core.spec import ModelDescr
-from bioimageio_core.testing import compare_arrays, enable_determinism, get_tolerance
+from bioimageio_core import (
+    PredictionPipeline,
+    create_prediction_pipeline,
+    enable_determinism,
+    load_description,
+    predict,
+)
+from bioimageio_core.plugin import ModelDescr, PluginError
+from bioimageio_core.plugin.testing import (
+    assert_passed,
+    compare_arrays,
+    get_tolerance,
+    run_cli,
+    run_test,
+)
 
 pytestmark = pytest.mark.skipif(
     not torch.cuda.is_available(),

@@ -45,8 +45,8 @@ def test_unknown_mode() -> None:
 
 
 def test_core_enable_determinism_seeds_torch_through_the_plugin() -> None:
-    from bioimageio_core import plugins
-    from bioimageio_core.testing import enable_determinism as core_enable_determinism
+    from bioimageio_core import enable_determinism as core_enable_determinism
+    from bioimageio_core.plugin import registry as plugins
 
     plugins.reset()
     torch.manual_seed(123)

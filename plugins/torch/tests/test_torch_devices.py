@@ -21,16 +21,15 @@ from hypothesis import given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from torch_helpers import (
-    TensorSpec,
-    image_axes,
+    Ref,
+    TensorDef,
     make_request,
     model_rdf,
-    output_image_axes,
     seeded,
     torchscript_weights,
 )
 
-from bioimageio_core.errors import PluginError
+from bioimageio_core.plugin import PluginError
 
 NO_GPU = MachineDevices(cuda_count=0)
 TWO_GPUS = MachineDevices(cuda_count=2)
@@ -125,8 +124,8 @@ def test_adapter_with_cuda_on_a_cpu_machine(nets: ModuleType, model_dir: Path) -
     x = np.zeros((1, 1, 4, 4), np.float32)
     rdf = model_rdf(
         model_dir,
-        [TensorSpec("raw", image_axes(1, 4), x)],
-        [TensorSpec("out", output_image_axes(2, "raw"), np.zeros((1, 2, 4, 4), np.float32))],
+        [TensorDef("raw", "bcyx", x)],
+        [TensorDef("out", "bcyx", np.zeros((1, 2, 4, 4), np.float32), Ref("raw"))],
         {"torchscript": torchscript_weights(model_dir, torch.jit.script(seeded(nets.TinyConv)))},
     )
     with pytest.raises(PluginError, match="no CUDA device"):

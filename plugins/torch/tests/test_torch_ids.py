@@ -9,8 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bioimageio_core.collection_testing import LocalServer, MiniCollection
-from bioimageio_core.plugin_e2e import assert_passed, run_test
+from bioimageio_core.plugin.testing import LocalServer, MiniCollection, assert_passed, run_test
 
 EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "tiny-nuclei-unet"
 MODEL_ID = "tiny-nuclei-unet"

@@ -9,10 +9,9 @@ from pathlib import Path
 import pytest
 from bioimageio_run_torch import plugin
 
-from bioimageio_core import plugins
-from bioimageio_core.errors import PluginError, UnsupportedWeightFormatError
-from bioimageio_core.hookspecs import WeightFormatSpec
-from bioimageio_core.plugin_testing import (
+from bioimageio_core.plugin import PluginError, UnsupportedWeightFormatError, WeightFormatSpec
+from bioimageio_core.plugin import registry as plugins
+from bioimageio_core.plugin.testing import (
     assert_import_is_light,
     check_entry_point,
     checked_weight_formats,
@@ -37,7 +36,7 @@ def test_registers_both_formats_in_priority_order() -> None:
 
 
 def test_entry_classes_are_the_spec_classes() -> None:
-    from bioimageio_core import spec as spec_package
+    from bioimageio_core.plugin import spec as spec_package
 
     specs = _registered()
     assert specs["torchscript"].entry_class is spec_package.TorchscriptWeightsDescr

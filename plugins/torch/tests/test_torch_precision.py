@@ -19,16 +19,15 @@ from bioimageio_run_torch import precision
 from bioimageio_run_torch.plugin import create_torchscript_adapter
 from bioimageio_run_torch.precision import ALLOW_TF32_ENV, ieee_float32_convolutions, tf32_allowed
 from torch_helpers import (
-    image_axes,
+    Ref,
+    TensorDef,
     make_request,
     model_rdf,
-    output_image_axes,
     seeded,
     torchscript_weights,
 )
 
-from bioimageio_core.errors import PluginError
-from bioimageio_core.plugin_testing import TensorSpec
+from bioimageio_core.plugin import PluginError
 
 CUDNN: Any = torch.backends.cudnn  # the per-operation switches (torch >= 2.9) are untyped
 HAS_PER_OPERATION_API = hasattr(CUDNN, "conv")
@@ -38,8 +37,8 @@ def _tiny_conv_rdf(nets: ModuleType, model_dir: Path, x: np.ndarray[Any, Any]) -
     """A torchscript TinyConv description with test input ``x`` (1, 1, 4, 4)."""
     return model_rdf(
         model_dir,
-        [TensorSpec("raw", image_axes(1, 4), x)],
-        [TensorSpec("out", output_image_axes(2, "raw"), np.zeros((1, 2, 4, 4), np.float32))],
+        [TensorDef("raw", "bcyx", x)],
+        [TensorDef("out", "bcyx", np.zeros((1, 2, 4, 4), np.float32), Ref("raw"))],
         {"torchscript": torchscript_weights(model_dir, torch.jit.script(seeded(nets.TinyConv)))},
     )
 

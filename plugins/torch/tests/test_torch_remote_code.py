@@ -12,20 +12,17 @@ from bioimageio_run_torch.plugin import create_pytorch_state_dict_adapter
 from torch_helpers import (
     NETS_FILE,
     LocalOpener,
-    TensorSpec,
+    Ref,
+    TensorDef,
     file_architecture,
-    image_axes,
     make_request,
     model_rdf,
-    output_image_axes,
     run_eager,
     seeded,
     state_dict_weights,
 )
 
-from bioimageio_core.errors import RemoteCodeError
-from bioimageio_core.settings import Settings, get_settings
-from bioimageio_core.sources import ZipRoot
+from bioimageio_core.plugin import RemoteCodeError, Settings, ZipRoot, get_settings
 
 FORMAT = "pytorch_state_dict"
 URL_ROOT = "https://example.com/models/tiny/"
@@ -42,8 +39,8 @@ def _rdf(
         architecture["source"] = arch_source
     rdf = model_rdf(
         folder,
-        [TensorSpec("raw", image_axes(1, 8), x)],
-        [TensorSpec("out", output_image_axes(2, "raw"), expected)],
+        [TensorDef("raw", "bcyx", x)],
+        [TensorDef("out", "bcyx", expected, Ref("raw"))],
         {FORMAT: state_dict_weights(folder, module.state_dict(), architecture)},
     )
     return rdf, x, expected

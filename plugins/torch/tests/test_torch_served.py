@@ -14,8 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bioimageio_core import create_prediction_pipeline
-from bioimageio_core.errors import ServerError
+from bioimageio_core import ServerError, create_prediction_pipeline
 
 EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "tiny-nuclei-unet" / "rdf.yaml"
 TOKEN = "token-of-the-torch-server-tests"
@@ -27,7 +26,7 @@ pytestmark = pytest.mark.skipif(
 
 
 def _server(tmp_path: Path, *args: str) -> object:
-    from bioimageio_core.server.testing import ServerProcess
+    from bioimageio_core.plugin.testing import ServerProcess
 
     env = {k: v for k, v in os.environ.items() if k != "BIOIMAGEIO_ALLOW_REMOTE_CODE"}
     env["BIOIMAGEIO_CACHE_PATH"] = str(tmp_path / "server-cache")

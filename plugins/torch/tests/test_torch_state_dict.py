@@ -15,20 +15,18 @@ from bioimageio_run_torch.plugin import create_pytorch_state_dict_adapter
 from bioimageio_run_torch.state_dict import PytorchStateDictAdapter
 from torch_helpers import (
     NETS_FILE,
-    TensorSpec,
+    Ref,
+    TensorDef,
     file_architecture,
-    image_axes,
     make_request,
     model_rdf,
-    output_image_axes,
     run_eager,
     seeded,
     sha256_of,
     state_dict_weights,
-    vector_axes,
 )
 
-from bioimageio_core.errors import HashMismatchError, PluginError, SourceError
+from bioimageio_core.plugin import HashMismatchError, PluginError, SourceError
 
 FORMAT = "pytorch_state_dict"
 
@@ -53,8 +51,8 @@ def _tiny_conv_rdf(
     )
     rdf = model_rdf(
         folder,
-        [TensorSpec("raw", image_axes(2, 8), x)],
-        [TensorSpec("out", output_image_axes(3, "raw"), expected)],
+        [TensorDef("raw", "bcyx", x)],
+        [TensorDef("out", "bcyx", expected, Ref("raw"))],
         {FORMAT: weights},
     )
     return rdf, x, expected
@@ -131,10 +129,10 @@ def test_multi_input_multi_output(nets: ModuleType, model_dir: Path) -> None:
     features, score = (t.numpy() for t in run_eager(module, raw, mask))
     rdf = model_rdf(
         model_dir,
-        [TensorSpec("raw", image_axes(2, 8), raw), TensorSpec("mask", image_axes(1, 8), mask)],
+        [TensorDef("raw", "bcyx", raw), TensorDef("mask", "bcyx", mask)],
         [
-            TensorSpec("features", output_image_axes(3, "raw"), features),
-            TensorSpec("score", vector_axes(3), score),
+            TensorDef("features", "bcyx", features, Ref("raw")),
+            TensorDef("score", "bc", score),
         ],
         {
             FORMAT: state_dict_weights(
@@ -195,7 +193,7 @@ def test_model_testing_reports_non_strict_loading_as_a_warning(
 ) -> None:
     import yaml
 
-    from bioimageio_core.testing import test_model
+    from bioimageio_core import test_model
 
     state = dict(seeded(nets.TinyConv, in_channels=2, out_channels=3).state_dict())
     state["extra.bias"] = torch.zeros(3)

@@ -18,18 +18,17 @@ from bioimageio_run_torch.plugin import (
 )
 from torch_helpers import (
     NETS_FILE,
-    TensorSpec,
+    Ref,
+    TensorDef,
     file_architecture,
-    image_axes,
     make_request,
     model_rdf,
-    output_image_axes,
     seeded,
     state_dict_weights,
     torchscript_weights,
 )
 
-from bioimageio_core.errors import PluginError
+from bioimageio_core.plugin import PluginError
 
 
 def _request(
@@ -45,8 +44,8 @@ def _request(
         )
     rdf = model_rdf(
         folder,
-        [TensorSpec("raw", image_axes(1, 4), x)],
-        [TensorSpec("out", output_image_axes(2, "raw"), np.zeros((1, 2, 4, 4), np.float32))],
+        [TensorDef("raw", "bcyx", x)],
+        [TensorDef("out", "bcyx", np.zeros((1, 2, 4, 4), np.float32), Ref("raw"))],
         {weights_format: weights},
     )
     return make_request(folder, rdf, weights_format, devices=devices)

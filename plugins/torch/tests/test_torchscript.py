@@ -14,19 +14,16 @@ from bioimageio_run_torch.torchscript import TorchscriptAdapter
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from torch_helpers import (
-    TensorSpec,
-    image_axes,
+    Ref,
+    TensorDef,
     make_request,
     model_rdf,
-    output_image_axes,
     run_eager,
     seeded,
     torchscript_weights,
-    vector_axes,
 )
 
-from bioimageio_core.adapters import ModelAdapter
-from bioimageio_core.errors import PluginError
+from bioimageio_core.plugin import ModelAdapter, PluginError
 
 
 def _rng(seed: int = 0) -> np.random.Generator:
@@ -45,8 +42,8 @@ def test_tiny_conv_batch_of_three(export: str, nets: ModuleType, model_dir: Path
     expected = run_eager(module, x).numpy()
     rdf = model_rdf(
         model_dir,
-        [TensorSpec("raw", image_axes(2, 16), x)],
-        [TensorSpec("out", output_image_axes(3, "raw"), expected)],
+        [TensorDef("raw", "bcyx", x)],
+        [TensorDef("out", "bcyx", expected, Ref("raw"))],
         {"torchscript": torchscript_weights(model_dir, exported)},
     )
     with create_torchscript_adapter(make_request(model_dir, rdf, "torchscript")) as adapter:
@@ -65,10 +62,10 @@ def test_multi_input_multi_output_matched_by_id(nets: ModuleType, model_dir: Pat
     features, score = (t.numpy() for t in run_eager(module, raw, mask))
     rdf = model_rdf(
         model_dir,
-        [TensorSpec("raw", image_axes(2, 8), raw), TensorSpec("mask", image_axes(1, 8), mask)],
+        [TensorDef("raw", "bcyx", raw), TensorDef("mask", "bcyx", mask)],
         [
-            TensorSpec("features", output_image_axes(3, "raw"), features),
-            TensorSpec("score", vector_axes(3), score),
+            TensorDef("features", "bcyx", features, Ref("raw")),
+            TensorDef("score", "bc", score),
         ],
         {"torchscript": torchscript_weights(model_dir, torch.jit.script(module))},
     )
@@ -87,10 +84,10 @@ def test_dict_outputs_are_matched_by_output_id(nets: ModuleType, model_dir: Path
     reference = run_eager(module, x)
     rdf = model_rdf(
         model_dir,
-        [TensorSpec("x", image_axes(1, 8), x)],
+        [TensorDef("x", "bcyx", x)],
         [  # the description lists the outputs in another order than the model's dict
-            TensorSpec("features", output_image_axes(2, "x"), reference["features"].numpy()),
-            TensorSpec("score", vector_axes(2), reference["score"].numpy()),
+            TensorDef("features", "bcyx", reference["features"].numpy(), Ref("x")),
+            TensorDef("score", "bc", reference["score"].numpy()),
         ],
         {"torchscript": torchscript_weights(model_dir, torch.jit.script(module))},
     )
@@ -109,8 +106,8 @@ def test_dict_output_without_the_output_ids_is_an_error(nets: ModuleType, model_
     x = np.zeros((1, 1, 8, 8), np.float32)
     rdf = model_rdf(
         model_dir,
-        [TensorSpec("x", image_axes(1, 8), x)],
-        [TensorSpec("prediction", output_image_axes(2, "x"), np.zeros((1, 2, 8, 8), np.float32))],
+        [TensorDef("x", "bcyx", x)],
+        [TensorDef("prediction", "bcyx", np.zeros((1, 2, 8, 8), np.float32), Ref("x"))],
         {"torchscript": torchscript_weights(model_dir, torch.jit.script(module))},
     )
     with create_torchscript_adapter(make_request(model_dir, rdf, "torchscript")) as adapter:
@@ -125,8 +122,8 @@ def test_output_half_the_input_size(nets: ModuleType, model_dir: Path) -> None:
     assert expected.shape == (2, 2, 8, 8)
     rdf = model_rdf(
         model_dir,
-        [TensorSpec("raw", image_axes(1, 16), x)],
-        [TensorSpec("down", output_image_axes(2, "raw", scale=2.0), expected)],
+        [TensorDef("raw", "bcyx", x)],
+        [TensorDef("down", "bcyx", expected, Ref("raw", 0.5))],
         {
             "torchscript": torchscript_weights(
                 model_dir, torch.jit.trace(module, torch.from_numpy(x))
@@ -147,8 +144,8 @@ def test_uint8_input_is_passed_as_uint8(nets: ModuleType, model_dir: Path) -> No
     expected = run_eager(conv, x.astype(np.float32) / np.float32(255)).numpy()
     rdf = model_rdf(
         model_dir,
-        [TensorSpec("raw", image_axes(1, 8), x)],
-        [TensorSpec("out", output_image_axes(2, "raw"), expected)],
+        [TensorDef("raw", "bcyx", x)],
+        [TensorDef("out", "bcyx", expected, Ref("raw"))],
         {"torchscript": torchscript_weights(model_dir, torch.jit.script(module))},
     )
     with create_torchscript_adapter(make_request(model_dir, rdf, "torchscript")) as adapter:
@@ -167,8 +164,8 @@ def test_missing_optional_input_is_passed_as_none(nets: ModuleType, model_dir: P
     without_mask = run_eager(module, x).numpy()
     rdf = model_rdf(
         model_dir,
-        [TensorSpec("x", image_axes(1, 8), x), TensorSpec("mask", image_axes(1, 8), mask)],
-        [TensorSpec("out", output_image_axes(1, "x"), with_mask)],
+        [TensorDef("x", "bcyx", x), TensorDef("mask", "bcyx", mask)],
+        [TensorDef("out", "bcyx", with_mask, Ref("x"))],
         {"torchscript": torchscript_weights(model_dir, torch.jit.script(module))},
     )
     rdf["inputs"][1]["optional"] = True
@@ -188,8 +185,8 @@ def test_read_only_fortran_and_big_endian_inputs(nets: ModuleType, model_dir: Pa
     expected = run_eager(module, x).numpy()
     rdf = model_rdf(
         model_dir,
-        [TensorSpec("raw", image_axes(1, 8), x)],
-        [TensorSpec("out", output_image_axes(2, "raw"), expected)],
+        [TensorDef("raw", "bcyx", x)],
+        [TensorDef("out", "bcyx", expected, Ref("raw"))],
         {"torchscript": torchscript_weights(model_dir, torch.jit.script(module))},
     )
     read_only = x.copy()
@@ -212,8 +209,8 @@ def scripted_tiny_conv(
     x = np.zeros((1, 1, 4, 4), np.float32)
     rdf = model_rdf(
         folder,
-        [TensorSpec("raw", image_axes(1, 4), x)],
-        [TensorSpec("out", output_image_axes(2, "raw"), run_eager(module, x).numpy())],
+        [TensorDef("raw", "bcyx", x)],
+        [TensorDef("out", "bcyx", run_eager(module, x).numpy(), Ref("raw"))],
         {"torchscript": torchscript_weights(folder, torch.jit.script(module))},
     )
     with create_torchscript_adapter(make_request(folder, rdf, "torchscript")) as adapter:
@@ -249,8 +246,8 @@ def test_not_a_torchscript_file(model_dir: Path) -> None:
     x = np.zeros((1, 1, 4, 4), np.float32)
     rdf = model_rdf(
         model_dir,
-        [TensorSpec("raw", image_axes(1, 4), x)],
-        [TensorSpec("out", output_image_axes(1, "raw"), x)],
+        [TensorDef("raw", "bcyx", x)],
+        [TensorDef("out", "bcyx", x, Ref("raw"))],
         {"torchscript": {"source": "weights.pt", "pytorch_version": "2.13.0"}},
     )
     with pytest.raises(PluginError) as info:
@@ -266,8 +263,8 @@ def test_wrong_input_shape_names_format_and_shapes(nets: ModuleType, model_dir: 
     x = np.zeros((1, 1, 4, 4), np.float32)
     rdf = model_rdf(
         model_dir,
-        [TensorSpec("raw", image_axes(1, 4), x)],
-        [TensorSpec("out", output_image_axes(2, "raw"), np.zeros((1, 2, 4, 4), np.float32))],
+        [TensorDef("raw", "bcyx", x)],
+        [TensorDef("out", "bcyx", np.zeros((1, 2, 4, 4), np.float32), Ref("raw"))],
         {"torchscript": torchscript_weights(model_dir, torch.jit.script(module))},
     )
     with create_torchscript_adapter(make_request(model_dir, rdf, "torchscript")) as adapter:

@@ -15,12 +15,26 @@ import numpy as np
 import torch
 from torch_nets import NETS_SOURCE
 
-from bioimageio_core import plugin_testing as pt
-from bioimageio_core.adapters import AdapterRequest
-from bioimageio_core.errors import HashMismatchError, SourceError
-from bioimageio_core.plugin_testing import TensorSpec, sha256_of
-from bioimageio_core.settings import Settings
-from bioimageio_core.spec import ModelDescr
+from bioimageio_core.plugin import (
+    AdapterRequest,
+    HashMismatchError,
+    ModelDescr,
+    Settings,
+    SourceError,
+)
+from bioimageio_core.plugin.testing import (
+    ModelDef,
+    Ref,
+    TensorDef,
+    WeightsDef,
+    file_entry,
+    model_description,
+    sha256_of,
+)
+from bioimageio_core.plugin.testing import build_model as core_build_model
+from bioimageio_core.plugin.testing import make_request as core_make_request
+
+__all__ = ["Ref", "TensorDef"]  # the test-model DSL, for the test modules
 
 NETS_FILE = "tiny_nets.py"
 PYTORCH_VERSION = torch.__version__.split("+")[0]
@@ -57,53 +71,29 @@ def run_eager(module: torch.nn.Module, *arrays: np.ndarray) -> Any:
 # ---- descriptions ------------------------------------------------------------------------------
 
 
-def image_axes(channels: int, size: int, *, batch: int | None = None) -> list[dict[str, Any]]:
-    return pt.axes("bcyx", (None, channels, size, size), batch_size=batch)
-
-
-def output_image_axes(channels: int, ref: str, *, scale: float = 1.0) -> list[dict[str, Any]]:
-    return [
-        {"type": "batch"},
-        {"type": "channel", "channel_names": [f"c{i}" for i in range(channels)]},
-        {"type": "space", "id": "y", "size": {"tensor_id": ref, "axis_id": "y"}, "scale": scale},
-        {"type": "space", "id": "x", "size": {"tensor_id": ref, "axis_id": "x"}, "scale": scale},
-    ]
-
-
-def vector_axes(channels: int) -> list[dict[str, Any]]:
-    return pt.axes("bc", (None, channels))
-
-
 def model_rdf(
     folder: Path,
-    inputs: Sequence[TensorSpec],
-    outputs: Sequence[TensorSpec],
-    weights: Mapping[str, dict[str, Any]],
+    inputs: Sequence[TensorDef],
+    outputs: Sequence[TensorDef],
+    weights: Mapping[str, WeightsDef | Mapping[str, Any]],
 ) -> dict[str, Any]:
-    """A minimal 0.5 model description; test tensors are written next to it as .npy files."""
+    """A minimal 0.5 model description; test tensors are written next to it as .npy files.
 
-    def typed(spec: TensorSpec) -> TensorSpec:
-        uint8 = spec.test_tensor is not None and spec.test_tensor.dtype == np.uint8
-        return attrs.evolve(spec, dtype="uint8" if uint8 else "float32")
-
-    return pt.model_description(
-        folder,
-        [typed(s) for s in inputs],
-        [typed(s) for s in outputs],
-        weights,
-        name="tiny torch test model",
-        description="a small network built by the bioimageio-run-torch tests",
-        authors=[{"name": "bioimageio-run developers"}],
-        cite=[{"text": "bioimageio-run", "url": "https://example.com/"}],
-        documentation="README.md",
-    )
+    ``weights`` are definitions, or raw entries (mappings) written as they are."""
+    defined = tuple(w for w in weights.values() if isinstance(w, WeightsDef))
+    model = ModelDef("tiny torch test model", tuple(inputs), tuple(outputs), defined)
+    rdf = model_description(folder, model)
+    for name, entry in weights.items():
+        if not isinstance(entry, WeightsDef):
+            rdf["weights"][name] = dict(entry)
+    return rdf
 
 
 def torchscript_weights(
     folder: Path, module: torch.jit.ScriptModule, name: str = "weights.pt"
-) -> dict[str, Any]:
+) -> WeightsDef:
     torch.jit.save(module, str(folder / name))
-    return pt.weights_entry(folder, name, pytorch_version=PYTORCH_VERSION)
+    return WeightsDef("torchscript", name, {"pytorch_version": PYTORCH_VERSION})
 
 
 def state_dict_weights(
@@ -111,15 +101,17 @@ def state_dict_weights(
     state: Mapping[str, Any],
     architecture: dict[str, Any],
     name: str = "weights.pth",
-) -> dict[str, Any]:
+) -> WeightsDef:
     torch.save(dict(state), folder / name)
-    return pt.weights_entry(
-        folder, name, architecture=architecture, pytorch_version=PYTORCH_VERSION
+    return WeightsDef(
+        "pytorch_state_dict",
+        name,
+        {"architecture": architecture, "pytorch_version": PYTORCH_VERSION},
     )
 
 
 def file_architecture(nets_path: Path, callable_name: str, **kwargs: Any) -> dict[str, Any]:
-    return pt.weights_entry(nets_path.parent, nets_path.name, callable=callable_name, kwargs=kwargs)
+    return file_entry(nets_path.parent, nets_path.name, callable=callable_name, kwargs=kwargs)
 
 
 # ---- requests ----------------------------------------------------------------------------------
@@ -154,7 +146,7 @@ class LocalOpener:
 
 def build_model(rdf: dict[str, Any], root: object, *, allow_warnings: bool = False) -> ModelDescr:
     """The 0.5 ``ModelDescr`` of ``rdf`` (built without IO) with ``root`` set."""
-    return pt.build_model(rdf, root, allow_warnings=allow_warnings)
+    return core_build_model(rdf, root, allow_warnings=allow_warnings)
 
 
 def make_request(
@@ -166,9 +158,9 @@ def make_request(
     settings: Settings | None = None,
     root: object = None,
     opener: LocalOpener | None = None,
-) -> AdapterRequest:
+) -> AdapterRequest[Any]:
     model = build_model(rdf, folder if root is None else root)
-    return pt.make_request(
+    return core_make_request(
         model,
         weights_format,
         devices,

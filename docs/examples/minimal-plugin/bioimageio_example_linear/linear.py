@@ -75,6 +75,7 @@ class LinearNpzAdapter(ModelAdapter):
             ) from e
         self.weight = weight.T if entry.layout == "in_out" else weight
         self.bias = bias
+        self.loaded = True
         model = request.model
         self._in_axis = _channel_index(model.inputs[0].axes, "inputs[0]")
         self._out_axis = _channel_index(model.outputs[0].axes, "outputs[0]")
@@ -89,6 +90,8 @@ class LinearNpzAdapter(ModelAdapter):
             )
 
     def forward(self, inputs: Mapping[str, np.ndarray[Any, Any]]) -> dict[str, np.ndarray[Any, Any]]:
+        if not self.loaded:
+            raise PluginError(f"the {FORMAT} model was unloaded", hint="create a new adapter")
         (x,) = self.ordered_inputs(inputs)
         if x is None:
             raise PluginError(f"input {self.input_ids[0]!r} is missing")
@@ -97,7 +100,8 @@ class LinearNpzAdapter(ModelAdapter):
         return self.outputs_by_id([np.moveaxis(y, -1, self._out_axis)])
 
     def unload(self) -> None:
-        """Nothing to free beyond two small arrays (a framework backend frees GPU memory here)."""
+        """Forget the model; a framework backend frees its (GPU) memory here. Idempotent."""
+        self.loaded = False
 
 
 def create_adapter(request: AdapterRequest[LinearNpzWeightsDescr]) -> ModelAdapter:

@@ -2,7 +2,8 @@
 
 bioimageio-run imports this module whenever it loads plugins (``bioimageio-run plugins``, loading a
 description, predicting), so it imports only light modules. Hook implementations take exactly the
-hook's parameters, without defaults.
+hook's parameters, without defaults. Everything comes from one module, ``bioimageio_core.plugin``;
+install hints default to ``pip install bioimageio-run-example-linear`` (this distribution).
 """
 
 from __future__ import annotations
@@ -18,8 +19,6 @@ from bioimageio_core.plugin import (
 )
 from bioimageio_example_linear.linear import LinearNpzWeightsDescr, create_adapter
 from bioimageio_example_linear.power import PowerKwargs, apply_power, power_measures
-
-INSTALL_HINT = "pip install bioimageio-run-example-linear"
 
 
 def linear_npz_is_available() -> str | None:
@@ -37,7 +36,6 @@ def bioimageio_weight_formats(register: WeightFormatRegister) -> None:
             create_adapter=create_adapter,
             is_available=linear_npz_is_available,
             priority=60,
-            install_hint=INSTALL_HINT,
         )
     )
 
@@ -50,6 +48,5 @@ def bioimageio_processing_ops(register: OpRegister) -> None:
             kwargs_classes=(PowerKwargs,),
             apply=apply_power,
             required_measures=power_measures,
-            install_hint=INSTALL_HINT,
         )
     )
