@@ -10,8 +10,7 @@ from bioimageio_core.ops.processing import (
     apply_ops,
     build_model_ops,
     build_ops,
-    process,
     required_measures,
 )
 
-__all__ = ["BoundOp", "apply_ops", "build_model_ops", "build_ops", "process", "required_measures"]
+__all__ = ["BoundOp", "apply_ops", "build_model_ops", "build_ops", "required_measures"]

@@ -25,7 +25,7 @@ from bioimageio_core.plugins import processing_ops, unavailable_reason
 from bioimageio_core.settings import get_settings
 from bioimageio_core.shapes import TensorSpec
 from bioimageio_core.sources import open_file, root_of, root_or_cwd
-from bioimageio_core.stats import Measure, MeasureValue, StatsCalculator
+from bioimageio_core.stats import Measure, MeasureValue
 from bioimageio_core.tensor import Tensor
 
 
@@ -198,14 +198,3 @@ def apply_ops(
     for op in ops:
         current[op.target.member_id] = op(current, stat)
     return current
-
-
-def process(
-    ops: Sequence[BoundOp], members: Mapping[str, Tensor], stats: StatsCalculator
-) -> tuple[dict[str, Tensor], dict[Measure, MeasureValue]]:
-    """Compute statistics on the raw ``members`` (updating dataset statistics), then apply ``ops``.
-
-    Returns the processed members and the statistics used.
-    """
-    stat = stats.update_and_get_all(members) if required_measures(ops) else {}
-    return apply_ops(ops, members, stat), stat

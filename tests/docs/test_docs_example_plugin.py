@@ -114,40 +114,23 @@ def test_bad_plugin_fields_fail_at_their_field(edit: Any, path: str) -> None:
 
 
 def test_example_model_runs_through_registry_and_adapter() -> None:
-    """Preprocessing (plugin op), the plugin's adapter, postprocessing (built-in op)."""
-    from bioimageio_core import load_description
-    from bioimageio_core.adapters import AdapterRequest
-    from bioimageio_core.ops import build_model_ops, process, required_measures
-    from bioimageio_core.settings import get_settings
-    from bioimageio_core.sources import open_file
-    from bioimageio_core.stats import StatsCalculator
-    from bioimageio_core.tensor import Tensor
+    """Preprocessing (plugin op), the plugin's adapter, postprocessing (built-in op): each step
+    the way prediction runs it (the pipeline the registry's choice of format builds)."""
+    from bioimageio_core import Sample, Tensor, create_prediction_pipeline, load_description
 
     descr = load_description(str(MODEL))
     x = np.load(MODEL.parent / "test_input.npy")
-    members = {"raw": Tensor(x, ("batch", "channel", "y", "x"))}
-    pre = build_model_ops(descr, "pre")
-    members, _ = process(pre, members, StatsCalculator(required_measures(pre)))
-
     spec = plugins.choose_weight_format(list(descr.weights.available_formats))
     assert spec.name == "linear_npz"
-    request = AdapterRequest(
-        model=descr,
-        weights_format=spec.name,
-        weights=descr.weights[spec.name],
-        devices=None,
-        open_file=lambda ref, sha: open_file(descr.root, ref, sha),
-        settings=get_settings(),
-    )
-    with spec.create_adapter(request) as adapter:
-        raw_out = adapter.forward({"raw": members["raw"].data})
-    post = build_model_ops(descr, "post")
-    out, _ = process(
-        post,
-        {"mixed": Tensor(raw_out["mixed"], ("batch", "channel", "y", "x"))},
-        StatsCalculator(required_measures(post)),
-    )
-    result = out["mixed"].data
+    with create_prediction_pipeline(descr) as pipeline:
+        assert pipeline.weights_format == "linear_npz"
+        assert type(pipeline.adapter).__name__ == "LinearNpzAdapter"
+        pre = pipeline.apply_preprocessing({"raw": Tensor(x, ("batch", "channel", "y", "x"))})
+        assert pipeline.adapter is not None
+        raw_out = pipeline.adapter.forward({"raw": pre.members["raw"].data})
+        mixed = Tensor(raw_out["mixed"], ("batch", "channel", "y", "x"))
+        out = pipeline.apply_postprocessing(Sample(members={"mixed": mixed}, stat=pre.stat, id=pre.id))
+    result = out.members["mixed"].data
     assert result.shape == (1, 3, 16, 24) and result.dtype == np.float32
     np.testing.assert_allclose(result, reference_output(x, *weights()), rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(result, np.load(MODEL.parent / "test_output.npy"), rtol=1e-5, atol=1e-6)
@@ -171,7 +154,6 @@ def test_adapter_equals_einsum(
 ) -> None:
     """For any channel counts, channel axis position and layout, forward == an einsum."""
     from bioimageio_core.adapters import AdapterRequest
-    from bioimageio_core.settings import get_settings
     from bioimageio_core.spec import build_description
 
     rng = np.random.default_rng(seed)
@@ -200,13 +182,10 @@ def test_adapter_equals_einsum(
     result = build_description(raw, extensions=plugins.spec_extensions(ONLY_EXAMPLE))
     assert result.descr is not None, result.issues
     spec = plugins.weight_formats(ONLY_EXAMPLE)["linear_npz"]
-    request = AdapterRequest(
-        model=result.descr,  # type: ignore[arg-type]
-        weights_format="linear_npz",
-        weights=result.descr.weights["linear_npz"],  # type: ignore[union-attr]
-        devices=None,
+    request = AdapterRequest.for_model(
+        result.descr,  # type: ignore[arg-type]
+        "linear_npz",
         open_file=lambda ref, sha: folder / ref,
-        settings=get_settings(),
     )
     shape = [2, 5, 5]
     shape.insert(1 + channel_pos, n_in)
@@ -222,17 +201,11 @@ def test_adapter_rejects_weights_that_do_not_match_the_channels(tmp_path: Path) 
     from bioimageio_core import load_description
     from bioimageio_core.adapters import AdapterRequest
     from bioimageio_core.errors import PluginError
-    from bioimageio_core.settings import get_settings
 
     np.savez(tmp_path / "w.npz", weight=np.ones((4, 2), np.float32), bias=np.zeros(4, np.float32))
     descr = load_description(str(MODEL))
-    request = AdapterRequest(
-        model=descr,
-        weights_format="linear_npz",
-        weights=descr.weights["linear_npz"],
-        devices=None,
-        open_file=lambda ref, sha: tmp_path / "w.npz",
-        settings=get_settings(),
+    request = AdapterRequest.for_model(
+        descr, "linear_npz", open_file=lambda ref, sha: tmp_path / "w.npz"
     )
     with pytest.raises(PluginError, match=r"declares 2 input and 3 output channels"):
         plugins.weight_formats()["linear_npz"].create_adapter(request)

@@ -1,4 +1,5 @@
-"""Every built-in op against an independent numpy (or pure Python) formulation."""
+"""Every built-in op against an independent numpy (or pure Python) formulation, run the way
+prediction runs it (the pipeline's preprocessing, see op_pipeline.py)."""
 
 from __future__ import annotations
 
@@ -10,10 +11,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
+from op_pipeline import preprocess, steps_pipeline
 
 from bioimageio_core.errors import PluginError
 from bioimageio_core.hookspecs import OpTarget
-from bioimageio_core.ops import BoundOp, build_ops, process, required_measures
+from bioimageio_core.ops import BoundOp, build_ops, required_measures
 from bioimageio_core.ops.builtin import builtin_op_specs
 from bioimageio_core.ops.elementwise import ensure_dtype_array
 from bioimageio_core.spec import ProcessingStep, ScaleRangeKwargs, structure
@@ -23,7 +25,6 @@ from bioimageio_core.stats import (
     SampleMean,
     SampleQuantile,
     SampleStd,
-    StatsCalculator,
 )
 from bioimageio_core.tensor import Tensor
 
@@ -43,13 +44,11 @@ def run(
     members: dict[str, Tensor],
     member: str = "x",
     *,
-    calc: StatsCalculator | None = None,
     axes_none_scope: Any = "dataset",
 ) -> np.ndarray[Any, Any]:
-    ops = build_ops(member, steps, ops=OPS, axes_none_scope=axes_none_scope)
-    calc = calc or StatsCalculator(required_measures(ops))
-    out, _ = process(ops, members, calc)
-    return out[member].data
+    """``steps`` applied to ``member`` as prediction applies them (the pipeline's preprocessing)."""
+    with steps_pipeline(members, member, steps, axes_none_scope=axes_none_scope) as pipeline:
+        return preprocess(pipeline, members)[member].data
 
 
 def tensor(shape: tuple[int, ...], dims: tuple[str, ...], dtype: Any = np.float32) -> Tensor:
@@ -215,9 +214,9 @@ def test_zmuv_axes_none_means_running_dataset_statistics_by_default() -> None:
     steps = [step("zero_mean_unit_variance", axes=None, eps=EPS)]
     ops = build_ops("x", steps, ops=OPS)
     assert required_measures(ops) == {DatasetMean("x"), DatasetStd("x")}
-    calc = StatsCalculator(required_measures(ops))
-    out1, _ = process(ops, {"x": first}, calc)
-    out2, _ = process(ops, {"x": second}, calc)
+    with steps_pipeline({"x": first}, "x", steps) as pipeline:
+        out1 = preprocess(pipeline, {"x": first})
+        out2 = preprocess(pipeline, {"x": second})
     np.testing.assert_allclose(out1["x"].data, (first.data - 2.0) / (first.data.std() + EPS))
     both = np.concatenate([first.data, second.data])
     np.testing.assert_allclose(out2["x"].data, (second.data - both.mean()) / (both.std() + EPS))
@@ -225,9 +224,9 @@ def test_zmuv_axes_none_means_running_dataset_statistics_by_default() -> None:
     # the clearly named switch: per-sample statistics for axes: null
     sample_ops = build_ops("x", steps, ops=OPS, axes_none_scope="sample")
     assert required_measures(sample_ops) == {SampleMean("x"), SampleStd("x")}
-    calc = StatsCalculator(required_measures(sample_ops))
-    process(sample_ops, {"x": first}, calc)
-    out2s, _ = process(sample_ops, {"x": second}, calc)
+    with steps_pipeline({"x": first}, "x", steps, axes_none_scope="sample") as pipeline:
+        preprocess(pipeline, {"x": first})
+        out2s = preprocess(pipeline, {"x": second})
     np.testing.assert_allclose(out2s["x"].data, (second.data - 20.0) / (second.data.std() + EPS))
 
 

@@ -8,10 +8,10 @@ from typing import Any
 import numpy as np
 import pytest
 import yaml
+from op_pipeline import preprocess, preprocessing_pipeline
 
-from bioimageio_core.ops import build_model_ops, process, required_measures
+from bioimageio_core.ops import build_model_ops, required_measures
 from bioimageio_core.spec import ModelDescr, build_description
-from bioimageio_core.stats import StatsCalculator
 from bioimageio_core.tensor import Tensor
 
 CONFORMANCE = Path(__file__).resolve().parents[2] / ".." / "shared" / "conformance"
@@ -57,10 +57,10 @@ def test_unet2d_nuclei_broad_preprocessing_of_the_test_input() -> None:
     root = CONFORMANCE / "models" / "unet2d_nuclei_broad"
     descr = build_description(yaml.safe_load((root / "bioimageio.yaml").read_text())).descr
     assert isinstance(descr, ModelDescr)
-    ops = build_model_ops(descr, "pre")
     x = np.load(root / "test_input.npy")
     dims = tuple(str(a.id) for a in descr.inputs[0].axes)
-    out, _ = process(ops, {"raw": Tensor(x, dims)}, StatsCalculator(required_measures(ops)))
+    with preprocessing_pipeline(descr) as pipeline:  # as prediction preprocesses it
+        out = preprocess(pipeline, {"raw": Tensor(x, dims)})
     v = x.astype(np.float64)
     expected = (v - v.mean(axis=(2, 3), keepdims=True)) / (v.std(axis=(2, 3), keepdims=True) + 1e-6)
     assert out["raw"].dtype == np.float32
