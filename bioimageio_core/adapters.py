@@ -17,6 +17,7 @@ import numpy as np
 
 from bioimageio_core.errors import Loc
 from bioimageio_core.settings import Settings, get_settings
+from bioimageio_core.sources import as_root, open_file, root_or_cwd
 
 if TYPE_CHECKING:
     from bioimageio_core.consent import CodeOrigin
@@ -173,8 +174,6 @@ class ModelAdapter(ABC):
 def root_opener(root: object) -> FileOpener:
     """The :data:`FileOpener` of a description whose ``root`` is ``root`` (a folder ``Path``, a
     :data:`~bioimageio_core.sources.Root`, a URL, or None for the current folder)."""
-    from bioimageio_core.sources import as_root, open_file, root_or_cwd
-
     resolved = root_or_cwd(root) if root is None else as_root(root)
 
     def open_relative(reference: str, sha256: str | None) -> Path:

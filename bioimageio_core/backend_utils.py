@@ -19,6 +19,7 @@ from types import ModuleType
 import attrs
 
 from bioimageio_core.errors import PluginError
+from bioimageio_core.plugins import install_hint_for
 
 
 def import_framework(module: str, *, weights_format: str) -> ModuleType:
@@ -30,8 +31,6 @@ def import_framework(module: str, *, weights_format: str) -> ModuleType:
     try:
         return importlib.import_module(module)
     except ImportError as e:
-        from bioimageio_core.plugins import install_hint_for
-
         raise PluginError(
             f"the {weights_format} weight format needs {module}, which failed to import: {e}",
             hint=install_hint_for(weights_format),

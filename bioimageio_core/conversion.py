@@ -19,9 +19,11 @@ import attrs
 import numpy as np
 
 from bioimageio_core import plugins
-from bioimageio_core.adapters import AdapterRequest
+from bioimageio_core.adapters import AdapterRequest, ModelAdapter, model_file
 from bioimageio_core.consent import description_code_origin
-from bioimageio_core.errors import BioimageioError
+from bioimageio_core.errors import BioimageioError, InputError
+from bioimageio_core.io import load_tensor
+from bioimageio_core.io.axes import fit_to_axes
 from bioimageio_core.loading import load_description, save_bioimageio_yaml_only
 from bioimageio_core.packaging import (
     PACKAGE_YAML_NAME,
@@ -31,6 +33,7 @@ from bioimageio_core.packaging import (
     unique_name,
     write_package_files,
 )
+from bioimageio_core.pipeline import create_prediction_pipeline
 from bioimageio_core.plugins import unavailable_reason
 from bioimageio_core.sources import FolderRoot, sha256_of_file
 from bioimageio_core.spec import FileDescr, ModelDescr, build_description, dump_description
@@ -197,6 +200,16 @@ def verify_with_test_model(model: ModelDescr, weight_format: str) -> str | None:
     return f"the model test did not pass (status {summary.status})"
 
 
+class _PreprocessingOnly(ModelAdapter):
+    """The adapter of a pipeline that only preprocesses: it loads no weights and runs nothing."""
+
+    def forward(self, inputs: Any) -> dict[str, np.ndarray[Any, Any]]:
+        raise AssertionError("preprocessing runs no model")  # pragma: no cover
+
+    def unload(self) -> None:
+        pass
+
+
 def preprocessed_test_inputs(model: ModelDescr) -> dict[str, np.ndarray[Any, Any]]:
     """The model's test inputs after its preprocessing, by input id (axes in description order),
     e.g. the example inputs a converter traces or exports a network with.
@@ -207,12 +220,6 @@ def preprocessed_test_inputs(model: ModelDescr) -> dict[str, np.ndarray[Any, Any
     InputError` naming an input without a test tensor (optional inputs without one are left
     out).
     """
-    from bioimageio_core.adapters import ModelAdapter, model_file
-    from bioimageio_core.errors import InputError
-    from bioimageio_core.io import load_tensor
-    from bioimageio_core.io.axes import fit_to_axes
-    from bioimageio_core.pipeline import create_prediction_pipeline
-
     members = {}
     for i, t in enumerate(model.inputs):
         if t.test_tensor is None:
@@ -227,15 +234,8 @@ def preprocessed_test_inputs(model: ModelDescr) -> dict[str, np.ndarray[Any, Any
             load_tensor(path, expected_axes=axes, mmap=False), axes, name=f"test input {t.id!r}"
         )
 
-    class _NoForward(ModelAdapter):
-        def forward(self, inputs: Any) -> dict[str, np.ndarray[Any, Any]]:
-            raise AssertionError("preprocessing runs no model")  # pragma: no cover
-
-        def unload(self) -> None:
-            pass
-
     any_format = next(iter(model.weights.available_formats), "")
-    adapter = _NoForward(AdapterRequest.for_model(model, any_format))
+    adapter = _PreprocessingOnly(AdapterRequest.for_model(model, any_format))
     with create_prediction_pipeline(model, model_adapter=adapter) as pipeline:
         sample = pipeline.apply_preprocessing(members)
     return {tid: np.asarray(t.data) for tid, t in sample.members.items()}
