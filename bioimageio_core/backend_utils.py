@@ -8,6 +8,7 @@ device names and call orders.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import os
 import re
 import shutil
@@ -35,6 +36,23 @@ def import_framework(module: str, *, weights_format: str) -> ModuleType:
             f"the {weights_format} weight format needs {module}, which failed to import: {e}",
             hint=install_hint_for(weights_format),
         ) from e
+
+
+def missing_module(*modules: str, why: str = "") -> str | None:
+    """An ``is_available`` reason: None when every one of ``modules`` can be imported here, else
+    ``"<module> is not installed"`` (and `` (why)``) for the first that cannot.
+
+    Asks :func:`importlib.util.find_spec` and imports nothing (a framework stays unimported
+    until an adapter needs it).
+    """
+    for module in modules:
+        try:
+            found = importlib.util.find_spec(module) is not None
+        except (ImportError, ValueError):  # a parent package that fails, a module without spec
+            found = False
+        if not found:
+            return f"{module} is not installed" + (f" ({why})" if why else "")
+    return None
 
 
 _DEVICE = re.compile(r"(?P<type>[a-z]+)(?::(?P<index>\d+))?")

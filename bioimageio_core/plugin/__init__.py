@@ -24,7 +24,8 @@ What is here, by concept:
 * **Model adapters** — :class:`ModelAdapter` (``forward``, ``unload``), built from an
   :class:`AdapterRequest` (the model, its weights entry, devices, ``open_file``, settings, and
   :meth:`AdapterRequest.require_code_consent`, the one consent check for code a model brings).
-* **Backend helpers** — :func:`import_framework`, :func:`parse_device` /
+* **Backend helpers** — :func:`missing_module` (an ``is_available`` that imports nothing),
+  :func:`import_framework`, :func:`parse_device` /
   :func:`single_device` (:class:`Device`), :func:`match_tensors`, :func:`model_file`,
   :func:`link_or_copy`, :func:`extract_all`, :func:`sha256_of_file`, :func:`download`,
   :func:`is_http_url`, :func:`file_name` (of a reference);
@@ -61,6 +62,7 @@ from bioimageio_core.backend_utils import (
     import_framework,
     link_or_copy,
     match_tensors,
+    missing_module,
     parse_device,
     single_device,
 )
@@ -214,6 +216,7 @@ __all__ = [
     "loc_to_path",
     "link_or_copy",
     "match_tensors",
+    "missing_module",
     "model_file",
     "parse_device",
     "preprocessed_test_inputs",

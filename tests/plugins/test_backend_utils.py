@@ -18,6 +18,7 @@ from bioimageio_core.backend_utils import (
     import_framework,
     link_or_copy,
     match_tensors,
+    missing_module,
     parse_device,
     single_device,
 )
@@ -176,3 +177,18 @@ def test_import_framework(make_dist: MakeDist) -> None:
     assert info.value.hint == (
         "install a plugin distribution that provides the 'onnx_like_unknown' weight format"
     )
+
+
+def test_missing_module_asks_without_importing() -> None:
+    import sys
+
+    assert missing_module("json", "attrs") is None
+    assert missing_module("json", "no_such_framework_xyz") == "no_such_framework_xyz is not installed"
+    assert missing_module("no_such_framework_xyz", why="the exporter needs it") == (
+        "no_such_framework_xyz is not installed (the exporter needs it)"
+    )
+    # a submodule of a missing package is missing too, not an ImportError
+    assert missing_module("no_such_framework_xyz.core") == "no_such_framework_xyz.core is not installed"
+    before = set(sys.modules)
+    assert missing_module("xml.dom.minidom") is None
+    assert "xml.dom.minidom" in before or "xml.dom.minidom" not in sys.modules  # not imported

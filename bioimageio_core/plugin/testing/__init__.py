@@ -40,7 +40,7 @@ from bioimageio_core.plugin.testing.cli import (
     serve_folder,
     warnings_of,
 )
-from bioimageio_core.plugin.testing.conformance import BackendConformance, Built
+from bioimageio_core.plugin.testing.conformance import Arrays, BackendConformance, Built
 from bioimageio_core.plugin.testing.models import (
     FORMAT_VERSION,
     FORMAT_VERSION_04,
@@ -66,6 +66,7 @@ from bioimageio_core.testing import compare_arrays, get_tolerance
 __all__ = [
     "FORMAT_VERSION",
     "FORMAT_VERSION_04",
+    "Arrays",
     "BackendConformance",
     "Built",
     "InvalidTestDescription",

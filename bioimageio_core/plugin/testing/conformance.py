@@ -8,7 +8,7 @@ each as a 0.5 and a 0.4 description and checks, through the installed plugin and
 
 from __future__ import annotations
 
-import importlib
+import importlib.metadata
 import math
 import shutil
 from collections.abc import Mapping
@@ -22,19 +22,12 @@ import yaml
 
 from bioimageio_core import plugins
 from bioimageio_core.errors import PluginError
+from bioimageio_core.hookspecs import PROJECT_NAME as ENTRY_POINT_GROUP
+from bioimageio_core.plugin.testing import cli
 from bioimageio_core.plugin.testing.checks import (
     assert_import_is_light,
     check_entry_point,
     checked_weight_formats,
-)
-from bioimageio_core.plugin.testing.cli import (
-    LargePrediction,
-    assert_failed_reproduction,
-    assert_passed,
-    predict_whole_and_tiled,
-    run_cli,
-    run_test,
-    warnings_of,
 )
 from bioimageio_core.plugin.testing.models import (
     FORMAT_VERSION,
@@ -50,12 +43,14 @@ from bioimageio_core.plugin.testing.models import (
     write_model,
 )
 
-__all__ = ["BackendConformance", "Built"]
+__all__ = ["Arrays", "BackendConformance", "Built"]
 
 N = TypeVar("N")
 """What :meth:`BackendConformance.build` returns next to the definition for the direct run (a
 module, a session, a file path …)."""
 Array = np.ndarray[Any, Any]
+Arrays = Mapping[str, Array]
+"""Arrays by tensor id (what :meth:`BackendConformance.run_directly` takes and returns)."""
 VERSIONS: tuple[Version, ...] = ("0.5", "0.4")
 
 
@@ -100,12 +95,9 @@ class BackendConformance(Generic[N]):
     unloads idempotently and refuses to run afterwards.
     """
 
-    plugin: ClassVar[str]
-    """Module the entry point names, e.g. ``"my_package.plugin"``."""
-    entry_point: ClassVar[str]
-    """Entry-point name in the group ``bioimageio_core``."""
     distribution: ClassVar[str]
-    """Distribution name, e.g. ``"bioimageio-run-onnx"``."""
+    """Distribution name, e.g. ``"bioimageio-run-onnx"``; its one entry point in the group
+    ``bioimageio_core`` names the plugin module (the battery needs the distribution installed)."""
     framework_modules: ClassVar[tuple[str, ...]] = ()
     """Modules that importing the plugin and asking availability must not import."""
     weights_formats: ClassVar[tuple[str, ...]]
@@ -130,7 +122,7 @@ class BackendConformance(Generic[N]):
         arrays computed with the framework) and what :meth:`run_directly` needs."""
         raise NotImplementedError
 
-    def run_directly(self, network: N, inputs: Mapping[str, Array]) -> Mapping[str, Array]:
+    def run_directly(self, network: N, inputs: Arrays) -> Arrays:
         """Outputs by tensor id of ``network`` run by the framework itself on ``inputs`` (by
         tensor id, axes as the model's definition has them)."""
         raise NotImplementedError
@@ -170,13 +162,13 @@ class BackendConformance(Generic[N]):
     @classmethod
     def large(
         cls, built: dict[str, Built[N]], tmp_path_factory: pytest.TempPathFactory
-    ) -> LargePrediction:
+    ) -> cli.LargePrediction:
         """A large input predicted whole and blockwise (batch sizes 1 and 4) by the CLI."""
         tiled = built["tiled"]
         (raw,) = tiled.model.inputs
         size = _valid(raw.size, cls.large_size)
         image = _random(raw, {a: size for a in SPACE}, batch=1, seed=7)
-        whole, blockwise = predict_whole_and_tiled(
+        whole, blockwise = cli.predict_whole_and_tiled(
             tiled.folder / "rdf.yaml",
             image,
             tmp_path_factory.mktemp("large"),
@@ -186,21 +178,35 @@ class BackendConformance(Generic[N]):
         )
         (out,) = tiled.model.outputs
         direct = cls().run_directly(tiled.network, {raw.id: image})[out.id]
-        return LargePrediction(whole, np.asarray(direct), blockwise)
+        return cli.LargePrediction(whole, np.asarray(direct), blockwise)
 
     # ---- the plugin ----------------------------------------------------------------------------
 
+    def entry_point(self) -> importlib.metadata.EntryPoint:
+        """The one entry point of :attr:`distribution` in the group ``bioimageio_core``."""
+        try:
+            dist = importlib.metadata.distribution(self.distribution)
+        except importlib.metadata.PackageNotFoundError:
+            pytest.skip(f"{self.distribution} is not installed (the battery tests what is)")
+        points = [ep for ep in dist.entry_points if ep.group == ENTRY_POINT_GROUP]
+        assert len(points) == 1, f"{self.distribution} declares entry points {points}"
+        return points[0]
+
     def test_plugin_registers_its_formats_well_formed(self) -> None:
-        module = importlib.import_module(self.plugin)
+        module = self.entry_point().load()
         specs = checked_weight_formats(module, framework_modules=self.framework_modules)
         assert set(self.weights_formats) <= set(specs), sorted(specs)
 
     def test_plugin_import_is_light(self) -> None:
-        assert_import_is_light(self.plugin, self.framework_modules)
+        assert_import_is_light(self.entry_point().value, self.framework_modules)
 
     def test_entry_point_and_what_the_core_sees(self) -> None:
-        loaded = check_entry_point(self.distribution, self.entry_point, self.plugin)
-        assert loaded is importlib.import_module(self.plugin)
+        point = self.entry_point()
+        loaded = check_entry_point(self.distribution, point.name, point.value)
+        (info,) = [i for i in plugins.plugin_infos() if i.name == point.name]
+        assert (info.status, info.distribution) == ("loaded", self.distribution), info.error
+        assert set(self.weights_formats) <= set(info.weight_formats)
+        assert loaded is not None
         registry = plugins.get_registry()
         for name in self.weights_formats:
             spec = registry.weight_formats.specs[name]
@@ -214,10 +220,10 @@ class BackendConformance(Generic[N]):
         self, built: dict[str, Built[N]], model_name: str, version: Version
     ) -> None:
         b = built[model_name]
-        exit_code, summary = run_test(description_path(b.folder, version))
-        assert_passed(exit_code, summary, self.weights_formats, len(b.model.outputs))
+        exit_code, summary = cli.run_test(description_path(b.folder, version))
+        cli.assert_passed(exit_code, summary, self.weights_formats, len(b.model.outputs))
         assert summary["format_version"] == (FORMAT_VERSION if version == "0.5" else FORMAT_VERSION_04)
-        assert warnings_of(summary) == []
+        assert cli.warnings_of(summary) == []
 
     def test_cli_test_passes_with_fixed_sizes(
         self, built: dict[str, Built[N]], tmp_path: Path, version: Version
@@ -227,8 +233,8 @@ class BackendConformance(Generic[N]):
         b = built["tiled"]
         fixed = attrs.evolve(b.model, inputs=tuple(attrs.evolve(t, size=None) for t in b.model.inputs))
         path = write_model(_copy(b.folder, tmp_path / "model"), fixed, version)
-        exit_code, summary = run_test(path)
-        assert_passed(exit_code, summary, self.weights_formats, len(fixed.outputs))
+        exit_code, summary = cli.run_test(path)
+        cli.assert_passed(exit_code, summary, self.weights_formats, len(fixed.outputs))
         raw = yaml.safe_load(path.read_text())
         sizes = [a.get("size") for t in raw["inputs"] for a in t["axes"]] if version == "0.5" else []
         assert all(s is None or isinstance(s, int) for s in sizes), sizes
@@ -245,13 +251,13 @@ class BackendConformance(Generic[N]):
         folder = _copy(b.folder, tmp_path / "model")
         for out in b.model.outputs:
             path = write_model(folder, b.model, version, wrong_output=out.id)
-            exit_code, summary = run_test(path, "--weights-format", weights_format)
-            assert_failed_reproduction(exit_code, summary, weights_format, out.id)
+            exit_code, summary = cli.run_test(path, "--weights-format", weights_format)
+            cli.assert_failed_reproduction(exit_code, summary, weights_format, out.id)
 
     # ---- predict: whole and blockwise ----------------------------------------------------------
 
     def test_whole_image_prediction_is_the_direct_run(
-        self, built: dict[str, Built[N]], large: LargePrediction
+        self, built: dict[str, Built[N]], large: cli.LargePrediction
     ) -> None:
         (out,) = built["tiled"].model.outputs
         (raw,) = built["tiled"].model.inputs
@@ -262,11 +268,11 @@ class BackendConformance(Generic[N]):
 
     @pytest.mark.parametrize("batch_size", [1, 4])
     def test_blockwise_prediction_equals_whole_image(
-        self, large: LargePrediction, batch_size: int
+        self, large: cli.LargePrediction, batch_size: int
     ) -> None:
         np.testing.assert_allclose(large.tiled[batch_size], large.whole, rtol=0, atol=self.atol)
 
-    def test_batch_size_4_equals_batch_size_1(self, large: LargePrediction) -> None:
+    def test_batch_size_4_equals_batch_size_1(self, large: cli.LargePrediction) -> None:
         np.testing.assert_allclose(large.tiled[4], large.tiled[1], rtol=0, atol=self.atol)
 
     def test_blockwise_prediction_of_other_models_equals_whole_image(
@@ -285,7 +291,7 @@ class BackendConformance(Generic[N]):
         direct = self.run_directly(b.network, feed)
 
         def predict(label: str, *args: str) -> dict[str, Array]:
-            result = run_cli(
+            result = cli.run_cli(
                 "predict", description_path(b.folder, version),
                 "--inputs", tmp_path / "{tensor_id}" / "image.npy",
                 "--outputs", tmp_path / label / "{tensor_id}.npy", "--device", "cpu", "--quiet",
@@ -312,7 +318,7 @@ class BackendConformance(Generic[N]):
         space = {"y": _valid(raw.size, 272), "x": _valid(raw.size, 208)}
         image = _random(raw, space, batch=3, seed=12)
         np.save(tmp_path / "image.npy", image)
-        result = run_cli(
+        result = cli.run_cli(
             "predict", description_path(b.folder, version), "--inputs", tmp_path / "image.npy",
             "--outputs", tmp_path / "out.npy", "--device", "cpu", "--quiet",
             "--blocksize", "0", "--batch-size", "4", *self._format_args(),
@@ -337,7 +343,7 @@ class BackendConformance(Generic[N]):
         rdf = write_model(_copy(b.folder, tmp_path / "model"), model, "0.5")
         space = {"y": _valid(raw.size, 256), "x": _valid(raw.size, 192)}
         np.save(tmp_path / "image.npy", _random(raw, space, batch=1, seed=13))
-        result = run_cli(
+        result = cli.run_cli(
             "block-artifacts", rdf, "--inputs", tmp_path / "image.npy",
             "--outputs", tmp_path / "diff", "--blocksize", "0", "--fail-above", str(self.atol),
             "--device", "cpu", "--quiet", *self._format_args(),
@@ -379,7 +385,7 @@ class BackendConformance(Generic[N]):
             assert t.test is not None
             (tmp_path / t.id).mkdir()
             np.save(tmp_path / t.id / "image.npy", np.take(t.test, 0, axis=t.axes.index("b")))
-        result = run_cli(
+        result = cli.run_cli(
             "predict", b.folder / "rdf.yaml", "--inputs", tmp_path / "{tensor_id}" / "image.npy",
             "--outputs", tmp_path / "out" / "{tensor_id}.npy", "--axes", axes, "--quiet",
             *self._format_args(),

@@ -26,26 +26,6 @@ from bioimageio_core.settings import Settings
 from bioimageio_core.sources import sha256_of_file
 from bioimageio_core.spec import ModelDescr, SpecExtensions, build_description
 
-__all__ = [
-    "FORMAT_VERSION",
-    "FORMAT_VERSION_04",
-    "InvalidTestDescription",
-    "ModelDef",
-    "Param",
-    "Ref",
-    "TensorDef",
-    "Version",
-    "WeightsDef",
-    "axes",
-    "build_model",
-    "description_path",
-    "file_entry",
-    "make_request",
-    "model_description",
-    "sha256_of",
-    "write_model",
-]
-
 FORMAT_VERSION = "0.5.4"
 """The format version of the 0.5 descriptions written here."""
 FORMAT_VERSION_04 = "0.4.10"

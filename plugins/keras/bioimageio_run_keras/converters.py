@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import shutil
 import subprocess
@@ -21,7 +20,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bioimageio_core.plugin import ConverterSpec, PluginError
+from bioimageio_core.plugin import ConverterSpec, PluginError, missing_module
 from bioimageio_run_keras.adapter import DISTRIBUTION, KERAS_HDF5
 from bioimageio_run_keras.weights import KERAS_V3, KerasV3WeightsDescr
 
@@ -55,9 +54,7 @@ def saved_model_export_unavailable() -> str | None:
     reason = _keras_unavailable()
     if reason is not None:
         return reason
-    if importlib.util.find_spec("tensorflow") is None:
-        return "tensorflow is not installed (Keras exports SavedModels with its TensorFlow backend)"
-    return None
+    return missing_module("tensorflow", why="Keras exports SavedModels with its TensorFlow backend")
 
 
 def converter_specs() -> tuple[ConverterSpec, ...]:

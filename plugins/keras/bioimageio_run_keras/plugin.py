@@ -12,6 +12,7 @@ from bioimageio_core.plugin import (
     WeightFormatRegister,
     WeightFormatSpec,
     hookimpl,
+    missing_module,
 )
 from bioimageio_run_keras.adapter import DISTRIBUTION, KERAS_HDF5, create_adapter
 from bioimageio_run_keras.backend import BACKEND_PACKAGES
@@ -20,7 +21,7 @@ from bioimageio_run_keras.weights import KERAS_V3, KerasV3WeightsDescr
 
 def keras_unavailable() -> str | None:
     """None when keras 3 and at least one of its backends can be imported (imports nothing)."""
-    if importlib.util.find_spec("keras") is None:
+    if missing_module("keras") is not None:
         return "keras is not installed"
     try:
         version = importlib.metadata.version("keras")

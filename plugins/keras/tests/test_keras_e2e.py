@@ -7,7 +7,7 @@ conftest.py.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,14 +17,8 @@ import numpy as np
 import pytest
 from bioimageio_run_keras.backend import backend_entry
 
-from bioimageio_core.plugin.testing import (
-    BackendConformance,
-    ModelDef,
-    Param,
-    Ref,
-    TensorDef,
-    WeightsDef,
-)
+import bioimageio_core.plugin.testing as kit
+from bioimageio_core.plugin.testing import ModelDef, Param, Ref, TensorDef, WeightsDef
 
 FORMATS = ("keras_hdf5", "keras_v3")
 FILES = {"keras_hdf5": "weights.h5", "keras_v3": "weights.keras"}
@@ -135,11 +129,9 @@ BUILDERS: dict[str, Callable[[Path], tuple[ModelDef, keras.Model]]] = {
 }
 
 
-class TestKerasBackend(BackendConformance[Net]):
+class TestKerasBackend(kit.BackendConformance[Net]):
     """The conformance battery (``bioimageio_core.plugin.testing``) for both Keras formats."""
 
-    plugin = "bioimageio_run_keras.plugin"
-    entry_point = "keras"
     distribution = "bioimageio-run-keras"
     framework_modules = ("keras", "torch", "tensorflow", "jax")
     weights_formats = FORMATS
@@ -152,8 +144,6 @@ class TestKerasBackend(BackendConformance[Net]):
         inputs = tuple(t.id for t in model.inputs)
         return model, Net(network, inputs, tuple(t.id for t in model.outputs))
 
-    def run_directly(
-        self, network: Net, inputs: Mapping[str, np.ndarray[Any, Any]]
-    ) -> dict[str, np.ndarray[Any, Any]]:
+    def run_directly(self, network: Net, inputs: kit.Arrays) -> kit.Arrays:
         arrays = _predict(network.model, *(inputs[tid] for tid in network.inputs))
         return dict(zip(network.outputs, arrays, strict=True))

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import importlib.util
-
 from bioimageio_core.plugin import (
     OnnxWeightsDescr,
     WeightFormatRegister,
     WeightFormatSpec,
     hookimpl,
+    missing_module,
 )
 from bioimageio_run_onnx.adapter import create_adapter
 from bioimageio_run_onnx.providers import devices_of_providers
@@ -19,9 +18,7 @@ DISTRIBUTION = "bioimageio-run-onnx"
 
 def onnx_unavailable() -> str | None:
     """None when onnxruntime can be imported here, else why not (imports nothing)."""
-    if importlib.util.find_spec("onnxruntime") is None:
-        return "onnxruntime is not installed"
-    return None
+    return missing_module("onnxruntime")
 
 
 def list_onnx_devices() -> list[str]:

@@ -20,17 +20,8 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 from onnx_testing import OPSET, conv_numpy
 
-from bioimageio_core.plugin.testing import (
-    BackendConformance,
-    Built,
-    ModelDef,
-    Param,
-    Ref,
-    TensorDef,
-    WeightsDef,
-    assert_passed,
-    run_test,
-)
+import bioimageio_core.plugin.testing as kit
+from bioimageio_core.plugin.testing import ModelDef, Param, Ref, TensorDef, WeightsDef
 
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
 EXAMPLE = PROJECT_ROOT / "examples" / "tiny-nuclei-unet" / "rdf.yaml"
@@ -183,11 +174,9 @@ BUILDERS: dict[str, Callable[[Path], tuple[ModelDef, Graph]]] = {
 }
 
 
-class TestOnnxBackend(BackendConformance[Graph]):
+class TestOnnxBackend(kit.BackendConformance[Graph]):
     """The conformance battery (``bioimageio_core.plugin.testing``) for the onnx plugin."""
 
-    plugin = "bioimageio_run_onnx.plugin"
-    entry_point = "onnx"
     distribution = "bioimageio-run-onnx"
     framework_modules = ("onnxruntime", "onnx")
     weights_formats = ("onnx",)
@@ -195,15 +184,13 @@ class TestOnnxBackend(BackendConformance[Graph]):
     def build(self, name: str, folder: Path) -> tuple[ModelDef, Graph]:
         return BUILDERS[name](folder)
 
-    def run_directly(
-        self, network: Graph, inputs: Mapping[str, np.ndarray[Any, Any]]
-    ) -> dict[str, np.ndarray[Any, Any]]:
+    def run_directly(self, network: Graph, inputs: kit.Arrays) -> kit.Arrays:
         session = ort.InferenceSession(str(network.path), providers=["CPUExecutionProvider"])
         names = list(network.outputs.values())
         outputs = session.run(names, {network.inputs[k]: v for k, v in inputs.items()})
         return {tid: np.asarray(o) for tid, o in zip(network.outputs, outputs, strict=True)}
 
-    def test_tiled_model_test_output_matches_numpy(self, built: dict[str, Built[Graph]]) -> None:
+    def test_tiled_model_test_output_matches_numpy(self, built: dict[str, kit.Built[Graph]]) -> None:
         tiled = built["tiled"]
         (raw,), (out,) = tiled.model.inputs, tiled.model.outputs
         assert raw.test is not None and out.test is not None
@@ -224,8 +211,8 @@ def _own_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_bundled_example_model() -> None:
-    exit_code, summary = run_test(EXAMPLE, "--weights-format", "onnx")
-    assert_passed(exit_code, summary, ["onnx"], 1)
+    exit_code, summary = kit.run_test(EXAMPLE, "--weights-format", "onnx")
+    kit.assert_passed(exit_code, summary, ["onnx"], 1)
 
 
 @pytest.mark.skipif(
@@ -236,5 +223,5 @@ def test_bundled_example_model() -> None:
     "description", ["bioimageio.yaml", "v0_4_0.bioimageio.yaml", "v0_4_9.bioimageio.yaml"]
 )
 def test_unet2d_nuclei_broad_onnx(description: str) -> None:
-    exit_code, summary = run_test(UNET_DIR / description, "--weights-format", "onnx")
-    assert_passed(exit_code, summary, ["onnx"], 1)
+    exit_code, summary = kit.run_test(UNET_DIR / description, "--weights-format", "onnx")
+    kit.assert_passed(exit_code, summary, ["onnx"], 1)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
 
 from bioimageio_core.plugin import (
@@ -10,6 +9,7 @@ from bioimageio_core.plugin import (
     WeightFormatRegister,
     WeightFormatSpec,
     hookimpl,
+    missing_module,
 )
 from bioimageio_run_tensorflow.adapter import FORMAT, create_adapter
 
@@ -19,9 +19,7 @@ DISTRIBUTION = "bioimageio-run-tensorflow"
 
 def tensorflow_unavailable() -> str | None:
     """None when tensorflow can be imported here, else why not (imports nothing)."""
-    if importlib.util.find_spec("tensorflow") is None:
-        return "tensorflow is not installed"
-    return None
+    return missing_module("tensorflow")
 
 
 @hookimpl

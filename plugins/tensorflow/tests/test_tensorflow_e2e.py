@@ -8,7 +8,7 @@ their test outputs come from calling the modules directly.
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,14 +16,8 @@ import numpy as np
 import tensorflow as tf
 from tf_testing import FORMAT, zip_folder
 
-from bioimageio_core.plugin.testing import (
-    BackendConformance,
-    ModelDef,
-    Param,
-    Ref,
-    TensorDef,
-    WeightsDef,
-)
+import bioimageio_core.plugin.testing as kit
+from bioimageio_core.plugin.testing import ModelDef, Param, Ref, TensorDef, WeightsDef
 
 WEIGHTS_FILE = "saved_model.zip"
 RNG = np.random.default_rng(2027)
@@ -152,11 +146,9 @@ BUILDERS: dict[str, Callable[[Path], tuple[ModelDef, tf.Module]]] = {
 }
 
 
-class TestTensorflowBackend(BackendConformance[tf.Module]):
+class TestTensorflowBackend(kit.BackendConformance[tf.Module]):
     """The conformance battery (``bioimageio_core.plugin.testing``) for the tensorflow plugin."""
 
-    plugin = "bioimageio_run_tensorflow.plugin"
-    entry_point = "tensorflow"
     distribution = "bioimageio-run-tensorflow"
     framework_modules = ("tensorflow",)
     weights_formats = (FORMAT,)
@@ -166,7 +158,5 @@ class TestTensorflowBackend(BackendConformance[tf.Module]):
     def build(self, name: str, folder: Path) -> tuple[ModelDef, tf.Module]:
         return BUILDERS[name](folder)
 
-    def run_directly(
-        self, network: tf.Module, inputs: Mapping[str, np.ndarray[Any, Any]]
-    ) -> dict[str, np.ndarray[Any, Any]]:
+    def run_directly(self, network: tf.Module, inputs: kit.Arrays) -> kit.Arrays:
         return _run(network, **inputs)

@@ -13,12 +13,11 @@ the network sees. torch is imported only when a converter runs.
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bioimageio_core.plugin import ConverterSpec, PluginError
+from bioimageio_core.plugin import ConverterSpec, PluginError, missing_module
 from bioimageio_run_torch._errors import DISTRIBUTION
 from bioimageio_run_torch.plugin import torch_missing_reason
 
@@ -33,14 +32,7 @@ ONNX_INSTALL_HINT = f"pip install onnx (next to {DISTRIBUTION})"
 
 def onnx_missing_reason() -> str | None:
     """None when torch and onnx (needed by torch.onnx.export) can be imported here."""
-    reason = torch_missing_reason()
-    if reason is not None:
-        return reason
-    try:
-        found = importlib.util.find_spec("onnx") is not None
-    except (ImportError, ValueError):
-        found = False
-    return None if found else "onnx is not installed (torch.onnx.export needs it)"
+    return torch_missing_reason() or missing_module("onnx", why="torch.onnx.export needs it")
 
 
 def converter_specs() -> tuple[ConverterSpec, ...]:

@@ -17,7 +17,6 @@ imported only when an adapter is created.
 
 from __future__ import annotations
 
-import importlib.util
 from typing import TYPE_CHECKING, Any
 
 from bioimageio_core.plugin import (
@@ -28,6 +27,7 @@ from bioimageio_core.plugin import (
     WeightFormatRegister,
     WeightFormatSpec,
     hookimpl,
+    missing_module,
     spec,
 )
 from bioimageio_run_torch._errors import DISTRIBUTION
@@ -41,11 +41,7 @@ PYTORCH_STATE_DICT_PRIORITY = 40
 
 def torch_missing_reason() -> str | None:
     """None when torch can be imported here, else why not (checked without importing torch)."""
-    try:
-        found = importlib.util.find_spec("torch") is not None
-    except (ImportError, ValueError):
-        found = False
-    return None if found else "torch is not installed"
+    return missing_module("torch")
 
 
 def create_torchscript_adapter(request: AdapterRequest[TorchscriptWeightsDescr]) -> ModelAdapter:

@@ -7,7 +7,7 @@ file; their test outputs come from the eager modules.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -26,17 +26,8 @@ from torch_helpers import (
     write_nets,
 )
 
-from bioimageio_core.plugin.testing import (
-    BackendConformance,
-    ModelDef,
-    Param,
-    Ref,
-    TensorDef,
-    WeightsDef,
-    assert_passed,
-    run_cli,
-    run_test,
-)
+import bioimageio_core.plugin.testing as kit
+from bioimageio_core.plugin.testing import ModelDef, Param, Ref, TensorDef, WeightsDef
 
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
 EXAMPLE = PROJECT_ROOT / "examples" / "tiny-nuclei-unet" / "rdf.yaml"
@@ -143,11 +134,9 @@ BUILDERS: dict[str, Callable[[Path, ModuleType], tuple[ModelDef, Net]]] = {
 }
 
 
-class TestTorchBackend(BackendConformance[Net]):
+class TestTorchBackend(kit.BackendConformance[Net]):
     """The conformance battery (``bioimageio_core.plugin.testing``) for both torch formats."""
 
-    plugin = "bioimageio_run_torch.plugin"
-    entry_point = "torch"
     distribution = "bioimageio-run-torch"
     framework_modules = ("torch",)
     weights_formats = FORMATS
@@ -158,9 +147,7 @@ class TestTorchBackend(BackendConformance[Net]):
         nets = import_nets(write_nets(folder))  # also the architecture file of the state dict
         return BUILDERS[name](folder, nets)
 
-    def run_directly(
-        self, network: Net, inputs: Mapping[str, np.ndarray[Any, Any]]
-    ) -> dict[str, np.ndarray[Any, Any]]:
+    def run_directly(self, network: Net, inputs: kit.Arrays) -> kit.Arrays:
         result = run_eager(network.module, *(inputs[tid] for tid in network.inputs))
         outputs = result if isinstance(result, tuple) else (result,)
         return {tid: t.numpy() for tid, t in zip(network.outputs, outputs, strict=True)}
@@ -179,8 +166,8 @@ def _own_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.mark.parametrize("weights_format", [*FORMATS])
 def test_bundled_example_model(weights_format: str) -> None:
-    exit_code, summary = run_test(EXAMPLE, "--weights-format", weights_format)
-    assert_passed(exit_code, summary, [weights_format], 1)
+    exit_code, summary = kit.run_test(EXAMPLE, "--weights-format", weights_format)
+    kit.assert_passed(exit_code, summary, [weights_format], 1)
 
 
 @pytest.mark.parametrize(
@@ -193,7 +180,7 @@ def test_cli_predict_names_a_device_the_backend_cannot_use(
     """``predict --device`` takes the backend's device names (as ``test`` does) and reports a
     wrong one as a short error, without writing outputs."""
     out = tmp_path / "out.npy"
-    result = run_cli(
+    result = kit.run_cli(
         "predict", EXAMPLE, "-i", EXAMPLE.parent / "test_input.npy", "-o", out,
         "--weights-format", "torchscript", "--device", device,
     )  # fmt: skip
@@ -210,5 +197,5 @@ def test_cli_predict_names_a_device_the_backend_cannot_use(
     "description", ["bioimageio.yaml", "v0_4_0.bioimageio.yaml", "v0_4_9.bioimageio.yaml"]
 )
 def test_unet2d_nuclei_broad_torchscript(description: str) -> None:
-    exit_code, summary = run_test(UNET_DIR / description, "--weights-format", "torchscript")
-    assert_passed(exit_code, summary, ["torchscript"], 1)
+    exit_code, summary = kit.run_test(UNET_DIR / description, "--weights-format", "torchscript")
+    kit.assert_passed(exit_code, summary, ["torchscript"], 1)

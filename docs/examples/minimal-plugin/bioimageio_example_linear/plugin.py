@@ -8,14 +8,13 @@ install hints default to ``pip install bioimageio-run-example-linear`` (this dis
 
 from __future__ import annotations
 
-import importlib.util
-
 from bioimageio_core.plugin import (
     OpRegister,
     OpSpec,
     WeightFormatRegister,
     WeightFormatSpec,
     hookimpl,
+    missing_module,
 )
 from bioimageio_example_linear.linear import LinearNpzWeightsDescr, create_adapter
 from bioimageio_example_linear.power import PowerKwargs, apply_power, power_measures
@@ -23,8 +22,8 @@ from bioimageio_example_linear.power import PowerKwargs, apply_power, power_meas
 
 def linear_npz_is_available() -> str | None:
     """None when ``linear_npz`` weights can run here, else why not (never imports the framework)."""
-    # a real backend checks its framework, e.g. find_spec("onnxruntime"); this one needs numpy only
-    return None if importlib.util.find_spec("numpy") is not None else "numpy is not installed"
+    # a real backend checks its framework, e.g. missing_module("onnxruntime"); this one needs numpy
+    return missing_module("numpy")
 
 
 @hookimpl

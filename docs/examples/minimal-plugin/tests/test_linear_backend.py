@@ -9,21 +9,14 @@ model (one input, one output of the same size); its receptive field is a single 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import attrs
 import numpy as np
 
-from bioimageio_core.plugin.testing import (
-    BackendConformance,
-    ModelDef,
-    Param,
-    Ref,
-    TensorDef,
-    WeightsDef,
-)
+import bioimageio_core.plugin.testing as kit
+from bioimageio_core.plugin.testing import ModelDef, Param, Ref, TensorDef, WeightsDef
 
 Array = np.ndarray[Any, Any]
 
@@ -42,9 +35,7 @@ class Linear:
         return y.astype(np.float32)
 
 
-class TestLinearNpzBackend(BackendConformance[Linear]):
-    plugin = "bioimageio_example_linear.plugin"
-    entry_point = "example_linear"
+class TestLinearNpzBackend(kit.BackendConformance[Linear]):
     distribution = "bioimageio-run-example-linear"
     framework_modules = ()  # the "framework" is numpy
     weights_formats = ("linear_npz",)
@@ -67,5 +58,5 @@ class TestLinearNpzBackend(BackendConformance[Linear]):
         )
         return model, linear
 
-    def run_directly(self, network: Linear, inputs: Mapping[str, Array]) -> dict[str, Array]:
+    def run_directly(self, network: Linear, inputs: kit.Arrays) -> kit.Arrays:
         return {"mixed": network(inputs["raw"])}
