@@ -32,7 +32,7 @@ from bioimageio_core.sample import Sample
 from bioimageio_core.shapes import BlocksizeParameter
 
 if TYPE_CHECKING:
-    from bioimageio_core.io import OutputArray
+    from bioimageio_core.io import ArrayMetadata, OutputArray
 
 PathLike = str | os.PathLike[str]
 
@@ -245,8 +245,9 @@ def _predict_one(
     sample = pipeline.digest(inputs, axes=axes, sample_id=sample_id)
     if isinstance(inputs, Sample) and inputs.id is None:  # digest keeps a Sample's own id
         sample.id = sample_id
+    coordinates = _output_coordinates(pipeline, inputs) if paths else {}
     stream = (
-        _StreamedOutputs(pipeline, paths, overwrite)
+        _StreamedOutputs(pipeline, paths, overwrite, coordinates)
         if paths and outputs is None and (skip_postprocessing or pipeline.postprocessing_is_pointwise())
         else None
     )
@@ -277,8 +278,20 @@ def _predict_one(
 
         for oid, path in paths.items():
             if oid not in streamed:
-                save_tensor(path, result.members[oid], overwrite=overwrite)
+                save_tensor(
+                    path, result.members[oid], overwrite=overwrite, metadata=coordinates.get(oid)
+                )
     return result
+
+
+def _output_coordinates(pipeline: PredictionPipeline, inputs: Inputs) -> dict[str, ArrayMetadata]:
+    """Units, pixel sizes and offsets the outputs carry over from input files that record them
+    (OME-Zarr); written where the output format can (see :mod:`bioimageio_core.coordinates`)."""
+    from bioimageio_core.coordinates import input_metadata, output_metadata
+
+    descr = pipeline.model_description
+    known = input_metadata(inputs, [t.id for t in descr.inputs])
+    return output_metadata(descr, known) if known else {}
 
 
 class _StreamedOutputs:
@@ -290,10 +303,15 @@ class _StreamedOutputs:
     """
 
     def __init__(
-        self, pipeline: PredictionPipeline, paths: Mapping[str, Path], overwrite: bool
+        self,
+        pipeline: PredictionPipeline,
+        paths: Mapping[str, Path],
+        overwrite: bool,
+        coordinates: Mapping[str, ArrayMetadata],
     ) -> None:
         self.paths = paths
         self.overwrite = overwrite
+        self.coordinates = coordinates
         self.axes = {t.id: t.axis_ids for t in pipeline.spec.outputs}
         self.opened: dict[str, OutputArray] = {}
 
@@ -304,7 +322,12 @@ class _StreamedOutputs:
         if path.suffix.lower() in _STREAMED_SUFFIXES and dtype.kind != "b":
             try:
                 opened = open_output_array(
-                    path, shape, dtype, self.axes[output_id], overwrite=self.overwrite
+                    path,
+                    shape,
+                    dtype,
+                    self.axes[output_id],
+                    overwrite=self.overwrite,
+                    metadata=self.coordinates.get(output_id),
                 )
             except OutputError:
                 raise  # exists already, disk full, …: saving at the end would fail the same way

@@ -42,6 +42,7 @@ from bioimageio_core.io.axes import AXIS_LETTERS
 from bioimageio_core.io.staging import (
     COMPLETE_ATTR,
     check_complete,
+    final_path,
     incomplete_writer,
     mark_complete,
     mark_incomplete,
@@ -206,6 +207,15 @@ def _choose_in_group(
     )
 
 
+def _image_if_valid(group: Any, location: FileLocation) -> OmeImage | None:
+    """The OME-Zarr image of ``group``, None when it has none or its metadata is invalid (an
+    array named by its path is then read without the metadata)."""
+    try:
+        return read_image(group, str(location))
+    except SourceError:
+        return None
+
+
 def _read(location: FileLocation, mmap: bool) -> RawArray:
     zarr = _zarr(f"reading {location}")
     store = _store(location)
@@ -214,7 +224,7 @@ def _read(location: FileLocation, mmap: bool) -> RawArray:
     if root is None:
         raise SourceError(f"{location.url or location.path} is not a zarr store (no metadata found)")
     if member.isdigit() and not hasattr(root, "shape"):
-        image = read_image(root, str(location.url or location.path))
+        image = _image_if_valid(root, location)
         if image is not None:  # image.ome.zarr:N is resolution level N
             return _level(zarr, store, "", image, int(member), location)
     node = root if not member else _open_node(zarr, store, member, location)
@@ -230,7 +240,7 @@ def _read(location: FileLocation, mmap: bool) -> RawArray:
     dims = _array_axes(node)
     if member:  # an array listed as a level of its group's OME-Zarr image gets its metadata
         parent = _open_node(zarr, store, parent_path, location)
-        image = read_image(parent, str(location)) if parent is not None else None
+        image = _image_if_valid(parent, location) if parent is not None else None
         if image is not None and name in image.paths:
             level = image.paths.index(name)
             metadata = image.levels[level]
@@ -268,7 +278,8 @@ class _Layout:
         self.request = request
         self.ome = location.member is None and is_ome_name(location.path)
         dims, shape = request.dims, request.shape
-        self.stored = stored_axes(dims, shape, str(location)) if self.ome else dims
+        self.name = str(final_path(location.path))  # for messages: the output, not its stage
+        self.stored = stored_axes(dims, shape, self.name) if self.ome else dims
         chunks = request.chunks or default_chunks(shape, request.dtype.itemsize, dims)
         if len(chunks) != len(shape) or any(int(c) < 1 for c in chunks):
             raise ValueError(f"chunks {tuple(chunks)} do not fit an array of shape {shape}")
@@ -332,7 +343,7 @@ def _existing_array(zarr: Any, layout: _Layout) -> Any:
     except FileNotFoundError:
         return None
     except (KeyError, ValueError, OSError) as e:
-        raise OutputError(f"cannot resume {layout.location}: it is not readable zarr ({e})") from e
+        raise OutputError(f"cannot resume {layout.name}: it is not readable zarr ({e})") from e
     return node if hasattr(node, "shape") else None
 
 
@@ -360,7 +371,7 @@ def _check_matches(array: Any, layout: _Layout) -> None:
         if "run" in differ:
             what = "it was written by a different run (model, inputs or settings differ)"
         raise OutputError(
-            f"cannot resume {layout.location}: {what}",
+            f"cannot resume {layout.name}: {what}",
             hint="run without resuming (with --overwrite) to write it anew, or choose another "
             "output path",
         )
@@ -388,7 +399,7 @@ def open_output(location: FileLocation, request: OutputRequest) -> RawArray:
     if request.mode == "attach":
         array = _existing_array(zarr, layout)
         if array is None:
-            raise OutputError(f"{location} is not being written (no array at {layout.folder})")
+            raise OutputError(f"{layout.name} is not being written (no array at {layout.folder})")
         _check_matches(array, layout)
         return RawArray(
             layout.view(array),
@@ -417,7 +428,7 @@ def open_output(location: FileLocation, request: OutputRequest) -> RawArray:
             )
         if array is not None:
             raise OutputError(
-                f"cannot resume {location}: it holds data bioimageio-run did not start",
+                f"cannot resume {layout.name}: it holds data bioimageio-run did not start",
                 hint="choose another output path, or write it anew with --overwrite",
             )
     array = _new_array(zarr, layout)

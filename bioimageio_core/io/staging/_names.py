@@ -99,6 +99,14 @@ def leftovers_of(final: Path) -> list[tuple[Path, TemporaryName]]:
     return [(path, parsed) for _, path, parsed in found]
 
 
+def final_path(path: PathLike) -> Path:
+    """The output a temporary path is written for (``path`` itself when it is no temporary
+    name): what messages about the output should name."""
+    target = Path(path)
+    parsed = parse_temporary_name(target.name)
+    return target if parsed is None else target.parent / parsed.name
+
+
 def is_temporary(path: PathLike) -> bool:
     """Whether ``path`` names a temporary output (an output still or never finished)."""
     return parse_temporary_name(Path(path).name) is not None
