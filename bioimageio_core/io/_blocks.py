@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, BinaryIO, Literal
@@ -82,8 +83,7 @@ class MappedBlocks:
             return
         mapped, local = self._slab(region, "r+")
         try:
-            mapped[local] = data
-            mapped.flush()
+            mapped[local] = data  # the page cache keeps it after unmapping; commit syncs the file
         finally:
             del mapped
 
@@ -111,6 +111,7 @@ class TiledBlocks:
         self.tiles_x = math.ceil(self.shape[-1] / tile[1])
         self.tile_bytes = tile[0] * tile[1] * self.dtype.itemsize
         self._file: BinaryIO | None = None
+        self._lock = threading.Lock()  # one file position; tiles shared by two blocks
         self.writable = writable
 
     def _fh(self) -> BinaryIO:
@@ -119,9 +120,10 @@ class TiledBlocks:
         return self._file
 
     def close(self) -> None:
-        if self._file is not None:
-            self._file.close()
-            self._file = None
+        with self._lock:
+            if self._file is not None:
+                self._file.close()
+                self._file = None
 
     def _pieces(self, region: Region) -> Any:
         """Per page and tile the region touches: (file offset, slice of the tile, slice of the
@@ -154,8 +156,9 @@ class TiledBlocks:
     def read(self, region: Region) -> np.ndarray[Any, Any]:
         out = np.empty(tuple(r.stop - r.start for r in region), self.dtype)
         if out.size:
-            for offset, in_tile, in_block in self._pieces(region):
-                out[in_block] = self._read_tile(offset)[in_tile]
+            with self._lock:
+                for offset, in_tile, in_block in self._pieces(region):
+                    out[in_block] = self._read_tile(offset)[in_tile]
         return out
 
     def write(self, region: Region, data: np.ndarray[Any, Any]) -> None:
@@ -163,17 +166,18 @@ class TiledBlocks:
             raise PermissionError(f"{self.path} is open for reading only")
         if not data.size:
             return
-        fh = self._fh()
         th, tw = self.tile
-        for offset, in_tile, in_block in self._pieces(region):
-            rows, cols = in_tile
-            whole = rows.start == 0 and cols.start == 0 and rows.stop - rows.start == th
-            whole = whole and cols.stop - cols.start == tw
-            tile = np.zeros(self.tile, self.dtype) if whole else self._read_tile(offset)
-            tile[in_tile] = data[in_block]
-            fh.seek(offset)
-            fh.write(tile.tobytes())
-        fh.flush()  # durability is the commit's job (the staged file is synced there)
+        with self._lock:  # a tile shared with another block is read, changed and written whole
+            fh = self._fh()
+            for offset, in_tile, in_block in self._pieces(region):
+                rows, cols = in_tile
+                whole = rows.start == 0 and cols.start == 0 and rows.stop - rows.start == th
+                whole = whole and cols.stop - cols.start == tw
+                tile = np.zeros(self.tile, self.dtype) if whole else self._read_tile(offset)
+                tile[in_tile] = data[in_block]
+                fh.seek(offset)
+                fh.write(tile.tobytes())
+            fh.flush()  # durability is the commit's job (the staged file is synced there)
 
 
 class BlockArray:

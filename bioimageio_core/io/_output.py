@@ -341,7 +341,9 @@ class OutputArray(OpenedArray):
     :meth:`done_chunks`), so that a rerun with ``resume=True`` skips them; :meth:`finalize`
     checks that every chunk is finished before committing. Outputs that several processes may
     write at once (:attr:`concurrent`: zarr) hand out a picklable :meth:`shared` handle; each
-    process then writes whole chunks of its own.
+    process then writes whole chunks of its own. Threads of one process may call
+    :meth:`write_block` at the same time for disjoint blocks (zarr: chunk-aligned blocks, as
+    for processes; the other formats serialise where they must).
     """
 
     _finisher: _Finisher = attrs.field(kw_only=True, alias="finisher")

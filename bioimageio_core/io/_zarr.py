@@ -302,6 +302,15 @@ class _Layout:
         return ChunkRecord(self.folder / RECORD_FOLDER, grid)
 
 
+def _compressors(zarr: Any, zarr_format: int) -> Any:
+    """Blosc LZ4 with byte shuffling: about as small as zarr's default zstd for image data and
+    several times faster to write (a prediction should not wait for its compressor)."""
+    if zarr_format == 2:
+        blosc = require("numcodecs", "zarr", "writing zarr v2").Blosc
+        return blosc(cname="lz4", clevel=5, shuffle=blosc.SHUFFLE)
+    return zarr.codecs.BloscCodec(cname="lz4", clevel=5, shuffle="shuffle")
+
+
 def _new_array(zarr: Any, layout: _Layout) -> Any:
     location, request = layout.location, layout.request
     zarr_format = _store_format(location.path) if location.member else 3
@@ -310,6 +319,7 @@ def _new_array(zarr: Any, layout: _Layout) -> Any:
         "chunks": layout.stored_chunks,
         "dtype": request.dtype,
         "fill_value": np.zeros((), request.dtype).item(),
+        "compressors": _compressors(zarr, zarr_format),
         "overwrite": True,
     }
     if zarr_format == 3:
