@@ -33,7 +33,7 @@ import numpy as np
 import numpy.typing as npt
 
 from bioimageio_core.shapes import (
-    ModelSpec,
+    ModelShape,
     ShapeError,
     SizeReference,
     TensorAxis,
@@ -333,7 +333,7 @@ def count_blocks(
 
 
 def model_sample_blocks(
-    model: ModelSpec,
+    model: ModelShape,
     sample_shape: SampleShape,
     block_shape: Mapping[TensorAxis, int],
     border: BorderMode = "inside",
@@ -349,7 +349,7 @@ def model_sample_blocks(
 
 
 def padded_sample_block(
-    model: ModelSpec,
+    model: ModelShape,
     sample_shape: SampleShape,
     halo: Mapping[TensorAxis, int] | None = None,
 ) -> SampleBlock:
@@ -453,7 +453,7 @@ def write_blocks(
 
 
 def map_output_blocks(
-    model: ModelSpec, block: SampleBlock, output_sizes: Mapping[TensorAxis, int | None]
+    model: ModelShape, block: SampleBlock, output_sizes: Mapping[TensorAxis, int | None]
 ) -> dict[str, Block]:
     """Output blocks for an input :class:`SampleBlock`.
 
@@ -480,7 +480,7 @@ class OutputBlockMapper:
     """Maps input :class:`SampleBlock` s to output blocks; how every output axis follows the
     inputs (reference, scale, offset) is worked out once, not per block."""
 
-    def __init__(self, model: ModelSpec, output_sizes: Mapping[TensorAxis, int | None]) -> None:
+    def __init__(self, model: ModelShape, output_sizes: Mapping[TensorAxis, int | None]) -> None:
         first_batch = next(
             ((t.id, a.id) for t in model.inputs for a in t.axes if a.type == "batch"), None
         )
@@ -618,7 +618,7 @@ def batched(
 
 def allocate_outputs(
     sizes: Mapping[TensorAxis, int | None],
-    model: ModelSpec,
+    model: ModelShape,
     dtype: npt.DTypeLike = np.float32,
     factory: Callable[[tuple[int, ...], Any], Any] | None = None,
 ) -> dict[str, Any]:

@@ -24,7 +24,7 @@ from bioimageio_core.errors import InputError, ValidationError
 
 if TYPE_CHECKING:
     from bioimageio_core.pipeline import PredictionPipeline
-    from bioimageio_core.shapes import TensorSpec
+    from bioimageio_core.shapes import TensorShape
     from bioimageio_core.spec import ModelDescr
 
 MAX_CHAIN_LENGTH = 16
@@ -130,11 +130,11 @@ def resolve_upstreams(
 
 def chain_input_specs(
     model_spec: Any, upstreams: Sequence[Upstream]
-) -> tuple[list[TensorSpec], set[str]]:
+) -> tuple[list[TensorShape], set[str]]:
     """The inputs a chain takes: the downstream's, then each upstream's inputs not named yet
     (recursively); and the ids among them that may be missing (fed inputs, and inputs only
     upstreams need: whether those are needed depends on the fed inputs)."""
-    from bioimageio_core.shapes import axis_specs_from_model
+    from bioimageio_core.shapes import model_shape
 
     specs = list(model_spec.inputs)
     known = {t.id for t in specs}
@@ -143,7 +143,7 @@ def chain_input_specs(
     def walk(level: Sequence[Upstream]) -> None:
         for u in level:
             maybe_missing.update(u.feeds)
-            for t in axis_specs_from_model(u.model).inputs:
+            for t in model_shape(u.model).inputs:
                 if t.id not in known:
                     specs.append(t)
                     known.add(t.id)

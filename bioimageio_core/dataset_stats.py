@@ -90,7 +90,7 @@ def compute_pipeline_dataset_statistics(
     values, the number of samples and the number of passes made over them.
     """
     wanted = pipeline.running_dataset_measures
-    inputs = {t.id for t in pipeline.spec.inputs}
+    inputs = {t.id for t in pipeline.shape.inputs}
     of_inputs = [m for m in wanted if m.member_id in inputs]
     of_outputs = [m for m in wanted if m.member_id not in inputs]
     values: dict[DatasetMeasure, MeasureValue] = {}
@@ -290,7 +290,7 @@ def _check_values(
             hint=_HINT,
         )
     for m in wanted:
-        tensor = pipeline.spec.tensor(m.member_id)
+        tensor = pipeline.shape.tensor(m.member_id)
         kept = tuple(a for a in tensor.axis_ids if m.axes is not None and a not in m.axes)
         value = values[m]
         dims = value.dims if isinstance(value, Tensor) else ()

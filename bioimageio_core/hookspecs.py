@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from bioimageio_core.io import FileLocation
     from bioimageio_core.io._format import Existing, RawArray
     from bioimageio_core.settings import Settings
-    from bioimageio_core.shapes import TensorSpec
+    from bioimageio_core.shapes import TensorShape
     from bioimageio_core.spec import ModelDescr
     from bioimageio_core.stats import Measure, MeasureValue
     from bioimageio_core.tensor import Tensor
@@ -156,10 +156,10 @@ class OpSpec:
     """``prepare(kwargs, target, context) -> prepared``: called once when a pipeline is built,
     e.g. to import code the step names (after ``context.require_code_consent``). ``apply`` then
     receives ``prepared`` instead of the kwargs. None: ``apply`` gets the kwargs."""
-    input_axes: Callable[[Any, TensorSpec], TensorSpec] | None = None
+    input_axes: Callable[[Any, TensorShape], TensorShape] | None = None
     """For a postprocessing op that changes its tensor's shape (e.g. instance labels made from a
     model's probability and distance maps): ``input_axes(kwargs, described)`` returns the axes
-    the op reads, given the axes it produces (:class:`bioimageio_core.shapes.TensorSpec`, as the
+    the op reads, given the axes it produces (:class:`bioimageio_core.shapes.TensorShape`, as the
     description declares the output). The pipeline tiles and stitches the model's raw output with
     these axes and runs such ops on the whole stitched output. None: the op keeps the shape."""
 

@@ -27,7 +27,7 @@ import numpy as np
 from bioimageio_core.spec.issues import Issue, Loc
 
 if TYPE_CHECKING:
-    from bioimageio_core.shapes import ModelSpec
+    from bioimageio_core.shapes import ModelShape
     from bioimageio_core.sources import Root
     from bioimageio_core.spec import FileDescr, InputTensorDescr, ModelDescr, OutputTensorDescr
 
@@ -85,9 +85,9 @@ def _test_tensor_shapes(
 def _check_test_tensor_sizes(
     model: ModelDescr, shapes: Mapping[str, tuple[Loc, tuple[int, ...]]]
 ) -> Iterator[Issue]:
-    from bioimageio_core.shapes import ShapeError, axis_specs_from_model, input_halos
+    from bioimageio_core.shapes import ShapeError, input_halos, model_shape
 
-    spec = axis_specs_from_model(model)
+    spec = model_shape(model)
     try:
         halos = input_halos(spec)
     except ShapeError:
@@ -121,7 +121,7 @@ def _check_test_tensor_sizes(
 
 
 def _size_problem(
-    spec: ModelSpec,
+    spec: ModelShape,
     key: tuple[str, str],
     candidates: set[int],
     sizes: Mapping[tuple[str, str], int],

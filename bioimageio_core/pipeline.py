@@ -68,17 +68,17 @@ from bioimageio_core.sample import Sample
 from bioimageio_core.shapes import (
     BlocksizeParameter,
     FixedSize,
-    ModelSpec,
+    ModelShape,
     ShapeError,
     SizeReference,
     TensorAxis,
-    TensorSpec,
-    axis_specs_from_model,
+    TensorShape,
     block_halos,
     block_shape,
     check_batch_size,
     check_blocksize_parameter,
     fill_data_dependent_sizes,
+    model_shape,
     output_sizes,
     resolve_references,
     valid_size,
@@ -152,20 +152,20 @@ class PredictionPipeline:
     ) -> None:
         self.model = model
         self.name = model.name
-        self.spec: ModelSpec = axis_specs_from_model(model)
+        self.shape: ModelShape = model_shape(model)
         """Inputs and outputs as the description declares them."""
         batch_size = check_batch_size(batch_size)
         default_blocksize_parameter = check_blocksize_parameter(
-            default_blocksize_parameter, self.spec, name="default_blocksize_parameter"
+            default_blocksize_parameter, self.shape, name="default_blocksize_parameter"
         )
-        self.io_spec: ModelSpec = ModelSpec(
-            inputs=self.spec.inputs,
-            outputs=tuple(model_output_axes(t, postprocessing) for t in self.spec.outputs),
+        self.io_shape: ModelShape = ModelShape(
+            inputs=self.shape.inputs,
+            outputs=tuple(model_output_axes(t, postprocessing) for t in self.shape.outputs),
         )
         """What the model itself takes and returns: outputs before postprocessing steps that
         change their shape (``OpSpec.input_axes``); blocks are cut and stitched with these."""
         self._reshaped = frozenset(
-            t.id for t, d in zip(self.io_spec.outputs, self.spec.outputs, strict=True) if t != d
+            t.id for t, d in zip(self.io_shape.outputs, self.shape.outputs, strict=True) if t != d
         )
         self.adapter: ModelAdapter | None = adapter
         self.weights_format = weights_format
@@ -280,7 +280,7 @@ class PredictionPipeline:
         """
         if not self.upstreams:
             digested = digest_inputs(
-                self.spec, inputs, axes=axes, sample_id=sample_id, optional=self.optional_inputs
+                self.shape, inputs, axes=axes, sample_id=sample_id, optional=self.optional_inputs
             )
             if isinstance(inputs, Sample) and inputs in _PREPROCESSED:
                 _PREPROCESSED.add(digested)
@@ -294,7 +294,7 @@ class PredictionPipeline:
             if len(leaves) == 1:
                 inputs = {leaves[0]: inputs}
         sample = digest_inputs(
-            ModelSpec(inputs=tuple(specs), outputs=()),
+            ModelShape(inputs=tuple(specs), outputs=()),
             inputs,
             axes=axes,
             sample_id=sample_id,
@@ -310,10 +310,10 @@ class PredictionPipeline:
         return tuple(t.id for t in self._chain_inputs[0])
 
     @functools.cached_property
-    def _chain_inputs(self) -> tuple[list[TensorSpec], set[str]]:
+    def _chain_inputs(self) -> tuple[list[TensorShape], set[str]]:
         from bioimageio_core.chain import chain_input_specs
 
-        return chain_input_specs(self.spec, self.upstreams)
+        return chain_input_specs(self.shape, self.upstreams)
 
     @functools.cached_property
     def _fed_ids(self) -> frozenset[str]:
@@ -326,7 +326,7 @@ class PredictionPipeline:
         members = sample.members if isinstance(sample, Sample) else sample
         if not isinstance(members, Mapping):
             return True
-        own = {t.id for t in self.spec.inputs}
+        own = {t.id for t in self.shape.inputs}
         return not (set(members) <= own and self._fed_ids <= set(members))
 
     def _chained(
@@ -352,7 +352,7 @@ class PredictionPipeline:
             for f in upstream.feeds:
                 members[f] = result.members[f]
             extra.update(result.members)
-        own_ids = {t.id for t in self.spec.inputs}
+        own_ids = {t.id for t in self.shape.inputs}
         own = Sample(
             members={k: v for k, v in members.items() if k in own_ids},
             stat=digested.stat,
@@ -436,15 +436,15 @@ class PredictionPipeline:
 
     @functools.cached_property
     def _output_ids(self) -> tuple[str, ...]:
-        return tuple(t.id for t in self.spec.outputs)
+        return tuple(t.id for t in self.shape.outputs)
 
     @functools.cached_property
     def _input_axes(self) -> dict[str, tuple[str, ...]]:
-        return {t.id: t.axis_ids for t in self.spec.inputs}
+        return {t.id: t.axis_ids for t in self.shape.inputs}
 
     @functools.cached_property
     def _output_axes(self) -> dict[str, tuple[str, ...]]:
-        return {t.id: t.axis_ids for t in self.spec.outputs}
+        return {t.id: t.axis_ids for t in self.shape.outputs}
 
     # --- prediction -----------------------------------------------------------------------------
 
@@ -571,7 +571,7 @@ class PredictionPipeline:
         n = (
             self.default_blocksize_parameter
             if ns is None
-            else check_blocksize_parameter(ns, self.spec)
+            else check_blocksize_parameter(ns, self.shape)
         )
         bs = block_shape(self._present(digested), sizes, n, batch_size=1)
         return self._predict_blocked(
@@ -614,7 +614,7 @@ class PredictionPipeline:
             )
         digested = self.digest(sample)
         sizes = _flat(digested.shape)
-        given = normalize_block_shape(self.spec, input_block_shape)
+        given = normalize_block_shape(self.shape, input_block_shape)
         present = self._present(digested)
         missing = sorted({t for t, _ in given} - set(digested.members))
         if missing:
@@ -631,13 +631,13 @@ class PredictionPipeline:
 
     # --- internals ------------------------------------------------------------------------------
 
-    def _present(self, sample: Sample) -> ModelSpec:
+    def _present(self, sample: Sample) -> ModelShape:
         """The model spec without the optional inputs ``sample`` lacks."""
-        inputs = tuple(t for t in self.spec.inputs if t.id in sample.members)
-        return ModelSpec(inputs=inputs, outputs=self.io_spec.outputs)
+        inputs = tuple(t for t in self.shape.inputs if t.id in sample.members)
+        return ModelShape(inputs=inputs, outputs=self.io_shape.outputs)
 
     def _is_reference(self, key: TensorAxis) -> bool:
-        return isinstance(self.spec.axis(key).size, SizeReference)
+        return isinstance(self.shape.axis(key).size, SizeReference)
 
     def _exceeding_fixed_sizes(
         self, sizes: Mapping[TensorAxis, int], halos: Mapping[TensorAxis, int]
@@ -645,7 +645,7 @@ class PredictionPipeline:
         """Input axes that may be split and are larger than the model's fixed size (with the
         ``halos`` padded on both sides)."""
         out: set[TensorAxis] = set()
-        for t in self.spec.inputs:
+        for t in self.shape.inputs:
             for a in t.axes:
                 key = (t.id, a.id)
                 s = sizes.get(key)
@@ -665,7 +665,7 @@ class PredictionPipeline:
         """Blocks that cut only the ``tiled`` axes (with halo); other axes whole, padded to valid
         sizes (and by ``border_halos`` on both sides)."""
         bs: dict[TensorAxis, int] = {}
-        for t in self.spec.inputs:
+        for t in self.shape.inputs:
             for a in t.axes:
                 key = (t.id, a.id)
                 if key not in sizes or isinstance(a.size, SizeReference):
@@ -676,19 +676,19 @@ class PredictionPipeline:
                 wanted = sizes[key] + 2 * border_halos.get(key, 0)
                 v = valid_size(a.size, wanted)
                 bs[key] = wanted if v is None else v
-        present = ModelSpec(
-            inputs=tuple(t for t in self.spec.inputs if t.id in shape), outputs=self.io_spec.outputs
+        present = ModelShape(
+            inputs=tuple(t for t in self.shape.inputs if t.id in shape), outputs=self.io_shape.outputs
         )
         bs.update(resolve_references(present, bs, present.inputs))
         halos = {
-            k: h for k, h in block_halos(self.io_spec).items() if k in tiled or k in border_halos
+            k: h for k, h in block_halos(self.io_shape).items() if k in tiled or k in border_halos
         }
         try:
             blocks = split_sample_shape(
                 shape,
                 bs,
                 halos,
-                splittable=lambda key: self.spec.axis(key).splittable,
+                splittable=lambda key: self.shape.axis(key).splittable,
                 border=self.border,
             )
             return blocks, count_blocks(shape, bs, halos)
@@ -708,8 +708,8 @@ class PredictionPipeline:
         shape = sample.shape
         bs = {k: v for k, v in bs.items() if k[0] in shape}
         try:
-            blocks = model_sample_blocks(self.io_spec, shape, bs, border=self.border)
-            n_blocks = count_blocks(shape, bs, block_halos(self.io_spec))
+            blocks = model_sample_blocks(self.io_shape, shape, bs, border=self.border)
+            n_blocks = count_blocks(shape, bs, block_halos(self.io_shape))
         except ShapeError as e:
             raise InputError(e.message, hint=e.hint) from None
         b = self.default_batch_size if batch_size is None else check_batch_size(batch_size)
@@ -759,11 +759,11 @@ class PredictionPipeline:
 
     def _can_batch(self) -> bool:
         """Whether blocks may be stacked along the batch axis of every input and output."""
-        for t in self.spec.inputs:
+        for t in self.shape.inputs:
             batch = [a for a in t.axes if a.type == "batch"]
             if not batch or batch[0].size is not None:
                 return False
-        return all(any(a.type == "batch" for a in t.axes) for t in self.spec.outputs)
+        return all(any(a.type == "batch" for a in t.axes) for t in self.shape.outputs)
 
     def _predict(
         self,
@@ -780,7 +780,7 @@ class PredictionPipeline:
         processed = sample if skip_preprocessing else self._preprocess(sample)
         members = processed.members
         paddings = self._paddings(sample, processed.stat, skip_preprocessing)
-        out_sizes = output_sizes(self.io_spec, _flat(sample.shape))
+        out_sizes = output_sizes(self.io_shape, _flat(sample.shape))
         if any(v is None for v in out_sizes.values()) and n_blocks > 1:
             raise InputError(
                 "this model's outputs have data dependent sizes, so it cannot predict blockwise",
@@ -839,11 +839,11 @@ class PredictionPipeline:
                     if any(v is None for v in out_sizes.values()):
                         out_sizes = dict(
                             fill_data_dependent_sizes(
-                                self.io_spec, out_sizes, {o: p.shape for o, p in pieces.items()}
+                                self.io_shape, out_sizes, {o: p.shape for o, p in pieces.items()}
                             )
                         )
                     if mapper is None:
-                        mapper = OutputBlockMapper(self.io_spec, out_sizes)
+                        mapper = OutputBlockMapper(self.io_shape, out_sizes)
                     out_blocks = mapper(sb)
                     # only the inner region of each output block is kept: crop before
                     # postprocessing so that pointwise ops skip the halo
@@ -930,7 +930,7 @@ class PredictionPipeline:
             raw.members,
             self.preprocessing,
             stat,
-            {t.id: tuple(a.type for a in t.axes) for t in self.spec.inputs},
+            {t.id: tuple(a.type for a in t.axes) for t in self.shape.inputs},
         )
 
     def postprocessing_is_pointwise(self) -> bool:
@@ -947,13 +947,13 @@ class PredictionPipeline:
                 return False
             axis = getattr(op.kwargs, "axis", None)
             if axis is not None:
-                tensor = self.spec.tensor(op.target.member_id)
+                tensor = self.shape.tensor(op.target.member_id)
                 if str(axis) not in tensor.axis_ids or tensor.axis(str(axis)).splittable:
                     return False
         return True
 
     def _wrap_outputs(self, raw: Mapping[str, Array]) -> dict[str, Tensor]:
-        return {t.id: Tensor(np.asarray(raw[t.id]), t.axis_ids) for t in self.io_spec.outputs}
+        return {t.id: Tensor(np.asarray(raw[t.id]), t.axis_ids) for t in self.io_shape.outputs}
 
 
 # --- helpers ------------------------------------------------------------------------------------
@@ -1083,7 +1083,7 @@ def create_prediction_pipeline(
     )
     keep_updating_dataset_statistics = bool(keep_updating)
     descr = as_model_description(model)
-    spec = axis_specs_from_model(descr)
+    spec = model_shape(descr)
     default_blocksize_parameter = check_blocksize_parameter(
         default_blocksize_parameter, spec, name="default_blocksize_parameter"
     )

@@ -234,7 +234,7 @@ def _predict_one(
     on_progress: ProgressCallback | None,
     overwrite: bool,
 ) -> Sample:
-    output_ids = [t.id for t in pipeline.spec.outputs]
+    output_ids = [t.id for t in pipeline.shape.outputs]
     paths = (
         output_paths(save_output_path, sample_id, output_ids) if save_output_path is not None else {}
     )
@@ -294,7 +294,7 @@ class _StreamedOutputs:
     ) -> None:
         self.paths = paths
         self.overwrite = overwrite
-        self.axes = {t.id: t.axis_ids for t in pipeline.spec.outputs}
+        self.axes = {t.id: t.axis_ids for t in pipeline.shape.outputs}
         self.opened: dict[str, OutputArray] = {}
 
     def create(self, output_id: str, shape: tuple[int, ...], dtype: np.dtype[Any]) -> Any:

@@ -1,8 +1,8 @@
 """Size resolution for 0.5 models: valid sizes, size references, batch, halo.
 
-The math works on small frozen value types (:class:`ModelSpec` > :class:`TensorSpec` >
-:class:`AxisSpec`) so that it does not depend on the descriptor classes;
-:func:`axis_specs_from_model` reads a ``ModelDescr`` into them.
+The math works on small frozen value types (:class:`ModelShape` > :class:`TensorShape` >
+:class:`AxisShape`) so that it does not depend on the descriptor classes;
+:func:`model_shape` reads a ``ModelDescr`` into them.
 
 Conventions (documented once, used everywhere):
 
@@ -120,7 +120,7 @@ Size = FixedSize | ParameterizedSize | SizeReference | DataDependentSize | None
 
 
 @attrs.frozen
-class AxisSpec:
+class AxisShape:
     """What size math needs to know about one axis."""
 
     id: str
@@ -146,24 +146,24 @@ class AxisSpec:
         return False
 
 
-def _axes_tuple(axes: Iterable[AxisSpec]) -> tuple[AxisSpec, ...]:
+def _axes_tuple(axes: Iterable[AxisShape]) -> tuple[AxisShape, ...]:
     return tuple(axes)
 
 
-def _tensors_tuple(tensors: Iterable[TensorSpec]) -> tuple[TensorSpec, ...]:
+def _tensors_tuple(tensors: Iterable[TensorShape]) -> tuple[TensorShape, ...]:
     return tuple(tensors)
 
 
 @attrs.frozen
-class TensorSpec:
+class TensorShape:
     id: str
-    axes: tuple[AxisSpec, ...] = attrs.field(converter=_axes_tuple)
+    axes: tuple[AxisShape, ...] = attrs.field(converter=_axes_tuple)
 
     @property
     def axis_ids(self) -> tuple[str, ...]:
         return tuple(a.id for a in self.axes)
 
-    def axis(self, axis_id: str) -> AxisSpec:
+    def axis(self, axis_id: str) -> AxisShape:
         for a in self.axes:
             if a.id == axis_id:
                 return a
@@ -173,20 +173,20 @@ class TensorSpec:
 
 
 @attrs.frozen
-class ModelSpec:
+class ModelShape:
     """Inputs and outputs of a model, reduced to their axes."""
 
-    inputs: tuple[TensorSpec, ...] = attrs.field(converter=_tensors_tuple)
-    outputs: tuple[TensorSpec, ...] = attrs.field(converter=_tensors_tuple)
+    inputs: tuple[TensorShape, ...] = attrs.field(converter=_tensors_tuple)
+    outputs: tuple[TensorShape, ...] = attrs.field(converter=_tensors_tuple)
 
-    def tensor(self, tensor_id: str) -> TensorSpec:
+    def tensor(self, tensor_id: str) -> TensorShape:
         for t in (*self.inputs, *self.outputs):
             if t.id == tensor_id:
                 return t
         known = [t.id for t in (*self.inputs, *self.outputs)]
         raise ShapeError(f"model has no tensor {tensor_id!r}; its tensors are {known}")
 
-    def axis(self, key: TensorAxis) -> AxisSpec:
+    def axis(self, key: TensorAxis) -> AxisShape:
         return self.tensor(key[0]).axis(key[1])
 
     def is_input(self, tensor_id: str) -> bool:
@@ -196,30 +196,30 @@ class ModelSpec:
 # --- reading a ModelDescr -------------------------------------------------------------------
 
 
-def axis_specs_from_model(model: Any) -> ModelSpec:
-    """Read a 0.5 ``ModelDescr`` (``inputs``/``outputs`` with ``axes``) into a :class:`ModelSpec`.
+def model_shape(model: Any) -> ModelShape:
+    """Read a 0.5 ``ModelDescr`` (``inputs``/``outputs`` with ``axes``) into a :class:`ModelShape`.
 
     Only attributes of the documented descriptor contract are used, so any object of that shape
     works.
     """
-    return ModelSpec(
+    return ModelShape(
         inputs=tuple(_tensor_spec(t) for t in model.inputs),
         outputs=tuple(_tensor_spec(t) for t in model.outputs),
     )
 
 
-def _tensor_spec(tensor: Any) -> TensorSpec:
-    return TensorSpec(id=str(tensor.id), axes=tuple(_axis_spec(a) for a in tensor.axes))
+def _tensor_spec(tensor: Any) -> TensorShape:
+    return TensorShape(id=str(tensor.id), axes=tuple(_axis_spec(a) for a in tensor.axes))
 
 
-def _axis_spec(axis: Any) -> AxisSpec:
+def _axis_spec(axis: Any) -> AxisShape:
     axis_type = str(axis.type)
     if axis_type == "channel":
         names = getattr(axis, "channel_names", None)
         size: Size = FixedSize(len(names) if names is not None else int(axis.size))
     else:
         size = _size_spec(getattr(axis, "size", None))
-    return AxisSpec(
+    return AxisShape(
         id=str(axis.id),
         type=axis_type,  # type: ignore[arg-type]
         size=size,
@@ -250,7 +250,7 @@ def _fraction(x: float) -> Fraction:
     return Fraction(repr(float(x)))
 
 
-def scale_ratio(model: ModelSpec, key: TensorAxis) -> Fraction:
+def scale_ratio(model: ModelShape, key: TensorAxis) -> Fraction:
     """``ref.scale / axis.scale`` for the referencing axis ``key``: output pixels per ref pixel."""
     axis = model.axis(key)
     if not isinstance(axis.size, SizeReference):
@@ -310,7 +310,7 @@ def _whole(value: object, minimum: int) -> int | None:
 
 
 def check_blocksize_parameter(
-    value: object, model: ModelSpec, *, name: str = "blocksize_parameter"
+    value: object, model: ModelShape, *, name: str = "blocksize_parameter"
 ) -> BlocksizeParameter:
     """``value`` as a blocksize parameter of ``model``; :class:`InputError` naming ``name``
     when it is not a whole number >= 0 or a mapping ``{(tensor_id, axis_id): n}`` over the
@@ -361,7 +361,7 @@ def _n_for(ns: BlocksizeParameter, key: TensorAxis) -> int:
     return int(ns.get(key, 0))
 
 
-def get_ns(model: ModelSpec, input_sizes: Mapping[TensorAxis, int]) -> dict[TensorAxis, int]:
+def get_ns(model: ModelShape, input_sizes: Mapping[TensorAxis, int]) -> dict[TensorAxis, int]:
     """Per parameterized input axis the n of the smallest valid size >= the given size."""
     ns: dict[TensorAxis, int] = {}
     for t in model.inputs:
@@ -371,7 +371,7 @@ def get_ns(model: ModelSpec, input_sizes: Mapping[TensorAxis, int]) -> dict[Tens
     return ns
 
 
-def get_batch_size(sizes: Mapping[TensorAxis, int], model: ModelSpec | None = None) -> int:
+def get_batch_size(sizes: Mapping[TensorAxis, int], model: ModelShape | None = None) -> int:
     """The one batch size (other than 1) among ``sizes``; 1 if all are 1 or there is none.
 
     Without ``model``, axes with id ``batch`` are batch axes.
@@ -393,7 +393,7 @@ def get_batch_size(sizes: Mapping[TensorAxis, int], model: ModelSpec | None = No
 
 
 def resolve_references(
-    model: ModelSpec, known: Mapping[TensorAxis, int], tensors: Iterable[TensorSpec]
+    model: ModelShape, known: Mapping[TensorAxis, int], tensors: Iterable[TensorShape]
 ) -> dict[TensorAxis, int]:
     """Sizes of the referencing axes of ``tensors`` from the ``known`` sizes (plus fixed ones)."""
     out: dict[TensorAxis, int] = {}
@@ -419,7 +419,7 @@ def resolve_references(
 
 
 def input_sizes(
-    model: ModelSpec, ns: BlocksizeParameter = 0, batch_size: int = 1
+    model: ModelShape, ns: BlocksizeParameter = 0, batch_size: int = 1
 ) -> dict[TensorAxis, int]:
     """Input sizes for blocksize parameter ``ns`` and ``batch_size`` (size references resolved)."""
     sizes: dict[TensorAxis, int] = {}
@@ -443,7 +443,7 @@ def input_sizes(
 
 
 def output_sizes(
-    model: ModelSpec, inputs: Mapping[TensorAxis, int], batch_size: int | None = None
+    model: ModelShape, inputs: Mapping[TensorAxis, int], batch_size: int | None = None
 ) -> dict[TensorAxis, int | None]:
     """Output sizes for the given input sizes; None for data dependent axes.
 
@@ -468,7 +468,7 @@ def output_sizes(
 
 
 def fill_data_dependent_sizes(
-    model: ModelSpec,
+    model: ModelShape,
     sizes: Mapping[TensorAxis, int | None],
     output_shapes: Mapping[str, Sequence[int]],
 ) -> dict[TensorAxis, int]:
@@ -495,7 +495,7 @@ def fill_data_dependent_sizes(
 
 
 def valid_input_sizes(
-    model: ModelSpec, sample_sizes: Mapping[TensorAxis, int]
+    model: ModelShape, sample_sizes: Mapping[TensorAxis, int]
 ) -> dict[TensorAxis, int]:
     """Smallest valid input sizes >= the sample sizes (padding a sample to them keeps it whole).
 
@@ -529,7 +529,7 @@ def valid_input_sizes(
     return sizes
 
 
-def check_input_sizes(model: ModelSpec, sizes: Mapping[TensorAxis, int]) -> None:
+def check_input_sizes(model: ModelShape, sizes: Mapping[TensorAxis, int]) -> None:
     """Raise :class:`ShapeError` for the first input axis whose size the model does not accept."""
     resolved = resolve_references(model, sizes, model.inputs)
     for i, t in enumerate(model.inputs):
@@ -559,7 +559,7 @@ def check_input_sizes(model: ModelSpec, sizes: Mapping[TensorAxis, int]) -> None
 # --- halo -------------------------------------------------------------------------------------
 
 
-def _input_refs(model: ModelSpec) -> Iterable[tuple[TensorSpec, AxisSpec, SizeReference, Fraction]]:
+def _input_refs(model: ModelShape) -> Iterable[tuple[TensorShape, AxisShape, SizeReference, Fraction]]:
     for t in model.outputs:
         for a in t.axes:
             if isinstance(a.size, SizeReference) and model.is_input(a.size.tensor_id):
@@ -575,7 +575,7 @@ def _integral(value: Fraction, what: str) -> int:
     return int(value)
 
 
-def input_halos(model: ModelSpec) -> dict[TensorAxis, int]:
+def input_halos(model: ModelShape) -> dict[TensorAxis, int]:
     """Halo per referenced input axis: ``halo_out * out.scale / ref.scale``, max over outputs.
 
     Keyed by the REFERENCED input ``(tensor_id, axis_id)``. A halo that does not map to whole
@@ -591,7 +591,7 @@ def input_halos(model: ModelSpec) -> dict[TensorAxis, int]:
     return halos
 
 
-def block_halos(model: ModelSpec) -> dict[TensorAxis, int]:
+def block_halos(model: ModelShape) -> dict[TensorAxis, int]:
     """Input context per referenced input axis that blocking needs on each side of a block.
 
     It is :func:`input_halos` plus, for a negative size-reference offset (an output the model
@@ -635,7 +635,7 @@ def block_halos(model: ModelSpec) -> dict[TensorAxis, int]:
 
 
 def block_shape(
-    model: ModelSpec,
+    model: ModelShape,
     sample_sizes: Mapping[TensorAxis, int],
     ns: BlocksizeParameter = 10,
     batch_size: int | None = None,

@@ -727,7 +727,7 @@ def block_artifacts_command(
                 diffs, n_blocks = block_differences(pipeline, digested, blocksize)
                 for oid, diff in diffs.items():
                     path = paths[(sample.id, oid)]
-                    dims = next(t for t in pipeline.spec.outputs if t.id == oid).axis_ids
+                    dims = next(t for t in pipeline.shape.outputs if t.id == oid).axis_ids
                     save_tensor(path, Tensor(diff, dims), overwrite=overwrite)
                     results.append(
                         Artifact(

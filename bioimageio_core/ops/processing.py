@@ -21,7 +21,7 @@ import attrs
 
 from bioimageio_core.errors import PluginError
 from bioimageio_core.hookspecs import OpContext, OpSpec, OpTarget
-from bioimageio_core.shapes import TensorSpec
+from bioimageio_core.shapes import TensorShape
 from bioimageio_core.stats import Measure, MeasureValue, StatsCalculator
 from bioimageio_core.tensor import Tensor
 
@@ -57,7 +57,7 @@ class BoundOp:
         arguments = self.prepared if self.spec.prepare is not None else self.kwargs
         return self.spec.apply(arguments, self.target, members, stat)
 
-    def input_axes(self, described: TensorSpec) -> TensorSpec:
+    def input_axes(self, described: TensorShape) -> TensorShape:
         """The axes this op reads for an output it turns into ``described`` (see
         ``OpSpec.input_axes``)."""
         if self.spec.input_axes is None:
@@ -182,7 +182,7 @@ def build_model_ops(
     return bound
 
 
-def model_output_axes(described: TensorSpec, ops: Sequence[BoundOp]) -> TensorSpec:
+def model_output_axes(described: TensorShape, ops: Sequence[BoundOp]) -> TensorShape:
     """The axes a model returns for an output whose postprocessing ``ops`` end in ``described``:
     walks the ops that change the shape backwards (``OpSpec.input_axes``)."""
     tensor = described

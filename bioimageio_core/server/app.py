@@ -414,7 +414,7 @@ def _check_inputs(
 ) -> None:
     """Refuse inputs the model cannot take, with the reason (422)."""
     from bioimageio_core.digest import check_input_sizes
-    from bioimageio_core.shapes import ModelSpec
+    from bioimageio_core.shapes import ModelShape
 
     spec = entry.model_spec
     expected = {t.id: t.axis_ids for t in spec.inputs}
@@ -444,7 +444,7 @@ def _check_inputs(
                 f"input {tid!r} has {array.ndim} dimensions, but its axes "
                 f"{list(expected[tid])} are {len(expected[tid])}"
             )
-    present = ModelSpec(
+    present = ModelShape(
         inputs=tuple(t for t in spec.inputs if t.id in arrays), outputs=spec.outputs
     )
     check_input_sizes(

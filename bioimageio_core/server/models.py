@@ -24,7 +24,7 @@ import numpy as np
 
 if TYPE_CHECKING:
     from bioimageio_core.adapters import ModelAdapter
-    from bioimageio_core.shapes import ModelSpec
+    from bioimageio_core.shapes import ModelShape
     from bioimageio_core.spec import ModelDescr
 
 log = logging.getLogger("bioimageio_core.server")
@@ -67,14 +67,14 @@ class ModelEntry:
     """One loaded model; ``forward`` holds its lock."""
 
     def __init__(self, key: str, spec: LoadSpec, loaded: Loaded) -> None:
-        from bioimageio_core.shapes import axis_specs_from_model
+        from bioimageio_core.shapes import model_shape
 
         self.key = key
         self.spec = spec
         self.descr = loaded.descr
         self.adapter = loaded.adapter
         self.weights_format = loaded.weights_format
-        self.model_spec: ModelSpec = axis_specs_from_model(loaded.descr)
+        self.model_spec: ModelShape = model_shape(loaded.descr)
         self.lock = threading.Lock()
         self.users = 0
         self.evicted = False

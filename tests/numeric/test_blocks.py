@@ -29,13 +29,13 @@ from bioimageio_core.blocks import (
     write_blocks,
 )
 from bioimageio_core.shapes import (
-    AxisSpec,
+    AxisShape,
     FixedSize,
-    ModelSpec,
+    ModelShape,
     ParameterizedSize,
     ShapeError,
     SizeReference,
-    TensorSpec,
+    TensorShape,
     block_halos,
     block_shape,
     output_sizes,
@@ -113,7 +113,7 @@ def test_block_data_equals_padding_the_whole_sample(
 @settings(max_examples=60, deadline=None)
 @given(case=identity_cases())
 def test_identity_model_reproduces_the_input(
-    case: tuple[ModelSpec, dict[str, np.ndarray[Any, Any]], dict[tuple[str, str], int]],
+    case: tuple[ModelShape, dict[str, np.ndarray[Any, Any]], dict[tuple[str, str], int]],
 ) -> None:
     model, data, shape = case
     sample_shape = {
@@ -213,11 +213,11 @@ def _check_memmap_and_zarr(case: ConvCase, tmp_path: Path, zarr: Any) -> None:
     np.testing.assert_allclose(z[...], expected, rtol=1e-6, atol=1e-6)
 
 
-def _valid_conv_model(radius: int) -> ModelSpec:
-    return ModelSpec(
-        inputs=[TensorSpec("raw", [AxisSpec("x", "space", ParameterizedSize(8, 4))])],
+def _valid_conv_model(radius: int) -> ModelShape:
+    return ModelShape(
+        inputs=[TensorShape("raw", [AxisShape("x", "space", ParameterizedSize(8, 4))])],
         outputs=[
-            TensorSpec("out", [AxisSpec("x", "space", SizeReference("raw", "x", -2 * radius))])
+            TensorShape("out", [AxisShape("x", "space", SizeReference("raw", "x", -2 * radius))])
         ],
     )
 
@@ -263,9 +263,9 @@ def test_write_block_rejects_output_of_the_wrong_shape() -> None:
 
 
 def test_non_integral_output_positions_are_a_clear_error() -> None:
-    model = ModelSpec(
-        inputs=[TensorSpec("raw", [AxisSpec("x", "space", ParameterizedSize(2, 2))])],
-        outputs=[TensorSpec("out", [AxisSpec("x", "space", SizeReference("raw", "x"), scale=2.0)])],
+    model = ModelShape(
+        inputs=[TensorShape("raw", [AxisShape("x", "space", ParameterizedSize(2, 2))])],
+        outputs=[TensorShape("out", [AxisShape("x", "space", SizeReference("raw", "x"), scale=2.0)])],
     )
     blocks = model_sample_blocks(model, {"raw": {"x": 9}}, {("raw", "x"): 4})
     out_sizes = output_sizes(model, {("raw", "x"): 9})
@@ -275,23 +275,23 @@ def test_non_integral_output_positions_are_a_clear_error() -> None:
 
 
 def test_unsplittable_and_unreferenced_axes_are_whole() -> None:
-    model = ModelSpec(
+    model = ModelShape(
         inputs=[
-            TensorSpec(
+            TensorShape(
                 "raw",
                 [
-                    AxisSpec("channel", "channel", FixedSize(3)),
-                    AxisSpec("x", "space", FixedSize(4)),
+                    AxisShape("channel", "channel", FixedSize(3)),
+                    AxisShape("x", "space", FixedSize(4)),
                 ],
             )
         ],
         outputs=[
-            TensorSpec(
+            TensorShape(
                 "out",
                 [
-                    AxisSpec("channel", "channel", SizeReference("raw", "channel", 2)),
-                    AxisSpec("index", "index", None),
-                    AxisSpec("x", "space", SizeReference("raw", "x")),
+                    AxisShape("channel", "channel", SizeReference("raw", "channel", 2)),
+                    AxisShape("index", "index", None),
+                    AxisShape("x", "space", SizeReference("raw", "x")),
                 ],
             )
         ],
@@ -341,12 +341,12 @@ def test_batched_groups_consecutive_equal_shapes() -> None:
 def test_an_input_referencing_another_is_cut_on_the_same_grid() -> None:
     from scipy import ndimage
 
-    model = ModelSpec(
+    model = ModelShape(
         inputs=[
-            TensorSpec("raw", [AxisSpec("x", "space", ParameterizedSize(8, 2))]),
-            TensorSpec("mask", [AxisSpec("x", "space", SizeReference("raw", "x"))]),
+            TensorShape("raw", [AxisShape("x", "space", ParameterizedSize(8, 2))]),
+            TensorShape("mask", [AxisShape("x", "space", SizeReference("raw", "x"))]),
         ],
-        outputs=[TensorSpec("out", [AxisSpec("x", "space", SizeReference("raw", "x"), halo=2)])],
+        outputs=[TensorShape("out", [AxisShape("x", "space", SizeReference("raw", "x"), halo=2)])],
     )
     kernel = np.array([1.0, -2.0, 3.0, 0.5, 1.5])
     rng = np.random.default_rng(1)
