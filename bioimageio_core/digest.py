@@ -26,7 +26,13 @@ from bioimageio_core import shapes
 from bioimageio_core.errors import InputError
 from bioimageio_core.io.axes import AxesLike, fit_to_axes, resolve_axes
 from bioimageio_core.sample import Sample
-from bioimageio_core.shapes import FixedSize, ModelShape, ShapeError, TensorAxis, get_batch_size
+from bioimageio_core.shapes import (
+    FixedSize,
+    ModelShape,
+    TensorAxis,
+    as_input_error,
+    get_batch_size,
+)
 from bioimageio_core.tensor import Tensor
 
 PathLike: TypeAlias = "str | os.PathLike[str]"
@@ -160,10 +166,8 @@ def digest_inputs(
         _check_hard_sizes(model, tensor_id, fitted)
         members[tensor_id] = fitted
     sizes = {(m, a): s for m, t in members.items() for a, s in t.sizes.items()}
-    try:
+    with as_input_error():
         get_batch_size(sizes, model)
-    except ShapeError as e:
-        raise InputError(e.message, hint=e.hint) from None
     if isinstance(inputs, Sample):
         return Sample(members=members, stat=dict(inputs.stat), id=inputs.id)
     return Sample(members=members, id=sample_id)
@@ -218,10 +222,8 @@ def check_input_sizes(model: ModelShape, sizes: Mapping[TensorAxis, int]) -> Non
     sizes, e.g. ``inputs[0] ('raw') axis 'y': size 500 is not valid, valid sizes are 64 + n*16,
     e.g. 496 or 512`` (see :func:`bioimageio_core.shapes.check_input_sizes`).
     """
-    try:
+    with as_input_error():
         shapes.check_input_sizes(model, sizes)
-    except ShapeError as e:
-        raise InputError(e.message, hint=e.hint) from None
 
 
 __all__ = [

@@ -73,6 +73,7 @@ from bioimageio_core.shapes import (
     SizeReference,
     TensorAxis,
     TensorShape,
+    as_input_error,
     block_halos,
     block_shape,
     check_batch_size,
@@ -516,10 +517,8 @@ class PredictionPipeline:
         if tiled:
             blocks, n_blocks = self._tile_fixed_axes(shape, sizes, tiled, halos)
         else:
-            try:
+            with as_input_error():
                 blocks = iter([padded_sample_block(present, shape, halos)])
-            except ShapeError as e:
-                raise InputError(e.message, hint=e.hint) from None
             n_blocks = 1
         return self._predict(
             digested,
@@ -683,7 +682,7 @@ class PredictionPipeline:
         halos = {
             k: h for k, h in block_halos(self.io_shape).items() if k in tiled or k in border_halos
         }
-        try:
+        with as_input_error():
             blocks = split_sample_shape(
                 shape,
                 bs,
@@ -692,8 +691,6 @@ class PredictionPipeline:
                 border=self.border,
             )
             return blocks, count_blocks(shape, bs, halos)
-        except ShapeError as e:
-            raise InputError(e.message, hint=e.hint) from None
 
     def _predict_blocked(
         self,
@@ -707,11 +704,9 @@ class PredictionPipeline:
     ) -> Sample:
         shape = sample.shape
         bs = {k: v for k, v in bs.items() if k[0] in shape}
-        try:
+        with as_input_error():
             blocks = model_sample_blocks(self.io_shape, shape, bs, border=self.border)
             n_blocks = count_blocks(shape, bs, block_halos(self.io_shape))
-        except ShapeError as e:
-            raise InputError(e.message, hint=e.hint) from None
         b = self.default_batch_size if batch_size is None else check_batch_size(batch_size)
         return self._predict(
             sample, blocks, n_blocks, b, outputs, skip_preprocessing, skip_postprocessing, on_progress
