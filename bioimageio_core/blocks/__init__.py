@@ -28,9 +28,11 @@ from bioimageio_core.blocks.data import (
     allocate_outputs,
     block_data,
     inner_data,
+    output_shape,
     sample_block_data,
     write_block,
     write_blocks,
+    write_inner,
 )
 from bioimageio_core.blocks.outputs import OutputBlockMapper, map_axis_block, map_output_blocks
 from bioimageio_core.blocks.regions import (
@@ -43,10 +45,14 @@ from bioimageio_core.blocks.regions import (
 from bioimageio_core.blocks.split import (
     AxisSplit,
     BorderMode,
+    SampleGrid,
     axis_split,
     count_blocks,
     model_sample_blocks,
+    model_sample_grid,
     padded_sample_block,
+    padded_sample_grid,
+    sample_grid,
     split_axis,
     split_sample_shape,
 )
@@ -58,6 +64,7 @@ __all__ = [
     "BorderMode",
     "OutputBlockMapper",
     "SampleBlock",
+    "SampleGrid",
     "SampleShape",
     "SupportsSetItem",
     "allocate_outputs",
@@ -68,11 +75,16 @@ __all__ = [
     "inner_data",
     "map_axis_block",
     "map_output_blocks",
+    "output_shape",
     "model_sample_blocks",
+    "model_sample_grid",
     "padded_sample_block",
+    "padded_sample_grid",
     "sample_block_data",
+    "sample_grid",
     "split_axis",
     "split_sample_shape",
     "write_block",
     "write_blocks",
+    "write_inner",
 ]

@@ -10,7 +10,7 @@ import numpy as np
 import numpy.typing as npt
 
 from bioimageio_core.blocks.regions import Block, SampleBlock, SupportsSetItem
-from bioimageio_core.shapes import ModelShape, ShapeError, TensorAxis
+from bioimageio_core.shapes import ModelShape, ShapeError, TensorAxis, TensorShape
 from bioimageio_core.tensor import Padding, PadMode, Tensor, pad_array
 
 
@@ -54,7 +54,12 @@ def write_block(target: SupportsSetItem, block: Block, data: npt.ArrayLike) -> N
     ``target`` is any preallocated array-like with ``__setitem__`` (numpy array, np.memmap,
     zarr array) of the whole output sample's shape.
     """
-    target[block.inner_slices] = inner_data(data, block)
+    write_inner(target, block, inner_data(data, block))
+
+
+def write_inner(target: SupportsSetItem, block: Block, inner: npt.ArrayLike) -> None:
+    """Write ``inner`` (a block's inner region, e.g. from :func:`inner_data`) into ``target``."""
+    target[block.inner_slices] = inner
 
 
 def sample_block_data(
@@ -90,6 +95,17 @@ def write_blocks(
         write_block(targets[member], blocks[member], array)
 
 
+def output_shape(sizes: Mapping[TensorAxis, int | None], tensor: TensorShape) -> tuple[int, ...]:
+    """The shape of the whole output ``tensor`` for the output ``sizes`` (all known)."""
+    shape: list[int] = []
+    for a in tensor.axes:
+        s = sizes.get((tensor.id, a.id))
+        if s is None:
+            raise ShapeError(f"size of output {tensor.id!r} axis {a.id!r} is not known")
+        shape.append(s)
+    return tuple(shape)
+
+
 def allocate_outputs(
     sizes: Mapping[TensorAxis, int | None],
     model: ModelShape,
@@ -98,13 +114,4 @@ def allocate_outputs(
 ) -> dict[str, Any]:
     """Preallocate one array per output (``factory(shape, dtype)``, default ``np.empty``)."""
     make = factory or (lambda shape, dt: np.empty(shape, dtype=dt))
-    arrays: dict[str, Any] = {}
-    for t in model.outputs:
-        shape: list[int] = []
-        for a in t.axes:
-            s = sizes.get((t.id, a.id))
-            if s is None:
-                raise ShapeError(f"size of output {t.id!r} axis {a.id!r} is not known")
-            shape.append(s)
-        arrays[t.id] = make(tuple(shape), dtype)
-    return arrays
+    return {t.id: make(output_shape(sizes, t), dtype) for t in model.outputs}

@@ -145,6 +145,67 @@ def _member_splits(
     return splits, grid
 
 
+@attrs.frozen(eq=False)
+class SampleGrid:
+    """The blocks of a sample on their common grid: counted, indexed and iterated lazily.
+
+    ``grid`` holds the axes cut into more than one block (axis id → blocks along it) in the
+    order of iteration (the last one fastest); ``splits`` the :class:`AxisSplit` of every axis
+    of every member. A block's ``index`` is its place in iteration order.
+    """
+
+    sample_shape: SampleShape
+    splits: Mapping[str, tuple[AxisSplit, ...]]
+    grid: Mapping[str, int]
+
+    def __len__(self) -> int:
+        return math.prod(self.grid.values())
+
+    def position(self, index: int) -> dict[str, int]:
+        """Grid position (block number along each grid axis) of the block ``index``."""
+        if not 0 <= index < len(self):
+            raise IndexError(f"block {index} of {len(self)}")
+        at: dict[str, int] = {}
+        for axis_id in reversed(list(self.grid)):
+            index, at[axis_id] = divmod(index, self.grid[axis_id])
+        return at
+
+    def __getitem__(self, index: int) -> SampleBlock:
+        return self._block(index, self.position(index))
+
+    def __iter__(self) -> Iterator[SampleBlock]:
+        axes = list(self.grid)
+        positions = itertools.product(*(range(self.grid[a]) for a in axes))
+        for index, position in enumerate(positions):
+            yield self._block(index, dict(zip(axes, position, strict=True)))
+
+    def _block(self, index: int, at: Mapping[str, int]) -> SampleBlock:
+        members = {
+            m: Block(
+                tuple(self.sample_shape[m]),
+                tuple(
+                    split[at[a]] if len(split) > 1 else split[0]
+                    for a, split in zip(self.sample_shape[m], axis_splits, strict=True)
+                ),
+            )
+            for m, axis_splits in self.splits.items()
+        }
+        return SampleBlock(index=index, members=members, sample_shape=self.sample_shape)
+
+
+def sample_grid(
+    sample_shape: SampleShape,
+    block_shape: Mapping[TensorAxis, int],
+    halo: Mapping[TensorAxis, int] | None = None,
+    splittable: Callable[[TensorAxis], bool] | None = None,
+    border: BorderMode = "inside",
+) -> SampleGrid:
+    """The blocks of a multi-tensor sample (see :func:`split_sample_shape`); sizes are checked
+    here, blocks are made when they are asked for."""
+    splits, grid = _member_splits(sample_shape, block_shape, halo or {}, splittable, border)
+    return SampleGrid(sample_shape, {m: tuple(s) for m, s in splits.items()}, grid)
+
+
 def split_sample_shape(
     sample_shape: SampleShape,
     block_shape: Mapping[TensorAxis, int],
@@ -160,27 +221,7 @@ def split_sample_shape(
     that cuts them; a member cut less is repeated along that grid axis. Sizes are checked when
     this is called; blocks are made one at a time as the iterator advances.
     """
-    splits, grid = _member_splits(sample_shape, block_shape, halo or {}, splittable, border)
-    return _iter_sample_blocks(sample_shape, splits, grid)
-
-
-def _iter_sample_blocks(
-    sample_shape: SampleShape, splits: dict[str, list[AxisSplit]], grid: dict[str, int]
-) -> Iterator[SampleBlock]:
-    grid_axes = list(grid)
-    for index, position in enumerate(itertools.product(*(range(grid[a]) for a in grid_axes))):
-        at = dict(zip(grid_axes, position, strict=True))
-        members = {
-            m: Block(
-                tuple(sample_shape[m]),
-                tuple(
-                    split[at[a]] if len(split) > 1 else split[0]
-                    for a, split in zip(sample_shape[m], axis_splits, strict=True)
-                ),
-            )
-            for m, axis_splits in splits.items()
-        }
-        yield SampleBlock(index=index, members=members, sample_shape=sample_shape)
+    return iter(sample_grid(sample_shape, block_shape, halo, splittable, border))
 
 
 def count_blocks(
@@ -194,6 +235,22 @@ def count_blocks(
     return math.prod(grid.values())
 
 
+def model_sample_grid(
+    model: ModelShape,
+    sample_shape: SampleShape,
+    block_shape: Mapping[TensorAxis, int],
+    border: BorderMode = "inside",
+) -> SampleGrid:
+    """:func:`model_sample_blocks` as a :class:`SampleGrid`."""
+    return sample_grid(
+        sample_shape,
+        block_shape,
+        block_halos(model),
+        splittable=lambda key: model.axis(key).splittable,
+        border=border,
+    )
+
+
 def model_sample_blocks(
     model: ModelShape,
     sample_shape: SampleShape,
@@ -201,13 +258,22 @@ def model_sample_blocks(
     border: BorderMode = "inside",
 ) -> Iterator[SampleBlock]:
     """Blocks of an input sample for ``model``: halos from the outputs, split only splittable axes."""
-    return split_sample_shape(
-        sample_shape,
-        block_shape,
-        block_halos(model),
-        splittable=lambda key: model.axis(key).splittable,
-        border=border,
-    )
+    return iter(model_sample_grid(model, sample_shape, block_shape, border))
+
+
+def padded_sample_grid(
+    model: ModelShape,
+    sample_shape: SampleShape,
+    halo: Mapping[TensorAxis, int] | None = None,
+) -> SampleGrid:
+    """:func:`padded_sample_block` as a :class:`SampleGrid` of that one block."""
+    halo = halo or {}
+    sizes = {
+        (t, a): s + 2 * halo.get((t, a), 0)
+        for t, axes in sample_shape.items()
+        for a, s in axes.items()
+    }
+    return sample_grid(sample_shape, valid_input_sizes(model, sizes), halo)
 
 
 def padded_sample_block(
@@ -224,11 +290,4 @@ def padded_sample_block(
     also extends that far beyond both borders of the sample, so the model sees padded context
     there, as a tile at the sample border does with ``border="pad"``.
     """
-    halo = halo or {}
-    sizes = {
-        (t, a): s + 2 * halo.get((t, a), 0)
-        for t, axes in sample_shape.items()
-        for a, s in axes.items()
-    }
-    valid = valid_input_sizes(model, sizes)
-    return next(split_sample_shape(sample_shape, valid, halo))
+    return padded_sample_grid(model, sample_shape, halo)[0]
