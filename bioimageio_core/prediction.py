@@ -1,40 +1,44 @@
 """``predict`` and ``predict_many``: run a model on inputs in one call.
 
-How a sample is run:
+How a sample is run (:class:`~bioimageio_core.execution.plan.Blocking`):
 
 * ``input_block_shape`` given → blocks of that shape (:meth:`PredictionPipeline.predict_sample_with_fixed_blocking`);
 * ``blocksize_parameter`` given → blocks of ``min + n*step`` (:meth:`~PredictionPipeline.predict_sample_with_blocking`);
 * neither → the whole sample in one call, padded to a valid size and cropped back; a sample
   larger than a fixed model size is tiled automatically
   (:meth:`~PredictionPipeline.predict_sample_without_blocking`).
+
+Output files: :func:`output_paths` fills a path pattern; ``.npy`` and ``.tif`` outputs are
+written block by block when postprocessing allows it, every output appears complete or not at
+all.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Hashable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
-import numpy as np
+from typing import Any
 
 from bioimageio_core._compat import weights_format_keyword
+from bioimageio_core.dataset_stats import DatasetStatisticsReport, prepare_dataset_statistics
 from bioimageio_core.digest import AxesArg, BlockShapeArg, Inputs
-from bioimageio_core.errors import BioimageioError, InputError, OutputError
-from bioimageio_core.pipeline import (
-    Outputs,
-    PredictionPipeline,
-    ProgressCallback,
-    create_prediction_pipeline,
-)
+from bioimageio_core.errors import InputError
+from bioimageio_core.execution.inprocess import ProgressCallback
+from bioimageio_core.execution.plan import Blocking
+from bioimageio_core.execution.write import FileOutputs, Outputs
+from bioimageio_core.io import check_outputs, save_tensor
+from bioimageio_core.pipeline import PredictionPipeline, create_prediction_pipeline
 from bioimageio_core.sample import Sample
 from bioimageio_core.shapes import BlocksizeParameter
 
-if TYPE_CHECKING:
-    from bioimageio_core.io import OutputArray
-
 PathLike = str | os.PathLike[str]
+SampleIds = str | Sequence[Hashable]
+"""A pattern formatted with the sample index ``i`` (``"sample{i:03}"``) or one id per sample."""
+OUTPUT_ID_PLACEHOLDERS = ("{output_id}", "{tensor_id}", "{member_id}")
+"""Placeholders for the output id in an output path (``{tensor_id}`` and ``{member_id}`` are
+other names of ``{output_id}``)."""
 
 
 def predict(
@@ -72,19 +76,19 @@ def predict(
     (:class:`~bioimageio_core.errors.OutputExistsError`) before anything runs.
     """
     weights_format = weights_format_keyword(weights_format, weight_format)
+    blocking = Blocking(blocksize_parameter, input_block_shape, batch_size)
     with _pipeline_for(model, devices, weights_format, batch_size) as pipeline:
         return _predict_one(
-            pipeline, inputs, sample_id, blocksize_parameter, input_block_shape,
-            skip_preprocessing, skip_postprocessing, save_output_path, batch_size, axes, outputs,
-            on_progress, overwrite,
-        )
+            pipeline, inputs, sample_id, blocking, axes, outputs, save_output_path, overwrite,
+            skip_preprocessing, skip_postprocessing, on_progress,
+        )  # fmt: skip
 
 
 def predict_many(
     *,
     model: Any,
     inputs: Iterable[Inputs],
-    sample_id: str = "sample{i:03}",
+    sample_id: SampleIds = "sample{i:03}",
     blocksize_parameter: BlocksizeParameter | None = None,
     input_block_shape: BlockShapeArg | None = None,
     skip_preprocessing: bool = False,
@@ -98,55 +102,58 @@ def predict_many(
     dataset_statistics_path: PathLike | None = None,
     weight_format: str | None = None,
     overwrite: bool = True,
+    on_dataset_statistics: Callable[[DatasetStatisticsReport], None] | None = None,
 ) -> Iterator[Sample]:
     """Run ``model`` on every sample of ``inputs`` with one loaded model; yields output samples.
 
+    Samples are read, predicted and written one at a time (nothing of earlier samples is kept).
     Dataset statistics (normalisation over ``axes: null`` or with ``batch`` among its axes) are
     computed over all ``inputs`` first, so every sample is normalised the same way whatever
     their order (inputs are read once more per pass, usually once or twice; a one-shot iterator
     is turned into a list first). ``dataset_statistics_path``: a JSON file to load them from when
-    it exists (checked against the model), else to save them to. A ``PredictionPipeline`` given
-    as ``model`` with initial, fixed or running (``keep_updating_dataset_statistics``)
-    statistics keeps them.
-    ``sample_id`` is formatted with the sample index ``i`` (a ``Sample`` keeps its own id);
-    ``save_output_path`` must contain ``{sample_id}`` (and ``{output_id}`` for several outputs);
-    each sample's files appear complete once it is done (``overwrite=False``: existing ones are
-    refused before the sample runs).
+    it exists (checked against the model), else to save them to; ``on_dataset_statistics``
+    receives where they came from. A ``PredictionPipeline`` given as ``model`` with initial,
+    fixed or running (``keep_updating_dataset_statistics``) statistics keeps them.
+    ``sample_id``: a pattern formatted with the sample index ``i``, or one id per input (a
+    ``Sample`` keeps its own id); ``save_output_path`` must contain ``{sample_id}`` (and
+    ``{output_id}`` for several outputs; one id given for one input needs no ``{sample_id}``);
+    each sample's files appear complete once it is done
+    (``overwrite=False``: existing ones are refused before the sample runs).
     """
     weights_format = weights_format_keyword(weights_format, weight_format)
-    if save_output_path is not None and "{sample_id}" not in str(save_output_path):
+    one_sample = not isinstance(sample_id, str) and len(sample_id) == 1
+    if save_output_path is not None and "{sample_id}" not in str(save_output_path) and not one_sample:
         raise InputError(
-            f"save_output_path {str(save_output_path)!r} has no '{{sample_id}}' placeholder, so "
-            "every sample would overwrite the previous one",
+            f"the output path {str(save_output_path)!r} has no '{{sample_id}}' placeholder: with "
+            "no {sample_id} in it, every sample would overwrite the previous one",
             hint="add {sample_id} to the path, e.g. 'out/{sample_id}_{output_id}.tif'",
         )
+    blocking = Blocking(blocksize_parameter, input_block_shape, batch_size)
     with _pipeline_for(model, devices, weights_format, batch_size) as loaded:
         pipeline = loaded
         if loaded.running_dataset_measures:
-            from bioimageio_core.dataset_stats import prepare_dataset_statistics
-
             items = list(inputs) if iter(inputs) is inputs else inputs
 
             def samples() -> Iterator[Sample]:
-                for i, item in enumerate(items):
-                    sid = _sample_id(item, sample_id, i)
+                for item, sid in _with_ids(items, sample_id):
                     yield loaded.digest(item, axes=axes, sample_id=sid)
 
             def predict_raw(pp: PredictionPipeline, sample: Sample) -> Sample:
-                return _predict_one(
-                    pp, sample, sample.id, blocksize_parameter, input_block_shape,
-                    skip_preprocessing, True, None, batch_size, None, None, None, True,
+                return pp.predict_sample(
+                    sample, blocking, skip_preprocessing=skip_preprocessing, skip_postprocessing=True
                 )
 
-            pipeline, _ = prepare_dataset_statistics(
+            pipeline, report = prepare_dataset_statistics(
                 loaded, samples, predict_raw=predict_raw, path=dataset_statistics_path
             )
+            if on_dataset_statistics is not None:
+                on_dataset_statistics(report)
             inputs = items
-        yield from _predict_all(
-            pipeline, inputs, sample_id, blocksize_parameter, input_block_shape,
-            skip_preprocessing, skip_postprocessing, save_output_path, batch_size, axes, on_progress,
-            overwrite,
-        )
+        for item, sid in _with_ids(inputs, sample_id):
+            yield _predict_one(
+                pipeline, item, sid, blocking, axes, None, save_output_path, overwrite,
+                skip_preprocessing, skip_postprocessing, on_progress,
+            )  # fmt: skip
 
 
 def _pipeline_for(
@@ -160,31 +167,21 @@ def _pipeline_for(
     )
 
 
-def _predict_all(
-    pipeline: PredictionPipeline,
-    inputs: Iterable[Inputs],
-    sample_id: str,
-    blocksize_parameter: BlocksizeParameter | None,
-    input_block_shape: BlockShapeArg | None,
-    skip_preprocessing: bool,
-    skip_postprocessing: bool,
-    save_output_path: PathLike | None,
-    batch_size: int,
-    axes: AxesArg,
-    on_progress: ProgressCallback | None,
-    overwrite: bool,
-) -> Iterator[Sample]:
-    for i, item in enumerate(inputs):
-        sid = _sample_id(item, sample_id, i)
-        yield _predict_one(
-            pipeline, item, sid, blocksize_parameter, input_block_shape, skip_preprocessing,
-            skip_postprocessing, save_output_path, batch_size, axes, None, on_progress, overwrite,
-        )
-
-
-def _sample_id(item: Inputs, pattern: str, i: int) -> Hashable:
-    """A ``Sample``'s own id, else ``pattern`` formatted with the index ``i``."""
-    return item.id if isinstance(item, Sample) and item.id is not None else pattern.format(i=i)
+def _with_ids(items: Iterable[Inputs], pattern: SampleIds) -> Iterator[tuple[Inputs, Hashable]]:
+    """Each item with its sample id (lazily): a ``Sample``'s own id, else the pattern formatted
+    with the index ``i``, or the id given for it."""
+    given = None if isinstance(pattern, str) else list(pattern)
+    count = 0
+    for i, item in enumerate(items):
+        count += 1
+        if given is not None and i >= len(given):
+            raise InputError(f"{len(given)} sample ids for more inputs", hint="give one per input")
+        if isinstance(item, Sample) and item.id is not None:
+            yield item, item.id
+        else:
+            yield item, (str(pattern).format(i=i) if given is None else given[i])
+    if given is not None and count != len(given):
+        raise InputError(f"{len(given)} sample ids for {count} inputs", hint="give one per input")
 
 
 def output_paths(
@@ -198,11 +195,11 @@ def output_paths(
         InputError: several outputs but no ``{output_id}`` placeholder, or an unknown placeholder.
     """
     text = str(pattern)
-    names = ("{output_id}", "{tensor_id}", "{member_id}")
-    if len(output_ids) > 1 and not any(n in text for n in names):
+    if len(output_ids) > 1 and not any(n in text for n in OUTPUT_ID_PLACEHOLDERS):
         raise InputError(
             f"the model has {len(output_ids)} outputs ({', '.join(output_ids)}) but the output "
-            f"path {text!r} has no '{{output_id}}' placeholder",
+            f"path {text!r} has no '{{output_id}}' placeholder: with no {{tensor_id}} or "
+            "{output_id} in it, every output would go to the same file",
             hint="add {output_id} to the path, e.g. 'out/{sample_id}_{output_id}.tif'",
         )
     paths: dict[str, Path] = {}
@@ -213,9 +210,41 @@ def output_paths(
             )
         except (KeyError, IndexError, ValueError) as e:
             raise InputError(
-                f"output path {text!r} is not a valid pattern ({type(e).__name__}: {e})",
-                hint="only {sample_id} and {output_id} are replaced; write other braces doubled",
+                f"the output path {text!r} is not valid: it is not a valid pattern "
+                f"({type(e).__name__}: {e})",
+                hint="only {sample_id} and {output_id} (or {tensor_id}) are replaced; write "
+                "other braces doubled",
             ) from None
+    return paths
+
+
+def samples_output_paths(
+    pattern: PathLike, sample_ids: Sequence[Hashable], output_ids: Sequence[str]
+) -> dict[tuple[Hashable, str], Path]:
+    """``(sample id, output id) → path`` for every sample (:func:`output_paths`); every path
+    must differ.
+
+    Raises:
+        InputError: a placeholder is missing or unknown, or two outputs share a path.
+    """
+    text = str(pattern)
+    if len(sample_ids) > 1 and "{sample_id}" not in text:
+        raise InputError(
+            f"{len(sample_ids)} samples but the output path {text!r} has no '{{sample_id}}' "
+            "placeholder: with no {sample_id} in it, every sample would overwrite the previous "
+            "one",
+            hint="add {sample_id}, e.g. 'out/{sample_id}_{tensor_id}.tif'",
+        )
+    paths: dict[tuple[Hashable, str], Path] = {}
+    seen: dict[Path, tuple[Hashable, str]] = {}
+    for sid in sample_ids:
+        for oid, path in output_paths(text, sid, output_ids).items():
+            if path in seen:
+                raise InputError(
+                    f"outputs {seen[path]} and {(sid, oid)} would both be written to {path}"
+                )
+            seen[path] = (sid, oid)
+            paths[(sid, oid)] = path
     return paths
 
 
@@ -223,113 +252,50 @@ def _predict_one(
     pipeline: PredictionPipeline,
     inputs: Inputs,
     sample_id: Hashable,
-    blocksize_parameter: BlocksizeParameter | None,
-    input_block_shape: BlockShapeArg | None,
-    skip_preprocessing: bool,
-    skip_postprocessing: bool,
-    save_output_path: PathLike | None,
-    batch_size: int,
+    blocking: Blocking,
     axes: AxesArg,
     outputs: Outputs | None,
-    on_progress: ProgressCallback | None,
+    save_output_path: PathLike | None,
     overwrite: bool,
+    skip_preprocessing: bool,
+    skip_postprocessing: bool,
+    on_progress: ProgressCallback | None,
 ) -> Sample:
-    output_ids = [t.id for t in pipeline.shape.outputs]
+    """One sample: digested once, predicted, its files written (block by block where possible)."""
     paths = (
-        output_paths(save_output_path, sample_id, output_ids) if save_output_path is not None else {}
+        output_paths(save_output_path, sample_id, [t.id for t in pipeline.shape.outputs])
+        if save_output_path is not None
+        else {}
     )
     if paths and not overwrite:
-        from bioimageio_core.io import check_outputs
-
         check_outputs(paths.values(), overwrite)
-    sample = pipeline.digest(inputs, axes=axes, sample_id=sample_id)
-    if isinstance(inputs, Sample) and inputs.id is None:  # digest keeps a Sample's own id
-        sample.id = sample_id
     stream = (
-        _StreamedOutputs(pipeline, paths, overwrite)
-        if paths and outputs is None and (skip_postprocessing or pipeline.postprocessing_is_pointwise())
+        FileOutputs(paths, {t.id: t.axis_ids for t in pipeline.shape.outputs}, overwrite)
+        if paths
+        and outputs is None
+        and (skip_postprocessing or pipeline.postprocessing_is_pointwise())
         else None
     )
-    common: dict[str, Any] = {
-        "outputs": stream.create if stream is not None else outputs,
-        "skip_preprocessing": skip_preprocessing,
-        "skip_postprocessing": skip_postprocessing,
-        "on_progress": on_progress,
-    }
     try:
-        if input_block_shape is not None:
-            result = pipeline.predict_sample_with_fixed_blocking(
-                sample, input_block_shape, batch_size, **common
-            )
-        elif blocksize_parameter is not None:
-            result = pipeline.predict_sample_with_blocking(
-                sample, blocksize_parameter, batch_size, **common
-            )
-        else:
-            result = pipeline.predict_sample_without_blocking(sample, **common)
+        result = pipeline.predict_sample(
+            inputs,
+            blocking,
+            axes=axes,
+            sample_id=sample_id,
+            outputs=stream if stream is not None else outputs,
+            skip_preprocessing=skip_preprocessing,
+            skip_postprocessing=skip_postprocessing,
+            on_progress=on_progress,
+        )
         streamed = stream.finish() if stream is not None else set()
     except BaseException:
         if stream is not None:
             stream.discard()
         raise
-    if paths:
-        from bioimageio_core.io import save_tensor
-
-        for oid, path in paths.items():
-            if oid not in streamed:
-                save_tensor(path, result.members[oid], overwrite=overwrite)
+    for oid, path in paths.items():
+        if oid not in streamed:
+            save_tensor(path, result.members[oid], overwrite=overwrite)
     return result
 
 
-class _StreamedOutputs:
-    """Creates output files as memory maps so that blocks are written straight to disk.
-
-    Each file is written under a temporary name and moved into place by :meth:`finish` (or
-    removed by :meth:`discard`). Formats that cannot be memory-mapped (or dtypes a format cannot
-    hold) fall back to an array in memory that is saved at the end.
-    """
-
-    def __init__(
-        self, pipeline: PredictionPipeline, paths: Mapping[str, Path], overwrite: bool
-    ) -> None:
-        self.paths = paths
-        self.overwrite = overwrite
-        self.axes = {t.id: t.axis_ids for t in pipeline.shape.outputs}
-        self.opened: dict[str, OutputArray] = {}
-
-    def create(self, output_id: str, shape: tuple[int, ...], dtype: np.dtype[Any]) -> Any:
-        from bioimageio_core.io import open_output_array
-
-        path = self.paths[output_id]
-        if path.suffix.lower() in _STREAMED_SUFFIXES and dtype.kind != "b":
-            try:
-                opened = open_output_array(
-                    path, shape, dtype, self.axes[output_id], overwrite=self.overwrite
-                )
-            except OutputError:
-                raise  # exists already, disk full, …: saving at the end would fail the same way
-            except (BioimageioError, ImportError, ValueError, TypeError):
-                pass  # saved from memory at the end instead
-            else:
-                if isinstance(opened.array, np.ndarray):
-                    self.opened[output_id] = opened
-                    return opened.array
-                opened.discard()
-        return np.empty(shape, dtype=dtype)
-
-    def finish(self) -> set[str]:
-        """Put the files written so far in place; returns their output ids."""
-        for opened in self.opened.values():
-            opened.commit()
-        return set(self.opened)
-
-    def discard(self) -> None:
-        """Remove the files not yet in place (after an error)."""
-        for opened in self.opened.values():
-            opened.discard()
-
-
-_STREAMED_SUFFIXES = (".npy", ".tif", ".tiff")
-
-
-__all__ = ["output_paths", "predict", "predict_many"]
+__all__ = ["output_paths", "predict", "predict_many", "samples_output_paths"]

@@ -123,7 +123,7 @@ class ModelLoader:
 
     def load(self, spec: LoadSpec) -> Loaded:
         """Load the model for forward calls (the :class:`ModelCache` loader)."""
-        from bioimageio_core.pipeline import load_model_adapter
+        from bioimageio_core.adapter_loading import load_model_adapter
 
         descr = self.description(spec)
         adapter, weights_format = load_model_adapter(

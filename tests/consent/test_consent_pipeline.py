@@ -13,10 +13,10 @@ import pytest
 
 from bioimageio_core import plugin_testing as pt
 from bioimageio_core import plugins
+from bioimageio_core.adapter_loading import create_model_adapter, load_model_adapter
 from bioimageio_core.adapters import AdapterRequest, ModelAdapter
 from bioimageio_core.errors import PluginError, RemoteCodeError
 from bioimageio_core.hookspecs import WeightFormatRegister, WeightFormatSpec, hookimpl
-from bioimageio_core.pipeline import create_model_adapter, load_model_adapter
 from bioimageio_core.sources import UrlRoot
 from bioimageio_core.spec import ModelDescr
 from bioimageio_core.spec.weights import BUILTIN_WEIGHT_FORMATS
