@@ -16,6 +16,7 @@ from bioimageio_core.adapters import AdapterRequest
 from bioimageio_core.errors import CodeRefusedError, PluginError, UnsupportedWeightFormatError
 from bioimageio_core.loading import as_model_description
 from bioimageio_core.plugins import choose_weight_format
+from bioimageio_core.remote import create_remote_adapter
 from bioimageio_core.settings import get_settings
 from bioimageio_core.sources import FolderRoot, open_file
 from bioimageio_core.spec import UnknownWeightsDescr, structure
@@ -102,8 +103,6 @@ def load_model_adapter(
         ServerError: the server cannot be reached or refused the request.
     """
     if server is not None:
-        from bioimageio_core.remote import create_remote_adapter
-
         remote = create_remote_adapter(
             descr, server, weights_format=weights_format, devices=devices, source=source
         )

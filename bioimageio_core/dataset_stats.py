@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import attrs
 
 from bioimageio_core.errors import InputError
+from bioimageio_core.io.staging import write_text
 from bioimageio_core.stats import (
     DATASET_MEASURES,
     DatasetMeasure,
@@ -191,8 +192,6 @@ def save_dataset_statistics(
     n_samples: int | None = None,
 ) -> Path:
     """Write dataset statistics of ``model`` as JSON (complete or not at all); returns the path."""
-    from bioimageio_core.io.staging import write_text
-
     data = {
         "format": FILE_FORMAT,
         "format_version": FILE_FORMAT_VERSION,

@@ -24,6 +24,7 @@ import numpy as np
 
 from bioimageio_core import shapes
 from bioimageio_core.errors import InputError
+from bioimageio_core.io import load_tensor
 from bioimageio_core.io.axes import AxesLike, fit_to_axes, resolve_axes
 from bioimageio_core.sample import Sample
 from bioimageio_core.shapes import (
@@ -91,8 +92,6 @@ def _to_tensor(
         dims = resolve_axes(value.shape, axes, source=where)
         return Tensor(value.data, dims)
     if isinstance(value, str | os.PathLike):
-        from bioimageio_core.io import load_tensor
-
         return load_tensor(value, axes, expected_axes=model_axes)
     array = value if isinstance(value, np.ndarray) else np.asarray(value)
     dims = resolve_axes(array.shape, axes, expected=model_axes, source=where)

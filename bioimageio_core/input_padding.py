@@ -22,10 +22,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from bioimageio_core.errors import InputError
+from bioimageio_core.ops import BoundOp, apply_ops
+from bioimageio_core.spec.padding import ConstantPadding
 from bioimageio_core.tensor import Padding, Tensor
 
 if TYPE_CHECKING:
-    from bioimageio_core.ops import BoundOp
     from bioimageio_core.stats import Measure, MeasureValue
 
 DEFAULT_PADDING = Padding("reflect")
@@ -36,8 +37,6 @@ _SPLIT_TYPES = ("space", "time", "index")
 
 def declared_paddings(model: Any) -> dict[str, Padding]:
     """``{input id: Padding}`` for the inputs of a 0.5 model description that declare ``pad``."""
-    from bioimageio_core.spec.padding import ConstantPadding
-
     out: dict[str, Padding] = {}
     for t in model.inputs:
         pad = getattr(t, "pad", None)
@@ -64,8 +63,6 @@ def preprocessed_paddings(
     value of an input whose preprocessing depends on the position along a padded axis cannot be
     expressed as a constant and raises :class:`InputError`.
     """
-    from bioimageio_core.ops import apply_ops
-
     out = dict(declared)
     for member_id, padding in declared.items():
         if padding.mode != "constant" or member_id not in raw:

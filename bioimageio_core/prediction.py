@@ -16,7 +16,7 @@ all.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence, Sized
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any
@@ -128,6 +128,8 @@ def predict_many(
             "no {sample_id} in it, every sample would overwrite the previous one",
             hint="add {sample_id} to the path, e.g. 'out/{sample_id}_{output_id}.tif'",
         )
+    if not isinstance(sample_id, str) and isinstance(inputs, Sized):
+        _check_id_count(len(sample_id), len(inputs))
     blocking = Blocking(blocksize_parameter, input_block_shape, batch_size)
     with _pipeline_for(model, devices, weights_format, batch_size) as loaded:
         pipeline = loaded
@@ -175,13 +177,20 @@ def _with_ids(items: Iterable[Inputs], pattern: SampleIds) -> Iterator[tuple[Inp
     for i, item in enumerate(items):
         count += 1
         if given is not None and i >= len(given):
-            raise InputError(f"{len(given)} sample ids for more inputs", hint="give one per input")
+            raise InputError(
+                f"more inputs than the {len(given)} sample ids given", hint="give one per input"
+            )
         if isinstance(item, Sample) and item.id is not None:
             yield item, item.id
         else:
             yield item, (str(pattern).format(i=i) if given is None else given[i])
-    if given is not None and count != len(given):
-        raise InputError(f"{len(given)} sample ids for {count} inputs", hint="give one per input")
+    if given is not None:
+        _check_id_count(len(given), count)
+
+
+def _check_id_count(ids: int, inputs: int) -> None:
+    if ids != inputs:
+        raise InputError(f"{ids} sample ids for {inputs} inputs", hint="give one per input")
 
 
 def output_paths(

@@ -23,6 +23,7 @@ from bioimageio_core.blocks import (
     model_sample_blocks,
     padded_sample_block,
     sample_block_data,
+    sample_grid,
     split_axis,
     split_sample_shape,
     write_block,
@@ -320,6 +321,38 @@ def test_split_is_lazy_and_members_share_one_grid() -> None:
     assert count_blocks(huge, shape) == 10**10
     with pytest.raises(ShapeError, match="cut into"):
         list(split_sample_shape({"a": {"x": 20}, "b": {"x": 30}}, {("a", "x"): 10, ("b", "x"): 10}))
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    sizes=st.tuples(st.integers(1, 40), st.integers(1, 40), st.integers(1, 3)),
+    blocks=st.tuples(st.integers(1, 12), st.integers(1, 12)),
+    halo=st.integers(0, 2),
+    border=st.sampled_from(["inside", "pad"]),
+)
+def test_sample_grid_indexes_the_blocks_it_iterates(
+    sizes: tuple[int, int, int], blocks: tuple[int, int], halo: int, border: BorderMode
+) -> None:
+    y, x, c = sizes
+    shape = {"a": {"y": y, "x": x}, "b": {"x": x, "c": c}}
+    bs = {("a", "y"): blocks[0] + 2 * halo, ("a", "x"): blocks[1] + 2 * halo}
+    bs[("b", "x")] = bs[("a", "x")]
+    halos = {("a", "y"): halo, ("a", "x"): halo, ("b", "x"): halo}
+    grid = sample_grid(shape, bs, halos, border=border)
+    iterated = list(grid)
+    assert len(grid) == len(iterated) == count_blocks(shape, bs, halos)
+    assert [b.index for b in iterated] == list(range(len(grid)))
+    for i, block in enumerate(iterated):  # random access gives the block iteration gives
+        assert grid[i].members == block.members
+        at = grid.position(i)
+        assert all(0 <= at[a] < n for a, n in grid.grid.items())
+    with pytest.raises(IndexError):
+        grid[len(grid)]
+    # inner regions of one member tile it exactly once
+    covered = np.zeros((y, x), dtype=int)
+    for block in iterated:
+        covered[block.members["a"].inner_slices] += 1
+    assert (covered == 1).all()
 
 
 def test_batched_groups_consecutive_equal_shapes() -> None:
