@@ -33,6 +33,7 @@ BENCHMARKS: dict[str, str] = {
     "reference": "benchmarks.processes:reference",
     "remote": "benchmarks.remote:remote_overhead",
     "remote_throughput": "benchmarks.remote:remote_throughput",
+    "io": "benchmarks.io_blocks:io_memory",
 }
 
 

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
     from bioimageio_core.adapters import AdapterRequest, FileOpener, ModelAdapter
     from bioimageio_core.io import FileLocation
-    from bioimageio_core.io._format import Existing, RawArray
+    from bioimageio_core.io._format import Existing, OutputRequest, RawArray
     from bioimageio_core.settings import Settings
     from bioimageio_core.shapes import TensorShape
     from bioimageio_core.spec import ModelDescr
@@ -267,6 +267,18 @@ class ImageIOSpec:
     write of ``location.member`` finds (None: writing replaces the whole file). ``in_place``:
     the member is written into the existing container directly (it must carry a completion
     marker); ``copy``: the write goes to a temporary copy of the existing file."""
+    open_output: Callable[[FileLocation, OutputRequest], RawArray] | None = None
+    """``open_output(location, request) -> RawArray``: like ``create`` (and preferred to it),
+    with the whole :class:`~bioimageio_core.io.OutputRequest`: the chunk shape to store, the
+    axes' physical metadata, and the mode (``create``; ``resume`` an interrupted output when
+    ``resumable``; ``attach`` to an output another process is writing when the returned
+    ``RawArray.concurrent`` says several processes may write it)."""
+    resumable: bool = False
+    """Whether ``open_output`` can resume an interrupted output: it then keeps a per-chunk
+    completion record in the output (``RawArray.record``) and reopens what a killed run left."""
+    remote: bool = False
+    """Whether ``read`` accepts remote locations (``location.url``, an fsspec URL such as
+    ``https://…`` or ``s3://…``); other formats are read from local files only."""
 
 
 class OpRegister(Protocol):

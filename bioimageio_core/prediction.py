@@ -22,13 +22,14 @@ from pathlib import Path
 from typing import Any
 
 from bioimageio_core._compat import weights_format_keyword
+from bioimageio_core.coordinates import input_metadata, output_metadata
 from bioimageio_core.dataset_stats import DatasetStatisticsReport, prepare_dataset_statistics
 from bioimageio_core.digest import AxesArg, BlockShapeArg, Inputs
 from bioimageio_core.errors import InputError
 from bioimageio_core.execution.inprocess import ProgressCallback
 from bioimageio_core.execution.plan import Blocking
 from bioimageio_core.execution.write import FileOutputs, Outputs
-from bioimageio_core.io import check_outputs, save_tensor
+from bioimageio_core.io import ArrayMetadata, check_outputs, save_tensor
 from bioimageio_core.pipeline import PredictionPipeline, create_prediction_pipeline
 from bioimageio_core.sample import Sample
 from bioimageio_core.shapes import BlocksizeParameter
@@ -278,8 +279,11 @@ def _predict_one(
     )
     if paths and not overwrite:
         check_outputs(paths.values(), overwrite)
+    coordinates = _output_coordinates(pipeline, inputs) if paths else {}
     stream = (
-        FileOutputs(paths, {t.id: t.axis_ids for t in pipeline.shape.outputs}, overwrite)
+        FileOutputs(
+            paths, {t.id: t.axis_ids for t in pipeline.shape.outputs}, overwrite, coordinates
+        )
         if paths
         and outputs is None
         and (skip_postprocessing or pipeline.postprocessing_is_pointwise())
@@ -303,8 +307,18 @@ def _predict_one(
         raise
     for oid, path in paths.items():
         if oid not in streamed:
-            save_tensor(path, result.members[oid], overwrite=overwrite)
+            save_tensor(
+                path, result.members[oid], overwrite=overwrite, metadata=coordinates.get(oid)
+            )
     return result
+
+
+def _output_coordinates(pipeline: PredictionPipeline, inputs: Inputs) -> dict[str, ArrayMetadata]:
+    """Units, pixel sizes and offsets the outputs carry over from input files that record them
+    (OME-Zarr); written where the output format can (see :mod:`bioimageio_core.coordinates`)."""
+    descr = pipeline.model_description
+    known = input_metadata(inputs, [t.id for t in descr.inputs])
+    return output_metadata(descr, known) if known else {}
 
 
 __all__ = ["output_paths", "predict", "predict_many", "samples_output_paths"]

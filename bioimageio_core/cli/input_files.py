@@ -1,7 +1,8 @@
 """Input files of ``predict`` and ``block-artifacts``: patterns matched and grouped into samples.
 
-Each ``--inputs`` value is a path or a glob (``*``, ``?``, ``[..]``, ``**``). For a model with several
-inputs, write ``{tensor_id}`` where the input's id goes (``data/{tensor_id}/*.tif``) or give one
+Each ``--inputs`` value is a path or a glob (``*``, ``?``, ``[..]``, ``**``), optionally with an
+array inside a container after ``:`` (``data.zarr:raw``, ``'runs/*.h5:/raw'``, ``image.ome.zarr:1``
+for a resolution level), or the URL of a zarr store. For a model with several inputs, write ``{tensor_id}`` where the input's id goes (``data/{tensor_id}/*.tif``) or give one
 pattern per input in the model's order. The text a glob's wildcards matched is the sample id
 (``raw/*.tif`` matching ``raw/img01.tif`` → ``img01``); files of different inputs with the same
 sample id form one sample.
@@ -17,6 +18,7 @@ from pathlib import Path
 import attrs
 
 from bioimageio_core.errors import InputError
+from bioimageio_core.io._location import CONTAINER_SUFFIXES, is_url, is_zarr_dir, parse_location
 
 TENSOR_ID = "{tensor_id}"
 
@@ -26,7 +28,8 @@ class SampleFiles:
     """The files of one sample: input tensor id → path."""
 
     id: str
-    inputs: Mapping[str, Path]
+    inputs: Mapping[str, Path | str]
+    """Input tensor id → a local path (a container member after ``:``) or a URL."""
 
 
 _WILDCARD = re.compile(r"\*\*|\*|\?|\[[^\]]*\]")
@@ -74,27 +77,47 @@ def _stem(path: Path) -> str:
     return path.stem
 
 
-def _expand(pattern: str) -> dict[str, Path]:
-    """sample id → path for every file ``pattern`` matches (a plain path must exist)."""
-    if not _WILDCARD.search(pattern):
-        path = Path(pattern)
+def split_member(pattern: str) -> tuple[str, str]:
+    """``pattern`` as (files, ``:member`` or ``""``): ``'runs/*.h5:/raw'`` →
+    ``('runs/*.h5', ':/raw')``. A member follows a container suffix (``.zarr``, ``.h5``, …) or
+    an existing file or zarr folder."""
+    if ":" not in pattern or Path(pattern).exists():
+        return pattern, ""
+    left, member = pattern.rsplit(":", 1)
+    left_path = Path(left)
+    if left and (
+        left_path.suffix.lower() in CONTAINER_SUFFIXES
+        or (not _WILDCARD.search(left) and (left_path.is_file() or is_zarr_dir(left_path)))
+    ):
+        return left, f":{member}"
+    return pattern, ""
+
+
+def _expand(pattern: str) -> dict[str, Path | str]:
+    """sample id → path for every file ``pattern`` matches (a plain path must exist); a
+    container member (``data.zarr:raw``) stays on each path, a URL is taken as it is."""
+    if is_url(pattern):
+        return {_stem(parse_location(pattern).path): pattern}
+    files, member = split_member(pattern)
+    if not _WILDCARD.search(files):
+        path = Path(files)
         if not path.exists():
-            raise InputError(f"input file not found: {pattern}")
-        return {_stem(path): path}
-    matches = sorted(glob.glob(pattern, recursive=True))
+            raise InputError(f"input file not found: {files}")
+        return {_stem(path): Path(f"{files}{member}") if member else path}
+    matches = sorted(glob.glob(files, recursive=True))
     if not matches:
         raise InputError(
             f"no file matches the input pattern {pattern!r}",
             hint="check the pattern (quote it so that the shell does not expand it)",
         )
-    found: dict[str, Path] = {}
+    found: dict[str, Path | str] = {}
     for match in matches:
-        sid = sample_id_of(pattern, match)
+        sid = sample_id_of(files, match)
         if sid in found:
             raise InputError(
                 f"{found[sid]} and {match} both give sample id {sid!r} for pattern {pattern!r}"
             )
-        found[sid] = Path(match)
+        found[sid] = Path(f"{match}{member}")
     return found
 
 
@@ -109,7 +132,7 @@ def match_inputs(
     if not patterns:
         raise InputError("no --inputs given", hint="e.g. --inputs 'images/*.tif'")
     with_id = [p for p in patterns if TENSOR_ID in p]
-    per_input: dict[str, dict[str, Path]] = {tid: {} for tid in input_ids}
+    per_input: dict[str, dict[str, Path | str]] = {tid: {} for tid in input_ids}
     if with_id and len(with_id) != len(patterns):
         raise InputError(
             "mix of input patterns with and without {tensor_id}",
@@ -159,7 +182,7 @@ def match_inputs(
     return samples
 
 
-def _merge(target: dict[str, Path], new: Mapping[str, Path], pattern: str) -> None:
+def _merge(target: dict[str, Path | str], new: Mapping[str, Path | str], pattern: str) -> None:
     for sid, path in new.items():
         if sid in target and target[sid] != path:
             raise InputError(

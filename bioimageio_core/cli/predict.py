@@ -78,8 +78,9 @@ def _slug(text: str) -> str:
     "input_patterns",
     multiple=True,
     metavar="PATTERN",
-    help="Input files: a path or glob; use {tensor_id} for models with several inputs. Repeat "
-    "for more patterns.",
+    help="Input files: a path or glob, with ':ARRAY' for an array inside a container "
+    "(data.zarr:raw, 'runs/*.h5:/raw', image.ome.zarr:1 for a resolution level) or the URL of "
+    "a zarr store; use {tensor_id} for models with several inputs. Repeat for more patterns.",
 )
 @click.option(
     "--outputs",
@@ -162,6 +163,8 @@ def predict_command(
       bioimageio-run predict model.zip -i 'data/{tensor_id}/*.npy' \\
           -o 'pred/{sample_id}_{tensor_id}.npy' --blocksize 4 --batch-size 4
       bioimageio-run predict rdf.yaml -i 'batch1/*.tif' --stats dataset_stats.json
+      bioimageio-run predict rdf.yaml -i volume.ome.zarr -o 'pred/{sample_id}.ome.zarr'
+      bioimageio-run predict rdf.yaml -i 'runs/*.h5:/raw' -o 'out/{sample_id}.zarr'
       bioimageio-run predict rdf.yaml --example
       bioimageio-run predict affable-shark -i 'images/*.png' -o 'out/{sample_id}.tif'
       bioimageio-run predict rdf.yaml -i 'images/*.tif' --server http://gpu-box:8000

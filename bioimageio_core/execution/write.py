@@ -16,7 +16,7 @@ import numpy as np
 from bioimageio_core.blocks import Block, SupportsSetItem, output_shape, write_inner
 from bioimageio_core.errors import BioimageioError, InputError, OutputError
 from bioimageio_core.execution.read import Array
-from bioimageio_core.io import OutputArray, open_output_array
+from bioimageio_core.io import ArrayMetadata, OutputArray, open_output_array
 from bioimageio_core.shapes import ModelShape, TensorAxis
 from bioimageio_core.tensor import Tensor
 
@@ -95,7 +95,8 @@ class FileOutputs:
     straight to disk.
 
     Each file is written under a temporary name and moved into place by :meth:`finish` (or
-    removed by :meth:`discard`). Formats that cannot be memory-mapped (or dtypes a format cannot
+    removed by :meth:`discard`); ``metadata`` (units, pixel sizes, offsets by output id) is
+    recorded where the format can. Formats that cannot be memory-mapped (or dtypes a format cannot
     hold) fall back to an array in memory; :meth:`finish` says which outputs were written.
     """
 
@@ -104,10 +105,12 @@ class FileOutputs:
         paths: Mapping[str, Path],
         axes: Mapping[str, tuple[str, ...]],
         overwrite: bool,
+        metadata: Mapping[str, ArrayMetadata] | None = None,
     ) -> None:
         self.paths = paths
         self.axes = axes
         self.overwrite = overwrite
+        self.metadata = dict(metadata or {})
         self.opened: dict[str, OutputArray] = {}
 
     def __call__(self, output_id: str, shape: tuple[int, ...], dtype: np.dtype[Any]) -> Any:
@@ -115,7 +118,12 @@ class FileOutputs:
         if path.suffix.lower() in STREAMED_SUFFIXES and dtype.kind != "b":
             try:
                 opened = open_output_array(
-                    path, shape, dtype, self.axes[output_id], overwrite=self.overwrite
+                    path,
+                    shape,
+                    dtype,
+                    self.axes[output_id],
+                    overwrite=self.overwrite,
+                    metadata=self.metadata.get(output_id),
                 )
             except OutputError:
                 raise  # exists already, disk full, …: saving at the end would fail the same way

@@ -10,7 +10,7 @@ import numpy as np
 
 from bioimageio_core.errors import OutputError, SourceError
 from bioimageio_core.io._deps import require
-from bioimageio_core.io._format import Existing, FileFormat, RawArray
+from bioimageio_core.io._format import Existing, FileFormat, OutputRequest, RawArray
 from bioimageio_core.io._location import FileLocation
 from bioimageio_core.io.axes import AXIS_LETTERS
 from bioimageio_core.io.staging import (
@@ -97,7 +97,8 @@ def _read(location: FileLocation, mmap: bool) -> RawArray:
                 hint=f"datasets in the file: {', '.join(_datasets(h5)[:10]) or 'none'}",
             )
         check_complete(obj.attrs, f"{location.path}:{member}")
-        return RawArray(obj, _recorded_axes(obj), h5.close)
+        chunks = None if obj.chunks is None else tuple(int(c) for c in obj.chunks)
+        return RawArray(obj, _recorded_axes(obj), h5.close, chunks=chunks)
     except BaseException:
         h5.close()
         raise
@@ -166,11 +167,17 @@ def _create(
     dtype: np.dtype[Any],
     dims: tuple[str, ...],
     chunked: bool = True,
+    chunk_shape: tuple[int, ...] | None = None,
 ) -> RawArray:
-    """A dataset marked incomplete until ``complete()`` (chunked: written block by block)."""
+    """A dataset marked incomplete until ``complete()`` (chunked: written block by block, in
+    chunks of ``chunk_shape`` or as h5py chooses)."""
     h5, name = _open_for_writing(location)
     try:
-        chunks = True if chunked and shape and all(shape) else None
+        chunks: Any = None
+        if chunked and shape and all(shape):
+            chunks = True
+            if chunk_shape is not None:
+                chunks = tuple(max(1, min(int(c), s)) for c, s in zip(chunk_shape, shape, strict=True))
         dataset = h5.create_dataset(name, shape=shape, dtype=dtype, chunks=chunks)
         mark_incomplete(dataset.attrs)
         _label(dataset, dims)
@@ -187,7 +194,12 @@ def _create(
     def discard() -> None:
         _close_after_failure(h5)
 
-    return RawArray(dataset, dims, h5.close, complete, discard)
+    stored = None if dataset.chunks is None else tuple(int(c) for c in dataset.chunks)
+    return RawArray(dataset, dims, h5.close, complete, discard, chunks=stored)
+
+
+def _open_output(location: FileLocation, request: OutputRequest) -> RawArray:
+    return _create(location, request.shape, request.dtype, request.dims, True, request.chunks)
 
 
 def _probe(location: FileLocation) -> Existing:
@@ -219,4 +231,5 @@ HDF5 = FileFormat(
     create=_create,
     has_members=True,
     probe=_probe,
+    open_output=_open_output,
 )

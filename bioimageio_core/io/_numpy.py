@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import zipfile
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from numpy.lib.format import open_memmap, write_array
 
 from bioimageio_core.errors import SourceError
+from bioimageio_core.io._blocks import MappedBlocks
 from bioimageio_core.io._format import FileFormat, RawArray
 from bioimageio_core.io._location import FileLocation
 from bioimageio_core.io.staging import preallocate
@@ -49,7 +50,19 @@ def _read_npy(location: FileLocation, mmap: bool) -> RawArray:
         ) from e
     if not isinstance(array, np.ndarray):
         raise SourceError(f"{location} holds no array (got {type(array).__name__})")
+    if isinstance(array, np.memmap):
+        return RawArray(array, blocks=_blocks_of(location, array, writable=False))
     return RawArray(array)
+
+
+def _blocks_of(location: FileLocation, array: np.memmap[Any, Any], writable: bool) -> MappedBlocks:
+    """Block access to the data of a ``.npy`` memory map (its header is ``array.offset`` bytes)."""
+    order: Literal["C", "F"] = (
+        "F" if array.flags.f_contiguous and not array.flags.c_contiguous else "C"
+    )
+    return MappedBlocks(
+        location.path, array.offset, array.shape, array.dtype, order=order, writable=writable
+    )
 
 
 def _write_npy(location: FileLocation, tensor: Tensor) -> None:
@@ -61,7 +74,7 @@ def _create_npy(
 ) -> RawArray:
     array = open_memmap(location.path, mode="w+", dtype=dtype, shape=shape)
     preallocate(location.path)
-    return RawArray(array, dims)
+    return RawArray(array, dims, blocks=_blocks_of(location, array, writable=True))
 
 
 def _read_npz(location: FileLocation, mmap: bool) -> RawArray:

@@ -26,7 +26,15 @@ LIMIT = 64 * 1024
 SHAPE = (1, 1, 256, 256)
 
 FILES = ["o.npy", "o.npz", "o.tif", "o.ome.tif", "o.png", "o.h5", "o.zarr", "o.zarr:pred"]
-STREAMED = ["o.npy", "o.tif", "o.h5", "o.h5:/group/pred", "o.zarr", "o.zarr:pred"]
+STREAMED = [
+    "o.npy",
+    "o.tif",
+    "o.h5",
+    "o.h5:/group/pred",
+    "o.zarr",
+    "o.zarr:pred",
+    "o.ome.zarr",
+]
 
 
 def data_for(name: str) -> np.ndarray[Any, Any]:
@@ -142,7 +150,7 @@ _KILLED_WRITER = """
     from bioimageio_core.io import open_output_array
     name, dims = {name!r}, {dims!r}
     data = np.random.default_rng(0).standard_normal({shape}).astype(np.float32)
-    out = open_output_array(name, data.shape, data.dtype, dims)
+    out = open_output_array(name, data.shape, data.dtype, dims, chunks={chunks})
     out[..., : data.shape[-1] // 2] = data[..., : data.shape[-1] // 2]
     out.flush()
     print("ready", flush=True)
@@ -150,9 +158,11 @@ _KILLED_WRITER = """
 """
 
 
-def kill_while_writing(cwd: Path, name: str) -> None:
+def kill_while_writing(cwd: Path, name: str, chunks: tuple[int, ...] | None = None) -> None:
     """Start a streamed write of ``name``, SIGKILL the process half way, reap it."""
-    code = textwrap.dedent(_KILLED_WRITER.format(name=name, dims="bcyx", shape=SHAPE))
+    code = textwrap.dedent(
+        _KILLED_WRITER.format(name=name, dims="bcyx", shape=SHAPE, chunks=chunks)
+    )
     proc = subprocess.Popen(
         [sys.executable, "-c", code],
         cwd=cwd,
@@ -179,14 +189,24 @@ def existing_containers(tmp_path: Path) -> Iterator[Tensor]:
     yield raw
 
 
-@pytest.mark.parametrize("name", ["o.npy", "o.tif", "o.h5", "o.zarr"])
+@pytest.mark.parametrize(
+    "name, chunks",
+    [
+        ("o.npy", None),
+        ("o.tif", None),
+        ("o.tif", (1, 1, 64, 64)),  # tiled
+        ("o.h5", None),
+        ("o.zarr", None),
+        ("o.ome.zarr", (1, 1, 64, 64)),
+    ],
+)
 def test_killed_streaming_leaves_no_output_and_the_rerun_cleans_up(
-    tmp_path: Path, name: str
+    tmp_path: Path, name: str, chunks: tuple[int, ...] | None
 ) -> None:
     from bioimageio_core.errors import IncompleteOutputError
     from bioimageio_core.io.staging import OutputNotice
 
-    kill_while_writing(tmp_path, name)
+    kill_while_writing(tmp_path, name, chunks)
     assert not (tmp_path / name).exists()  # nothing that looks like a result
     (leftover,) = names_in(tmp_path)
     assert leftover.startswith(".tmp-") and leftover.endswith(name)
@@ -200,7 +220,8 @@ def test_killed_streaming_leaves_no_output_and_the_rerun_cleans_up(
     with out:
         out[...] = data
     assert names_in(tmp_path) == [name]
-    np.testing.assert_array_equal(load_tensor(tmp_path / name).data, data)
+    loaded = load_tensor(tmp_path / name, expected_axes="bcyx")
+    np.testing.assert_array_equal(loaded.data.reshape(data.shape), data)
 
 
 def test_killed_writing_into_an_existing_zarr_store_is_marked_incomplete(

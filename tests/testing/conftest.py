@@ -35,6 +35,7 @@ _RUN_MODELS = {
     "test_cli_predict_stats.py",
     "test_docs_porting.py",
     "test_cli_outputs_complete.py",
+    "test_cli_predict_containers.py",
 }
 """Test modules that run models through the test weight formats."""
 _REASON = (

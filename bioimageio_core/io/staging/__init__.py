@@ -20,7 +20,8 @@ left unreadable by a write that fails half way.
 
 A killed process cannot clean up after itself: the next write into the same folder removes the
 temporary data of writers that no longer run on this host and says so with an
-:class:`OutputNotice` warning (:func:`remove_leftovers`).
+:class:`OutputNotice` warning (:func:`remove_leftovers`). A run that resumes such an output takes
+the leftover over instead (:func:`adopt`: renamed to a temporary name of its own).
 """
 
 from bioimageio_core.io.staging._failures import (
@@ -32,6 +33,7 @@ from bioimageio_core.io.staging._failures import (
 )
 from bioimageio_core.io.staging._files import (
     Staged,
+    adopt,
     copy_file,
     preallocate,
     stage,
@@ -54,7 +56,10 @@ from bioimageio_core.io.staging._names import (
     TEMP_PREFIX,
     OutputNotice,
     TemporaryName,
+    final_path,
+    host_tag,
     is_temporary,
+    leftovers_of,
     parse_temporary_name,
     remove_leftovers,
     remove_tree,
@@ -72,13 +77,17 @@ __all__ = [
     "Staged",
     "StagedFolder",
     "TemporaryName",
+    "adopt",
     "check_complete",
     "check_not_temporary",
     "copy_file",
     "exists_error",
+    "final_path",
+    "host_tag",
     "incomplete_error",
     "incomplete_writer",
     "is_temporary",
+    "leftovers_of",
     "mark_complete",
     "mark_incomplete",
     "output_error",

@@ -21,9 +21,12 @@ from bioimageio_core.io.staging._failures import (
 )
 from bioimageio_core.io.staging._names import (
     PathLike,
+    host_tag,
+    leftovers_of,
     remove_leftovers,
     remove_path,
     temporary_path,
+    writer_is_gone,
 )
 
 
@@ -185,6 +188,34 @@ def stage(
     return Staged(
         target, path, directory=directory, overwrite=overwrite, convert_errors=convert_errors
     )
+
+
+def adopt(final: PathLike, *, directory: bool = False, overwrite: bool = True) -> Staged | None:
+    """Take over the temporary data an interrupted run left for ``final``, to resume writing it.
+
+    The newest leftover whose writer has ended (on this host), or whose writer ran on another
+    host (which cannot be checked from here: resume only once that run has stopped), is renamed
+    to a fresh temporary name of this process and returned as a :class:`Staged`; None when there
+    is none. Data that a running process on this host is writing raises
+    :class:`OutputError`.
+    """
+    target = Path(final)
+    for path, parsed in leftovers_of(target):
+        writer = f"{parsed.host}-{parsed.pid}"
+        if parsed.host == host_tag() and not writer_is_gone(writer):
+            raise OutputError(
+                f"{target} is being written by another run (process {parsed.pid})",
+                hint="wait for it to finish, or choose another output path",
+            )
+        if path.is_dir() != directory:
+            continue
+        mine = temporary_path(target)
+        try:
+            os.rename(path, mine)
+        except FileNotFoundError:
+            continue  # taken by another process meanwhile
+        return Staged(target, mine, directory=directory, overwrite=overwrite, convert_errors=True)
+    return None
 
 
 @contextmanager

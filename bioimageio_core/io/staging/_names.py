@@ -33,13 +33,14 @@ class OutputNotice(UserWarning):
     """bioimageio-run removed or replaced data that an interrupted run left incomplete."""
 
 
-def _host_tag() -> str:
+def host_tag() -> str:
+    """This host, as the short hash temporary names and writer ids carry."""
     return hashlib.sha256(socket.gethostname().encode()).hexdigest()[:6]
 
 
 def writer_id() -> str:
     """``<host>-<pid>`` of this process (the host as a short hash of its name)."""
-    return f"{_host_tag()}-{os.getpid()}"
+    return f"{host_tag()}-{os.getpid()}"
 
 
 def _name_part(name: str) -> str:
@@ -74,6 +75,38 @@ def parse_temporary_name(name: str) -> TemporaryName | None:
     return TemporaryName(m.group(1), int(m.group(2)), m.group(3))
 
 
+def leftovers_of(final: Path) -> list[tuple[Path, TemporaryName]]:
+    """The temporary data in ``final``'s folder that was (or is being) written for ``final``,
+    newest first (by modification time)."""
+    wanted = _name_part(final.name)
+    found: list[tuple[float, Path, TemporaryName]] = []
+    try:
+        entries = list(os.scandir(final.parent))
+    except OSError:
+        return []
+    for entry in entries:
+        if not entry.name.startswith(TEMP_PREFIX):
+            continue
+        parsed = parse_temporary_name(entry.name)
+        if parsed is None or parsed.name != wanted:
+            continue
+        try:
+            mtime = entry.stat(follow_symlinks=False).st_mtime
+        except OSError:
+            continue
+        found.append((mtime, Path(entry.path), parsed))
+    found.sort(key=lambda item: item[0], reverse=True)
+    return [(path, parsed) for _, path, parsed in found]
+
+
+def final_path(path: PathLike) -> Path:
+    """The output a temporary path is written for (``path`` itself when it is no temporary
+    name): what messages about the output should name."""
+    target = Path(path)
+    parsed = parse_temporary_name(target.name)
+    return target if parsed is None else target.parent / parsed.name
+
+
 def is_temporary(path: PathLike) -> bool:
     """Whether ``path`` names a temporary output (an output still or never finished)."""
     return parse_temporary_name(Path(path).name) is not None
@@ -83,7 +116,7 @@ def writer_is_gone(writer: str) -> bool:
     """Whether the process ``<host>-<pid>`` has ended; False when that cannot be known (another
     host, or a platform without the check)."""
     host, _, pid_text = writer.partition("-")
-    if host != _host_tag() or not pid_text.isdigit() or os.name != "posix":
+    if host != host_tag() or not pid_text.isdigit() or os.name != "posix":
         return False
     pid = int(pid_text)
     if pid == os.getpid():
