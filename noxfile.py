@@ -42,7 +42,7 @@ def lint(session: nox.Session) -> None:
 @nox.session
 def typecheck(session: nox.Session) -> None:
     """mypy --strict on bioimageio_core."""
-    install(session, "mypy", "types-PyYAML", "types-requests", "-e", ".[test,server]")
+    install(session, "mypy", "types-PyYAML", "types-requests", "-e", ".[test,server,distributed]")
     session.run("mypy", "bioimageio_core")
 
 

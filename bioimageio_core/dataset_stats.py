@@ -51,6 +51,10 @@ _HINT = "delete the file to compute the statistics again, or give another statis
 
 RawPredictor = Callable[["PredictionPipeline", "Sample"], "Sample"]
 """``predict(pipeline, sample)`` → the sample's raw model outputs (postprocessing skipped)."""
+StatisticsComputer = Callable[
+    ["PredictionPipeline"], tuple[dict[DatasetMeasure, MeasureValue], int, int]
+]
+"""``compute(pipeline)`` → (the values of its running dataset measures, samples, passes)."""
 
 
 @attrs.frozen
@@ -149,13 +153,15 @@ def prepare_dataset_statistics(
     *,
     predict_raw: RawPredictor | None = None,
     path: PathLike | None = None,
+    compute: StatisticsComputer | None = None,
 ) -> tuple[PredictionPipeline, DatasetStatisticsReport]:
     """A pipeline whose dataset statistics are fixed before prediction, and where they came from.
 
     Nothing to do for a model without running dataset statistics (the pipeline is returned as it
     is). Else: with ``path`` naming an existing file, the statistics are loaded from it and
     checked against the model; otherwise they are computed over ``samples()`` (see
-    :func:`compute_pipeline_dataset_statistics`) and, with ``path``, saved there.
+    :func:`compute_pipeline_dataset_statistics`; ``compute(pipeline)`` instead, when given, e.g.
+    over stored inputs without loading them) and, with ``path``, saved there.
 
     Raises:
         InputError: the file is not a statistics file of this model, or lacks a statistic the
@@ -170,9 +176,12 @@ def prepare_dataset_statistics(
         chosen = _check_values(values, pipeline, target)
         report = DatasetStatisticsReport(chosen, "loaded", n_samples, path=target)
         return pipeline.with_dataset_statistics(chosen), report
-    values, n_samples, passes = compute_pipeline_dataset_statistics(
-        pipeline, samples, predict_raw=predict_raw
-    )
+    if compute is not None:
+        values, n_samples, passes = compute(pipeline)
+    else:
+        values, n_samples, passes = compute_pipeline_dataset_statistics(
+            pipeline, samples, predict_raw=predict_raw
+        )
     if target is not None:
         save_dataset_statistics(target, pipeline.model, values, n_samples=n_samples)
     report = DatasetStatisticsReport(

@@ -123,6 +123,7 @@ class PredictionPipeline:
         running_dataset_measures: Iterable[DatasetMeasure] | None = None,
         upstreams: Sequence[Upstream] = (),
         include_upstream_outputs: bool = False,
+        axes_none_scope: Literal["dataset", "sample"] = "dataset",
     ) -> None:
         self.model = model
         self.name = model.name
@@ -147,6 +148,9 @@ class PredictionPipeline:
         self.fixed_dataset_statistics = dict(fixed_dataset_statistics or {})
         self.default_blocksize_parameter = default_blocksize_parameter
         self.default_batch_size = batch_size
+        self.axes_none_scope: Literal["dataset", "sample"] = axes_none_scope
+        """What ``axes: null`` in the processing's statistics means (see
+        :func:`create_prediction_pipeline`)."""
         self.input_paddings: dict[str, Padding] = declared_paddings(model)
         """Inputs whose description declares ``pad``, and how they are padded."""
         self.border: BorderMode = border or ("pad" if self.input_paddings else "inside")
@@ -764,6 +768,7 @@ def create_prediction_pipeline(
         running_dataset_measures=running,
         upstreams=upstreams,
         include_upstream_outputs=include_upstream_outputs,
+        axes_none_scope=axes_none_scope,
     )
 
 

@@ -16,23 +16,42 @@ all.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence, Sized
-from contextlib import AbstractContextManager, nullcontext
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence, Sized
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bioimageio_core._compat import weights_format_keyword
 from bioimageio_core.coordinates import input_metadata, output_metadata
-from bioimageio_core.dataset_stats import DatasetStatisticsReport, prepare_dataset_statistics
+from bioimageio_core.dataset_stats import (
+    DatasetStatisticsReport,
+    StatisticsComputer,
+    prepare_dataset_statistics,
+)
 from bioimageio_core.digest import AxesArg, BlockShapeArg, Inputs
 from bioimageio_core.errors import InputError
+from bioimageio_core.execution.choice import (
+    Cluster,
+    Execution,
+    input_files,
+    large,
+    stored_sample,
+)
 from bioimageio_core.execution.inprocess import ProgressCallback
+from bioimageio_core.execution.outofcore import predict_stored
 from bioimageio_core.execution.plan import Blocking
+from bioimageio_core.execution.statistics import Runner, run_here, stored_statistics
+from bioimageio_core.execution.stored import StoredSample, digest_stored
 from bioimageio_core.execution.write import FileOutputs, Outputs
 from bioimageio_core.io import ArrayMetadata, check_outputs, save_tensor
+from bioimageio_core.loading import as_model_description
 from bioimageio_core.pipeline import PredictionPipeline, create_prediction_pipeline
 from bioimageio_core.sample import Sample
 from bioimageio_core.shapes import BlocksizeParameter
+from bioimageio_core.stats import DATASET_MEASURES, DatasetMeasure, MeasureValue
+
+if TYPE_CHECKING:
+    from dask.distributed import Client
 
 PathLike = str | os.PathLike[str]
 SampleIds = str | Sequence[Hashable]
@@ -60,6 +79,10 @@ def predict(
     on_progress: ProgressCallback | None = None,
     weight_format: str | None = None,
     overwrite: bool = True,
+    out_of_core: bool | None = None,
+    resume: bool = False,
+    client: Client | None = None,
+    blocks_per_task: int | None = None,
 ) -> Sample:
     """Run ``model`` on one sample and return the output sample.
 
@@ -75,13 +98,25 @@ def predict(
     predicting blockwise. ``on_progress(done, total)`` is called after each forward call.
     Output files appear complete or not at all; ``overwrite=False`` refuses existing ones
     (:class:`~bioimageio_core.errors.OutputExistsError`) before anything runs.
+
+    Large data (see :mod:`bioimageio_core.execution.choice`): inputs stored as files are read
+    block by block and the outputs written block by block (``out_of_core``: None chooses,
+    True requires it); such a prediction returns a sample without members whose ``written``
+    names the output files. ``client``: a ``dask.distributed.Client`` whose workers run the
+    blocks (the ``distributed`` extra; outputs are zarr stores). ``resume``: continue the
+    outputs an interrupted out-of-core run left (finished chunks are kept).
+    ``blocks_per_task``: blocks of one out-of-core work unit (default: one batch).
     """
     weights_format = weights_format_keyword(weights_format, weight_format)
     blocking = Blocking(blocksize_parameter, input_block_shape, batch_size)
-    with _pipeline_for(model, devices, weights_format, batch_size) as pipeline:
+    fresh = not isinstance(model, PredictionPipeline)
+    with (
+        _pipeline_for(model, devices, weights_format, batch_size, planning=client is not None) as pipeline,
+        _execution(client, pipeline, weights_format, devices, out_of_core, resume, blocks_per_task) as execution,
+    ):  # fmt: skip
         return _predict_one(
             pipeline, inputs, sample_id, blocking, axes, outputs, save_output_path, overwrite,
-            skip_preprocessing, skip_postprocessing, on_progress,
+            skip_preprocessing, skip_postprocessing, on_progress, execution, fresh,
         )  # fmt: skip
 
 
@@ -104,6 +139,10 @@ def predict_many(
     weight_format: str | None = None,
     overwrite: bool = True,
     on_dataset_statistics: Callable[[DatasetStatisticsReport], None] | None = None,
+    out_of_core: bool | None = None,
+    resume: bool = False,
+    client: Client | None = None,
+    blocks_per_task: int | None = None,
 ) -> Iterator[Sample]:
     """Run ``model`` on every sample of ``inputs`` with one loaded model; yields output samples.
 
@@ -120,6 +159,9 @@ def predict_many(
     ``{output_id}`` for several outputs; one id given for one input needs no ``{sample_id}``);
     each sample's files appear complete once it is done
     (``overwrite=False``: existing ones are refused before the sample runs).
+    ``out_of_core``, ``resume``, ``client`` and ``blocks_per_task`` as for :func:`predict`;
+    dataset statistics of inputs stored as files are computed without loading them (on the
+    cluster's workers with ``client``).
     """
     weights_format = weights_format_keyword(weights_format, weight_format)
     one_sample = not isinstance(sample_id, str) and len(sample_id) == 1
@@ -132,7 +174,11 @@ def predict_many(
     if not isinstance(sample_id, str) and isinstance(inputs, Sized):
         _check_id_count(len(sample_id), len(inputs))
     blocking = Blocking(blocksize_parameter, input_block_shape, batch_size)
-    with _pipeline_for(model, devices, weights_format, batch_size) as loaded:
+    fresh = not isinstance(model, PredictionPipeline)
+    with (
+        _pipeline_for(model, devices, weights_format, batch_size, planning=client is not None) as loaded,
+        _execution(client, loaded, weights_format, devices, out_of_core, resume, blocks_per_task) as execution,
+    ):  # fmt: skip
         pipeline = loaded
         if loaded.running_dataset_measures:
             items = list(inputs) if iter(inputs) is inputs else inputs
@@ -147,27 +193,117 @@ def predict_many(
                 )
 
             pipeline, report = prepare_dataset_statistics(
-                loaded, samples, predict_raw=predict_raw, path=dataset_statistics_path
+                loaded,
+                samples,
+                predict_raw=predict_raw,
+                path=dataset_statistics_path,
+                compute=_stored_statistics(loaded, items, sample_id, axes, execution),
             )
             if on_dataset_statistics is not None:
                 on_dataset_statistics(report)
             inputs = items
+            fresh = False  # its dataset statistics are fixed now
         for item, sid in _with_ids(inputs, sample_id):
             yield _predict_one(
                 pipeline, item, sid, blocking, axes, None, save_output_path, overwrite,
-                skip_preprocessing, skip_postprocessing, on_progress,
+                skip_preprocessing, skip_postprocessing, on_progress, execution, fresh,
             )  # fmt: skip
 
 
 def _pipeline_for(
-    model: Any, devices: Sequence[str] | None, weights_format: str | None, batch_size: int
+    model: Any,
+    devices: Sequence[str] | None,
+    weights_format: str | None,
+    batch_size: int,
+    *,
+    planning: bool = False,
 ) -> AbstractContextManager[PredictionPipeline]:
-    """``model`` itself when it is a pipeline (left open), else a new one closed on exit."""
+    """``model`` itself when it is a pipeline (left open), else a new one closed on exit;
+    ``planning``: the model runs elsewhere (on a cluster), its weights are not loaded here."""
     if isinstance(model, PredictionPipeline):
         return nullcontext(model)
+    if planning:
+        from bioimageio_core.execution.distributed import ElsewhereAdapter
+
+        descr = as_model_description(model)
+        return create_prediction_pipeline(
+            descr,
+            weights_format=weights_format,
+            batch_size=batch_size,
+            model_adapter=ElsewhereAdapter(descr, weights_format),
+        )
     return create_prediction_pipeline(
         model, devices=devices, weights_format=weights_format, batch_size=batch_size
     )
+
+
+@contextmanager
+def _execution(
+    client: Client | None,
+    pipeline: PredictionPipeline,
+    weights_format: str | None,
+    devices: Sequence[str] | None,
+    out_of_core: bool | None,
+    resume: bool,
+    blocks_per_task: int | None,
+) -> Iterator[Execution]:
+    """How samples run; with ``client``, the model is loaded on its workers meanwhile."""
+    if client is None:
+        yield Execution(out_of_core, resume, None, blocks_per_task)
+        return
+    from bioimageio_core.execution.distributed import loaded_model, recipe_of
+
+    chosen = weights_format or (
+        pipeline.weights_format if pipeline.weights_format != "custom" else None
+    )
+    with loaded_model(client, recipe_of(pipeline, chosen, devices)) as plugin:
+        yield Execution(out_of_core, resume, Cluster(client, plugin), blocks_per_task)
+
+
+def _stored_statistics(
+    pipeline: PredictionPipeline,
+    items: Iterable[Inputs],
+    pattern: SampleIds,
+    axes: AxesArg,
+    execution: Execution,
+) -> StatisticsComputer | None:
+    """Dataset statistics over inputs that are all files, computed without loading them (on
+    the cluster with one); None when some input is no file or an output statistic is needed."""
+    if execution.out_of_core is False and execution.cluster is None:
+        return None
+    input_ids = {t.id for t in pipeline.shape.inputs}
+    if any(m.member_id not in input_ids for m in pipeline.running_dataset_measures):
+        return None
+    listed = list(_with_ids(items, pattern))
+    files = [input_files(item, [t.id for t in pipeline.shape.inputs]) for item, _ in listed]
+    if not files or any(f is None for f in files):
+        return None
+    if not execution.forced and not any(large(f) for f in files if f is not None):
+        return None  # small files are read whole, as in-memory prediction does
+
+    def compute(pp: PredictionPipeline) -> tuple[dict[DatasetMeasure, MeasureValue], int, int]:
+        samples = [
+            digest_stored(pp.shape, f, axes=axes, sample_id=sid, optional=pp.optional_inputs)
+            for f, (_, sid) in zip(files, listed, strict=True)
+            if f is not None
+        ]
+        calls: list[int] = []
+        run: Runner = run_here
+        jobs = 1
+        if execution.cluster is not None:
+            from bioimageio_core.execution.distributed import cluster_runner
+
+            run, jobs = cluster_runner(execution.cluster.client), 4 * execution.cluster.workers
+
+        def counted(function: Callable[[Any], Any], jobs_: Sequence[Any]) -> list[Any]:
+            calls.append(1)
+            return run(function, jobs_)
+
+        values = stored_statistics(samples, pp.running_dataset_measures, run=counted, jobs=jobs)
+        found = {m: v for m, v in values.items() if isinstance(m, DATASET_MEASURES)}
+        return found, len(samples), len(calls)
+
+    return compute
 
 
 def _with_ids(items: Iterable[Inputs], pattern: SampleIds) -> Iterator[tuple[Inputs, Hashable]]:
@@ -270,16 +406,40 @@ def _predict_one(
     skip_preprocessing: bool,
     skip_postprocessing: bool,
     on_progress: ProgressCallback | None,
+    execution: Execution | None = None,
+    fresh: bool = False,
 ) -> Sample:
-    """One sample: digested once, predicted, its files written (block by block where possible)."""
+    """One sample: digested once, predicted (out-of-core when chosen), its files written
+    (block by block where possible)."""
+    execution = execution or Execution()
     paths = (
         output_paths(save_output_path, sample_id, [t.id for t in pipeline.shape.outputs])
         if save_output_path is not None
         else {}
     )
-    if paths and not overwrite:
+    if paths and not overwrite and not execution.resume:
         check_outputs(paths.values(), overwrite)
+    stored = None
+    if outputs is None:
+        stored = stored_sample(
+            pipeline,
+            inputs,
+            axes=axes,
+            sample_id=sample_id,
+            paths=paths,
+            execution=execution,
+            fresh=fresh,
+            skip_preprocessing=skip_preprocessing,
+            skip_postprocessing=skip_postprocessing,
+        )
+    elif execution.forced:
+        raise InputError("out-of-core prediction writes files; 'outputs' arrays cannot be given")
     coordinates = _output_coordinates(pipeline, inputs) if paths else {}
+    if stored is not None:
+        return _predict_stored(
+            pipeline, stored, blocking, paths, coordinates, execution, overwrite,
+            skip_preprocessing, skip_postprocessing, on_progress,
+        )  # fmt: skip
     stream = (
         FileOutputs(
             paths, {t.id: t.axis_ids for t in pipeline.shape.outputs}, overwrite, coordinates
@@ -311,6 +471,38 @@ def _predict_one(
                 path, result.members[oid], overwrite=overwrite, metadata=coordinates.get(oid)
             )
     return result
+
+
+def _predict_stored(
+    pipeline: PredictionPipeline,
+    stored: StoredSample,
+    blocking: Blocking,
+    paths: Mapping[str, Path],
+    coordinates: Mapping[str, ArrayMetadata],
+    execution: Execution,
+    overwrite: bool,
+    skip_preprocessing: bool,
+    skip_postprocessing: bool,
+    on_progress: ProgressCallback | None,
+) -> Sample:
+    """An out-of-core prediction, in this process or on the cluster."""
+    options: dict[str, Any] = {
+        "overwrite": overwrite,
+        "resume": execution.resume,
+        "skip_preprocessing": skip_preprocessing,
+        "skip_postprocessing": skip_postprocessing,
+        "metadata": coordinates,
+        "on_progress": on_progress,
+        "blocks_per_task": execution.blocks_per_task,
+    }
+    if execution.cluster is None:
+        return predict_stored(pipeline, stored, blocking, paths, **options)
+    from bioimageio_core.execution.distributed import predict_distributed
+
+    cluster = execution.cluster
+    return predict_distributed(
+        cluster.client, cluster.plugin, pipeline, stored, blocking, paths, **options
+    )
 
 
 def _output_coordinates(pipeline: PredictionPipeline, inputs: Inputs) -> dict[str, ArrayMetadata]:

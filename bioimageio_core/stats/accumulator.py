@@ -173,15 +173,21 @@ class StatsAccumulator:
             state = self._moments[group]
             if state is None:
                 continue
-            with np.errstate(invalid="ignore", divide="ignore"):
-                var = nan_where_empty(state.n, state.m2 / np.where(state.n > 0, state.n, 1.0))
-            if isinstance(m, (SampleMean, DatasetMean)):
-                out[m] = wrap(nan_where_empty(state.n, state.mean), kept, m.axes)
-            elif isinstance(m, (SampleVar, DatasetVar)):
-                out[m] = wrap(var, kept, m.axes)
-            else:
-                out[m] = wrap(np.sqrt(var), kept, m.axes)
+            out[m] = moment_value(m, state, kept)
         return out
+
+
+def moment_value(measure: Measure, state: Moments, kept: tuple[str, ...]) -> MeasureValue:
+    """The value of a mean, variance or standard deviation ``measure`` from its moments (counts,
+    mean and M2 over the axes ``kept``, in that order), as :func:`compute_sample_measures` gives
+    it."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        var = nan_where_empty(state.n, state.m2 / np.where(state.n > 0, state.n, 1.0))
+    if isinstance(measure, (SampleMean, DatasetMean)):
+        return wrap(nan_where_empty(state.n, state.mean), kept, measure.axes)
+    if isinstance(measure, (SampleVar, DatasetVar)):
+        return wrap(var, kept, measure.axes)
+    return wrap(np.sqrt(var), kept, measure.axes)
 
 
 def _members_of(item: Any) -> Mapping[str, Tensor]:

@@ -49,10 +49,14 @@ _CHUNK_VALUES = 1 << 16
 the loop over chunks costs nothing."""
 
 
+def piece_step(rows: int) -> int:
+    """Values per row in one float64 piece of the reductions (see :func:`float64_chunks`)."""
+    return max(1, _CHUNK_VALUES // max(1, rows))
+
+
 def float64_chunks(flat: np.ndarray[Any, Any]) -> Iterator[np.ndarray[Any, Any]]:
     """``flat`` in float64 pieces along its last axis."""
-    rows = max(1, int(np.prod(flat.shape[:-1], dtype=np.int64)))
-    step = max(1, _CHUNK_VALUES // rows)
+    step = piece_step(int(np.prod(flat.shape[:-1], dtype=np.int64)))
     for start in range(0, flat.shape[-1], step):
         yield np.asarray(flat[..., start : start + step], dtype=np.float64)
 
