@@ -44,7 +44,6 @@ from bioimageio_core.execution.statistics import Runner, run_here, stored_statis
 from bioimageio_core.execution.stored import StoredSample, digest_stored
 from bioimageio_core.execution.write import FileOutputs, Outputs
 from bioimageio_core.io import ArrayMetadata, check_outputs, save_tensor
-from bioimageio_core.loading import as_model_description
 from bioimageio_core.pipeline import PredictionPipeline, create_prediction_pipeline
 from bioimageio_core.sample import Sample
 from bioimageio_core.shapes import BlocksizeParameter
@@ -223,15 +222,10 @@ def _pipeline_for(
     if isinstance(model, PredictionPipeline):
         return nullcontext(model)
     if planning:
-        from bioimageio_core.execution.distributed import ElsewhereAdapter
+        from bioimageio_core.execution.distributed import planning_pipeline
 
-        descr = as_model_description(model)
-        return create_prediction_pipeline(
-            descr,
-            weights_format=weights_format,
-            batch_size=batch_size,
-            model_adapter=ElsewhereAdapter(descr, weights_format),
-        )
+        pipeline: PredictionPipeline = planning_pipeline(model, weights_format, batch_size)
+        return pipeline
     return create_prediction_pipeline(
         model, devices=devices, weights_format=weights_format, batch_size=batch_size
     )

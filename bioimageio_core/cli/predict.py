@@ -10,9 +10,11 @@ and put in place once their sample is done.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -41,6 +43,7 @@ from bioimageio_core.cli.input_files import SampleFiles
 from bioimageio_core.errors import InputError
 
 if TYPE_CHECKING:
+    from bioimageio_core.pipeline import PredictionPipeline
     from bioimageio_core.spec import ModelDescr
 
 DEFAULT_OUTPUTS = "outputs/{sample_id}_{tensor_id}.npy"
@@ -67,7 +70,6 @@ def _example_inputs(descr: ModelDescr, folder: Path) -> list[str]:
 
 def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_") or "model"
-
 
 
 @main.command("predict")
@@ -126,6 +128,28 @@ def _slug(text: str) -> str:
     help="Run the model's own test inputs (copied to <model>_example/inputs); outputs go to "
     "<model>_example/outputs unless --outputs is given.",
 )
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=None,
+    metavar="N",
+    help="Predict on a local dask cluster of N worker processes (the 'distributed' extra): each "
+    "loads the model once and reads and writes its own blocks; threads per worker are chosen so "
+    "that the workers share the cores. Outputs are zarr stores (.zarr, .ome.zarr).",
+)
+@click.option(
+    "--scheduler",
+    default=None,
+    metavar="ADDRESS",
+    help="Predict on the running dask cluster at ADDRESS (tcp://host:8786; SSH, SLURM, "
+    "Kubernetes … deployments); its workers need the model's backend and the files.",
+)
+@click.option(
+    "--resume",
+    is_flag=True,
+    help="Continue the outputs an interrupted run left (zarr): blocks whose chunks are "
+    "recorded as written are skipped.",
+)
 @server_option
 @quiet_option
 @allow_remote_code_option
@@ -143,6 +167,9 @@ def predict_command(
     overwrite: bool,
     stats_path: Path | None,
     example: bool,
+    workers: int | None,
+    scheduler: str | None,
+    resume: bool,
     server: str | None,
     quiet: bool,
     debug: bool,
@@ -165,11 +192,17 @@ def predict_command(
       bioimageio-run predict rdf.yaml -i 'batch1/*.tif' --stats dataset_stats.json
       bioimageio-run predict rdf.yaml -i volume.ome.zarr -o 'pred/{sample_id}.ome.zarr'
       bioimageio-run predict rdf.yaml -i 'runs/*.h5:/raw' -o 'out/{sample_id}.zarr'
+      bioimageio-run predict rdf.yaml -i big.zarr -o pred.zarr --blocksize 8 --workers 2
+      bioimageio-run predict rdf.yaml -i big.zarr -o pred.zarr --scheduler tcp://head:8786 --resume
       bioimageio-run predict rdf.yaml --example
       bioimageio-run predict affable-shark -i 'images/*.png' -o 'out/{sample_id}.tif'
       bioimageio-run predict rdf.yaml -i 'images/*.tif' --server http://gpu-box:8000
     """
     try:
+        if workers is not None and scheduler is not None:
+            raise InputError("give --workers or --scheduler, not both")
+        if (workers is not None or scheduler is not None) and server is not None:
+            raise InputError("--server runs forward calls on a server; it does not combine with a cluster")
         descr = load_model(source)
         if example:
             if input_patterns:
@@ -196,6 +229,9 @@ def predict_command(
             stats_path,
             server=server,
             source=source,
+            workers=workers,
+            scheduler=scheduler,
+            resume=resume,
         )
     except Exception as e:
         fail(e, debug)
@@ -233,14 +269,18 @@ def _run_predict(
     *,
     server: str | None = None,
     source: str | None = None,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    resume: bool = False,
 ) -> list[Path]:
-    """Predict every sample with :func:`~bioimageio_core.prediction.predict_many`; returns the
-    files written."""
+    """Predict every sample with :func:`~bioimageio_core.prediction.predict_many` (on a dask
+    cluster with ``workers`` / ``scheduler``); returns the files written."""
     from bioimageio_core.prediction import predict_many
 
     written: list[Path] = []
     with (
-        make_pipeline(descr, weights_format, device, batch_size, server, source) as pipeline,
+        _cluster(workers, scheduler, quiet) as client,
+        _pipeline_for(descr, weights_format, device, batch_size, server, source, client) as pipeline,
         Progress(len(samples), "predicting", enabled=show_progress(quiet)) as bar,
     ):
         if not pipeline.running_dataset_measures:
@@ -259,9 +299,84 @@ def _run_predict(
             overwrite=overwrite,
             dataset_statistics_path=stats_path,
             on_dataset_statistics=lambda report: info(report.describe(), quiet),
-            on_progress=lambda done, total: bar.note(f"block {done}/{total}"),
+            on_progress=_BlockProgress(bar),
+            devices=None if device is None else [device],
+            resume=resume,
+            client=client,
         )
         for sample, result in zip(samples, results, strict=True):
-            written.extend(paths[(sample.id, oid)] for oid in result.members)
+            written.extend(paths[(sample.id, oid)] for oid in (result.written or result.members))
             bar.update()
     return written
+
+
+@contextmanager
+def _cluster(workers: int | None, scheduler: str | None, quiet: bool) -> Iterator[Any]:
+    """A dask client (a local cluster of ``workers`` started for this command, or the cluster
+    at ``scheduler``), closed afterwards; None without either."""
+    if workers is None and scheduler is None:
+        yield None
+        return
+    from bioimageio_core.execution.distributed import (
+        close_client,
+        connect,
+        dashboard_link,
+        start_local_cluster,
+        threads_per_worker,
+        worker_count,
+    )
+
+    if scheduler is not None:
+        client = connect(scheduler)
+        info(f"connected to the dask cluster at {scheduler} ({worker_count(client)} workers)", quiet)
+    else:
+        assert workers is not None
+        client = start_local_cluster(workers)
+        info(
+            f"started a local dask cluster: {workers} worker process(es), "
+            f"{threads_per_worker(workers)} thread(s) each",
+            quiet,
+        )
+    link = dashboard_link(client)
+    info(f"dask dashboard: {link}" if link else "dask dashboard: not served (install bokeh)", quiet)
+    try:
+        yield client
+    finally:
+        close_client(client, own_cluster=scheduler is None)
+
+
+def _pipeline_for(
+    descr: ModelDescr,
+    weights_format: str | None,
+    device: str | None,
+    batch_size: int,
+    server: str | None,
+    source: str | None,
+    client: Any,
+) -> PredictionPipeline:
+    """The pipeline to plan and run with; on a cluster the model is loaded by the workers."""
+    if client is None:
+        return make_pipeline(descr, weights_format, device, batch_size, server, source)
+    from bioimageio_core.execution.distributed import planning_pipeline
+
+    return planning_pipeline(descr, weights_format, batch_size)
+
+
+class _BlockProgress:
+    """Shows blocks done / total and the throughput next to the samples' bar."""
+
+    def __init__(self, bar: Progress) -> None:
+        self.bar = bar
+        self.start: float | None = None
+        self.first = 0
+
+    def __call__(self, done: int, total: int) -> None:
+        now = time.perf_counter()
+        if self.start is None or done < self.first:
+            self.start, self.first = now, done  # a new sample (or blocks skipped on resume)
+        elapsed = now - self.start
+        rate = (done - self.first) / elapsed if elapsed > 0 and done > self.first else 0.0
+        speed = f", {rate:.3g} blocks/s" if rate else ""
+        self.bar.note(f"block {done}/{total}{speed}")
+        if done == total:
+            self.start = None

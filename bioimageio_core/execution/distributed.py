@@ -25,7 +25,7 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 from dask.distributed import Client, LocalCluster, WorkerPlugin, as_completed, get_worker
@@ -49,6 +49,9 @@ from bioimageio_core.io import ArrayMetadata, OutputArray, SharedOutput
 from bioimageio_core.prefetch import usable_cores
 from bioimageio_core.sample import Sample
 from bioimageio_core.stats import MeasureValue
+
+if TYPE_CHECKING:
+    from bioimageio_core.pipeline import PredictionPipeline
 
 THREAD_ENVIRONMENT = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 """Variables that set the threads of numerical libraries in a worker (torch reads them too)."""
@@ -94,6 +97,14 @@ def connect(address: str) -> Client:
             f"cannot reach the dask scheduler at {address} ({type(e).__name__}: {e})",
             hint="check the address (tcp://host:8786) and that the scheduler runs",
         ) from None
+
+
+def close_client(client: Client, *, own_cluster: bool) -> None:
+    """Close ``client`` and, with ``own_cluster`` (one it started), its cluster."""
+    cluster = client.cluster
+    client.close()
+    if own_cluster and cluster is not None:
+        cluster.close()
 
 
 def dashboard_link(client: Client) -> str | None:
@@ -173,6 +184,23 @@ class ElsewhereAdapter(ModelAdapter):
         """Nothing is loaded here."""
 
 
+def planning_pipeline(
+    model: Any, weights_format: str | None, batch_size: int
+) -> PredictionPipeline:
+    """A pipeline of ``model`` (a description or any source) that plans predictions whose
+    forward calls run on a cluster: its weights are not loaded here."""
+    from bioimageio_core.loading import as_model_description
+    from bioimageio_core.pipeline import create_prediction_pipeline
+
+    descr = as_model_description(model)
+    return create_prediction_pipeline(
+        descr,
+        weights_format=weights_format,
+        batch_size=batch_size,
+        model_adapter=ElsewhereAdapter(descr, weights_format),
+    )
+
+
 class ModelPlugin(WorkerPlugin):
     """Loads the model once per worker and keeps what the worker's tasks share: the pipeline,
     a lock that lets one task at a time use the model, the task runners and opened outputs."""
@@ -180,9 +208,19 @@ class ModelPlugin(WorkerPlugin):
     def __init__(self, recipe: PipelineRecipe, name: str) -> None:
         self.recipe = recipe
         self.name = name
+        self._fresh()
+
+    def _fresh(self) -> None:
         self.pipeline: Any = None
         self.lock = threading.Lock()
         self._runners: dict[str, tuple[TaskRunner, dict[str, OutputArray]]] = {}
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"recipe": self.recipe, "name": self.name}  # what travels to the workers
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.recipe, self.name = state["recipe"], state["name"]
+        self._fresh()
 
     def setup(self, worker: Any) -> None:
         self.pipeline = self.recipe.create()
@@ -318,6 +356,7 @@ def predict_distributed(
         pipeline, job, paths, dtypes, overwrite=overwrite, resume=resume, metadata=metadata
     )
     key = uuid.uuid4().hex[:12]
+    futures: list[Any] = []
     try:
         shared = {oid: out.shared() for oid, out in outputs.items()}
         tasks = pending_tasks(job, outputs)
@@ -332,7 +371,7 @@ def predict_distributed(
             )
             for task in tasks
         ]  # fmt: skip
-        for future in as_completed(futures):
+        for future in as_completed(futures, loop=client.loop):
             done += future.result()
             if on_progress is not None:
                 on_progress(done, total)
@@ -340,6 +379,7 @@ def predict_distributed(
         written = {oid: out.finalize() for oid, out in outputs.items()}
     except BaseException:
         try:
+            client.cancel(futures)  # tasks not started stay so; running ones finish their chunks
             client.run(release_task, plugin_name, key)
         except Exception:
             pass
@@ -357,10 +397,12 @@ __all__ = [
     "ElsewhereAdapter",
     "ModelPlugin",
     "PipelineRecipe",
+    "close_client",
     "cluster_runner",
     "connect",
     "dashboard_link",
     "loaded_model",
+    "planning_pipeline",
     "predict_distributed",
     "probe_task",
     "recipe_of",
