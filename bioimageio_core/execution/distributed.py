@@ -53,8 +53,14 @@ from bioimageio_core.stats import MeasureValue
 if TYPE_CHECKING:
     from bioimageio_core.pipeline import PredictionPipeline
 
+CLUSTER_BATCHES_PER_TASK = 4
+"""Batches of blocks one task runs on a cluster by default (``blocks_per_task`` overrides)."""
+
 THREAD_ENVIRONMENT = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 """Variables that set the threads of numerical libraries in a worker (torch reads them too)."""
+
+WORKER_ENVIRONMENT = frozenset({"BIOIMAGEIO_ONNX_INTRA_OP_THREADS"})
+"""Settings of the worker's machine, never taken from the client's environment."""
 
 
 # --- clusters ----------------------------------------------------------------------------------
@@ -124,7 +130,8 @@ def worker_count(client: Client) -> int:
 class PipelineRecipe:
     """How a worker builds the prediction pipeline (picklable; the model description travels,
     its files are read by the worker). ``environ``: the client's ``BIOIMAGEIO_*`` settings
-    (cache, consent to run code, offline …), applied in the worker before loading."""
+    (cache, consent to run code, offline …; not the threads, :data:`WORKER_ENVIRONMENT`),
+    applied in the worker before loading."""
 
     model: Any
     weights_format: str | None
@@ -154,7 +161,11 @@ class PipelineRecipe:
 
 def recipe_of(pipeline: Any, weights_format: str | None, devices: Sequence[str] | None) -> PipelineRecipe:
     """The recipe that builds ``pipeline`` again (with its fixed dataset statistics)."""
-    environ = {k: v for k, v in os.environ.items() if k.startswith("BIOIMAGEIO_")}
+    environ = {
+        k: v
+        for k, v in os.environ.items()
+        if k.startswith("BIOIMAGEIO_") and k not in WORKER_ENVIRONMENT
+    }
     return PipelineRecipe(
         model=pipeline.model,
         weights_format=weights_format,
@@ -213,6 +224,9 @@ class ModelPlugin(WorkerPlugin):
     def _fresh(self) -> None:
         self.pipeline: Any = None
         self.lock = threading.Lock()
+        """Held around each forward call."""
+        self.setup_lock = threading.Lock()
+        """Held while a job's runner is made."""
         self._runners: dict[str, tuple[TaskRunner, dict[str, OutputArray]]] = {}
 
     def __getstate__(self) -> dict[str, Any]:
@@ -237,7 +251,7 @@ class ModelPlugin(WorkerPlugin):
         found = self._runners.get(key)
         if found is None:
             outputs = {oid: handle.open() for oid, handle in shared.items()}
-            found = (TaskRunner(self.pipeline, job, outputs), outputs)
+            found = (TaskRunner(self.pipeline, job, outputs, self.lock), outputs)
             self._runners[key] = found
         return found[0]
 
@@ -265,8 +279,9 @@ def run_task(
 ) -> int:
     """Run one task on a worker (what the scheduler runs); returns its number of blocks."""
     plugin = _plugin(plugin_name)
-    with plugin.lock:
-        return plugin.runner(key, job, shared).run(task)
+    with plugin.setup_lock:
+        runner = plugin.runner(key, job, shared)
+    return runner.run(task)  # the model is used by one task of this worker at a time
 
 
 def probe_task(plugin_name: str, job: StreamJob) -> dict[str, str]:
@@ -339,6 +354,9 @@ def predict_distributed(
     plugin ``plugin_name``) into the files ``paths``; ``pipeline`` (in this process, weights not
     needed) plans the job. Returns a sample without members whose ``written`` names the files."""
     workers = worker_count(client)
+    if blocks_per_task is None:  # a few batches per task: reading and writing overlap the model
+        batch = blocking.batch_size or pipeline.default_batch_size
+        blocks_per_task = CLUSTER_BATCHES_PER_TASK * batch
     job = prepare_job(
         pipeline,
         sample,
@@ -394,6 +412,7 @@ def predict_distributed(
 
 
 __all__ = [
+    "CLUSTER_BATCHES_PER_TASK",
     "ElsewhereAdapter",
     "ModelPlugin",
     "PipelineRecipe",

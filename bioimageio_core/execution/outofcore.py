@@ -22,23 +22,26 @@ import json
 import math
 import os
 import time
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import attrs
 import numpy as np
 
-from bioimageio_core.blocks import Block, OutputBlockMapper, SampleBlock
+from bioimageio_core.blocks import Block, OutputBlockMapper, SampleBlock, batched
 from bioimageio_core.errors import InputError, OutputError
+from bioimageio_core.execution.batch import stack
 from bioimageio_core.execution.forward import Forward
-from bioimageio_core.execution.inprocess import ProgressCallback, read_batches
+from bioimageio_core.execution.inprocess import Batch, ProgressCallback
 from bioimageio_core.execution.plan import Blocking, BlockPlan, plan
 from bioimageio_core.execution.pointwise import runs_per_block
 from bioimageio_core.execution.processing import paddings_for
 from bioimageio_core.execution.statistics import Runner, run_here, stored_statistics
 from bioimageio_core.execution.stitch import Stitcher
 from bioimageio_core.execution.stored import Array, Region, StoredSample
+from bioimageio_core.execution.write import WriteBehind
 from bioimageio_core.io import ArrayMetadata, OutputArray, open_output_array
 from bioimageio_core.io._chunks import ChunkGrid
 from bioimageio_core.ops import BoundOp, apply_ops
@@ -275,16 +278,19 @@ class StreamJob:
 
 class TaskRunner:
     """Runs tasks of one :class:`StreamJob` with a loaded pipeline, writing into ``outputs``
-    (opened output arrays by output id)."""
+    (opened output arrays by output id). ``lock``: held around each forward call (threads that
+    share one model); reading, stitching and writing run outside it."""
 
     def __init__(
         self,
         pipeline: PredictionPipeline,
         job: StreamJob,
         outputs: Mapping[str, OutputArray],
+        lock: AbstractContextManager[Any] | None = None,
     ) -> None:
         self.job = job
         self.outputs = outputs
+        self.lock = lock or nullcontext()
         self.forward: Forward = pipeline.forward
         self.adapter: ModelAdapter | None = pipeline.adapter
         self.reader = StoredReader(
@@ -307,29 +313,54 @@ class TaskRunner:
     def run(self, task: Task, on_blocks: Callable[[int], None] | None = None) -> int:
         """Predict and write the task's blocks, then record its regions as written; returns the
         number of blocks."""
+        return self.run_all([task], on_blocks)
+
+    def run_all(
+        self, tasks: Iterable[Task], on_blocks: Callable[[int], None] | None = None
+    ) -> int:
+        """:meth:`run` for each of ``tasks`` in turn. While the model runs, the next blocks are
+        read (in a background thread, when that pays) and the last ones written (in another);
+        a task's regions are recorded once its blocks are written."""
         if self.adapter is None:
             raise OutputError("the prediction pipeline was unloaded")
+        adapter = self.adapter
         policy = PrefetchPolicy()
-        batches = prefetched(
-            read_batches(self.blocks(task), self.reader, self.job.plan, self.forward.input_axes),
-            policy,
-        )
+        batches = prefetched(self._batches(tasks), policy)
+        n = 0
         try:
-            for batch, arrays, n_stacked in batches:
-                wall, cpu = time.perf_counter(), time.process_time()
-                results = self.forward(self.adapter, arrays, n_stacked, len(batch))
-                policy.observe_call(time.perf_counter() - wall, time.process_time() - cpu)
-                for sb, outputs in zip(batch, results, strict=True):
-                    for oid, (block, inner) in self.stitcher(sb, outputs).items():
-                        self.write(oid, block, inner)
-                if on_blocks is not None:
-                    on_blocks(len(batch))
+            with WriteBehind() as writer:
+                for task, last, (batch, arrays, n_stacked) in batches:
+                    with self.lock:
+                        wall, cpu = time.perf_counter(), time.process_time()
+                        results = self.forward(adapter, arrays, n_stacked, len(batch))
+                        policy.observe_call(time.perf_counter() - wall, time.process_time() - cpu)
+                    for sb, outputs in zip(batch, results, strict=True):
+                        for oid, (block, inner) in self.stitcher(sb, outputs).items():
+                            writer.submit(self.write, oid, block, inner)
+                    n += len(batch)
+                    if last:
+                        writer.submit(self.record, task)
+                    if on_blocks is not None:
+                        on_blocks(len(batch))
         finally:
             batches.close()
+        return n
+
+    def record(self, task: Task) -> None:
+        """Record the task's regions as written (after its blocks are)."""
         for oid, regions in task.regions.items():
             for region in regions:
                 self.outputs[oid].mark_done(region)
-        return len(task.blocks)
+
+    def _batches(self, tasks: Iterable[Task]) -> Iterator[tuple[Task, bool, Batch]]:
+        """Every task's batches, read lazily, each with its task and whether it is the last."""
+        plan = self.job.plan
+        for task in tasks:
+            groups = list(batched(self.blocks(task), plan.batch_size))
+            for i, batch in enumerate(groups):
+                parts = [self.reader(sb) for sb in batch]
+                arrays, n_stacked = stack(parts, self.forward.input_axes, plan.fill_to)
+                yield task, i == len(groups) - 1, (batch, arrays, n_stacked)
 
     def write(self, output_id: str, block: Block, inner: Array) -> None:
         target = self.outputs[output_id]
@@ -524,8 +555,7 @@ def predict_stored(
             if on_progress is not None:
                 on_progress(done, total)
 
-        for task in tasks:
-            runner.run(task, advance)
+        runner.run_all(tasks, advance)
         written = {oid: out.finalize() for oid, out in outputs.items()}
     except BaseException:
         for out in outputs.values():

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections import OrderedDict
 from collections.abc import Hashable, Mapping, Sequence
 from typing import Any
 
@@ -53,7 +54,7 @@ class StoredInput:
     def nbytes(self) -> int:
         return int(np.prod(self.shape, dtype=np.int64)) * np.dtype(self.dtype).itemsize
 
-    def open(self) -> OpenedArray:
+    def open(self) -> ChunkCache:
         """The file, opened for reading (shared by the threads of this process; see
         :func:`opened`)."""
         return opened(self.location, self.file_axes)
@@ -62,7 +63,7 @@ class StoredInput:
         """The data of ``region`` (one slice per model axis), in the model's axis order."""
         by_dim = dict(zip(self.dims, region, strict=True))
         file_region = tuple(by_dim.get(d, slice(0, 1)) for d in self.file_axes)
-        data = self.open().read_block(file_region)
+        data = self.open().read(file_region)
         extra = tuple(i for i, d in enumerate(self.file_axes) if d not in self.dims)
         if extra:
             data = data.squeeze(axis=extra)
@@ -90,28 +91,87 @@ class StoredSample:
         return {m: t.sizes for m, t in self.members.items()}
 
 
-_OPENED: dict[tuple[str, tuple[str, ...]], OpenedArray] = {}
+CHUNK_CACHE_BYTES = 128 * 2**20
+"""Decoded chunks a stored input keeps for the next blocks (per opened file)."""
+
+
+class ChunkCache:
+    """Reads regions of a stored array chunk by chunk, keeping the most recently decoded chunks
+    (at most ``max_bytes``): blocks overlap by their halo and cut chunks, so consecutive blocks
+    decode each chunk once instead of once per block. Thread-safe; files that are not chunked
+    (memory maps) are read directly."""
+
+    def __init__(self, array: OpenedArray, max_bytes: int = CHUNK_CACHE_BYTES) -> None:
+        self.array = array
+        self.max_bytes = max_bytes
+        self._chunks: OrderedDict[tuple[int, ...], Array] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    def read(self, region: Region) -> Array:
+        """The data of ``region`` (one slice per axis of the file) as a new array."""
+        if self.array.chunks is None:
+            return self.array.read_block(region)
+        grid = self.array.chunk_grid
+        region = self.array.region(region)
+        out = np.empty(tuple(r.stop - r.start for r in region), self.array.dtype)
+        for index in grid.touched(region):
+            chunk_region = grid.chunk_region(index)
+            data = self._chunk(index, chunk_region)
+            common = [
+                slice(max(r.start, c.start), min(r.stop, c.stop))
+                for r, c in zip(region, chunk_region, strict=True)
+            ]
+            out[tuple(slice(s.start - r.start, s.stop - r.start) for s, r in zip(common, region, strict=True))] = data[
+                tuple(slice(s.start - c.start, s.stop - c.start) for s, c in zip(common, chunk_region, strict=True))
+            ]  # fmt: skip
+        return out
+
+    def _chunk(self, index: tuple[int, ...], region: Region) -> Array:
+        with self._lock:
+            found = self._chunks.get(index)
+            if found is not None:
+                self._chunks.move_to_end(index)
+                return found
+        data = self.array.read_block(region)
+        with self._lock:
+            self._chunks[index] = data
+            self._bytes += data.nbytes
+            while self._bytes > self.max_bytes and len(self._chunks) > 1:
+                _, dropped = self._chunks.popitem(last=False)
+                self._bytes -= dropped.nbytes
+        return data
+
+    def close(self) -> None:
+        with self._lock:
+            self._chunks.clear()
+            self._bytes = 0
+        self.array.close()
+
+
+_OPENED: OrderedDict[tuple[str, tuple[str, ...]], ChunkCache] = OrderedDict()
 _LOCK = threading.Lock()
-_MAX_OPEN = 32
+_MAX_OPEN = 8
 
 
-def opened(location: str, axes: tuple[str, ...]) -> OpenedArray:
-    """``location`` opened for reading, kept open for the next reads of this process (the
-    ``_MAX_OPEN`` most recently opened stay open)."""
+def opened(location: str, axes: tuple[str, ...]) -> ChunkCache:
+    """``location`` opened for reading, kept open (with its decoded chunks) for the next reads
+    of this process (the ``_MAX_OPEN`` most recently used stay open)."""
     key = (location, axes)
     with _LOCK:
         found = _OPENED.get(key)
         if found is not None:
+            _OPENED.move_to_end(key)
             return found
-    array = open_array(location, axes)
+    cache = ChunkCache(open_array(location, axes))
     with _LOCK:
         if key in _OPENED:  # another thread opened it meanwhile
-            array.close()
+            cache.close()
             return _OPENED[key]
         while len(_OPENED) >= _MAX_OPEN:
-            _OPENED.pop(next(iter(_OPENED))).close()
-        _OPENED[key] = array
-        return array
+            _OPENED.popitem(last=False)[1].close()
+        _OPENED[key] = cache
+        return cache
 
 
 def close_stored() -> None:
@@ -184,6 +244,8 @@ def _axes_of(axes: AxesArg, tensor_id: str) -> AxesLike | None:
 
 
 __all__ = [
+    "CHUNK_CACHE_BYTES",
+    "ChunkCache",
     "StoredInput",
     "StoredSample",
     "close_stored",

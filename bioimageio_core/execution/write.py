@@ -7,6 +7,8 @@ memory.
 
 from __future__ import annotations
 
+import queue
+import threading
 from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
 from typing import Any
@@ -86,6 +88,64 @@ def _as_array(array: Any) -> Array:
     return array if isinstance(array, np.ndarray) else np.asarray(array)
 
 
+class WriteBehind:
+    """Runs writes in order in one background thread while the caller computes the next blocks.
+
+    At most ``depth`` calls wait (so at most that many blocks are held); the first error a
+    write raises is raised in the calling thread at the next :meth:`submit` or at
+    :meth:`close` (later writes are then skipped). Use it as a context manager: leaving the
+    block waits for every write (or, after an error in the block, only for the one running).
+    """
+
+    def __init__(self, depth: int = 4, name: str = "bioimageio-write") -> None:
+        self._queue: queue.Queue[tuple[Callable[..., Any], tuple[Any, ...]] | None] = (
+            queue.Queue(maxsize=depth)
+        )
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            if self._error is None:
+                function, args = item
+                try:
+                    function(*args)
+                except BaseException as e:  # raised in the calling thread
+                    self._error = e
+
+    def _raise(self) -> None:
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
+
+    def submit(self, function: Callable[..., Any], *args: Any) -> None:
+        """Queue ``function(*args)`` (blocks while ``depth`` calls wait)."""
+        self._raise()
+        self._queue.put((function, args))
+
+    def close(self) -> None:
+        """Wait for every queued write; raise the first error of any."""
+        if self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join()
+        self._raise()
+
+    def __enter__(self) -> WriteBehind:
+        return self
+
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
+        if exc is None:
+            self.close()
+            return
+        self._error = self._error or exc  # skip what is still queued
+        self._queue.put(None)
+        self._thread.join()
+
+
 STREAMED_SUFFIXES = (".npy", ".tif", ".tiff")
 """Formats :class:`FileOutputs` writes block by block (memory-mapped)."""
 
@@ -155,4 +215,5 @@ __all__ = [
     "OutputFactory",
     "OutputTargets",
     "Outputs",
+    "WriteBehind",
 ]

@@ -165,7 +165,7 @@ sys.path.insert(0, sys.argv[1])
 from bioimageio_core.prediction import predict
 
 def stop(done, total):
-    if done >= 5:
+    if done >= 10:
         os.kill(os.getpid(), signal.SIGKILL)
 
 predict(model=sys.argv[2], inputs=sys.argv[3], save_output_path=sys.argv[4],
@@ -203,7 +203,8 @@ def test_a_killed_run_is_resumed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
             on_progress=lambda done, total: progress.append((done, total)),
         )
     total = progress[-1][1]
-    assert progress[0][0] >= 4 and progress[-1] == (total, total)  # the 5th: written, not recorded
+    # writes trail the model by a few blocks (at most 4 queued): most of the 10 are recorded
+    assert progress[0][0] >= 5 and progress[-1] == (total, total)
     assert len(calls) == 1 + total - progress[0][0]  # the dtype probe and the blocks not written
     expected = predict(model=tmp_path / "rdf.yaml", inputs=x, blocksize_parameter=0)
     np.testing.assert_array_equal(load_tensor(result.written["out"]).data, expected.members["out"].data)
