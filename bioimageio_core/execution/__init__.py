@@ -13,6 +13,12 @@
 postprocessing); :mod:`~.inprocess` runs the loop in this process
 (:func:`~.inprocess.run_blocks`). Every stage is deterministic per block, so the same blocks
 give the same numbers however they are scheduled.
+
+Out-of-core (volumes larger than memory): :mod:`~.stored` (inputs read from files region by
+region), :mod:`~.statistics` (statistics in passes over segments, equal to the in-memory ones),
+:mod:`~.outofcore` (the same stages as tasks that own whole output chunks; resumable),
+:mod:`~.choice` (in memory, out-of-core, or on a cluster) and :mod:`~.distributed` (the
+dask.distributed executor; extra ``distributed``, imported only when used).
 """
 
 from bioimageio_core.execution.forward import Forward

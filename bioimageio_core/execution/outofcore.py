@@ -450,18 +450,20 @@ def prepare_job(
 def fingerprint(pipeline: PredictionPipeline, job: StreamJob, dtypes: Mapping[str, str]) -> str:
     """What identifies a streamed prediction: the model, the inputs, the blocks, the statistics
     and the outputs; a resumed run continues only an output of the same fingerprint."""
-    weights = pipeline.model.weights[pipeline.weights_format] if pipeline.weights_format in pipeline.model.weights.available_formats else None
+    formats = pipeline.model.weights.available_formats
+    weights = pipeline.model.weights[pipeline.weights_format] if pipeline.weights_format in formats else None
     stat = {
         str(m): (v.data.tolist() if isinstance(v, Tensor) else float(v))
         for m, v in sorted(job.stat.items(), key=lambda item: str(item[0]))
     }
+    inputs = {
+        m: [s.location if "://" in s.location else os.path.abspath(s.location), s.shape, s.dtype]
+        for m, s in sorted(job.sample.members.items())
+    }
     data = {
         "model": [pipeline.model.name, str(getattr(pipeline.model, "id", None))],
         "weights": [pipeline.weights_format, getattr(weights, "sha256", None)],
-        "inputs": {
-            m: [os.path.abspath(s.location) if "://" not in s.location else s.location, s.shape, s.dtype]
-            for m, s in sorted(job.sample.members.items())
-        },
+        "inputs": inputs,
         "blocks": [len(job.plan.grid), str(job.plan.grid[0].members), job.plan.batch_size],
         "stat": stat,
         "outputs": {oid: [job.layout.shapes[oid], dtypes[oid]] for oid in sorted(dtypes)},
