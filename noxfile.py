@@ -23,6 +23,7 @@ nox.options.sessions = [
     "interop",
     "tests_optional_ops",
     "tests_server",
+    "tests_distributed",
 ]
 nox.options.reuse_existing_virtualenvs = True
 nox.options.error_on_missing_interpreters = False
@@ -43,7 +44,7 @@ def lint(session: nox.Session) -> None:
 def typecheck(session: nox.Session) -> None:
     """mypy --strict on bioimageio_core, the backend plugins and the example plugin (their
     frameworks are not installed: typed as Any, see [tool.mypy] in pyproject.toml)."""
-    install(session, "mypy", "types-PyYAML", "types-requests", "-e", ".[test,server]")
+    install(session, "mypy", "types-PyYAML", "types-requests", "-e", ".[test,server,distributed]")
     session.run("mypy")
 
 
@@ -173,6 +174,24 @@ def tests_server(session: nox.Session) -> None:
         "pytest", "tests/server", "tests/remote", *session.posargs,
         env={"BIOIMAGEIO_TEST_SERVER": "required"},
     )
+
+
+@nox.session
+def tests_distributed(session: nox.Session) -> None:
+    """Out-of-core and dask.distributed prediction end to end (the `distributed` extra): local
+    clusters of 2 worker processes on small volumes."""
+    install(
+        session,
+        "-e",
+        ".[test,distributed]",
+        "-e",
+        str(ROOT / "tests" / "plugin_dists" / "numpy_models"),
+    )
+    # the distributed tests fail (instead of skipping) when the extra or the test models are missing
+    session.run(
+        "pytest", "tests/distributed", "tests/pipeline/test_outofcore.py", *session.posargs,
+        env={"BIOIMAGEIO_TEST_DISTRIBUTED": "required", "BIOIMAGEIO_TEST_PLUGIN_DISTS": "required"},
+    )  # fmt: skip
 
 
 @nox.session

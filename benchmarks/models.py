@@ -2,6 +2,7 @@
 
 * ``conv3d``: three 3x3x3 convolutions (1 → 8 → 8 → 1 channels), parameterized z/y/x sizes,
   halo 8: a stand-in for 3D models.
+* ``light3d``: two 3x3x3 convolutions (1 → 4 → 1), halo 4: out-of-core volumes of several GB.
 * ``small_conv2d``: two 3x3 convolutions (1 → 4 → 1), small parameterized blocks (16 + n*8),
   halo 4: per-block cost is tiny, so the pipeline's own per-block time dominates.
 """
@@ -143,4 +144,17 @@ def build_small_conv2d(folder: Path) -> Path:
     module = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.Conv2d(4, 1, 3, padding=1))
     return _write_model(
         folder, "small conv2d benchmark", module, ("y", "x"), 16, 8, 4, (1, 1, 32, 32)
+    )
+
+
+def build_light3d(folder: Path) -> Path:
+    """Write the ``light3d`` model into ``folder`` (two 3x3x3 convolutions, 1 → 4 → 1
+    channels, halo 4): a 3D model cheap enough for volumes of several GB on a laptop CPU."""
+    import torch
+    from torch import nn
+
+    torch.manual_seed(SEED)
+    module = nn.Sequential(nn.Conv3d(1, 4, 3, padding=1), nn.ReLU(), nn.Conv3d(4, 1, 3, padding=1))
+    return _write_model(
+        folder, "light3d benchmark", module, ("z", "y", "x"), 32, 8, 4, (1, 1, 32, 32, 32)
     )

@@ -34,7 +34,15 @@ BENCHMARKS: dict[str, str] = {
     "remote": "benchmarks.remote:remote_overhead",
     "remote_throughput": "benchmarks.remote:remote_throughput",
     "io": "benchmarks.io_blocks:io_memory",
+    "outofcore_memory": "benchmarks.large_data:outofcore_memory",
+    "outofcore_throughput": "benchmarks.large_data:outofcore_throughput",
+    "workers": "benchmarks.large_data:workers",
+    "task_overhead": "benchmarks.large_data:task_overhead",
+    "scaling": "benchmarks.large_data:scaling",
+    "large_volume": "benchmarks.large_data:large_volume",
 }
+ON_REQUEST = ("large_volume",)
+"""Benchmarks left out unless named in ``--only`` (several GB of disk and minutes of compute)."""
 
 
 def _load(target: str) -> Callable[[Config], Result]:
@@ -107,6 +115,50 @@ def render(results: list[Result], cfg: Config, total_s: float) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
+def _sections(text: str) -> tuple[str, dict[str, str]]:
+    """The text before the first section, and each section (without its heading) by title."""
+    head, *parts = text.split("\n## ")
+    sections = {}
+    for part in parts:
+        title, _, body = part.partition("\n")
+        sections[title.strip()] = body
+    return head, sections
+
+
+def _number(title: str) -> float:
+    number = title.split(".", 1)[0]
+    return float(number) if number.isdigit() else float("inf")
+
+
+def merge(old: str, new: str, titles: list[str]) -> str:
+    """``old`` with the sections of ``titles`` (and their summary rows) taken from ``new``."""
+    _, old_sections = _sections(old)
+    head, new_sections = _sections(new)
+    rows = {}
+    for text in (old_sections.get("Summary", ""), new_sections.get("Summary", "")):
+        for line in text.splitlines():
+            if line.startswith("| ") and not line.startswith(("| benchmark", "|---")):
+                title, _, rest = line[2:].partition(" | ")
+                rows[title] = rest.rstrip(" |")
+    merged = {k: v for k, v in old_sections.items() if k != "Summary"}
+    merged.update({k: v for k, v in new_sections.items() if k in titles})
+    order = sorted(merged, key=_number)
+    lines = [
+        head.rstrip(),
+        "",
+        f"(This run updated: {', '.join(titles)}; the other sections are from earlier runs.)",
+        "",
+        "## Summary",
+        "",
+        "| benchmark | result |",
+        "|---|---|",
+    ]
+    lines += [f"| {t} | {rows.get(t, '—')} |" for t in order]
+    for title in order:
+        lines += ["", f"## {title}", merged[title].rstrip("\n")]
+    return "\n".join(lines).rstrip() + "\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -125,10 +177,16 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--only",
-        default=",".join(BENCHMARKS),
-        help=f"comma-separated subset of {', '.join(BENCHMARKS)}",
+        default=",".join(k for k in BENCHMARKS if k not in ON_REQUEST),
+        help=f"comma-separated subset of {', '.join(BENCHMARKS)} (default: all but "
+        f"{', '.join(ON_REQUEST)})",
     )
     parser.add_argument("--output", type=Path, default=ROOT / "docs" / "benchmarks.md")
+    parser.add_argument(
+        "--merge",
+        action="store_true",
+        help="keep the other sections of an existing output file, replacing only those run",
+    )
     args = parser.parse_args(argv)
     only = [k.strip() for k in args.only.split(",") if k.strip()]
     unknown = [k for k in only if k not in BENCHMARKS]
@@ -146,6 +204,8 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.perf_counter()
         results = run_all(cfg, only)
         text = render(results, cfg, time.perf_counter() - t0)
+    if args.merge and args.output.exists():
+        text = merge(args.output.read_text(), text, [r.title for r in results])
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(text)
     print(f"[bench] wrote {args.output}")

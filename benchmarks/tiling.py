@@ -41,7 +41,7 @@ def _pipeline_job(
     from bioimageio_core import create_prediction_pipeline
 
     pipeline = create_prediction_pipeline(model, weights_format=weights_format, devices=["cpu"])
-    spatial = [a.id for a in pipeline.spec.inputs[0].axes if a.type == "space"]
+    spatial = [a.id for a in pipeline.shape.inputs[0].axes if a.type == "space"]
     letters = "bc" + "".join(spatial)
     block_shape = {"raw": dict(zip(spatial, block, strict=True))}
     adapter: Any = pipeline.adapter

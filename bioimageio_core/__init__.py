@@ -24,6 +24,7 @@ from bioimageio_core.errors import (
 from bioimageio_core.settings import Settings, get_settings
 
 if TYPE_CHECKING:
+    from bioimageio_core.adapter_loading import create_model_adapter
     from bioimageio_core.conversion import add_weights
     from bioimageio_core.io import load_tensor, save_tensor
     from bioimageio_core.loading import (
@@ -42,11 +43,7 @@ if TYPE_CHECKING:
         save_bioimageio_package_as_folder,
         update_hashes,
     )
-    from bioimageio_core.pipeline import (
-        PredictionPipeline,
-        create_model_adapter,
-        create_prediction_pipeline,
-    )
+    from bioimageio_core.pipeline import PredictionPipeline, create_prediction_pipeline
     from bioimageio_core.prediction import predict, predict_many
     from bioimageio_core.sample import Sample
     from bioimageio_core.stats import compute_dataset_measures
@@ -80,7 +77,7 @@ _LAZY = {
     "save_tensor": "bioimageio_core.io",
     "PredictionPipeline": "bioimageio_core.pipeline",
     "create_prediction_pipeline": "bioimageio_core.pipeline",
-    "create_model_adapter": "bioimageio_core.pipeline",
+    "create_model_adapter": "bioimageio_core.adapter_loading",
     "predict": "bioimageio_core.prediction",
     "predict_many": "bioimageio_core.prediction",
     "enable_determinism": "bioimageio_core.testing",

@@ -15,17 +15,20 @@ read when the pipeline is built; their weights are loaded the first time they ar
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
 from bioimageio_core.errors import InputError, ValidationError, loc_to_path
-from bioimageio_core.loading import upstream_source
-from bioimageio_core.pipeline import PredictionPipeline, as_model_description
-from bioimageio_core.shapes import TensorSpec, axis_specs_from_model
-from bioimageio_core.spec import ModelDescr
+from bioimageio_core.loading import as_model_description, upstream_source
+from bioimageio_core.sample import Sample
+from bioimageio_core.shapes import TensorShape, model_shape
 from bioimageio_core.spec.chaining import upstream_references
+
+if TYPE_CHECKING:
+    from bioimageio_core.pipeline import PredictionPipeline
+    from bioimageio_core.spec import ModelDescr
 
 MAX_CHAIN_LENGTH = 16
 
@@ -109,11 +112,10 @@ def resolve_upstreams(
 
 def chain_input_specs(
     model_spec: Any, upstreams: Sequence[Upstream]
-) -> tuple[list[TensorSpec], set[str]]:
+) -> tuple[list[TensorShape], set[str]]:
     """The inputs a chain takes: the downstream's, then each upstream's inputs not named yet
     (recursively); and the ids among them that may be missing (fed inputs, and inputs only
     upstreams need: whether those are needed depends on the fed inputs)."""
-
     specs = list(model_spec.inputs)
     known = {t.id for t in specs}
     maybe_missing: set[str] = set()
@@ -121,7 +123,7 @@ def chain_input_specs(
     def walk(level: Sequence[Upstream]) -> None:
         for u in level:
             maybe_missing.update(u.feeds)
-            for t in axis_specs_from_model(u.model).inputs:
+            for t in model_shape(u.model).inputs:
                 if t.id not in known:
                     specs.append(t)
                     known.add(t.id)
@@ -158,6 +160,88 @@ def chain_inputs(model: ModelDescr) -> tuple[list[str], list[str]]:
     return ids, optional
 
 
+def fed_ids(upstreams: Sequence[Upstream]) -> frozenset[str]:
+    """Ids of the inputs the ``upstreams`` (one level) feed."""
+    return frozenset(f for u in upstreams for f in u.feeds)
+
+
+def _all_feeds(upstreams: Sequence[Upstream]) -> Iterator[str]:
+    """Ids of inputs fed by upstream models, at every level of a chain."""
+    for u in upstreams:
+        yield from u.feeds
+        yield from _all_feeds(u.upstreams)
+
+
+def upstream_leaves(
+    ids: Sequence[str],
+    maybe_missing: set[str],
+    optional: Sequence[str],
+    upstreams: Sequence[Upstream],
+) -> list[str]:
+    """The inputs of a chain that one value given for a chained model can be: the required
+    ones, else those no model of the chain computes."""
+    required = [i for i in ids if i not in maybe_missing and i not in optional]
+    fed_anywhere = set(_all_feeds(upstreams))
+    return required or [i for i in ids if i not in fed_anywhere]
+
+
+def check_chain_inputs(members: Mapping[str, Any], upstreams: Sequence[Upstream]) -> None:
+    """Raise :class:`InputError` when a fed input is missing and so are inputs its upstream needs."""
+    for u in upstreams:
+        if all(f in members for f in u.feeds):
+            continue
+        fed_below = {f for v in u.upstreams for f in v.feeds}
+        missing = [
+            str(t.id)
+            for t in u.model.inputs
+            if not getattr(t, "optional", False)
+            and str(t.id) not in members
+            and str(t.id) not in fed_below
+        ]
+        if missing:
+            raise InputError(
+                f"missing input(s) {missing} of the model {u.reference!r}, which computes "
+                f"{', '.join(repr(f) for f in u.feeds)} (output_of)",
+                hint=f"give {missing}, or give {', '.join(repr(f) for f in u.feeds)} directly",
+            )
+        check_chain_inputs(members, u.upstreams)
+
+
+def run_chained(
+    pipeline: PredictionPipeline,
+    sample: Sample,
+    run_upstream: Callable[[PredictionPipeline, Sample], Sample],
+    predict_own: Callable[[Sample], Sample],
+) -> Sample:
+    """Run the upstream models whose fed inputs the digested ``sample`` lacks (each with
+    ``run_upstream(upstream pipeline, its inputs)``), then ``predict_own`` on the pipeline's own
+    inputs: the sample's other members are kept, the fed ones added (and digested for the
+    downstream model). With ``include_upstream_outputs`` the upstream outputs are returned too."""
+    members = dict(sample.members)
+    extra: dict[str, Any] = {}
+    for upstream in pipeline.upstreams:
+        if all(f in members for f in upstream.feeds):
+            continue
+        upstream_pipeline = upstream.pipeline()
+        wanted = set(upstream_pipeline.input_ids)
+        result = run_upstream(
+            upstream_pipeline,
+            Sample(members={k: v for k, v in members.items() if k in wanted}, id=sample.id),
+        )
+        for f in upstream.feeds:
+            members[f] = result.members[f]
+        extra.update(result.members)
+    own_ids = {t.id for t in pipeline.shape.inputs}
+    own = Sample(
+        members={k: v for k, v in members.items() if k in own_ids}, stat=sample.stat, id=sample.id
+    )
+    out = predict_own(pipeline.digest(own))
+    if not pipeline.include_upstream_outputs:
+        return out
+    kept = {k: v for k, v in extra.items() if k not in out.members}
+    return Sample(members={**kept, **out.members}, stat=out.stat, id=out.id)
+
+
 def _no_pipeline(upstream: Upstream) -> PredictionPipeline:  # pragma: no cover - never called
     raise AssertionError("chain_inputs reads descriptions only")
 
@@ -167,5 +251,9 @@ __all__ = [
     "Upstream",
     "chain_input_specs",
     "chain_inputs",
+    "check_chain_inputs",
+    "fed_ids",
     "resolve_upstreams",
+    "run_chained",
+    "upstream_leaves",
 ]

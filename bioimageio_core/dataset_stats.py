@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import attrs
 
 from bioimageio_core.errors import InputError
+from bioimageio_core.io.staging import write_text
 from bioimageio_core.stats import (
     DATASET_MEASURES,
     DatasetMeasure,
@@ -50,6 +51,10 @@ _HINT = "delete the file to compute the statistics again, or give another statis
 
 RawPredictor = Callable[["PredictionPipeline", "Sample"], "Sample"]
 """``predict(pipeline, sample)`` → the sample's raw model outputs (postprocessing skipped)."""
+StatisticsComputer = Callable[
+    ["PredictionPipeline"], tuple[dict[DatasetMeasure, MeasureValue], int, int]
+]
+"""``compute(pipeline)`` → (the values of its running dataset measures, samples, passes)."""
 
 
 @attrs.frozen
@@ -90,7 +95,7 @@ def compute_pipeline_dataset_statistics(
     values, the number of samples and the number of passes made over them.
     """
     wanted = pipeline.running_dataset_measures
-    inputs = {t.id for t in pipeline.spec.inputs}
+    inputs = {t.id for t in pipeline.shape.inputs}
     of_inputs = [m for m in wanted if m.member_id in inputs]
     of_outputs = [m for m in wanted if m.member_id not in inputs]
     values: dict[DatasetMeasure, MeasureValue] = {}
@@ -148,13 +153,15 @@ def prepare_dataset_statistics(
     *,
     predict_raw: RawPredictor | None = None,
     path: PathLike | None = None,
+    compute: StatisticsComputer | None = None,
 ) -> tuple[PredictionPipeline, DatasetStatisticsReport]:
     """A pipeline whose dataset statistics are fixed before prediction, and where they came from.
 
     Nothing to do for a model without running dataset statistics (the pipeline is returned as it
     is). Else: with ``path`` naming an existing file, the statistics are loaded from it and
     checked against the model; otherwise they are computed over ``samples()`` (see
-    :func:`compute_pipeline_dataset_statistics`) and, with ``path``, saved there.
+    :func:`compute_pipeline_dataset_statistics`; ``compute(pipeline)`` instead, when given, e.g.
+    over stored inputs without loading them) and, with ``path``, saved there.
 
     Raises:
         InputError: the file is not a statistics file of this model, or lacks a statistic the
@@ -169,9 +176,12 @@ def prepare_dataset_statistics(
         chosen = _check_values(values, pipeline, target)
         report = DatasetStatisticsReport(chosen, "loaded", n_samples, path=target)
         return pipeline.with_dataset_statistics(chosen), report
-    values, n_samples, passes = compute_pipeline_dataset_statistics(
-        pipeline, samples, predict_raw=predict_raw
-    )
+    if compute is not None:
+        values, n_samples, passes = compute(pipeline)
+    else:
+        values, n_samples, passes = compute_pipeline_dataset_statistics(
+            pipeline, samples, predict_raw=predict_raw
+        )
     if target is not None:
         save_dataset_statistics(target, pipeline.model, values, n_samples=n_samples)
     report = DatasetStatisticsReport(
@@ -191,8 +201,6 @@ def save_dataset_statistics(
     n_samples: int | None = None,
 ) -> Path:
     """Write dataset statistics of ``model`` as JSON (complete or not at all); returns the path."""
-    from bioimageio_core.io.staging import write_text
-
     data = {
         "format": FILE_FORMAT,
         "format_version": FILE_FORMAT_VERSION,
@@ -290,7 +298,7 @@ def _check_values(
             hint=_HINT,
         )
     for m in wanted:
-        tensor = pipeline.spec.tensor(m.member_id)
+        tensor = pipeline.shape.tensor(m.member_id)
         kept = tuple(a for a in tensor.axis_ids if m.axes is not None and a not in m.axes)
         value = values[m]
         dims = value.dims if isinstance(value, Tensor) else ()

@@ -24,9 +24,16 @@ import numpy as np
 
 from bioimageio_core import shapes
 from bioimageio_core.errors import InputError
+from bioimageio_core.io import load_tensor
 from bioimageio_core.io.axes import AxesLike, fit_to_axes, resolve_axes
 from bioimageio_core.sample import Sample
-from bioimageio_core.shapes import FixedSize, ModelSpec, ShapeError, TensorAxis, get_batch_size
+from bioimageio_core.shapes import (
+    FixedSize,
+    ModelShape,
+    TensorAxis,
+    as_input_error,
+    get_batch_size,
+)
 from bioimageio_core.tensor import Tensor
 
 PathLike: TypeAlias = "str | os.PathLike[str]"
@@ -43,12 +50,12 @@ def _quoted(names: Sequence[str]) -> str:
     return ", ".join(repr(n) for n in names) or "(none)"
 
 
-def _where(model: ModelSpec, tensor_id: str) -> str:
+def _where(model: ModelShape, tensor_id: str) -> str:
     ids = [t.id for t in model.inputs]
     return f"inputs[{ids.index(tensor_id)}] ({tensor_id!r})"
 
 
-def _as_mapping(model: ModelSpec, inputs: Inputs, required: Sequence[str]) -> dict[str, Any]:
+def _as_mapping(model: ModelShape, inputs: Inputs, required: Sequence[str]) -> dict[str, Any]:
     ids = [t.id for t in model.inputs]
     if isinstance(inputs, Sample):
         return dict(inputs.members)
@@ -85,15 +92,13 @@ def _to_tensor(
         dims = resolve_axes(value.shape, axes, source=where)
         return Tensor(value.data, dims)
     if isinstance(value, str | os.PathLike):
-        from bioimageio_core.io import load_tensor
-
         return load_tensor(value, axes, expected_axes=model_axes)
     array = value if isinstance(value, np.ndarray) else np.asarray(value)
     dims = resolve_axes(array.shape, axes, expected=model_axes, source=where)
     return Tensor(array, dims)
 
 
-def _fixed_sizes(model: ModelSpec, tensor_id: str) -> dict[str, int | None]:
+def _fixed_sizes(model: ModelShape, tensor_id: str) -> dict[str, int | None]:
     """Sizes an input must have exactly: channels and other axes that are never split or padded."""
     sizes: dict[str, int | None] = {}
     for a in model.tensor(tensor_id).axes:
@@ -103,7 +108,7 @@ def _fixed_sizes(model: ModelSpec, tensor_id: str) -> dict[str, int | None]:
 
 
 def digest_inputs(
-    model: ModelSpec,
+    model: ModelShape,
     inputs: Inputs,
     *,
     axes: AxesArg = None,
@@ -112,8 +117,8 @@ def digest_inputs(
 ) -> Sample:
     """A new :class:`Sample` of ``inputs`` in ``model``'s axis order (views; the data is not copied).
 
-    ``model`` is the :class:`~bioimageio_core.shapes.ModelSpec` of the model
-    (:func:`~bioimageio_core.shapes.axis_specs_from_model`); ``optional`` lists input ids that may
+    ``model`` is the :class:`~bioimageio_core.shapes.ModelShape` of the model
+    (:func:`~bioimageio_core.shapes.model_shape`); ``optional`` lists input ids that may
     be missing. A ``Sample`` keeps its id and a copy of its statistics.
 
     Raises:
@@ -160,16 +165,14 @@ def digest_inputs(
         _check_hard_sizes(model, tensor_id, fitted)
         members[tensor_id] = fitted
     sizes = {(m, a): s for m, t in members.items() for a, s in t.sizes.items()}
-    try:
+    with as_input_error():
         get_batch_size(sizes, model)
-    except ShapeError as e:
-        raise InputError(e.message, hint=e.hint) from None
     if isinstance(inputs, Sample):
         return Sample(members=members, stat=dict(inputs.stat), id=inputs.id)
     return Sample(members=members, id=sample_id)
 
 
-def _check_hard_sizes(model: ModelSpec, tensor_id: str, tensor: Tensor) -> None:
+def _check_hard_sizes(model: ModelShape, tensor_id: str, tensor: Tensor) -> None:
     """Sizes that neither padding nor tiling can fix: empty axes and unsplittable fixed axes."""
     where = _where(model, tensor_id)
     for a in model.tensor(tensor_id).axes:
@@ -182,7 +185,7 @@ def _check_hard_sizes(model: ModelSpec, tensor_id: str, tensor: Tensor) -> None:
             )
 
 
-def normalize_block_shape(model: ModelSpec, block_shape: BlockShapeArg) -> dict[TensorAxis, int]:
+def normalize_block_shape(model: ModelShape, block_shape: BlockShapeArg) -> dict[TensorAxis, int]:
     """``{(tensor_id, axis_id): size}`` from either block shape form; unknown names raise InputError."""
     flat: dict[TensorAxis, int] = {}
     for key, value in block_shape.items():
@@ -211,17 +214,15 @@ def normalize_block_shape(model: ModelSpec, block_shape: BlockShapeArg) -> dict[
     return flat
 
 
-def check_input_sizes(model: ModelSpec, sizes: Mapping[TensorAxis, int]) -> None:
+def check_input_sizes(model: ModelShape, sizes: Mapping[TensorAxis, int]) -> None:
     """Raise :class:`InputError` for the first input axis whose size the model does not accept.
 
     ``sizes`` must hold every input axis. The message names the tensor and axis and lists valid
     sizes, e.g. ``inputs[0] ('raw') axis 'y': size 500 is not valid, valid sizes are 64 + n*16,
     e.g. 496 or 512`` (see :func:`bioimageio_core.shapes.check_input_sizes`).
     """
-    try:
+    with as_input_error():
         shapes.check_input_sizes(model, sizes)
-    except ShapeError as e:
-        raise InputError(e.message, hint=e.hint) from None
 
 
 __all__ = [

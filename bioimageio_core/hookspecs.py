@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from bioimageio_core.io import FileLocation
     from bioimageio_core.io._format import Existing, OutputRequest, RawArray
     from bioimageio_core.settings import Settings
-    from bioimageio_core.shapes import TensorSpec
+    from bioimageio_core.shapes import TensorShape
     from bioimageio_core.spec import ModelDescr
     from bioimageio_core.stats import Measure, MeasureValue
     from bioimageio_core.tensor import Tensor
@@ -168,14 +168,16 @@ class OpSpec:
     receives ``prepared`` instead of the kwargs. None: ``apply`` gets the kwargs."""
     pointwise: bool = False
     """True when ``apply`` works element by element, or along the one axis its kwargs name in
-    ``axis`` (e.g. ``softmax`` over channels), and reads nothing but the target tensor. A
-    postprocessing step of such an op that needs no statistics may then run on each output
-    block before stitching (when blocking never splits that ``axis``), so the stitched output is
-    not held twice. False: the op always runs on the whole stitched output."""
-    input_axes: Callable[[Any, TensorSpec], TensorSpec] | None = None
+    ``axis`` (e.g. ``softmax`` over channels), and reads nothing but the target tensor and its
+    measures. A step of such an op may then run on each block instead of the whole tensor (when
+    blocking never splits that ``axis``): one that needs no statistics always (postprocessing
+    before stitching, so the stitched output is not held twice), one that needs statistics once
+    they were computed over the whole tensor beforehand (out-of-core prediction). False: the op
+    always runs on the whole tensor."""
+    input_axes: Callable[[Any, TensorShape], TensorShape] | None = None
     """For a postprocessing op that changes its tensor's shape (e.g. instance labels made from a
     model's probability and distance maps): ``input_axes(kwargs, described)`` returns the axes
-    the op reads, given the axes it produces (:class:`bioimageio_core.shapes.TensorSpec`, as the
+    the op reads, given the axes it produces (:class:`bioimageio_core.shapes.TensorShape`, as the
     description declares the output). The pipeline tiles and stitches the model's raw output with
     these axes and runs such ops on the whole stitched output. None: the op keeps the shape."""
 

@@ -22,12 +22,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from bioimageio_core.errors import InputError
-from bioimageio_core.ops import apply_ops
+from bioimageio_core.ops import BoundOp, apply_ops
 from bioimageio_core.spec.padding import ConstantPadding
 from bioimageio_core.tensor import Padding, Tensor
 
 if TYPE_CHECKING:
-    from bioimageio_core.ops import BoundOp
     from bioimageio_core.stats import Measure, MeasureValue
 
 DEFAULT_PADDING = Padding("reflect")

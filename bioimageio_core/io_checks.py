@@ -95,7 +95,7 @@ def _test_tensor_shapes(
 def _check_test_tensor_sizes(
     model: ModelDescr, stored: Mapping[str, tuple[Loc, tuple[int, ...]]]
 ) -> Iterator[Issue]:
-    spec = shapes.axis_specs_from_model(model)
+    spec = shapes.model_shape(model)
     try:
         halos = shapes.input_halos(spec)
     except shapes.ShapeError:
@@ -129,7 +129,7 @@ def _check_test_tensor_sizes(
 
 
 def _size_problem(
-    spec: shapes.ModelSpec,
+    spec: shapes.ModelShape,
     key: tuple[str, str],
     candidates: set[int],
     sizes: Mapping[tuple[str, str], int],

@@ -16,6 +16,7 @@ import yaml
 
 from bioimageio_core.errors import (
     HashMismatchError,
+    InputError,
     SettingsError,
     SourceError,
     ValidationError,
@@ -387,3 +388,23 @@ def describe_checked(checked: list[tuple[str, str]]) -> str:
 
 def _issue(loc: tuple[str | int, ...], msg: str, type_: str) -> Issue:
     return Issue(loc, msg, "error", type_)
+
+
+def as_model_description(model: Any) -> ModelDescr:
+    """``model`` if it is a ``ModelDescr``, else the model ``load_description(model)`` loads.
+
+    Referenced files are not checked here: each is fetched and checked when it is used, so a
+    model whose other weight formats are unreachable still runs.
+    """
+    from bioimageio_core.spec import ModelDescr
+
+    if isinstance(model, ModelDescr):
+        return model
+    # files are fetched (and their sha256 checked) when used: only the chosen weight format's
+    descr = load_description(model, perform_io_checks=False)
+    if not isinstance(descr, ModelDescr):
+        raise InputError(
+            f"{model!r} describes a {getattr(descr, 'type', type(descr).__name__)}, not a model",
+            hint="give the description of a model",
+        )
+    return descr

@@ -19,6 +19,10 @@ Semantics (numbers match bioimageio.core):
 * sizes that are not valid model sizes, and samples smaller than one block, are padded up and the
   outputs cropped back.
 
+The block loop runs as the stages of :mod:`bioimageio_core.execution` (plan → read → batch →
+forward → stitch → write); this module holds the model with its processing and chooses the
+stages' inputs.
+
 Improvements over the reference: blocking works for every model (0.4 descriptions are 0.5 after
 loading), statistics of input tensors that postprocessing needs (e.g. a reference tensor) are
 computed on the raw inputs, and the caller's sample is never modified.
@@ -28,60 +32,46 @@ from __future__ import annotations
 
 import copy
 import functools
-import time
-import warnings
 import weakref
-from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Hashable, Iterable, Iterator, Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
 from bioimageio_core._compat import either_keyword, weights_format_keyword
-from bioimageio_core.blocks import (
-    BorderMode,
-    OutputBlockMapper,
-    SampleBlock,
-    SupportsSetItem,
-    batched,
-    count_blocks,
-    inner_data,
-    model_sample_blocks,
-    padded_sample_block,
-    sample_block_data,
-    split_sample_shape,
+from bioimageio_core.adapter_loading import load_model_adapter
+from bioimageio_core.blocks import BorderMode
+from bioimageio_core.chain import (
+    chain_input_specs,
+    check_chain_inputs,
+    fed_ids,
+    resolve_upstreams,
+    run_chained,
+    upstream_leaves,
 )
-from bioimageio_core.digest import (
-    AxesArg,
-    BlockShapeArg,
-    Inputs,
-    check_input_sizes,
-    digest_inputs,
-    normalize_block_shape,
-)
-from bioimageio_core.errors import BioimageioError, InputError, PluginError, ServerError
-from bioimageio_core.input_padding import declared_paddings, preprocessed_paddings
-from bioimageio_core.ops import BoundOp, apply_ops, build_model_ops, required_measures
+from bioimageio_core.digest import AxesArg, BlockShapeArg, Inputs, check_input_sizes, digest_inputs
+from bioimageio_core.errors import BioimageioError, InputError
+from bioimageio_core.execution.forward import Forward
+from bioimageio_core.execution.inprocess import ProgressCallback, run_blocks
+from bioimageio_core.execution.plan import Blocking, ModelLayout, flat_sizes, plan
+from bioimageio_core.execution.pointwise import runs_per_block
+from bioimageio_core.execution.processing import paddings_for, postprocess, preprocess
+from bioimageio_core.execution.read import MemberReader
+from bioimageio_core.execution.stitch import Stitcher
+from bioimageio_core.execution.write import Outputs, OutputTargets
+from bioimageio_core.input_padding import declared_paddings
+from bioimageio_core.loading import as_model_description
+from bioimageio_core.ops import BoundOp, build_model_ops, required_measures
 from bioimageio_core.ops.processing import model_output_axes
-from bioimageio_core.prefetch import PrefetchPolicy, prefetched
 from bioimageio_core.sample import Sample
 from bioimageio_core.shapes import (
     BlocksizeParameter,
-    FixedSize,
-    ModelSpec,
-    ShapeError,
-    SizeReference,
-    TensorAxis,
-    TensorSpec,
-    axis_specs_from_model,
-    block_halos,
-    block_shape,
+    ModelShape,
+    TensorShape,
     check_batch_size,
     check_blocksize_parameter,
-    fill_data_dependent_sizes,
-    output_sizes,
-    resolve_references,
-    valid_size,
+    model_shape,
 )
 from bioimageio_core.stats import (
     DATASET_MEASURES,
@@ -97,16 +87,6 @@ if TYPE_CHECKING:
     from bioimageio_core.adapters import ModelAdapter
     from bioimageio_core.chain import Upstream
     from bioimageio_core.spec import ModelDescr
-
-Array = np.ndarray[Any, Any]
-OutputArrays = Mapping[str, SupportsSetItem]
-"""Preallocated outputs by output tensor id, each of the whole output sample's shape."""
-OutputFactory = Callable[[str, tuple[int, ...], np.dtype[Any]], SupportsSetItem]
-"""``factory(output_id, shape, dtype)`` creates an output array once the first block's output
-(after blockwise postprocessing) shows its dtype."""
-Outputs = OutputArrays | OutputFactory
-ProgressCallback = Callable[[int, int], None]
-"""``callback(blocks_done, blocks_total)``, called after every forward call."""
 
 DEFAULT_BLOCKSIZE_PARAMETER = 10
 
@@ -143,24 +123,22 @@ class PredictionPipeline:
         running_dataset_measures: Iterable[DatasetMeasure] | None = None,
         upstreams: Sequence[Upstream] = (),
         include_upstream_outputs: bool = False,
+        axes_none_scope: Literal["dataset", "sample"] = "dataset",
     ) -> None:
         self.model = model
         self.name = model.name
-        self.spec: ModelSpec = axis_specs_from_model(model)
+        self.shape: ModelShape = model_shape(model)
         """Inputs and outputs as the description declares them."""
         batch_size = check_batch_size(batch_size)
         default_blocksize_parameter = check_blocksize_parameter(
-            default_blocksize_parameter, self.spec, name="default_blocksize_parameter"
+            default_blocksize_parameter, self.shape, name="default_blocksize_parameter"
         )
-        self.io_spec: ModelSpec = ModelSpec(
-            inputs=self.spec.inputs,
-            outputs=tuple(model_output_axes(t, postprocessing) for t in self.spec.outputs),
+        self.io_shape: ModelShape = ModelShape(
+            inputs=self.shape.inputs,
+            outputs=tuple(model_output_axes(t, postprocessing) for t in self.shape.outputs),
         )
         """What the model itself takes and returns: outputs before postprocessing steps that
         change their shape (``OpSpec.input_axes``); blocks are cut and stitched with these."""
-        self._reshaped = frozenset(
-            t.id for t, d in zip(self.io_spec.outputs, self.spec.outputs, strict=True) if t != d
-        )
         self.adapter: ModelAdapter | None = adapter
         self.weights_format = weights_format
         self.preprocessing = tuple(preprocessing)
@@ -170,10 +148,20 @@ class PredictionPipeline:
         self.fixed_dataset_statistics = dict(fixed_dataset_statistics or {})
         self.default_blocksize_parameter = default_blocksize_parameter
         self.default_batch_size = batch_size
+        self.axes_none_scope: Literal["dataset", "sample"] = axes_none_scope
+        """What ``axes: null`` in the processing's statistics means (see
+        :func:`create_prediction_pipeline`)."""
         self.input_paddings: dict[str, Padding] = declared_paddings(model)
         """Inputs whose description declares ``pad``, and how they are padded."""
         self.border: BorderMode = border or ("pad" if self.input_paddings else "inside")
-        self._batching_failed = False
+        self.layout = ModelLayout(self.shape, self.io_shape, self.border)
+        """What the block planning needs to know of the model."""
+        self.forward = Forward(
+            weights_format,
+            {t.id: t.axis_ids for t in self.io_shape.inputs},
+            {t.id: t.axis_ids for t in self.io_shape.outputs},
+        )
+        """The forward stage (it remembers a model that rejects batches)."""
         self.optional_inputs = tuple(str(t.id) for t in model.inputs if getattr(t, "optional", False))
         self.upstreams: tuple[Upstream, ...] = tuple(upstreams)
         """Models whose outputs feed inputs of this one (``output_of``); see :mod:`~bioimageio_core.chain`."""
@@ -274,27 +262,26 @@ class PredictionPipeline:
         """
         if not self.upstreams:
             digested = digest_inputs(
-                self.spec, inputs, axes=axes, sample_id=sample_id, optional=self.optional_inputs
+                self.shape, inputs, axes=axes, sample_id=sample_id, optional=self.optional_inputs
             )
             if isinstance(inputs, Sample) and inputs in _PREPROCESSED:
                 _PREPROCESSED.add(digested)
             return digested
         specs, maybe_missing = self._chain_inputs
-        ids = [t.id for t in specs]
         if not isinstance(inputs, Sample | Mapping):
-            required = [i for i in ids if i not in maybe_missing and i not in self.optional_inputs]
-            fed_anywhere = set(_all_feeds(self.upstreams))
-            leaves = required or [i for i in ids if i not in fed_anywhere]
+            leaves = upstream_leaves(
+                [t.id for t in specs], maybe_missing, self.optional_inputs, self.upstreams
+            )
             if len(leaves) == 1:
                 inputs = {leaves[0]: inputs}
         sample = digest_inputs(
-            ModelSpec(inputs=tuple(specs), outputs=()),
+            ModelShape(inputs=tuple(specs), outputs=()),
             inputs,
             axes=axes,
             sample_id=sample_id,
             optional=(*self.optional_inputs, *maybe_missing),
         )
-        _check_chain_inputs(sample.members, self.upstreams)
+        check_chain_inputs(sample.members, self.upstreams)
         return sample
 
     @property
@@ -304,59 +291,16 @@ class PredictionPipeline:
         return tuple(t.id for t in self._chain_inputs[0])
 
     @functools.cached_property
-    def _chain_inputs(self) -> tuple[list[TensorSpec], set[str]]:
-        from bioimageio_core.chain import chain_input_specs
+    def _chain_inputs(self) -> tuple[list[TensorShape], set[str]]:
+        return chain_input_specs(self.shape, self.upstreams)
 
-        return chain_input_specs(self.spec, self.upstreams)
-
-    @functools.cached_property
-    def _fed_ids(self) -> frozenset[str]:
-        return frozenset(f for u in self.upstreams for f in u.feeds)
-
-    def _needs_upstream(self, sample: Inputs) -> bool:
+    def _needs_upstream(self, sample: Sample) -> bool:
         """Whether ``sample`` is not (yet) exactly this model's own inputs with every fed input."""
         if not self.upstreams:
             return False
-        members = sample.members if isinstance(sample, Sample) else sample
-        if not isinstance(members, Mapping):
-            return True
-        own = {t.id for t in self.spec.inputs}
-        return not (set(members) <= own and self._fed_ids <= set(members))
-
-    def _chained(
-        self,
-        sample: Inputs,
-        run_upstream: Callable[[PredictionPipeline, Sample], Sample],
-        predict_own: Callable[[Sample], Sample],
-    ) -> Sample:
-        """Run the upstream models whose fed inputs ``sample`` lacks, then ``predict_own`` on this
-        model's own inputs (the sample's other members are kept, the fed ones added)."""
-        digested = self.digest(sample)
-        members = dict(digested.members)
-        extra: dict[str, Tensor] = {}
-        for upstream in self.upstreams:
-            if all(f in members for f in upstream.feeds):
-                continue
-            pipeline = upstream.pipeline()
-            wanted = set(pipeline.input_ids)
-            result = run_upstream(
-                pipeline,
-                Sample(members={k: v for k, v in members.items() if k in wanted}, id=digested.id),
-            )
-            for f in upstream.feeds:
-                members[f] = result.members[f]
-            extra.update(result.members)
-        own_ids = {t.id for t in self.spec.inputs}
-        own = Sample(
-            members={k: v for k, v in members.items() if k in own_ids},
-            stat=digested.stat,
-            id=digested.id,
-        )
-        out = predict_own(self.digest(own))
-        if not self.include_upstream_outputs:
-            return out
-        kept = {k: v for k, v in extra.items() if k not in out.members}
-        return Sample(members={**kept, **out.members}, stat=out.stat, id=out.id)
+        own = {t.id for t in self.shape.inputs}
+        members = set(sample.members)
+        return not (members <= own and fed_ids(self.upstreams) <= members)
 
     def apply_preprocessing(self, sample: Inputs) -> Sample:
         """Statistics of the raw sample (updating running dataset statistics), then every
@@ -369,9 +313,10 @@ class PredictionPipeline:
         ``skip_preprocessing=True``: running its preprocessing a second time raises
         :class:`InputError`.
         """
-        if self._needs_upstream(sample):
-            return self._chained(sample, _whole, self.apply_preprocessing)
-        processed = self._preprocess(self.digest(sample))
+        digested = self.digest(sample)
+        if self._needs_upstream(digested):
+            return run_chained(self, digested, _whole, self._preprocess_marked)
+        processed = self._preprocess(digested)
         if not isinstance(sample, Sample):
             return processed
         sample.members = dict(processed.members)
@@ -387,21 +332,13 @@ class PredictionPipeline:
                 "Sample in place); preprocessing it again would normalise twice",
                 hint="pass skip_preprocessing=True when predicting a preprocessed sample",
             )
-        stat: dict[Any, Any] = dict(sample.stat)
-        measures = (*self.pre_stats.sample_measures, *self.pre_stats.dataset_measures)
-        if measures:
-            lacking = sorted({m.member_id for m in measures} - set(sample.members))
-            if lacking:
-                raise InputError(
-                    f"optional input(s) {lacking} are missing, but the model's processing needs "
-                    "their statistics",
-                    hint="give these inputs too",
-                )
-            stat.update(self.pre_stats.update_and_get_all(sample.members))
-            stat.update(self.fixed_dataset_statistics)
-        ops = [op for op in self.preprocessing if op.target.member_id in sample.members]
-        members = apply_ops(ops, sample.members, stat)
-        return Sample(members=members, stat=stat, id=sample.id)
+        return preprocess(sample, self.preprocessing, self.pre_stats, self.fixed_dataset_statistics)
+
+    def _preprocess_marked(self, sample: Sample) -> Sample:
+        """:meth:`_preprocess`, the result marked as preprocessed (see :meth:`apply_preprocessing`)."""
+        processed = self._preprocess(sample)
+        _PREPROCESSED.add(processed)
+        return processed
 
     def apply_postprocessing(self, sample: Sample) -> Sample:
         """Statistics of the raw outputs, then every postprocessing step.
@@ -418,27 +355,41 @@ class PredictionPipeline:
 
     def _postprocess(self, sample: Sample) -> Sample:
         """:meth:`apply_postprocessing` into a new sample of the output members only."""
-        outputs = {k: v for k, v in sample.members.items() if k in self._output_ids}
-        stat: dict[Any, Any] = dict(sample.stat)
-        if self.post_stats.sample_measures or self.post_stats.dataset_measures:
-            stat.update(self.post_stats.update_and_get_all(outputs))
-            stat.update(self.fixed_dataset_statistics)
-        members = apply_ops(self.postprocessing, sample.members, stat)
-        return Sample(
-            members={k: v for k, v in members.items() if k in self._output_ids}, stat=stat, id=sample.id
+        return postprocess(
+            sample,
+            self.postprocessing,
+            self.post_stats,
+            self.fixed_dataset_statistics,
+            self._output_ids,
         )
 
     @functools.cached_property
     def _output_ids(self) -> tuple[str, ...]:
-        return tuple(t.id for t in self.spec.outputs)
+        return tuple(t.id for t in self.shape.outputs)
 
     @functools.cached_property
-    def _input_axes(self) -> dict[str, tuple[str, ...]]:
-        return {t.id: t.axis_ids for t in self.spec.inputs}
+    def _reshaped(self) -> dict[str, list[str]]:
+        """Outputs whose postprocessing changes their shape, with the ids of those steps."""
+        return {
+            t.id: [
+                op.spec.id
+                for op in self.postprocessing
+                if op.target.member_id == t.id and op.spec.input_axes is not None
+            ]
+            for t, d in zip(self.io_shape.outputs, self.shape.outputs, strict=True)
+            if t != d
+        }
 
-    @functools.cached_property
-    def _output_axes(self) -> dict[str, tuple[str, ...]]:
-        return {t.id: t.axis_ids for t in self.spec.outputs}
+    def postprocessing_is_pointwise(self) -> bool:
+        """Whether postprocessing may run block by block (before stitching) with equal results.
+
+        True when no step needs statistics and every step works element by element, or along an
+        axis that blocking never splits (e.g. ``softmax`` over channels). Then the stitched
+        output is never held a second time in memory.
+        """
+        if self.post_stats.sample_measures or self.post_stats.dataset_measures:
+            return False
+        return runs_per_block(self.postprocessing, self.shape)
 
     # --- prediction -----------------------------------------------------------------------------
 
@@ -454,23 +405,65 @@ class PredictionPipeline:
         Raises:
             InputError: a size is not valid (the message lists the valid sizes).
         """
-        if self._needs_upstream(sample):
-            return self._chained(
-                sample,
-                _whole,
-                lambda own: self.predict_sample_block(
-                    own,
-                    skip_preprocessing=skip_preprocessing,
-                    skip_postprocessing=skip_postprocessing,
-                ),
-            )
         digested = self.digest(sample)
-        check_input_sizes(self._present(digested), _flat(digested.shape))
+        if self._needs_upstream(digested):
+            return run_chained(
+                self,
+                digested,
+                _whole,
+                lambda own: self._predict_block(own, skip_preprocessing, skip_postprocessing),
+            )
+        return self._predict_block(digested, skip_preprocessing, skip_postprocessing)
+
+    def _predict_block(
+        self, digested: Sample, skip_preprocessing: bool, skip_postprocessing: bool
+    ) -> Sample:
+        check_input_sizes(self.layout.present(digested.shape), flat_sizes(digested.shape))
         processed = digested if skip_preprocessing else self._preprocess(digested)
         raw = self._adapter().forward({m: t.data for m, t in processed.members.items()})
-        outputs = self._wrap_outputs(raw)
-        result = Sample(members=outputs, stat=processed.stat, id=processed.id)
+        outputs = self.forward.checked(raw)
+        result = Sample(
+            members={t.id: Tensor(outputs[t.id], t.axis_ids) for t in self.io_shape.outputs},
+            stat=processed.stat,
+            id=processed.id,
+        )
         return result if skip_postprocessing else self._postprocess(result)
+
+    def predict_sample(
+        self,
+        inputs: Inputs,
+        blocking: Blocking | None = None,
+        *,
+        axes: AxesArg = None,
+        sample_id: Hashable = None,
+        outputs: Outputs | None = None,
+        skip_preprocessing: bool = False,
+        skip_postprocessing: bool = False,
+        on_progress: ProgressCallback | None = None,
+    ) -> Sample:
+        """Predict one sample cut into blocks as ``blocking`` says (default: whole, see
+        :meth:`predict_sample_without_blocking`); the other ``predict_sample_*`` methods call it.
+
+        ``inputs`` are digested once (``axes`` as for :meth:`digest`); ``sample_id`` names the
+        sample (default: a ``Sample``'s own id, else ``"sample"``).
+        """
+        blocking = blocking or Blocking()
+        digested = self.digest(inputs, axes=axes, sample_id="sample" if sample_id is None else sample_id)
+        if digested.id is None and sample_id is not None:
+            digested.id = sample_id
+        if self._needs_upstream(digested):
+            upstream_blocking = blocking.for_upstream()
+            return run_chained(
+                self,
+                digested,
+                lambda p, s: p.predict_sample(s, upstream_blocking),
+                lambda own: self._predict(
+                    own, blocking, outputs, skip_preprocessing, skip_postprocessing, on_progress
+                ),
+            )
+        return self._predict(
+            digested, blocking, outputs, skip_preprocessing, skip_postprocessing, on_progress
+        )
 
     def predict_sample_without_blocking(
         self,
@@ -489,41 +482,13 @@ class PredictionPipeline:
         along an axis that may be tiled (space, time, batch) is tiled automatically along those
         axes only (blocks of the fixed size with the model's halo; other axes whole).
         """
-        if self._needs_upstream(sample):
-            return self._chained(
-                sample,
-                _whole,
-                lambda own: self.predict_sample_without_blocking(
-                    own,
-                    outputs=outputs,
-                    skip_preprocessing=skip_preprocessing,
-                    skip_postprocessing=skip_postprocessing,
-                    on_progress=on_progress,
-                ),
-            )
-        digested = self.digest(sample)
-        shape = digested.shape
-        sizes = _flat(shape)
-        present = self._present(digested)
-        halos = block_halos(present) if self.border == "pad" else {}
-        tiled = self._exceeding_fixed_sizes(sizes, halos)
-        if tiled:
-            blocks, n_blocks = self._tile_fixed_axes(shape, sizes, tiled, halos)
-        else:
-            try:
-                blocks = iter([padded_sample_block(present, shape, halos)])
-            except ShapeError as e:
-                raise InputError(e.message, hint=e.hint) from None
-            n_blocks = 1
-        return self._predict(
-            digested,
-            blocks,
-            n_blocks,
-            self.default_batch_size,
-            outputs,
-            skip_preprocessing,
-            skip_postprocessing,
-            on_progress,
+        return self.predict_sample(
+            sample,
+            Blocking(),
+            outputs=outputs,
+            skip_preprocessing=skip_preprocessing,
+            skip_postprocessing=skip_postprocessing,
+            on_progress=on_progress,
         )
 
     def predict_sample_with_blocking(
@@ -544,32 +509,14 @@ class PredictionPipeline:
         Blocks are never larger than needed to hold the whole axis. ``batch_size`` blocks go
         through the model per call (default: the pipeline's).
         """
-        if self._needs_upstream(sample):
-            return self._chained(
-                sample,
-                lambda p, s: p.predict_sample_with_blocking(
-                    s, ns if isinstance(ns, int) else None, batch_size
-                ),
-                lambda own: self.predict_sample_with_blocking(
-                    own,
-                    ns,
-                    batch_size,
-                    outputs=outputs,
-                    skip_preprocessing=skip_preprocessing,
-                    skip_postprocessing=skip_postprocessing,
-                    on_progress=on_progress,
-                ),
-            )
-        digested = self.digest(sample)
-        sizes = _flat(digested.shape)
-        n = (
-            self.default_blocksize_parameter
-            if ns is None
-            else check_blocksize_parameter(ns, self.spec)
-        )
-        bs = block_shape(self._present(digested), sizes, n, batch_size=1)
-        return self._predict_blocked(
-            digested, bs, batch_size, outputs, skip_preprocessing, skip_postprocessing, on_progress
+        n = self.default_blocksize_parameter if ns is None else ns
+        return self.predict_sample(
+            sample,
+            Blocking(blocksize_parameter=n, batch_size=batch_size),
+            outputs=outputs,
+            skip_preprocessing=skip_preprocessing,
+            skip_postprocessing=skip_postprocessing,
+            on_progress=on_progress,
         )
 
     def predict_sample_with_fixed_blocking(
@@ -592,286 +539,63 @@ class PredictionPipeline:
         Raises:
             InputError: a block size is not a valid model input size.
         """
-        if self._needs_upstream(sample):
-            return self._chained(
-                sample,
-                lambda p, s: p.predict_sample_with_blocking(s, None, batch_size),
-                lambda own: self.predict_sample_with_fixed_blocking(
-                    own,
-                    input_block_shape,
-                    batch_size,
-                    outputs=outputs,
-                    skip_preprocessing=skip_preprocessing,
-                    skip_postprocessing=skip_postprocessing,
-                    on_progress=on_progress,
-                ),
-            )
-        digested = self.digest(sample)
-        sizes = _flat(digested.shape)
-        given = normalize_block_shape(self.spec, input_block_shape)
-        present = self._present(digested)
-        missing = sorted({t for t, _ in given} - set(digested.members))
-        if missing:
-            raise InputError(f"input block shape given for input(s) {missing} that the sample lacks")
-        default = block_shape(present, sizes, self.default_blocksize_parameter, batch_size=1)
-        bs = {k: v for k, v in default.items() if k in given or not self._is_reference(k)}
-        bs.update(given)
-        resolved = resolve_references(present, bs, present.inputs)
-        bs.update({k: v for k, v in resolved.items() if k not in given})
-        check_input_sizes(present, bs)
-        return self._predict_blocked(
-            digested, bs, batch_size, outputs, skip_preprocessing, skip_postprocessing, on_progress
+        return self.predict_sample(
+            sample,
+            Blocking(input_block_shape=input_block_shape, batch_size=batch_size),
+            outputs=outputs,
+            skip_preprocessing=skip_preprocessing,
+            skip_postprocessing=skip_postprocessing,
+            on_progress=on_progress,
         )
-
-    # --- internals ------------------------------------------------------------------------------
-
-    def _present(self, sample: Sample) -> ModelSpec:
-        """The model spec without the optional inputs ``sample`` lacks."""
-        inputs = tuple(t for t in self.spec.inputs if t.id in sample.members)
-        return ModelSpec(inputs=inputs, outputs=self.io_spec.outputs)
-
-    def _is_reference(self, key: TensorAxis) -> bool:
-        return isinstance(self.spec.axis(key).size, SizeReference)
-
-    def _exceeding_fixed_sizes(
-        self, sizes: Mapping[TensorAxis, int], halos: Mapping[TensorAxis, int]
-    ) -> set[TensorAxis]:
-        """Input axes that may be split and are larger than the model's fixed size (with the
-        ``halos`` padded on both sides)."""
-        out: set[TensorAxis] = set()
-        for t in self.spec.inputs:
-            for a in t.axes:
-                key = (t.id, a.id)
-                s = sizes.get(key)
-                if s is None or not isinstance(a.size, FixedSize) or not a.splittable:
-                    continue
-                if s + 2 * halos.get(key, 0) > a.size.size:
-                    out.add(key)
-        return out
-
-    def _tile_fixed_axes(
-        self,
-        shape: Mapping[str, Mapping[str, int]],
-        sizes: Mapping[TensorAxis, int],
-        tiled: set[TensorAxis],
-        border_halos: Mapping[TensorAxis, int],
-    ) -> tuple[Iterator[SampleBlock], int]:
-        """Blocks that cut only the ``tiled`` axes (with halo); other axes whole, padded to valid
-        sizes (and by ``border_halos`` on both sides)."""
-        bs: dict[TensorAxis, int] = {}
-        for t in self.spec.inputs:
-            for a in t.axes:
-                key = (t.id, a.id)
-                if key not in sizes or isinstance(a.size, SizeReference):
-                    continue
-                if key in tiled and isinstance(a.size, FixedSize):
-                    bs[key] = a.size.size
-                    continue
-                wanted = sizes[key] + 2 * border_halos.get(key, 0)
-                v = valid_size(a.size, wanted)
-                bs[key] = wanted if v is None else v
-        present = ModelSpec(
-            inputs=tuple(t for t in self.spec.inputs if t.id in shape), outputs=self.io_spec.outputs
-        )
-        bs.update(resolve_references(present, bs, present.inputs))
-        halos = {
-            k: h for k, h in block_halos(self.io_spec).items() if k in tiled or k in border_halos
-        }
-        try:
-            blocks = split_sample_shape(
-                shape,
-                bs,
-                halos,
-                splittable=lambda key: self.spec.axis(key).splittable,
-                border=self.border,
-            )
-            return blocks, count_blocks(shape, bs, halos)
-        except ShapeError as e:
-            raise InputError(e.message, hint=e.hint) from None
-
-    def _predict_blocked(
-        self,
-        sample: Sample,
-        bs: dict[TensorAxis, int],
-        batch_size: int | None,
-        outputs: Outputs | None,
-        skip_preprocessing: bool,
-        skip_postprocessing: bool,
-        on_progress: ProgressCallback | None,
-    ) -> Sample:
-        shape = sample.shape
-        bs = {k: v for k, v in bs.items() if k[0] in shape}
-        try:
-            blocks = model_sample_blocks(self.io_spec, shape, bs, border=self.border)
-            n_blocks = count_blocks(shape, bs, block_halos(self.io_spec))
-        except ShapeError as e:
-            raise InputError(e.message, hint=e.hint) from None
-        b = self.default_batch_size if batch_size is None else check_batch_size(batch_size)
-        return self._predict(
-            sample, blocks, n_blocks, b, outputs, skip_preprocessing, skip_postprocessing, on_progress
-        )
-
-    def _forward(
-        self, adapter: ModelAdapter, arrays: Mapping[str, Array], n_stacked: int, n_blocks: int
-    ) -> list[Mapping[str, Array]]:
-        """Outputs of the first ``n_blocks`` of ``n_stacked`` blocks stacked on the batch axis.
-
-        One forward call; when the model rejects a batch its description allows (e.g. a graph
-        exported with batch size 1), it falls back to one call per block from then on.
-        """
-        output_axes = self._output_axes
-        if n_stacked == 1:
-            return [adapter.forward(arrays)]
-        if not self._batching_failed:
-            try:
-                raw = adapter.forward(arrays)
-            except ServerError:
-                raise  # an unreachable server or a refused token is no batch-size problem
-            except Exception as e:
-                self._batching_failed = True
-                warnings.warn(
-                    f"the {self.weights_format} model failed on a batch of {n_stacked} blocks "
-                    f"({type(e).__name__}: {e}); running one block per call instead",
-                    stacklevel=5,
-                )
-            else:
-                return [
-                    {
-                        oid: _batch_piece(np.asarray(a), output_axes[oid], i, n_stacked)
-                        for oid, a in raw.items()
-                        if oid in output_axes
-                    }
-                    for i in range(n_blocks)
-                ]
-        input_axes = self._input_axes
-        return [
-            adapter.forward(
-                {m: _batch_piece(a, input_axes[m], i, n_stacked) for m, a in arrays.items()}
-            )
-            for i in range(n_blocks)
-        ]
-
-    def _can_batch(self) -> bool:
-        """Whether blocks may be stacked along the batch axis of every input and output."""
-        for t in self.spec.inputs:
-            batch = [a for a in t.axes if a.type == "batch"]
-            if not batch or batch[0].size is not None:
-                return False
-        return all(any(a.type == "batch" for a in t.axes) for t in self.spec.outputs)
 
     def _predict(
         self,
         sample: Sample,
-        blocks: Iterator[SampleBlock],
-        n_blocks: int,
-        batch_size: int,
+        blocking: Blocking,
         outputs: Outputs | None,
         skip_preprocessing: bool,
         skip_postprocessing: bool,
         on_progress: ProgressCallback | None,
     ) -> Sample:
+        """The stages for a digested sample of this model's own inputs."""
+        block_plan = plan(
+            self.layout,
+            sample.shape,
+            blocking,
+            default_blocksize_parameter=self.default_blocksize_parameter,
+            default_batch_size=self.default_batch_size,
+        )
         adapter = self._adapter()
         processed = sample if skip_preprocessing else self._preprocess(sample)
-        members = processed.members
-        paddings = self._paddings(sample, processed.stat, skip_preprocessing)
-        out_sizes = output_sizes(self.io_spec, _flat(sample.shape))
-        if any(v is None for v in out_sizes.values()) and n_blocks > 1:
-            raise InputError(
-                "this model's outputs have data dependent sizes, so it cannot predict blockwise",
-                hint="predict without blocking (a sample the model accepts as a whole)",
-            )
-        factory: OutputFactory | None = None
-        targets: dict[str, Any] = {}
-        if callable(outputs):
-            factory = outputs
-        elif outputs is not None:
-            missing = [o for o in self._output_ids if o not in outputs]
-            if missing:
-                raise InputError(
-                    f"'outputs' lacks arrays for output(s) {missing}; give one per model output "
-                    f"({list(self._output_ids)})"
-                )
-            # outputs that postprocessing reshapes are stitched in memory first
-            targets = {k: v for k, v in outputs.items() if k not in self._reshaped}
+        paddings = paddings_for(
+            self.input_paddings,
+            sample,
+            self.preprocessing,
+            processed.stat,
+            self.shape,
+            preprocessed=not skip_preprocessing,
+        )
         post_per_block = not skip_postprocessing and self.postprocessing_is_pointwise()
         stat: dict[Any, Any] = dict(processed.stat)
-        b = batch_size if self._can_batch() else 1
-        input_axes, output_axes = self._input_axes, self._output_axes
-
-        # once a full batch ran, a short last batch is filled up with copies of its last block so
-        # that the model sees one input shape only (no retracing or re-tuning for a new shape)
-        fill_to = b if n_blocks > b else 1
-
-        def prepare(batch: list[SampleBlock]) -> tuple[list[SampleBlock], dict[str, Array], int]:
-            parts = [sample_block_data(members, sb, paddings) for sb in batch]
-            parts += [parts[-1]] * (max(fill_to, len(parts)) - len(parts))
-            if len(parts) == 1:
-                return batch, parts[0], 1
-            arrays = {
-                m: np.concatenate([p[m] for p in parts], axis=input_axes[m].index("batch"))
-                for m in parts[0]
-            }
-            return batch, arrays, len(parts)
-
-        done = 0
-        mapper: OutputBlockMapper | None = None  # built once all output sizes are known
-        policy = PrefetchPolicy()
-        batches = prefetched(map(prepare, batched(blocks, b)), policy)
-        try:
-            for batch, arrays, n_stacked in batches:
-                wall, cpu = time.perf_counter(), time.process_time()
-                results = self._forward(adapter, arrays, n_stacked, len(batch))
-                policy.observe_call(time.perf_counter() - wall, time.process_time() - cpu)
-                for sb, raw in zip(batch, results, strict=True):
-                    absent = [oid for oid in self._output_ids if oid not in raw]
-                    if absent:
-                        raise PluginError(
-                            f"the {self.weights_format} model returned no output(s) {absent} "
-                            f"(it returned {sorted(raw)})"
-                        )
-                    pieces = {oid: np.asarray(raw[oid]) for oid in self._output_ids}
-                    if any(v is None for v in out_sizes.values()):
-                        out_sizes = dict(
-                            fill_data_dependent_sizes(
-                                self.io_spec, out_sizes, {o: p.shape for o, p in pieces.items()}
-                            )
-                        )
-                    if mapper is None:
-                        mapper = OutputBlockMapper(self.io_spec, out_sizes)
-                    out_blocks = mapper(sb)
-                    # only the inner region of each output block is kept: crop before
-                    # postprocessing so that pointwise ops skip the halo
-                    pieces = {oid: self._inner(oid, p, out_blocks[oid]) for oid, p in pieces.items()}
-                    if post_per_block:
-                        pieces = {
-                            oid: t.data
-                            for oid, t in apply_ops(
-                                self.postprocessing,
-                                {oid: Tensor(p, output_axes[oid]) for oid, p in pieces.items()},
-                                stat,
-                            ).items()
-                            if oid in pieces
-                        }
-                    for oid, piece in pieces.items():
-                        if oid not in targets:
-                            shape = tuple(int(out_sizes[(oid, a)] or 0) for a in output_axes[oid])
-                            targets[oid] = (
-                                np.empty(shape, dtype=piece.dtype)
-                                if factory is None or oid in self._reshaped
-                                else factory(oid, shape, piece.dtype)
-                            )
-                        targets[oid][out_blocks[oid].inner_slices] = piece
-                done += len(batch)
-                if on_progress is not None:
-                    on_progress(done, n_blocks)
-        finally:
-            batches.close()  # stops the prefetching thread
-
-        result = Sample(
-            members={oid: _as_tensor(targets[oid], output_axes[oid]) for oid in self._output_ids},
+        stitcher = Stitcher(
+            self.io_shape,
+            block_plan.output_sizes,
+            weights_format=self.weights_format,
+            postprocessing=self.postprocessing if post_per_block else (),
             stat=stat,
-            id=sample.id,
+            reshaped=self._reshaped,
         )
+        targets = OutputTargets(outputs, self.io_shape, in_memory=self._reshaped)
+        run_blocks(
+            block_plan,
+            MemberReader(processed.members, paddings),
+            adapter,
+            self.forward,
+            stitcher,
+            targets,
+            on_progress=on_progress,
+        )
+        result = Sample(members=targets.tensors(), stat=stat, id=sample.id)
         if skip_postprocessing or post_per_block:
             return result
         post = self._postprocess(result)
@@ -879,75 +603,19 @@ class PredictionPipeline:
             return post
         for oid, tensor in post.members.items():  # write the result into the caller's arrays
             if oid in self._reshaped:
-                targets[oid] = (
+                targets.arrays[oid] = (
                     outputs(oid, tensor.shape, tensor.dtype) if callable(outputs) else outputs[oid]
                 )
-            target = targets[oid]
+            target = targets.arrays[oid]
             if tensor.data is not target:
                 target[...] = tensor.data
         return Sample(
-            members={oid: _as_tensor(targets[oid], output_axes[oid]) for oid in self._output_ids},
+            members={
+                t.id: Tensor(_as_array(targets.arrays[t.id]), t.axis_ids) for t in self.shape.outputs
+            },
             stat=post.stat,
             id=post.id,
         )
-
-    def _inner(self, output_id: str, data: Array, block: Any) -> Array:
-        """The inner region of a raw output block; a clear error when the shape is wrong."""
-        try:
-            return inner_data(data, block)
-        except ShapeError as e:
-            reason = ""
-            if output_id in self._reshaped:
-                steps = [
-                    op.spec.id
-                    for op in self.postprocessing
-                    if op.target.member_id == output_id and op.spec.input_axes is not None
-                ]
-                reason = f" (the input of its postprocessing {', '.join(steps)})"
-            raise PluginError(
-                f"the {self.weights_format} model returned output {output_id!r} with shape "
-                f"{tuple(data.shape)}, expected {block.shape}{reason}: {e.message}",
-                hint="check the output's axes in the description (and the kwargs of its "
-                "postprocessing) against what the model returns",
-            ) from None
-
-    def _paddings(
-        self, raw: Sample, stat: Mapping[Any, Any], skip_preprocessing: bool
-    ) -> dict[str, Padding]:
-        """How each input is padded for this sample (constant values in preprocessed units)."""
-        if skip_preprocessing or not any(
-            p.mode == "constant" for p in self.input_paddings.values()
-        ):
-            return dict(self.input_paddings)
-        return preprocessed_paddings(
-            self.input_paddings,
-            raw.members,
-            self.preprocessing,
-            stat,
-            {t.id: tuple(a.type for a in t.axes) for t in self.spec.inputs},
-        )
-
-    def postprocessing_is_pointwise(self) -> bool:
-        """Whether postprocessing may run block by block (before stitching) with equal results.
-
-        True when no step needs statistics and every step works element by element, or along an
-        axis that blocking never splits (e.g. ``softmax`` over channels). Then the stitched
-        output is never held a second time in memory.
-        """
-        if self.post_stats.sample_measures or self.post_stats.dataset_measures:
-            return False
-        for op in self.postprocessing:
-            if not op.spec.pointwise or op.required_measures:
-                return False
-            axis = getattr(op.kwargs, "axis", None)
-            if axis is not None:
-                tensor = self.spec.tensor(op.target.member_id)
-                if str(axis) not in tensor.axis_ids or tensor.axis(str(axis)).splittable:
-                    return False
-        return True
-
-    def _wrap_outputs(self, raw: Mapping[str, Array]) -> dict[str, Tensor]:
-        return {t.id: Tensor(np.asarray(raw[t.id]), t.axis_ids) for t in self.io_spec.outputs}
 
 
 # --- helpers ------------------------------------------------------------------------------------
@@ -965,56 +633,12 @@ def _with_fixed(calculator: StatsCalculator, fixed: Mapping[Measure, MeasureValu
     return StatsCalculator(measures, fixed=given)  # type: ignore[arg-type]
 
 
-def _all_feeds(upstreams: Sequence[Upstream]) -> Iterator[str]:
-    """Ids of inputs fed by upstream models, at every level of a chain."""
-    for u in upstreams:
-        yield from u.feeds
-        yield from _all_feeds(u.upstreams)
-
-
 def _whole(pipeline: PredictionPipeline, sample: Sample) -> Sample:
     return pipeline.predict_sample_without_blocking(sample)
 
 
-def _check_chain_inputs(members: Mapping[str, Any], upstreams: Sequence[Upstream]) -> None:
-    """Raise :class:`InputError` when a fed input is missing and so are inputs its upstream needs."""
-    for u in upstreams:
-        if all(f in members for f in u.feeds):
-            continue
-        fed_below = {f for v in u.upstreams for f in v.feeds}
-        missing = [
-            str(t.id)
-            for t in u.model.inputs
-            if not getattr(t, "optional", False)
-            and str(t.id) not in members
-            and str(t.id) not in fed_below
-        ]
-        if missing:
-            raise InputError(
-                f"missing input(s) {missing} of the model {u.reference!r}, which computes "
-                f"{', '.join(repr(f) for f in u.feeds)} (output_of)",
-                hint=f"give {missing}, or give {', '.join(repr(f) for f in u.feeds)} directly",
-            )
-        _check_chain_inputs(members, u.upstreams)
-
-
-def _flat(shape: Mapping[str, Mapping[str, int]]) -> dict[TensorAxis, int]:
-    return {(m, a): s for m, axes in shape.items() for a, s in axes.items()}
-
-
-def _batch_piece(data: Array, axes: tuple[str, ...], i: int, n: int) -> Array:
-    """The part of a batched output that belongs to block ``i`` of ``n``."""
-    if n == 1:
-        return data
-    axis = axes.index("batch")
-    step = data.shape[axis] // n
-    index: list[slice] = [slice(None)] * data.ndim
-    index[axis] = slice(i * step, (i + 1) * step)
-    return data[tuple(index)]
-
-
-def _as_tensor(array: Any, axes: tuple[str, ...]) -> Tensor:
-    return Tensor(array if isinstance(array, np.ndarray) else np.asarray(array), axes)
+def _as_array(array: Any) -> np.ndarray[Any, Any]:
+    return array if isinstance(array, np.ndarray) else np.asarray(array)
 
 
 # --- creation -----------------------------------------------------------------------------------
@@ -1077,7 +701,7 @@ def create_prediction_pipeline(
     )
     keep_updating_dataset_statistics = bool(keep_updating)
     descr = as_model_description(model)
-    spec = axis_specs_from_model(descr)
+    spec = model_shape(descr)
     default_blocksize_parameter = check_blocksize_parameter(
         default_blocksize_parameter, spec, name="default_blocksize_parameter"
     )
@@ -1107,8 +731,6 @@ def create_prediction_pipeline(
             if m not in fixed
         )
     )
-    from bioimageio_core.chain import resolve_upstreams
-
     def upstream_pipeline(upstream: Upstream) -> PredictionPipeline:
         formats = upstream.model.weights.available_formats
         return create_prediction_pipeline(
@@ -1146,29 +768,8 @@ def create_prediction_pipeline(
         running_dataset_measures=running,
         upstreams=upstreams,
         include_upstream_outputs=include_upstream_outputs,
+        axes_none_scope=axes_none_scope,
     )
-
-
-def as_model_description(model: Any) -> ModelDescr:
-    """``model`` if it is a ``ModelDescr``, else the model ``load_description(model)`` loads.
-
-    Referenced files are not checked here: each is fetched and checked when it is used, so a
-    model whose other weight formats are unreachable still runs.
-    """
-    from bioimageio_core.spec import ModelDescr
-
-    if isinstance(model, ModelDescr):
-        return model
-    from bioimageio_core.loading import load_description
-
-    # files are fetched (and their sha256 checked) when used: only the chosen weight format's
-    descr = load_description(model, perform_io_checks=False)
-    if not isinstance(descr, ModelDescr):
-        raise InputError(
-            f"{model!r} describes a {getattr(descr, 'type', type(descr).__name__)}, not a model",
-            hint="give the description of a model",
-        )
-    return descr
 
 
 def _stats_calculator(
@@ -1194,157 +795,8 @@ def _stats_calculator(
     return calculator
 
 
-def create_model_adapter(
-    model_description: Any,
-    *,
-    devices: Sequence[str] | None = None,
-    weights_format: str | None = None,
-    weight_format_priority_order: Sequence[str] | None = None,
-    weight_format: str | None = None,
-) -> ModelAdapter:
-    """Load the model for inference with its best usable weight format (or ``weights_format``).
-
-    ``model_description``: a model description or any source ``load_description`` accepts.
-    ``weight_format_priority_order``: formats to try in this order (the first that loads
-    wins) instead of the plugins' priorities. Returns the adapter: ``forward({input id: array})``
-    gives ``{output id: array}``; ``unload()`` frees it. :func:`load_model_adapter` also says
-    which format was chosen.
-
-    Raises:
-        UnsupportedWeightFormatError: no weight format the model provides can run here.
-        CodeRefusedError: the chosen format (or the only one tried) would run code that is not
-            allowed (:mod:`bioimageio_core.consent`).
-        PluginError: loading failed (for every format tried).
-    """
-    descr = as_model_description(model_description)
-    weights_format = weights_format_keyword(weights_format, weight_format)
-    if weights_format is not None or not weight_format_priority_order:
-        return load_model_adapter(descr, weights_format=weights_format, devices=devices)[0]
-    present = [f for f in weight_format_priority_order if f in descr.weights.available_formats]
-    if not present:
-        from bioimageio_core.errors import UnsupportedWeightFormatError
-
-        raise UnsupportedWeightFormatError(
-            f"the model has none of the weight formats {list(weight_format_priority_order)} "
-            f"(it has {list(descr.weights.available_formats)})"
-        )
-    from bioimageio_core.errors import CodeRefusedError
-
-    failures: list[str] = []
-    refusals: list[CodeRefusedError] = []
-    for wf in present:
-        try:
-            return load_model_adapter(descr, weights_format=wf, devices=devices)[0]
-        except CodeRefusedError as e:  # the next format may need no code
-            refusals.append(e)
-            failures.append(f"{wf}: {type(e).__name__}: {e.message}")
-        except PluginError as e:
-            failures.append(f"{wf}: {e.message}")
-    if len(failures) == len(refusals) == 1:
-        raise refusals[0]
-    detail = "\n    ".join(failures)
-    raise PluginError(
-        f"could not load the model with any weight format:\n    {detail}",
-        hint=refusals[0].hint if refusals else None,
-    )
-
-
-def load_model_adapter(
-    descr: ModelDescr,
-    *,
-    weights_format: str | None = None,
-    devices: Sequence[str] | None = None,
-    server: str | None = None,
-    source: object = None,
-) -> tuple[ModelAdapter, str]:
-    """Load the model with the chosen (or best usable) weight format; returns adapter and format.
-
-    Without ``weights_format``, a format whose loading fails is reported and the next usable one
-    is tried; so is a format whose code is refused (a model with ``torchscript`` next to a remote
-    ``pytorch_state_dict`` runs the ``torchscript`` weights). With ``server`` (a URL), the server
-    loads the model and the ``remote`` adapter sends it each forward call; ``source`` is what
-    the user named the model by (a URL or id is fetched by the server, anything else is
-    uploaded).
-
-    Raises:
-        UnsupportedWeightFormatError: no weight format the model provides can run here (or on
-            the server).
-        CodeRefusedError: the chosen format (or the only one tried) would run code that is not
-            allowed (:mod:`bioimageio_core.consent`); not wrapped.
-        PluginError: loading failed (for every format tried).
-        ServerError: the server cannot be reached or refused the request.
-    """
-    if server is not None:
-        from bioimageio_core.remote import create_remote_adapter
-
-        remote = create_remote_adapter(
-            descr, server, weights_format=weights_format, devices=devices, source=source
-        )
-        return remote, remote.weights_format
-    from bioimageio_core.adapters import AdapterRequest
-    from bioimageio_core.errors import CodeRefusedError, UnsupportedWeightFormatError
-    from bioimageio_core.plugins import choose_weight_format
-    from bioimageio_core.settings import get_settings
-    from bioimageio_core.sources import open_file, root_of
-    from bioimageio_core.spec import UnknownWeightsDescr, structure
-
-    root = root_of(descr)
-    present = list(descr.weights.available_formats)
-    failures: dict[str, str] = {}
-    refusals: list[CodeRefusedError] = []
-    while True:
-        remaining = [f for f in present if f not in failures]
-        try:
-            if not remaining:
-                raise UnsupportedWeightFormatError("no weight format left to try")
-            wf = choose_weight_format(remaining, weights_format)
-        except UnsupportedWeightFormatError as e:
-            if not failures:
-                raise
-            if len(failures) == len(refusals) == 1:
-                raise refusals[0] from None
-            detail = "\n    ".join(f"{k}: {v}" for k, v in failures.items())
-            raise PluginError(
-                f"could not load the model with any weight format:\n    {detail}",
-                hint=refusals[0].hint if refusals else e.hint,
-            ) from None
-        entry = descr.weights[wf.name]
-        try:
-            if isinstance(entry, UnknownWeightsDescr):
-                entry = structure(dict(entry.raw), wf.entry_class)
-            request = AdapterRequest(
-                model=descr,
-                weights_format=wf.name,
-                weights=entry,
-                devices=None if devices is None else tuple(devices),
-                open_file=lambda ref, sha: open_file(root, ref, sha),
-                settings=get_settings(),
-            )
-            return wf.create_adapter(request), wf.name
-        except CodeRefusedError as e:
-            # another format may need no code; if none can run, the refusal is what to act on
-            if weights_format is not None:
-                raise
-            refusals.append(e)
-            failures[wf.name] = f"{type(e).__name__}: {e.message}"
-        except Exception as e:
-            message = f"{type(e).__name__}: {e}"
-            if weights_format is not None:
-                raise PluginError(
-                    f"could not load the {wf.name} weights: {message}", loc=("weights", wf.name)
-                ) from e
-            failures[wf.name] = message
-
-
 __all__ = [
     "DEFAULT_BLOCKSIZE_PARAMETER",
-    "OutputArrays",
-    "OutputFactory",
-    "Outputs",
     "PredictionPipeline",
-    "ProgressCallback",
-    "as_model_description",
-    "create_model_adapter",
     "create_prediction_pipeline",
-    "load_model_adapter",
 ]

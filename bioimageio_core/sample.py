@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Hashable, Mapping
+from pathlib import Path
 from typing import Any
 
 import attrs
@@ -18,17 +19,24 @@ def _stat(stat: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
     return dict(stat)
 
 
+def _written(written: Mapping[str, Path]) -> dict[str, Path]:
+    return dict(written)
+
+
 @attrs.define(eq=False)
 class Sample:
     """Tensors by member (tensor) id, the statistics computed on them, and a sample id.
 
     ``stat`` is a plain mutable dict keyed by hashable measure objects (filled by the statistics
-    module); ``members`` may be replaced as processing steps run.
+    module); ``members`` may be replaced as processing steps run. ``written``: the files members
+    were written to without being held here (outputs of an out-of-core prediction, by member
+    id; read them with :func:`bioimageio_core.io.open_array`).
     """
 
     members: dict[str, Tensor] = attrs.field(converter=_members)
     stat: dict[Hashable, Any] = attrs.field(factory=dict, converter=_stat)
     id: Hashable = None
+    written: dict[str, Path] = attrs.field(factory=dict, converter=_written, kw_only=True)
 
     @property
     def shape(self) -> dict[str, dict[str, int]]:

@@ -38,7 +38,7 @@ from bioimageio_core.summary import ValidationDetail, ValidationSummary
 if TYPE_CHECKING:
     from bioimageio_core.pipeline import PredictionPipeline
     from bioimageio_core.remote import ServerInfo
-    from bioimageio_core.shapes import ModelSpec
+    from bioimageio_core.shapes import ModelShape
     from bioimageio_core.sources import Root, Source
     from bioimageio_core.spec import InputTensorDescr, ModelDescr, OutputTensorDescr
     from bioimageio_core.tensor import Tensor
@@ -836,7 +836,7 @@ class _ModelTest:
     ) -> None:
         from bioimageio_core.shapes import ShapeError, input_sizes
 
-        spec = pipeline.spec
+        spec = pipeline.shape
         seen: set[tuple[tuple[tuple[str, str], int], ...]] = set()
         for batch, n in size_cases(spec):
             try:
@@ -858,7 +858,7 @@ class _ModelTest:
         batch: int,
         n: int,
     ) -> ValidationDetail:
-        spec = pipeline.spec
+        spec = pipeline.shape
         text = "; ".join(
             f"{t.id} "
             + " ".join(f"{a.id}={sizes[(t.id, a.id)]}" for a in t.axes if (t.id, a.id) in sizes)
@@ -892,7 +892,7 @@ def _our_warnings(caught: Sequence[warnings.WarningMessage]) -> list[str]:
 
 
 def check_output_sizes(
-    spec: ModelSpec,
+    spec: ModelShape,
     input_sizes: Mapping[tuple[str, str], int],
     outputs: Mapping[str, Mapping[str, int]],
     batch_size: int | None = None,

@@ -12,12 +12,12 @@ import numpy as np
 from hypothesis import strategies as st
 
 from bioimageio_core.shapes import (
-    AxisSpec,
+    AxisShape,
     FixedSize,
-    ModelSpec,
+    ModelShape,
     ParameterizedSize,
     SizeReference,
-    TensorSpec,
+    TensorShape,
 )
 from bioimageio_core.tensor import PAD_MODES
 
@@ -61,7 +61,7 @@ class AxisCase:
 class ConvCase:
     """A model that correlates, resamples and crops, plus a sample for it."""
 
-    model: ModelSpec
+    model: ModelShape
     batch: int
     channels: int
     axes: tuple[AxisCase, ...]
@@ -124,15 +124,15 @@ def conv_cases(draw: st.DrawFn, grow: bool = False) -> ConvCase:
     batch = draw(st.integers(1, 2))
     channels = draw(st.integers(1, 2))
     in_axes = [
-        AxisSpec("batch", "batch", None),
-        AxisSpec("channel", "channel", FixedSize(channels)),
+        AxisShape("batch", "batch", None),
+        AxisShape("channel", "channel", FixedSize(channels)),
     ]
     out_axes = list(in_axes)
     for a in axes:
         e = int(a.halo / a.r) + math.ceil(Fraction(max(a.c, 0)) / a.r)
-        in_axes.append(AxisSpec(a.id, "space", ParameterizedSize(2 * e + 2 * a.unit, 2 * a.unit)))
+        in_axes.append(AxisShape(a.id, "space", ParameterizedSize(2 * e + 2 * a.unit, 2 * a.unit)))
         out_axes.append(
-            AxisSpec(
+            AxisShape(
                 a.id,
                 "space",
                 SizeReference("raw", a.id, -2 * a.c),
@@ -140,7 +140,7 @@ def conv_cases(draw: st.DrawFn, grow: bool = False) -> ConvCase:
                 halo=a.halo,
             )
         )
-    model = ModelSpec(inputs=(TensorSpec("raw", in_axes),), outputs=(TensorSpec("out", out_axes),))
+    model = ModelShape(inputs=(TensorShape("raw", in_axes),), outputs=(TensorShape("out", out_axes),))
     kernel_shape = (1, 1, *(2 * a.k + 1 for a in axes))
     seed = draw(st.integers(0, 2**32 - 1))
     rng = np.random.default_rng(seed)
@@ -161,7 +161,7 @@ def conv_cases(draw: st.DrawFn, grow: bool = False) -> ConvCase:
 @st.composite
 def identity_cases(
     draw: st.DrawFn,
-) -> tuple[ModelSpec, dict[str, np.ndarray[Any, Any]], dict[tuple[str, str], int]]:
+) -> tuple[ModelShape, dict[str, np.ndarray[Any, Any]], dict[tuple[str, str], int]]:
     """A two-input model whose outputs are its inputs (halo and all), sample data and a block
     shape (halo included) per input axis."""
     axis_ids = draw(st.sampled_from([("x",), ("y", "x"), ("z", "y", "x")]))
@@ -175,16 +175,16 @@ def identity_cases(
     blocks = {a: 2 * halos[a] + draw(st.integers(1, 8)) for a in axis_ids}
     for i in range(2):
         in_id, out_id = f"in{i}", f"out{i}"
-        in_axes = [AxisSpec("channel", "channel", FixedSize(1 + i))]
-        out_axes = [AxisSpec("channel", "channel", SizeReference(in_id, "channel"))]
+        in_axes = [AxisShape("channel", "channel", FixedSize(1 + i))]
+        out_axes = [AxisShape("channel", "channel", SizeReference(in_id, "channel"))]
         for a in axis_ids:
-            in_axes.append(AxisSpec(a, "space", ParameterizedSize(1, 1)))
-            out_axes.append(AxisSpec(f"o{a}", "space", SizeReference(in_id, a), halo=halos[a]))
+            in_axes.append(AxisShape(a, "space", ParameterizedSize(1, 1)))
+            out_axes.append(AxisShape(f"o{a}", "space", SizeReference(in_id, a), halo=halos[a]))
             block_shape[(in_id, a)] = blocks[a]
-        inputs.append(TensorSpec(in_id, in_axes))
-        outputs.append(TensorSpec(out_id, out_axes))
+        inputs.append(TensorShape(in_id, in_axes))
+        outputs.append(TensorShape(out_id, out_axes))
         data[in_id] = rng.normal(size=(1 + i, *(sizes[a] for a in axis_ids)))
-    return ModelSpec(inputs, outputs), data, block_shape
+    return ModelShape(inputs, outputs), data, block_shape
 
 
 def scales() -> st.SearchStrategy[Fraction]:

@@ -379,16 +379,18 @@ class OutputArray(OpenedArray):
         if state != "open":
             raise OutputError(f"{self.location} was {state} and is no longer written here")
 
-    def write_block(self, key: Any, data: Any, *, done: bool = True) -> None:
+    def write_block(self, key: Any, data: Any, *, done: bool = True, owned: bool = False) -> None:
         """Write ``data`` (the block's shape) at ``key`` (slices per axis, ``...`` allowed).
 
         Nothing of the file stays in memory afterwards. With ``done`` (the default) the chunks
         the block covers entirely are then recorded as finished (:meth:`mark_done`). When the
-        output is shared between processes the block must consist of whole chunks.
+        output is shared between processes the block must consist of whole chunks, unless
+        ``owned``: the caller writes every chunk the block touches alone (no other process
+        writes any of them), e.g. a task that writes several blocks of one chunk.
         """
         self._check_writable()
         region = self.region(key)
-        if self._finisher.shared:
+        if self._finisher.shared and not owned:
             self.chunk_grid.check_aligned(region, str(self.location))
         block = np.asarray(data)
         expected = tuple(r.stop - r.start for r in region)
@@ -487,6 +489,15 @@ class OutputArray(OpenedArray):
     def discard(self) -> None:
         """Remove the incomplete output (an existing file at the output path stays as it was)."""
         self._finisher.discard()
+
+    def release(self) -> None:
+        """Stop writing here without finishing: the incomplete output and its record of written
+        chunks stay as they are, so that a resumed run (``resume=True``) continues them (outputs
+        without a record are discarded)."""
+        if self._finisher.raw.record is None:
+            self._finisher.discard()
+            return
+        self._finisher._release(self.flush)
 
     def close(self) -> None:
         """Finish the output: the same as :meth:`commit` unless it was discarded."""

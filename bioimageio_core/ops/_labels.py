@@ -8,7 +8,7 @@ from importlib.util import find_spec
 import attrs
 
 from bioimageio_core.errors import PluginError
-from bioimageio_core.shapes import FixedSize, ShapeError, TensorSpec
+from bioimageio_core.shapes import FixedSize, ShapeError, TensorShape
 from bioimageio_core.stats import BATCH_AXIS
 from bioimageio_core.tensor import Tensor
 
@@ -61,14 +61,14 @@ def label_layout(
     return spatial, BATCH_AXIS in x.dims
 
 
-def with_channels(described: TensorSpec, channels: int, op_id: str) -> TensorSpec:
+def with_channels(described: TensorShape, channels: int, op_id: str) -> TensorShape:
     """``described`` with its channel axis holding ``channels`` entries (what the model returns)."""
     if CHANNEL not in described.axis_ids:
         raise ShapeError(
             f"{op_id}: output {described.id!r} has no channel axis",
             hint="the described output is the label image: give it a channel axis of size 1",
         )
-    return TensorSpec(
+    return TensorShape(
         described.id,
         tuple(
             attrs.evolve(a, size=FixedSize(channels)) if a.id == CHANNEL else a

@@ -27,7 +27,7 @@ from bioimageio_core.ops._labels import (
     with_channels,
 )
 from bioimageio_core.ops.elementwise import _member
-from bioimageio_core.shapes import TensorSpec
+from bioimageio_core.shapes import TensorShape
 from bioimageio_core.stats import BATCH_AXIS, Measure, MeasureValue
 from bioimageio_core.tensor import Tensor
 
@@ -46,7 +46,7 @@ def _channels(kwargs: Any) -> int:
     return 4 if kwargs.do_3D else 3
 
 
-def cellpose_input_axes(kwargs: Any, described: TensorSpec) -> TensorSpec:
+def cellpose_input_axes(kwargs: Any, described: TensorShape) -> TensorShape:
     """The model's raw output for a described label image: flows and probability channels."""
     return with_channels(described, _channels(kwargs), OP_ID)
 

@@ -23,7 +23,7 @@ from bioimageio_core.errors import Loc, PluginError, loc_to_path
 from bioimageio_core.hookspecs import OpContext, OpSpec, OpTarget
 from bioimageio_core.plugins import processing_ops, unavailable_reason
 from bioimageio_core.settings import get_settings
-from bioimageio_core.shapes import TensorSpec
+from bioimageio_core.shapes import TensorShape
 from bioimageio_core.sources import open_file, root_of, root_or_cwd
 from bioimageio_core.stats import Measure, MeasureValue
 from bioimageio_core.tensor import Tensor
@@ -60,7 +60,7 @@ class BoundOp:
         arguments = self.prepared if self.spec.prepare is not None else self.kwargs
         return self.spec.apply(arguments, self.target, members, stat)
 
-    def input_axes(self, described: TensorSpec) -> TensorSpec:
+    def input_axes(self, described: TensorShape) -> TensorShape:
         """The axes this op reads for an output it turns into ``described`` (see
         ``OpSpec.input_axes``)."""
         if self.spec.input_axes is None:
@@ -173,7 +173,7 @@ def build_model_ops(
     return bound
 
 
-def model_output_axes(described: TensorSpec, ops: Sequence[BoundOp]) -> TensorSpec:
+def model_output_axes(described: TensorShape, ops: Sequence[BoundOp]) -> TensorShape:
     """The axes a model returns for an output whose postprocessing ``ops`` end in ``described``:
     walks the ops that change the shape backwards (``OpSpec.input_axes``)."""
     tensor = described

@@ -29,7 +29,7 @@ from bioimageio_core.ops._labels import (
     with_channels,
 )
 from bioimageio_core.ops.elementwise import _member
-from bioimageio_core.shapes import FixedSize, ShapeError, TensorSpec
+from bioimageio_core.shapes import FixedSize, ShapeError, TensorShape
 from bioimageio_core.stats import BATCH_AXIS, Measure, MeasureValue
 from bioimageio_core.tensor import Tensor
 
@@ -52,7 +52,7 @@ def _grid(kwargs: Any, spatial: tuple[str, ...]) -> dict[str, int]:
     return dict(zip(spatial, grid, strict=True))
 
 
-def stardist_input_axes(kwargs: Any, described: TensorSpec) -> TensorSpec:
+def stardist_input_axes(kwargs: Any, described: TensorShape) -> TensorShape:
     """The model's raw output for a described label image: ``n_rays + 1`` channels, each spatial
     axis ``grid`` times coarser (scale times ``grid``, halo divided by it, rounded up)."""
     raw = with_channels(described, int(kwargs.n_rays) + 1, OP_ID)
@@ -73,7 +73,7 @@ def stardist_input_axes(kwargs: Any, described: TensorSpec) -> TensorSpec:
             size = FixedSize(size.size // g)
         scale = float(Fraction(repr(a.scale)) * g)
         axes.append(attrs.evolve(a, size=size, scale=scale, halo=math.ceil(a.halo / g)))
-    return TensorSpec(raw.id, tuple(axes))
+    return TensorShape(raw.id, tuple(axes))
 
 
 def _border(kwargs: Any, n: int) -> int | tuple[tuple[int, int], ...]:

@@ -104,7 +104,7 @@ from bioimageio_core.hookspecs import (
 from bioimageio_core.io import Existing, FileLocation, RawArray
 from bioimageio_core.references import file_name, is_http_url
 from bioimageio_core.settings import Settings, get_settings
-from bioimageio_core.shapes import AxisSpec, TensorSpec
+from bioimageio_core.shapes import AxisShape, TensorShape
 from bioimageio_core.sources import (
     FolderRoot,
     Root,
@@ -149,7 +149,7 @@ __all__ = [
     "UrlRoot",
     "ZipRoot",
     "AdapterRequest",
-    "AxisSpec",
+    "AxisShape",
     "BioimageioError",
     "CodeOrigin",
     "CodeRefusedError",
@@ -196,7 +196,7 @@ __all__ = [
     "SourceResolverRegister",
     "SourceResolverSpec",
     "Tensor",
-    "TensorSpec",
+    "TensorShape",
     "TensorflowSavedModelBundleWeightsDescr",
     "TorchscriptWeightsDescr",
     "UnresolvedSourceError",

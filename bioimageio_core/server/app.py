@@ -70,7 +70,7 @@ from bioimageio_core.server.requests import (
 )
 from bioimageio_core.server.store import PackageStore
 from bioimageio_core.settings import get_settings
-from bioimageio_core.shapes import ModelSpec
+from bioimageio_core.shapes import ModelShape
 
 log = logging.getLogger("bioimageio_core.server")
 
@@ -424,7 +424,7 @@ def _check_inputs(
                 f"input {tid!r} has {array.ndim} dimensions, but its axes "
                 f"{list(expected[tid])} are {len(expected[tid])}"
             )
-    present = ModelSpec(
+    present = ModelShape(
         inputs=tuple(t for t in spec.inputs if t.id in arrays), outputs=spec.outputs
     )
     check_input_sizes(

@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from bioimageio_core.adapter_loading import load_model_adapter
 from bioimageio_core.errors import InputError
 from bioimageio_core.loading import load_description, validate_format
-from bioimageio_core.pipeline import load_model_adapter
 from bioimageio_core.references import is_http_url
 from bioimageio_core.remote.protocol import API_PREFIX, SHA256
 from bioimageio_core.server.config import ServerConfig

@@ -22,11 +22,11 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import numpy as np
 
-from bioimageio_core.shapes import axis_specs_from_model
+from bioimageio_core.shapes import model_shape
 
 if TYPE_CHECKING:
     from bioimageio_core.adapters import ModelAdapter
-    from bioimageio_core.shapes import ModelSpec
+    from bioimageio_core.shapes import ModelShape
     from bioimageio_core.spec import ModelDescr
 
 log = logging.getLogger("bioimageio_core.server")
@@ -74,7 +74,7 @@ class ModelEntry:
         self.descr = loaded.descr
         self.adapter = loaded.adapter
         self.weights_format = loaded.weights_format
-        self.model_spec: ModelSpec = axis_specs_from_model(loaded.descr)
+        self.model_spec: ModelShape = model_shape(loaded.descr)
         self.lock = threading.Lock()
         self.users = 0
         self.evicted = False

@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 
 from bioimageio_core import plugins
+from bioimageio_core.adapter_loading import create_model_adapter, load_model_adapter
 from bioimageio_core.adapters import AdapterRequest, ModelAdapter
 from bioimageio_core.errors import PluginError, RemoteCodeError
 from bioimageio_core.hookspecs import WeightFormatRegister, WeightFormatSpec, hookimpl
-from bioimageio_core.pipeline import create_model_adapter, load_model_adapter
 from bioimageio_core.plugin.testing import ModelDef, WeightsDef, build_model, model_description
 from bioimageio_core.sources import UrlRoot
 from bioimageio_core.spec import ModelDescr

@@ -23,19 +23,20 @@ from bioimageio_core.blocks import (
     model_sample_blocks,
     padded_sample_block,
     sample_block_data,
+    sample_grid,
     split_axis,
     split_sample_shape,
     write_block,
     write_blocks,
 )
 from bioimageio_core.shapes import (
-    AxisSpec,
+    AxisShape,
     FixedSize,
-    ModelSpec,
+    ModelShape,
     ParameterizedSize,
     ShapeError,
     SizeReference,
-    TensorSpec,
+    TensorShape,
     block_halos,
     block_shape,
     output_sizes,
@@ -113,7 +114,7 @@ def test_block_data_equals_padding_the_whole_sample(
 @settings(max_examples=60, deadline=None)
 @given(case=identity_cases())
 def test_identity_model_reproduces_the_input(
-    case: tuple[ModelSpec, dict[str, np.ndarray[Any, Any]], dict[tuple[str, str], int]],
+    case: tuple[ModelShape, dict[str, np.ndarray[Any, Any]], dict[tuple[str, str], int]],
 ) -> None:
     model, data, shape = case
     sample_shape = {
@@ -213,11 +214,11 @@ def _check_memmap_and_zarr(case: ConvCase, tmp_path: Path, zarr: Any) -> None:
     np.testing.assert_allclose(z[...], expected, rtol=1e-6, atol=1e-6)
 
 
-def _valid_conv_model(radius: int) -> ModelSpec:
-    return ModelSpec(
-        inputs=[TensorSpec("raw", [AxisSpec("x", "space", ParameterizedSize(8, 4))])],
+def _valid_conv_model(radius: int) -> ModelShape:
+    return ModelShape(
+        inputs=[TensorShape("raw", [AxisShape("x", "space", ParameterizedSize(8, 4))])],
         outputs=[
-            TensorSpec("out", [AxisSpec("x", "space", SizeReference("raw", "x", -2 * radius))])
+            TensorShape("out", [AxisShape("x", "space", SizeReference("raw", "x", -2 * radius))])
         ],
     )
 
@@ -263,9 +264,9 @@ def test_write_block_rejects_output_of_the_wrong_shape() -> None:
 
 
 def test_non_integral_output_positions_are_a_clear_error() -> None:
-    model = ModelSpec(
-        inputs=[TensorSpec("raw", [AxisSpec("x", "space", ParameterizedSize(2, 2))])],
-        outputs=[TensorSpec("out", [AxisSpec("x", "space", SizeReference("raw", "x"), scale=2.0)])],
+    model = ModelShape(
+        inputs=[TensorShape("raw", [AxisShape("x", "space", ParameterizedSize(2, 2))])],
+        outputs=[TensorShape("out", [AxisShape("x", "space", SizeReference("raw", "x"), scale=2.0)])],
     )
     blocks = model_sample_blocks(model, {"raw": {"x": 9}}, {("raw", "x"): 4})
     out_sizes = output_sizes(model, {("raw", "x"): 9})
@@ -275,23 +276,23 @@ def test_non_integral_output_positions_are_a_clear_error() -> None:
 
 
 def test_unsplittable_and_unreferenced_axes_are_whole() -> None:
-    model = ModelSpec(
+    model = ModelShape(
         inputs=[
-            TensorSpec(
+            TensorShape(
                 "raw",
                 [
-                    AxisSpec("channel", "channel", FixedSize(3)),
-                    AxisSpec("x", "space", FixedSize(4)),
+                    AxisShape("channel", "channel", FixedSize(3)),
+                    AxisShape("x", "space", FixedSize(4)),
                 ],
             )
         ],
         outputs=[
-            TensorSpec(
+            TensorShape(
                 "out",
                 [
-                    AxisSpec("channel", "channel", SizeReference("raw", "channel", 2)),
-                    AxisSpec("index", "index", None),
-                    AxisSpec("x", "space", SizeReference("raw", "x")),
+                    AxisShape("channel", "channel", SizeReference("raw", "channel", 2)),
+                    AxisShape("index", "index", None),
+                    AxisShape("x", "space", SizeReference("raw", "x")),
                 ],
             )
         ],
@@ -322,6 +323,38 @@ def test_split_is_lazy_and_members_share_one_grid() -> None:
         list(split_sample_shape({"a": {"x": 20}, "b": {"x": 30}}, {("a", "x"): 10, ("b", "x"): 10}))
 
 
+@settings(max_examples=60, deadline=None)
+@given(
+    sizes=st.tuples(st.integers(1, 40), st.integers(1, 40), st.integers(1, 3)),
+    blocks=st.tuples(st.integers(1, 12), st.integers(1, 12)),
+    halo=st.integers(0, 2),
+    border=st.sampled_from(["inside", "pad"]),
+)
+def test_sample_grid_indexes_the_blocks_it_iterates(
+    sizes: tuple[int, int, int], blocks: tuple[int, int], halo: int, border: BorderMode
+) -> None:
+    y, x, c = sizes
+    shape = {"a": {"y": y, "x": x}, "b": {"x": x, "c": c}}
+    bs = {("a", "y"): blocks[0] + 2 * halo, ("a", "x"): blocks[1] + 2 * halo}
+    bs[("b", "x")] = bs[("a", "x")]
+    halos = {("a", "y"): halo, ("a", "x"): halo, ("b", "x"): halo}
+    grid = sample_grid(shape, bs, halos, border=border)
+    iterated = list(grid)
+    assert len(grid) == len(iterated) == count_blocks(shape, bs, halos)
+    assert [b.index for b in iterated] == list(range(len(grid)))
+    for i, block in enumerate(iterated):  # random access gives the block iteration gives
+        assert grid[i].members == block.members
+        at = grid.position(i)
+        assert all(0 <= at[a] < n for a, n in grid.grid.items())
+    with pytest.raises(IndexError):
+        grid[len(grid)]
+    # inner regions of one member tile it exactly once
+    covered = np.zeros((y, x), dtype=int)
+    for block in iterated:
+        covered[block.members["a"].inner_slices] += 1
+    assert (covered == 1).all()
+
+
 def test_batched_groups_consecutive_equal_shapes() -> None:
     items = [np.zeros(s) for s in (2, 2, 2, 3, 3, 2, 2, 2, 2)]
     groups = list(batched(items, 2))
@@ -341,12 +374,12 @@ def test_batched_groups_consecutive_equal_shapes() -> None:
 def test_an_input_referencing_another_is_cut_on_the_same_grid() -> None:
     from scipy import ndimage
 
-    model = ModelSpec(
+    model = ModelShape(
         inputs=[
-            TensorSpec("raw", [AxisSpec("x", "space", ParameterizedSize(8, 2))]),
-            TensorSpec("mask", [AxisSpec("x", "space", SizeReference("raw", "x"))]),
+            TensorShape("raw", [AxisShape("x", "space", ParameterizedSize(8, 2))]),
+            TensorShape("mask", [AxisShape("x", "space", SizeReference("raw", "x"))]),
         ],
-        outputs=[TensorSpec("out", [AxisSpec("x", "space", SizeReference("raw", "x"), halo=2)])],
+        outputs=[TensorShape("out", [AxisShape("x", "space", SizeReference("raw", "x"), halo=2)])],
     )
     kernel = np.array([1.0, -2.0, 3.0, 0.5, 1.5])
     rng = np.random.default_rng(1)

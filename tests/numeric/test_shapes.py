@@ -10,15 +10,14 @@ from hypothesis import strategies as st
 from strategies import parameterized_sizes, scales
 
 from bioimageio_core.shapes import (
-    AxisSpec,
+    AxisShape,
     DataDependentSize,
     FixedSize,
-    ModelSpec,
+    ModelShape,
     ParameterizedSize,
     ShapeError,
     SizeReference,
-    TensorSpec,
-    axis_specs_from_model,
+    TensorShape,
     block_halos,
     block_shape,
     check_input_sizes,
@@ -28,6 +27,7 @@ from bioimageio_core.shapes import (
     get_ns,
     input_halos,
     input_sizes,
+    model_shape,
     output_sizes,
     valid_input_sizes,
     valid_size,
@@ -57,11 +57,11 @@ def test_valid_size_of_fixed_and_batch_axes() -> None:
     assert valid_size(None, 7) == 7
 
 
-def _ref_model(ref_scale: float, out_scale: float, offset: int) -> ModelSpec:
-    return ModelSpec(
-        inputs=[TensorSpec("a", [AxisSpec("x", "space", ParameterizedSize(1, 1), ref_scale)])],
+def _ref_model(ref_scale: float, out_scale: float, offset: int) -> ModelShape:
+    return ModelShape(
+        inputs=[TensorShape("a", [AxisShape("x", "space", ParameterizedSize(1, 1), ref_scale)])],
         outputs=[
-            TensorSpec("b", [AxisSpec("x", "space", SizeReference("a", "x", offset), out_scale)])
+            TensorShape("b", [AxisShape("x", "space", SizeReference("a", "x", offset), out_scale)])
         ],
     )
 
@@ -82,37 +82,37 @@ def test_output_size_matches_brute_force(
     assert output_sizes(model, sizes) == {("b", "x"): m + offset}
 
 
-def _model() -> ModelSpec:
-    raw = TensorSpec(
+def _model() -> ModelShape:
+    raw = TensorShape(
         "raw",
         [
-            AxisSpec("batch", "batch", None),
-            AxisSpec("channel", "channel", FixedSize(2)),
-            AxisSpec("y", "space", ParameterizedSize(64, 16)),
-            AxisSpec("x", "space", ParameterizedSize(32, 8)),
+            AxisShape("batch", "batch", None),
+            AxisShape("channel", "channel", FixedSize(2)),
+            AxisShape("y", "space", ParameterizedSize(64, 16)),
+            AxisShape("x", "space", ParameterizedSize(32, 8)),
         ],
     )
-    mask = TensorSpec(
+    mask = TensorShape(
         "mask",
-        [AxisSpec("batch", "batch", None), AxisSpec("y", "space", SizeReference("raw", "y"))],
+        [AxisShape("batch", "batch", None), AxisShape("y", "space", SizeReference("raw", "y"))],
     )
-    out = TensorSpec(
+    out = TensorShape(
         "out",
         [
-            AxisSpec("batch", "batch", None),
-            AxisSpec("channel", "channel", SizeReference("raw", "channel", 3)),
-            AxisSpec("v", "space", SizeReference("raw", "y", -4), scale=2.0, halo=4),
-            AxisSpec("u", "space", SizeReference("raw", "x"), halo=2),
+            AxisShape("batch", "batch", None),
+            AxisShape("channel", "channel", SizeReference("raw", "channel", 3)),
+            AxisShape("v", "space", SizeReference("raw", "y", -4), scale=2.0, halo=4),
+            AxisShape("u", "space", SizeReference("raw", "x"), halo=2),
         ],
     )
-    small = TensorSpec(
+    small = TensorShape(
         "small",
         [
-            AxisSpec("u", "space", SizeReference("raw", "x"), halo=5),
-            AxisSpec("index", "index", DataDependentSize()),
+            AxisShape("u", "space", SizeReference("raw", "x"), halo=5),
+            AxisShape("index", "index", DataDependentSize()),
         ],
     )
-    return ModelSpec(inputs=[raw, mask], outputs=[out, small])
+    return ModelShape(inputs=[raw, mask], outputs=[out, small])
 
 
 def test_input_and_output_sizes_with_blocksize_parameter_and_batch() -> None:
@@ -156,10 +156,10 @@ def test_halo_is_keyed_by_the_referenced_input_axis_and_maximal() -> None:
 
 
 def test_non_integral_halo_is_a_clear_error() -> None:
-    model = ModelSpec(
-        inputs=[TensorSpec("a", [AxisSpec("x", "space", FixedSize(64))])],
+    model = ModelShape(
+        inputs=[TensorShape("a", [AxisShape("x", "space", FixedSize(64))])],
         outputs=[
-            TensorSpec("b", [AxisSpec("x", "space", SizeReference("a", "x"), scale=0.5, halo=3)])
+            TensorShape("b", [AxisShape("x", "space", SizeReference("a", "x"), scale=0.5, halo=3)])
         ],
     )
     with pytest.raises(ShapeError, match=r"halo of output b\.x .* 1\.5"):
@@ -233,16 +233,16 @@ def test_axis_specs_from_a_model_description() -> None:
             )
         ],
     )
-    spec = axis_specs_from_model(model)
+    spec = model_shape(model)
     assert spec.inputs[0].axes == (
-        AxisSpec("batch", "batch", None),
-        AxisSpec("channel", "channel", FixedSize(2)),
-        AxisSpec("y", "space", ParameterizedSize(64, 16)),
+        AxisShape("batch", "batch", None),
+        AxisShape("channel", "channel", FixedSize(2)),
+        AxisShape("y", "space", ParameterizedSize(64, 16)),
     )
     assert spec.outputs[0].axes == (
-        AxisSpec("batch", "batch", None),
-        AxisSpec("index", "index", DataDependentSize(1, None)),
-        AxisSpec("y", "space", SizeReference("raw", "y", -2), scale=2.0, halo=8),
+        AxisShape("batch", "batch", None),
+        AxisShape("index", "index", DataDependentSize(1, None)),
+        AxisShape("y", "space", SizeReference("raw", "y", -2), scale=2.0, halo=8),
     )
     assert input_halos(spec) == {("raw", "y"): 16}
     assert spec.inputs[0].axes[2].splittable and not spec.inputs[0].axes[1].splittable

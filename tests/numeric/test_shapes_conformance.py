@@ -17,10 +17,10 @@ from bioimageio_core.blocks import (
     write_block,
 )
 from bioimageio_core.shapes import (
-    ModelSpec,
-    axis_specs_from_model,
+    ModelShape,
     block_halos,
     block_shape,
+    model_shape,
     output_sizes,
 )
 
@@ -29,17 +29,17 @@ NUCLEI = CONFORMANCE / "models" / "unet2d_nuclei_broad" / "bioimageio.yaml"
 SHARK = CONFORMANCE / "rdfs" / "bioimage-io__collection" / "affable-shark__v0.yaml"
 
 
-def _spec(path: Path) -> ModelSpec:
+def _spec(path: Path) -> ModelShape:
     if not path.exists():
         pytest.skip(f"conformance data not found at {path}")
     build = pytest.importorskip("bioimageio_core.spec").build_description
     result = build(yaml.safe_load(path.read_text(encoding="utf-8")))
     assert result.descr is not None, result.issues
-    return axis_specs_from_model(result.descr)
+    return model_shape(result.descr)
 
 
 def _identity_blockwise(
-    model: ModelSpec, data: np.ndarray[Any, Any], ns: int
+    model: ModelShape, data: np.ndarray[Any, Any], ns: int
 ) -> np.ndarray[Any, Any]:
     t_in, t_out = model.inputs[0], model.outputs[0]
     sizes = {(t_in.id, a): s for a, s in zip(t_in.axis_ids, data.shape, strict=True)}

@@ -67,7 +67,7 @@ def test_2d_grid_upsamples_to_the_described_size(tmp_path: Path, truth_2d: Array
         tmp_path, channels=N_RAYS + 1, postprocessing=[step_2d((2, 2), b)], downscale=2
     )
     with create_prediction_pipeline(path) as pp:
-        raw = pp.io_spec.outputs[0]
+        raw = pp.io_shape.outputs[0]
         assert [a.size.size for a in raw.axes if a.id == "channel"] == [N_RAYS + 1]  # type: ignore[union-attr]
         whole = pp.predict_sample_without_blocking(maps).members["labels"].data
         tiled = pp.predict_sample_with_fixed_blocking(maps, {"raw": {"y": 32, "x": 32}})

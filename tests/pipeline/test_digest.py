@@ -16,7 +16,7 @@ from bioimageio_core.digest import check_input_sizes, digest_inputs, normalize_b
 from bioimageio_core.errors import InputError
 from bioimageio_core.pipeline import create_prediction_pipeline
 from bioimageio_core.sample import Sample
-from bioimageio_core.shapes import ModelSpec, axis_specs_from_model
+from bioimageio_core.shapes import ModelShape, model_shape
 from bioimageio_core.spec import ModelDescr
 from bioimageio_core.tensor import Tensor
 
@@ -38,7 +38,7 @@ def two_inputs(tmp_path: Path) -> ModelDescr:
 
 
 def test_single_array_gets_model_axes_and_singletons(one_input: ModelDescr) -> None:
-    spec = axis_specs_from_model(one_input)
+    spec = model_shape(one_input)
     x = np.arange(2 * 70 * 90, dtype=np.float32).reshape(2, 70, 90)
     sample = digest_inputs(spec, x, axes="cyx")
     t = sample.members["raw"]
@@ -49,7 +49,7 @@ def test_single_array_gets_model_axes_and_singletons(one_input: ModelDescr) -> N
 
 
 def test_explicit_axes_transpose(one_input: ModelDescr) -> None:
-    spec = axis_specs_from_model(one_input)
+    spec = model_shape(one_input)
     x = np.random.default_rng(0).normal(size=(90, 70, 2))
     t = digest_inputs(spec, {"raw": x}, axes={"raw": "xyc"}).members["raw"]
     assert t.shape == (1, 2, 70, 90)
@@ -57,7 +57,7 @@ def test_explicit_axes_transpose(one_input: ModelDescr) -> None:
 
 
 def test_tensor_and_file_inputs(one_input: ModelDescr, tmp_path: Path) -> None:
-    spec = axis_specs_from_model(one_input)
+    spec = model_shape(one_input)
     x = np.random.default_rng(1).normal(size=(2, 64, 64)).astype(np.float32)
     np.save(tmp_path / "in.npy", x)
     from_file = digest_inputs(spec, tmp_path / "in.npy", axes="cyx").members["raw"]
@@ -66,7 +66,7 @@ def test_tensor_and_file_inputs(one_input: ModelDescr, tmp_path: Path) -> None:
 
 
 def test_sample_keeps_id_and_stat(one_input: ModelDescr) -> None:
-    spec = axis_specs_from_model(one_input)
+    spec = model_shape(one_input)
     x = np.zeros((2, 64, 64), dtype=np.float32)
     s = Sample(members={"raw": Tensor(x, ("channel", "y", "x"))}, stat={"k": 1.0}, id="mine")
     digested = digest_inputs(spec, s)
@@ -75,13 +75,13 @@ def test_sample_keeps_id_and_stat(one_input: ModelDescr) -> None:
 
 
 def test_unknown_tensor_id(two_inputs: ModelDescr) -> None:
-    spec = axis_specs_from_model(two_inputs)
+    spec = model_shape(two_inputs)
     with pytest.raises(InputError, match=r"unknown input tensor id\(s\) 'c'; the model's inputs are 'a', 'b'"):
         digest_inputs(spec, {"a": np.zeros((64, 64)), "c": np.zeros((64, 64))}, optional=("b",))
 
 
 def test_missing_and_optional_inputs(two_inputs: ModelDescr) -> None:
-    spec = axis_specs_from_model(two_inputs)
+    spec = model_shape(two_inputs)
     with pytest.raises(InputError, match=re.escape("missing input(s) inputs[0] ('a')")):
         digest_inputs(spec, {"b": np.zeros((64, 64))}, optional=("b",))
     sample = digest_inputs(spec, np.zeros((64, 64)), optional=("b",))
@@ -97,19 +97,19 @@ def test_missing_and_optional_inputs(two_inputs: ModelDescr) -> None:
 
 
 def test_wrong_channel_count_names_tensor(one_input: ModelDescr) -> None:
-    spec = axis_specs_from_model(one_input)
+    spec = model_shape(one_input)
     with pytest.raises(InputError, match=r"inputs\[0\] \('raw'\) .*channel=3 but the model expects 2 channels"):
         digest_inputs(spec, np.zeros((3, 64, 64)), axes="cyx")
 
 
 def test_non_numeric_dtype(one_input: ModelDescr) -> None:
-    spec = axis_specs_from_model(one_input)
+    spec = model_shape(one_input)
     with pytest.raises(InputError, match=r"inputs\[0\] \('raw'\) has dtype <U1, which is not numeric"):
         digest_inputs(spec, np.full((2, 64, 64), "a"), axes="cyx")
 
 
 def test_batch_size_mismatch(two_inputs: ModelDescr) -> None:
-    spec = axis_specs_from_model(two_inputs)
+    spec = model_shape(two_inputs)
     with pytest.raises(InputError, match="batch size mismatch"):
         digest_inputs(
             spec, {"a": np.zeros((2, 1, 64, 64)), "b": np.zeros((3, 1, 64, 64))}, optional=("b",)
@@ -117,7 +117,7 @@ def test_batch_size_mismatch(two_inputs: ModelDescr) -> None:
 
 
 def test_strict_size_message_lists_valid_sizes(one_input: ModelDescr) -> None:
-    spec = axis_specs_from_model(one_input)
+    spec = model_shape(one_input)
     valid = {("raw", "batch"): 1, ("raw", "channel"): 2, ("raw", "y"): 496, ("raw", "x"): 64}
     check_input_sizes(spec, valid)
     with pytest.raises(InputError) as info:
@@ -144,7 +144,7 @@ def test_invalid_fixed_block_shape_is_rejected_before_compute(one_input: ModelDe
 
 
 def test_normalize_block_shape_forms(one_input: ModelDescr) -> None:
-    spec = axis_specs_from_model(one_input)
+    spec = model_shape(one_input)
     assert normalize_block_shape(spec, {"raw": {"y": 96, "x": 64}}) == normalize_block_shape(
         spec, {("raw", "y"): 96, ("raw", "x"): 64}
     )
@@ -181,10 +181,10 @@ def test_callers_arrays_are_not_modified(tmp_path: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def one_input_spec(tmp_path_factory: pytest.TempPathFactory) -> ModelSpec:
+def one_input_spec(tmp_path_factory: pytest.TempPathFactory) -> ModelShape:
     folder = tmp_path_factory.mktemp("model")
     model = conv_model(folder, inputs=[InputDef("raw", channels=2)], outputs=[OutputDef("out", kernel(1))])
-    return axis_specs_from_model(model)
+    return model_shape(model)
 
 
 @settings(max_examples=30, deadline=None)
@@ -195,7 +195,7 @@ def one_input_spec(tmp_path_factory: pytest.TempPathFactory) -> ModelSpec:
     x=st.integers(1, 9),
 )
 def test_any_axis_order_becomes_the_model_order(
-    one_input_spec: ModelSpec, order: list[str], drop_batch: bool, y: int, x: int
+    one_input_spec: ModelShape, order: list[str], drop_batch: bool, y: int, x: int
 ) -> None:
     spec = one_input_spec
     sizes = {"batch": 1, "channel": 2, "y": y, "x": x}

@@ -13,7 +13,7 @@ from bioimageio_core.blocks import count_blocks
 from bioimageio_core.errors import InputError
 from bioimageio_core.pipeline import PredictionPipeline, create_prediction_pipeline
 from bioimageio_core.sample import Sample
-from bioimageio_core.shapes import axis_specs_from_model, block_halos, block_shape
+from bioimageio_core.shapes import block_halos, block_shape, model_shape
 from bioimageio_core.tensor import Tensor
 
 Array = np.ndarray[Any, Any]
@@ -197,7 +197,7 @@ def test_progress_is_reported_per_forward_call(tmp_path: Path) -> None:
     seen: list[tuple[int, int]] = []
     with create_prediction_pipeline(model, batch_size=3) as pp:
         pp.predict_sample_with_blocking(x, ns=0, on_progress=lambda d, t: seen.append((d, t)))
-    spec = axis_specs_from_model(model)
+    spec = model_shape(model)
     bs = block_shape(spec, {("raw", "batch"): 1, ("raw", "channel"): 1, ("raw", "y"): 200, ("raw", "x"): 200}, 0, 1)
     total = count_blocks({"raw": {"batch": 1, "channel": 1, "y": 200, "x": 200}}, bs, block_halos(spec))
     assert total == 16  # 64 - 2 = 62 inner: 4 x 4

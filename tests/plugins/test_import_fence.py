@@ -65,3 +65,35 @@ def test_core_cli_and_remote_client_import_no_server_framework() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "", f"server packages imported: {result.stdout.strip()}"
+
+
+CLUSTER_PACKAGES = ("dask", "distributed", "tornado", "cloudpickle", "msgpack")
+
+
+def test_prediction_imports_dask_only_on_a_cluster() -> None:
+    """dask.distributed (the ``distributed`` extra) is imported by predictions on a cluster only:
+    not by the core, the CLI, ``predict --help``, or a prediction (also out-of-core) here."""
+    code = textwrap.dedent(
+        f"""
+        import sys
+        import bioimageio_core
+        import bioimageio_core.cli
+        import bioimageio_core.pipeline
+        import bioimageio_core.prediction
+        import bioimageio_core.execution
+        import bioimageio_core.execution.outofcore
+        import bioimageio_core.execution.choice
+        from click.testing import CliRunner
+        result = CliRunner().invoke(bioimageio_core.cli.main, ["predict", "--help"])
+        assert result.exit_code == 0, result.output
+        assert "--workers" in result.output and "--resume" in result.output
+        loaded = sorted(m for m in sys.modules if m.split(".")[0] in {CLUSTER_PACKAGES!r})
+        print(",".join(loaded))
+        """
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120,
+        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "", f"cluster packages imported: {result.stdout.strip()}"

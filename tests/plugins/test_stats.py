@@ -254,7 +254,7 @@ def test_quantiles_equal_numpy_of_float64_data_exactly_and_leave_data_untouched(
 
 def test_chunked_moments_match_float64_numpy(monkeypatch: pytest.MonkeyPatch) -> None:
     """Mean and variance accumulate in float64 over chunks of the data (here many small ones)."""
-    import bioimageio_core.stats as stats_module
+    import bioimageio_core.stats.reductions as stats_module
 
     monkeypatch.setattr(stats_module, "_CHUNK_VALUES", 7)
     rng = np.random.default_rng(3)
@@ -304,7 +304,7 @@ def test_counted_quantiles_of_small_integers_equal_numpy(dtype: Any, method: Any
     st.sampled_from(["linear", "inverted_cdf"]),
 )
 def test_counting_equals_partitioning(data: np.ndarray[Any, Any], qs: list[float], method: Any) -> None:
-    import bioimageio_core.stats as stats_module
+    import bioimageio_core.stats.reductions as stats_module
 
     tensor = {"t": Tensor(data, ("channel", "x"))}
     measures = [SampleQuantile("t", q, ("x",), method) for q in qs]

@@ -108,10 +108,10 @@ def test_a_file_size_limit_fails_predict_cleanly(
 
 
 def _failing_after_first_block(monkeypatch: pytest.MonkeyPatch) -> None:
-    from bioimageio_core.pipeline import PredictionPipeline
+    from bioimageio_core.execution.forward import Forward
 
     calls: list[int] = []
-    real = PredictionPipeline._forward  # type: ignore[attr-defined]
+    real = Forward.__call__
 
     def forward(self: Any, *args: Any, **kwargs: Any) -> Any:
         calls.append(1)
@@ -119,7 +119,7 @@ def _failing_after_first_block(monkeypatch: pytest.MonkeyPatch) -> None:
             raise RuntimeError("the model crashed")
         return real(self, *args, **kwargs)
 
-    monkeypatch.setattr(PredictionPipeline, "_forward", forward)
+    monkeypatch.setattr(Forward, "__call__", forward)
 
 
 def test_a_failing_prediction_keeps_the_existing_output(

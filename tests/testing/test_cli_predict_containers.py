@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from model_testing_helpers import MakeModel, expected_conv
 
 from bioimageio_core.cli import main
-from bioimageio_core.cli.predict import match_inputs, split_member
+from bioimageio_core.cli.input_files import match_inputs, split_member
 from bioimageio_core.errors import InputError
 from bioimageio_core.io import ArrayMetadata, AxisMetadata, load_tensor, open_array, save_tensor
 from bioimageio_core.tensor import Tensor

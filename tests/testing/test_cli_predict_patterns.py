@@ -9,8 +9,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from model_testing_helpers import write_images
 
-from bioimageio_core.cli.predict import match_inputs, output_paths, sample_id_of
+from bioimageio_core.cli.input_files import match_inputs, sample_id_of
 from bioimageio_core.errors import InputError
+from bioimageio_core.prediction import samples_output_paths as output_paths
 
 # --- pattern matching ---------------------------------------------------------------------------
 

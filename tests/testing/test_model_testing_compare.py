@@ -276,18 +276,18 @@ def test_resize_to_crops_centred_and_pads_symmetric() -> None:
 
 def test_size_cases() -> None:
     from bioimageio_core.shapes import (
-        AxisSpec,
+        AxisShape,
         FixedSize,
-        ModelSpec,
+        ModelShape,
         ParameterizedSize,
-        TensorSpec,
+        TensorShape,
     )
 
-    def model(batch: Any, space: Any) -> ModelSpec:
-        axes = [AxisSpec("y", "space", space)]
+    def model(batch: Any, space: Any) -> ModelShape:
+        axes = [AxisShape("y", "space", space)]
         if batch is not False:
-            axes.insert(0, AxisSpec("batch", "batch", batch))
-        return ModelSpec([TensorSpec("raw", axes)], [TensorSpec("out", axes)])
+            axes.insert(0, AxisShape("batch", "batch", batch))
+        return ModelShape([TensorShape("raw", axes)], [TensorShape("out", axes)])
 
     assert testing.size_cases(model(None, ParameterizedSize(8, 4))) == [
         (1, 0),
@@ -321,30 +321,30 @@ def test_install_hints_name_the_plugin_distribution() -> None:
 
 def test_check_output_sizes() -> None:
     from bioimageio_core.shapes import (
-        AxisSpec,
+        AxisShape,
         DataDependentSize,
-        ModelSpec,
+        ModelShape,
         ParameterizedSize,
         SizeReference,
-        TensorSpec,
+        TensorShape,
     )
 
-    spec = ModelSpec(
+    spec = ModelShape(
         [
-            TensorSpec(
+            TensorShape(
                 "raw",
-                [AxisSpec("batch", "batch", None), AxisSpec("y", "space", ParameterizedSize(8, 4))],
+                [AxisShape("batch", "batch", None), AxisShape("y", "space", ParameterizedSize(8, 4))],
             )
         ],
         [
-            TensorSpec(
+            TensorShape(
                 "half",
                 [
-                    AxisSpec("batch", "batch", None),
-                    AxisSpec("y", "space", SizeReference("raw", "y"), scale=2.0),
+                    AxisShape("batch", "batch", None),
+                    AxisShape("y", "space", SizeReference("raw", "y"), scale=2.0),
                 ],
             ),
-            TensorSpec("n", [AxisSpec("i", "index", DataDependentSize(1, 5))]),
+            TensorShape("n", [AxisShape("i", "index", DataDependentSize(1, 5))]),
         ],
     )
     sizes = {("raw", "batch"): 2, ("raw", "y"): 16}

@@ -26,6 +26,7 @@ from bioimageio_core.io.staging._names import (
     remove_leftovers,
     remove_path,
     temporary_path,
+    writer_id,
     writer_is_gone,
 )
 
@@ -212,13 +213,13 @@ def adopt(final: PathLike, *, directory: bool = False, overwrite: bool = True) -
     The newest leftover whose writer has ended (on this host), or whose writer ran on another
     host (which cannot be checked from here: resume only once that run has stopped), is renamed
     to a fresh temporary name of this process and returned as a :class:`Staged`; None when there
-    is none. Data that a running process on this host is writing raises
-    :class:`OutputError`.
+    is none (this process may take over its own leftovers, e.g. of a run it interrupted). Data
+    that another running process on this host is writing raises :class:`OutputError`.
     """
     target = Path(final)
     for path, parsed in leftovers_of(target):
         writer = f"{parsed.host}-{parsed.pid}"
-        if parsed.host == host_tag() and not writer_is_gone(writer):
+        if parsed.host == host_tag() and not writer_is_gone(writer) and writer != writer_id():
             raise OutputError(
                 f"{target} is being written by another run (process {parsed.pid})",
                 hint="wait for it to finish, or choose another output path",

@@ -1,0 +1,181 @@
+"""Prediction on a dask cluster: equal to one process bit for bit, statistics on the workers,
+a dead worker's tasks retried, resumable, and the CLI's --workers."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from pipeline_models import InputDef, OutputDef, conv_model, kernel
+
+from bioimageio_core.cli import main
+from bioimageio_core.errors import InputError
+from bioimageio_core.execution.distributed import threads_per_worker
+from bioimageio_core.io import load_tensor, save_tensor
+from bioimageio_core.io.staging import OutputNotice
+from bioimageio_core.prediction import predict, predict_many
+from bioimageio_core.tensor import Tensor
+
+Array = np.ndarray[Any, Any]
+SAMPLE_ZMUV = [{"id": "zero_mean_unit_variance", "kwargs": {"axes": ["y", "x"]}}]
+DATASET_RANGE = [
+    {
+        "id": "scale_range",
+        "kwargs": {"axes": ["batch", "y", "x"], "min_percentile": 2, "max_percentile": 99},
+    }
+]
+
+
+def volume(y: int, x: int, seed: int = 0) -> Array:
+    return (np.random.default_rng(seed).normal(size=(y, x)) * 25 + 60).astype("float32")
+
+
+def _stored(tmp_path: Path, name: str, x: Array) -> str:
+    save_tensor(tmp_path / name, Tensor(x, ("y", "x")))
+    return str(tmp_path / name)
+
+
+def test_the_cluster_equals_one_process_bit_for_bit(tmp_path: Path, client: Any) -> None:
+    model = conv_model(
+        tmp_path,
+        [InputDef("raw", preprocessing=SAMPLE_ZMUV)],
+        [OutputDef("out", kernel(2, seed=3), halo=2, postprocessing=[{"id": "sigmoid"}])],
+    )
+    x = volume(333, 270)
+    source = _stored(tmp_path, "x.zarr", x)
+    expected = predict(model=model, inputs=x, blocksize_parameter=2, batch_size=3)
+    progress: list[tuple[int, int]] = []
+    result = predict(
+        model=model,
+        inputs=source,
+        save_output_path=tmp_path / "pred.zarr",
+        blocksize_parameter=2,
+        batch_size=3,
+        client=client,
+        on_progress=lambda done, total: progress.append((done, total)),
+    )
+    assert not result.members and result.written == {"out": tmp_path / "pred.zarr"}
+    got = load_tensor(tmp_path / "pred.zarr").data
+    np.testing.assert_array_equal(got, expected.members["out"].data)
+    total = progress[-1][1]
+    assert progress[0] == (0, total) and progress[-1] == (total, total) and total > 6
+
+
+def test_dataset_statistics_are_computed_on_the_workers(tmp_path: Path, client: Any) -> None:
+    model = conv_model(tmp_path, [InputDef("raw", preprocessing=DATASET_RANGE)])
+    xs = [volume(150 + 20 * i, 140, seed=i) for i in range(3)]
+    sources = [_stored(tmp_path, f"x{i}.zarr", x) for i, x in enumerate(xs)]
+    expected = list(predict_many(model=model, inputs=xs, axes="yx", blocksize_parameter=1))
+    reports: list[Any] = []
+    results = list(
+        predict_many(
+            model=model,
+            inputs=sources,
+            save_output_path=tmp_path / "out" / "{sample_id}.zarr",
+            blocksize_parameter=1,
+            client=client,
+            on_dataset_statistics=reports.append,
+        )
+    )
+    assert reports[0].origin == "computed" and reports[0].n_samples == 3
+    for result, exp in zip(results, expected, strict=True):
+        got = load_tensor(result.written["out"]).data
+        np.testing.assert_array_equal(got, exp.members["out"].data)
+
+
+def test_the_tasks_of_a_dead_worker_are_run_again(tmp_path: Path, client: Any) -> None:
+    model = conv_model(tmp_path, outputs=[OutputDef("out", kernel(2), halo=2)])
+    x = volume(400, 400)
+    source = _stored(tmp_path, "x.zarr", x)
+    victim = sorted(client.scheduler_info()["workers"])[0]
+    killed: list[bool] = []
+
+    def kill_one_worker(done: int, total: int) -> None:
+        if done >= 3 and not killed:
+            killed.append(True)
+            try:  # the worker dies mid-run; its nanny starts a new one, which loads the model
+                client.run(os._exit, 1, workers=[victim])
+            except Exception:  # it died before answering
+                pass
+
+    result = predict(
+        model=model,
+        inputs=source,
+        save_output_path=tmp_path / "pred.zarr",
+        blocksize_parameter=0,
+        client=client,
+        on_progress=kill_one_worker,
+    )
+    assert killed
+    expected = predict(model=model, inputs=x, blocksize_parameter=0)
+    np.testing.assert_array_equal(load_tensor(result.written["out"]).data, expected.members["out"].data)
+    client.wait_for_workers(2, timeout=60)
+    assert victim not in client.scheduler_info()["workers"]  # it was replaced
+
+
+def test_an_interrupted_run_is_resumed_on_the_cluster(tmp_path: Path, client: Any) -> None:
+    model = conv_model(tmp_path, outputs=[OutputDef("out", kernel(1), halo=1)])
+    x = volume(300, 300, seed=5)
+    source = _stored(tmp_path, "x.zarr", x)
+    out = tmp_path / "pred.zarr"
+
+    def interrupt(done: int, total: int) -> None:
+        if done >= 4:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        predict(model=model, inputs=source, save_output_path=out, blocksize_parameter=0,
+                client=client, resume=True, on_progress=interrupt)  # fmt: skip
+    assert not out.exists()
+    progress: list[tuple[int, int]] = []
+    with pytest.warns(OutputNotice, match="resuming"):
+        predict(model=model, inputs=source, save_output_path=out, blocksize_parameter=0,
+                client=client, resume=True, on_progress=lambda d, t: progress.append((d, t)))  # fmt: skip
+    assert progress[0][0] >= 4  # recorded chunks are not written again
+    expected = predict(model=model, inputs=x, blocksize_parameter=0)
+    np.testing.assert_array_equal(load_tensor(out).data, expected.members["out"].data)
+
+
+def test_the_cluster_writes_zarr_and_needs_files(tmp_path: Path, client: Any) -> None:
+    model = conv_model(tmp_path)
+    x = volume(80, 80)
+    source = _stored(tmp_path, "x.zarr", x)
+    with pytest.raises(InputError, match="cannot predict on a cluster: the outputs .* by several workers"):
+        predict(model=model, inputs=source, save_output_path=tmp_path / "o.npy", client=client)
+    with pytest.raises(InputError, match="cannot predict on a cluster: the inputs are not all files"):
+        predict(model=model, inputs=x, save_output_path=tmp_path / "o.zarr", client=client)
+
+
+def test_cli_workers(tmp_path: Path) -> None:
+    model = conv_model(tmp_path, outputs=[OutputDef("out", kernel(1), halo=1)])
+    x = volume(200, 160)
+    _stored(tmp_path, "img.zarr", x)
+    runner = CliRunner()
+    result = runner.invoke(
+        main,
+        ["predict", str(tmp_path / "rdf.yaml"), "-i", str(tmp_path / "img.zarr"),
+         "-o", str(tmp_path / "pred" / "{sample_id}.zarr"), "--blocksize", "0", "--workers", "2"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "started a local dask cluster: 2 worker process(es)" in result.stderr
+    assert "dask dashboard:" in result.stderr
+    expected = predict(model=model, inputs=x, blocksize_parameter=0)
+    np.testing.assert_array_equal(
+        load_tensor(tmp_path / "pred" / "img.zarr").data, expected.members["out"].data
+    )
+    both = runner.invoke(
+        main,
+        ["predict", str(tmp_path / "rdf.yaml"), "-i", str(tmp_path / "img.zarr"),
+         "--workers", "1", "--scheduler", "tcp://127.0.0.1:1"],
+    )  # fmt: skip
+    assert both.exit_code == 1 and "give --workers or --scheduler, not both" in both.stderr
+
+
+def test_workers_share_the_cores() -> None:
+    assert threads_per_worker(2, cores=2) == 1
+    assert threads_per_worker(3, cores=16) == 5
+    assert threads_per_worker(8, cores=4) == 1
