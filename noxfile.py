@@ -218,7 +218,14 @@ def bench(session: nox.Session) -> None:
     session's environment (only here) and compares against it.
     """
     install(
-        session, "-e", ".[image,server]", "-e", "plugins/onnx", "-e", "plugins/torch", "onnx"
+        session,
+        "-e",
+        ".[image,server,distributed]",
+        "-e",
+        "plugins/onnx",
+        "-e",
+        "plugins/torch",
+        "onnx",
     )
     if "--reference" in session.posargs:
         # bioimageio.spec 0.5.12 breaks with pydantic >= 2.12 (its models fail to build)

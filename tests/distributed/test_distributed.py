@@ -14,7 +14,6 @@ from pipeline_models import InputDef, OutputDef, conv_model, kernel
 
 from bioimageio_core.cli import main
 from bioimageio_core.errors import InputError
-from bioimageio_core.execution.distributed import threads_per_worker
 from bioimageio_core.io import load_tensor, save_tensor
 from bioimageio_core.io.staging import OutputNotice
 from bioimageio_core.prediction import predict, predict_many
@@ -176,6 +175,8 @@ def test_cli_workers(tmp_path: Path) -> None:
 
 
 def test_workers_share_the_cores() -> None:
+    from bioimageio_core.execution.distributed import threads_per_worker  # needs dask
+
     assert threads_per_worker(2, cores=2) == 1
     assert threads_per_worker(3, cores=16) == 5
     assert threads_per_worker(8, cores=4) == 1
