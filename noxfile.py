@@ -220,7 +220,7 @@ def bench(session: nox.Session) -> None:
     install(
         session,
         "-e",
-        ".[image,server,distributed]",
+        ".[image,hdf5,server,distributed]",
         "-e",
         "plugins/onnx",
         "-e",

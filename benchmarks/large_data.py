@@ -367,7 +367,7 @@ def task_overhead(cfg: Config) -> Result:
                 tasks = marks[-1][2]
                 if i:
                     local.append(marks[-1][0] - marks[0][0])
-                rate, tasks = _cluster_rate(client, model, image, cfg.work_dir / "r.zarr", n)
+                rate, tasks, _ = _cluster_rate(client, model, image, cfg.work_dir / "r.zarr", n)
                 if i:
                     remote.append(tasks / rate)
         t0 = time.perf_counter()
@@ -423,16 +423,15 @@ def scaling(cfg: Config) -> Result:
     total_mb = 100e3
     read_rate = found["ooc_mb"] / found["ooc_seconds"]  # MB of input per second, all included
     bandwidth = 2000.0  # MB/s, assumed shared storage
+    compute_1 = blocks * (per_block + found["task_overhead_s"]) / 3600
+    stats_1 = total_mb / (read_rate * 4) / 3600  # one read pass, about 4× faster than predicting
+    storage = 3 * total_mb / bandwidth / 3600  # statistics pass + read + write
     for w in (1, 8, 64):
-        compute = blocks * (per_block + found["task_overhead_s"]) / w / 3600
-        stats = total_mb / (read_rate * 4) / w / 3600  # one read pass, about 4× faster than predicting
-        storage = 3 * total_mb / bandwidth / 3600  # statistics pass + read + write
-        estimate = max(compute + stats, storage)
-        result.rows.append([w, f"{blocks:.3g}", compute, stats, storage, estimate])
+        compute, stats = compute_1 / w, stats_1 / w
+        result.rows.append([w, f"{blocks:.3g}", compute, stats, storage, max(compute + stats, storage)])
     result.verdict = (
-        "estimates in the table; beyond about "
-        f"{max(1, int(3 * total_mb / bandwidth / 3600 / ((blocks * per_block) / 3600))) or 1} "
-        "workers the assumed storage bandwidth, not compute, sets the time"
+        f"estimates in the table; beyond about {round((compute_1 + stats_1) / storage)} workers "
+        "the assumed storage bandwidth, not compute, sets the time"
     )
     result.notes.append(
         f"Inputs of the model: {1 / per_block:.2f} blocks/s per worker (one thread, 96³ blocks, "
