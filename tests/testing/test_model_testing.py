@@ -12,6 +12,7 @@ from model_testing_helpers import KERNEL, MakeModel, expected_conv
 
 from bioimageio_core import testing
 from bioimageio_core.summary import ValidationDetail, ValidationSummary
+from bioimageio_core.testing import runner
 
 UNREACHABLE = "http://127.0.0.1:9/unreachable/weights.onnx"
 
@@ -296,7 +297,7 @@ def test_unexpected_errors_become_a_failed_detail(
     def broken(*args: object, **kwargs: object) -> None:
         raise ZeroDivisionError("boom")
 
-    monkeypatch.setattr(testing, "enable_determinism", broken)
+    monkeypatch.setattr(runner, "enable_determinism", broken)
     summary = testing.test_model(make_model())
     assert summary.status == "valid-format"
     assert "internal error while testing: ZeroDivisionError: boom" in summary.errors[-1][1].msg
