@@ -15,12 +15,13 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 import attrs
 import numpy as np
 
+from bioimageio_core import consent
+from bioimageio_core.consent import CodeOrigin
 from bioimageio_core.errors import Loc
 from bioimageio_core.settings import Settings, get_settings
 from bioimageio_core.sources import as_root, open_file, root_or_cwd
 
 if TYPE_CHECKING:
-    from bioimageio_core.consent import CodeOrigin
     from bioimageio_core.spec import ModelDescr
 
 W = TypeVar("W", covariant=True)
@@ -104,9 +105,7 @@ class AdapterRequest(Generic[W]):
         is trusted; code of a fetched model runs only with ``settings.allow_remote_code``. The
         returned :class:`~bioimageio_core.consent.CodeOrigin` says which applied (``trusted``).
         """
-        from bioimageio_core.consent import require_code_consent
-
-        return require_code_consent(
+        return consent.require_code_consent(
             what, root=self.model.root, reference=reference, loc=loc, settings=self.settings
         )
 
