@@ -36,11 +36,12 @@ from bioimageio_core.execution.inprocess import ProgressCallback
 from bioimageio_core.execution.outofcore import (
     StreamJob,
     Task,
+    TaskProgress,
     TaskRunner,
     open_outputs,
-    pending_tasks,
     prepare_job,
     probe_dtypes,
+    write_pending,
 )
 from bioimageio_core.execution.plan import Blocking
 from bioimageio_core.execution.statistics import Runner
@@ -374,41 +375,32 @@ def predict_distributed(
         pipeline, job, paths, dtypes, overwrite=overwrite, resume=resume, metadata=metadata
     )
     key = uuid.uuid4().hex[:12]
-    futures: list[Any] = []
-    try:
-        shared = {oid: out.shared() for oid, out in outputs.items()}
-        tasks = pending_tasks(job, outputs)
-        total = job.plan.n_blocks
-        done = total - sum(len(t.blocks) for t in tasks)
-        if on_progress is not None:
-            on_progress(done, total)
-        futures = [
-            client.submit(
-                run_task, plugin_name, key, sent, shared, task, pure=False,
-                key=f"bioimageio-run-{key}-task-{task.index}",
-            )
-            for task in tasks
-        ]  # fmt: skip
-        for future in as_completed(futures, loop=client.loop):
-            done += future.result()
-            if on_progress is not None:
-                on_progress(done, total)
-        client.run(release_task, plugin_name, key)
-        written = {oid: out.finalize() for oid, out in outputs.items()}
-    except BaseException:
+
+    def run(tasks: list[Task], progress: TaskProgress) -> None:
+        futures: list[Any] = []
         try:
-            client.cancel(futures)  # tasks not started stay so; running ones finish their chunks
+            shared = {oid: out.shared() for oid, out in outputs.items()}
+            progress.advance(0)
+            futures = [
+                client.submit(
+                    run_task, plugin_name, key, sent, shared, task, pure=False,
+                    key=f"bioimageio-run-{key}-task-{task.index}",
+                )
+                for task in tasks
+            ]  # fmt: skip
+            for future in as_completed(futures, loop=client.loop):
+                progress.advance(future.result())
             client.run(release_task, plugin_name, key)
-        except Exception:
-            pass
-        for out in outputs.values():
-            if resume:
-                out.release()  # kept for the next resumed run
-            else:
-                out.discard()
-        raise
-    stat: dict[Any, Any] = dict(job.stat)
-    return Sample(members={}, stat=stat, id=sample.id, written=written)
+        except BaseException:
+            try:
+                # tasks not started stay so; running ones finish their chunks
+                client.cancel(futures)
+                client.run(release_task, plugin_name, key)
+            except Exception:
+                pass
+            raise
+
+    return write_pending(job, sample, outputs, run, resume=resume, on_progress=on_progress)
 
 
 __all__ = [

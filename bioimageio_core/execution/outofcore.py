@@ -543,21 +543,48 @@ def predict_stored(
     outputs = open_outputs(
         pipeline, job, paths, dtypes, overwrite=overwrite, resume=resume, metadata=metadata
     )
+
+    def run(tasks: list[Task], progress: TaskProgress) -> None:
+        if progress.done:  # what a resumed run finds written already
+            progress.advance(0)
+        TaskRunner(pipeline, job, outputs).run_all(tasks, progress.advance)
+
+    return write_pending(job, sample, outputs, run, resume=resume, on_progress=on_progress)
+
+
+@attrs.define
+class TaskProgress:
+    """The blocks of a job written so far, each step reported to ``on_progress``."""
+
+    total: int
+    done: int
+    on_progress: ProgressCallback | None
+
+    def advance(self, n: int) -> None:
+        """``n`` more blocks are written."""
+        self.done += n
+        if self.on_progress is not None:
+            self.on_progress(self.done, self.total)
+
+
+def write_pending(
+    job: StreamJob,
+    sample: StoredSample,
+    outputs: Mapping[str, OutputArray],
+    run: Callable[[list[Task], TaskProgress], None],
+    *,
+    resume: bool,
+    on_progress: ProgressCallback | None,
+) -> Sample:
+    """Let ``run`` write the job's pending tasks into ``outputs``, then commit every output.
+
+    On any failure (interrupts included) each output is kept for the next resumed run
+    (``resume``) or removed. Returns a sample without members whose ``written`` names the files.
+    """
     try:
         tasks = pending_tasks(job, outputs)
         total = job.plan.n_blocks
-        done = total - sum(len(t.blocks) for t in tasks)
-        if on_progress is not None and done:
-            on_progress(done, total)
-        runner = TaskRunner(pipeline, job, outputs)
-
-        def advance(n: int) -> None:
-            nonlocal done
-            done += n
-            if on_progress is not None:
-                on_progress(done, total)
-
-        runner.run_all(tasks, advance)
+        run(tasks, TaskProgress(total, total - sum(len(t.blocks) for t in tasks), on_progress))
         written = {oid: out.finalize() for oid, out in outputs.items()}
     except BaseException:
         for out in outputs.values():
@@ -575,6 +602,7 @@ __all__ = [
     "StoredReader",
     "StreamJob",
     "Task",
+    "TaskProgress",
     "TaskRunner",
     "crop_statistics",
     "fingerprint",
@@ -586,4 +614,5 @@ __all__ = [
     "probe_dtypes",
     "stream_problem",
     "task_is_done",
+    "write_pending",
 ]

@@ -101,9 +101,7 @@ def compare_arrays(
     tolerance = tolerance or Tolerance()
     a_native, e_native = np.asarray(actual), np.asarray(expected)
     if a_native.shape != e_native.shape:
-        raise ValueError(
-            f"shape {a_native.shape} differs from the expected shape {e_native.shape}"
-        )
+        raise ValueError(f"shape {a_native.shape} differs from the expected shape {e_native.shape}")
     if tolerance.exact and a_native.dtype.kind in "biu" and e_native.dtype.kind in "biu":
         return _compare_exactly(a_native, e_native, tolerance, n_worst)
     a = np.asarray(a_native, dtype=np.float32)

@@ -39,7 +39,8 @@ def plan_weight_formats(
             if remote is None or remote.reason is not None:
                 why = "no plugin there provides it" if remote is None else remote.reason
                 hint = (
-                    remote.install_hint if remote is not None and remote.install_hint
+                    remote.install_hint
+                    if remote is not None and remote.install_hint
                     else plugins.install_hint_for(wf)
                 )
                 skipped[wf] = (

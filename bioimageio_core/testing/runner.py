@@ -75,7 +75,9 @@ class ModelTest:
         try:
             if weights_format is not None and weights_format in plan.skipped:
                 reason = plan.skipped[weights_format]
-                self.add(detail_of(f"test {weights_format} weights", [error_at(("weights",), reason)]))
+                self.add(
+                    detail_of(f"test {weights_format} weights", [error_at(("weights",), reason)])
+                )
                 return
             if not plan.run:
                 reasons = "; ".join(plan.skipped.values()) or "the model has no weights"
@@ -95,7 +97,9 @@ class ModelTest:
             for wf in (*plan.run, *plan.skipped):  # declaration order within each group
                 if wf in plan.skipped:
                     reason = plan.skipped[wf]
-                    self.add(detail_of(f"{wf} weights: skipped", [warning_at(("weights", wf), reason)]))
+                    self.add(
+                        detail_of(f"{wf} weights: skipped", [warning_at(("weights", wf), reason)])
+                    )
                 else:
                     self.test_format(wf, inputs, expected)
         except _StopTesting:
@@ -119,13 +123,17 @@ class ModelTest:
                 pipeline = self._pipeline(wf)
         except Exception as e:
             self.add(
-                detail_of(name, [error_at(("weights", wf), f"cannot load the model: {one_line(e)}")])
+                detail_of(
+                    name, [error_at(("weights", wf), f"cannot load the model: {one_line(e)}")]
+                )
             )
             return
         finally:
             ours = our_warnings(caught)
         if ours:
-            self.add(detail_of(f"load {wf} weights", [warning_at(("weights", wf), w) for w in ours]))
+            self.add(
+                detail_of(f"load {wf} weights", [warning_at(("weights", wf), w) for w in ours])
+            )
         with pipeline:
             self.reproduce(pipeline, wf, inputs, expected)
             if not self.original_version.startswith(("0.3", "0.4")):
@@ -140,7 +148,10 @@ class ModelTest:
         # a URL or id is passed on, so that the server fetches the model itself
         source = self.source if isinstance(self.source, str) else self.model
         return create_prediction_pipeline(
-            source, devices=self.devices, weights_format=wf, border="inside",
+            source,
+            devices=self.devices,
+            weights_format=wf,
+            border="inside",
             server=self.server.url,
         )
 
@@ -196,7 +207,9 @@ class ModelTest:
         if comparison.passed:
             return detail_of(name, [warning_at(loc, f"within tolerance, but {text}")])
         saved = self._save_failing(wf, out.id, actual)
-        return detail_of(name, [error_at(loc, f"output {out.id!r} does not reproduce: {text}{saved}")])
+        return detail_of(
+            name, [error_at(loc, f"output {out.id!r} does not reproduce: {text}{saved}")]
+        )
 
     def _save_failing(self, wf: str, output_id: str, actual: Tensor) -> str:
         if self.save_dir is None:

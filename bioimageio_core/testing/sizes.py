@@ -87,4 +87,3 @@ def resize_to(tensor: Tensor, sizes: Mapping[str, int]) -> Tensor:
     if pad:
         tensor = tensor.pad(pad, mode="symmetric")
     return tensor
-

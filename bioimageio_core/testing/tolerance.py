@@ -123,4 +123,3 @@ def get_tolerance(
 
 def _has_output(model: ModelDescr, output_id: str) -> bool:
     return any(o.id == output_id for o in model.outputs)
-
