@@ -109,10 +109,9 @@ def predict(
     weights_format = weights_format_keyword(weights_format, weight_format)
     blocking = Blocking(blocksize_parameter, input_block_shape, batch_size)
     fresh = not isinstance(model, PredictionPipeline)
-    with (
-        _pipeline_for(model, devices, weights_format, batch_size, planning=client is not None) as pipeline,
-        _execution(client, pipeline, weights_format, devices, out_of_core, resume, blocks_per_task) as execution,
-    ):  # fmt: skip
+    with _running(
+        model, client, devices, weights_format, batch_size, out_of_core, resume, blocks_per_task
+    ) as (pipeline, execution):
         return _predict_one(
             pipeline, inputs, sample_id, blocking, axes, outputs, save_output_path, overwrite,
             skip_preprocessing, skip_postprocessing, on_progress, execution, fresh,
@@ -174,10 +173,9 @@ def predict_many(
         _check_id_count(len(sample_id), len(inputs))
     blocking = Blocking(blocksize_parameter, input_block_shape, batch_size)
     fresh = not isinstance(model, PredictionPipeline)
-    with (
-        _pipeline_for(model, devices, weights_format, batch_size, planning=client is not None) as loaded,
-        _execution(client, loaded, weights_format, devices, out_of_core, resume, blocks_per_task) as execution,
-    ):  # fmt: skip
+    with _running(
+        model, client, devices, weights_format, batch_size, out_of_core, resume, blocks_per_task
+    ) as (loaded, execution):
         pipeline = loaded
         if loaded.running_dataset_measures:
             items = list(inputs) if iter(inputs) is inputs else inputs
@@ -207,6 +205,25 @@ def predict_many(
                 pipeline, item, sid, blocking, axes, None, save_output_path, overwrite,
                 skip_preprocessing, skip_postprocessing, on_progress, execution, fresh,
             )  # fmt: skip
+
+
+@contextmanager
+def _running(
+    model: Any,
+    client: Client | None,
+    devices: Sequence[str] | None,
+    weights_format: str | None,
+    batch_size: int,
+    out_of_core: bool | None,
+    resume: bool,
+    blocks_per_task: int | None,
+) -> Iterator[tuple[PredictionPipeline, Execution]]:
+    """The pipeline that predicts (see :func:`_pipeline_for`) and how its samples run."""
+    with (
+        _pipeline_for(model, devices, weights_format, batch_size, planning=client is not None) as pipeline,
+        _execution(client, pipeline, weights_format, devices, out_of_core, resume, blocks_per_task) as execution,
+    ):  # fmt: skip
+        yield pipeline, execution
 
 
 def _pipeline_for(
