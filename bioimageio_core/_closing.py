@@ -11,6 +11,8 @@ C = TypeVar("C", bound="Closing")
 class Closing:
     """Base class: leaving a ``with`` block calls :meth:`close`, whatever happened inside."""
 
+    __slots__ = ()
+
     def close(self) -> None:
         """Release what the object holds; calling it again does nothing."""
         raise NotImplementedError
@@ -25,3 +27,32 @@ class Closing:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+class Committing(Closing):
+    """Base class for an output that is complete or absent: leaving a ``with`` block normally
+    calls :meth:`commit`; an exception calls :meth:`failed`, which cleans up and returns the error
+    to raise (the same one, or one that says what happened to the output)."""
+
+    __slots__ = ()
+
+    def commit(self) -> object:
+        """Put the finished output in place."""
+        raise NotImplementedError
+
+    def failed(self, error: BaseException) -> BaseException:
+        """Clean up after ``error`` and return the error to raise for it."""
+        raise NotImplementedError
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc is None:
+            self.commit()
+            return
+        converted = self.failed(exc)
+        if converted is not exc:
+            raise converted from exc

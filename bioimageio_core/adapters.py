@@ -9,13 +9,13 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from types import TracebackType
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import attrs
 import numpy as np
 
 from bioimageio_core import consent
+from bioimageio_core._closing import Closing
 from bioimageio_core.consent import CodeOrigin
 from bioimageio_core.errors import Loc
 from bioimageio_core.settings import Settings, get_settings
@@ -110,7 +110,7 @@ class AdapterRequest(Generic[W]):
         )
 
 
-class ModelAdapter(ABC):
+class ModelAdapter(Closing, ABC):
     """A loaded model that maps input arrays to output arrays.
 
     Arrays are plain numpy arrays whose axes are in the order the description declares for that
@@ -136,15 +136,8 @@ class ModelAdapter(ABC):
     def unload(self) -> None:
         """Free all framework memory (CPU and GPU) held by this adapter; idempotent."""
 
-    def __enter__(self) -> ModelAdapter:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def close(self) -> None:
+        """The same as :meth:`unload` (``with adapter:`` unloads on leaving)."""
         self.unload()
 
     def ordered_inputs(

@@ -34,11 +34,11 @@ import copy
 import functools
 import weakref
 from collections.abc import Hashable, Iterable, Iterator, Mapping, Sequence
-from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
+from bioimageio_core._closing import Closing
 from bioimageio_core._compat import either_keyword, weights_format_keyword
 from bioimageio_core.adapter_loading import load_model_adapter
 from bioimageio_core.blocks import BorderMode
@@ -91,7 +91,7 @@ if TYPE_CHECKING:
 DEFAULT_BLOCKSIZE_PARAMETER = 10
 
 
-class PredictionPipeline:
+class PredictionPipeline(Closing):
     """A loaded model with its pre- and postprocessing; use it as a context manager.
 
     Create it with :func:`create_prediction_pipeline`. Every ``predict_*`` method accepts a
@@ -224,15 +224,8 @@ class PredictionPipeline:
 
     # --- lifecycle ------------------------------------------------------------------------------
 
-    def __enter__(self) -> PredictionPipeline:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def close(self) -> None:
+        """The same as :meth:`unload` (``with pipeline:`` unloads on leaving)."""
         self.unload()
 
     def unload(self) -> None:

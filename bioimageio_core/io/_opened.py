@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 import attrs
 import numpy as np
 
+from bioimageio_core._closing import Closing
 from bioimageio_core.io._chunks import ChunkGrid, Region, normalize_region
 from bioimageio_core.io._metadata import ArrayMetadata
 from bioimageio_core.tensor import Tensor
@@ -22,7 +22,7 @@ def _noop() -> None:  # default closer: nothing to release
 
 
 @attrs.frozen(eq=False)
-class OpenedArray:
+class OpenedArray(Closing):
     """An array stored in a file: an ``np.memmap``, a zarr array, an h5py dataset or an ndarray.
 
     Nothing is read until it is indexed. Index it like the array (``a[0:64, 0:64]``) or by axis id
@@ -121,17 +121,6 @@ class OpenedArray:
         """Flush and release the file (safe to call twice)."""
         self.flush()
         self._close()
-
-    def __enter__(self) -> OpenedArray:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         sizes = ", ".join(f"{d}={s}" for d, s in self.sizes.items())

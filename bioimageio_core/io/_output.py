@@ -11,12 +11,12 @@ import shutil
 import warnings
 from collections.abc import Callable
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import attrs
 import numpy as np
 
+from bioimageio_core._closing import Committing
 from bioimageio_core.errors import BioimageioError, OutputError, SourceError
 from bioimageio_core.io._format import (
     Existing,
@@ -332,7 +332,7 @@ class _Finisher:
 
 
 @attrs.frozen(eq=False)
-class OutputArray(OpenedArray):
+class OutputArray(OpenedArray, Committing):
     """An output array being written block by block; complete or absent.
 
     Until :meth:`commit` the data lives under a temporary name (or, inside an existing HDF5 file
@@ -504,21 +504,9 @@ class OutputArray(OpenedArray):
         if self._finisher.state == "open":
             self.commit()
 
-    def __enter__(self) -> OutputArray:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if exc is None:
-            self.commit()
-            return
-        converted = self._finisher.fail(exc)
-        if converted is not exc:
-            raise converted from exc
+    def failed(self, error: BaseException) -> BaseException:
+        """Discard after ``error`` (leaving a ``with`` block with it); the error to raise for it."""
+        return self._finisher.fail(error)
 
 
 @attrs.frozen

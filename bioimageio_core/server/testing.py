@@ -21,12 +21,13 @@ import threading
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from types import TracebackType
+
+from bioimageio_core._closing import Closing
 
 _LISTENING = re.compile(r"listening on (https?://\S+)")
 
 
-class ServerProcess:
+class ServerProcess(Closing):
     """``python -m bioimageio_core serve --port 0 …`` in a subprocess (see the module docs)."""
 
     def __init__(
@@ -144,16 +145,12 @@ class ServerProcess:
             time.sleep(0.02)
         raise AssertionError(f"no log line matches {pattern!r} within {timeout_s} s:\n{self.log}")
 
+    def close(self) -> None:
+        """:meth:`stop` (``with ServerProcess(...)`` starts the server and stops it on leaving)."""
+        self.stop()
+
     def __enter__(self) -> ServerProcess:
         return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 __all__ = ["ServerProcess"]

@@ -9,9 +9,9 @@ import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from types import TracebackType
 from typing import IO
 
+from bioimageio_core._closing import Committing
 from bioimageio_core.errors import BioimageioError, OutputError
 from bioimageio_core.io.staging._failures import (
     exists_error,
@@ -79,7 +79,7 @@ def publish_dir(temp: Path, final: Path) -> None:
     remove_path(aside)
 
 
-class Staged:
+class Staged(Committing):
     """One output being written under a temporary name (:attr:`path`) next to :attr:`final`.
 
     Use it as a context manager: leaving the block normally commits, an exception discards (and
@@ -157,21 +157,6 @@ class Staged:
             return output_error(self.final, error, replaced=self.replaces)
         return error
 
-    def __enter__(self) -> Staged:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if exc is None:
-            self.commit()
-            return
-        converted = self.failed(exc)
-        if converted is not exc:
-            raise converted from exc
 
 
 def stage(

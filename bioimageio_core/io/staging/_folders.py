@@ -7,15 +7,15 @@ import os
 import shutil
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from types import TracebackType
 
+from bioimageio_core._closing import Committing
 from bioimageio_core.errors import BioimageioError, OutputError
 from bioimageio_core.io.staging._failures import exists_error, is_write_failure, output_error
 from bioimageio_core.io.staging._files import fsync_file, publish_dir, publish_file
 from bioimageio_core.io.staging._names import PathLike, remove_leftovers, temporary_path
 
 
-class StagedFolder:
+class StagedFolder(Committing):
     """A folder of files written together (a model package), complete or absent.
 
     Files are written into :attr:`path`, a working folder. :meth:`commit` renames a new folder
@@ -97,21 +97,13 @@ class StagedFolder:
         self._state = "discarded"
         shutil.rmtree(self.path, ignore_errors=True)
 
-    def __enter__(self) -> StagedFolder:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if exc is None:
-            self.commit()
-            return
+    def failed(self, error: BaseException) -> BaseException:
+        """Discard, and return the error to raise for ``error`` (an :class:`OutputError` for a
+        failed write, else ``error`` itself)."""
         self.discard()
-        if is_write_failure(exc, self.path):
-            raise output_error(self.final, exc) from exc
+        if is_write_failure(error, self.path):
+            return output_error(self.final, error)
+        return error
 
 
 def stage_folder(
