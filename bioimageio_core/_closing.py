@@ -26,6 +26,10 @@ class Closing:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        self._leave(exc)
+
+    def _leave(self, error: BaseException | None) -> None:
+        """What leaving a ``with`` block does (``error``: the exception that ends it, if any)."""
         self.close()
 
 
@@ -44,15 +48,10 @@ class Committing(Closing):
         """Clean up after ``error`` and return the error to raise for it."""
         raise NotImplementedError
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if exc is None:
+    def _leave(self, error: BaseException | None) -> None:
+        if error is None:
             self.commit()
             return
-        converted = self.failed(exc)
-        if converted is not exc:
-            raise converted from exc
+        converted = self.failed(error)
+        if converted is not error:
+            raise converted from error

@@ -79,7 +79,64 @@ def publish_dir(temp: Path, final: Path) -> None:
     remove_path(aside)
 
 
-class Staged(Committing):
+class StagedOutput(Committing):
+    """An output written under a working name (:attr:`path`) and put in place at :attr:`final`
+    by :meth:`commit`: complete or absent.
+
+    Subclasses say how the finished output is put in place (:meth:`_publish`), how the working
+    data is removed (:meth:`_remove`) and which failed writes they report as an
+    :class:`OutputError` (:meth:`_output_error`).
+    """
+
+    final: Path
+    path: Path
+    _state: str
+
+    def commit(self) -> Path:
+        """Put the finished output in place (once); returns the output path."""
+        if self._state == "committed":
+            return self.final
+        try:
+            self._publish()
+        except BaseException as e:
+            self.discard()
+            converted = (
+                self._output_error(e)
+                if isinstance(e, OSError) and not isinstance(e, BioimageioError)
+                else None
+            )
+            if converted is not None:
+                raise converted from e
+            raise
+        self._state = "committed"
+        return self.final
+
+    def discard(self) -> None:
+        """Remove the working data (the output path is left as it was); once."""
+        if self._state != "open":
+            return
+        self._state = "discarded"
+        self._remove()
+
+    def failed(self, error: BaseException) -> BaseException:
+        """Discard, and return the error to raise for ``error`` (an :class:`OutputError` for a
+        failed write, else ``error`` itself)."""
+        self.discard()
+        converted = self._output_error(error) if is_write_failure(error, self.path) else None
+        return error if converted is None else converted
+
+    def _publish(self) -> None:
+        raise NotImplementedError
+
+    def _remove(self) -> None:
+        raise NotImplementedError
+
+    def _output_error(self, error: BaseException) -> OutputError | None:
+        """The error that says writing this output failed; None to raise ``error`` itself."""
+        return output_error(self.final, error)
+
+
+class Staged(StagedOutput):
     """One output being written under a temporary name (:attr:`path`) next to :attr:`final`.
 
     Use it as a context manager: leaving the block normally commits, an exception discards (and
@@ -104,36 +161,24 @@ class Staged(Committing):
         """Whether the output was committed or discarded."""
         return self._state != "open"
 
-    def commit(self) -> Path:
-        """Put the finished output in place; returns the output path."""
-        if self._state == "committed":
-            return self.final
+    def _publish(self) -> None:
         if self._state == "discarded":
             raise OutputError(f"the output {self.final} was discarded and cannot be committed")
-        try:
-            if not self.overwrite and os.path.lexists(self.final):
-                raise exists_error([self.final])
-            if self.directory:
-                publish_dir(self.path, self.final)
-            else:
-                publish_file(self.path, self.final)
-        except BaseException as e:
-            self.discard()
-            if self.convert_errors and isinstance(e, OSError) and not isinstance(e, BioimageioError):
-                raise output_error(self.final, e, replaced=self.replaces) from e
-            raise
-        self._state = "committed"
-        return self.final
+        if not self.overwrite and os.path.lexists(self.final):
+            raise exists_error([self.final])
+        if self.directory:
+            publish_dir(self.path, self.final)
+        else:
+            publish_file(self.path, self.final)
 
-    def discard(self) -> None:
-        """Remove the temporary data (the output path is left as it was)."""
-        if self._state != "open":
-            return
-        self._state = "discarded"
+    def _remove(self) -> None:
         try:
             remove_path(self.path)
         except OSError:
             pass  # a leftover is removed by the next write into this folder
+
+    def _output_error(self, error: BaseException) -> OutputError | None:
+        return output_error(self.final, error, replaced=self.replaces) if self.convert_errors else None
 
     def give_back(self) -> None:
         """Return adopted data to the name it had (a run that could not use it leaves it as it
@@ -148,15 +193,6 @@ class Staged(Committing):
             os.rename(self.path, self.adopted_from)
         except OSError:
             pass  # still a leftover under this process's name: resumable once it has ended
-
-    def failed(self, error: BaseException) -> BaseException:
-        """Discard, and return the error to raise for ``error`` (an :class:`OutputError` for a
-        failed write, else ``error`` itself)."""
-        self.discard()
-        if self.convert_errors and is_write_failure(error, self.path):
-            return output_error(self.final, error, replaced=self.replaces)
-        return error
-
 
 
 def stage(

@@ -8,20 +8,19 @@ import shutil
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from bioimageio_core._closing import Committing
-from bioimageio_core.errors import BioimageioError, OutputError
-from bioimageio_core.io.staging._failures import exists_error, is_write_failure, output_error
-from bioimageio_core.io.staging._files import fsync_file, publish_dir, publish_file
+from bioimageio_core.errors import OutputError
+from bioimageio_core.io.staging._failures import exists_error, output_error
+from bioimageio_core.io.staging._files import StagedOutput, fsync_file, publish_dir, publish_file
 from bioimageio_core.io.staging._names import PathLike, remove_leftovers, temporary_path
 
 
-class StagedFolder(Committing):
+class StagedFolder(StagedOutput):
     """A folder of files written together (a model package), complete or absent.
 
     Files are written into :attr:`path`, a working folder. :meth:`commit` renames a new folder
     into place; into an existing folder it moves the files one by one, the ``descriptions``
     (``rdf.yaml`` …) last and after removing the old ones, so a folder holding a description
-    holds every file of it.
+    holds every file of it. :meth:`commit` (once) returns the output folder.
     """
 
     def __init__(
@@ -52,58 +51,36 @@ class StagedFolder(Committing):
         if existing:
             raise exists_error(existing)
 
-    def commit(self) -> Path:
-        """Put every file of the working folder in place; returns the output folder."""
-        if self._state == "committed":
-            return self.final
-        try:
-            names = sorted(os.listdir(self.path))
-            if self.existing:
-                self.check_names(names)
-                for old in self.descriptions:
-                    if os.path.lexists(self.final / old):
-                        (self.final / old).unlink()
-                ordered = [n for n in names if n not in self.descriptions]
-                ordered += [n for n in names if n in self.descriptions]
-                for name in ordered:
-                    source, target = self.path / name, self.final / name
-                    if source.is_dir():
-                        publish_dir(source, target)
-                    else:
-                        publish_file(source, target)
-                os.rmdir(self.path)
-            else:
-                for name in names:
-                    if (self.path / name).is_file():
-                        fsync_file(self.path / name)
-                try:
-                    os.rename(self.path, self.final)
-                except OSError as e:
-                    if e.errno in (errno.EEXIST, errno.ENOTEMPTY):
-                        raise exists_error([self.final]) from None
-                    raise
-        except BaseException as e:
-            self.discard()
-            if isinstance(e, OSError) and not isinstance(e, BioimageioError):
-                raise output_error(self.final, e) from e
-            raise
-        self._state = "committed"
-        return self.final
-
-    def discard(self) -> None:
-        """Remove the working folder; the output folder keeps what it held."""
-        if self._state != "open":
+    def _publish(self) -> None:
+        names = sorted(os.listdir(self.path))
+        if self.existing:
+            self.check_names(names)
+            for old in self.descriptions:
+                if os.path.lexists(self.final / old):
+                    (self.final / old).unlink()
+            ordered = [n for n in names if n not in self.descriptions]
+            ordered += [n for n in names if n in self.descriptions]
+            for name in ordered:
+                source, target = self.path / name, self.final / name
+                if source.is_dir():
+                    publish_dir(source, target)
+                else:
+                    publish_file(source, target)
+            os.rmdir(self.path)
             return
-        self._state = "discarded"
-        shutil.rmtree(self.path, ignore_errors=True)
+        for name in names:
+            if (self.path / name).is_file():
+                fsync_file(self.path / name)
+        try:
+            os.rename(self.path, self.final)
+        except OSError as e:
+            if e.errno in (errno.EEXIST, errno.ENOTEMPTY):
+                raise exists_error([self.final]) from None
+            raise
 
-    def failed(self, error: BaseException) -> BaseException:
-        """Discard, and return the error to raise for ``error`` (an :class:`OutputError` for a
-        failed write, else ``error`` itself)."""
-        self.discard()
-        if is_write_failure(error, self.path):
-            return output_error(self.final, error)
-        return error
+    def _remove(self) -> None:
+        """The working folder goes; the output folder keeps what it held."""
+        shutil.rmtree(self.path, ignore_errors=True)
 
 
 def stage_folder(
