@@ -65,6 +65,15 @@ class RawArray:
     record: ChunkRecord | None = None
     is_complete: bool = False
 
+    def fill(self, data: Any) -> None:
+        """Write the whole array at once and mark it complete; after a failure it is removed."""
+        try:
+            self.array[...] = np.asarray(data)
+            self.complete()
+        except BaseException:
+            self.discard()
+            raise
+
 
 OutputMode = Literal["create", "resume", "attach"]
 """How :class:`OutputRequest` opens an output: ``create`` a new array; ``resume`` an array an

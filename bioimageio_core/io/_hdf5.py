@@ -152,11 +152,7 @@ def _open_for_writing(location: FileLocation) -> tuple[Any, str]:
 def _write(location: FileLocation, tensor: Tensor) -> None:
     raw = _create(location, tensor.shape, tensor.dtype, tensor.dims, chunked=False)
     try:
-        raw.array[...] = np.asarray(tensor.data)
-        raw.complete()
-    except BaseException:
-        raw.discard()
-        raise
+        raw.fill(tensor.data)
     finally:
         raw.close()
 

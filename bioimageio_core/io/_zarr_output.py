@@ -245,14 +245,7 @@ def open_output(location: FileLocation, request: OutputRequest) -> RawArray:
 
 
 def _write(location: FileLocation, tensor: Tensor) -> None:
-    request = OutputRequest(tensor.shape, tensor.dtype, tensor.dims)
-    raw = open_output(location, request)
-    try:
-        raw.array[...] = np.asarray(tensor.data)
-        raw.complete()
-    except BaseException:
-        raw.discard()
-        raise
+    open_output(location, OutputRequest(tensor.shape, tensor.dtype, tensor.dims)).fill(tensor.data)
 
 
 def _probe(location: FileLocation) -> Existing:
