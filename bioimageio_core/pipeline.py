@@ -41,7 +41,7 @@ import numpy as np
 from bioimageio_core._closing import Closing
 from bioimageio_core._compat import either_keyword, weights_format_keyword
 from bioimageio_core.adapter_loading import load_model_adapter
-from bioimageio_core.blocks import BorderMode
+from bioimageio_core.blocks import BorderMode, SampleShape
 from bioimageio_core.chain import (
     chain_input_specs,
     check_chain_inputs,
@@ -54,7 +54,7 @@ from bioimageio_core.digest import AxesArg, BlockShapeArg, Inputs, check_input_s
 from bioimageio_core.errors import BioimageioError, InputError
 from bioimageio_core.execution.forward import Forward
 from bioimageio_core.execution.inprocess import ProgressCallback, run_blocks
-from bioimageio_core.execution.plan import Blocking, ModelLayout, flat_sizes, plan
+from bioimageio_core.execution.plan import Blocking, BlockPlan, ModelLayout, flat_sizes, plan
 from bioimageio_core.execution.pointwise import runs_per_block
 from bioimageio_core.execution.processing import paddings_for, postprocess, preprocess
 from bioimageio_core.execution.read import MemberReader
@@ -541,6 +541,21 @@ class PredictionPipeline(Closing):
             on_progress=on_progress,
         )
 
+    def plan_blocks(self, sample_shape: SampleShape, blocking: Blocking) -> BlockPlan:
+        """The blocks of a sample of ``sample_shape`` cut as ``blocking`` says (this pipeline's
+        defaults fill in what it leaves open).
+
+        Raises:
+            InputError: the sample or the block shape does not fit the model.
+        """
+        return plan(
+            self.layout,
+            sample_shape,
+            blocking,
+            default_blocksize_parameter=self.default_blocksize_parameter,
+            default_batch_size=self.default_batch_size,
+        )
+
     def _predict(
         self,
         sample: Sample,
@@ -551,13 +566,7 @@ class PredictionPipeline(Closing):
         on_progress: ProgressCallback | None,
     ) -> Sample:
         """The stages for a digested sample of this model's own inputs."""
-        block_plan = plan(
-            self.layout,
-            sample.shape,
-            blocking,
-            default_blocksize_parameter=self.default_blocksize_parameter,
-            default_batch_size=self.default_batch_size,
-        )
+        block_plan = self.plan_blocks(sample.shape, blocking)
         adapter = self._adapter()
         processed = sample if skip_preprocessing else self._preprocess(sample)
         paddings = paddings_for(

@@ -31,13 +31,13 @@ import attrs
 import numpy as np
 
 from bioimageio_core.blocks import Block, OutputBlockMapper, SampleBlock, batched
-from bioimageio_core.errors import InputError, OutputError
+from bioimageio_core.errors import OutputError
 from bioimageio_core.execution.batch import stack
 from bioimageio_core.execution.forward import Forward
 from bioimageio_core.execution.inprocess import Batch, ProgressCallback
-from bioimageio_core.execution.plan import Blocking, BlockPlan, plan
+from bioimageio_core.execution.plan import Blocking, BlockPlan
 from bioimageio_core.execution.pointwise import runs_per_block
-from bioimageio_core.execution.processing import paddings_for
+from bioimageio_core.execution.processing import check_statistics_inputs, paddings_for
 from bioimageio_core.execution.statistics import Runner, run_here, stored_statistics
 from bioimageio_core.execution.stitch import Stitcher
 from bioimageio_core.execution.stored import Array, Region, StoredSample
@@ -396,13 +396,7 @@ def prepare_job(
 ) -> StreamJob:
     """Plan one stored sample: blocks, statistics (computed with ``run`` in about
     ``statistics_jobs`` jobs per pass), paddings, tasks."""
-    block_plan = plan(
-        pipeline.layout,
-        sample.shape,
-        blocking,
-        default_blocksize_parameter=pipeline.default_blocksize_parameter,
-        default_batch_size=pipeline.default_batch_size,
-    )
+    block_plan = pipeline.plan_blocks(sample.shape, blocking)
     stat: dict[Any, Any] = {}
     if not skip_preprocessing:
         stats = pipeline.pre_stats
@@ -411,13 +405,7 @@ def prepare_job(
             needed += list(stats.dataset_measures)
         else:
             stat.update(stats.dataset_values())
-        lacking = sorted({m.member_id for m in needed} - set(sample.members))
-        if lacking:
-            raise InputError(
-                f"optional input(s) {lacking} are missing, but the model's processing needs "
-                "their statistics",
-                hint="give these inputs too",
-            )
+        check_statistics_inputs(needed, sample.members)
         if needed:
             stat.update(stored_statistics([sample], needed, run=run, jobs=statistics_jobs))
         stat.update(pipeline.fixed_dataset_statistics)

@@ -19,6 +19,21 @@ from bioimageio_core.stats import Measure, MeasureValue, StatsCalculator
 from bioimageio_core.tensor import Padding
 
 
+def check_statistics_inputs(measures: Collection[Measure], members: Collection[str]) -> None:
+    """Refuse a sample without an (optional) input whose statistics ``measures`` need.
+
+    Raises:
+        InputError: naming the missing inputs.
+    """
+    lacking = sorted({m.member_id for m in measures} - set(members))
+    if lacking:
+        raise InputError(
+            f"optional input(s) {lacking} are missing, but the model's processing needs "
+            "their statistics",
+            hint="give these inputs too",
+        )
+
+
 def preprocess(
     sample: Sample,
     ops: Sequence[BoundOp],
@@ -34,13 +49,7 @@ def preprocess(
     stat: dict[Any, Any] = dict(sample.stat)
     measures = (*stats.sample_measures, *stats.dataset_measures)
     if measures:
-        lacking = sorted({m.member_id for m in measures} - set(sample.members))
-        if lacking:
-            raise InputError(
-                f"optional input(s) {lacking} are missing, but the model's processing needs "
-                "their statistics",
-                hint="give these inputs too",
-            )
+        check_statistics_inputs(measures, sample.members)
         stat.update(stats.update_and_get_all(sample.members))
         stat.update(fixed)
     present = [op for op in ops if op.target.member_id in sample.members]
