@@ -200,14 +200,7 @@ def open_output(location: FileLocation, request: OutputRequest) -> RawArray:
         if array is None:
             raise OutputError(f"{layout.name} is not being written (no array at {layout.folder})")
         _check_matches(array, layout)
-        return RawArray(
-            layout.view(array),
-            request.dims,
-            chunks=layout.chunks,
-            concurrent=True,
-            record=layout.record(),
-            metadata=request.metadata,
-        )
+        return _raw_array(layout, array, request, layout.record(), finishing=False)
     if request.mode == "resume":
         array = _existing_array(zarr, layout)
         if array is not None and COMPLETE_ATTR in array.attrs:
@@ -215,16 +208,7 @@ def open_output(location: FileLocation, request: OutputRequest) -> RawArray:
             complete = bool(array.attrs[COMPLETE_ATTR])
             if not complete:
                 mark_incomplete(array.attrs)  # this process is its writer now
-            return RawArray(
-                layout.view(array),
-                request.dims,
-                chunks=layout.chunks,
-                concurrent=True,
-                record=layout.record(),
-                metadata=request.metadata,
-                is_complete=complete,
-                **_finishers(array, layout),
-            )
+            return _raw_array(layout, array, request, layout.record(), is_complete=complete)
         if array is not None:
             raise OutputError(
                 f"cannot resume {layout.name}: it holds data bioimageio-run did not start",
@@ -233,6 +217,21 @@ def open_output(location: FileLocation, request: OutputRequest) -> RawArray:
     array = _new_array(zarr, layout)
     record = layout.record()
     record.clear()
+    return _raw_array(layout, array, request, record)
+
+
+def _raw_array(
+    layout: _Layout,
+    array: Any,
+    request: OutputRequest,
+    record: ChunkRecord,
+    *,
+    finishing: bool = True,
+    is_complete: bool = False,
+) -> RawArray:
+    """The output ``array`` for ``request``: chunks written concurrently and recorded in
+    ``record``; ``finishing``: this process marks it complete or removes it (not when attached
+    to another's output)."""
     return RawArray(
         layout.view(array),
         request.dims,
@@ -240,7 +239,8 @@ def open_output(location: FileLocation, request: OutputRequest) -> RawArray:
         concurrent=True,
         record=record,
         metadata=request.metadata,
-        **_finishers(array, layout),
+        is_complete=is_complete,
+        **(_finishers(array, layout) if finishing else {}),
     )
 
 
