@@ -126,6 +126,22 @@ server_option = click.option(
 )
 
 
+def options(*decorators: Callable[[F], F]) -> Callable[[F], F]:
+    """Several options as one decorator; ``--help`` lists them in the order given."""
+
+    def apply(function: F) -> F:
+        for decorate in reversed(decorators):
+            function = decorate(function)
+        return function
+
+    return apply
+
+
+running_options = options(quiet_option, allow_remote_code_option, offline_option, debug_option)
+"""How a command that runs a model behaves: ``--quiet``, ``--allow-remote-code``, ``--offline``,
+``--debug``."""
+
+
 def device_names(
     ctx: click.Context, param: click.Parameter, value: str | tuple[str, ...] | None
 ) -> str | tuple[str, ...] | None:

@@ -12,7 +12,12 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from bioimageio_core.cli._common import device_names
+from bioimageio_core.cli._common import (
+    device_names,
+    options,
+    overwrite_option,
+    weights_format_option,
+)
 
 if TYPE_CHECKING:
     from bioimageio_core.cli.input_files import SampleFiles
@@ -110,4 +115,9 @@ axes_option = click.option(
     "(b c t i x y z) for every input, or per input tensor id: raw=cyx,mask=yx; default: from "
     "the file, else guessed from the shape.",
 )
+
+
+prediction_options = options(device_option, weights_format_option, axes_option, overwrite_option)
+"""Where and how the model runs on the input files: ``--device``, ``--weights-format``,
+``--axes``, ``--overwrite``."""
 

@@ -13,21 +13,15 @@ import click
 from bioimageio_core.cli import main
 from bioimageio_core.cli._common import (
     Progress,
-    allow_remote_code_option,
-    debug_option,
     fail,
     info,
-    offline_option,
-    overwrite_option,
-    quiet_option,
+    running_options,
     show_progress,
-    weights_format_option,
 )
 from bioimageio_core.cli._prediction import (
-    axes_option,
-    device_option,
     load_model,
     make_pipeline,
+    prediction_options,
     sample_files,
 )
 
@@ -111,14 +105,8 @@ def block_differences(
     metavar="DIFF",
     help="Exit with 1 when any difference exceeds DIFF.",
 )
-@device_option
-@weights_format_option
-@axes_option
-@overwrite_option
-@quiet_option
-@allow_remote_code_option
-@offline_option
-@debug_option
+@prediction_options
+@running_options
 def block_artifacts_command(
     source: str,
     input_patterns: tuple[str, ...],

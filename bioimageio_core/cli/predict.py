@@ -21,22 +21,16 @@ import click
 from bioimageio_core.cli import main
 from bioimageio_core.cli._common import (
     Progress,
-    allow_remote_code_option,
-    debug_option,
     fail,
     info,
-    offline_option,
-    overwrite_option,
-    quiet_option,
+    running_options,
     server_option,
     show_progress,
-    weights_format_option,
 )
 from bioimageio_core.cli._prediction import (
-    axes_option,
-    device_option,
     load_model,
     make_pipeline,
+    prediction_options,
     sample_files,
 )
 from bioimageio_core.errors import InputError
@@ -108,10 +102,7 @@ def _slug(text: str) -> str:
     show_default=True,
     help="Blocks per model call when predicting blockwise.",
 )
-@device_option
-@weights_format_option
-@axes_option
-@overwrite_option
+@prediction_options
 @click.option(
     "--stats",
     "stats_path",
@@ -151,10 +142,7 @@ def _slug(text: str) -> str:
     "recorded as written are skipped.",
 )
 @server_option
-@quiet_option
-@allow_remote_code_option
-@offline_option
-@debug_option
+@running_options
 def predict_command(
     source: str,
     input_patterns: tuple[str, ...],
