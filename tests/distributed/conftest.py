@@ -5,44 +5,33 @@ fails."""
 
 from __future__ import annotations
 
-import importlib.util
-import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from optional import skip_folder, unmet
 
-REQUIRED = os.environ.get("BIOIMAGEIO_TEST_DISTRIBUTED") == "required"
-_NEEDED = {
-    "dask": "distributed extra",
-    "distributed": "distributed extra",
-    "zarr": "distributed extra",
-    "bioimageio_numpy_models": "tests/plugin_dists/numpy_models",
-}
-_missing = [f"{m} ({why})" for m, why in _NEEDED.items() if importlib.util.find_spec(m) is None]
-MISSING = (
-    f"distributed tests need {', '.join(_missing)}: pip install -c constraints.txt -e "
-    "'.[distributed,test]' -e tests/plugin_dists/numpy_models (the nox `tests_distributed` "
-    "session does)"
-    if _missing
-    else None
+MISSING = unmet(
+    {
+        "dask": "distributed extra",
+        "distributed": "distributed extra",
+        "zarr": "distributed extra",
+        "bioimageio_numpy_models": "tests/plugin_dists/numpy_models",
+    },
+    "distributed tests",
+    "-e '.[distributed,test]' -e tests/plugin_dists/numpy_models",
+    variable="BIOIMAGEIO_TEST_DISTRIBUTED",
+    session="tests_distributed",
 )
-if MISSING and REQUIRED:
-    raise RuntimeError(MISSING)
-
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE.parent / "pipeline"))  # the numpy_conv test models
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Skip this folder's tests (only these) when the extra or the test models are missing."""
-    if MISSING is None:
-        return
-    for item in items:
-        if HERE in item.path.parents:
-            item.add_marker(pytest.mark.skip(reason=MISSING))
+    skip_folder(MISSING, HERE, items)
 
 
 @pytest.fixture(scope="module")

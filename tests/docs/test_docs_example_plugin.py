@@ -7,8 +7,6 @@ installed it skips, except under ``BIOIMAGEIO_TEST_PLUGIN_DISTS=required`` where
 from __future__ import annotations
 
 import copy
-import importlib.util
-import os
 from pathlib import Path
 from typing import Any
 
@@ -17,23 +15,22 @@ import pytest
 import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from optional import PLUGIN_DISTS, skip_module, unmet
 
 from bioimageio_core import plugins
 from bioimageio_core.settings import Settings
 
-REQUIRED = os.environ.get("BIOIMAGEIO_TEST_PLUGIN_DISTS") == "required"
 EXAMPLE = Path(__file__).resolve().parents[2] / "docs" / "examples" / "minimal-plugin"
 MODEL = EXAMPLE / "example-model" / "rdf.yaml"
 
-if importlib.util.find_spec("bioimageio_example_linear") is None:
-    reason = (
-        "the minimal plugin example is not installed; install it with "
-        "`pip install -c constraints.txt -e docs/examples/minimal-plugin` (the nox `tests` "
-        "session does)"
+skip_module(
+    unmet(
+        {"bioimageio_example_linear": "docs/examples/minimal-plugin"},
+        "the minimal plugin example tests",
+        "-e docs/examples/minimal-plugin",
+        variable=PLUGIN_DISTS,
     )
-    if REQUIRED:
-        raise RuntimeError(reason)
-    pytest.skip(reason, allow_module_level=True)
+)
 
 ONLY_EXAMPLE = Settings(load_plugins=("example_linear",))
 

@@ -2,23 +2,17 @@
 
 from __future__ import annotations
 
-import importlib.util
-import os
 import sys
 from collections.abc import Iterator
 
 import pytest
 from fuzz_models import seed_v0_4, seed_v0_5, write_files
 from fuzz_support import FuzzModels, WriteGuard
+from optional import skip_module, unmet_dists
 
 from bioimageio_core import plugins
 
-if importlib.util.find_spec("bioimageio_numpy_models") is None:
-    if os.environ.get("BIOIMAGEIO_TEST_PLUGIN_DISTS") == "required":
-        raise RuntimeError("the fuzz suite needs tests/plugin_dists/numpy_models installed")
-    pytest.skip(
-        "the test plugin tests/plugin_dists/numpy_models is not installed", allow_module_level=True
-    )
+skip_module(unmet_dists("numpy_models", what="the fuzz suite"))
 
 _GUARD = WriteGuard()
 sys.addaudithook(_GUARD)

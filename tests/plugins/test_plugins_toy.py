@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import importlib.util
-import os
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from optional import skip_module, unmet_dists
 
 from bioimageio_core import plugins
 from bioimageio_core.adapters import AdapterRequest
@@ -16,16 +15,7 @@ from bioimageio_core.settings import Settings, get_settings
 from bioimageio_core.stats import SampleMean, StatsCalculator
 from bioimageio_core.tensor import Tensor
 
-REQUIRED = os.environ.get("BIOIMAGEIO_TEST_PLUGIN_DISTS") == "required"
-
-if importlib.util.find_spec("bioimageio_toy_plugin") is None:
-    reason = (
-        "the toy plugin distribution is not installed; install it with "
-        "`pip install -c constraints.txt -e tests/plugin_dists/toy` (the nox `tests` session does)"
-    )
-    if REQUIRED:
-        raise RuntimeError(reason)
-    pytest.skip(reason, allow_module_level=True)
+skip_module(unmet_dists("toy", what="the toy plugin tests"))
 
 TOY = Settings(load_plugins=("toy",))
 

@@ -5,31 +5,27 @@ onnx backend; without them this folder is skipped with the reason, except under
 from __future__ import annotations
 
 import functools
-import importlib.util
 import os
 import secrets
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from optional import skip_folder, unmet
 
-REQUIRED = os.environ.get("BIOIMAGEIO_TEST_SERVER") == "required"
-_NEEDED = {
-    "starlette": "server extra",
-    "uvicorn": "server extra",
-    "httpx": "test client",
-    "bioimageio_run_onnx": "onnx backend",
-    "onnxruntime": "onnx backend",
-}
-_missing = [f"{m} ({why})" for m, why in _NEEDED.items() if importlib.util.find_spec(m) is None]
-MISSING = (
-    f"server tests need {', '.join(_missing)}: pip install -c constraints.txt -e '.[server,test]' "
-    "-e plugins/onnx (the nox `tests_server` session does)"
-    if _missing
-    else None
+MISSING = unmet(
+    {
+        "starlette": "server extra",
+        "uvicorn": "server extra",
+        "httpx": "test client",
+        "bioimageio_run_onnx": "onnx backend",
+        "onnxruntime": "onnx backend",
+    },
+    "server tests",
+    "-e '.[server,test]' -e plugins/onnx",
+    variable="BIOIMAGEIO_TEST_SERVER",
+    session="tests_server",
 )
-if MISSING and REQUIRED:
-    raise RuntimeError(MISSING)
 
 HERE = Path(__file__).parent
 ROOT = HERE.parents[1]
@@ -38,11 +34,7 @@ EXAMPLE = ROOT / "examples" / "tiny-nuclei-unet" / "rdf.yaml"
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Skip this folder's tests (only these) when the server extra or onnx is missing."""
-    if MISSING is None:
-        return
-    for item in items:
-        if HERE in item.path.parents:
-            item.add_marker(pytest.mark.skip(reason=MISSING))
+    skip_folder(MISSING, HERE, items)
 
 
 @pytest.fixture(scope="session")

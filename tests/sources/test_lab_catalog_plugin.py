@@ -3,15 +3,14 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 from click.testing import CliRunner
 from id_collection import SIZE, Offline, conv_reflect, write_conv_model
+from optional import skip_module, unmet_dists
 
 from bioimageio_core import load_description, plugins
 from bioimageio_core.cli import main
@@ -21,21 +20,7 @@ from bioimageio_core.io import load_tensor, save_tensor
 from bioimageio_core.sources import UrlRoot, read_description
 from bioimageio_core.tensor import Tensor
 
-REQUIRED = os.environ.get("BIOIMAGEIO_TEST_PLUGIN_DISTS") == "required"
-_missing = [
-    name
-    for name in ("bioimageio_lab_catalog", "bioimageio_numpy_models")
-    if importlib.util.find_spec(name) is None
-]
-if _missing:
-    reason = (
-        f"test distributions {_missing} are not installed; install them with `pip install -c "
-        "constraints.txt -e tests/plugin_dists/lab_catalog -e tests/plugin_dists/numpy_models` "
-        "(the nox `tests` session does)"
-    )
-    if REQUIRED:
-        raise RuntimeError(reason)
-    pytest.skip(reason, allow_module_level=True)
+skip_module(unmet_dists("lab_catalog", "numpy_models", what="the lab_catalog plugin tests"))
 
 
 @pytest.fixture

@@ -6,27 +6,16 @@ framework); they are written by ``model_testing_helpers``.
 
 from __future__ import annotations
 
-import importlib.util
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from model_testing_helpers import MakeModel, write_model
+from optional import skip_folder, unmet_dists
 
 from bioimageio_core import plugins
 
-REQUIRED = os.environ.get("BIOIMAGEIO_TEST_PLUGIN_DISTS") == "required"
-
-_missing = [
-    name
-    for name, dist in (
-        ("bioimageio_numpy_models", "tests/plugin_dists/numpy_models"),
-        ("bioimageio_toy_plugin", "tests/plugin_dists/toy"),
-    )
-    if importlib.util.find_spec(name) is None
-]
 _RUN_MODELS = {
     "test_model_testing.py",
     "test_model_testing_tolerance.py",
@@ -38,24 +27,12 @@ _RUN_MODELS = {
     "test_cli_predict_containers.py",
 }
 """Test modules that run models through the test weight formats."""
-_REASON = (
-    f"test plugin distributions {_missing} are not installed; install them with "
-    "`pip install -c constraints.txt -e tests/plugin_dists/numpy_models -e "
-    "tests/plugin_dists/toy` (the nox `tests` session does)"
-)
-if _missing and REQUIRED:
-    raise RuntimeError(_REASON)
+_MISSING = unmet_dists("numpy_models", "toy", what="tests that run models")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Skip the tests of this folder that run models when the test plugins are missing."""
-    if not _missing:
-        return
-    here = Path(__file__).parent
-    for item in items:
-        path = Path(str(item.fspath))
-        if path.parent == here and path.name in _RUN_MODELS:
-            item.add_marker(pytest.mark.skip(reason=_REASON))
+    skip_folder(_MISSING, Path(__file__).parent, items, _RUN_MODELS)
 
 
 @pytest.fixture(autouse=True)
