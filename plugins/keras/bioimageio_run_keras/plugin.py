@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.metadata
 import importlib.util
 import os
+from typing import Any
 
 from bioimageio_core.plugin import (
     ConverterRegister,
@@ -37,29 +38,24 @@ def keras_unavailable() -> str | None:
 
 @hookimpl
 def bioimageio_weight_formats(register: WeightFormatRegister) -> None:
+    """Register ``keras_hdf5`` and ``keras_v3``: one adapter, one availability check."""
     hint = f"pip install {DISTRIBUTION} (and torch, tensorflow or jax as Keras backend)"
-    register.add(
-        WeightFormatSpec(
-            name=KERAS_HDF5,
-            entry_class=KerasHdf5WeightsDescr,
-            create_adapter=create_adapter,
-            is_available=keras_unavailable,
-            priority=50,
-            install_hint=hint,
-            enable_determinism=seed_keras,
-        )
+    entries: tuple[tuple[str, type[Any], int], ...] = (
+        (KERAS_HDF5, KerasHdf5WeightsDescr, 50),
+        (KERAS_V3, KerasV3WeightsDescr, 45),
     )
-    register.add(
-        WeightFormatSpec(
-            name=KERAS_V3,
-            entry_class=KerasV3WeightsDescr,
-            create_adapter=create_adapter,
-            is_available=keras_unavailable,
-            priority=45,
-            install_hint=hint,
-            enable_determinism=seed_keras,
+    for name, entry_class, priority in entries:
+        register.add(
+            WeightFormatSpec(
+                name=name,
+                entry_class=entry_class,
+                create_adapter=create_adapter,
+                is_available=keras_unavailable,
+                priority=priority,
+                install_hint=hint,
+                enable_determinism=seed_keras,
+            )
         )
-    )
 
 
 @hookimpl

@@ -17,6 +17,7 @@ imported only when an adapter is created.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from bioimageio_core.plugin import (
@@ -75,25 +76,26 @@ def _spec_class(name: str) -> type[Any]:
 
 def weight_format_specs() -> tuple[WeightFormatSpec[Any], ...]:
     """The weight formats this plugin provides."""
-    return (
+    formats: tuple[tuple[str, str, Callable[..., ModelAdapter], int], ...] = (
+        ("torchscript", "TorchscriptWeightsDescr", create_torchscript_adapter, TORCHSCRIPT_PRIORITY),
+        (
+            "pytorch_state_dict",
+            "PytorchStateDictWeightsDescr",
+            create_pytorch_state_dict_adapter,
+            PYTORCH_STATE_DICT_PRIORITY,
+        ),
+    )
+    return tuple(
         WeightFormatSpec(
-            name="torchscript",
-            entry_class=_spec_class("TorchscriptWeightsDescr"),
-            create_adapter=create_torchscript_adapter,
+            name=name,
+            entry_class=_spec_class(entry_class),
+            create_adapter=create,
             is_available=torch_missing_reason,
-            priority=TORCHSCRIPT_PRIORITY,
+            priority=priority,
             enable_determinism=seed_torch,
             list_devices=list_torch_devices,
-        ),
-        WeightFormatSpec(
-            name="pytorch_state_dict",
-            entry_class=_spec_class("PytorchStateDictWeightsDescr"),
-            create_adapter=create_pytorch_state_dict_adapter,
-            is_available=torch_missing_reason,
-            priority=PYTORCH_STATE_DICT_PRIORITY,
-            enable_determinism=seed_torch,
-            list_devices=list_torch_devices,
-        ),
+        )
+        for name, entry_class, create, priority in formats
     )
 
 
