@@ -11,12 +11,17 @@ import attrs
 import numpy as np
 import pytest
 
-from bioimageio_core import plugins
 from bioimageio_core.adapter_loading import create_model_adapter, load_model_adapter
 from bioimageio_core.adapters import AdapterRequest, ModelAdapter
 from bioimageio_core.errors import PluginError, RemoteCodeError
 from bioimageio_core.hookspecs import WeightFormatRegister, WeightFormatSpec, hookimpl
-from bioimageio_core.plugin.testing import ModelDef, WeightsDef, build_model, model_description
+from bioimageio_core.plugin.testing import (
+    ModelDef,
+    WeightsDef,
+    build_model,
+    model_description,
+    only_plugins,
+)
 from bioimageio_core.sources import UrlRoot
 from bioimageio_core.spec import ModelDescr
 from bioimageio_core.spec.weights import BUILTIN_WEIGHT_FORMATS
@@ -53,11 +58,9 @@ class _Plugin:
 
 @pytest.fixture(autouse=True)
 def _only_this_plugin(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    registry = plugins.create_manager(extra_plugins={"scale": _Plugin()}, entry_points=[])
-    monkeypatch.setattr(plugins, "get_registry", lambda settings=None: registry)
     monkeypatch.delenv("BIOIMAGEIO_ALLOW_REMOTE_CODE", raising=False)
-    yield
-    plugins.reset()
+    with only_plugins({"scale": _Plugin()}):
+        yield
 
 
 def _remote_model(tmp_path: Path, formats: tuple[str, ...]) -> ModelDescr:

@@ -10,7 +10,8 @@ Import it from tests (it imports pytest and the command line)::
   (the raw dict), :func:`write_model` (files), :func:`build_model` (a ``ModelDescr`` without
   IO), :func:`make_request` (what ``create_adapter`` receives), :func:`file_entry`, :func:`axes`.
 * **Plugin checks** — :func:`checked_weight_formats` (what a plugin module registers, well
-  formed), :func:`assert_import_is_light`, :func:`check_entry_point`.
+  formed), :func:`registered_converters`,
+  :func:`only_plugins` (the core sees just these plugins), :func:`assert_import_is_light`, :func:`check_entry_point`.
 * **The command line** — :func:`run_cli`, :func:`run_test` (exit code and JSON summary),
   :func:`assert_passed`, :func:`assert_failed_reproduction`, :func:`predict_whole_and_tiled`.
 * **Servers on 127.0.0.1** — :func:`serve_folder` (a model opened from a URL),
@@ -18,16 +19,21 @@ Import it from tests (it imports pytest and the command line)::
   :class:`ServerProcess` (``bioimageio-run serve`` in a subprocess; needs the ``server`` extra).
 * **Comparing outputs** — :func:`compare_arrays` and :func:`get_tolerance`, as model tests do.
 * **The conformance suite** — :class:`BackendConformance`: subclass it with a model builder and
-  a direct run of the framework, and the whole end-to-end battery runs for the backend.
+  a direct run of the framework, and the whole end-to-end battery runs for the backend;
+  :func:`tiled_model`, :func:`multi_model` and :func:`scaled_model` describe the battery's
+  models given the arrays and weights a backend computed.
 """
 
 from bioimageio_core.collection_testing import LocalServer, MiniCollection
+from bioimageio_core.plugin.testing.battery_models import multi_model, scaled_model, tiled_model
 from bioimageio_core.plugin.testing.checks import (
     ListRegister,
     assert_import_is_light,
     check_entry_point,
     check_weight_format_spec,
     checked_weight_formats,
+    only_plugins,
+    registered_converters,
     registered_weight_formats,
 )
 from bioimageio_core.plugin.testing.cli import (
@@ -95,12 +101,17 @@ __all__ = [
     "get_tolerance",
     "make_request",
     "model_description",
+    "multi_model",
+    "only_plugins",
     "predict_whole_and_tiled",
+    "registered_converters",
     "registered_weight_formats",
     "run_cli",
     "run_test",
+    "scaled_model",
     "serve_folder",
     "sha256_of",
+    "tiled_model",
     "warnings_of",
     "write_model",
 ]

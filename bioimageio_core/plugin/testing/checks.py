@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib.metadata
 import keyword
 import os
 import subprocess
 import sys
 import textwrap
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import attrs
 
-from bioimageio_core import hookspecs
+from bioimageio_core import hookspecs, plugins
 
 __all__ = [
     "ListRegister",
@@ -23,6 +24,8 @@ __all__ = [
     "check_entry_point",
     "check_weight_format_spec",
     "checked_weight_formats",
+    "only_plugins",
+    "registered_converters",
     "registered_weight_formats",
 ]
 
@@ -37,12 +40,9 @@ class ListRegister:
         self.specs.append(spec)
 
 
-def registered_weight_formats(plugin: ModuleType | object) -> list[hookspecs.WeightFormatSpec[Any]]:
-    """The weight formats ``plugin`` registers through ``bioimageio_weight_formats``.
-
-    The plugin is registered with a fresh pluggy manager; ``check_pending`` fails for a hook
-    implementation that matches no hook specification (a misspelt name).
-    """
+def _registered(plugin: ModuleType | object, hook: str) -> list[Any]:
+    """What ``plugin`` adds to the register of ``hook``, registered with a fresh pluggy manager
+    (``check_pending`` fails for a hook implementation that matches no hook specification)."""
     import pluggy
 
     manager = pluggy.PluginManager(hookspecs.PROJECT_NAME)
@@ -50,8 +50,34 @@ def registered_weight_formats(plugin: ModuleType | object) -> list[hookspecs.Wei
     manager.register(plugin)
     manager.check_pending()
     register = ListRegister()
-    manager.hook.bioimageio_weight_formats(register=register)
+    getattr(manager.hook, hook)(register=register)
     return list(register.specs)
+
+
+def registered_weight_formats(plugin: ModuleType | object) -> list[hookspecs.WeightFormatSpec[Any]]:
+    """The weight formats ``plugin`` registers through ``bioimageio_weight_formats``."""
+    return _registered(plugin, "bioimageio_weight_formats")
+
+
+def registered_converters(plugin: ModuleType | object) -> dict[tuple[str, str], hookspecs.ConverterSpec]:
+    """The converters ``plugin`` registers through ``bioimageio_weight_converters``, by
+    ``(source_format, target_format)``."""
+    specs: list[hookspecs.ConverterSpec] = _registered(plugin, "bioimageio_weight_converters")
+    return {(s.source_format, s.target_format): s for s in specs}
+
+
+@contextlib.contextmanager
+def only_plugins(plugins_by_name: Mapping[str, ModuleType | object]) -> Iterator[plugins.PluginRegistry]:
+    """Within the block the core uses a registry of only these plugins (by name; no entry point
+    is loaded); afterwards the registry is built afresh."""
+    registry = plugins.create_manager(extra_plugins=plugins_by_name, entry_points=[])
+    original = plugins.get_registry
+    plugins.get_registry = lambda settings=None: registry
+    try:
+        yield registry
+    finally:
+        plugins.get_registry = original
+        plugins.reset()
 
 
 def checked_weight_formats(

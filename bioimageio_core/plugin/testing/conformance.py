@@ -84,6 +84,9 @@ class BackendConformance(Generic[N]):
         An output of a scaled size (``Ref(input, 0.5)``) with a halo: blockwise prediction of
         a model that changes the size.
 
+    :func:`~bioimageio_core.plugin.testing.tiled_model`, ``multi_model`` and ``scaled_model``
+    describe such models (tensor ids, sizes and halos) from a backend's arrays and weights.
+
     Tests (each parametrized where it says so): the plugin module registers
     :attr:`weights_formats` well-formed and imports no framework; its entry point (when the
     distribution is installed); ``bioimageio-run test`` passes every model in 0.5 and 0.4

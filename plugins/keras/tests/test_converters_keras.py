@@ -16,21 +16,19 @@ from bioimageio_run_keras import plugin
 from bioimageio_run_keras.converters import convert_to_keras_v3, convert_to_saved_model
 from keras_testing import conv_model, conv_numpy, describe, keras_entry
 
+import bioimageio_core.plugin.testing as kit
 from bioimageio_core import load_description
 from bioimageio_core.plugin import PluginError
-from bioimageio_core.plugin import registry as plugins
 
 RNG = np.random.default_rng(7)
 FILES = {"keras_hdf5": "model.h5", "keras_v3": "model.keras"}
 
 
 @pytest.fixture
-def keras_registry(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def keras_registry() -> Iterator[None]:
     """The registry holds the keras plugin (so keras_v3 entries parse) and nothing else."""
-    registry = plugins.create_manager(extra_plugins={"keras": plugin}, entry_points=[])
-    monkeypatch.setattr(plugins, "get_registry", lambda settings=None: registry)
-    yield
-    plugins.reset()
+    with kit.only_plugins({"keras": plugin}):
+        yield
 
 
 def write_model(folder: Path, fmt: str) -> tuple[Path, Any]:
@@ -123,8 +121,7 @@ def test_converters_refuse_other_sources(tmp_path: Path, keras_registry: None) -
 
 
 def test_plugin_registers_the_converters() -> None:
-    registry = plugins.create_manager(extra_plugins={"keras": plugin}, entry_points=[])
-    assert set(registry.converters.specs) == {
+    assert set(kit.registered_converters(plugin)) == {
         ("keras_hdf5", "keras_v3"),
         ("keras_hdf5", "tensorflow_saved_model_bundle"),
         ("keras_v3", "tensorflow_saved_model_bundle"),
@@ -132,15 +129,11 @@ def test_plugin_registers_the_converters() -> None:
 
 
 @pytest.fixture
-def keras_and_tf_registry(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def keras_and_tf_registry() -> Iterator[None]:
     """The keras and tensorflow plugins (skips when the tensorflow plugin is absent)."""
     tf_plugin = pytest.importorskip("bioimageio_run_tensorflow.plugin")
-    registry = plugins.create_manager(
-        extra_plugins={"keras": plugin, "tensorflow": tf_plugin}, entry_points=[]
-    )
-    monkeypatch.setattr(plugins, "get_registry", lambda settings=None: registry)
-    yield
-    plugins.reset()
+    with kit.only_plugins({"keras": plugin, "tensorflow": tf_plugin}):
+        yield
 
 
 def test_add_weights_keras_to_keras_v3_and_saved_model(

@@ -18,7 +18,7 @@ import pytest
 from bioimageio_run_keras.backend import backend_entry
 
 import bioimageio_core.plugin.testing as kit
-from bioimageio_core.plugin.testing import ModelDef, Param, Ref, TensorDef, WeightsDef
+from bioimageio_core.plugin.testing import ModelDef, WeightsDef
 
 FORMATS = ("keras_hdf5", "keras_v3")
 FILES = {"keras_hdf5": "weights.h5", "keras_v3": "weights.keras"}
@@ -65,13 +65,7 @@ def _tiled(folder: Path) -> tuple[ModelDef, keras.Model]:
     model = keras.Model(x, y)
     raw = RNG.standard_normal((1, 64, 80, 1)).astype(np.float32)
     (out,) = _predict(model, raw)
-    descr = ModelDef(
-        "tiled conv",
-        (TensorDef("raw", "byxc", raw, Param(64, 16)),),
-        (TensorDef("out", "byxc", out, Ref("raw"), halo=4),),
-        _save(folder, model),
-    )
-    return descr, model
+    return kit.tiled_model("byxc", raw, out, _save(folder, model)), model
 
 
 def _multi(folder: Path) -> tuple[ModelDef, keras.Model]:
@@ -89,19 +83,8 @@ def _multi(folder: Path) -> tuple[ModelDef, keras.Model]:
     mask = RNG.uniform(size=(1, 48, 32, 1)).astype(np.float32)
     features_out, pooled_out = _predict(model, raw, mask)
     assert pooled_out.shape == (1, 24, 16, 3)
-    descr = ModelDef(
-        "multi tensor",
-        (
-            TensorDef("raw", "byxc", raw, Param(32, 16)),
-            TensorDef("mask", "byxc", mask, Ref("raw")),
-        ),
-        (
-            TensorDef("features", "byxc", features_out, Ref("raw"), halo=2),
-            TensorDef("pooled", "byxc", pooled_out, Ref("raw", 0.5), halo=2),
-        ),
-        _save(folder, model),
-    )
-    return descr, model
+    weights = _save(folder, model)
+    return kit.multi_model("byxc", raw, mask, features_out, pooled_out, weights), model
 
 
 def _scaled(folder: Path) -> tuple[ModelDef, keras.Model]:
@@ -113,13 +96,7 @@ def _scaled(folder: Path) -> tuple[ModelDef, keras.Model]:
     raw = RNG.standard_normal((1, 64, 48, 1)).astype(np.float32)
     (out,) = _predict(model, raw)
     assert out.shape == (1, 32, 24, 2)
-    descr = ModelDef(
-        "downsampling",
-        (TensorDef("raw", "byxc", raw, Param(32, 16)),),
-        (TensorDef("down", "byxc", out, Ref("raw", 0.5), halo=2),),
-        _save(folder, model),
-    )
-    return descr, model
+    return kit.scaled_model("byxc", raw, out, _save(folder, model)), model
 
 
 BUILDERS: dict[str, Callable[[Path], tuple[ModelDef, keras.Model]]] = {

@@ -21,7 +21,7 @@ from onnx import TensorProto, helper, numpy_helper
 from onnx_testing import OPSET, conv_numpy
 
 import bioimageio_core.plugin.testing as kit
-from bioimageio_core.plugin.testing import ModelDef, Param, Ref, TensorDef, WeightsDef
+from bioimageio_core.plugin.testing import ModelDef, WeightsDef
 
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
 EXAMPLE = PROJECT_ROOT / "examples" / "tiny-nuclei-unet" / "rdf.yaml"
@@ -88,13 +88,7 @@ def _tiled(folder: Path) -> tuple[ModelDef, Graph]:
     )
     raw = RNG.standard_normal((1, 1, 64, 80)).astype(np.float32)
     (out,) = _run(path, {"input": raw})
-    model = ModelDef(
-        "tiled conv",
-        (TensorDef("raw", "bcyx", raw, Param(64, 16)),),
-        (TensorDef("out", "bcyx", out, Ref("raw"), halo=4),),
-        _weights(),
-    )
-    return model, Graph(path, {"raw": "input"}, {"out": "output"})
+    return kit.tiled_model("bcyx", raw, out, _weights()), Graph(path, {"raw": "input"}, {"out": "output"})
 
 
 def _tiled_numpy(x: np.ndarray[Any, Any], folder: Path) -> np.ndarray[Any, Any]:
@@ -126,18 +120,7 @@ def _multi(folder: Path) -> tuple[ModelDef, Graph]:
     mask = RNG.uniform(size=(1, 1, 48, 32)).astype(np.float32)
     features, pooled = _run(path, {"raw_in": raw, "mask_in": mask})
     assert pooled.shape == (1, 3, 24, 16)
-    model = ModelDef(
-        "multi tensor",
-        (
-            TensorDef("raw", "bcyx", raw, Param(32, 16)),
-            TensorDef("mask", "bcyx", mask, Ref("raw")),
-        ),
-        (
-            TensorDef("features", "bcyx", features, Ref("raw"), halo=2),
-            TensorDef("pooled", "bcyx", pooled, Ref("raw", 0.5), halo=2),
-        ),
-        _weights(),
-    )
+    model = kit.multi_model("bcyx", raw, mask, features, pooled, _weights())
     return model, Graph(
         path, {"raw": "raw_in", "mask": "mask_in"}, {"features": "features_out", "pooled": "pooled_out"}
     )
@@ -158,13 +141,7 @@ def _scaled(folder: Path) -> tuple[ModelDef, Graph]:
     raw = RNG.standard_normal((1, 1, 64, 48)).astype(np.float32)
     (out,) = _run(path, {"input": raw})
     assert out.shape == (1, 2, 32, 24)
-    model = ModelDef(
-        "downsampling",
-        (TensorDef("raw", "bcyx", raw, Param(32, 16)),),
-        (TensorDef("down", "bcyx", out, Ref("raw", 0.5), halo=2),),
-        _weights(),
-    )
-    return model, Graph(path, {"raw": "input"}, {"down": "output"})
+    return kit.scaled_model("bcyx", raw, out, _weights()), Graph(path, {"raw": "input"}, {"down": "output"})
 
 
 BUILDERS: dict[str, Callable[[Path], tuple[ModelDef, Graph]]] = {

@@ -17,7 +17,7 @@ import tensorflow as tf
 from tf_testing import FORMAT, zip_folder
 
 import bioimageio_core.plugin.testing as kit
-from bioimageio_core.plugin.testing import ModelDef, Param, Ref, TensorDef, WeightsDef
+from bioimageio_core.plugin.testing import ModelDef, WeightsDef
 
 WEIGHTS_FILE = "saved_model.zip"
 RNG = np.random.default_rng(2027)
@@ -93,13 +93,7 @@ def _tiled(folder: Path) -> tuple[ModelDef, tf.Module]:
     module = TiledNet()
     raw = RNG.standard_normal((1, 64, 80, 1)).astype(np.float32)
     out = _run(module, raw=raw)["out"]
-    descr = ModelDef(
-        "tiled conv",
-        (TensorDef("raw", "byxc", raw, Param(64, 16)),),
-        (TensorDef("out", "byxc", out, Ref("raw"), halo=4),),
-        _save(folder, module),
-    )
-    return descr, module
+    return kit.tiled_model("byxc", raw, out, _save(folder, module)), module
 
 
 def _multi(folder: Path) -> tuple[ModelDef, tf.Module]:
@@ -109,19 +103,8 @@ def _multi(folder: Path) -> tuple[ModelDef, tf.Module]:
     mask = RNG.standard_normal((1, 48, 32, 1)).astype(np.float32)
     out = _run(module, raw=raw, mask=mask)
     assert out["pooled"].shape == (1, 24, 16, 3)
-    descr = ModelDef(
-        "multi tensor",
-        (
-            TensorDef("raw", "byxc", raw, Param(32, 16)),
-            TensorDef("mask", "byxc", mask, Ref("raw")),
-        ),
-        (
-            TensorDef("features", "byxc", out["features"], Ref("raw"), halo=2),
-            TensorDef("pooled", "byxc", out["pooled"], Ref("raw", 0.5), halo=2),
-        ),
-        _save(folder, module),
-    )
-    return descr, module
+    weights = _save(folder, module)
+    return kit.multi_model("byxc", raw, mask, out["features"], out["pooled"], weights), module
 
 
 def _scaled(folder: Path) -> tuple[ModelDef, tf.Module]:
@@ -130,13 +113,7 @@ def _scaled(folder: Path) -> tuple[ModelDef, tf.Module]:
     raw = RNG.standard_normal((1, 64, 48, 1)).astype(np.float32)
     out = _run(module, raw=raw)["down"]
     assert out.shape == (1, 32, 24, 2)
-    descr = ModelDef(
-        "downsampling",
-        (TensorDef("raw", "byxc", raw, Param(32, 16)),),
-        (TensorDef("down", "byxc", out, Ref("raw", 0.5), halo=2),),
-        _save(folder, module),
-    )
-    return descr, module
+    return kit.scaled_model("byxc", raw, out, _save(folder, module)), module
 
 
 BUILDERS: dict[str, Callable[[Path], tuple[ModelDef, tf.Module]]] = {

@@ -22,9 +22,9 @@ from bioimageio_run_torch.converters import (
     example_inputs,
 )
 
+import bioimageio_core.plugin.testing as kit
 from bioimageio_core import load_description
 from bioimageio_core.plugin import PluginError
-from bioimageio_core.plugin import registry as plugins
 
 PYTORCH_VERSION = torch.__version__.split("+")[0]
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
@@ -258,25 +258,21 @@ def test_a_converter_refuses_other_source_formats(tmp_path: Path) -> None:
 
 
 def test_plugin_registers_the_converters() -> None:
-    registry = plugins.create_manager(extra_plugins={"torch": plugin}, entry_points=[])
-    assert set(registry.converters.specs) == {
+    converters = kit.registered_converters(plugin)
+    assert set(converters) == {
         ("pytorch_state_dict", "torchscript"),
         ("pytorch_state_dict", "onnx"),
         ("torchscript", "onnx"),
     }
-    assert all(s.is_available() is None for s in registry.converters.specs.values())
+    assert all(s.is_available() is None for s in converters.values())
 
 
 @pytest.fixture
-def torch_and_onnx_registry(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def torch_and_onnx_registry() -> Iterator[None]:
     """Only the torch plugin and the onnx plugin (skips when the onnx plugin is absent)."""
     onnx_plugin = pytest.importorskip("bioimageio_run_onnx.plugin")
-    registry = plugins.create_manager(
-        extra_plugins={"torch": plugin, "onnx": onnx_plugin}, entry_points=[]
-    )
-    monkeypatch.setattr(plugins, "get_registry", lambda settings=None: registry)
-    yield
-    plugins.reset()
+    with kit.only_plugins({"torch": plugin, "onnx": onnx_plugin}):
+        yield
 
 
 FRESH_PROCESS_TEST = """

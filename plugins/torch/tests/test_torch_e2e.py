@@ -82,13 +82,8 @@ def _tiled(folder: Path, nets: ModuleType) -> tuple[ModelDef, Net]:
     module = seeded(nets.make_tiny_conv, 1, 2, seed=1)
     raw = RNG.standard_normal((1, 1, 64, 80)).astype(np.float32)
     out = run_eager(module, raw).numpy()
-    model = ModelDef(
-        "tiled conv",
-        (TensorDef("raw", "bcyx", raw, Param(64, 16)),),
-        (TensorDef("out", "bcyx", out, Ref("raw"), halo=4),),
-        _weights(folder, module, "make_tiny_conv", {"in_channels": 1, "out_channels": 2}),
-    )
-    return model, Net(module, ("raw",), ("out",))
+    weights = _weights(folder, module, "make_tiny_conv", {"in_channels": 1, "out_channels": 2})
+    return kit.tiled_model("bcyx", raw, out, weights), Net(module, ("raw",), ("out",))
 
 
 def _multi(folder: Path, nets: ModuleType) -> tuple[ModelDef, Net]:
@@ -118,12 +113,7 @@ def _scaled(folder: Path, nets: ModuleType) -> tuple[ModelDef, Net]:
     raw = RNG.standard_normal((1, 1, 64, 48)).astype(np.float32)
     out = run_eager(module, raw).numpy()
     assert out.shape == (1, 2, 32, 24)
-    model = ModelDef(
-        "downsampling",
-        (TensorDef("raw", "bcyx", raw, Param(32, 16)),),
-        (TensorDef("down", "bcyx", out, Ref("raw", 0.5), halo=2),),
-        _weights(folder, module, "Downsample2", {}),
-    )
+    model = kit.scaled_model("bcyx", raw, out, _weights(folder, module, "Downsample2", {}))
     return model, Net(module, ("raw",), ("down",))
 
 
