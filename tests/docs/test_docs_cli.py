@@ -8,6 +8,8 @@ from pathlib import Path
 from types import ModuleType
 
 import click
+import pytest
+from cli_run import run
 from docs_helpers import ROOT, load_script
 
 from bioimageio_core.cli import main
@@ -74,3 +76,19 @@ def test_check_mode_reports_a_stale_file(tmp_path: Path) -> None:
     again = subprocess.run([*run, "--check"], capture_output=True, text=True, env=env)
     assert again.returncode == 0, again.stdout
     assert out.read_text(encoding="utf-8") == CLI_MD.read_text(encoding="utf-8")
+
+
+HELP_EXAMPLES = [
+    *(("Examples:", f"bioimageio-run {c} ", c) for c in ("package", "update-hashes", "add-weights")),
+    *(("Example", f"bioimageio-run {c}", c) for c in ("validate", "update-format", "empty-cache")),
+    *(("Example", f"bioimageio-run {c} ", c) for c in ("test", "predict", "block-artifacts")),
+]
+
+
+@pytest.mark.parametrize(
+    ("heading", "usage", "command"), HELP_EXAMPLES, ids=[c for *_, c in HELP_EXAMPLES]
+)
+def test_help_shows_examples(heading: str, usage: str, command: str) -> None:
+    code, out, _ = run(command, "--help")
+    assert code == 0
+    assert heading in out and usage in out

@@ -7,27 +7,13 @@ import sys
 import zipfile
 from pathlib import Path
 
-import pytest
-from click.testing import CliRunner
+from cli_run import run
 from pkg_helpers import UseConverters, affine_converter, read_yaml, sha256, write_yaml
 
-from bioimageio_core.cli import main
 from bioimageio_core.hookspecs import ConverterSpec
 from bioimageio_core.loading import load_description
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-
-
-def run(*args: str) -> tuple[int, str, str]:
-    result = CliRunner().invoke(main, list(args))
-    return result.exit_code, result.stdout, result.stderr
-
-
-@pytest.mark.parametrize("command", ["package", "update-hashes", "add-weights"])
-def test_help_shows_examples(command: str) -> None:
-    code, out, _ = run(command, "--help")
-    assert code == 0
-    assert "Examples:" in out and f"bioimageio-run {command} " in out
 
 
 def test_package_zip_and_folder(example_copy: Path, tmp_path: Path) -> None:

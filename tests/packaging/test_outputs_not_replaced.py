@@ -69,33 +69,20 @@ def test_package_folder_is_not_replaced_without_overwrite(
     assert not [n for n in os.listdir(target) if n.startswith(".tmp-")]
 
 
-def test_update_format_output_is_not_replaced_without_overwrite(
-    example_copy: Path, tmp_path: Path
+@pytest.mark.parametrize("command", ["update-format", "update-hashes"])
+def test_updated_description_is_not_replaced_without_overwrite(
+    command: str, example_copy: Path, tmp_path: Path
 ) -> None:
-    target = tmp_path / "new.bioimageio.yaml"
+    target = tmp_path / "updated.bioimageio.yaml"
     target.write_text("mine: 1\n")
-    code, out = run("update-format", str(example_copy / "rdf.yaml"), "--output", str(target))
+    args = (command, str(example_copy / "rdf.yaml"), "--output", str(target))
+    code, out = run(*args)
     assert_refused(code, out, target)
     assert target.read_text() == "mine: 1\n"
-    code, out = run(
-        "update-format", str(example_copy / "rdf.yaml"), "--output", str(target), "--overwrite"
-    )
+    code, out = run(*args, "--overwrite")
     assert code == 0, out
-    assert read_yaml(target)["format_version"].startswith("0.5")
-
-
-def test_update_hashes_output_is_not_replaced_without_overwrite(
-    example_copy: Path, tmp_path: Path
-) -> None:
-    target = tmp_path / "updated.yaml"
-    target.write_text("mine: 1\n")
-    code, out = run("update-hashes", str(example_copy / "rdf.yaml"), "--output", str(target))
-    assert_refused(code, out, target)
-    assert target.read_text() == "mine: 1\n"
-    code, out = run(
-        "update-hashes", str(example_copy / "rdf.yaml"), "--output", str(target), "--overwrite"
-    )
-    assert code == 0, out
+    if command == "update-format":
+        assert read_yaml(target)["format_version"].startswith("0.5")
 
 
 def test_update_hashes_in_place_keeps_the_file_mode(example_copy: Path) -> None:

@@ -11,9 +11,25 @@ ROOT = Path(__file__).resolve().parents[2]
 FRAMEWORKS = ("torch", "onnxruntime", "tensorflow", "keras", "jax")
 
 
+def _assert_imports_none(code: str, packages: tuple[str, ...], what: str) -> None:
+    """Run ``code`` in a fresh interpreter that sees only the source tree (and the venv);
+    assert it succeeds and leaves none of ``packages`` (top-level names) imported."""
+    check = f"""
+import sys
+loaded = sorted(m for m in sys.modules if m.split(".")[0] in {packages!r})
+print(",".join(loaded))
+"""
+    result = subprocess.run(
+        [sys.executable, "-c", code + check], cwd=ROOT, capture_output=True, text=True,
+        timeout=120, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "", f"{what} imported: {result.stdout.strip()}"
+
+
 def test_core_cli_and_plugins_command_import_no_framework() -> None:
     code = textwrap.dedent(
-        f"""
+        """
         import sys
         import bioimageio_core
         import bioimageio_core.cli
@@ -23,16 +39,9 @@ def test_core_cli_and_plugins_command_import_no_framework() -> None:
         from click.testing import CliRunner
         result = CliRunner().invoke(bioimageio_core.cli.main, ["plugins"])
         assert result.exit_code == 0, result.output
-        loaded = sorted(m for m in sys.modules if m.split(".")[0] in {FRAMEWORKS!r})
-        print(",".join(loaded))
         """
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120,
-        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
-    )
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "", f"frameworks imported: {result.stdout.strip()}"
+    _assert_imports_none(code, FRAMEWORKS, "frameworks")
 
 
 SERVER_PACKAGES = ("starlette", "uvicorn", "anyio", "httpx", "h11")
@@ -42,7 +51,7 @@ def test_core_cli_and_remote_client_import_no_server_framework() -> None:
     """Starlette and uvicorn (the ``server`` extra) are imported by ``serve`` only; the client
     side of remote prediction needs none of them."""
     code = textwrap.dedent(
-        f"""
+        """
         import sys
         import bioimageio_core
         import bioimageio_core.cli
@@ -55,16 +64,9 @@ def test_core_cli_and_remote_client_import_no_server_framework() -> None:
             result = CliRunner().invoke(bioimageio_core.cli.main, args)
             assert result.exit_code == 0, result.output
         assert "--server" in CliRunner().invoke(bioimageio_core.cli.main, ["predict", "--help"]).output
-        loaded = sorted(m for m in sys.modules if m.split(".")[0] in {SERVER_PACKAGES!r})
-        print(",".join(loaded))
         """
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120,
-        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
-    )
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "", f"server packages imported: {result.stdout.strip()}"
+    _assert_imports_none(code, SERVER_PACKAGES, "server packages")
 
 
 CLUSTER_PACKAGES = ("dask", "distributed", "tornado", "cloudpickle", "msgpack")
@@ -74,7 +76,7 @@ def test_prediction_imports_dask_only_on_a_cluster() -> None:
     """dask.distributed (the ``distributed`` extra) is imported by predictions on a cluster only:
     not by the core, the CLI, ``predict --help``, or a prediction (also out-of-core) here."""
     code = textwrap.dedent(
-        f"""
+        """
         import sys
         import bioimageio_core
         import bioimageio_core.cli
@@ -87,13 +89,6 @@ def test_prediction_imports_dask_only_on_a_cluster() -> None:
         result = CliRunner().invoke(bioimageio_core.cli.main, ["predict", "--help"])
         assert result.exit_code == 0, result.output
         assert "--workers" in result.output and "--resume" in result.output
-        loaded = sorted(m for m in sys.modules if m.split(".")[0] in {CLUSTER_PACKAGES!r})
-        print(",".join(loaded))
         """
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120,
-        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
-    )
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "", f"cluster packages imported: {result.stdout.strip()}"
+    _assert_imports_none(code, CLUSTER_PACKAGES, "cluster packages")

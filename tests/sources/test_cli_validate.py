@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+from cli_run import run
 from click.testing import CliRunner
 
 from bioimageio_core.cli import main
@@ -19,18 +20,6 @@ if TYPE_CHECKING:
     from tests.conftest import FileServer
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-
-
-def run(*args: str) -> tuple[int, str, str]:
-    result = CliRunner().invoke(main, list(args))
-    return result.exit_code, result.stdout, result.stderr
-
-
-@pytest.mark.parametrize("command", ["validate", "update-format", "empty-cache"])
-def test_cli_validate_help_shows_an_example(command: str) -> None:
-    code, out, _ = run(command, "--help")
-    assert code == 0
-    assert "Example" in out and f"bioimageio-run {command}" in out
 
 
 def test_cli_validate_unreadable_source_fails_in_one_line(tmp_path: Path) -> None:

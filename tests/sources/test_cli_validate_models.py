@@ -7,17 +7,11 @@ from pathlib import Path
 
 import pytest
 import yaml
-from click.testing import CliRunner
+from cli_run import run
 
 from bioimageio_core import validate_format
-from bioimageio_core.cli import main
 
 MODEL = "models/unet2d_nuclei_broad"
-
-
-def run(*args: str) -> tuple[int, str, str]:
-    result = CliRunner().invoke(main, list(args))
-    return result.exit_code, result.stdout, result.stderr
 
 
 @pytest.fixture

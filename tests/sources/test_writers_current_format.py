@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 import yaml
-from click.testing import CliRunner
+from cli_run import run
 
 from bioimageio_core import (
     dump_description,
@@ -16,7 +16,6 @@ from bioimageio_core import (
     save_bioimageio_yaml_only,
     validate_format,
 )
-from bioimageio_core.cli import main
 from bioimageio_core.loading import load_description_and_summary
 
 
@@ -42,11 +41,6 @@ def _write(folder: Path, raw: dict[str, Any], name: str = "rdf.yaml") -> Path:
     path = folder / name
     path.write_text(yaml.safe_dump(raw, sort_keys=False, allow_unicode=True))
     return path
-
-
-def run(*args: str) -> tuple[int, str, str]:
-    result = CliRunner().invoke(main, list(args))
-    return result.exit_code, result.stdout, result.stderr
 
 
 def test_dump_and_save_write_0_5_14_with_explicit_tolerance_output_ids(tmp_path: Path) -> None:

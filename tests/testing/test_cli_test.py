@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+from cli_run import run
 from click.testing import CliRunner
 from model_testing_helpers import MakeModel, expected_conv
 
@@ -13,8 +14,7 @@ from bioimageio_core.cli import main
 
 
 def _run(*args: str) -> tuple[int, str, str]:
-    result = CliRunner().invoke(main, ["test", *args])
-    return result.exit_code, result.stdout, result.stderr
+    return run("test", *args)
 
 
 def test_passing_model_exits_0_and_writes_summaries(make_model: MakeModel, tmp_path: Path) -> None:
@@ -86,13 +86,6 @@ def test_missing_source_exits_1(tmp_path: Path) -> None:
     code, out, _ = _run(str(tmp_path / "nothing.yaml"))
     assert code == 1
     assert "failed" in out
-
-
-def test_help_shows_examples() -> None:
-    for command in ("test", "predict", "block-artifacts"):
-        result = CliRunner().invoke(main, [command, "--help"])
-        assert result.exit_code == 0
-        assert "Example" in result.output and f"bioimageio-run {command} " in result.output
 
 
 def test_device_names_are_read_by_the_one_device_parser(make_model: MakeModel) -> None:
