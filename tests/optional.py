@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from pathlib import Path
 
 import pytest
@@ -24,15 +24,25 @@ TEST_DISTS = {
 
 
 def unmet(
-    needed: Mapping[str, str], what: str, install: str, *, variable: str, session: str = "tests"
+    needed: Mapping[str, Iterable[str]],
+    what: str,
+    install: str,
+    *,
+    variable: str,
+    session: str = "tests",
 ) -> str | None:
     """Why ``what`` cannot run here (None: every module of ``needed`` is importable).
 
-    ``needed`` maps a module to why it is needed (an extra, a test distribution's folder);
-    ``install`` is what to pass to ``pip install -c constraints.txt``. Raises ``RuntimeError``
-    with the reason when ``variable`` is ``required``.
+    ``needed`` maps why modules are needed (an extra, a test distribution's folder) to the
+    modules; ``install`` is what to pass to ``pip install -c constraints.txt``. Raises
+    ``RuntimeError`` with the reason when ``variable`` is ``required``.
     """
-    missing = [f"{m} ({why})" for m, why in needed.items() if importlib.util.find_spec(m) is None]
+    missing = [
+        f"{m} ({why})"
+        for why, modules in needed.items()
+        for m in modules
+        if importlib.util.find_spec(m) is None
+    ]
     if not missing:
         return None
     reason = (
@@ -47,7 +57,7 @@ def unmet(
 def unmet_dists(*folders: str, what: str) -> str | None:
     """:func:`unmet` for test distributions (``folders``: names in :data:`TEST_DISTS`)."""
     return unmet(
-        {TEST_DISTS[f]: f"tests/plugin_dists/{f}" for f in folders},
+        {f"tests/plugin_dists/{f}": (TEST_DISTS[f],) for f in folders},
         what,
         " ".join(f"-e tests/plugin_dists/{f}" for f in folders),
         variable=PLUGIN_DISTS,

@@ -15,10 +15,8 @@ from optional import skip_folder, unmet
 
 MISSING = unmet(
     {
-        "dask": "distributed extra",
-        "distributed": "distributed extra",
-        "zarr": "distributed extra",
-        "bioimageio_numpy_models": "tests/plugin_dists/numpy_models",
+        "distributed extra": ("dask", "distributed", "zarr"),
+        "tests/plugin_dists/numpy_models": ("bioimageio_numpy_models",),
     },
     "distributed tests",
     "-e '.[distributed,test]' -e tests/plugin_dists/numpy_models",

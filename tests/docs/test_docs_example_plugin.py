@@ -25,7 +25,7 @@ MODEL = EXAMPLE / "example-model" / "rdf.yaml"
 
 skip_module(
     unmet(
-        {"bioimageio_example_linear": "docs/examples/minimal-plugin"},
+        {"docs/examples/minimal-plugin": ("bioimageio_example_linear",)},
         "the minimal plugin example tests",
         "-e docs/examples/minimal-plugin",
         variable=PLUGIN_DISTS,

@@ -15,11 +15,9 @@ from optional import skip_folder, unmet
 
 MISSING = unmet(
     {
-        "starlette": "server extra",
-        "uvicorn": "server extra",
-        "httpx": "test client",
-        "bioimageio_run_onnx": "onnx backend",
-        "onnxruntime": "onnx backend",
+        "server extra": ("starlette", "uvicorn"),
+        "test client": ("httpx",),
+        "onnx backend": ("bioimageio_run_onnx", "onnxruntime"),
     },
     "server tests",
     "-e '.[server,test]' -e plugins/onnx",
