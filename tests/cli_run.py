@@ -6,12 +6,17 @@ Import as ``from cli_run import run`` (``tests/`` is on ``sys.path`` through ``t
 
 from __future__ import annotations
 
-from click.testing import CliRunner
+from click.testing import CliRunner, Result
 
 from bioimageio_core.cli import main
 
 
+def invoke(*args: str) -> Result:
+    """``bioimageio-run ARGS``: click's result (exit code, output, stdout, stderr)."""
+    return CliRunner().invoke(main, list(args))
+
+
 def run(*args: str) -> tuple[int, str, str]:
     """``bioimageio-run ARGS``: exit code, stdout, stderr."""
-    result = CliRunner().invoke(main, list(args))
+    result = invoke(*args)
     return result.exit_code, result.stdout, result.stderr

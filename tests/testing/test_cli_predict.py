@@ -3,20 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
+from cli_run import invoke
+from click.testing import CliRunner, Result
 from model_testing_helpers import MakeModel, expected_conv, write_images, write_two_input_model
 
 from bioimageio_core.cli import main
 from bioimageio_core.errors import InputError
-
-
-def _invoke(*args: str) -> Any:
-    return CliRunner().invoke(main, list(args))
-
 
 # --- predict ------------------------------------------------------------------------------------
 
@@ -27,7 +22,7 @@ def test_predict_glob_writes_outputs_and_protects_them(
     model = make_model()
     arrays = write_images(tmp_path / "raw", ["img1", "img2"], size=40)
     out = tmp_path / "out" / "{sample_id}_{tensor_id}.npy"
-    result = _invoke(
+    result = invoke(
         "predict",
         str(model),
         "--inputs",
@@ -47,12 +42,12 @@ def test_predict_glob_writes_outputs_and_protects_them(
 
     before = np.load(tmp_path / "out" / "img1_out.npy")
     np.save(tmp_path / "raw" / "img1.npy", np.zeros((1, 1, 40, 40), dtype=np.float32))
-    again = _invoke("predict", str(model), "-i", str(tmp_path / "raw" / "*.npy"), "-o", str(out))
+    again = invoke("predict", str(model), "-i", str(tmp_path / "raw" / "*.npy"), "-o", str(out))
     assert again.exit_code == 1
     assert "exists already" in again.stderr and "--overwrite" in again.stderr
     assert "Traceback" not in again.output
     np.testing.assert_array_equal(np.load(tmp_path / "out" / "img1_out.npy"), before)
-    forced = _invoke(
+    forced = invoke(
         "predict", str(model), "-i", str(tmp_path / "raw" / "*.npy"), "-o", str(out), "--overwrite"
     )
     assert forced.exit_code == 0, forced.output
@@ -65,7 +60,7 @@ def test_predict_blockwise_equals_whole(make_model: MakeModel, tmp_path: Path) -
     (x,) = write_images(tmp_path / "raw", ["big"], size=72).values()
     for blocksize, batch in (("0", "1"), ("1", "3")):
         target = tmp_path / f"out_{blocksize}.npy"
-        result = _invoke(
+        result = invoke(
             "predict",
             str(model),
             "-i",
@@ -86,7 +81,7 @@ def test_predict_several_inputs_with_placeholders(tmp_path: Path) -> None:
     a = write_images(tmp_path / "data" / "a", ["s1", "s2"], seed=1)
     b = write_images(tmp_path / "data" / "b", ["s1", "s2"], seed=2)
     out = tmp_path / "pred" / "{tensor_id}" / "{sample_id}.npy"
-    result = _invoke(
+    result = invoke(
         "predict",
         str(model),
         "-i",
@@ -102,7 +97,7 @@ def test_predict_several_inputs_with_placeholders(tmp_path: Path) -> None:
         np.testing.assert_allclose(
             np.load(tmp_path / "pred" / "out_b" / f"{sid}.npy"), 2 * b[sid], atol=1e-6
         )
-    no_id = _invoke(
+    no_id = invoke(
         "predict",
         str(model),
         "-i",
@@ -118,7 +113,7 @@ def test_predict_example(
 ) -> None:
     model = make_model()
     monkeypatch.chdir(tmp_path)
-    result = _invoke("predict", str(model), "--example")
+    result = invoke("predict", str(model), "--example")
     assert result.exit_code == 0, result.output
     folder = tmp_path / "conv_test_model_example"
     written = folder / "outputs" / "example_out.npy"
@@ -133,11 +128,11 @@ def test_predict_example(
 
 def test_predict_errors_are_short(make_model: MakeModel, tmp_path: Path) -> None:
     model = make_model()
-    result = _invoke("predict", str(model), "-i", str(tmp_path / "none" / "*.npy"))
+    result = invoke("predict", str(model), "-i", str(tmp_path / "none" / "*.npy"))
     assert result.exit_code == 1
     assert result.stderr.startswith("error: no file matches the input pattern")
     assert len(result.stderr.strip().splitlines()) <= 2
-    no_device = _invoke("predict", str(model), "-i", "x.npy", "--device", " ")
+    no_device = invoke("predict", str(model), "-i", "x.npy", "--device", " ")
     assert no_device.exit_code == 2 and "give a device name" in no_device.stderr
     with pytest.raises(InputError):
         CliRunner().invoke(
@@ -150,17 +145,15 @@ def test_predict_errors_are_short(make_model: MakeModel, tmp_path: Path) -> None
 # --- block-artifacts ----------------------------------------------------------------------------
 
 
-def test_block_artifacts_with_enough_halo_are_zero(make_model: MakeModel, tmp_path: Path) -> None:
-    model = make_model()
+def _block_artifacts(model: Path, tmp_path: Path, inputs: str, *options: str) -> Result:
+    """``block-artifacts`` of a 64 x 64 image ``raw/img.npy`` (matched by ``inputs``) into ``art``."""
     write_images(tmp_path / "raw", ["img"], size=64)
-    result = _invoke(
-        "block-artifacts",
-        str(model),
-        "-i",
-        str(tmp_path / "raw" / "*.npy"),
-        "-o",
-        str(tmp_path / "art"),
-    )
+    raw, art = str(tmp_path / "raw" / inputs), str(tmp_path / "art")
+    return invoke("block-artifacts", str(model), "-i", raw, "-o", art, *options)
+
+
+def test_block_artifacts_with_enough_halo_are_zero(make_model: MakeModel, tmp_path: Path) -> None:
+    result = _block_artifacts(make_model(), tmp_path, "*.npy")
     assert result.exit_code == 0, result.output
     diff = np.load(tmp_path / "art" / "img_out.npy")
     assert diff.shape == (1, 1, 64, 64)
@@ -172,17 +165,7 @@ def test_block_artifacts_without_halo_show_borders(make_model: MakeModel, tmp_pa
     model = make_model()
     text = model.read_text().replace("  halo: 1\n", "\n").replace("halo: 1", "")
     model.write_text(text)
-    write_images(tmp_path / "raw", ["img"], size=64)
-    result = _invoke(
-        "block-artifacts",
-        str(model),
-        "-i",
-        str(tmp_path / "raw" / "img.npy"),
-        "-o",
-        str(tmp_path / "art"),
-        "--fail-above",
-        "0.0001",
-    )
+    result = _block_artifacts(model, tmp_path, "img.npy", "--fail-above", "0.0001")
     assert result.exit_code == 1, result.output
     diff = np.load(tmp_path / "art" / "img_out.npy")
     # blocks of 16 (min size, n=0) without halo: only pixels next to an inner block border see a

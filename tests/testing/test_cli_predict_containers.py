@@ -7,10 +7,9 @@ from typing import Any
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
+from cli_run import invoke
 from model_testing_helpers import MakeModel, expected_conv
 
-from bioimageio_core.cli import main
 from bioimageio_core.cli.input_files import match_inputs, split_member
 from bioimageio_core.errors import InputError
 from bioimageio_core.io import ArrayMetadata, AxisMetadata, load_tensor, open_array, save_tensor
@@ -18,10 +17,6 @@ from bioimageio_core.tensor import Tensor
 
 pytest.importorskip("zarr", reason="the 'zarr' extra is not installed")
 pytest.importorskip("h5py", reason="the 'hdf5' extra is not installed")
-
-
-def _invoke(*args: str) -> Any:
-    return CliRunner().invoke(main, list(args))
 
 
 def _image(seed: int, size: int = 24) -> np.ndarray[Any, Any]:
@@ -61,16 +56,16 @@ def test_predict_reads_container_members_and_urls(
     save_tensor(tmp_path / "s.zarr:raw", Tensor(x, ("batch", "channel", "y", "x")))
     save_tensor(tmp_path / "s.zarr:other", Tensor(_image(1), ("batch", "channel", "y", "x")))
     # the message for a store with several arrays suggests the syntax: it works
-    hint = _invoke("predict", str(model), "-i", str(tmp_path / "s.zarr"), "-o", "x.npy")
+    hint = invoke("predict", str(model), "-i", str(tmp_path / "s.zarr"), "-o", "x.npy")
     assert hint.exit_code == 1 and f"{tmp_path / 's.zarr'}:other" in hint.stderr
-    result = _invoke(
+    result = invoke(
         "predict", str(model), "-i", f"{tmp_path}/s.zarr:raw", "-o", str(tmp_path / "o.npy"), "-q"
     )
     assert result.exit_code == 0, result.output
     np.testing.assert_allclose(np.load(tmp_path / "o.npy"), expected_conv(x), atol=1e-6)
 
     save_tensor(http_server.root / "r.zarr", Tensor(x, ("batch", "channel", "y", "x")))
-    remote = _invoke(
+    remote = invoke(
         "predict", str(model), "-i", http_server.url("r.zarr"), "-o", str(tmp_path / "u.npy")
     )
     assert remote.exit_code == 0, remote.output
@@ -92,7 +87,7 @@ def test_ome_zarr_output_keeps_the_inputs_coordinates(
     )
     save_tensor(tmp_path / "in.ome.zarr", Tensor(x[0], ("channel", "y", "x")), metadata=meta)
     out = tmp_path / "pred" / "{sample_id}.ome.zarr"
-    result = _invoke("predict", str(model), "-i", str(tmp_path / "in.ome.zarr"), "-o", str(out))
+    result = invoke("predict", str(model), "-i", str(tmp_path / "in.ome.zarr"), "-o", str(out))
     assert result.exit_code == 0, result.output
     written = tmp_path / "pred" / "in.ome.zarr"
     with open_array(written) as prediction:

@@ -9,17 +9,12 @@ from typing import Any
 
 import numpy as np
 import yaml
-from click.testing import CliRunner
+from cli_run import invoke
+from click.testing import Result
 from model_testing_helpers import MakeModel, expected_conv
-
-from bioimageio_core.cli import main
 
 Array = np.ndarray[Any, Any]
 EPS = 1e-6
-
-
-def _invoke(*args: str) -> Any:
-    return CliRunner().invoke(main, list(args))
 
 
 def dataset_model(make_model: MakeModel, name: str = "model", model_name: str | None = None) -> Path:
@@ -59,7 +54,7 @@ def test_predict_output_does_not_depend_on_the_order_of_the_files(
         shutil.copyfile(tmp_path / "raw" / f"{old}.npy", tmp_path / "renamed" / f"{new}.npy")
     outputs = {}
     for folder in ("raw", "renamed"):
-        result = _invoke(
+        result = invoke(
             "predict", str(model), "-i", str(tmp_path / folder / "*.npy"),
             "-o", str(tmp_path / f"out_{folder}" / "{sample_id}.npy"),
         )  # fmt: skip
@@ -72,16 +67,19 @@ def test_predict_output_does_not_depend_on_the_order_of_the_files(
         np.testing.assert_allclose(outputs["raw"][old], normalised_conv(arrays[old], pooled), atol=1e-5)
 
 
+def _predict_batch(model: Path, tmp_path: Path, batch: str, out: str, stats: Path) -> Result:
+    """``predict`` of every ``tmp_path/batch/*.npy`` into ``tmp_path/out`` with ``--stats``."""
+    inputs, outputs = str(tmp_path / batch / "*.npy"), str(tmp_path / out / "{sample_id}.npy")
+    return invoke("predict", str(model), "-i", inputs, "-o", outputs, "--stats", str(stats))
+
+
 def test_stats_file_is_written_then_reused_for_a_later_batch(
     make_model: MakeModel, tmp_path: Path
 ) -> None:
     model = dataset_model(make_model)
     first = images(tmp_path / "batch1", ["a", "b"])
     stats = tmp_path / "stats.json"
-    result = _invoke(
-        "predict", str(model), "-i", str(tmp_path / "batch1" / "*.npy"),
-        "-o", str(tmp_path / "out1" / "{sample_id}.npy"), "--stats", str(stats),
-    )  # fmt: skip
+    result = _predict_batch(model, tmp_path, "batch1", "out1", stats)
     assert result.exit_code == 0, result.output
     assert f"computed over 2 sample(s) (1 pass(es)), saved to {stats}" in result.stderr
     data = json.loads(stats.read_text())
@@ -93,10 +91,7 @@ def test_stats_file_is_written_then_reused_for_a_later_batch(
     # a second batch: normalised with the statistics of the first one, not its own
     (tmp_path / "batch2").mkdir()
     shutil.copyfile(tmp_path / "batch1" / "b.npy", tmp_path / "batch2" / "b.npy")
-    again = _invoke(
-        "predict", str(model), "-i", str(tmp_path / "batch2" / "*.npy"),
-        "-o", str(tmp_path / "out2" / "{sample_id}.npy"), "--stats", str(stats),
-    )  # fmt: skip
+    again = _predict_batch(model, tmp_path, "batch2", "out2", stats)
     assert again.exit_code == 0, again.output
     assert f"loaded from {stats}" in again.stderr
     np.testing.assert_array_equal(np.load(tmp_path / "out2" / "b.npy"), np.load(tmp_path / "out1" / "b.npy"))
@@ -108,13 +103,13 @@ def test_stats_file_of_another_model_is_refused(make_model: MakeModel, tmp_path:
     other = dataset_model(make_model, "other", model_name="another model")
     images(tmp_path / "raw", ["a"])
     stats = tmp_path / "stats.json"
-    made = _invoke(
+    made = invoke(
         "predict", str(other), "-i", str(tmp_path / "raw" / "a.npy"),
         "-o", str(tmp_path / "o1.npy"), "--stats", str(stats),
     )  # fmt: skip
     assert made.exit_code == 0, made.output
     model = dataset_model(make_model)
-    refused = _invoke(
+    refused = invoke(
         "predict", str(model), "-i", str(tmp_path / "raw" / "a.npy"),
         "-o", str(tmp_path / "o2.npy"), "--stats", str(stats),
     )  # fmt: skip
@@ -129,7 +124,7 @@ def test_stats_option_with_a_model_without_dataset_statistics(
 ) -> None:
     model = make_model()
     images(tmp_path / "raw", ["a"])
-    result = _invoke(
+    result = invoke(
         "predict", str(model), "-i", str(tmp_path / "raw" / "a.npy"),
         "-o", str(tmp_path / "o.npy"), "--stats", str(tmp_path / "s.json"),
     )  # fmt: skip
