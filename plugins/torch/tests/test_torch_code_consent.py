@@ -8,7 +8,7 @@ imported. Each case checks the marker file the code would create.
 from __future__ import annotations
 
 import shlex
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -91,41 +91,27 @@ def _url(served: Path) -> str:
 # ---- import_from: os / system ------------------------------------------------------------------
 
 
-def test_cli_predict_of_a_remote_library_architecture(
-    served: Path, nets: ModuleType, tmp_path: Path
+CLI_ARGS: dict[str, Callable[[str, Path, Path], tuple[str | Path, ...]]] = {
+    "predict": lambda url, served, tmp: (
+        "predict", url, "--inputs", served / "image.npy", "--outputs", tmp / "out" / "{sample_id}.npy"
+    ),
+    "test": lambda url, served, tmp: ("test", url),
+    "add-weights": lambda url, served, tmp: ("add-weights", url, tmp / "converted"),
+}
+"""Arguments of each command run on the served model (its URL, the served folder, tmp_path)."""
+
+
+@pytest.mark.parametrize("command", CLI_ARGS)
+def test_cli_refuses_a_remote_library_architecture(
+    command: str, served: Path, nets: ModuleType, tmp_path: Path
 ) -> None:
     marker = tmp_path / "pwned"
     _write_model(served, nets, _os_system(marker))
-    out = tmp_path / "out" / "{sample_id}.npy"
-    result = run_cli(
-        "predict", _url(served), "--inputs", served / "image.npy", "--outputs", out
-    )
+    result = run_cli(*CLI_ARGS[command](_url(served), served, tmp_path))
     assert not marker.exists()
     assert result.exit_code == 1
     assert "refusing to run" in result.output
     assert "--allow-remote-code" in result.output
-
-
-def test_cli_test_of_a_remote_library_architecture(
-    served: Path, nets: ModuleType, tmp_path: Path
-) -> None:
-    marker = tmp_path / "pwned"
-    _write_model(served, nets, _os_system(marker))
-    result = run_cli("test", _url(served))
-    assert not marker.exists()
-    assert result.exit_code == 1
-    assert "refusing to run" in result.output
-
-
-def test_cli_add_weights_of_a_remote_library_architecture(
-    served: Path, nets: ModuleType, tmp_path: Path
-) -> None:
-    marker = tmp_path / "pwned"
-    _write_model(served, nets, _os_system(marker))
-    result = run_cli("add-weights", _url(served), tmp_path / "converted")
-    assert not marker.exists()
-    assert result.exit_code == 1
-    assert "refusing to run" in result.output
 
 
 def test_python_predict_of_a_remote_library_architecture(

@@ -221,32 +221,21 @@ def test_non_strict_loading_still_refuses_shape_mismatches(
         create_pytorch_state_dict_adapter(make_request(model_dir, rdf, FORMAT))
 
 
-def test_shape_mismatch_names_the_parameter(nets: ModuleType, model_dir: Path) -> None:
-    architecture = file_architecture(
-        model_dir / NETS_FILE, "TinyConv", in_channels=1, out_channels=3
-    )
-    rdf, _, _ = _tiny_conv_rdf(model_dir, nets, architecture=architecture)
-    with pytest.raises(
-        PluginError, match=r"(?s)does not fit the architecture.*size mismatch for conv1\.weight"
-    ):
-        create_pytorch_state_dict_adapter(make_request(model_dir, rdf, FORMAT))
-
-
-def test_pickled_objects_are_refused(nets: ModuleType, model_dir: Path) -> None:
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        pytest.param({"conv1.weight": Fraction(1, 3)}, r"weights_only=True", id="pickled object"),
+        pytest.param(torch.zeros(3), r"holds a Tensor, not a state dict", id="not a state dict"),
+    ],
+)
+def test_weights_file_content_is_checked(
+    content: object, message: str, nets: ModuleType, model_dir: Path
+) -> None:
     rdf, _, _ = _tiny_conv_rdf(model_dir, nets)
     weights = model_dir / rdf["weights"][FORMAT]["source"]
-    torch.save({"conv1.weight": Fraction(1, 3)}, weights)
+    torch.save(content, weights)
     rdf["weights"][FORMAT]["sha256"] = sha256_of(weights)
-    with pytest.raises(PluginError, match=r"weights_only=True"):
-        create_pytorch_state_dict_adapter(make_request(model_dir, rdf, FORMAT))
-
-
-def test_file_without_a_state_dict(nets: ModuleType, model_dir: Path) -> None:
-    rdf, _, _ = _tiny_conv_rdf(model_dir, nets)
-    weights = model_dir / rdf["weights"][FORMAT]["source"]
-    torch.save(torch.zeros(3), weights)
-    rdf["weights"][FORMAT]["sha256"] = sha256_of(weights)
-    with pytest.raises(PluginError, match=r"holds a Tensor, not a state dict"):
+    with pytest.raises(PluginError, match=message):
         create_pytorch_state_dict_adapter(make_request(model_dir, rdf, FORMAT))
 
 
@@ -268,26 +257,38 @@ def test_missing_weights_file_names_the_field(nets: ModuleType, model_dir: Path)
         create_pytorch_state_dict_adapter(make_request(model_dir, rdf, FORMAT))
 
 
-def test_unknown_callable_lists_the_callables(nets: ModuleType, model_dir: Path) -> None:
-    architecture = file_architecture(model_dir / NETS_FILE, "UNet3000")
+@pytest.mark.parametrize(
+    ("callable_name", "kwargs", "message"),
+    [
+        pytest.param(
+            "TinyConv",
+            {"in_channels": 1, "out_channels": 3},
+            r"(?s)does not fit the architecture.*size mismatch for conv1\.weight",
+            id="shape mismatch names the parameter",
+        ),
+        pytest.param(
+            "UNet3000", {}, r"no callable 'UNet3000'.*'TinyConv'", id="unknown callable"
+        ),
+        pytest.param(
+            "not_a_module",
+            {},
+            r"returned a int, not a torch.nn.Module",
+            id="callable must return a module",
+        ),
+        pytest.param(
+            "TinyConv",
+            {"channels_in": 2},
+            r"calling the architecture tiny_nets.py:TinyConv.*channels_in",
+            id="bad kwargs name the architecture",
+        ),
+    ],
+)
+def test_architecture_that_does_not_fit_is_named(
+    callable_name: str, kwargs: dict[str, Any], message: str, nets: ModuleType, model_dir: Path
+) -> None:
+    architecture = file_architecture(model_dir / NETS_FILE, callable_name, **kwargs)
     rdf, _, _ = _tiny_conv_rdf(model_dir, nets, architecture=architecture)
-    with pytest.raises(PluginError, match=r"no callable 'UNet3000'.*'TinyConv'"):
-        create_pytorch_state_dict_adapter(make_request(model_dir, rdf, FORMAT))
-
-
-def test_callable_must_return_a_module(nets: ModuleType, model_dir: Path) -> None:
-    architecture = file_architecture(model_dir / NETS_FILE, "not_a_module")
-    rdf, _, _ = _tiny_conv_rdf(model_dir, nets, architecture=architecture)
-    with pytest.raises(PluginError, match=r"returned a int, not a torch.nn.Module"):
-        create_pytorch_state_dict_adapter(make_request(model_dir, rdf, FORMAT))
-
-
-def test_bad_kwargs_name_the_architecture(nets: ModuleType, model_dir: Path) -> None:
-    architecture = file_architecture(model_dir / NETS_FILE, "TinyConv", channels_in=2)
-    rdf, _, _ = _tiny_conv_rdf(model_dir, nets, architecture=architecture)
-    with pytest.raises(
-        PluginError, match=r"calling the architecture tiny_nets.py:TinyConv.*channels_in"
-    ):
+    with pytest.raises(PluginError, match=message):
         create_pytorch_state_dict_adapter(make_request(model_dir, rdf, FORMAT))
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import numpy as np
 import pytest
@@ -26,6 +27,15 @@ from torch_helpers import (
 from bioimageio_core.plugin import ModelAdapter, PluginError
 
 
+def _open(
+    model_dir: Path, exported: Any, inputs: list[TensorDef], outputs: list[TensorDef]
+) -> ModelAdapter:
+    """The torchscript adapter of a model of ``exported`` (a scripted or traced module)."""
+    weights = {"torchscript": torchscript_weights(model_dir, exported)}
+    rdf = model_rdf(model_dir, inputs, outputs, weights)
+    return create_torchscript_adapter(make_request(model_dir, rdf, "torchscript"))
+
+
 def _rng(seed: int = 0) -> np.random.Generator:
     return np.random.default_rng(seed)
 
@@ -40,13 +50,12 @@ def test_tiny_conv_batch_of_three(export: str, nets: ModuleType, model_dir: Path
         else torch.jit.trace(module, torch.from_numpy(x))
     )
     expected = run_eager(module, x).numpy()
-    rdf = model_rdf(
+    with _open(
         model_dir,
+        exported,
         [TensorDef("raw", "bcyx", x)],
         [TensorDef("out", "bcyx", expected, Ref("raw"))],
-        {"torchscript": torchscript_weights(model_dir, exported)},
-    )
-    with create_torchscript_adapter(make_request(model_dir, rdf, "torchscript")) as adapter:
+    ) as adapter:
         assert isinstance(adapter, TorchscriptAdapter)
         result = adapter.forward({"raw": x})
     assert set(result) == {"out"}
@@ -60,16 +69,15 @@ def test_multi_input_multi_output_matched_by_id(nets: ModuleType, model_dir: Pat
     raw = _rng(1).standard_normal((2, 2, 8, 8)).astype(np.float32)
     mask = _rng(2).random((2, 1, 8, 8)).astype(np.float32)
     features, score = (t.numpy() for t in run_eager(module, raw, mask))
-    rdf = model_rdf(
+    with _open(
         model_dir,
+        torch.jit.script(module),
         [TensorDef("raw", "bcyx", raw), TensorDef("mask", "bcyx", mask)],
         [
             TensorDef("features", "bcyx", features, Ref("raw")),
             TensorDef("score", "bc", score),
         ],
-        {"torchscript": torchscript_weights(model_dir, torch.jit.script(module))},
-    )
-    with create_torchscript_adapter(make_request(model_dir, rdf, "torchscript")) as adapter:
+    ) as adapter:
         # dict order of the inputs is the reverse of the description's order
         result = adapter.forward({"mask": mask, "raw": raw})
     assert list(result) == ["features", "score"]
@@ -82,16 +90,15 @@ def test_dict_outputs_are_matched_by_output_id(nets: ModuleType, model_dir: Path
     module = seeded(nets.DictOutput)
     x = _rng(3).standard_normal((1, 1, 8, 8)).astype(np.float32)
     reference = run_eager(module, x)
-    rdf = model_rdf(
+    with _open(
         model_dir,
+        torch.jit.script(module),
         [TensorDef("x", "bcyx", x)],
         [  # the description lists the outputs in another order than the model's dict
             TensorDef("features", "bcyx", reference["features"].numpy(), Ref("x")),
             TensorDef("score", "bc", reference["score"].numpy()),
         ],
-        {"torchscript": torchscript_weights(model_dir, torch.jit.script(module))},
-    )
-    with create_torchscript_adapter(make_request(model_dir, rdf, "torchscript")) as adapter:
+    ) as adapter:
         result = adapter.forward({"x": x})
     assert result["features"].shape == (1, 2, 8, 8)
     assert result["score"].shape == (1, 2)
@@ -104,13 +111,12 @@ def test_dict_outputs_are_matched_by_output_id(nets: ModuleType, model_dir: Path
 def test_dict_output_without_the_output_ids_is_an_error(nets: ModuleType, model_dir: Path) -> None:
     module = seeded(nets.DictOutput)
     x = np.zeros((1, 1, 8, 8), np.float32)
-    rdf = model_rdf(
+    with _open(
         model_dir,
+        torch.jit.script(module),
         [TensorDef("x", "bcyx", x)],
         [TensorDef("prediction", "bcyx", np.zeros((1, 2, 8, 8), np.float32), Ref("x"))],
-        {"torchscript": torchscript_weights(model_dir, torch.jit.script(module))},
-    )
-    with create_torchscript_adapter(make_request(model_dir, rdf, "torchscript")) as adapter:
+    ) as adapter:
         with pytest.raises(PluginError, match=r"lacks the output ids \['prediction'\]"):
             adapter.forward({"x": x})
 
@@ -142,13 +148,12 @@ def test_uint8_input_is_passed_as_uint8(nets: ModuleType, model_dir: Path) -> No
     # independent formulation: the float image the model sees
     conv = module.get_submodule("conv")
     expected = run_eager(conv, x.astype(np.float32) / np.float32(255)).numpy()
-    rdf = model_rdf(
+    with _open(
         model_dir,
+        torch.jit.script(module),
         [TensorDef("raw", "bcyx", x)],
         [TensorDef("out", "bcyx", expected, Ref("raw"))],
-        {"torchscript": torchscript_weights(model_dir, torch.jit.script(module))},
-    )
-    with create_torchscript_adapter(make_request(model_dir, rdf, "torchscript")) as adapter:
+    ) as adapter:
         result = adapter.forward({"raw": x})
         # the model refuses anything but uint8, so the adapter must not have cast the input
         with pytest.raises(PluginError, match="takes uint8 images"):
@@ -261,13 +266,12 @@ def test_not_a_torchscript_file(model_dir: Path) -> None:
 def test_wrong_input_shape_names_format_and_shapes(nets: ModuleType, model_dir: Path) -> None:
     module = seeded(nets.TinyConv)
     x = np.zeros((1, 1, 4, 4), np.float32)
-    rdf = model_rdf(
+    with _open(
         model_dir,
+        torch.jit.script(module),
         [TensorDef("raw", "bcyx", x)],
         [TensorDef("out", "bcyx", np.zeros((1, 2, 4, 4), np.float32), Ref("raw"))],
-        {"torchscript": torchscript_weights(model_dir, torch.jit.script(module))},
-    )
-    with create_torchscript_adapter(make_request(model_dir, rdf, "torchscript")) as adapter:
+    ) as adapter:
         with pytest.raises(PluginError, match=r"torchscript weights 'weights.pt'.*\(1, 3, 4, 4\)"):
             adapter.forward({"raw": np.zeros((1, 3, 4, 4), np.float32)})
         with pytest.raises(KeyError, match="unknown input tensor ids"):
