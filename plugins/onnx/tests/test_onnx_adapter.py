@@ -231,14 +231,8 @@ def test_external_data_fetched_elsewhere_is_placed_next_to_model(tmp_path: Path)
 
 
 def test_unload_frees_the_session(tmp_path: Path) -> None:
-    onnx.save_model(pool_model(), tmp_path / "pool.onnx")
+    raw = _pool_description(tmp_path)
     x = np.zeros((1, 1, 4, 4), np.float32)
-    raw = describe(
-        tmp_path,
-        {"raw": x},
-        {"pooled": np.zeros((1, 1, 2, 2), np.float32)},
-        {"onnx": onnx_entry(tmp_path, "pool.onnx")},
-    )
     adapter = OnnxModelAdapter(make_request(tmp_path, raw))
     session_ref = weakref.ref(adapter._session)
     with adapter:
@@ -259,17 +253,19 @@ def test_graph_and_description_disagree_on_number_of_tensors(tmp_path: Path) -> 
         create_adapter(make_request(tmp_path, raw))
 
 
+def _pool_description(root: Path) -> dict[str, Any]:
+    """A 0.5 description of :func:`pool_model` (4 x 4 zeros in, 2 x 2 out) written to ``root``."""
+    onnx.save_model(pool_model(), root / "pool.onnx")
+    x = np.zeros((1, 1, 4, 4), np.float32)
+    return describe(
+        root, {"raw": x}, {"pooled": x[..., :2, :2]}, {"onnx": onnx_entry(root, "pool.onnx")}
+    )
+
+
 def test_cuda_without_cuda_provider_is_a_clear_error(tmp_path: Path) -> None:
     if "CUDAExecutionProvider" in ort.get_available_providers():
         pytest.skip("this onnxruntime has CUDA; the error case cannot happen here")
-    onnx.save_model(pool_model(), tmp_path / "pool.onnx")
-    x = np.zeros((1, 1, 4, 4), np.float32)
-    raw = describe(
-        tmp_path,
-        {"raw": x},
-        {"pooled": x[..., :2, :2]},
-        {"onnx": onnx_entry(tmp_path, "pool.onnx")},
-    )
+    raw = _pool_description(tmp_path)
     with pytest.raises(PluginError, match="onnxruntime-gpu"):
         create_adapter(make_request(tmp_path, raw, devices=["cuda:0"]))
     with create_adapter(make_request(tmp_path, raw, devices=None)) as adapter:
@@ -285,14 +281,7 @@ def test_broken_model_file_names_the_file(tmp_path: Path) -> None:
 
 
 def test_session_options(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    onnx.save_model(pool_model(), tmp_path / "pool.onnx")
-    x = np.zeros((1, 1, 4, 4), np.float32)
-    raw = describe(
-        tmp_path,
-        {"raw": x},
-        {"pooled": x[..., :2, :2]},
-        {"onnx": onnx_entry(tmp_path, "pool.onnx")},
-    )
+    raw = _pool_description(tmp_path)
     monkeypatch.setenv("BIOIMAGEIO_ONNX_INTRA_OP_THREADS", "1")
     with OnnxModelAdapter(make_request(tmp_path, raw)) as adapter:
         options = adapter._session.get_session_options()
