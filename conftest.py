@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Generator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -40,3 +41,28 @@ def pytest_runtest_makereport(item: pytest.Item, call: Any) -> Generator[None, A
 def pytest_make_collect_report(collector: pytest.Collector) -> Generator[None, Any, None]:
     outcome = yield
     _fail_missing_conformance(outcome.get_result())
+
+
+CONFORMANCE = Path(__file__).resolve().parent / ".." / "shared" / "conformance"
+
+
+@pytest.fixture
+def conformance() -> Path:
+    """The shared conformance data (published models); skips when ``../shared`` is absent."""
+    if not CONFORMANCE.is_dir():
+        pytest.skip(
+            f"{CONFORMANCE_MISSING} at {CONFORMANCE} (needs ../shared next to the project)"
+        )
+    return CONFORMANCE.resolve()
+
+
+@pytest.fixture
+def unet2d_nuclei_broad(conformance: Path) -> Path:
+    """The folder of the published model unet2d_nuclei_broad (onnx and torchscript weights)."""
+    return conformance / "models" / "unet2d_nuclei_broad"
+
+
+@pytest.fixture(params=["bioimageio.yaml", "v0_4_0.bioimageio.yaml", "v0_4_9.bioimageio.yaml"])
+def unet2d_nuclei_broad_description(unet2d_nuclei_broad: Path, request: pytest.FixtureRequest) -> Path:
+    """Each of its descriptions: format 0.5 and two 0.4 versions."""
+    return unet2d_nuclei_broad / str(request.param)

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import click
+from generated_file import update
 
 DOCS_CLI = Path(__file__).resolve().parents[1] / "docs" / "cli.md"
 PROG = "bioimageio-run"
@@ -143,14 +144,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     text = render()
     current = args.out.read_text(encoding="utf-8") if args.out.exists() else None
-    if current == text:
-        return 0
-    if args.check:
-        print(f"{args.out} is stale: run `python scripts/generate_cli_docs.py`")
-        return 1
-    args.out.write_text(text, encoding="utf-8")
-    print(f"wrote {args.out}")
-    return 0
+    return update(
+        args.out, text, current, check=args.check, command="python scripts/generate_cli_docs.py"
+    )
 
 
 if __name__ == "__main__":

@@ -6,15 +6,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pytest
 import yaml
 from bioimageio_run_onnx import create_adapter
 
 from bioimageio_core.plugin import Settings
 from bioimageio_core.plugin.testing import build_model, make_request
-
-PROJECT_ROOT = Path(__file__).resolve().parents[3]
-MODEL_DIR = PROJECT_ROOT / ".." / "shared" / "conformance" / "models" / "unet2d_nuclei_broad"
 
 
 def _zero_mean_unit_variance(x: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
@@ -24,15 +20,13 @@ def _zero_mean_unit_variance(x: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
     return ((x - mean) / (std + 1e-6)).astype(np.float32)
 
 
-@pytest.mark.skipif(
-    not MODEL_DIR.is_dir(),
-    reason=f"conformance data not found at {MODEL_DIR} (../shared is absent)",
-)
-def test_unet2d_nuclei_broad_onnx_reproduces_test_output(tmp_path: Path) -> None:
-    model = build_model(yaml.safe_load((MODEL_DIR / "bioimageio.yaml").read_text()), MODEL_DIR)
+def test_unet2d_nuclei_broad_onnx_reproduces_test_output(
+    unet2d_nuclei_broad: Path, tmp_path: Path
+) -> None:
+    model = build_model(yaml.safe_load((unet2d_nuclei_broad / "bioimageio.yaml").read_text()), unet2d_nuclei_broad)
     request = make_request(model, "onnx", ("cpu",), settings=Settings(cache_path=tmp_path))
-    test_input = np.load(MODEL_DIR / "test_input.npy")
-    expected = np.load(MODEL_DIR / "test_output.npy")
+    test_input = np.load(unet2d_nuclei_broad / "test_input.npy")
+    expected = np.load(unet2d_nuclei_broad / "test_output.npy")
     assert test_input.shape == (1, 1, 512, 512)
 
     with create_adapter(request) as adapter:

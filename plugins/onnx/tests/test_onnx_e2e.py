@@ -25,7 +25,6 @@ from bioimageio_core.plugin.testing import ModelDef, WeightsDef
 
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
 EXAMPLE = PROJECT_ROOT / "examples" / "tiny-nuclei-unet" / "rdf.yaml"
-UNET_DIR = PROJECT_ROOT / ".." / "shared" / "conformance" / "models" / "unet2d_nuclei_broad"
 WEIGHTS_FILE = "weights.onnx"
 RNG = np.random.default_rng(2025)
 
@@ -192,13 +191,7 @@ def test_bundled_example_model() -> None:
     kit.assert_passed(exit_code, summary, ["onnx"], 1)
 
 
-@pytest.mark.skipif(
-    not (UNET_DIR / "bioimageio.yaml").is_file(),
-    reason=f"conformance data not found at {UNET_DIR} (../shared next to the project root)",
-)
-@pytest.mark.parametrize(
-    "description", ["bioimageio.yaml", "v0_4_0.bioimageio.yaml", "v0_4_9.bioimageio.yaml"]
-)
-def test_unet2d_nuclei_broad_onnx(description: str) -> None:
-    exit_code, summary = kit.run_test(UNET_DIR / description, "--weights-format", "onnx")
+def test_unet2d_nuclei_broad_onnx(unet2d_nuclei_broad_description: Path) -> None:
+    description = unet2d_nuclei_broad_description
+    exit_code, summary = kit.run_test(description, "--weights-format", "onnx")
     kit.assert_passed(exit_code, summary, ["onnx"], 1)

@@ -5,20 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import pytest
 import yaml
 from bioimageio_run_torch.plugin import create_torchscript_adapter
 
 from bioimageio_core.plugin import Settings
 from bioimageio_core.plugin.testing import build_model, make_request
-
-PROJECT_ROOT = Path(__file__).resolve().parents[3]
-MODEL_DIR = PROJECT_ROOT / ".." / "shared" / "conformance" / "models" / "unet2d_nuclei_broad"
-
-pytestmark = pytest.mark.skipif(
-    not (MODEL_DIR / "bioimageio.yaml").is_file(),
-    reason=f"conformance data not found at {MODEL_DIR} (../shared next to the project root)",
-)
 
 
 def _zero_mean_unit_variance(x: np.ndarray, eps: float = 1e-6) -> np.ndarray:
@@ -30,8 +21,8 @@ def _zero_mean_unit_variance(x: np.ndarray, eps: float = 1e-6) -> np.ndarray:
     return normalized
 
 
-def test_description_declares_what_the_test_assumes() -> None:
-    rdf = yaml.safe_load((MODEL_DIR / "bioimageio.yaml").read_text())
+def test_description_declares_what_the_test_assumes(unet2d_nuclei_broad: Path) -> None:
+    rdf = yaml.safe_load((unet2d_nuclei_broad / "bioimageio.yaml").read_text())
     (raw,) = rdf["inputs"]
     steps = [step["id"] for step in raw["preprocessing"]]
     assert steps == ["ensure_dtype", "zero_mean_unit_variance", "ensure_dtype"]
@@ -40,12 +31,12 @@ def test_description_declares_what_the_test_assumes() -> None:
     assert [step["id"] for step in probability["postprocessing"]] == ["sigmoid", "ensure_dtype"]
 
 
-def test_torchscript_reproduces_test_output() -> None:
-    rdf = yaml.safe_load((MODEL_DIR / "bioimageio.yaml").read_text())
-    model = build_model(rdf, MODEL_DIR, allow_warnings=True)
+def test_torchscript_reproduces_test_output(unet2d_nuclei_broad: Path) -> None:
+    rdf = yaml.safe_load((unet2d_nuclei_broad / "bioimageio.yaml").read_text())
+    model = build_model(rdf, unet2d_nuclei_broad, allow_warnings=True)
     request = make_request(model, "torchscript", ("cpu",), settings=Settings())
-    test_input = np.load(MODEL_DIR / "test_input.npy")
-    expected = np.load(MODEL_DIR / "test_output.npy")
+    test_input = np.load(unet2d_nuclei_broad / "test_input.npy")
+    expected = np.load(unet2d_nuclei_broad / "test_output.npy")
     with create_torchscript_adapter(request) as adapter:
         outputs = adapter.forward({"raw": _zero_mean_unit_variance(test_input)})
     assert list(outputs) == ["probability"]

@@ -31,7 +31,6 @@ from bioimageio_core.plugin.testing import ModelDef, Param, Ref, TensorDef, Weig
 
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
 EXAMPLE = PROJECT_ROOT / "examples" / "tiny-nuclei-unet" / "rdf.yaml"
-UNET_DIR = PROJECT_ROOT / ".." / "shared" / "conformance" / "models" / "unet2d_nuclei_broad"
 FORMATS = ("torchscript", "pytorch_state_dict")
 RNG = np.random.default_rng(2024)
 
@@ -179,13 +178,7 @@ def test_cli_predict_names_a_device_the_backend_cannot_use(
     assert not out.exists()
 
 
-@pytest.mark.skipif(
-    not (UNET_DIR / "bioimageio.yaml").is_file(),
-    reason=f"conformance data not found at {UNET_DIR} (../shared next to the project root)",
-)
-@pytest.mark.parametrize(
-    "description", ["bioimageio.yaml", "v0_4_0.bioimageio.yaml", "v0_4_9.bioimageio.yaml"]
-)
-def test_unet2d_nuclei_broad_torchscript(description: str) -> None:
-    exit_code, summary = kit.run_test(UNET_DIR / description, "--weights-format", "torchscript")
+def test_unet2d_nuclei_broad_torchscript(unet2d_nuclei_broad_description: Path) -> None:
+    description = unet2d_nuclei_broad_description
+    exit_code, summary = kit.run_test(description, "--weights-format", "torchscript")
     kit.assert_passed(exit_code, summary, ["torchscript"], 1)
