@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import threading
 import time
-from collections import Counter
 from collections.abc import Iterator
-from functools import partial
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
-CONFORMANCE = Path(__file__).resolve().parents[1] / ".." / "shared" / "conformance"
+from bioimageio_core.collection_testing import LocalServer
 
 
 @pytest.fixture(autouse=True)
@@ -37,62 +33,16 @@ UNREACHABLE_COLLECTION = {
 """Collection settings of every test unless it sets its own (no test uses the internet)."""
 
 
-class FileServer:
-    """Serves ``root`` on 127.0.0.1; counts GET requests per path; can delay answers."""
+class FileServer(LocalServer):
+    """Serves ``root`` on 127.0.0.1 and counts GET requests (:class:`LocalServer`); can delay
+    each answer by ``delay_s`` seconds."""
 
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.requests: Counter[str] = Counter()
-        self.delay_s = 0.0
-        self._lock = threading.Lock()
-        handler = partial(_Handler, self, directory=str(root))
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self._httpd.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-
-    @property
-    def base_url(self) -> str:
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host!s}:{port}/"
-
-    def url(self, path: str) -> str:
-        return self.base_url + path.lstrip("/")
-
-    def count(self, path: str) -> int:
-        with self._lock:
-            return self.requests["/" + path.lstrip("/")]
+    delay_s = 0.0
 
     def _record(self, path: str) -> None:
-        with self._lock:
-            self.requests[path.split("?", 1)[0]] += 1
-
-    def __enter__(self) -> FileServer:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
-        self._thread.join(timeout=5)
-
-
-class _Handler(SimpleHTTPRequestHandler):
-    timeout = 10  # seconds a connection may stay idle: the server never hangs a test run
-
-    def __init__(self, server_state: FileServer, *args: object, **kwargs: object) -> None:
-        self._state = server_state
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
-
-    def do_GET(self) -> None:
-        self._state._record(self.path)
-        if self._state.delay_s:
-            time.sleep(self._state.delay_s)
-        super().do_GET()
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
+        super()._record(path)
+        if self.delay_s:
+            time.sleep(self.delay_s)
 
 
 @pytest.fixture
@@ -102,13 +52,3 @@ def http_server(tmp_path: Path) -> Iterator[FileServer]:
     root.mkdir()
     with FileServer(root) as server:
         yield server
-
-
-@pytest.fixture
-def conformance() -> Path:
-    """The shared conformance data; skips when ``../shared`` is absent."""
-    if not CONFORMANCE.is_dir():
-        pytest.skip(
-            f"conformance data not found at {CONFORMANCE} (needs ../shared next to the project)"
-        )
-    return CONFORMANCE.resolve()
