@@ -46,3 +46,35 @@ def tiny_model_v0_4(**fields: Any) -> dict[str, Any]:
         "weights": {"onnx": {"source": "w.onnx", "opset_version": 17}},
         **fields,
     }
+
+
+def conv_v0_4(
+    name: str, *, test: tuple[str, str], min_size: int, step: int, halo: int, **fields: Any
+) -> dict[str, Any]:
+    """A format 0.4 model of the ``numpy_conv`` test weights (``weights.npz``): input ``raw``
+    (``bcyx``, one channel, y and x ``min_size`` + n * ``step``), output ``out`` of raw's size
+    with ``halo``; ``test`` names the test input and output files. ``fields`` go to
+    :func:`described` (format 0.4.10)."""
+    return {
+        **described("0.4.10", name, **fields),
+        "test_inputs": [test[0]],
+        "test_outputs": [test[1]],
+        "inputs": [
+            {
+                "name": "raw",
+                "axes": "bcyx",
+                "data_type": "float32",
+                "shape": {"min": [1, 1, min_size, min_size], "step": [0, 0, step, step]},
+            }
+        ],
+        "outputs": [
+            {
+                "name": "out",
+                "axes": "bcyx",
+                "data_type": "float32",
+                "shape": {"reference_tensor": "raw", "scale": [1, 1, 1, 1], "offset": [0, 0, 0, 0]},
+                "halo": [0, 0, halo, halo],
+            }
+        ],
+        "weights": {"numpy_conv": {"source": "weights.npz"}},
+    }

@@ -10,6 +10,8 @@ from typing import Any
 import numpy as np
 from descriptions import described, described_v0_4
 
+from bioimageio_core.plugin.testing import axes
+
 KERNEL = np.array([[0.0, 0.125, 0.0], [0.125, 0.5, 0.125], [0.0, 0.125, 0.0]], dtype=np.float32)
 INPUT_SHAPE = (1, 1, 24, 24)
 
@@ -54,12 +56,7 @@ def seed_v0_5(sha: dict[str, str]) -> dict[str, Any]:
         "inputs": [
             {
                 "id": "raw",
-                "axes": [
-                    {"type": "batch"},
-                    {"type": "channel", "channel_names": ["c0"]},
-                    space("y"),
-                    space("x"),
-                ],
+                "axes": [*axes("bc", [None, 1]), space("y"), space("x")],
                 "data": {"type": "float32"},
                 "test_tensor": {"source": "test_input.npy", "sha256": sha["test_input.npy"]},
                 "preprocessing": [
@@ -74,12 +71,7 @@ def seed_v0_5(sha: dict[str, str]) -> dict[str, Any]:
         "outputs": [
             {
                 "id": "out",
-                "axes": [
-                    {"type": "batch"},
-                    {"type": "channel", "channel_names": ["c0"]},
-                    out_space("y"),
-                    out_space("x"),
-                ],
+                "axes": [*axes("bc", [None, 1]), out_space("y"), out_space("x")],
                 "data": {"type": "float32"},
                 "test_tensor": {"source": "test_output.npy", "sha256": sha["test_output.npy"]},
                 "postprocessing": [

@@ -9,7 +9,7 @@ import attrs
 import numpy as np
 import pytest
 import yaml
-from descriptions import described
+from descriptions import conv_v0_4
 from pipeline_models import InputDef, OutputDef, conv_model, kernel, oracle_conv
 
 import bioimageio_core
@@ -128,35 +128,16 @@ def test_pipeline_unloads(tmp_path: Path) -> None:
 def test_a_0_4_model_tiles(tmp_path: Path) -> None:
     k = kernel(2, seed=6)
     conv_model(tmp_path, outputs=[OutputDef("out", k)])  # writes weights.npz
-    raw = {
-        **described(
-            "0.4.10",
-            "numpy convolution 0.4",
-            description="a 0.4 description",
-            documentation="README.md",
-        ),
-        "test_inputs": ["in.npy"],
-        "test_outputs": ["out.npy"],
-        "timestamp": "2024-01-01T00:00:00",
-        "inputs": [
-            {
-                "name": "raw",
-                "axes": "bcyx",
-                "data_type": "float32",
-                "shape": {"min": [1, 1, 64, 64], "step": [0, 0, 16, 16]},
-            }
-        ],
-        "outputs": [
-            {
-                "name": "out",
-                "axes": "bcyx",
-                "data_type": "float32",
-                "shape": {"reference_tensor": "raw", "scale": [1, 1, 1, 1], "offset": [0, 0, 0, 0]},
-                "halo": [0, 0, 2, 2],
-            }
-        ],
-        "weights": {"numpy_conv": {"source": "weights.npz"}},
-    }
+    raw = conv_v0_4(
+        "numpy convolution 0.4",
+        test=("in.npy", "out.npy"),
+        min_size=64,
+        step=16,
+        halo=2,
+        description="a 0.4 description",
+        documentation="README.md",
+        timestamp="2024-01-01T00:00:00",
+    )
     (tmp_path / "README.md").write_text("# test")
     np.save(tmp_path / "in.npy", np.zeros((1, 1, 64, 64), dtype=np.float32))
     np.save(tmp_path / "out.npy", np.zeros((1, 1, 64, 64), dtype=np.float32))

@@ -11,8 +11,10 @@ from typing import Any
 
 import numpy as np
 import yaml
-from descriptions import described
+from descriptions import conv_v0_4, described
 from scipy import ndimage
+
+from bioimageio_core.plugin.testing import axes
 
 Array = np.ndarray[Any, Any]
 KERNEL = np.array([[0.0, 0.125, 0.0], [0.125, 0.5, 0.125], [0.0, 0.125, 0.0]], dtype=np.float32)
@@ -87,24 +89,14 @@ def write_model(
         "inputs": [
             {
                 "id": "raw",
-                "axes": [
-                    {"type": "batch"},
-                    {"type": "channel", "channel_names": ["c0"]},
-                    {"type": "space", "id": "y", "size": space()},
-                    {"type": "space", "id": "x", "size": space()},
-                ],
+                "axes": axes("bcyx", [None, 1, space(), space()]),
                 "test_tensor": {"source": "test_input.npy"},
             }
         ],
         "outputs": [
             {
                 "id": "out",
-                "axes": [
-                    {"type": "batch"},
-                    {"type": "channel", "channel_names": ["c0"]},
-                    out_axis("y"),
-                    out_axis("x"),
-                ],
+                "axes": [*axes("bc", [None, 1]), out_axis("y"), out_axis("x")],
                 "test_tensor": {"source": "test_output.npy"},
             }
         ],
@@ -130,7 +122,7 @@ def write_two_input_model(folder: Path) -> Path:
         input_1=np.int64(1),
     )
 
-    def axes(tensor_id: str | None) -> list[dict[str, Any]]:
+    def tensor_axes(tensor_id: str | None) -> list[dict[str, Any]]:
         def space(axis: str) -> dict[str, Any]:
             if tensor_id is None:
                 return {"type": "space", "id": axis, "size": {"min": 16, "step": 8}}
@@ -141,17 +133,12 @@ def write_two_input_model(folder: Path) -> Path:
                 "halo": 1,
             }
 
-        return [
-            {"type": "batch"},
-            {"type": "channel", "channel_names": ["c0"]},
-            space("y"),
-            space("x"),
-        ]
+        return [*axes("bc", [None, 1]), space("y"), space("x")]
 
     raw = {
         **described("0.5.4", "two input model", description="two inputs, two outputs"),
-        "inputs": [{"id": tid, "axes": axes(None)} for tid in ("a", "b")],
-        "outputs": [{"id": f"out_{tid}", "axes": axes(tid)} for tid in ("a", "b")],
+        "inputs": [{"id": tid, "axes": tensor_axes(None)} for tid in ("a", "b")],
+        "outputs": [{"id": f"out_{tid}", "axes": tensor_axes(tid)} for tid in ("a", "b")],
         "weights": {"numpy_conv": {"source": "weights.npz"}},
     }
     path = folder / "rdf.yaml"
@@ -169,29 +156,15 @@ def write_v04_model(
     np.save(folder / "test_output.npy", expected_conv(x) if output is None else output)
     np.savez(folder / "weights.npz", kernel_0=KERNEL)
     (folder / "README.md").write_text("# conv 0.4\n")
-    raw: dict[str, Any] = {
-        **described("0.4.10", "conv 04", description="a 0.4 model", documentation="README.md"),
-        "test_inputs": ["test_input.npy"],
-        "test_outputs": ["test_output.npy"],
-        "inputs": [
-            {
-                "name": "raw",
-                "axes": "bcyx",
-                "data_type": "float32",
-                "shape": {"min": [1, 1, 16, 16], "step": [0, 0, 8, 8]},
-            }
-        ],
-        "outputs": [
-            {
-                "name": "out",
-                "axes": "bcyx",
-                "data_type": "float32",
-                "shape": {"reference_tensor": "raw", "scale": [1, 1, 1, 1], "offset": [0, 0, 0, 0]},
-                "halo": [0, 0, 1, 1],
-            }
-        ],
-        "weights": {"numpy_conv": {"source": "weights.npz"}},
-    }
+    raw = conv_v0_4(
+        "conv 04",
+        test=("test_input.npy", "test_output.npy"),
+        min_size=16,
+        step=8,
+        halo=1,
+        description="a 0.4 model",
+        documentation="README.md",
+    )
     if config is not None:
         raw["config"] = dict(config)
     path = folder / "rdf.yaml"
