@@ -6,7 +6,6 @@ import errno
 import json
 import os
 import resource
-import signal
 import stat
 import subprocess
 import sys
@@ -17,6 +16,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from io_processes import kill_when_ready
 
 from bioimageio_core.io import check_outputs, load_tensor, open_output_array, save_tensor
 from bioimageio_core.tensor import Tensor
@@ -160,24 +160,8 @@ _KILLED_WRITER = """
 
 def kill_while_writing(cwd: Path, name: str, chunks: tuple[int, ...] | None = None) -> None:
     """Start a streamed write of ``name``, SIGKILL the process half way, reap it."""
-    code = textwrap.dedent(
-        _KILLED_WRITER.format(name=name, dims="bcyx", shape=SHAPE, chunks=chunks)
-    )
-    proc = subprocess.Popen(
-        [sys.executable, "-c", code],
-        cwd=cwd,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
-    )
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline()
-        assert line.strip() == "ready", proc.stderr.read() if proc.stderr else ""
-    finally:
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=30)
+    code = _KILLED_WRITER.format(name=name, dims="bcyx", shape=SHAPE, chunks=chunks)
+    kill_when_ready(code, cwd=cwd)
 
 
 @pytest.fixture

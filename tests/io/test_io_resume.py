@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import os
 import pickle
-import signal
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+from io_processes import kill_when_ready, start
 
 from bioimageio_core.errors import IncompleteOutputError, OutputError
 from bioimageio_core.io import ChunkGrid, load_tensor, open_array, open_output_array
@@ -31,16 +30,6 @@ def expected() -> np.ndarray[Any, Any]:
 
 def names_in(folder: Path) -> list[str]:
     return sorted(os.listdir(folder))
-
-
-def run(code: str, *args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-c", textwrap.dedent(code), *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
-    )
 
 
 _WORKER = """
@@ -75,7 +64,7 @@ def test_two_processes_write_their_chunks_and_the_owner_finalizes(
     assert shared.fingerprint == "run-1"
     handle = tmp_path / "handle.pickle"
     handle.write_bytes(pickle.dumps(shared))
-    workers = [run(_WORKER, str(handle), str(i), "2") for i in range(2)]
+    workers = [start(_WORKER, str(handle), str(i), "2") for i in range(2)]
     for w in workers:
         stdout, stderr = w.communicate(timeout=120)
         assert w.returncode == 0 and stdout.strip() == "done", stderr
@@ -135,14 +124,7 @@ _KILLED = """
 
 
 def kill_after(target: str, n_chunks: int) -> None:
-    proc = run(_KILLED.format(shape=SHAPE, dims=DIMS, chunks=CHUNKS), target, str(n_chunks))
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline()
-        assert line.strip() == "ready", proc.stderr.read() if proc.stderr else ""
-    finally:
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=30)
+    kill_when_ready(_KILLED.format(shape=SHAPE, dims=DIMS, chunks=CHUNKS), target, str(n_chunks))
 
 
 @pytest.mark.parametrize("name", ["o.zarr", "o.ome.zarr"])
