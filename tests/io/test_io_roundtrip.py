@@ -60,11 +60,21 @@ def test_round_trip_values_and_dtype(tmp_path: Path, name: str, dtype: str) -> N
     np.testing.assert_array_equal(loaded.data, data)
 
 
-@pytest.mark.parametrize("name", [n for n, records in GENERIC.items() if records])
-def test_axes_recorded(tmp_path: Path, name: str) -> None:
-    # sizes and ids chosen so that guessing would give different axes
-    data = _sample("float32", (3, 7, 6, 2))
-    dims = ("x", "time", "cells", "channel")
+# sizes and ids chosen so that guessing would give different axes
+ANY_AXES = ("float32", (3, 7, 6, 2), ("x", "time", "cells", "channel"))
+# OME-TIFF records the standard axes
+OME_AXES = ("uint16", (2, 3, 4, 5, 6), ("time", "channel", "z", "y", "x"))
+
+
+@pytest.mark.parametrize(
+    ("name", "dtype", "shape", "dims"),
+    [(n, *ANY_AXES) for n, records in GENERIC.items() if records]
+    + [(n, *OME_AXES) for n in ("a.ome.tif", "a.ome.tiff")],
+)
+def test_axes_recorded(
+    tmp_path: Path, name: str, dtype: str, shape: tuple[int, ...], dims: tuple[str, ...]
+) -> None:
+    data = _sample(dtype, shape)
     save_tensor(tmp_path / name, Tensor(data, dims))
     loaded = load_tensor(tmp_path / name)
     assert loaded.dims == dims
@@ -78,16 +88,6 @@ def test_unrecorded_axes_are_guessed_or_given(tmp_path: Path, name: str) -> None
     assert load_tensor(tmp_path / name).dims == ("y", "x", "channel")
     assert load_tensor(tmp_path / name, "zyx").dims == ("z", "y", "x")
     assert load_tensor(tmp_path / name, expected_axes="zyx").dims == ("z", "y", "x")
-
-
-@pytest.mark.parametrize("name", ["a.ome.tif", "a.ome.tiff"])
-def test_ome_tiff_records_standard_axes(tmp_path: Path, name: str) -> None:
-    data = _sample("uint16", (2, 3, 4, 5, 6))
-    dims = ("time", "channel", "z", "y", "x")
-    save_tensor(tmp_path / name, Tensor(data, dims))
-    loaded = load_tensor(tmp_path / name)
-    assert loaded.dims == dims
-    np.testing.assert_array_equal(loaded.data, data)
 
 
 @pytest.mark.parametrize("dtype", ["uint8", "uint16"])
