@@ -193,3 +193,23 @@ def scales() -> st.SearchStrategy[Fraction]:
 
 
 ArrayFn = Callable[[np.ndarray[Any, Any]], np.ndarray[Any, Any]]
+
+
+def key_paths(node: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """Every path (dict keys, list indices) into the nested dicts and lists ``node``, parents
+    before children; the empty path of ``node`` itself is left out."""
+    found = [prefix] if prefix else []
+    if isinstance(node, dict):
+        for key, value in node.items():
+            found.extend(key_paths(value, (*prefix, key)))
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            found.extend(key_paths(value, (*prefix, i)))
+    return found
+
+
+def parent_at(node: Any, path: tuple[Any, ...]) -> Any:
+    """The dict or list in ``node`` that holds the value at ``path`` (a :func:`key_paths` path)."""
+    for key in path[:-1]:
+        node = node[key]
+    return node

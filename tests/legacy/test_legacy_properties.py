@@ -11,6 +11,7 @@ import yaml
 from _legacy_data import CORPUS, MODEL_V0_4
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from strategies import key_paths, parent_at
 
 from bioimageio_core.spec.issues import Issue
 from bioimageio_core.spec.legacy import convert_model_to_v0_5, normalize_raw
@@ -58,28 +59,15 @@ _value = st.recursive(
 )
 
 
-def _paths(node: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    found = [prefix] if prefix else []
-    if isinstance(node, dict):
-        for key, value in node.items():
-            found.extend(_paths(value, (*prefix, key)))
-    elif isinstance(node, list):
-        for i, value in enumerate(node):
-            found.extend(_paths(value, (*prefix, i)))
-    return found
-
-
 @st.composite
 def mutated(draw: st.DrawFn) -> dict[str, Any]:
     data = copy.deepcopy(draw(st.sampled_from(SEEDS)))
     for _ in range(draw(st.integers(1, 4))):
-        paths = _paths(data)
+        paths = key_paths(data)
         if not paths:
             break
         path = draw(st.sampled_from(paths))
-        parent: Any = data
-        for key in path[:-1]:
-            parent = parent[key]
+        parent = parent_at(data, path)
         key = path[-1]
         op = draw(st.sampled_from(["delete", "replace", "wrap", "stringify"]))
         if op == "delete":

@@ -8,6 +8,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from spec_strategies import JUNK, model
+from strategies import key_paths, parent_at
 
 from bioimageio_core.spec import (
     ModelDescr,
@@ -58,26 +59,12 @@ def test_generated_models_are_valid_and_dumps_round_trip(raw: dict[str, Any]) ->
     assert dump_description(again.descr) == dumped
 
 
-def _paths(node: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    out = [prefix]
-    if isinstance(node, dict):
-        for key, value in node.items():
-            out.extend(_paths(value, (*prefix, key)))
-    elif isinstance(node, list):
-        for i, value in enumerate(node):
-            out.extend(_paths(value, (*prefix, i)))
-    return out
-
-
 @st.composite
 def mutated(draw: st.DrawFn) -> dict[str, Any]:
     raw = copy.deepcopy(draw(model()))
     for _ in range(draw(st.integers(1, 3))):
-        paths = [p for p in _paths(raw) if p]
-        path = draw(st.sampled_from(paths))
-        parent: Any = raw
-        for key in path[:-1]:
-            parent = parent[key]
+        path = draw(st.sampled_from(key_paths(raw)))
+        parent = parent_at(raw, path)
         action = draw(st.sampled_from(["delete", "replace", "insert"]))
         if action == "delete":
             del parent[path[-1]]
