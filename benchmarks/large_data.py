@@ -105,6 +105,14 @@ with create_prediction_pipeline(model, weights_format="onnx", devices=["cpu"]) a
 """
 
 
+def _model_and_volume(cfg: Config, name: str, mb: float) -> tuple[Path, int, Path, tuple[int, ...]]:
+    """The light3d model, its blocksize parameter, and a zarr volume of ``mb`` MB written to
+    ``name`` in the work folder, with its shape."""
+    volume = cfg.work_dir / name
+    shape = write_volume(volume, mb, _side(cfg))
+    return _model(cfg), _blocksize(cfg), volume, shape
+
+
 def _memory_run(cfg: Config, model: Path, warm: Path, volume: Path, mode: str) -> dict[str, float]:
     out = cfg.work_dir / f"mem-{mode}-{volume.stem}.zarr"
     run = run_process(
@@ -176,11 +184,8 @@ def outofcore_throughput(cfg: Config) -> Result:
     from bioimageio_core.pipeline import create_prediction_pipeline
     from bioimageio_core.prediction import predict
 
-    model = _model(cfg)
-    side, n = _side(cfg), _blocksize(cfg)
     mb = cfg.pick(48, 256)
-    volume = cfg.work_dir / "throughput.zarr"
-    shape = write_volume(volume, mb, side)
+    model, n, volume, shape = _model_and_volume(cfg, "throughput.zarr", mb)
     outputs = {"out-of-core": cfg.work_dir / "t-ooc.zarr", "in memory": cfg.work_dir / "t-mem.zarr"}
     result = Result(
         title="12. Out-of-core vs in-memory throughput",
@@ -257,11 +262,8 @@ def workers(cfg: Config) -> Result:
     """Benchmark 13."""
     from bioimageio_core.execution.distributed import close_client, start_local_cluster
 
-    model = _model(cfg)
-    side, n = _side(cfg), _blocksize(cfg)
     mb = cfg.pick(32, 192)
-    volume = cfg.work_dir / "workers.zarr"
-    shape = write_volume(volume, mb, side)
+    model, n, volume, shape = _model_and_volume(cfg, "workers.zarr", mb)
     result = Result(
         title="13. Workers: 1 vs 2 (one thread each)",
         description=(

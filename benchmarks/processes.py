@@ -62,6 +62,7 @@ def cold_start(cfg: Config) -> Result:
     np.save(work / "image512.npy", np.random.default_rng(0).random((512, 512), dtype=np.float32))
     cli = _cli("bioimageio-run")
     py = sys.executable
+    predict = [cli, "predict", str(EXAMPLE_MODEL), "-i", "image512.npy", "-o"]
     jobs: list[tuple[str, list[str]]] = [
         ("python -c pass (interpreter floor)", [py, "-c", "pass"]),
         ("python -c 'import onnxruntime' (framework floor)", [py, "-c", "import onnxruntime"]),
@@ -73,31 +74,11 @@ def cold_start(cfg: Config) -> Result:
         ),
         (
             "bioimageio-run predict 512² (default format: torchscript)",
-            [
-                cli,
-                "predict",
-                str(EXAMPLE_MODEL),
-                "-i",
-                "image512.npy",
-                "-o",
-                "out_default.npy",
-                "--overwrite",
-            ],
+            [*predict, "out_default.npy", "--overwrite"],
         ),
         (
             "bioimageio-run predict 512² --weights-format onnx",
-            [
-                cli,
-                "predict",
-                str(EXAMPLE_MODEL),
-                "-i",
-                "image512.npy",
-                "-o",
-                "out_onnx.npy",
-                "--overwrite",
-                "--weights-format",
-                "onnx",
-            ],
+            [*predict, "out_onnx.npy", "--overwrite", "--weights-format", "onnx"],
         ),
     ]
     repeats = max(3, cfg.repeats - 2)

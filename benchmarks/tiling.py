@@ -188,35 +188,19 @@ def pipeline_overhead(cfg: Config) -> Result:
         goal=f"overhead ≤ {OVERHEAD_GOAL:.0%}",
     )
     conv3d = build_conv3d(cfg.work_dir / "conv3d")
-    cases: list[tuple[str, Path, str, tuple[int, ...], tuple[int, ...], int, int]] = [
+    Case = tuple[str, Path, str, tuple[int, ...], tuple[int, ...], int, int]
+
+    def unet(wf: str, quick: int, full: int, repeats: int) -> Case:
+        """The example U-Net on a square image of side ``quick`` or ``full`` (cfg.pick)."""
+        block = cfg.pick((256, 256), (512, 512))
+        shape = cfg.pick((1, 1, quick, quick), (1, 1, full, full))
+        return (f"tiny U-Net / {wf}", EXAMPLE_MODEL, wf, shape, block, HALO_UNET, repeats)
+
+    cases: list[Case] = [
         # name, model, weights format, input shape, block, halo, repeats
-        (
-            "tiny U-Net / onnx",
-            EXAMPLE_MODEL,
-            "onnx",
-            cfg.pick((1, 1, 512, 512), (1, 1, 2048, 2048)),
-            cfg.pick((256, 256), (512, 512)),
-            HALO_UNET,
-            cfg.repeats,
-        ),
-        (
-            "tiny U-Net / onnx",
-            EXAMPLE_MODEL,
-            "onnx",
-            cfg.pick((1, 1, 1024, 1024), (1, 1, 4096, 4096)),
-            cfg.pick((256, 256), (512, 512)),
-            HALO_UNET,
-            max(2, cfg.repeats - 2),
-        ),
-        (
-            "tiny U-Net / torchscript",
-            EXAMPLE_MODEL,
-            "torchscript",
-            cfg.pick((1, 1, 512, 512), (1, 1, 1024, 1024)),
-            cfg.pick((256, 256), (512, 512)),
-            HALO_UNET,
-            cfg.repeats,
-        ),
+        unet("onnx", 512, 2048, cfg.repeats),
+        unet("onnx", 1024, 4096, max(2, cfg.repeats - 2)),
+        unet("torchscript", 512, 1024, cfg.repeats),
         (
             "conv3d / onnx",
             conv3d,
