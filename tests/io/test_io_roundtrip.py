@@ -68,8 +68,8 @@ OME_AXES = ("uint16", (2, 3, 4, 5, 6), ("time", "channel", "z", "y", "x"))
 
 @pytest.mark.parametrize(
     ("name", "dtype", "shape", "dims"),
-    [(n, *ANY_AXES) for n, records in GENERIC.items() if records]
-    + [(n, *OME_AXES) for n in ("a.ome.tif", "a.ome.tiff")],
+    [pytest.param(n, *ANY_AXES, id=n) for n, records in GENERIC.items() if records]
+    + [pytest.param(n, *OME_AXES, id=n) for n in ("a.ome.tif", "a.ome.tiff")],
 )
 def test_axes_recorded(
     tmp_path: Path, name: str, dtype: str, shape: tuple[int, ...], dims: tuple[str, ...]
