@@ -7,15 +7,15 @@ from __future__ import annotations
 
 import json
 import socket
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+from http_servers import ThreadedServer
 
 from bioimageio_core import load_description
 from bioimageio_core.errors import (
@@ -42,7 +42,7 @@ EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "tiny-nuclei-unet" 
 Reply = tuple[int, dict[str, str], bytes]
 
 
-class Scripted:
+class Scripted(ThreadedServer):
     """Answers requests from a script: one reply per request (the last one repeats)."""
 
     def __init__(self, replies: list[Reply]) -> None:
@@ -68,20 +68,11 @@ class Scripted:
             def log_message(self, format: str, *args: object) -> None:
                 pass
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        super().__init__(Handler)
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}"
-
-    def __enter__(self) -> Scripted:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        return self.origin
 
 
 def _json(status: int, data: Any) -> Reply:

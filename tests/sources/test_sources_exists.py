@@ -12,12 +12,13 @@ import threading
 import zipfile
 from collections import Counter
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from http_servers import ThreadedServer
 
 from bioimageio_core.cli import main
 from bioimageio_core.errors import SourceError
@@ -28,7 +29,7 @@ from bioimageio_core.sources.http import check_url
 BIG = bytes(range(256)) * 8192  # 2 MiB
 
 
-class CountingServer:
+class CountingServer(ThreadedServer):
     """Serves ``root``; counts requests per (method, path) and the body bytes sent."""
 
     def __init__(self, root: Path) -> None:
@@ -79,11 +80,7 @@ class CountingServer:
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._httpd.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
+        super().__init__(Handler)
 
     def _count(self, method: str, path: str, n: int) -> None:
         with self._lock:
@@ -91,17 +88,7 @@ class CountingServer:
             self.body_bytes += n
 
     def url(self, path: str) -> str:
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host!s}:{port}/{path}"
-
-    def __enter__(self) -> CountingServer:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
-        self._thread.join(timeout=5)
+        return f"{self.origin}/{path}"
 
 
 @pytest.fixture
