@@ -15,7 +15,7 @@ import sys
 import tempfile
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -130,8 +130,9 @@ def _number(title: str) -> float:
     return float(number) if number.isdigit() else float("inf")
 
 
-def merge(old: str, new: str, titles: list[str]) -> str:
-    """``old`` with the sections of ``titles`` (and their summary rows) taken from ``new``."""
+def merge(old: str, new: str, titles: list[str], keys: Sequence[str] = ()) -> str:
+    """``old`` with the sections of ``titles`` (and their summary rows) taken from ``new``; an
+    old section of a failed run (titled by its benchmark's key) goes when ``keys`` ran again."""
     _, old_sections = _sections(old)
     head, new_sections = _sections(new)
     rows = {}
@@ -140,7 +141,7 @@ def merge(old: str, new: str, titles: list[str]) -> str:
             if line.startswith("| ") and not line.startswith(("| benchmark", "|---")):
                 title, _, rest = line[2:].partition(" | ")
                 rows[title] = rest.rstrip(" |")
-    merged = {k: v for k, v in old_sections.items() if k != "Summary"}
+    merged = {k: v for k, v in old_sections.items() if k != "Summary" and k not in keys}
     merged.update({k: v for k, v in new_sections.items() if k in titles})
     order = sorted(merged, key=_number)
     lines = [
@@ -205,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
         results = run_all(cfg, only)
         text = render(results, cfg, time.perf_counter() - t0)
     if args.merge and args.output.exists():
-        text = merge(args.output.read_text(), text, [r.title for r in results])
+        text = merge(args.output.read_text(), text, [r.title for r in results], only)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(text)
     print(f"[bench] wrote {args.output}")
