@@ -147,7 +147,7 @@ class PipelineRecipe:
     def create(self) -> Any:
         from bioimageio_core.pipeline import create_prediction_pipeline
 
-        os.environ.update(self.environ)
+        use_client_settings(self.environ)
         return create_prediction_pipeline(
             self.model,
             weights_format=self.weights_format,
@@ -158,6 +158,17 @@ class PipelineRecipe:
             axes_none_scope=self.axes_none_scope,  # type: ignore[arg-type]
             fixed_dataset_statistics=dict(self.fixed_dataset_statistics),
         )
+
+
+def use_client_settings(environ: Mapping[str, str]) -> None:
+    """Make this worker's ``BIOIMAGEIO_*`` settings those of the client: ``environ`` is applied
+    and a setting the client did not make is removed, so that one client's consent to run code
+    (or any other setting) never carries over to the next client's models on a shared worker.
+    The worker's own :data:`WORKER_ENVIRONMENT` stays."""
+    for key in [k for k in os.environ if k.startswith("BIOIMAGEIO_")]:
+        if key not in WORKER_ENVIRONMENT and key not in environ:
+            del os.environ[key]
+    os.environ.update({k: v for k, v in environ.items() if k not in WORKER_ENVIRONMENT})
 
 
 def recipe_of(pipeline: Any, weights_format: str | None, devices: Sequence[str] | None) -> PipelineRecipe:
@@ -416,6 +427,7 @@ __all__ = [
     "planning_pipeline",
     "predict_distributed",
     "probe_task",
+    "use_client_settings",
     "recipe_of",
     "run_task",
     "start_local_cluster",

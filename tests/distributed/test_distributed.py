@@ -180,3 +180,34 @@ def test_workers_share_the_cores() -> None:
     assert threads_per_worker(2, cores=2) == 1
     assert threads_per_worker(3, cores=16) == 5
     assert threads_per_worker(8, cores=4) == 1
+
+
+def test_one_clients_consent_never_reaches_the_next_clients_models(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A shared worker builds each client's pipeline with that client's settings only."""
+    from bioimageio_core.execution.distributed import PipelineRecipe
+
+    seen: list[str | None] = []
+
+    def record(*args: Any, **kwargs: Any) -> None:
+        seen.append(os.environ.get("BIOIMAGEIO_ALLOW_REMOTE_CODE"))
+
+    monkeypatch.setattr("bioimageio_core.pipeline.create_prediction_pipeline", record)
+    for key, value in list(os.environ.items()):  # given back after the test
+        if key.startswith("BIOIMAGEIO_"):
+            monkeypatch.setenv(key, value)
+    monkeypatch.delenv("BIOIMAGEIO_ALLOW_REMOTE_CODE", raising=False)
+    monkeypatch.setenv("BIOIMAGEIO_ONNX_INTRA_OP_THREADS", "1")  # the worker's own setting
+
+    def recipe(environ: dict[str, str]) -> PipelineRecipe:
+        return PipelineRecipe(
+            model=None, weights_format=None, devices=None, batch_size=1,
+            default_blocksize_parameter=10, border=None, axes_none_scope="dataset",
+            fixed_dataset_statistics={}, environ=environ,
+        )  # fmt: skip
+
+    recipe({"BIOIMAGEIO_ALLOW_REMOTE_CODE": "1"}).create()
+    recipe({}).create()
+    assert seen == ["1", None]
+    assert os.environ["BIOIMAGEIO_ONNX_INTRA_OP_THREADS"] == "1"
