@@ -36,7 +36,7 @@ from bioimageio_core.execution.batch import stack
 from bioimageio_core.execution.forward import Forward
 from bioimageio_core.execution.inprocess import Batch, ProgressCallback
 from bioimageio_core.execution.plan import Blocking, BlockPlan
-from bioimageio_core.execution.pointwise import runs_per_block
+from bioimageio_core.execution.pointwise import whole_tensor_steps
 from bioimageio_core.execution.processing import check_statistics_inputs, paddings_for
 from bioimageio_core.execution.statistics import Runner, run_here, stored_statistics
 from bioimageio_core.execution.stitch import Stitcher
@@ -73,11 +73,10 @@ def stream_problem(
     """
     if pipeline.upstreams:
         return "chained models (output_of) are predicted in memory"
-    if not skip_preprocessing and not runs_per_block(
-        pipeline.preprocessing, pipeline.shape, statistics_known=True
-    ):
-        steps = sorted({op.spec.id for op in pipeline.preprocessing})
-        return f"its preprocessing ({', '.join(steps)}) does not work element by element"
+    whole = whole_tensor_steps(pipeline.preprocessing, pipeline.shape, statistics_known=True)
+    if not skip_preprocessing and whole:
+        steps = ", ".join(sorted(set(whole)))
+        return f"its preprocessing ({steps}) does not work element by element"
     if not skip_postprocessing and not pipeline.postprocessing_is_pointwise():
         steps = sorted({op.spec.id for op in pipeline.postprocessing})
         return (

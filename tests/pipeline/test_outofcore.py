@@ -270,3 +270,34 @@ def test_statistics_of_kept_axes_are_cut_to_the_block() -> None:
     cut = outofcore.crop_statistics({SampleMean("raw", ("x",)): value}, grid[1])
     np.testing.assert_array_equal(cut[SampleMean("raw", ("x",))].data, [2.0, 3.0])
 
+
+
+@pytest.mark.parametrize("pointwise", [True, False])
+def test_an_op_spec_says_whether_its_preprocessing_runs_out_of_core(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pointwise: bool
+) -> None:
+    """No op has a privilege out-of-core either: a plugin's preprocessing op (``toy_add`` of the
+    toy test distribution) runs per block exactly when its ``OpSpec.pointwise`` says so."""
+    import attrs
+
+    from bioimageio_core import plugins
+
+    if "toy_add" not in plugins.processing_ops():
+        pytest.skip("the toy test distribution is not installed")
+    registry = plugins.get_registry()
+    spec = registry.ops.specs["toy_add"]
+    monkeypatch.setitem(registry.ops.specs, "toy_add", attrs.evolve(spec, pointwise=pointwise))
+    pre = [{"id": "toy_add", "kwargs": {"value": 0.5}}]
+    model = conv_model(tmp_path, inputs=[InputDef("raw", preprocessing=pre)])
+    x = volume(80, 80)[0]
+    save_tensor(tmp_path / "x.zarr", Tensor(x, ("y", "x")))
+    expected = predict(model=model, inputs=x).members["out"].data
+    if pointwise:
+        out = predict(model=model, inputs=str(tmp_path / "x.zarr"),
+                      save_output_path=tmp_path / "o.zarr", out_of_core=True)  # fmt: skip
+        assert not out.members
+        np.testing.assert_array_equal(load_tensor(tmp_path / "o.zarr").data, expected)
+    else:
+        with pytest.raises(InputError, match=r"its preprocessing \(toy_add\)"):
+            predict(model=model, inputs=str(tmp_path / "x.zarr"),
+                    save_output_path=tmp_path / "o.zarr", out_of_core=True)  # fmt: skip
