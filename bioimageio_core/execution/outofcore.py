@@ -75,12 +75,11 @@ def stream_problem(
         return "chained models (output_of) are predicted in memory"
     whole = whole_tensor_steps(pipeline.preprocessing, pipeline.shape, statistics_known=True)
     if not skip_preprocessing and whole:
-        steps = ", ".join(sorted(set(whole)))
-        return f"its preprocessing ({steps}) does not work element by element"
+        return f"its preprocessing ({', '.join(sorted(set(whole)))}) does not work element by element"
     if not skip_postprocessing and not pipeline.postprocessing_is_pointwise():
-        steps = sorted({op.spec.id for op in pipeline.postprocessing})
+        post = sorted({op.spec.id for op in pipeline.postprocessing})
         return (
-            f"its postprocessing ({', '.join(steps)}) needs the whole output (statistics of "
+            f"its postprocessing ({', '.join(post)}) needs the whole output (statistics of "
             "it, or a step that does not work element by element)"
         )
     for t in pipeline.io_shape.outputs:
