@@ -174,6 +174,25 @@ def test_cli_workers(tmp_path: Path) -> None:
     assert both.exit_code == 1 and "give --workers or --scheduler, not both" in both.stderr
 
 
+def test_cli_scheduler(tmp_path: Path, client: Any) -> None:
+    """--scheduler ADDRESS predicts on a running cluster (here the fixture's) and leaves it up."""
+    model = conv_model(tmp_path, outputs=[OutputDef("out", kernel(1), halo=1)])
+    x = volume(200, 160)
+    _stored(tmp_path, "img.zarr", x)
+    result = CliRunner().invoke(
+        main,
+        ["predict", str(tmp_path / "rdf.yaml"), "-i", str(tmp_path / "img.zarr"),
+         "-o", str(tmp_path / "pred.zarr"), "--blocksize", "0",
+         "--scheduler", client.scheduler.address],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    expected = predict(model=model, inputs=x, blocksize_parameter=0)
+    np.testing.assert_array_equal(
+        load_tensor(tmp_path / "pred.zarr").data, expected.members["out"].data
+    )
+    assert len(client.scheduler_info()["workers"]) == 2  # the cluster is not closed
+
+
 def test_workers_share_the_cores() -> None:
     from bioimageio_core.execution.distributed import threads_per_worker  # needs dask
 

@@ -301,3 +301,27 @@ def test_an_op_spec_says_whether_its_preprocessing_runs_out_of_core(
         with pytest.raises(InputError, match=r"its preprocessing \(toy_add\)"):
             predict(model=model, inputs=str(tmp_path / "x.zarr"),
                     save_output_path=tmp_path / "o.zarr", out_of_core=True)  # fmt: skip
+
+
+def test_the_command_line_resumes_a_killed_run(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from bioimageio_core.cli import main
+
+    conv_model(tmp_path, outputs=[OutputDef("out", kernel(2), halo=2)])
+    x = volume(300, 300)[0]
+    save_tensor(tmp_path / "x.zarr", Tensor(x, ("y", "x")))
+    out = tmp_path / "pred.zarr"
+    killed = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(_KILLED), str(HERE), str(tmp_path / "rdf.yaml"), str(tmp_path / "x.zarr"), str(out)],
+        capture_output=True, text=True, timeout=300, env=os.environ,
+    )  # fmt: skip
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    assert not out.exists()
+    args = ["predict", str(tmp_path / "rdf.yaml"), "-i", str(tmp_path / "x.zarr"), "-o", str(out),
+            "--blocksize", "0"]  # fmt: skip
+    result = CliRunner().invoke(main, [*args, "--resume"])
+    assert result.exit_code == 0, result.output
+    assert "taking over the data an interrupted run left" in result.stderr
+    expected = predict(model=tmp_path / "rdf.yaml", inputs=x, blocksize_parameter=0)
+    np.testing.assert_array_equal(load_tensor(out).data, expected.members["out"].data)
