@@ -6,18 +6,9 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from fractions import Fraction
 
+from bioimageio_core.shapes import types
 from bioimageio_core.shapes.arguments import BlocksizeParameter, blocksize_n
-from bioimageio_core.shapes.types import (
-    DataDependentSize,
-    FixedSize,
-    ModelShape,
-    ParameterizedSize,
-    ShapeError,
-    Size,
-    SizeReference,
-    TensorAxis,
-    TensorShape,
-)
+from bioimageio_core.shapes.types import ShapeError, TensorAxis
 
 _MAX_DENOMINATOR = 1_000_000
 
@@ -28,10 +19,10 @@ def _fraction(x: float) -> Fraction:
     return Fraction(repr(float(x)))
 
 
-def scale_ratio(model: ModelShape, key: TensorAxis) -> Fraction:
+def scale_ratio(model: types.ModelShape, key: TensorAxis) -> Fraction:
     """``ref.scale / axis.scale`` for the referencing axis ``key``: output pixels per ref pixel."""
     axis = model.axis(key)
-    if not isinstance(axis.size, SizeReference):
+    if not isinstance(axis.size, types.SizeReference):
         raise ShapeError(f"axis {key[0]}.{key[1]} has no size reference")
     ref = model.axis((axis.size.tensor_id, axis.size.axis_id))
     ratio = (_fraction(ref.scale) / _fraction(axis.scale)).limit_denominator(_MAX_DENOMINATOR)
@@ -48,28 +39,28 @@ def referenced_size(ref_size: int, ratio: Fraction, offset: int) -> int:
 # --- valid sizes and n ------------------------------------------------------------------------
 
 
-def get_n(size: ParameterizedSize, s: int) -> int:
+def get_n(size: types.ParameterizedSize, s: int) -> int:
     """Smallest n with ``size.min + n*size.step >= s`` (can be negative)."""
     return size.get_n(s)
 
 
-def valid_size(size: Size, s: int) -> int | None:
+def valid_size(size: types.Size, s: int) -> int | None:
     """Smallest valid size >= ``s`` for a fixed, parameterized or batch size; None if none.
 
     A fixed size is valid only when it is >= ``s``; a batch axis of any size accepts ``s``.
     """
     if size is None:
         return s
-    if isinstance(size, FixedSize):
+    if isinstance(size, types.FixedSize):
         return size.size if size.size >= s else None
-    if isinstance(size, ParameterizedSize):
+    if isinstance(size, types.ParameterizedSize):
         return size.valid_size(s)
     raise ShapeError(f"valid sizes of a {type(size).__name__} axis depend on other axes")
 
 
-def describe_valid_sizes(size: Size, s: int | None = None) -> str:
+def describe_valid_sizes(size: types.Size, s: int | None = None) -> str:
     """Human readable valid sizes, e.g. ``64 + n*16, e.g. 496 or 512`` for ``s = 500``."""
-    if isinstance(size, ParameterizedSize) and s is not None:
+    if isinstance(size, types.ParameterizedSize) and s is not None:
         upper = size.valid_size(s)
         lower = upper - size.step
         examples = f"{lower} or {upper}" if lower >= size.min else str(upper)
@@ -79,17 +70,17 @@ def describe_valid_sizes(size: Size, s: int | None = None) -> str:
     return str(size)
 
 
-def get_ns(model: ModelShape, input_sizes: Mapping[TensorAxis, int]) -> dict[TensorAxis, int]:
+def get_ns(model: types.ModelShape, input_sizes: Mapping[TensorAxis, int]) -> dict[TensorAxis, int]:
     """Per parameterized input axis the n of the smallest valid size >= the given size."""
     ns: dict[TensorAxis, int] = {}
     for t in model.inputs:
         for a in t.axes:
-            if isinstance(a.size, ParameterizedSize) and (t.id, a.id) in input_sizes:
+            if isinstance(a.size, types.ParameterizedSize) and (t.id, a.id) in input_sizes:
                 ns[(t.id, a.id)] = max(0, a.size.get_n(input_sizes[(t.id, a.id)]))
     return ns
 
 
-def get_batch_size(sizes: Mapping[TensorAxis, int], model: ModelShape | None = None) -> int:
+def get_batch_size(sizes: Mapping[TensorAxis, int], model: types.ModelShape | None = None) -> int:
     """The one batch size (other than 1) among ``sizes``; 1 if all are 1 or there is none.
 
     Without ``model``, axes with id ``batch`` are batch axes.
@@ -111,19 +102,19 @@ def get_batch_size(sizes: Mapping[TensorAxis, int], model: ModelShape | None = N
 
 
 def resolve_references(
-    model: ModelShape, known: Mapping[TensorAxis, int], tensors: Iterable[TensorShape]
+    model: types.ModelShape, known: Mapping[TensorAxis, int], tensors: Iterable[types.TensorShape]
 ) -> dict[TensorAxis, int]:
     """Sizes of the referencing axes of ``tensors`` from the ``known`` sizes (plus fixed ones)."""
     out: dict[TensorAxis, int] = {}
     for t in tensors:
         for a in t.axes:
-            if not isinstance(a.size, SizeReference):
+            if not isinstance(a.size, types.SizeReference):
                 continue
             ref_key = (a.size.tensor_id, a.size.axis_id)
             ref_size = known.get(ref_key)
             if ref_size is None:
                 ref_axis = model.axis(ref_key)
-                if isinstance(ref_axis.size, FixedSize):
+                if isinstance(ref_axis.size, types.FixedSize):
                     ref_size = ref_axis.size.size
                 else:
                     raise ShapeError(
@@ -137,7 +128,7 @@ def resolve_references(
 
 
 def input_sizes(
-    model: ModelShape, ns: BlocksizeParameter = 0, batch_size: int = 1
+    model: types.ModelShape, ns: BlocksizeParameter = 0, batch_size: int = 1
 ) -> dict[TensorAxis, int]:
     """Input sizes for blocksize parameter ``ns`` and ``batch_size`` (size references resolved)."""
     sizes: dict[TensorAxis, int] = {}
@@ -145,23 +136,23 @@ def input_sizes(
         for a in t.axes:
             key = (t.id, a.id)
             if a.type == "batch":
-                if isinstance(a.size, FixedSize) and batch_size != a.size.size:
+                if isinstance(a.size, types.FixedSize) and batch_size != a.size.size:
                     raise ShapeError(
                         f"input {t.id!r} requires batch size {a.size.size} (got {batch_size})"
                     )
                 sizes[key] = batch_size
-            elif isinstance(a.size, FixedSize):
+            elif isinstance(a.size, types.FixedSize):
                 sizes[key] = a.size.size
-            elif isinstance(a.size, ParameterizedSize):
+            elif isinstance(a.size, types.ParameterizedSize):
                 sizes[key] = a.size.size(blocksize_n(ns, key))
-            elif isinstance(a.size, DataDependentSize):
+            elif isinstance(a.size, types.DataDependentSize):
                 raise ShapeError(f"input axis {t.id}.{a.id} cannot have a data dependent size")
     sizes.update(resolve_references(model, sizes, model.inputs))
     return sizes
 
 
 def output_sizes(
-    model: ModelShape, inputs: Mapping[TensorAxis, int], batch_size: int | None = None
+    model: types.ModelShape, inputs: Mapping[TensorAxis, int], batch_size: int | None = None
 ) -> dict[TensorAxis, int | None]:
     """Output sizes for the given input sizes; None for data dependent axes.
 
@@ -175,7 +166,7 @@ def output_sizes(
         for a in t.axes:
             if a.type == "batch":
                 known[(t.id, a.id)] = batch_size
-            elif isinstance(a.size, FixedSize):
+            elif isinstance(a.size, types.FixedSize):
                 known[(t.id, a.id)] = a.size.size
     resolved = resolve_references(model, known, model.outputs)
     for t in model.outputs:
@@ -186,7 +177,7 @@ def output_sizes(
 
 
 def fill_data_dependent_sizes(
-    model: ModelShape,
+    model: types.ModelShape,
     sizes: Mapping[TensorAxis, int | None],
     output_shapes: Mapping[str, Sequence[int]],
 ) -> dict[TensorAxis, int]:
@@ -213,7 +204,7 @@ def fill_data_dependent_sizes(
 
 
 def valid_input_sizes(
-    model: ModelShape, sample_sizes: Mapping[TensorAxis, int]
+    model: types.ModelShape, sample_sizes: Mapping[TensorAxis, int]
 ) -> dict[TensorAxis, int]:
     """Smallest valid input sizes >= the sample sizes (padding a sample to them keeps it whole).
 
@@ -224,7 +215,7 @@ def valid_input_sizes(
     for t in model.inputs:
         for a in t.axes:
             key = (t.id, a.id)
-            if isinstance(a.size, SizeReference):
+            if isinstance(a.size, types.SizeReference):
                 continue
             if key not in sample_sizes:
                 raise ShapeError(f"no size given for input axis {t.id}.{a.id}")
@@ -247,7 +238,7 @@ def valid_input_sizes(
     return sizes
 
 
-def check_input_sizes(model: ModelShape, sizes: Mapping[TensorAxis, int]) -> None:
+def check_input_sizes(model: types.ModelShape, sizes: Mapping[TensorAxis, int]) -> None:
     """Raise :class:`ShapeError` for the first input axis whose size the model does not accept."""
     resolved = resolve_references(model, sizes, model.inputs)
     for i, t in enumerate(model.inputs):
@@ -256,13 +247,13 @@ def check_input_sizes(model: ModelShape, sizes: Mapping[TensorAxis, int]) -> Non
             if key not in sizes:
                 raise ShapeError(f"no size given for inputs[{i}] ({t.id!r}) axis {a.id!r}")
             s = sizes[key]
-            if isinstance(a.size, SizeReference):
+            if isinstance(a.size, types.SizeReference):
                 ok = resolved[key] == s
                 expected = f"{resolved[key]} ({a.size})"
-            elif isinstance(a.size, ParameterizedSize):
+            elif isinstance(a.size, types.ParameterizedSize):
                 ok = a.size.is_valid(s)
                 expected = f"{describe_valid_sizes(a.size, s)}"
-            elif isinstance(a.size, FixedSize):
+            elif isinstance(a.size, types.FixedSize):
                 ok = s == a.size.size
                 expected = str(a.size)
             else:

@@ -7,46 +7,36 @@ from typing import Any, TypeAlias
 
 import numpy as np
 
-from bioimageio_core.stats.measures import (
-    DATASET_MEASURES,
-    DatasetMean,
-    DatasetQuantile,
-    DatasetStd,
-    DatasetVar,
-    Measure,
-    MeasureValue,
-    SampleMean,
-    SampleQuantile,
-    SampleStd,
-    SampleVar,
-)
+from bioimageio_core.stats import measures
 from bioimageio_core.tensor import Tensor
 
 _MomentMeasure: TypeAlias = (
-    "SampleMean | SampleVar | SampleStd | DatasetMean | DatasetVar | DatasetStd"
+    "measures.SampleMean | measures.SampleVar | measures.SampleStd"
+    " | measures.DatasetMean | measures.DatasetVar | measures.DatasetStd"
 )
 _MEASURE_NAMES: dict[type[Any], str] = {
-    SampleMean: "mean", SampleVar: "var", SampleStd: "std", SampleQuantile: "quantile",
-    DatasetMean: "mean", DatasetVar: "var", DatasetStd: "std", DatasetQuantile: "quantile",
+    measures.SampleMean: "mean", measures.SampleVar: "var", measures.SampleStd: "std",
+    measures.SampleQuantile: "quantile", measures.DatasetMean: "mean", measures.DatasetVar: "var",
+    measures.DatasetStd: "std", measures.DatasetQuantile: "quantile",
 }  # fmt: skip
 
 
-def measure_to_json(measure: Measure) -> dict[str, Any]:
+def measure_to_json(measure: measures.Measure) -> dict[str, Any]:
     """``{"scope", "measure", "tensor_id", "axes", ["q", "method"]}`` of a measure."""
     data: dict[str, Any] = {
-        "scope": "dataset" if isinstance(measure, DATASET_MEASURES) else "sample",
+        "scope": "dataset" if isinstance(measure, measures.DATASET_MEASURES) else "sample",
         "measure": _MEASURE_NAMES[type(measure)],
         "tensor_id": measure.member_id,
         "axes": None if measure.axes is None else list(measure.axes),
     }
-    if isinstance(measure, (SampleQuantile, DatasetQuantile)):
+    if isinstance(measure, (measures.SampleQuantile, measures.DatasetQuantile)):
         data["q"] = measure.q
-    if isinstance(measure, SampleQuantile):
+    if isinstance(measure, measures.SampleQuantile):
         data["method"] = measure.method
     return data
 
 
-def measure_from_json(data: Mapping[str, Any]) -> Measure:
+def measure_from_json(data: Mapping[str, Any]) -> measures.Measure:
     """The measure :func:`measure_to_json` wrote.
 
     Raises:
@@ -54,9 +44,9 @@ def measure_from_json(data: Mapping[str, Any]) -> Measure:
     """
     scope, name = data.get("scope", "dataset"), data.get("measure")
     classes: dict[tuple[Any, Any], type[_MomentMeasure]] = {
-        ("sample", "mean"): SampleMean, ("sample", "var"): SampleVar, ("sample", "std"): SampleStd,
-        ("dataset", "mean"): DatasetMean, ("dataset", "var"): DatasetVar,
-        ("dataset", "std"): DatasetStd,
+        ("sample", "mean"): measures.SampleMean, ("sample", "var"): measures.SampleVar,
+        ("sample", "std"): measures.SampleStd, ("dataset", "mean"): measures.DatasetMean,
+        ("dataset", "var"): measures.DatasetVar, ("dataset", "std"): measures.DatasetStd,
     }  # fmt: skip
     tensor_id = data.get("tensor_id")
     if not isinstance(tensor_id, str):
@@ -69,27 +59,27 @@ def measure_from_json(data: Mapping[str, Any]) -> Measure:
         if isinstance(q, bool) or not isinstance(q, (int, float)):
             raise ValueError(f"'q' must be a number (got {q!r})")
         if scope == "sample":
-            return SampleQuantile(tensor_id, q, axes, data.get("method", "linear"))
+            return measures.SampleQuantile(tensor_id, q, axes, data.get("method", "linear"))
         if scope == "dataset":
-            return DatasetQuantile(tensor_id, q, axes)
+            return measures.DatasetQuantile(tensor_id, q, axes)
     cls = classes.get((scope, name))
     if cls is None:
         raise ValueError(
             f"unknown measure {name!r} with scope {scope!r} (measures: mean, var, std, quantile; "
             "scopes: sample, dataset)"
         )
-    measure: Measure = cls(tensor_id, axes)
+    measure: measures.Measure = cls(tensor_id, axes)
     return measure
 
 
-def value_to_json(value: MeasureValue) -> float | dict[str, Any]:
+def value_to_json(value: measures.MeasureValue) -> float | dict[str, Any]:
     """A float as it is; a Tensor as ``{"dims": [...], "data": nested lists}``."""
     if isinstance(value, Tensor):
         return {"dims": list(value.dims), "data": np.asarray(value.data, dtype=np.float64).tolist()}
     return float(value)
 
 
-def value_from_json(data: Any) -> MeasureValue:
+def value_from_json(data: Any) -> measures.MeasureValue:
     """The value :func:`value_to_json` wrote.
 
     Raises:

@@ -11,6 +11,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from strategies import ConvCase, axis_split_cases, conv_cases, identity_cases, pad_modes
 
+from bioimageio_core import shapes
 from bioimageio_core.blocks import (
     AxisBlock,
     Block,
@@ -28,18 +29,6 @@ from bioimageio_core.blocks import (
     split_sample_shape,
     write_block,
     write_blocks,
-)
-from bioimageio_core.shapes import (
-    AxisShape,
-    FixedSize,
-    ModelShape,
-    ParameterizedSize,
-    ShapeError,
-    SizeReference,
-    TensorShape,
-    block_halos,
-    block_shape,
-    output_sizes,
 )
 from bioimageio_core.tensor import Tensor
 
@@ -86,9 +75,9 @@ def test_split_axis_examples() -> None:
     ]
     # smaller than a block: one block, padded up to the block shape
     assert split_axis(3, 8, 2) == [AxisBlock((0, 3), (0, 3), (2, 3))]
-    with pytest.raises(ShapeError, match="no inner region"):
+    with pytest.raises(shapes.ShapeError, match="no inner region"):
         split_axis(10, 4, 2)
-    with pytest.raises(ShapeError, match="cannot be split"):
+    with pytest.raises(shapes.ShapeError, match="cannot be split"):
         split_axis(10, 4, 0, splittable=False)
 
 
@@ -114,14 +103,14 @@ def test_block_data_equals_padding_the_whole_sample(
 @settings(max_examples=60, deadline=None)
 @given(case=identity_cases())
 def test_identity_model_reproduces_the_input(
-    case: tuple[ModelShape, dict[str, np.ndarray[Any, Any]], dict[tuple[str, str], int]],
+    case: tuple[shapes.ModelShape, dict[str, np.ndarray[Any, Any]], dict[tuple[str, str], int]],
 ) -> None:
     model, data, shape = case
     sample_shape = {
         t.id: dict(zip(t.axis_ids, data[t.id].shape, strict=True)) for t in model.inputs
     }
     sizes = {(t, a): s for t, axes in sample_shape.items() for a, s in axes.items()}
-    out_sizes = output_sizes(model, sizes)
+    out_sizes = shapes.output_sizes(model, sizes)
     outputs = allocate_outputs(out_sizes, model, np.float64, lambda s, d: np.full(s, np.nan, d))
     n = 0
     for block in model_sample_blocks(model, sample_shape, shape):
@@ -131,7 +120,7 @@ def test_identity_model_reproduces_the_input(
         # the "model": identity
         results = {f"out{i}": inputs[t.id] for i, t in enumerate(model.inputs)}
         write_blocks(outputs, out_blocks, results)
-    assert n == count_blocks(sample_shape, shape, block_halos(model))
+    assert n == count_blocks(sample_shape, shape, shapes.block_halos(model))
     for i, t in enumerate(model.inputs):
         np.testing.assert_array_equal(outputs[f"out{i}"], data[t.id])
 
@@ -146,8 +135,8 @@ def _predict_blockwise(
     model = case.model
     sample_shape = {"raw": dict(zip(case.input_dims, case.data.shape, strict=True))}
     sizes = {("raw", a): s for a, s in sample_shape["raw"].items()}
-    shape = block_shape(model, sizes, case.ns, batch_size=case.block_batch)
-    out_sizes = output_sizes(model, sizes)
+    shape = shapes.block_shape(model, sizes, case.ns, batch_size=case.block_batch)
+    out_sizes = shapes.output_sizes(model, sizes)
     shapes_seen = set()
     blocks = model_sample_blocks(model, sample_shape, shape, border=border)
     for batch in batched(blocks, batch_size):
@@ -166,7 +155,7 @@ def test_blockwise_equals_whole_image_for_a_model_that_respects_its_halo(
 ) -> None:
     expected = case.run(case.data)
     sizes = {("raw", a): s for a, s in zip(case.input_dims, case.data.shape, strict=True)}
-    out_sizes = output_sizes(case.model, sizes)
+    out_sizes = shapes.output_sizes(case.model, sizes)
     assert expected.shape == tuple(out_sizes[("out", a)] for a in case.input_dims)
     target = np.full(expected.shape, np.nan)
     _predict_blockwise(case, target, batch_size)
@@ -182,7 +171,7 @@ def test_blocks_inside_the_sample_match_models_that_zero_pad(
     # sample border where the whole-sample prediction sees it (a sample smaller than one block
     # must be padded, so it cannot)
     sizes = {("raw", a): s for a, s in zip(case.input_dims, case.data.shape, strict=True)}
-    shape = block_shape(case.model, sizes, case.ns, batch_size=case.block_batch)
+    shape = shapes.block_shape(case.model, sizes, case.ns, batch_size=case.block_batch)
     assume(all(sizes[k] >= shape.get(k, sizes[k]) for k in sizes))
     expected = case.run(case.data, "constant")
     target = np.full(expected.shape, np.nan)
@@ -214,11 +203,11 @@ def _check_memmap_and_zarr(case: ConvCase, tmp_path: Path, zarr: Any) -> None:
     np.testing.assert_allclose(z[...], expected, rtol=1e-6, atol=1e-6)
 
 
-def _valid_conv_model(radius: int) -> ModelShape:
-    return ModelShape(
-        inputs=[TensorShape("raw", [AxisShape("x", "space", ParameterizedSize(8, 4))])],
+def _valid_conv_model(radius: int) -> shapes.ModelShape:
+    return shapes.ModelShape(
+        inputs=[shapes.TensorShape("raw", [shapes.AxisShape("x", "space", shapes.ParameterizedSize(8, 4))])],
         outputs=[
-            TensorShape("out", [AxisShape("x", "space", SizeReference("raw", "x", -2 * radius))])
+            shapes.TensorShape("out", [shapes.AxisShape("x", "space", shapes.SizeReference("raw", "x", -2 * radius))])
         ],
     )
 
@@ -226,13 +215,13 @@ def _valid_conv_model(radius: int) -> ModelShape:
 def test_valid_convolution_with_negative_offset_tiles_exactly() -> None:
     radius, kernel = 2, np.arange(1.0, 6.0)
     model = _valid_conv_model(radius)
-    assert block_halos(model) == {("raw", "x"): radius}
+    assert shapes.block_halos(model) == {("raw", "x"): radius}
     data = np.random.default_rng(0).normal(size=37)
     expected = np.correlate(data, kernel, "valid")
-    out_sizes = output_sizes(model, {("raw", "x"): 37})
+    out_sizes = shapes.output_sizes(model, {("raw", "x"): 37})
     assert out_sizes == {("out", "x"): expected.size}
     target = np.full(expected.shape, np.nan)
-    shape = block_shape(model, {("raw", "x"): 37}, ns=1)
+    shape = shapes.block_shape(model, {("raw", "x"): 37}, ns=1)
     assert shape == {("raw", "x"): 12}
     blocks = list(model_sample_blocks(model, {"raw": {"x": 37}}, shape))
     assert len(blocks) > 1
@@ -249,7 +238,7 @@ def test_padded_sample_block_pads_to_a_valid_size_and_crops_back() -> None:
     padded = block_data(data, block.members["raw"])
     assert padded.shape == (12,)  # 8 + n*4 >= 10
     np.testing.assert_array_equal(padded, np.pad(data, (0, 2), mode="reflect"))
-    out_sizes = output_sizes(model, {("raw", "x"): 10})
+    out_sizes = shapes.output_sizes(model, {("raw", "x"): 10})
     target = np.zeros(10)
     write_block(target, map_output_blocks(model, block, out_sizes)["out"], padded * 2)
     np.testing.assert_array_equal(target, data * 2)
@@ -259,40 +248,40 @@ def test_write_block_rejects_output_of_the_wrong_shape() -> None:
     model = _valid_conv_model(0)
     block = next(model_sample_blocks(model, {"raw": {"x": 30}}, {("raw", "x"): 8}))
     out = map_output_blocks(model, block, {("out", "x"): 30})["out"]
-    with pytest.raises(ShapeError, match=r"x: 7 \(expected 8\)"):
+    with pytest.raises(shapes.ShapeError, match=r"x: 7 \(expected 8\)"):
         write_block(np.zeros(30), out, np.zeros(7))
 
 
 def test_non_integral_output_positions_are_a_clear_error() -> None:
-    model = ModelShape(
-        inputs=[TensorShape("raw", [AxisShape("x", "space", ParameterizedSize(2, 2))])],
-        outputs=[TensorShape("out", [AxisShape("x", "space", SizeReference("raw", "x"), scale=2.0)])],
+    model = shapes.ModelShape(
+        inputs=[shapes.TensorShape("raw", [shapes.AxisShape("x", "space", shapes.ParameterizedSize(2, 2))])],
+        outputs=[shapes.TensorShape("out", [shapes.AxisShape("x", "space", shapes.SizeReference("raw", "x"), scale=2.0)])],
     )
     blocks = model_sample_blocks(model, {"raw": {"x": 9}}, {("raw", "x"): 4})
-    out_sizes = output_sizes(model, {("raw", "x"): 9})
-    with pytest.raises(ShapeError, match="not a whole pixel"):
+    out_sizes = shapes.output_sizes(model, {("raw", "x"): 9})
+    with pytest.raises(shapes.ShapeError, match="not a whole pixel"):
         for b in blocks:
             map_output_blocks(model, b, out_sizes)
 
 
 def test_unsplittable_and_unreferenced_axes_are_whole() -> None:
-    model = ModelShape(
+    model = shapes.ModelShape(
         inputs=[
-            TensorShape(
+            shapes.TensorShape(
                 "raw",
                 [
-                    AxisShape("channel", "channel", FixedSize(3)),
-                    AxisShape("x", "space", FixedSize(4)),
+                    shapes.AxisShape("channel", "channel", shapes.FixedSize(3)),
+                    shapes.AxisShape("x", "space", shapes.FixedSize(4)),
                 ],
             )
         ],
         outputs=[
-            TensorShape(
+            shapes.TensorShape(
                 "out",
                 [
-                    AxisShape("channel", "channel", SizeReference("raw", "channel", 2)),
-                    AxisShape("index", "index", None),
-                    AxisShape("x", "space", SizeReference("raw", "x")),
+                    shapes.AxisShape("channel", "channel", shapes.SizeReference("raw", "channel", 2)),
+                    shapes.AxisShape("index", "index", None),
+                    shapes.AxisShape("x", "space", shapes.SizeReference("raw", "x")),
                 ],
             )
         ],
@@ -307,7 +296,7 @@ def test_unsplittable_and_unreferenced_axes_are_whole() -> None:
         assert out["out"]["channel"] == AxisBlock.whole(5)
         assert out["out"]["index"] == AxisBlock.whole(7)
     # checked when called, before any block is made, naming the tensor and axis
-    with pytest.raises(ShapeError, match="'raw' axis 'channel'.*cannot be split"):
+    with pytest.raises(shapes.ShapeError, match="'raw' axis 'channel'.*cannot be split"):
         model_sample_blocks(model, {"raw": {"channel": 3, "x": 10}}, {("raw", "channel"): 1})
 
 
@@ -319,7 +308,7 @@ def test_split_is_lazy_and_members_share_one_grid() -> None:
     assert [b.members["a"]["x"].inner for b in first] == [(0, 10), (10, 20), (20, 30)]
     assert [b.members["b"]["x"].inner for b in first] == [(0, 10), (10, 20), (20, 30)]
     assert count_blocks(huge, shape) == 10**10
-    with pytest.raises(ShapeError, match="cut into"):
+    with pytest.raises(shapes.ShapeError, match="cut into"):
         list(split_sample_shape({"a": {"x": 20}, "b": {"x": 30}}, {("a", "x"): 10, ("b", "x"): 10}))
 
 
@@ -374,12 +363,12 @@ def test_batched_groups_consecutive_equal_shapes() -> None:
 def test_an_input_referencing_another_is_cut_on_the_same_grid() -> None:
     from scipy import ndimage
 
-    model = ModelShape(
+    model = shapes.ModelShape(
         inputs=[
-            TensorShape("raw", [AxisShape("x", "space", ParameterizedSize(8, 2))]),
-            TensorShape("mask", [AxisShape("x", "space", SizeReference("raw", "x"))]),
+            shapes.TensorShape("raw", [shapes.AxisShape("x", "space", shapes.ParameterizedSize(8, 2))]),
+            shapes.TensorShape("mask", [shapes.AxisShape("x", "space", shapes.SizeReference("raw", "x"))]),
         ],
-        outputs=[TensorShape("out", [AxisShape("x", "space", SizeReference("raw", "x"), halo=2)])],
+        outputs=[shapes.TensorShape("out", [shapes.AxisShape("x", "space", shapes.SizeReference("raw", "x"), halo=2)])],
     )
     kernel = np.array([1.0, -2.0, 3.0, 0.5, 1.5])
     rng = np.random.default_rng(1)
@@ -388,10 +377,10 @@ def test_an_input_referencing_another_is_cut_on_the_same_grid() -> None:
     def run(r: np.ndarray[Any, Any], m: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
         return ndimage.correlate1d(r * m, kernel, mode="mirror")  # type: ignore[no-any-return]
 
-    assert block_halos(model) == {("raw", "x"): 2, ("mask", "x"): 2}
-    shape = block_shape(model, {("raw", "x"): 41, ("mask", "x"): 41}, ns=1)
+    assert shapes.block_halos(model) == {("raw", "x"): 2, ("mask", "x"): 2}
+    shape = shapes.block_shape(model, {("raw", "x"): 41, ("mask", "x"): 41}, ns=1)
     assert shape == {("raw", "x"): 10, ("mask", "x"): 10}
-    out_sizes = output_sizes(model, {("raw", "x"): 41})
+    out_sizes = shapes.output_sizes(model, {("raw", "x"): 41})
     target = np.full(41, np.nan)
     sample = {"raw": {"x": 41}, "mask": {"x": 41}}
     for b in model_sample_blocks(model, sample, shape):

@@ -17,21 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from bioimageio_core.stats import (
-    DatasetMean,
-    DatasetQuantile,
-    DatasetStd,
-    DatasetVar,
-    Measure,
-    MeasureValue,
-    SampleMean,
-    SampleQuantile,
-    SampleVar,
-    StatsAccumulator,
-    accumulate_measures,
-    compute_dataset_measures,
-    compute_sample_measures,
-)
+from bioimageio_core import stats
 from bioimageio_core.tensor import Tensor
 
 Array = np.ndarray[Any, Any]
@@ -42,14 +28,14 @@ DTYPES = [
 ]  # fmt: skip
 
 
-def as_array(value: MeasureValue) -> Array:
+def as_array(value: stats.MeasureValue) -> Array:
     return value.data if isinstance(value, Tensor) else np.asarray(value)
 
 
 def run(
-    measures: Sequence[Measure], chunks: Sequence[dict[str, Tensor]], max_kept: int
-) -> tuple[dict[Measure, MeasureValue], int]:
-    acc = StatsAccumulator(measures, max_kept_values=max_kept)
+    measures: Sequence[stats.Measure], chunks: Sequence[dict[str, Tensor]], max_kept: int
+) -> tuple[dict[stats.Measure, stats.MeasureValue], int]:
+    acc = stats.StatsAccumulator(measures, max_kept_values=max_kept)
     while acc.needs_pass:
         for chunk in chunks:
             acc.update(chunk)
@@ -108,7 +94,7 @@ def test_dataset_quantiles_equal_numpy_on_the_whole_exactly(
     case: tuple[list[Array], tuple[str, ...] | None], qs: list[float], max_kept: int, rnd: Any
 ) -> None:
     arrays, axes = case
-    measures = [DatasetQuantile("t", q, axes) for q in qs]
+    measures = [stats.DatasetQuantile("t", q, axes) for q in qs]
     order = list(range(len(arrays)))
     rnd.shuffle(order)
     chunks = [{"t": Tensor(arrays[i], DIMS)} for i in order]
@@ -130,7 +116,7 @@ def test_dataset_moments_equal_numpy_and_ignore_the_order(
     arrays, axes = case
     arrays = [np.nan_to_num(a.astype(np.float64), posinf=7.0, neginf=-7.0) for a in arrays]
     arrays = [np.clip(a, -1e6, 1e6) for a in arrays]
-    measures = [DatasetMean("t", axes), DatasetVar("t", axes), DatasetStd("t", axes)]
+    measures = [stats.DatasetMean("t", axes), stats.DatasetVar("t", axes), stats.DatasetStd("t", axes)]
     forward, _ = run(measures, [{"t": Tensor(a, DIMS)} for a in arrays], 0)
     shuffled = list(arrays)
     rnd.shuffle(shuffled)
@@ -161,17 +147,17 @@ def test_sample_measures_chunk_by_chunk_equal_the_whole_sample(
     ones (quantiles exactly; moments, of values of moderate size, to float64 rounding)."""
     axes = ("y", "x")
     moderate = np.clip(data.astype(np.float64), -1e6, 1e6)  # NaN stays NaN
-    measures: list[Measure] = [SampleQuantile("t", q, axes, method) for q in qs]
-    measures += [SampleMean("m", axes), SampleVar("m", axes)]
+    measures: list[stats.Measure] = [stats.SampleQuantile("t", q, axes, method) for q in qs]
+    measures += [stats.SampleMean("m", axes), stats.SampleVar("m", axes)]
     members = {"t": Tensor(data, DIMS), "m": Tensor(moderate, DIMS)}
     chunks = [
         {k: Tensor(v.data[:, :, y : y + rows_per_chunk], DIMS) for k, v in members.items()}
         for y in range(0, data.shape[2], rows_per_chunk)
     ]
     chunked, _ = run(measures, chunks, max_kept)
-    whole = compute_sample_measures(members, measures)  # type: ignore[arg-type]
+    whole = stats.compute_sample_measures(members, measures)  # type: ignore[arg-type]
     for m in measures:
-        if isinstance(m, SampleQuantile):
+        if isinstance(m, stats.SampleQuantile):
             np.testing.assert_array_equal(as_array(chunked[m]), as_array(whole[m]))  # type: ignore[index]
         else:
             np.testing.assert_allclose(
@@ -193,7 +179,7 @@ def test_sample_measures_chunk_by_chunk_equal_the_whole_sample(
 def test_number_of_passes(dtype: Any, max_kept: int, passes: int) -> None:
     rng = np.random.default_rng(1)
     arrays = [(rng.normal(size=(1, 1, 40, 50)) * 300).astype(dtype) for _ in range(3)]
-    measures = [DatasetQuantile("t", q) for q in (0.01, 0.5, 0.998)]
+    measures = [stats.DatasetQuantile("t", q) for q in (0.01, 0.5, 0.998)]
     values, used = run(measures, [{"t": Tensor(a, DIMS)} for a in arrays], max_kept)
     assert used == passes
     full = np.concatenate(arrays).astype(np.float64)
@@ -206,10 +192,10 @@ def test_spawned_parts_merge_to_the_sequential_result() -> None:
     rng = np.random.default_rng(2)
     arrays = [(rng.normal(size=(1, 2, 16, 16)) * 10).astype(np.float32) for _ in range(6)]
     axes = ("batch", "y", "x")
-    measures: list[Measure] = [DatasetQuantile("t", q, axes) for q in (0.1, 0.9)]
-    measures += [DatasetMean("t", axes), DatasetStd("t", axes)]
+    measures: list[stats.Measure] = [stats.DatasetQuantile("t", q, axes) for q in (0.1, 0.9)]
+    measures += [stats.DatasetMean("t", axes), stats.DatasetStd("t", axes)]
     sequential, passes = run(measures, [{"t": Tensor(a, DIMS)} for a in arrays], 0)
-    acc = StatsAccumulator(measures, max_kept_values=0)
+    acc = stats.StatsAccumulator(measures, max_kept_values=0)
     while acc.needs_pass:
         parts = [acc.spawn() for _ in range(3)]
         for i, a in enumerate(arrays):
@@ -220,7 +206,7 @@ def test_spawned_parts_merge_to_the_sequential_result() -> None:
     assert acc.passes == passes == 2
     merged = acc.values()
     for m in measures:
-        if isinstance(m, DatasetQuantile):
+        if isinstance(m, stats.DatasetQuantile):
             np.testing.assert_array_equal(as_array(merged[m]), as_array(sequential[m]))
         else:
             np.testing.assert_allclose(as_array(merged[m]), as_array(sequential[m]), rtol=1e-12)
@@ -229,7 +215,7 @@ def test_spawned_parts_merge_to_the_sequential_result() -> None:
 def test_mixed_dtypes_become_float64() -> None:
     a = np.array([[[[3, 200, 7]]]], dtype=np.uint8)
     b = np.array([[[[-1.5, 2.25, np.nan]]]], dtype=np.float32)
-    measures = [DatasetQuantile("t", q) for q in (0.0, 0.3, 0.5, 1.0)]
+    measures = [stats.DatasetQuantile("t", q) for q in (0.0, 0.3, 0.5, 1.0)]
     full = np.concatenate([a.astype(np.float64), b.astype(np.float64)])
     for max_kept, expected_passes in ((0, 5), (100, 2)):
         values, passes = run(measures, [{"t": Tensor(a, DIMS)}, {"t": Tensor(b, DIMS)}], max_kept)
@@ -243,7 +229,7 @@ def test_mixed_dtypes_become_float64() -> None:
 def test_data_that_changes_between_passes_is_an_error() -> None:
     rng = np.random.default_rng(3)
     data = [rng.normal(size=(1, 1, 20, 20)).astype(np.float32) for _ in range(2)]
-    acc = StatsAccumulator([DatasetQuantile("t", 0.5)], max_kept_values=0)
+    acc = stats.StatsAccumulator([stats.DatasetQuantile("t", 0.5)], max_kept_values=0)
     for a in data:
         acc.update({"t": Tensor(a, DIMS)})
     acc.end_pass()
@@ -254,7 +240,7 @@ def test_data_that_changes_between_passes_is_an_error() -> None:
 
 
 def test_a_chunk_must_hold_the_kept_axes_whole() -> None:
-    acc = StatsAccumulator([DatasetMean("t", ("batch", "y", "x"))])
+    acc = stats.StatsAccumulator([stats.DatasetMean("t", ("batch", "y", "x"))])
     acc.update({"t": Tensor(np.zeros((1, 3, 4, 4)), DIMS)})
     with pytest.raises(ValueError, match=r"keep axes \{'channel': 3\}.*\{'channel': 2\}"):
         acc.update({"t": Tensor(np.zeros((1, 2, 4, 4)), DIMS)})
@@ -263,29 +249,29 @@ def test_a_chunk_must_hold_the_kept_axes_whole() -> None:
 def test_compute_dataset_measures_reads_a_dataset_once_per_pass() -> None:
     rng = np.random.default_rng(4)
     arrays = [rng.normal(size=(1, 1, 30, 30)).astype(np.float32) for _ in range(3)]
-    measures = [DatasetQuantile("raw", 0.99), DatasetMean("raw")]
+    measures = [stats.DatasetQuantile("raw", 0.99), stats.DatasetMean("raw")]
     reads: list[int] = []
 
     def dataset() -> Any:
         reads.append(1)
         return ({"raw": Tensor(a, DIMS)} for a in arrays)
 
-    values = compute_dataset_measures(measures, dataset, max_kept_values=100)
+    values = stats.compute_dataset_measures(measures, dataset, max_kept_values=100)
     assert len(reads) == 2
     full = np.concatenate(arrays).astype(np.float64)
     assert values[measures[0]] == np.quantile(full, 0.99)
     assert values[measures[1]] == pytest.approx(full.mean(), rel=1e-12)
     # a generator is read once; its samples are kept for the second pass
-    once = compute_dataset_measures(
+    once = stats.compute_dataset_measures(
         measures, ({"raw": Tensor(a, DIMS)} for a in arrays), max_kept_values=100
     )
     assert once == values
     with pytest.raises(TypeError, match="dataset measures only"):
-        compute_dataset_measures([SampleMean("raw")], [])  # type: ignore[list-item]
+        stats.compute_dataset_measures([stats.SampleMean("raw")], [])  # type: ignore[list-item]
 
 
 def test_members_without_data_and_all_nan_members() -> None:
     nan = {"t": Tensor(np.full((1, 1, 2, 2), np.nan, dtype=np.float32), DIMS)}
-    values = accumulate_measures([DatasetQuantile("t", 0.5), DatasetMean("t")], lambda: [nan])
+    values = stats.accumulate_measures([stats.DatasetQuantile("t", 0.5), stats.DatasetMean("t")], lambda: [nan])
     assert all(np.isnan(as_array(v)) for v in values.values()) and len(values) == 2
-    assert accumulate_measures([DatasetMean("t")], lambda: []) == {}
+    assert stats.accumulate_measures([stats.DatasetMean("t")], lambda: []) == {}
