@@ -11,22 +11,14 @@ from typing import Any, Literal
 
 import attrs
 
-from bioimageio_core.spec._convert import (
-    ALWAYS,
-    Invalid,
-    at,
-    converter,
-    describe,
-    register_union,
-    report,
-)
+from bioimageio_core.spec import _convert as c
 
 PadMode = Literal["constant", "edge", "reflect", "symmetric"]
 PAD_MODES: tuple[PadMode, ...] = ("constant", "edge", "reflect", "symmetric")
 
 
 def _mode(value: str) -> Any:
-    return attrs.field(default=value, metadata={ALWAYS: True})
+    return attrs.field(default=value, metadata={c.ALWAYS: True})
 
 
 @attrs.frozen(kw_only=True)
@@ -70,11 +62,11 @@ _BY_MODE: dict[str, type] = {
 
 def _number(raw: Any, _: Any) -> int | float:
     if isinstance(raw, bool) or not isinstance(raw, int | float):
-        raise TypeError(f"must be a number (got {describe(raw)})")
+        raise TypeError(f"must be a number (got {c.describe(raw)})")
     return raw
 
 
-converter.register_structure_hook_func(lambda t: t == int | float, _number)
+c.converter.register_structure_hook_func(lambda t: t == int | float, _number)
 
 
 def _pad(raw: Any) -> PadDescr:
@@ -82,19 +74,21 @@ def _pad(raw: Any) -> PadDescr:
     if not isinstance(raw, Mapping):
         raise TypeError(
             "must be a padding description such as {mode: reflect} or {mode: constant, value: 0} "
-            f"(got {describe(raw)})"
+            f"(got {c.describe(raw)})"
         )
     mode = raw.get("mode", "constant")
     cls = _BY_MODE.get(mode) if isinstance(mode, str) else None
     if cls is None:
-        with at("mode"):
-            report(f"must be one of {', '.join(repr(m) for m in PAD_MODES)} (got {describe(mode)})")
-        raise Invalid
-    result: PadDescr = converter.structure(raw, cls)
+        with c.at("mode"):
+            c.report(
+                f"must be one of {', '.join(repr(m) for m in PAD_MODES)} (got {c.describe(mode)})"
+            )
+        raise c.Invalid
+    result: PadDescr = c.converter.structure(raw, cls)
     return result
 
 
-register_union(PadDescr, _pad)
+c.register_union(PadDescr, _pad)
 
 
 def numpy_pad_kwargs(pad: PadDescr) -> dict[str, Any]:

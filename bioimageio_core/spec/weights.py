@@ -8,17 +8,8 @@ from typing import Any, Literal, TypeVar
 import attrs
 
 from bioimageio_core.references import file_name
+from bioimageio_core.spec import _convert as c
 from bioimageio_core.spec import _validators as v
-from bioimageio_core.spec._convert import (
-    Invalid,
-    at,
-    converter,
-    current_extensions,
-    describe,
-    register_union,
-    report,
-    structure_value,
-)
 from bioimageio_core.spec.generic import Author, FileDescr, version_field
 from bioimageio_core.spec.issues import Loc
 
@@ -55,14 +46,14 @@ ArchitectureDescr = ArchitectureFromFileDescr | ArchitectureFromLibraryDescr
 def _architecture(raw: Any) -> ArchitectureDescr:
     if not isinstance(raw, Mapping):
         raise TypeError(
-            f"must be {{source, callable, sha256, kwargs}} or {{import_from, callable, kwargs}} (got {describe(raw)})"
+            f"must be {{source, callable, sha256, kwargs}} or {{import_from, callable, kwargs}} (got {c.describe(raw)})"
         )
     cls: type = ArchitectureFromLibraryDescr if "import_from" in raw else ArchitectureFromFileDescr
-    result: ArchitectureDescr = converter.structure(raw, cls)
+    result: ArchitectureDescr = c.converter.structure(raw, cls)
     return result
 
 
-register_union(ArchitectureDescr, _architecture)
+c.register_union(ArchitectureDescr, _architecture)
 
 
 @attrs.frozen(kw_only=True)
@@ -121,31 +112,31 @@ def _backend(raw: Any, _: Any) -> tuple[KerasBackendName, str]:
     if not isinstance(raw, list | tuple) or len(raw) != 2:
         raise TypeError(
             "must be a list [name, version] such as [torch, '2.3.0'], name one of "
-            f"{', '.join(KERAS_BACKENDS)} (got {describe(raw)})"
+            f"{', '.join(KERAS_BACKENDS)} (got {c.describe(raw)})"
         )
     name, version = raw
     failed = False
-    with at(0):
+    with c.at(0):
         if name not in KERAS_BACKENDS:
-            report(
-                f"must be one of {', '.join(repr(b) for b in KERAS_BACKENDS)} (got {describe(name)})"
+            c.report(
+                f"must be one of {', '.join(repr(b) for b in KERAS_BACKENDS)} (got {c.describe(name)})"
             )
             failed = True
-    with at(1):
+    with c.at(1):
         text = (
             str(version)
             if isinstance(version, int | float) and not isinstance(version, bool)
             else version
         )
         if not isinstance(text, str) or v.release(text) is None:
-            report(f"must be the backend's version such as '2.3.0' (got {describe(version)})")
+            c.report(f"must be the backend's version such as '2.3.0' (got {c.describe(version)})")
             failed = True
     if failed:
-        raise Invalid
+        raise c.Invalid
     return name, text
 
 
-converter.register_structure_hook_func(lambda t: t == tuple[KerasBackendName, str], _backend)
+c.converter.register_structure_hook_func(lambda t: t == tuple[KerasBackendName, str], _backend)
 
 
 @attrs.frozen(kw_only=True)
@@ -250,7 +241,7 @@ class WeightsDescr:
 
 def entry_class(name: str) -> type | None:
     """The class parsing weights entries of format ``name`` (extensions first, then built-ins)."""
-    extensions = current_extensions()
+    extensions = c.current_extensions()
     if extensions is not None and name in extensions.weight_formats:
         cls: type = extensions.weight_formats[name]
         return cls
@@ -259,22 +250,22 @@ def entry_class(name: str) -> type | None:
 
 def _weights(raw: Any, _: Any) -> WeightsDescr:
     if not isinstance(raw, Mapping):
-        raise TypeError(f"must be a mapping of weight format to entry (got {describe(raw)})")
+        raise TypeError(f"must be a mapping of weight format to entry (got {c.describe(raw)})")
     formats: dict[str, Any] = {}
     failed = False
     for name, entry in raw.items():
         if entry is None:  # `format: null` means absent
             continue
-        with at(str(name)):
+        with c.at(str(name)):
             cls = entry_class(str(name))
             if cls is None:
                 if not isinstance(entry, Mapping):
-                    report(f"must be a weights entry mapping (got {describe(entry)})")
+                    c.report(f"must be a weights entry mapping (got {c.describe(entry)})")
                     failed = True
                     continue
                 source = entry.get("source")
                 sha = entry.get("sha256")
-                report(
+                c.report(
                     f"unknown weight format '{name}' (kept; a plugin may provide it). "
                     f"Built-in formats: {', '.join(sorted(BUILTIN_WEIGHT_FORMATS))}",
                     severity="warning",
@@ -288,11 +279,11 @@ def _weights(raw: Any, _: Any) -> WeightsDescr:
                 )
                 continue
             try:
-                formats[str(name)] = structure_value(entry, cls)
-            except Invalid:
+                formats[str(name)] = c.structure_value(entry, cls)
+            except c.Invalid:
                 failed = True
     if failed:
-        raise Invalid
+        raise c.Invalid
     return WeightsDescr(formats=formats)
 
 
@@ -302,10 +293,10 @@ def _unstructure_weights(weights: WeightsDescr) -> dict[str, Any]:
         out[name] = (
             dict(entry.raw)
             if isinstance(entry, UnknownWeightsDescr)
-            else converter.unstructure(entry)
+            else c.converter.unstructure(entry)
         )
     return out
 
 
-converter.register_structure_hook(WeightsDescr, _weights)
-converter.register_unstructure_hook(WeightsDescr, _unstructure_weights)
+c.converter.register_structure_hook(WeightsDescr, _weights)
+c.converter.register_unstructure_hook(WeightsDescr, _unstructure_weights)

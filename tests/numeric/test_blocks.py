@@ -205,9 +205,16 @@ def _check_memmap_and_zarr(case: ConvCase, tmp_path: Path, zarr: Any) -> None:
 
 def _valid_conv_model(radius: int) -> shapes.ModelShape:
     return shapes.ModelShape(
-        inputs=[shapes.TensorShape("raw", [shapes.AxisShape("x", "space", shapes.ParameterizedSize(8, 4))])],
+        inputs=[
+            shapes.TensorShape(
+                "raw", [shapes.AxisShape("x", "space", shapes.ParameterizedSize(8, 4))]
+            )
+        ],
         outputs=[
-            shapes.TensorShape("out", [shapes.AxisShape("x", "space", shapes.SizeReference("raw", "x", -2 * radius))])
+            shapes.TensorShape(
+                "out",
+                [shapes.AxisShape("x", "space", shapes.SizeReference("raw", "x", -2 * radius))],
+            )
         ],
     )
 
@@ -254,8 +261,16 @@ def test_write_block_rejects_output_of_the_wrong_shape() -> None:
 
 def test_non_integral_output_positions_are_a_clear_error() -> None:
     model = shapes.ModelShape(
-        inputs=[shapes.TensorShape("raw", [shapes.AxisShape("x", "space", shapes.ParameterizedSize(2, 2))])],
-        outputs=[shapes.TensorShape("out", [shapes.AxisShape("x", "space", shapes.SizeReference("raw", "x"), scale=2.0)])],
+        inputs=[
+            shapes.TensorShape(
+                "raw", [shapes.AxisShape("x", "space", shapes.ParameterizedSize(2, 2))]
+            )
+        ],
+        outputs=[
+            shapes.TensorShape(
+                "out", [shapes.AxisShape("x", "space", shapes.SizeReference("raw", "x"), scale=2.0)]
+            )
+        ],
     )
     blocks = model_sample_blocks(model, {"raw": {"x": 9}}, {("raw", "x"): 4})
     out_sizes = shapes.output_sizes(model, {("raw", "x"): 9})
@@ -279,7 +294,9 @@ def test_unsplittable_and_unreferenced_axes_are_whole() -> None:
             shapes.TensorShape(
                 "out",
                 [
-                    shapes.AxisShape("channel", "channel", shapes.SizeReference("raw", "channel", 2)),
+                    shapes.AxisShape(
+                        "channel", "channel", shapes.SizeReference("raw", "channel", 2)
+                    ),
                     shapes.AxisShape("index", "index", None),
                     shapes.AxisShape("x", "space", shapes.SizeReference("raw", "x")),
                 ],
@@ -365,10 +382,18 @@ def test_an_input_referencing_another_is_cut_on_the_same_grid() -> None:
 
     model = shapes.ModelShape(
         inputs=[
-            shapes.TensorShape("raw", [shapes.AxisShape("x", "space", shapes.ParameterizedSize(8, 2))]),
-            shapes.TensorShape("mask", [shapes.AxisShape("x", "space", shapes.SizeReference("raw", "x"))]),
+            shapes.TensorShape(
+                "raw", [shapes.AxisShape("x", "space", shapes.ParameterizedSize(8, 2))]
+            ),
+            shapes.TensorShape(
+                "mask", [shapes.AxisShape("x", "space", shapes.SizeReference("raw", "x"))]
+            ),
         ],
-        outputs=[shapes.TensorShape("out", [shapes.AxisShape("x", "space", shapes.SizeReference("raw", "x"), halo=2)])],
+        outputs=[
+            shapes.TensorShape(
+                "out", [shapes.AxisShape("x", "space", shapes.SizeReference("raw", "x"), halo=2)]
+            )
+        ],
     )
     kernel = np.array([1.0, -2.0, 3.0, 0.5, 1.5])
     rng = np.random.default_rng(1)

@@ -50,7 +50,11 @@ def elements(dtype: Any) -> st.SearchStrategy[Any] | None:
     finite = st.floats(allow_nan=False, allow_infinity=False, width=width)
     # many ties and a few extremes: the hard cases for selecting order statistics
     return st.one_of(
-        finite, st.sampled_from([0.0, -0.0, 1.0, -1.0]), st.just(np.inf), st.just(-np.inf), st.just(np.nan)
+        finite,
+        st.sampled_from([0.0, -0.0, 1.0, -1.0]),
+        st.just(np.inf),
+        st.just(-np.inf),
+        st.just(np.nan),
     )
 
 
@@ -62,7 +66,12 @@ def datasets(draw: st.DrawFn) -> tuple[list[Array], tuple[str, ...] | None]:
         draw(
             hnp.arrays(
                 dtype,
-                (draw(st.integers(1, 2)), channels, draw(st.integers(1, 5)), draw(st.integers(1, 7))),
+                (
+                    draw(st.integers(1, 2)),
+                    channels,
+                    draw(st.integers(1, 5)),
+                    draw(st.integers(1, 7)),
+                ),
                 elements=elements(dtype),
             )
         )
@@ -79,8 +88,6 @@ def pooled(arrays: Sequence[Array], axes: tuple[str, ...] | None) -> Array:
     assert "channel" not in axes
     rows = [np.moveaxis(a.astype(np.float64), 1, 0).reshape(a.shape[1], -1) for a in arrays]
     return np.concatenate(rows, axis=1)
-
-
 
 
 @settings(max_examples=150, deadline=None)
@@ -116,7 +123,11 @@ def test_dataset_moments_equal_numpy_and_ignore_the_order(
     arrays, axes = case
     arrays = [np.nan_to_num(a.astype(np.float64), posinf=7.0, neginf=-7.0) for a in arrays]
     arrays = [np.clip(a, -1e6, 1e6) for a in arrays]
-    measures = [stats.DatasetMean("t", axes), stats.DatasetVar("t", axes), stats.DatasetStd("t", axes)]
+    measures = [
+        stats.DatasetMean("t", axes),
+        stats.DatasetVar("t", axes),
+        stats.DatasetStd("t", axes),
+    ]
     forward, _ = run(measures, [{"t": Tensor(a, DIMS)} for a in arrays], 0)
     shuffled = list(arrays)
     rnd.shuffle(shuffled)
@@ -127,7 +138,9 @@ def test_dataset_moments_equal_numpy_and_ignore_the_order(
     for m, e in zip(measures, expected, strict=True):
         e = e[0] if axes_all else e
         np.testing.assert_allclose(as_array(forward[m]), e, rtol=1e-9, atol=1e-6)
-        np.testing.assert_allclose(as_array(backward[m]), as_array(forward[m]), rtol=1e-12, atol=1e-9)
+        np.testing.assert_allclose(
+            as_array(backward[m]), as_array(forward[m]), rtol=1e-12, atol=1e-9
+        )
 
 
 @settings(max_examples=60, deadline=None)
@@ -161,7 +174,10 @@ def test_sample_measures_chunk_by_chunk_equal_the_whole_sample(
             np.testing.assert_array_equal(as_array(chunked[m]), as_array(whole[m]))  # type: ignore[index]
         else:
             np.testing.assert_allclose(
-                as_array(chunked[m]), as_array(whole[m]), rtol=1e-9, atol=1e-3  # type: ignore[index]
+                as_array(chunked[m]),
+                as_array(whole[m]),
+                rtol=1e-9,
+                atol=1e-3,  # type: ignore[index]
             )
 
 
@@ -272,6 +288,8 @@ def test_compute_dataset_measures_reads_a_dataset_once_per_pass() -> None:
 
 def test_members_without_data_and_all_nan_members() -> None:
     nan = {"t": Tensor(np.full((1, 1, 2, 2), np.nan, dtype=np.float32), DIMS)}
-    values = stats.accumulate_measures([stats.DatasetQuantile("t", 0.5), stats.DatasetMean("t")], lambda: [nan])
+    values = stats.accumulate_measures(
+        [stats.DatasetQuantile("t", 0.5), stats.DatasetMean("t")], lambda: [nan]
+    )
     assert all(np.isnan(as_array(v)) for v in values.values()) and len(values) == 2
     assert stats.accumulate_measures([stats.DatasetMean("t")], lambda: []) == {}
