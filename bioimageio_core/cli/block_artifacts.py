@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import click
 
+from bioimageio_core.cli import _prediction as steps
 from bioimageio_core.cli import main
 from bioimageio_core.cli._common import (
     Progress,
@@ -17,12 +18,6 @@ from bioimageio_core.cli._common import (
     info,
     running_options,
     show_progress,
-)
-from bioimageio_core.cli._prediction import (
-    load_model,
-    make_pipeline,
-    prediction_options,
-    sample_files,
 )
 
 if TYPE_CHECKING:
@@ -105,7 +100,7 @@ def block_differences(
     metavar="DIFF",
     help="Exit with 1 when any difference exceeds DIFF.",
 )
-@prediction_options
+@steps.prediction_options
 @running_options
 def block_artifacts_command(
     source: str,
@@ -136,13 +131,13 @@ def block_artifacts_command(
         from bioimageio_core.io import save_tensor
         from bioimageio_core.tensor import Tensor
 
-        descr = load_model(source)
+        descr = steps.load_model(source)
         suffix = suffix if suffix.startswith(".") else f".{suffix}"
         pattern = str(output_dir / ("{sample_id}_{tensor_id}" + suffix)).replace("\\", "/")
-        samples, paths = sample_files(descr, input_patterns, pattern, overwrite)
+        samples, paths = steps.sample_files(descr, input_patterns, pattern, overwrite)
         results: list[Artifact] = []
         with (
-            make_pipeline(descr, weights_format, device, 1) as pipeline,
+            steps.make_pipeline(descr, weights_format, device, 1) as pipeline,
             Progress(len(samples), "comparing", enabled=show_progress(quiet)) as bar,
         ):
             for sample in samples:

@@ -12,16 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bioimageio_core import plugins
-from bioimageio_core.backend_utils import (
-    Device,
-    import_framework,
-    link_or_copy,
-    match_tensors,
-    missing_module,
-    parse_device,
-    single_device,
-)
+from bioimageio_core import backend_utils, plugins
 from bioimageio_core.errors import PluginError
 
 MakeDist = Callable[[str, str], str]
@@ -29,8 +20,8 @@ IDS = st.lists(st.text("abcdefgh_", min_size=1, max_size=4), min_size=1, max_siz
 
 
 def test_no_device_is_the_backends_default() -> None:
-    assert single_device(None, backend="x") is None
-    assert single_device((), backend="x") is None
+    assert backend_utils.single_device(None, backend="x") is None
+    assert backend_utils.single_device((), backend="x") is None
 
 
 @given(
@@ -42,22 +33,30 @@ def test_device_strings(index: int, pad: str, upper: bool) -> None:
     def text(s: str) -> str:
         return pad + (s.upper() if upper else s) + pad
 
-    assert single_device([text("cpu")], backend="x") == Device("cpu", 0)
-    assert single_device([text("cuda")], backend="x") == Device("cuda", 0)
-    assert single_device([text(f"cuda:{index}")], backend="x") == Device("cuda", index)
+    assert backend_utils.single_device([text("cpu")], backend="x") == backend_utils.Device("cpu", 0)
+    assert backend_utils.single_device([text("cuda")], backend="x") == backend_utils.Device(
+        "cuda", 0
+    )
+    assert backend_utils.single_device(
+        [text(f"cuda:{index}")], backend="x"
+    ) == backend_utils.Device("cuda", index)
 
 
 def test_cpu_0_is_the_cpu() -> None:
     """``type:0`` of a device type without numbers names that device, for every backend alike
     (torch and TensorFlow name the CPU ``cpu:0`` too)."""
-    assert single_device(["cpu:0"], backend="x") == Device("cpu", 0)
-    assert parse_device("cpu:0") == parse_device("CPU") == Device("cpu")
+    assert backend_utils.single_device(["cpu:0"], backend="x") == backend_utils.Device("cpu", 0)
+    assert (
+        backend_utils.parse_device("cpu:0")
+        == backend_utils.parse_device("CPU")
+        == backend_utils.Device("cpu")
+    )
 
 
 @pytest.mark.parametrize("bad", ["tpu", "mps", "cuda:", "cuda:-1", "cpu:1", "cuda:1:2", "gpu"])
 def test_unknown_device_names_the_backend(bad: str) -> None:
     with pytest.raises(PluginError, match=f"the mybackend backend does not know device '{bad}'"):
-        single_device([bad], backend="mybackend")
+        backend_utils.single_device([bad], backend="mybackend")
 
 
 @settings(max_examples=50)
@@ -70,37 +69,48 @@ def test_device_strings_round_trip(device_type: str, index: int | None, upper: b
     if device_type != "cuda":
         index = None  # only cuda devices are numbered
     text = device_type if index is None else f"{device_type}:{index}"
-    device = parse_device(f" {text.upper() if upper else text} ")
-    assert device == Device(device_type, index)
+    device = backend_utils.parse_device(f" {text.upper() if upper else text} ")
+    assert device == backend_utils.Device(device_type, index)
     assert str(device) == text
-    assert parse_device(str(device)) == device
+    assert backend_utils.parse_device(str(device)) == device
 
 
-@pytest.mark.parametrize("bad", ["", "gpu0", "cuda:", "cuda:x", "cuda 1", ":1", "cuda:1:2", "cu-da"])
+@pytest.mark.parametrize(
+    "bad", ["", "gpu0", "cuda:", "cuda:x", "cuda 1", ":1", "cuda:1:2", "cu-da"]
+)
 def test_malformed_device_strings(bad: str) -> None:
     with pytest.raises(PluginError, match="is not a device name") as info:
-        parse_device(bad)
+        backend_utils.parse_device(bad)
     assert "use 'cpu', 'cuda', 'cuda:N'" in str(info.value)
 
 
 def test_device_types_a_backend_knows() -> None:
     types = ("cpu", "cuda", "mps")
-    assert parse_device("MPS", types=types, backend="b") == Device("mps")
-    assert parse_device("mps:0", types=types, backend="b") == Device("mps")
-    with pytest.raises(PluginError, match=r"b backend does not know device 'mps:1' \(only 'cuda' devices are numbered\)"):
-        parse_device("mps:1", types=types, backend="b")
+    assert backend_utils.parse_device("MPS", types=types, backend="b") == backend_utils.Device(
+        "mps"
+    )
+    assert backend_utils.parse_device("mps:0", types=types, backend="b") == backend_utils.Device(
+        "mps"
+    )
+    with pytest.raises(
+        PluginError,
+        match=r"b backend does not know device 'mps:1' \(only 'cuda' devices are numbered\)",
+    ):
+        backend_utils.parse_device("mps:1", types=types, backend="b")
     with pytest.raises(PluginError, match="the b backend does not know device 'xpu'") as info:
-        parse_device("xpu", types=types, backend="b")
+        backend_utils.parse_device("xpu", types=types, backend="b")
     assert info.value.hint == "use 'cpu', 'cuda', 'cuda:N' (N: the GPU index) or 'mps'"
 
 
 def test_extra_devices_warn_at_the_callers_caller() -> None:
-    def backend_function() -> Device | None:
-        return single_device(["cuda:1", "cpu"], backend="b", stacklevel=2)
+    def backend_function() -> backend_utils.Device | None:
+        return backend_utils.single_device(["cuda:1", "cpu"], backend="b", stacklevel=2)
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        assert backend_function() == Device("cuda", 1)  # this line is the caller's caller
+        assert backend_function() == backend_utils.Device(
+            "cuda", 1
+        )  # this line is the caller's caller
     (warning,) = caught
     assert "the b backend runs a model on one device; using 'cuda:1'" in str(warning.message)
     assert "ignoring ['cpu']" in str(warning.message)
@@ -112,7 +122,7 @@ def test_extra_devices_warn_at_the_callers_caller() -> None:
 def test_names_equal_to_ids_match_by_name(ids: list[str], rnd: random.Random) -> None:
     names = ids[:]
     rnd.shuffle(names)
-    positions = match_tensors(names, ids, what="inputs", holder="h", noun="graph")
+    positions = backend_utils.match_tensors(names, ids, what="inputs", holder="h", noun="graph")
     assert [names[p] for p in positions] == ids
 
 
@@ -120,14 +130,16 @@ def test_names_equal_to_ids_match_by_name(ids: list[str], rnd: random.Random) ->
 @given(IDS)
 def test_other_names_match_by_position(ids: list[str]) -> None:
     names = [f"graph_{i}" for i in range(len(ids))]
-    assert match_tensors(names, ids, what="outputs", holder="h", noun="graph") == tuple(
-        range(len(ids))
-    )
+    assert backend_utils.match_tensors(
+        names, ids, what="outputs", holder="h", noun="graph"
+    ) == tuple(range(len(ids)))
 
 
 def test_count_mismatch_says_where_and_what() -> None:
     with pytest.raises(PluginError) as info:
-        match_tensors(["a"], ["y", "x"], what="outputs", holder="the graph in m.onnx", noun="graph")
+        backend_utils.match_tensors(
+            ["a"], ["y", "x"], what="outputs", holder="the graph in m.onnx", noun="graph"
+        )
     assert "the graph in m.onnx has 1 outputs ['a'], but the description declares 2" in str(
         info.value
     )
@@ -137,7 +149,7 @@ def test_count_mismatch_says_where_and_what() -> None:
 def test_link_or_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     source = tmp_path / "a.bin"
     source.write_bytes(b"payload")
-    link_or_copy(source, tmp_path / "linked.bin")
+    backend_utils.link_or_copy(source, tmp_path / "linked.bin")
     assert (tmp_path / "linked.bin").read_bytes() == b"payload"
     assert os.path.samefile(source, tmp_path / "linked.bin")
 
@@ -145,7 +157,7 @@ def test_link_or_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         raise OSError("cross-device link")
 
     monkeypatch.setattr(os, "link", no_links)
-    link_or_copy(source, tmp_path / "copied.bin")
+    backend_utils.link_or_copy(source, tmp_path / "copied.bin")
     assert (tmp_path / "copied.bin").read_bytes() == b"payload"
     assert not os.path.samefile(source, tmp_path / "copied.bin")
 
@@ -153,7 +165,7 @@ def test_link_or_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 def test_import_framework(make_dist: MakeDist) -> None:
     import json
 
-    assert import_framework("json", weights_format="w") is json
+    assert backend_utils.import_framework("json", weights_format="w") is json
     ep = make_dist(
         "my-dist",
         """
@@ -166,14 +178,14 @@ def test_import_framework(make_dist: MakeDist) -> None:
     )
     assert ep in {i.name for i in plugins.plugin_infos()}
     with pytest.raises(PluginError) as info:
-        import_framework("no_such_framework_xyz", weights_format="my_fmt")
+        backend_utils.import_framework("no_such_framework_xyz", weights_format="my_fmt")
     assert "the my_fmt weight format needs no_such_framework_xyz, which failed to import" in str(
         info.value
     )
     # what to install: the hint of the registered format, by default its distribution
     assert info.value.hint == "pip install my-dist"
     with pytest.raises(PluginError) as info:
-        import_framework("no_such_framework_xyz", weights_format="onnx_like_unknown")
+        backend_utils.import_framework("no_such_framework_xyz", weights_format="onnx_like_unknown")
     assert info.value.hint == (
         "install a plugin distribution that provides the 'onnx_like_unknown' weight format"
     )
@@ -182,13 +194,19 @@ def test_import_framework(make_dist: MakeDist) -> None:
 def test_missing_module_asks_without_importing() -> None:
     import sys
 
-    assert missing_module("json", "attrs") is None
-    assert missing_module("json", "no_such_framework_xyz") == "no_such_framework_xyz is not installed"
-    assert missing_module("no_such_framework_xyz", why="the exporter needs it") == (
+    assert backend_utils.missing_module("json", "attrs") is None
+    assert (
+        backend_utils.missing_module("json", "no_such_framework_xyz")
+        == "no_such_framework_xyz is not installed"
+    )
+    assert backend_utils.missing_module("no_such_framework_xyz", why="the exporter needs it") == (
         "no_such_framework_xyz is not installed (the exporter needs it)"
     )
     # a submodule of a missing package is missing too, not an ImportError
-    assert missing_module("no_such_framework_xyz.core") == "no_such_framework_xyz.core is not installed"
+    assert (
+        backend_utils.missing_module("no_such_framework_xyz.core")
+        == "no_such_framework_xyz.core is not installed"
+    )
     before = set(sys.modules)
-    assert missing_module("xml.dom.minidom") is None
+    assert backend_utils.missing_module("xml.dom.minidom") is None
     assert "xml.dom.minidom" in before or "xml.dom.minidom" not in sys.modules  # not imported
