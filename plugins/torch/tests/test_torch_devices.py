@@ -20,14 +20,7 @@ from bioimageio_run_torch.plugin import create_torchscript_adapter
 from hypothesis import given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
-from torch_helpers import (
-    Ref,
-    TensorDef,
-    make_request,
-    model_rdf,
-    seeded,
-    torchscript_weights,
-)
+from torch_helpers import make_request, scripted_model_rdf, seeded
 
 from bioimageio_core.plugin import PluginError
 
@@ -122,11 +115,6 @@ def test_torch_device_on_this_machine() -> None:
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error on a machine without CUDA")
 def test_adapter_with_cuda_on_a_cpu_machine(nets: ModuleType, model_dir: Path) -> None:
     x = np.zeros((1, 1, 4, 4), np.float32)
-    rdf = model_rdf(
-        model_dir,
-        [TensorDef("raw", "bcyx", x)],
-        [TensorDef("out", "bcyx", np.zeros((1, 2, 4, 4), np.float32), Ref("raw"))],
-        {"torchscript": torchscript_weights(model_dir, torch.jit.script(seeded(nets.TinyConv)))},
-    )
+    rdf = scripted_model_rdf(model_dir, seeded(nets.TinyConv), x)
     with pytest.raises(PluginError, match="no CUDA device"):
         create_torchscript_adapter(make_request(model_dir, rdf, "torchscript", devices=("cuda",)))

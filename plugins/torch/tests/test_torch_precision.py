@@ -18,29 +18,12 @@ import torch
 from bioimageio_run_torch import precision
 from bioimageio_run_torch.plugin import create_torchscript_adapter
 from bioimageio_run_torch.precision import ALLOW_TF32_ENV, ieee_float32_convolutions, tf32_allowed
-from torch_helpers import (
-    Ref,
-    TensorDef,
-    make_request,
-    model_rdf,
-    seeded,
-    torchscript_weights,
-)
+from torch_helpers import make_request, scripted_model_rdf, seeded
 
 from bioimageio_core.plugin import PluginError
 
 CUDNN: Any = torch.backends.cudnn  # the per-operation switches (torch >= 2.9) are untyped
 HAS_PER_OPERATION_API = hasattr(CUDNN, "conv")
-
-
-def _tiny_conv_rdf(nets: ModuleType, model_dir: Path, x: np.ndarray[Any, Any]) -> Any:
-    """A torchscript TinyConv description with test input ``x`` (1, 1, 4, 4)."""
-    return model_rdf(
-        model_dir,
-        [TensorDef("raw", "bcyx", x)],
-        [TensorDef("out", "bcyx", np.zeros((1, 2, 4, 4), np.float32), Ref("raw"))],
-        {"torchscript": torchscript_weights(model_dir, torch.jit.script(seeded(nets.TinyConv)))},
-    )
 
 
 def _old_switch() -> bool | str:
@@ -164,7 +147,7 @@ def test_cpu_forward_leaves_the_switches_alone(
 
     monkeypatch.setattr("bioimageio_run_torch._adapter.ieee_float32_convolutions", spy)
     x = np.ones((1, 1, 4, 4), np.float32)
-    rdf = _tiny_conv_rdf(nets, model_dir, x)
+    rdf = scripted_model_rdf(model_dir, seeded(nets.TinyConv), x)
     adapter = create_torchscript_adapter(
         make_request(model_dir, rdf, "torchscript", devices=("cpu",))
     )
@@ -177,6 +160,6 @@ def test_invalid_setting_fails_when_the_model_is_loaded(
 ) -> None:
     monkeypatch.setenv(ALLOW_TF32_ENV, "2")
     x = np.ones((1, 1, 4, 4), np.float32)
-    rdf = _tiny_conv_rdf(nets, model_dir, x)
+    rdf = scripted_model_rdf(model_dir, seeded(nets.TinyConv), x)
     with pytest.raises(PluginError, match=ALLOW_TF32_ENV):
         create_torchscript_adapter(make_request(model_dir, rdf, "torchscript", devices=("cpu",)))

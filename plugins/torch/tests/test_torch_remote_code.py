@@ -12,12 +12,10 @@ from bioimageio_run_torch.plugin import create_pytorch_state_dict_adapter
 from torch_helpers import (
     NETS_FILE,
     LocalOpener,
-    Ref,
-    TensorDef,
     file_architecture,
     make_request,
-    model_rdf,
     run_eager,
+    same_size_rdf,
     seeded,
     state_dict_weights,
 )
@@ -37,13 +35,8 @@ def _rdf(
     architecture = file_architecture(folder / NETS_FILE, "TinyConv")
     if arch_source is not None:
         architecture["source"] = arch_source
-    rdf = model_rdf(
-        folder,
-        [TensorDef("raw", "bcyx", x)],
-        [TensorDef("out", "bcyx", expected, Ref("raw"))],
-        {FORMAT: state_dict_weights(folder, module.state_dict(), architecture)},
-    )
-    return rdf, x, expected
+    weights = state_dict_weights(folder, module.state_dict(), architecture)
+    return same_size_rdf(folder, x, expected, weights), x, expected
 
 
 def _assert_refused(error: RemoteCodeError) -> None:

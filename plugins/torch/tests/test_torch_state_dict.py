@@ -21,6 +21,7 @@ from torch_helpers import (
     make_request,
     model_rdf,
     run_eager,
+    same_size_rdf,
     seeded,
     sha256_of,
     state_dict_weights,
@@ -49,13 +50,7 @@ def _tiny_conv_rdf(
     weights = state_dict_weights(
         folder, module.state_dict() if state is None else state, architecture
     )
-    rdf = model_rdf(
-        folder,
-        [TensorDef("raw", "bcyx", x)],
-        [TensorDef("out", "bcyx", expected, Ref("raw"))],
-        {FORMAT: weights},
-    )
-    return rdf, x, expected
+    return same_size_rdf(folder, x, expected, weights), x, expected
 
 
 def _architecture_modules() -> set[str]:

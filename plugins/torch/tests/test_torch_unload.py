@@ -18,11 +18,10 @@ from bioimageio_run_torch.plugin import (
 )
 from torch_helpers import (
     NETS_FILE,
-    Ref,
-    TensorDef,
     file_architecture,
     make_request,
-    model_rdf,
+    run_eager,
+    same_size_rdf,
     seeded,
     state_dict_weights,
     torchscript_weights,
@@ -42,12 +41,7 @@ def _request(
         weights = state_dict_weights(
             folder, module.state_dict(), file_architecture(folder / NETS_FILE, "TinyConv")
         )
-    rdf = model_rdf(
-        folder,
-        [TensorDef("raw", "bcyx", x)],
-        [TensorDef("out", "bcyx", np.zeros((1, 2, 4, 4), np.float32), Ref("raw"))],
-        {weights_format: weights},
-    )
+    rdf = same_size_rdf(folder, x, run_eager(module, x).numpy(), weights)
     return make_request(folder, rdf, weights_format, devices=devices)
 
 

@@ -20,6 +20,7 @@ from torch_helpers import (
     make_request,
     model_rdf,
     run_eager,
+    scripted_model_rdf,
     seeded,
     torchscript_weights,
 )
@@ -188,12 +189,7 @@ def test_read_only_fortran_and_big_endian_inputs(nets: ModuleType, model_dir: Pa
     module = seeded(nets.TinyConv)
     x = _rng(6).standard_normal((1, 1, 8, 8)).astype(np.float32)
     expected = run_eager(module, x).numpy()
-    rdf = model_rdf(
-        model_dir,
-        [TensorDef("raw", "bcyx", x)],
-        [TensorDef("out", "bcyx", expected, Ref("raw"))],
-        {"torchscript": torchscript_weights(model_dir, torch.jit.script(module))},
-    )
+    rdf = scripted_model_rdf(model_dir, module, x)
     read_only = x.copy()
     read_only.flags.writeable = False
     variants = [read_only, np.asfortranarray(x), x.astype(">f4")]
@@ -212,12 +208,7 @@ def scripted_tiny_conv(
     folder = tmp_path_factory.mktemp("scripted_tiny_conv")
     module = seeded(nets.TinyConv, seed=3)
     x = np.zeros((1, 1, 4, 4), np.float32)
-    rdf = model_rdf(
-        folder,
-        [TensorDef("raw", "bcyx", x)],
-        [TensorDef("out", "bcyx", run_eager(module, x).numpy(), Ref("raw"))],
-        {"torchscript": torchscript_weights(folder, torch.jit.script(module))},
-    )
+    rdf = scripted_model_rdf(folder, module, x)
     with create_torchscript_adapter(make_request(folder, rdf, "torchscript")) as adapter:
         yield module, adapter
 

@@ -96,6 +96,26 @@ def torchscript_weights(
     return WeightsDef("torchscript", name, {"pytorch_version": PYTORCH_VERSION})
 
 
+def same_size_rdf(
+    folder: Path, x: np.ndarray, expected: np.ndarray, weights: WeightsDef
+) -> dict[str, Any]:
+    """A description of one input ``raw`` (bcyx, test input ``x``) and one output ``out`` of the
+    same size (test output ``expected``) with ``weights``."""
+    return model_rdf(
+        folder,
+        [TensorDef("raw", "bcyx", x)],
+        [TensorDef("out", "bcyx", expected, Ref("raw"))],
+        {weights.format: weights},
+    )
+
+
+def scripted_model_rdf(folder: Path, module: torch.nn.Module, x: np.ndarray) -> dict[str, Any]:
+    """The torchscript description of ``module`` scripted (``raw`` to ``out`` of the same size, as
+    a TinyConv): ``x`` its test input, what ``module`` computes on it its test output."""
+    weights = torchscript_weights(folder, torch.jit.script(module))
+    return same_size_rdf(folder, x, run_eager(module, x).numpy(), weights)
+
+
 def state_dict_weights(
     folder: Path,
     state: Mapping[str, Any],
