@@ -9,26 +9,15 @@ from typing import Any
 
 import yaml
 from click.testing import CliRunner
+from conformance_models import UNET, UNET_LOCAL_FILES
 
 from bioimageio_core.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "tiny-nuclei-unet"
-UNET = "models/unet2d_nuclei_broad"
 #: the files of the conformance U-Net that are available offline (its pytorch_state_dict weights
 #: are a URL that cannot be reached, its architecture file is not included)
-UNET_FILES = (
-    "cover0.png",
-    "README.md",
-    "test_input.npy",
-    "test_input.png",
-    "test_output.npy",
-    "test_output.png",
-    "test_output_expanded.npy",
-    "weights.onnx",
-    "weights.pt",
-    "environment.yaml",
-)
+UNET_FILES = (*UNET_LOCAL_FILES, "test_output_expanded.npy")
 UNET_DESCRIPTIONS = (
     "bioimageio.yaml",
     "v0_4_9.bioimageio.yaml",

@@ -30,6 +30,7 @@ from interop_helpers import (
 )
 
 from bioimageio_core import load_description, save_bioimageio_yaml_only, test_model
+from bioimageio_core.plugin import testing as kit
 
 #: descriptions of the conformance U-Net whose weights are available offline
 UNET_OFFLINE = ("bioimageio.yaml", "v0_4_9.bioimageio.yaml", "v0_4_0.bioimageio.yaml")
@@ -186,15 +187,6 @@ def built_model(request: pytest.FixtureRequest, tmp_path: Path) -> Path:
     import numpy as np
     import torch
 
-    from bioimageio_core.plugin.testing import (
-        ModelDef,
-        Param,
-        Ref,
-        TensorDef,
-        WeightsDef,
-        write_model,
-    )
-
     torch.manual_seed(0)
     net = torch.nn.Conv2d(1, 2, 3, padding=1)
     folder = tmp_path / f"built_{request.param}"
@@ -204,13 +196,13 @@ def built_model(request: pytest.FixtureRequest, tmp_path: Path) -> Path:
     with torch.no_grad():
         y = net(torch.from_numpy(x)).numpy()
     version = {"pytorch_version": "2.13.0"}
-    model = ModelDef(
+    model = kit.ModelDef(
         "built conv",
-        (TensorDef("raw", "bcyx", x, Param(16, 8)),),
-        (TensorDef("out", "bcyx", y, Ref("raw"), halo=1),),
-        (WeightsDef("torchscript", "weights.pt", version, version),),
+        (kit.TensorDef("raw", "bcyx", x, kit.Param(16, 8)),),
+        (kit.TensorDef("out", "bcyx", y, kit.Ref("raw"), halo=1),),
+        (kit.WeightsDef("torchscript", "weights.pt", version, version),),
     )
-    return write_model(folder, model, request.param)
+    return kit.write_model(folder, model, request.param)
 
 
 def test_models_built_here_both_directions(

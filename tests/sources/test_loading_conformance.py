@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 import yaml
+from conformance_models import UNET, UNET_LOCAL_FILES
 
 from bioimageio_core import (
     ValidationError,
@@ -22,25 +23,10 @@ from bioimageio_core.sources import FolderRoot, UrlRoot, ZipRoot
 if TYPE_CHECKING:
     from tests.conftest import FileServer
 
-MODEL = "models/unet2d_nuclei_broad"
-# files the 0.5 description references locally (the pytorch_state_dict entry also needs
-# unet2d.py and a remote weights file, neither of which is part of the conformance data)
-LOCAL_FILES = (
-    "cover0.png",
-    "README.md",
-    "test_input.npy",
-    "test_input.png",
-    "test_output.npy",
-    "test_output.png",
-    "weights.onnx",
-    "weights.pt",
-    "environment.yaml",
-)
-
 
 @pytest.fixture
 def model_dir(conformance: Path) -> Path:
-    return conformance / MODEL
+    return conformance / UNET
 
 
 def local_only(model_dir: Path) -> dict[str, Any]:
@@ -54,7 +40,7 @@ def local_only(model_dir: Path) -> dict[str, Any]:
 
 def copy_model(model_dir: Path, target: Path, data: dict[str, Any]) -> Path:
     target.mkdir(parents=True, exist_ok=True)
-    for name in LOCAL_FILES:
+    for name in UNET_LOCAL_FILES:
         shutil.copyfile(model_dir / name, target / name)
     (target / "bioimageio.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
     return target
@@ -135,7 +121,7 @@ def test_loading_zip_package_with_io_checks(model_dir: Path, tmp_path: Path) -> 
     package = tmp_path / "model.zip"
     with zipfile.ZipFile(package, "w") as zf:
         zf.writestr("rdf.yaml", yaml.safe_dump(data, sort_keys=False))
-        for name in LOCAL_FILES:
+        for name in UNET_LOCAL_FILES:
             zf.write(model_dir / name, name)
     descr = load_description(package, perform_io_checks=True)
     assert descr.root == ZipRoot(package.resolve())
