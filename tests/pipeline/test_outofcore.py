@@ -173,7 +173,9 @@ predict(model=sys.argv[2], inputs=sys.argv[3], save_output_path=sys.argv[4],
 """
 
 
-def test_a_killed_run_is_resumed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def _killed_run(tmp_path: Path) -> tuple[np.ndarray[Any, Any], Path]:
+    """A model and its input ``x`` in ``tmp_path``, predicted into ``pred.zarr`` by a process
+    killed (SIGKILL) after 10 blocks: (``x``, the output path, still absent)."""
     conv_model(tmp_path, outputs=[OutputDef("out", kernel(2), halo=2)])
     x = volume(300, 300)[0]
     save_tensor(tmp_path / "x.zarr", Tensor(x, ("y", "x")))
@@ -184,6 +186,11 @@ def test_a_killed_run_is_resumed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     )  # fmt: skip
     assert killed.returncode == -signal.SIGKILL, killed.stderr
     assert not out.exists()  # absent: the data lies under a temporary name
+    return x, out
+
+
+def test_a_killed_run_is_resumed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    x, out = _killed_run(tmp_path)
     calls: list[int] = []
     real = Forward.__call__
 
@@ -308,16 +315,7 @@ def test_the_command_line_resumes_a_killed_run(tmp_path: Path) -> None:
 
     from bioimageio_core.cli import main
 
-    conv_model(tmp_path, outputs=[OutputDef("out", kernel(2), halo=2)])
-    x = volume(300, 300)[0]
-    save_tensor(tmp_path / "x.zarr", Tensor(x, ("y", "x")))
-    out = tmp_path / "pred.zarr"
-    killed = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(_KILLED), str(HERE), str(tmp_path / "rdf.yaml"), str(tmp_path / "x.zarr"), str(out)],
-        capture_output=True, text=True, timeout=300, env=os.environ,
-    )  # fmt: skip
-    assert killed.returncode == -signal.SIGKILL, killed.stderr
-    assert not out.exists()
+    x, out = _killed_run(tmp_path)
     args = ["predict", str(tmp_path / "rdf.yaml"), "-i", str(tmp_path / "x.zarr"), "-o", str(out),
             "--blocksize", "0"]  # fmt: skip
     result = CliRunner().invoke(main, [*args, "--resume"])
