@@ -46,6 +46,22 @@ class IssueLog:
         return any(i.severity == "error" for i in self.issues)
 
 
+def attachment_files(
+    attachments: Mapping[Any, Any], files: list[Any], log: IssueLog, fmt: str
+) -> list[Any]:
+    """``{source: ...}`` entries of the ``files`` of an ``attachments: {files: [...]}`` mapping
+    (a plain file name becomes ``{source: name}``); other entries are dropped with a warning
+    that they have no place in format ``fmt``."""
+    others = sorted(str(k) for k in attachments if k != "files")
+    if others:
+        log.warn(
+            ("attachments",),
+            f"attachment entries other than 'files' ({', '.join(others)}) have no place in "
+            f"format {fmt}; dropped",
+        )
+    return [{"source": f} if isinstance(f, str) else f for f in files]
+
+
 def is_identifier(value: object) -> bool:
     return isinstance(value, str) and bool(_IDENTIFIER.match(value))
 

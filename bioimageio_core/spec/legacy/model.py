@@ -12,6 +12,7 @@ from bioimageio_core.spec.issues import Issue, Loc
 from bioimageio_core.spec.legacy._common import (
     TARGET_FORMAT_VERSION,
     IssueLog,
+    attachment_files,
     is_number,
     parse_format_version,
     suffix_of,
@@ -157,14 +158,7 @@ def _attachments(value: object, log: IssueLog) -> list[Any]:
     if not isinstance(files, list):
         log.error(("attachments", "files"), "attachments.files must be a list of files")
         return []
-    others = sorted(str(k) for k in value if k != "files")
-    if others:
-        log.warn(
-            ("attachments",),
-            f"attachment entries other than 'files' ({', '.join(others)}) "
-            "have no place in format 0.5; dropped",
-        )
-    return [{"source": f} if isinstance(f, str) else f for f in files]
+    return attachment_files(value, files, log, "0.5")
 
 
 def _linked(value: object) -> object:

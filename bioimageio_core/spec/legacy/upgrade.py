@@ -22,6 +22,7 @@ from typing import Any
 from bioimageio_core.spec.issues import Issue
 from bioimageio_core.spec.legacy._common import (
     IssueLog,
+    attachment_files,
     move_nicknames,
     parse_format_version,
     suffix_of,
@@ -123,15 +124,9 @@ def _attachments_v0_2(data: dict[str, Any], log: IssueLog) -> None:
     if not isinstance(attachments, Mapping):
         return
     files = attachments.get("files", [])
-    others = sorted(str(k) for k in attachments if k != "files")
-    if others:
-        log.warn(
-            ("attachments",),
-            f"attachment entries other than 'files' ({', '.join(others)}) have no place in "
-            "format 0.3; dropped",
-        )
+    converted = attachment_files(attachments, files if isinstance(files, list) else [], log, "0.3")
     if isinstance(files, list):
-        data["attachments"] = [{"source": f} if isinstance(f, str) else f for f in files]
+        data["attachments"] = converted
 
 
 def _covers_v0_2(data: dict[str, Any], log: IssueLog) -> None:
