@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import os
 import string
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -138,6 +138,17 @@ def _names(raw: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in raw.split(",") if part.strip())
 
 
+_PARSED: dict[str, Callable[[str, str], object]] = {
+    "HTTP_TIMEOUT": _parse_seconds,
+    "HTTP_TOTAL_TIMEOUT": _parse_seconds,
+    "PERFORM_IO_CHECKS": _parse_bool,
+    "ALLOW_REMOTE_CODE": _parse_bool,
+    "MAX_DOWNLOAD_BYTES": _parse_bytes,
+    "MAX_YAML_BYTES": _parse_bytes,
+}
+"""Variables (without the prefix) read by a parser into the setting of the same name, lower case."""
+
+
 def get_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Return the settings from the environment (``BIOIMAGEIO_*`` variables).
 
@@ -174,18 +185,9 @@ def get_settings(environ: Mapping[str, str] | None = None) -> Settings:
 
     if (raw := get("CACHE_PATH")) is not None and raw.strip():
         kwargs["cache_path"] = Path(raw).expanduser()
-    if (raw := get("HTTP_TIMEOUT")) is not None:
-        kwargs["http_timeout"] = _parse_seconds(ENV_PREFIX + "HTTP_TIMEOUT", raw)
-    if (raw := get("HTTP_TOTAL_TIMEOUT")) is not None:
-        kwargs["http_total_timeout"] = _parse_seconds(ENV_PREFIX + "HTTP_TOTAL_TIMEOUT", raw)
-    if (raw := get("PERFORM_IO_CHECKS")) is not None:
-        kwargs["perform_io_checks"] = _parse_bool(ENV_PREFIX + "PERFORM_IO_CHECKS", raw)
-    if (raw := get("ALLOW_REMOTE_CODE")) is not None:
-        kwargs["allow_remote_code"] = _parse_bool(ENV_PREFIX + "ALLOW_REMOTE_CODE", raw)
-    if (raw := get("MAX_DOWNLOAD_BYTES")) is not None:
-        kwargs["max_download_bytes"] = _parse_bytes(ENV_PREFIX + "MAX_DOWNLOAD_BYTES", raw)
-    if (raw := get("MAX_YAML_BYTES")) is not None:
-        kwargs["max_yaml_bytes"] = _parse_bytes(ENV_PREFIX + "MAX_YAML_BYTES", raw)
+    for name, parse in _PARSED.items():
+        if (raw := get(name)) is not None:
+            kwargs[name.lower()] = parse(ENV_PREFIX + name, raw)
     if (raw := get("LOAD_PLUGINS")) is not None:
         kwargs["load_plugins"] = _names(raw)
     if (raw := get("DISABLE_PLUGINS")) is not None:
