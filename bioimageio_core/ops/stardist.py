@@ -105,6 +105,16 @@ def stardist_postprocessing(
     return Tensor(out, order).transpose(x.dims)
 
 
+def _nms_options(kwargs: Any, grid: tuple[int, ...], b: Any) -> dict[str, Any]:
+    """Keyword arguments of stardist's non-maximum suppression (2D and 3D)."""
+    return {
+        "grid": grid,
+        "b": b,
+        "prob_thresh": float(kwargs.prob_threshold),
+        "nms_thresh": float(kwargs.nms_threshold),
+    }
+
+
 def _label_2d(
     kwargs: Any, item: np.ndarray[Any, Any], grid: tuple[int, ...], b: Any
 ) -> np.ndarray[Any, Any]:
@@ -113,14 +123,7 @@ def _label_2d(
 
     prob, dist = item[..., 0], np.ascontiguousarray(item[..., 1:])
     shape = tuple(s * g for s, g in zip(prob.shape, grid, strict=True))
-    points, probi, disti = non_maximum_suppression(
-        dist,
-        prob,
-        grid=grid,
-        b=b,
-        prob_thresh=float(kwargs.prob_threshold),
-        nms_thresh=float(kwargs.nms_threshold),
-    )
+    points, probi, disti = non_maximum_suppression(dist, prob, **_nms_options(kwargs, grid, b))
     return np.asarray(polygons_to_label(disti, points, prob=probi, shape=shape), dtype=np.int32)
 
 
@@ -138,13 +141,7 @@ def _label_3d(
         {"name": "Rays_GoldenSpiral", "kwargs": {"n": int(kwargs.n_rays), "anisotropy": anisotropy}}
     )
     points, probi, disti = non_maximum_suppression_3d(
-        dist,
-        prob,
-        rays,
-        grid=grid,
-        b=b,
-        prob_thresh=float(kwargs.prob_threshold),
-        nms_thresh=float(kwargs.nms_threshold),
+        dist, prob, rays, **_nms_options(kwargs, grid, b)
     )
     overlap = getattr(kwargs, "overlap_label", None)
     label = polyhedron_to_label(
