@@ -10,7 +10,7 @@ scope, as bioimageio.core does.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 
 from bioimageio_core.hookspecs import OpTarget
@@ -40,6 +40,19 @@ def _scope(
     if none_means_dataset is None:
         none_means_dataset = target.axes_none_scope == "dataset"
     return axes, is_dataset_scope(axes, target, none_means_dataset=none_means_dataset)
+
+
+def _normalized(
+    members: Mapping[str, Tensor],
+    target: OpTarget,
+    stat: Mapping[Measure, MeasureValue],
+    measures: Sequence[Measure],
+    formula: Callable[..., Any],
+) -> Tensor:
+    """``formula(x, *values of measures)`` on the target member, in float64 chunks."""
+    x = _member(target, members)
+    values = [get_stat(stat, m, x) for m in measures]
+    return x.with_data(in_float64_chunks(formula, x, *values))
 
 
 # clip ---------------------------------------------------------------------------------------
@@ -72,30 +85,24 @@ def clip(
 # zero_mean_unit_variance ---------------------------------------------------------------------
 
 
-def _zmuv_measures(kwargs: Any, target: OpTarget) -> tuple[Measure, Measure]:
+def zmuv_required_measures(kwargs: Any, target: OpTarget) -> tuple[Measure, Measure]:
     axes, dataset = _scope(kwargs, target)
     return mean_std(target.member_id, axes, dataset)
-
-
-def zmuv_required_measures(kwargs: Any, target: OpTarget) -> Collection[Measure]:
-    return _zmuv_measures(kwargs, target)
 
 
 def zero_mean_unit_variance(
     kwargs: Any, target: OpTarget, members: Mapping[str, Tensor], stat: Mapping[Measure, MeasureValue]
 ) -> Tensor:
     """``(x - mean) / (std + eps)`` with population std (eps default 1e-6)."""
-    x = _member(target, members)
-    mean_m, std_m = _zmuv_measures(kwargs, target)
     eps = float(getattr(kwargs, "eps", DEFAULT_EPS))
-    mean, std = get_stat(stat, mean_m, x), get_stat(stat, std_m, x)
-    return x.with_data(in_float64_chunks(lambda v, m, s: (v - m) / (s + eps), x, mean, std))
+    measures = zmuv_required_measures(kwargs, target)
+    return _normalized(members, target, stat, measures, lambda v, m, s: (v - m) / (s + eps))
 
 
 # scale_range --------------------------------------------------------------------------------
 
 
-def _scale_range_measures(kwargs: Any, target: OpTarget) -> tuple[Measure, Measure]:
+def scale_range_required_measures(kwargs: Any, target: OpTarget) -> tuple[Measure, Measure]:
     axes, dataset = _scope(kwargs, target)
     lo_p = float(getattr(kwargs, "min_percentile", 0.0))
     hi_p = float(getattr(kwargs, "max_percentile", 100.0))
@@ -110,49 +117,33 @@ def _scale_range_measures(kwargs: Any, target: OpTarget) -> tuple[Measure, Measu
     )
 
 
-def scale_range_required_measures(kwargs: Any, target: OpTarget) -> Collection[Measure]:
-    return _scale_range_measures(kwargs, target)
-
-
 def scale_range(
     kwargs: Any, target: OpTarget, members: Mapping[str, Tensor], stat: Mapping[Measure, MeasureValue]
 ) -> Tensor:
     """``(x - lo) / (hi - lo + eps)`` with lo/hi the percentiles (linear) of the reference tensor."""
-    x = _member(target, members)
-    lo_m, hi_m = _scale_range_measures(kwargs, target)
     eps = float(getattr(kwargs, "eps", DEFAULT_EPS))
-    lo, hi = get_stat(stat, lo_m, x), get_stat(stat, hi_m, x)
-    return x.with_data(in_float64_chunks(lambda v, a, b: (v - a) / (b - a + eps), x, lo, hi))
+    measures = scale_range_required_measures(kwargs, target)
+    return _normalized(members, target, stat, measures, lambda v, a, b: (v - a) / (b - a + eps))
 
 
 # scale_mean_variance --------------------------------------------------------------------------
 
 
-def _smv_measures(kwargs: Any, target: OpTarget) -> tuple[Measure, Measure, Measure, Measure]:
+def smv_required_measures(kwargs: Any, target: OpTarget) -> tuple[Measure, Measure, Measure, Measure]:
     axes, dataset = _scope(kwargs, target, none_means_dataset=False)
     reference = str(getattr(kwargs, "reference_tensor", None) or target.member_id)
     return (*mean_std(target.member_id, axes, dataset), *mean_std(reference, axes, dataset))
-
-
-def smv_required_measures(kwargs: Any, target: OpTarget) -> Collection[Measure]:
-    return _smv_measures(kwargs, target)
 
 
 def scale_mean_variance(
     kwargs: Any, target: OpTarget, members: Mapping[str, Tensor], stat: Mapping[Measure, MeasureValue]
 ) -> Tensor:
     """``(x - mean) / (std + eps) * (ref_std + eps) + ref_mean``."""
-    x = _member(target, members)
-    mean_m, std_m, ref_mean_m, ref_std_m = _smv_measures(kwargs, target)
     eps = float(getattr(kwargs, "eps", DEFAULT_EPS))
-    mean, std = get_stat(stat, mean_m, x), get_stat(stat, std_m, x)
-    ref_mean, ref_std = get_stat(stat, ref_mean_m, x), get_stat(stat, ref_std_m, x)
-    out = in_float64_chunks(
+    return _normalized(
+        members,
+        target,
+        stat,
+        smv_required_measures(kwargs, target),
         lambda v, m, s, rm, rs: (v - m) / (s + eps) * (rs + eps) + rm,
-        x,
-        mean,
-        std,
-        ref_mean,
-        ref_std,
     )
-    return x.with_data(out)
