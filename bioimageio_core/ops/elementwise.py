@@ -32,16 +32,19 @@ def _member(target: OpTarget, members: Mapping[str, Tensor]) -> Tensor:
         ) from None
 
 
+def _fixed(kwargs: Any, value: Any, x: Tensor, what: str) -> float | np.ndarray[Any, Any]:
+    """``value`` as a number; with ``kwargs.axis``, one value per entry along that axis of ``x``
+    (``what`` names the field in errors)."""
+    axis = getattr(kwargs, "axis", None)
+    return float(value) if axis is None else along_axis(value, str(axis), x, what)
+
+
 def binarize(
     kwargs: Any, target: OpTarget, members: Mapping[str, Tensor], stat: Mapping[Measure, MeasureValue]
 ) -> Tensor:
     """``x > threshold`` (bool). With ``axis``, one threshold per entry along that axis."""
     x = _member(target, members)
-    axis = getattr(kwargs, "axis", None)
-    if axis is None:
-        threshold: float | np.ndarray[Any, Any] = float(kwargs.threshold)
-    else:
-        threshold = along_axis(kwargs.threshold, str(axis), x, "binarize threshold")
+    threshold = _fixed(kwargs, kwargs.threshold, x, "binarize threshold")
     return x.with_data(x.data > threshold)
 
 
@@ -96,13 +99,8 @@ def fixed_zero_mean_unit_variance(
 ) -> Tensor:
     """``(x - mean) / (std + 1e-6)``; with ``axis``, mean and std are lists along that axis."""
     x = _member(target, members)
-    axis = getattr(kwargs, "axis", None)
-    if axis is None:
-        mean: float | np.ndarray[Any, Any] = float(kwargs.mean)
-        std: float | np.ndarray[Any, Any] = float(kwargs.std)
-    else:
-        mean = along_axis(kwargs.mean, str(axis), x, "fixed_zero_mean_unit_variance mean")
-        std = along_axis(kwargs.std, str(axis), x, "fixed_zero_mean_unit_variance std")
+    mean = _fixed(kwargs, kwargs.mean, x, "fixed_zero_mean_unit_variance mean")
+    std = _fixed(kwargs, kwargs.std, x, "fixed_zero_mean_unit_variance std")
     return x.with_data(
         in_float64_chunks(lambda v, m, s: (v - m) / (s + FIXED_ZMUV_EPS), x, mean, std)
     )
@@ -113,15 +111,8 @@ def scale_linear(
 ) -> Tensor:
     """``x * gain + offset``; with ``axis``, gain and/or offset are lists along that axis."""
     x = _member(target, members)
-    axis = getattr(kwargs, "axis", None)
-    gain_raw = getattr(kwargs, "gain", 1.0)
-    offset_raw = getattr(kwargs, "offset", 0.0)
-    if axis is None:
-        gain: float | np.ndarray[Any, Any] = float(gain_raw)
-        offset: float | np.ndarray[Any, Any] = float(offset_raw)
-    else:
-        gain = along_axis(gain_raw, str(axis), x, "scale_linear gain")
-        offset = along_axis(offset_raw, str(axis), x, "scale_linear offset")
+    gain = _fixed(kwargs, getattr(kwargs, "gain", 1.0), x, "scale_linear gain")
+    offset = _fixed(kwargs, getattr(kwargs, "offset", 0.0), x, "scale_linear offset")
     return x.with_data(x.data * gain + offset)
 
 
