@@ -62,6 +62,18 @@ def attachment_files(
     return [{"source": f} if isinstance(f, str) else f for f in files]
 
 
+def kwargs_of(entry: Mapping[str, Any], loc: Loc, log: IssueLog) -> Mapping[str, Any] | None:
+    """The ``kwargs`` mapping of a processing step or weights entry (absent or null: empty);
+    None, with an error logged, when it is not a mapping."""
+    kwargs = entry.get("kwargs", {})
+    if kwargs is None:
+        return {}
+    if not isinstance(kwargs, Mapping):
+        log.error((*loc, "kwargs"), "'kwargs' must be a mapping")
+        return None
+    return kwargs
+
+
 def is_identifier(value: object) -> bool:
     return isinstance(value, str) and bool(_IDENTIFIER.match(value))
 

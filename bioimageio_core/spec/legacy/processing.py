@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from bioimageio_core.spec.issues import Loc
-from bioimageio_core.spec.legacy._common import IssueLog, is_number
+from bioimageio_core.spec.legacy._common import IssueLog, is_number, kwargs_of
 from bioimageio_core.spec.legacy.axes import axis_id
 
 _DEFAULT_EPS = 1e-6
@@ -47,11 +47,8 @@ def _convert_step(step: object, axes: str, loc: Loc, log: IssueLog) -> dict[str,
     if not isinstance(name, str) or not name:
         log.error((*loc, "name"), "processing step without a 'name'")
         return None
-    kwargs = step.get("kwargs", {})
+    kwargs = kwargs_of(step, loc, log)
     if kwargs is None:
-        kwargs = {}
-    if not isinstance(kwargs, Mapping):
-        log.error((*loc, "kwargs"), "'kwargs' must be a mapping")
         return None
     kw = dict(kwargs)
     kloc: Loc = (*loc, "kwargs")
@@ -75,6 +72,15 @@ def _mode(kw: Mapping[str, Any], loc: Loc, log: IssueLog, default: str | None) -
         log.error((*loc, "mode"), f"mode must be one of {', '.join(_MODES)} (got {mode!r})")
         return None
     return str(mode)
+
+
+def _statistics_mode(kw: Mapping[str, Any], op: str, loc: Loc, log: IssueLog) -> str | None:
+    """The ``mode`` of an op that computes statistics: per_sample or per_dataset."""
+    mode = _mode(kw, loc, log, default=None)
+    if mode == "fixed":
+        log.error((*loc, "mode"), f"{op} supports mode per_sample or per_dataset")
+        return None
+    return mode
 
 
 def _axis_ids(
@@ -257,11 +263,8 @@ def _fixed_zmuv(kw: dict[str, Any], axes: str, loc: Loc, log: IssueLog) -> dict[
 
 
 def _scale_range(kw: dict[str, Any], axes: str, loc: Loc, log: IssueLog) -> dict[str, Any] | None:
-    mode = _mode(kw, loc, log, default=None)
+    mode = _statistics_mode(kw, "scale_range", loc, log)
     if mode is None:
-        return None
-    if mode == "fixed":
-        log.error((*loc, "mode"), "scale_range supports mode per_sample or per_dataset")
         return None
     stat_axes = _statistics_axes(kw, mode, axes, loc, log)
     if stat_axes is None:
@@ -276,11 +279,8 @@ def _scale_range(kw: dict[str, Any], axes: str, loc: Loc, log: IssueLog) -> dict
 def _scale_mean_variance(
     kw: dict[str, Any], axes: str, loc: Loc, log: IssueLog
 ) -> dict[str, Any] | None:
-    mode = _mode(kw, loc, log, default=None)
+    mode = _statistics_mode(kw, "scale_mean_variance", loc, log)
     if mode is None:
-        return None
-    if mode == "fixed":
-        log.error((*loc, "mode"), "scale_mean_variance supports mode per_sample or per_dataset")
         return None
     all_axes = [axis_id(a) for a in axes if a != "b"]
     stat_axes = _statistics_axes(kw, mode, axes, loc, log, default=all_axes)

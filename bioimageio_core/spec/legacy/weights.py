@@ -11,7 +11,7 @@ from typing import Any
 import attrs
 
 from bioimageio_core.spec.issues import Loc
-from bioimageio_core.spec.legacy._common import IssueLog, is_identifier, suffix_of
+from bioimageio_core.spec.legacy._common import IssueLog, is_identifier, kwargs_of, suffix_of
 
 #: versions assumed when a 0.4 entry does not name one (as the format's reference conversion does)
 DEFAULT_VERSIONS = {
@@ -147,11 +147,8 @@ def convert_architecture(
     """``"file.py:Callable"`` / ``"https://…/file.py/content:Callable"`` / ``"pkg.mod.Callable"``."""
     value = entry.get("architecture")
     aloc: Loc = (*loc, "architecture")
-    kwargs = entry.get("kwargs", {})
+    kwargs = kwargs_of(entry, loc, log)
     if kwargs is None:
-        kwargs = {}
-    if not isinstance(kwargs, Mapping):
-        log.error((*loc, "kwargs"), "'kwargs' must be a mapping")
         return None
     if not isinstance(value, str) or not value.strip():
         log.error(
