@@ -317,6 +317,17 @@ def _optional(v: Any, t: Any) -> Any:
 converter.register_structure_hook_func(_is_optional, _optional)
 
 
+def one_or_list(raw: Any, many: Any, one: Callable[[Any], Any], expected: str) -> Any:
+    """``raw`` structured as ``many`` (a variable-length tuple type) when it is a list, which must
+    not be empty, else by ``one``; ``expected`` says what the field takes, for the error."""
+    if isinstance(raw, list | tuple):
+        result = converter.structure(raw, many)
+        if not result:
+            raise ValueError(f"must be {expected} (got [])")
+        return result
+    return one(raw)
+
+
 def register_union(union: Any, hook: Callable[[Any], Any]) -> None:
     """Register a structure hook for a (non-optional) union type alias."""
     converter.register_structure_hook_func(lambda t: t == union, lambda v, _: hook(v))

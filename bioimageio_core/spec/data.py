@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 import attrs
 
-from bioimageio_core.spec._convert import converter, describe, register_union, report
+from bioimageio_core.spec._convert import converter, describe, one_or_list, register_union, report
 from bioimageio_core.spec.issues import Loc
 
 IntervalOrRatioDType = Literal[
@@ -146,12 +146,13 @@ def _data_descr(raw: Any) -> TensorDataDescr:
 
 
 def _data(raw: Any) -> TensorData:
-    if isinstance(raw, list | tuple):
-        result: tuple[TensorDataDescr, ...] = converter.structure(raw, tuple[TensorDataDescr, ...])
-        if not result:
-            raise ValueError("must be a data description or a non-empty list of them (got [])")
-        return result
-    return _data_descr(raw)
+    result: TensorData = one_or_list(
+        raw,
+        tuple[TensorDataDescr, ...],
+        _data_descr,
+        "a data description or a non-empty list of them",
+    )
+    return result
 
 
 register_union(TensorDataDescr, _data_descr)

@@ -16,6 +16,7 @@ from bioimageio_core.spec._convert import (
     converter,
     current_extensions,
     describe,
+    one_or_list,
     register_union,
     report,
     structure_value,
@@ -119,13 +120,13 @@ Scalars = float | tuple[float, ...]
 
 
 def _scalars(raw: Any) -> Scalars:
-    if isinstance(raw, list | tuple):
-        result: tuple[float, ...] = converter.structure(raw, tuple[float, ...])
-        if not result:
-            raise ValueError("must be a number or a non-empty list of numbers (got [])")
-        return result
-    value: float = converter.structure(raw, float)
-    return value
+    result: Scalars = one_or_list(
+        raw,
+        tuple[float, ...],
+        lambda one: converter.structure(one, float),
+        "a number or a non-empty list of numbers",
+    )
+    return result
 
 
 converter.register_structure_hook_func(lambda t: t == Scalars, lambda raw, _: _scalars(raw))
