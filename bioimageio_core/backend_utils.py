@@ -166,6 +166,12 @@ def match_tensors(
     return tuple(range(len(tensor_ids)))
 
 
+def unloaded_error(model: str) -> PluginError:
+    """The error ``forward`` raises after ``unload``; ``model`` names it (``"the onnx model
+    weights.onnx"``)."""
+    return PluginError(f"{model} was unloaded", hint="create a new adapter")
+
+
 def link_or_copy(source: Path, target: Path) -> None:
     """Make ``target`` a hard link to ``source``, or a copy where links fail (other file system)."""
     try:

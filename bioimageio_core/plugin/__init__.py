@@ -65,6 +65,7 @@ from bioimageio_core.backend_utils import (
     missing_module,
     parse_device,
     single_device,
+    unloaded_error,
 )
 from bioimageio_core.consent import CodeOrigin, check_library_object, import_library_callable
 from bioimageio_core.conversion import preprocessed_test_inputs
@@ -224,5 +225,6 @@ __all__ = [
     "sha256_of_file",
     "single_device",
     "spec",
+    "unloaded_error",
     "version_field",
 ]

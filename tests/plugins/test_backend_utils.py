@@ -210,3 +210,10 @@ def test_missing_module_asks_without_importing() -> None:
     before = set(sys.modules)
     assert backend_utils.missing_module("xml.dom.minidom") is None
     assert "xml.dom.minidom" in before or "xml.dom.minidom" not in sys.modules  # not imported
+
+
+def test_unloaded_error_names_the_model_and_the_remedy() -> None:
+    error = backend_utils.unloaded_error("the onnx model weights.onnx")
+    assert isinstance(error, PluginError)
+    assert "the onnx model weights.onnx was unloaded" in str(error)
+    assert "create a new adapter" in str(error)

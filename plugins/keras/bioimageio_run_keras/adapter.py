@@ -21,6 +21,7 @@ from bioimageio_core.plugin import (
     ModelAdapter,
     PluginError,
     match_tensors,
+    unloaded_error,
 )
 from bioimageio_run_keras.backend import (
     activate_backend,
@@ -129,7 +130,7 @@ class KerasRunner:
         """Outputs for ``inputs`` (description order): a list in description order when the
         model returns one array per output, the model's dict when it returns named outputs."""
         if self._model is None:
-            raise PluginError(f"the keras model {self.source} was unloaded", hint="create a new adapter")
+            raise unloaded_error(f"the keras model {self.source}")
         model_inputs: list[np.ndarray[Any, Any]] = [np.empty(0)] * len(inputs)
         for tensor_id, position, array in zip(
             self.input_ids, self._input_positions, inputs, strict=True
@@ -214,9 +215,7 @@ class KerasModelAdapter(ModelAdapter):
         self, inputs: Mapping[str, np.ndarray[Any, Any]]
     ) -> dict[str, np.ndarray[Any, Any]]:
         if self._runner is None:
-            raise PluginError(
-                f"the keras model {self.source} was unloaded", hint="create a new adapter"
-            )
+            raise unloaded_error(f"the keras model {self.source}")
         result = self._runner.forward(self.ordered_inputs(inputs))
         if isinstance(result, dict):
             return result

@@ -19,6 +19,7 @@ from bioimageio_core.plugin import (
     TensorflowSavedModelBundleWeightsDescr,
     import_framework,
     single_device,
+    unloaded_error,
 )
 from bioimageio_run_tensorflow.graph_check import Finding, find_side_effects
 from bioimageio_run_tensorflow.signatures import match_signature
@@ -136,9 +137,7 @@ class TensorflowModelAdapter(ModelAdapter):
         self, inputs: Mapping[str, np.ndarray[Any, Any]]
     ) -> dict[str, np.ndarray[Any, Any]]:
         if self._signature is None:
-            raise PluginError(
-                f"the SavedModel {self.source} was unloaded", hint="create a new adapter"
-            )
+            raise unloaded_error(f"the SavedModel {self.source}")
         ordered = self.ordered_inputs(inputs)
         feed: dict[str, Any] = {}
         for tensor_id, name, array in zip(self.input_ids, self._input_names, ordered, strict=True):
