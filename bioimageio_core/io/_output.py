@@ -252,28 +252,24 @@ def attach(shared: SharedOutput, fmt: FileFormat) -> OutputArray:
     )
 
 
+@attrs.define(eq=False, slots=False)
 class _Finisher:
     """Commits or discards one output array: record, marker, file, rename."""
 
-    def __init__(
-        self,
-        raw: RawArray,
-        staged: Staged | None,
-        location: FileLocation,
-        target: FileLocation,
-        format_name: str,
-    ) -> None:
-        self.raw = raw
-        self.staged = staged
-        self.location = location
-        self.target = target
-        self.format_name = format_name
-        self.state = "committed" if raw.is_complete else "open"
-        self.attached = False
-        """Writes chunks of an output another process owns: never commits or discards it."""
-        self.shared = False
-        """Other processes may write chunks too: every block must be chunk-aligned."""
-        self.fingerprint: str | None = None
+    raw: RawArray
+    staged: Staged | None
+    location: FileLocation
+    target: FileLocation
+    format_name: str
+    state: str = attrs.field(init=False)
+    attached: bool = attrs.field(default=False, init=False)
+    """Writes chunks of an output another process owns: never commits or discards it."""
+    shared: bool = attrs.field(default=False, init=False)
+    """Other processes may write chunks too: every block must be chunk-aligned."""
+    fingerprint: str | None = attrs.field(default=None, init=False)
+
+    def __attrs_post_init__(self) -> None:
+        self.state = "committed" if self.raw.is_complete else "open"
 
     def commit(self, flush: Callable[[], None]) -> Path:
         if self.attached:

@@ -41,29 +41,23 @@ class _StopTesting(Exception):
     """Raised internally to end a test run early."""
 
 
+@attrs.define(eq=False, slots=False)
 class ModelTest:
     """Runs the tests of one model, adding details to ``summary``."""
 
-    def __init__(
-        self,
-        model: ModelDescr,
-        summary: ValidationSummary,
-        *,
-        devices: Sequence[str] | None,
-        stop_early: bool,
-        save_dir: Path | None,
-        server: ServerInfo | None = None,
-        source: object = None,
-    ) -> None:
-        self.server = server
-        self.source = source
-        self.model = model
-        self.summary = summary
-        self.devices = devices
-        self.stop_early = stop_early
-        self.save_dir = save_dir
-        self.root: Root = root_of(model)
-        self.original_version = summary.format_version or model.format_version
+    model: ModelDescr
+    summary: ValidationSummary
+    devices: Sequence[str] | None = attrs.field(kw_only=True)
+    stop_early: bool = attrs.field(kw_only=True)
+    save_dir: Path | None = attrs.field(kw_only=True)
+    server: ServerInfo | None = attrs.field(default=None, kw_only=True)
+    source: object = attrs.field(default=None, kw_only=True)
+    root: Root = attrs.field(init=False)
+    original_version: str = attrs.field(init=False)
+
+    def __attrs_post_init__(self) -> None:
+        self.root = root_of(self.model)
+        self.original_version = self.summary.format_version or self.model.format_version
 
     def add(self, detail: ValidationDetail) -> None:
         self.summary.add_detail(detail)

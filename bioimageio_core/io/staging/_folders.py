@@ -8,12 +8,15 @@ import shutil
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+import attrs
+
 from bioimageio_core.errors import OutputError
 from bioimageio_core.io.staging._failures import exists_error, output_error
 from bioimageio_core.io.staging._files import StagedOutput, fsync_file, publish_dir, publish_file
 from bioimageio_core.io.staging._names import PathLike, remove_leftovers, temporary_path
 
 
+@attrs.define(eq=False, slots=False)
 class StagedFolder(StagedOutput):
     """A folder of files written together (a model package), complete or absent.
 
@@ -23,15 +26,12 @@ class StagedFolder(StagedOutput):
     holds every file of it. :meth:`commit` (once) returns the output folder.
     """
 
-    def __init__(
-        self, final: Path, path: Path, *, existing: bool, overwrite: bool, descriptions: tuple[str, ...]
-    ) -> None:
-        self.final = final
-        self.path = path
-        self.existing = existing
-        self.overwrite = overwrite
-        self.descriptions = descriptions
-        self._state = "open"
+    final: Path
+    path: Path
+    existing: bool = attrs.field(kw_only=True)
+    overwrite: bool = attrs.field(kw_only=True)
+    descriptions: tuple[str, ...] = attrs.field(kw_only=True)
+    _state: str = attrs.field(default="open", init=False)
 
     def taken_names(self) -> set[str]:
         """Lower-case names a new file must not take: those in the working folder and, for an
