@@ -26,18 +26,22 @@ there, and ``os.system`` with a command as kwargs is the obvious abuse.
 from __future__ import annotations
 
 import importlib
+import importlib.machinery
+import importlib.util
 import inspect
 import os
 import re
 import sys
+import uuid
 from collections.abc import Callable, Iterator
-from pathlib import PurePath
+from pathlib import Path, PurePath
+from types import ModuleType
 from typing import Any
 
 import attrs
 
 from bioimageio_core.errors import BioimageioError, CodeRefusedError, Loc, RemoteCodeError
-from bioimageio_core.references import is_remote_reference
+from bioimageio_core.references import file_name, is_remote_reference
 from bioimageio_core.settings import Settings, get_settings
 from bioimageio_core.sources.roots import FolderRoot, UrlRoot, ZipRoot
 
@@ -256,3 +260,27 @@ __all__ = [
     "is_standard_library",
     "require_code_consent",
 ]
+
+
+def exec_code_file(path: Path, source: str, *, kind: str = "code") -> ModuleType:
+    """Execute the Python file at ``path`` (``source`` as the description names it) as a fresh
+    module named ``_bioimageio_<kind>_<file stem>_<random>``.
+
+    The module is in ``sys.modules`` only while its code runs (some code, e.g. dataclasses, looks
+    itself up there), so executing the same file twice gives two independent modules. Consent
+    (:func:`require_code_consent`) is the caller's job and comes first; whatever the file's code
+    raises propagates (the caller says which file of which field failed).
+    """
+    stem = re.sub(r"\W", "_", PurePath(file_name(source)).stem) or kind
+    module_name = f"_bioimageio_{kind}_{stem}_{uuid.uuid4().hex[:12]}"
+    loader = importlib.machinery.SourceFileLoader(module_name, str(path))
+    spec = importlib.util.spec_from_loader(module_name, loader)
+    if spec is None:  # pragma: no cover - spec_from_loader only fails for exotic loaders
+        raise ImportError(f"cannot create an import spec for {source}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    try:
+        loader.exec_module(module)
+    finally:
+        sys.modules.pop(module_name, None)
+    return module

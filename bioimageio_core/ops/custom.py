@@ -15,11 +15,6 @@ per tile, so a callable that looks at neighbourhoods gives the same result tiled
 
 from __future__ import annotations
 
-import importlib.machinery
-import importlib.util
-import re
-import sys
-import uuid
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import ModuleType
@@ -28,10 +23,10 @@ from typing import Any
 import attrs
 import numpy as np
 
+from bioimageio_core.consent import exec_code_file
 from bioimageio_core.errors import BioimageioError, PluginError
 from bioimageio_core.hookspecs import OpContext, OpTarget
 from bioimageio_core.ops.elementwise import _member
-from bioimageio_core.references import file_name
 from bioimageio_core.stats import Measure, MeasureValue
 from bioimageio_core.tensor import Tensor
 
@@ -113,27 +108,13 @@ def custom(
 
 
 def import_code_file(path: Path, source: str, *, loc: str | None = None) -> ModuleType:
-    """Execute the Python file at ``path`` as a fresh module with a unique name.
-
-    The module is in ``sys.modules`` only while its code runs (some code, e.g. dataclasses, looks
-    itself up there), so two pipelines get independent modules.
-    """
-    stem = re.sub(r"\W", "_", Path(file_name(source)).stem) or "code"
-    module_name = f"_bioimageio_code_{stem}_{uuid.uuid4().hex[:12]}"
-    loader = importlib.machinery.SourceFileLoader(module_name, str(path))
-    spec = importlib.util.spec_from_loader(module_name, loader)
-    if spec is None:  # pragma: no cover - spec_from_loader only fails for exotic loaders
-        raise PluginError(f"cannot create an import spec for {source}", loc=loc)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[module_name] = module
+    """Execute the Python file at ``path`` as a fresh module with a unique name
+    (:func:`~bioimageio_core.consent.exec_code_file`); a failure is a :class:`PluginError`."""
     try:
-        loader.exec_module(module)
+        return exec_code_file(path, source)
     except Exception as e:
         raise PluginError(
             f"executing {source} failed: {type(e).__name__}: {e}",
             loc=loc,
             hint="the file may need a package that is not installed here",
         ) from e
-    finally:
-        sys.modules.pop(module_name, None)
-    return module

@@ -67,7 +67,12 @@ from bioimageio_core.backend_utils import (
     single_device,
     unloaded_error,
 )
-from bioimageio_core.consent import CodeOrigin, check_library_object, import_library_callable
+from bioimageio_core.consent import (
+    CodeOrigin,
+    check_library_object,
+    exec_code_file,
+    import_library_callable,
+)
 from bioimageio_core.conversion import preprocessed_test_inputs
 from bioimageio_core.errors import (
     BioimageioError,
@@ -207,6 +212,7 @@ __all__ = [
     "WeightsEntryDescrBase",
     "check_library_object",
     "download",
+    "exec_code_file",
     "extract_all",
     "get_settings",
     "hookimpl",

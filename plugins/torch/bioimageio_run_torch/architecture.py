@@ -18,12 +18,7 @@ returns must be a ``torch.nn.Module``.
 
 from __future__ import annotations
 
-import importlib.machinery
-import importlib.util
 import inspect
-import re
-import sys
-import uuid
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import ModuleType
@@ -34,6 +29,7 @@ from bioimageio_core.plugin import (
     CodeRefusedError,
     Loc,
     check_library_object,
+    exec_code_file,
     import_library_callable,
     spec,
 )
@@ -135,21 +131,10 @@ def _callable_from_file(
 
 
 def import_file(path: Path, source: str) -> ModuleType:
-    """Execute the Python file at ``path`` as a fresh module with a unique name.
-
-    The module is in ``sys.modules`` only while its code runs (some code, e.g. dataclasses, looks
-    itself up there), so importing the same file twice gives two independent modules.
-    """
-    stem = re.sub(r"\W", "_", Path(source).stem) or "architecture"
-    module_name = f"_bioimageio_architecture_{stem}_{uuid.uuid4().hex[:12]}"
-    loader = importlib.machinery.SourceFileLoader(module_name, str(path))
-    spec = importlib.util.spec_from_loader(module_name, loader)
-    if spec is None:  # pragma: no cover - spec_from_loader only fails for exotic loaders
-        raise backend_error(FORMAT, source, "cannot create an import spec for the file")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[module_name] = module
+    """Execute the architecture file at ``path`` as a fresh module with a unique name
+    (:func:`bioimageio_core.plugin.exec_code_file`)."""
     try:
-        loader.exec_module(module)
+        return exec_code_file(path, source, kind="architecture")
     except Exception as error:
         raise backend_error(
             FORMAT,
@@ -158,9 +143,6 @@ def import_file(path: Path, source: str) -> ModuleType:
             loc=(*LOC, "source"),
             hint="the file may need a package that is not installed here",
         ) from error
-    finally:
-        sys.modules.pop(module_name, None)
-    return module
 
 
 def _get_callable(module: ModuleType, name: str, origin: str) -> Callable[..., Any]:
