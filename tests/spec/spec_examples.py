@@ -2,9 +2,31 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 SHA = "a" * 64
+
+Mutation = Callable[[dict[str, Any]], None]
+"""A change made to a raw description in place."""
+
+
+def pre(*steps: dict[str, Any]) -> Mutation:
+    """Set the first input's preprocessing to ``steps``."""
+
+    def mutate(raw: dict[str, Any]) -> None:
+        raw["inputs"][0]["preprocessing"] = list(steps)
+
+    return mutate
+
+
+def post(*steps: dict[str, Any]) -> Mutation:
+    """Set the first output's postprocessing to ``steps``."""
+
+    def mutate(raw: dict[str, Any]) -> None:
+        raw["outputs"][0]["postprocessing"] = list(steps)
+
+    return mutate
 
 
 def minimal_model() -> dict[str, Any]:

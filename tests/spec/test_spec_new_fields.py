@@ -3,11 +3,10 @@ new postprocessing ops, config.stardist and the reproducibility tolerance classe
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import pytest
-from spec_examples import minimal_model
+from spec_examples import Mutation, minimal_model, post, pre
 
 from bioimageio_core.spec import (
     ANY_CONTINUOUS_OUTPUT,
@@ -33,8 +32,6 @@ from bioimageio_core.spec import (
     numpy_pad_kwargs,
     select_tolerance,
 )
-
-Mutation = Callable[[dict[str, Any]], None]
 
 
 def _build(mutate: Mutation) -> BuildResult:
@@ -249,20 +246,6 @@ def test_strict_must_be_a_boolean() -> None:
 # --- new postprocessing ops -----------------------------------------------------------------------
 
 
-def _post(*steps: dict[str, Any]) -> Mutation:
-    def mutate(raw: dict[str, Any]) -> None:
-        raw["outputs"][0]["postprocessing"] = list(steps)
-
-    return mutate
-
-
-def _pre(*steps: dict[str, Any]) -> Mutation:
-    def mutate(raw: dict[str, Any]) -> None:
-        raw["inputs"][0]["preprocessing"] = list(steps)
-
-    return mutate
-
-
 CUSTOM = {"id": "custom", "source": "post.py", "callable": "my-post", "kwargs": {"t": 0.5}}
 CELLPOSE = {
     "id": "cellpose_flow_dynamics",
@@ -286,7 +269,7 @@ STARDIST_3D = {
 
 
 def test_custom_step_fields_sit_on_the_step() -> None:
-    model = _valid(_post(CUSTOM))
+    model = _valid(post(CUSTOM))
     steps = model.outputs[0].postprocessing
     assert steps[0].kwargs == CustomKwargs(source="post.py", callable="my-post", kwargs={"t": 0.5})
     # the callable is any string; an ensure_dtype to data.type is appended after the custom step
@@ -298,7 +281,7 @@ def test_custom_step_fields_sit_on_the_step() -> None:
 
 @pytest.mark.parametrize("step", [CUSTOM, CELLPOSE, STARDIST_2D])
 def test_new_ops_are_postprocessing_only(step: dict[str, Any]) -> None:
-    _error_at(_pre(step), ("inputs", 0, "preprocessing", 0, "id"), "only allowed in postprocessing")
+    _error_at(pre(step), ("inputs", 0, "preprocessing", 0, "id"), "only allowed in postprocessing")
 
 
 @pytest.mark.parametrize(
@@ -314,11 +297,11 @@ def test_new_ops_are_postprocessing_only(step: dict[str, Any]) -> None:
     ],
 )
 def test_custom_step_errors(step: dict[str, Any], loc: tuple[Any, ...], text: str) -> None:
-    _error_at(_post(step), ("outputs", 0, "postprocessing", 0, *loc), text)
+    _error_at(post(step), ("outputs", 0, "postprocessing", 0, *loc), text)
 
 
 def test_cellpose_flow_dynamics() -> None:
-    kwargs = _valid(_post(CELLPOSE)).outputs[0].postprocessing[0].kwargs
+    kwargs = _valid(post(CELLPOSE)).outputs[0].postprocessing[0].kwargs
     assert kwargs == CellposeFlowDynamicsKwargs(
         cellprob_threshold=0.0, flow_threshold=0.4, do_3D=False, min_size=15, output_dtype="uint16"
     )
@@ -326,7 +309,7 @@ def test_cellpose_flow_dynamics() -> None:
         **CELLPOSE,
         "kwargs": {**CELLPOSE["kwargs"], "min_size": 0, "output_dtype": "uint32"},
     }
-    kwargs = _valid(_post(with_all)).outputs[0].postprocessing[0].kwargs
+    kwargs = _valid(post(with_all)).outputs[0].postprocessing[0].kwargs
     assert (kwargs.min_size, kwargs.output_dtype) == (0, "uint32")
 
 
@@ -340,21 +323,21 @@ def test_cellpose_flow_dynamics() -> None:
 )
 def test_cellpose_errors(kwargs: dict[str, Any], loc: tuple[Any, ...], text: str) -> None:
     step = {"id": "cellpose_flow_dynamics", "kwargs": kwargs}
-    _error_at(_post(step), ("outputs", 0, "postprocessing", 0, "kwargs", *loc), text)
+    _error_at(post(step), ("outputs", 0, "postprocessing", 0, "kwargs", *loc), text)
 
 
 def test_stardist_2d_with_int_and_pair_border() -> None:
-    kwargs = _valid(_post(STARDIST_2D)).outputs[0].postprocessing[0].kwargs
+    kwargs = _valid(post(STARDIST_2D)).outputs[0].postprocessing[0].kwargs
     assert isinstance(kwargs, StardistPostprocessingKwargs2D) and kwargs.b == 2
     pairs = {**STARDIST_2D, "kwargs": {**STARDIST_2D["kwargs"], "b": [[1, 2], [3, 4]]}}
-    model = _valid(_post(pairs))
+    model = _valid(post(pairs))
     kwargs = model.outputs[0].postprocessing[0].kwargs
     assert isinstance(kwargs, StardistPostprocessingKwargs2D) and kwargs.b == ((1, 2), (3, 4))
     assert _round_trip(model)["outputs"][0]["postprocessing"][0] == pairs
 
 
 def test_stardist_3d() -> None:
-    model = _valid(_post(STARDIST_3D))
+    model = _valid(post(STARDIST_3D))
     kwargs = model.outputs[0].postprocessing[0].kwargs
     assert isinstance(kwargs, StardistPostprocessingKwargs3D)
     assert (kwargs.anisotropy, kwargs.overlap_label) == ((2.0, 1.0, 1.0), None)
@@ -379,7 +362,7 @@ def _stardist(base: dict[str, Any], **changes: Any) -> dict[str, Any]:
     ],
 )
 def test_stardist_errors(step: dict[str, Any], loc: tuple[Any, ...], text: str) -> None:
-    _error_at(_post(step), ("outputs", 0, "postprocessing", 0, "kwargs", *loc), text)
+    _error_at(post(step), ("outputs", 0, "postprocessing", 0, "kwargs", *loc), text)
 
 
 # --- config.stardist -------------------------------------------------------------------------------
@@ -556,14 +539,14 @@ def test_tolerance_extra_keys_are_kept() -> None:
 
 @pytest.mark.parametrize("op", ["scale_range", "scale_mean_variance"])
 def test_postprocessing_reference_tensor_may_name_an_input(op: str) -> None:
-    model = _valid(_post({"id": op, "kwargs": {"reference_tensor": "raw"}}))
+    model = _valid(post({"id": op, "kwargs": {"reference_tensor": "raw"}}))
     assert model.outputs[0].postprocessing[0].kwargs.reference_tensor == "raw"
 
 
 @pytest.mark.parametrize("op", ["scale_range", "scale_mean_variance"])
 def test_postprocessing_reference_tensor_may_not_name_an_output(op: str) -> None:
     _error_at(
-        _post({"id": op, "kwargs": {"reference_tensor": "out"}}),
+        post({"id": op, "kwargs": {"reference_tensor": "out"}}),
         ("outputs", 0, "postprocessing", 0, "kwargs", "reference_tensor"),
         "must name an input tensor (raw) (got 'out')",
     )

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import pytest
-from spec_examples import minimal_model, rich_model
+from spec_examples import Mutation, minimal_model, post, pre, rich_model
 
 from bioimageio_core.spec import build_description
-
-Mutation = Callable[[dict[str, Any]], None]
 
 
 def _in_axes(raw: dict[str, Any]) -> list[dict[str, Any]]:
@@ -21,20 +18,6 @@ def _in_axes(raw: dict[str, Any]) -> list[dict[str, Any]]:
 def _out_axes(raw: dict[str, Any]) -> list[dict[str, Any]]:
     axes: list[dict[str, Any]] = raw["outputs"][0]["axes"]
     return axes
-
-
-def _pre(*steps: dict[str, Any]) -> Mutation:
-    def mutate(raw: dict[str, Any]) -> None:
-        raw["inputs"][0]["preprocessing"] = list(steps)
-
-    return mutate
-
-
-def _post(*steps: dict[str, Any]) -> Mutation:
-    def mutate(raw: dict[str, Any]) -> None:
-        raw["outputs"][0]["postprocessing"] = list(steps)
-
-    return mutate
 
 
 def _set(path: tuple[Any, ...], value: Any) -> Mutation:
@@ -249,103 +232,103 @@ ERROR_CASES: list[tuple[str, Mutation, tuple[Any, ...], str]] = [
     ),
     (
         "kwargs axis missing",
-        _pre({"id": "zero_mean_unit_variance", "kwargs": {"axes": ["x", "y"]}}),
+        pre({"id": "zero_mean_unit_variance", "kwargs": {"axes": ["x", "y"]}}),
         ("inputs", 0, "preprocessing", 0, "kwargs", "axes", 1),
         "axis 'y' is not an axis",
     ),
     (
         "kwargs along-axis missing",
-        _pre({"id": "scale_linear", "kwargs": {"axis": "time", "gain": [2.0]}}),
+        pre({"id": "scale_linear", "kwargs": {"axis": "time", "gain": [2.0]}}),
         ("inputs", 0, "preprocessing", 0, "kwargs", "axis"),
         "axis 'time'",
     ),
     (
         "pre ref to output",
-        _pre({"id": "scale_range", "kwargs": {"reference_tensor": "out"}}),
+        pre({"id": "scale_range", "kwargs": {"reference_tensor": "out"}}),
         ("inputs", 0, "preprocessing", 0, "kwargs", "reference_tensor"),
         "input tensor",
     ),
     (
         "post ref unknown",
-        _post({"id": "scale_mean_variance", "kwargs": {"reference_tensor": "nope"}}),
+        post({"id": "scale_mean_variance", "kwargs": {"reference_tensor": "nope"}}),
         ("outputs", 0, "postprocessing", 0, "kwargs", "reference_tensor"),
         "must name an input tensor (raw) (got 'nope')",
     ),
     (
         "post ref to an output",
-        _post({"id": "scale_range", "kwargs": {"reference_tensor": "out"}}),
+        post({"id": "scale_range", "kwargs": {"reference_tensor": "out"}}),
         ("outputs", 0, "postprocessing", 0, "kwargs", "reference_tensor"),
         "an output cannot be a reference",
     ),
     (
         "post ref to itself",
-        _post({"id": "scale_mean_variance", "kwargs": {"reference_tensor": "out"}}),
+        post({"id": "scale_mean_variance", "kwargs": {"reference_tensor": "out"}}),
         ("outputs", 0, "postprocessing", 0, "kwargs", "reference_tensor"),
         "an output cannot be a reference",
     ),
     (
         "smv in preprocessing",
-        _pre({"id": "scale_mean_variance", "kwargs": {"reference_tensor": "raw"}}),
+        pre({"id": "scale_mean_variance", "kwargs": {"reference_tensor": "raw"}}),
         ("inputs", 0, "preprocessing", 0, "id"),
         "only allowed in postprocessing",
     ),
     (
         "unknown op",
-        _pre({"id": "frobnicate"}),
+        pre({"id": "frobnicate"}),
         ("inputs", 0, "preprocessing", 0, "id"),
         "unknown processing step",
     ),
     (
         "eps zero",
-        _pre({"id": "zero_mean_unit_variance", "kwargs": {"eps": 0}}),
+        pre({"id": "zero_mean_unit_variance", "kwargs": {"eps": 0}}),
         ("inputs", 0, "preprocessing", 0, "kwargs", "eps"),
         "'eps' must be > 0",
     ),
     (
         "eps too big",
-        _pre({"id": "scale_range", "kwargs": {"eps": 0.5}}),
+        pre({"id": "scale_range", "kwargs": {"eps": 0.5}}),
         ("inputs", 0, "preprocessing", 0, "kwargs", "eps"),
         "'eps' must be <= 0.1",
     ),
     (
         "percentile range",
-        _pre({"id": "scale_range", "kwargs": {"max_percentile": 101}}),
+        pre({"id": "scale_range", "kwargs": {"max_percentile": 101}}),
         ("inputs", 0, "preprocessing", 0, "kwargs", "max_percentile"),
         "<= 100",
     ),
     (
         "percentile order",
-        _pre({"id": "scale_range", "kwargs": {"min_percentile": 50, "max_percentile": 40}}),
+        pre({"id": "scale_range", "kwargs": {"min_percentile": 50, "max_percentile": 40}}),
         ("inputs", 0, "preprocessing", 0, "kwargs", "max_percentile"),
         "must be > 'min_percentile'",
     ),
     (
         "clip both min forms",
-        _pre({"id": "clip", "kwargs": {"min": 0, "min_percentile": 1}}),
+        pre({"id": "clip", "kwargs": {"min": 0, "min_percentile": 1}}),
         ("inputs", 0, "preprocessing", 0, "kwargs", "min_percentile"),
         "not both",
     ),
     (
         "clip nothing",
-        _pre({"id": "clip", "kwargs": {}}),
+        pre({"id": "clip", "kwargs": {}}),
         ("inputs", 0, "preprocessing", 0, "kwargs"),
         "at least one",
     ),
     (
         "kwargs unknown key",
-        _pre({"id": "sigmoid", "kwargs": {"axes": ["x"]}}),
+        pre({"id": "sigmoid", "kwargs": {"axes": ["x"]}}),
         ("inputs", 0, "preprocessing", 0, "kwargs", "axes"),
         "unknown field",
     ),
     (
         "std too small",
-        _pre({"id": "fixed_zero_mean_unit_variance", "kwargs": {"mean": 0, "std": 0}}),
+        pre({"id": "fixed_zero_mean_unit_variance", "kwargs": {"mean": 0, "std": 0}}),
         ("inputs", 0, "preprocessing", 0, "kwargs", "std"),
         ">= 1e-06",
     ),
     (
         "along-axis lengths",
-        _pre(
+        pre(
             {
                 "id": "fixed_zero_mean_unit_variance",
                 "kwargs": {"mean": [0, 1], "std": [1], "axis": "channel"},
@@ -356,13 +339,13 @@ ERROR_CASES: list[tuple[str, Mutation, tuple[Any, ...], str]] = [
     ),
     (
         "redundant scale_linear",
-        _pre({"id": "scale_linear", "kwargs": {}}),
+        pre({"id": "scale_linear", "kwargs": {}}),
         ("inputs", 0, "preprocessing", 0, "kwargs"),
         "redundant",
     ),
     (
         "bad dtype",
-        _pre({"id": "ensure_dtype", "kwargs": {"dtype": "float16"}}),
+        pre({"id": "ensure_dtype", "kwargs": {"dtype": "float16"}}),
         ("inputs", 0, "preprocessing", 0, "kwargs", "dtype"),
         "must be one of",
     ),
