@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import click
 
 from bioimageio_core.cli import main
-from bioimageio_core.cli._common import allow_remote_code_option, debug_option, fail
+from bioimageio_core.cli._common import F, allow_remote_code_option, debug_option, fail
 from bioimageio_core.settings import get_settings
+
+
+def _megabytes_option(flag: str, default: float, help: str) -> Callable[[F], F]:
+    """A size limit in MB (> 0)."""
+    return click.option(
+        flag,
+        type=click.FloatRange(min=0, min_open=True),
+        default=default,
+        show_default=True,
+        help=help,
+    )
 
 
 @main.command("serve")
@@ -44,20 +56,10 @@ from bioimageio_core.settings import get_settings
     show_default=True,
     help="Models kept loaded; the least recently used one is unloaded beyond this.",
 )
-@click.option(
-    "--max-request-mb",
-    type=click.FloatRange(min=0, min_open=True),
-    default=512,
-    show_default=True,
-    help="Largest request body accepted (arrays of one forward call, JSON).",
+@_megabytes_option(
+    "--max-request-mb", 512, "Largest request body accepted (arrays of one forward call, JSON)."
 )
-@click.option(
-    "--max-upload-mb",
-    type=click.FloatRange(min=0, min_open=True),
-    default=4096,
-    show_default=True,
-    help="Largest model package accepted.",
-)
+@_megabytes_option("--max-upload-mb", 4096, "Largest model package accepted.")
 @click.option(
     "--store",
     type=click.Path(file_okay=False, path_type=Path),
