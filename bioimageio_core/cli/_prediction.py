@@ -6,13 +6,14 @@ fast.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
 from bioimageio_core.cli._common import (
+    F,
     device_names,
     options,
     overwrite_option,
@@ -76,6 +77,19 @@ def make_pipeline(
         weights_format=weights_format,
         batch_size=batch_size,
         server=server,
+    )
+
+
+def inputs_option(help: str, *, required: bool = False) -> Callable[[F], F]:
+    """``--inputs/-i PATTERN`` (repeatable) into ``input_patterns``."""
+    return click.option(
+        "--inputs",
+        "-i",
+        "input_patterns",
+        multiple=True,
+        required=required,
+        metavar="PATTERN",
+        help=help,
     )
 
 

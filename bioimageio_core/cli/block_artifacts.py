@@ -67,15 +67,7 @@ def block_differences(
 
 @main.command("block-artifacts")
 @click.argument("source")
-@click.option(
-    "--inputs",
-    "-i",
-    "input_patterns",
-    multiple=True,
-    required=True,
-    metavar="PATTERN",
-    help="Input files, as for `predict` (globs, {tensor_id}).",
-)
+@steps.inputs_option("Input files, as for `predict` (globs, {tensor_id}).", required=True)
 @click.option(
     "--outputs",
     "-o",

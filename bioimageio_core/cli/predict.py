@@ -28,6 +28,7 @@ from bioimageio_core.cli._common import (
     show_progress,
 )
 from bioimageio_core.cli._prediction import (
+    inputs_option,
     load_model,
     make_pipeline,
     prediction_options,
@@ -68,15 +69,10 @@ def _slug(text: str) -> str:
 
 @main.command("predict")
 @click.argument("source")
-@click.option(
-    "--inputs",
-    "-i",
-    "input_patterns",
-    multiple=True,
-    metavar="PATTERN",
-    help="Input files: a path or glob, with ':ARRAY' for an array inside a container "
+@inputs_option(
+    "Input files: a path or glob, with ':ARRAY' for an array inside a container "
     "(data.zarr:raw, 'runs/*.h5:/raw', image.ome.zarr:1 for a resolution level) or the URL of "
-    "a zarr store; use {tensor_id} for models with several inputs. Repeat for more patterns.",
+    "a zarr store; use {tensor_id} for models with several inputs. Repeat for more patterns."
 )
 @click.option(
     "--outputs",
