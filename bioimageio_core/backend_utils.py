@@ -16,10 +16,12 @@ import warnings
 from collections.abc import Collection, Sequence
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import attrs
+import numpy as np
 
-from bioimageio_core.errors import PluginError
+from bioimageio_core.errors import InputError, PluginError
 from bioimageio_core.plugins import install_hint_for
 
 
@@ -170,6 +172,31 @@ def unloaded_error(model: str) -> PluginError:
     """The error ``forward`` raises after ``unload``; ``model`` names it (``"the onnx model
     weights.onnx"``)."""
     return PluginError(f"{model} was unloaded", hint="create a new adapter")
+
+
+def fit_input(
+    array: np.ndarray[Any, Any],
+    tensor_id: str,
+    what: str,
+    *,
+    rank: int | None,
+    dtype: np.dtype[Any] | None,
+) -> np.ndarray[Any, Any]:
+    """``array`` for a framework input that takes ``rank`` dimensions and ``dtype`` (None: any):
+    cast when numpy casts it within its kind (float64 to float32, int to int), else an
+    :class:`InputError` naming input ``tensor_id`` and ``what`` ("graph input 'x' of m.onnx")."""
+    if rank is not None and array.ndim != rank:
+        raise InputError(
+            f"input {tensor_id!r} has {array.ndim} dimensions, but {what} takes {rank}"
+        )
+    if dtype is not None and array.dtype != dtype:
+        if not np.can_cast(array.dtype, dtype, casting="same_kind"):
+            raise InputError(
+                f"input {tensor_id!r} has dtype {array.dtype}, but {what} takes {dtype}",
+                hint=f"convert the input to {dtype} (e.g. an ensure_dtype preprocessing step)",
+            )
+        array = array.astype(dtype)
+    return array
 
 
 def link_or_copy(source: Path, target: Path) -> None:

@@ -59,6 +59,7 @@ from bioimageio_core import spec
 from bioimageio_core.adapters import AdapterRequest, FileOpener, ModelAdapter, model_file
 from bioimageio_core.backend_utils import (
     Device,
+    fit_input,
     import_framework,
     link_or_copy,
     match_tensors,
@@ -219,6 +220,7 @@ __all__ = [
     "import_framework",
     "import_library_callable",
     "file_name",
+    "fit_input",
     "is_http_url",
     "loc_to_path",
     "link_or_copy",

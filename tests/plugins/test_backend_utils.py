@@ -8,12 +8,13 @@ import warnings
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bioimageio_core import backend_utils, plugins
-from bioimageio_core.errors import PluginError
+from bioimageio_core.errors import InputError, PluginError
 
 MakeDist = Callable[[str, str], str]
 IDS = st.lists(st.text("abcdefgh_", min_size=1, max_size=4), min_size=1, max_size=6, unique=True)
@@ -217,3 +218,20 @@ def test_unloaded_error_names_the_model_and_the_remedy() -> None:
     assert isinstance(error, PluginError)
     assert "the onnx model weights.onnx was unloaded" in str(error)
     assert "create a new adapter" in str(error)
+
+
+def test_fit_input_casts_within_the_kind_and_checks_the_rank() -> None:
+    x = np.arange(6, dtype=np.float64).reshape(2, 3)
+    fitted = backend_utils.fit_input(x, "raw", "graph input 'x'", rank=2, dtype=np.dtype("float32"))
+    assert fitted.dtype == np.float32
+    np.testing.assert_array_equal(fitted, x)
+    assert backend_utils.fit_input(x, "raw", "graph input 'x'", rank=None, dtype=None) is x
+    with pytest.raises(
+        InputError, match=r"input 'raw' has 2 dimensions, but graph input 'x' takes 4"
+    ):
+        backend_utils.fit_input(x, "raw", "graph input 'x'", rank=4, dtype=None)
+    with pytest.raises(
+        InputError, match="has dtype float64, but graph input 'x' takes int32"
+    ) as info:
+        backend_utils.fit_input(x, "raw", "graph input 'x'", rank=2, dtype=np.dtype("int32"))
+    assert "ensure_dtype" in str(info.value)

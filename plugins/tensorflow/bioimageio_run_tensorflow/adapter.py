@@ -17,6 +17,7 @@ from bioimageio_core.plugin import (
     ModelAdapter,
     PluginError,
     TensorflowSavedModelBundleWeightsDescr,
+    fit_input,
     import_framework,
     single_device,
     unloaded_error,
@@ -150,22 +151,11 @@ class TensorflowModelAdapter(ModelAdapter):
 
     def _prepare(self, tensor_id: str, name: str, array: np.ndarray[Any, Any]) -> Any:
         spec = self._input_specs[name]
-        rank = spec.shape.rank
-        if rank is not None and array.ndim != rank:
-            raise InputError(
-                f"input {tensor_id!r} has {array.ndim} dimensions, but signature input {name!r} "
-                f"of {self.source} takes {rank}"
-            )
+        what = f"signature input {name!r} of {self.source}"
         dtype = np.dtype(spec.dtype.as_numpy_dtype)
-        if array.dtype != dtype:
-            if not np.can_cast(array.dtype, dtype, casting="same_kind"):
-                raise InputError(
-                    f"input {tensor_id!r} has dtype {array.dtype}, but signature input {name!r} "
-                    f"of {self.source} takes {dtype}",
-                    hint=f"convert the input to {dtype} (e.g. an ensure_dtype preprocessing step)",
-                )
-            array = array.astype(dtype)
-        return self._tf.convert_to_tensor(array)
+        return self._tf.convert_to_tensor(
+            fit_input(array, tensor_id, what, rank=spec.shape.rank, dtype=dtype)
+        )
 
     def unload(self) -> None:
         """Drop the loaded SavedModel and collect it.
