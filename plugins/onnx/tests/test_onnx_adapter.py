@@ -24,6 +24,7 @@ from onnx_testing import (
 )
 
 from bioimageio_core.plugin import InputError, PluginError
+from bioimageio_core.plugin.testing import WeightsDef
 
 RNG = np.random.default_rng(1234)
 
@@ -36,6 +37,20 @@ def _conv_weights() -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
     )
 
 
+def _described_conv(
+    root: Path,
+    x: np.ndarray[Any, Any],
+    weight: np.ndarray[Any, Any],
+    bias: np.ndarray[Any, Any],
+    entry: WeightsDef,
+) -> tuple[dict[str, Any], np.ndarray[Any, Any]]:
+    """The description of a conv model (``raw`` -> ``features``) with test input ``x``, and the
+    output it expects (numpy's convolution, float64)."""
+    expected = conv_numpy(x, weight, bias)
+    outputs = {"features": expected.astype(np.float32)}
+    return describe(root, {"raw": x}, outputs, {"onnx": entry}), expected
+
+
 def _run_direct(path: Path, feed: dict[str, np.ndarray[Any, Any]]) -> list[np.ndarray[Any, Any]]:
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     return [np.asarray(o) for o in session.run(None, feed)]
@@ -45,13 +60,7 @@ def test_conv_batch_of_two_matches_numpy_and_onnxruntime(tmp_path: Path) -> None
     weight, bias = _conv_weights()
     onnx.save_model(conv_model(weight, bias), tmp_path / "conv.onnx")
     x = RNG.standard_normal((2, 1, 9, 7)).astype(np.float32)
-    expected = conv_numpy(x, weight, bias)
-    raw = describe(
-        tmp_path,
-        {"raw": x},
-        {"features": expected.astype(np.float32)},
-        {"onnx": onnx_entry(tmp_path, "conv.onnx")},
-    )
+    raw, expected = _described_conv(tmp_path, x, weight, bias, onnx_entry(tmp_path, "conv.onnx"))
 
     with create_adapter(make_request(tmp_path, raw)) as adapter:
         assert adapter.providers == ("CPUExecutionProvider",)
@@ -178,13 +187,8 @@ def test_external_data_next_to_model(tmp_path: Path) -> None:
     _save_with_external_data(conv_model(weight, bias), tmp_path, "conv.onnx")
     assert (tmp_path / "conv.onnx.data").stat().st_size >= weight.nbytes
     x = RNG.standard_normal((1, 1, 5, 5)).astype(np.float32)
-    expected = conv_numpy(x, weight, bias)
-    raw = describe(
-        tmp_path,
-        {"raw": x},
-        {"features": expected.astype(np.float32)},
-        {"onnx": onnx_entry(tmp_path, "conv.onnx", "conv.onnx.data")},
-    )
+    entry = onnx_entry(tmp_path, "conv.onnx", "conv.onnx.data")
+    raw, expected = _described_conv(tmp_path, x, weight, bias, entry)
 
     with create_adapter(make_request(tmp_path, raw)) as adapter:
         out = adapter.forward({"raw": x})
@@ -199,12 +203,7 @@ def test_external_data_fetched_elsewhere_is_placed_next_to_model(tmp_path: Path)
     pkg.mkdir()
     _save_with_external_data(conv_model(weight, bias), pkg, "conv.onnx")
     x = RNG.standard_normal((2, 1, 4, 4)).astype(np.float32)
-    raw = describe(
-        pkg,
-        {"raw": x},
-        {"features": conv_numpy(x, weight, bias).astype(np.float32)},
-        {"onnx": onnx_entry(pkg, "conv.onnx", "conv.onnx.data")},
-    )
+    raw, _ = _described_conv(pkg, x, weight, bias, onnx_entry(pkg, "conv.onnx", "conv.onnx.data"))
     # an opener that, like a download cache, keeps each file in its own folder
     fetched = tmp_path / "downloads"
     request = make_request(pkg, raw)
