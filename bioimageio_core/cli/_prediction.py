@@ -80,6 +80,18 @@ def make_pipeline(
     )
 
 
+def blocksize_option(help: str, *, default: int | None = None) -> Callable[[F], F]:
+    """``--blocksize N`` (>= 0): the blocksize parameter of blockwise prediction."""
+    return click.option(
+        "--blocksize",
+        type=click.IntRange(min=0),
+        default=default,
+        show_default=default is not None,
+        metavar="N",
+        help=help,
+    )
+
+
 def inputs_option(help: str, *, required: bool = False) -> Callable[[F], F]:
     """``--inputs/-i PATTERN`` (repeatable) into ``input_patterns``."""
     return click.option(

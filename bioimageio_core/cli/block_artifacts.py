@@ -76,13 +76,8 @@ def block_differences(
     type=click.Path(file_okay=False, path_type=Path),
     help="Folder for the difference images <sample_id>_<output id><suffix>.",
 )
-@click.option(
-    "--blocksize",
-    type=click.IntRange(min=0),
-    default=0,
-    show_default=True,
-    metavar="N",
-    help="Blocksize parameter of the blockwise run (small blocks show artifacts best).",
+@steps.blocksize_option(
+    "Blocksize parameter of the blockwise run (small blocks show artifacts best).", default=0
 )
 @click.option("--suffix", default=".npy", show_default=True, help="File format of the differences.")
 @click.option(

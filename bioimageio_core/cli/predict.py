@@ -28,6 +28,7 @@ from bioimageio_core.cli._common import (
     show_progress,
 )
 from bioimageio_core.cli._prediction import (
+    blocksize_option,
     inputs_option,
     load_model,
     make_pipeline,
@@ -83,13 +84,9 @@ def _slug(text: str) -> str:
     help=f"Output files with {{sample_id}} and {{tensor_id}}; the suffix picks the format "
     f"[default: {DEFAULT_OUTPUTS}].",
 )
-@click.option(
-    "--blocksize",
-    type=click.IntRange(min=0),
-    default=None,
-    metavar="N",
-    help="Predict blockwise with blocks of min + N*step on parameterized axes (halo included). "
-    "Default: the whole input at once, tiled only where it exceeds a fixed model size.",
+@blocksize_option(
+    "Predict blockwise with blocks of min + N*step on parameterized axes (halo included). "
+    "Default: the whole input at once, tiled only where it exceeds a fixed model size."
 )
 @click.option(
     "--batch-size",
