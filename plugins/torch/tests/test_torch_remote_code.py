@@ -15,9 +15,8 @@ from torch_helpers import (
     file_architecture,
     make_request,
     run_eager,
-    same_size_rdf,
     seeded,
-    state_dict_weights,
+    state_dict_model_rdf,
 )
 
 from bioimageio_core.plugin import RemoteCodeError, Settings, ZipRoot, get_settings
@@ -35,8 +34,7 @@ def _rdf(
     architecture = file_architecture(folder / NETS_FILE, "TinyConv")
     if arch_source is not None:
         architecture["source"] = arch_source
-    weights = state_dict_weights(folder, module.state_dict(), architecture)
-    return same_size_rdf(folder, x, expected, weights), x, expected
+    return state_dict_model_rdf(folder, module, x, architecture), x, expected
 
 
 def _assert_refused(error: RemoteCodeError) -> None:

@@ -21,9 +21,9 @@ from torch_helpers import (
     make_request,
     model_rdf,
     run_eager,
-    same_size_rdf,
     seeded,
     sha256_of,
+    state_dict_model_rdf,
     state_dict_weights,
 )
 
@@ -47,10 +47,7 @@ def _tiny_conv_rdf(
         architecture = file_architecture(
             folder / NETS_FILE, "TinyConv", in_channels=2, out_channels=3
         )
-    weights = state_dict_weights(
-        folder, module.state_dict() if state is None else state, architecture
-    )
-    return same_size_rdf(folder, x, expected, weights), x, expected
+    return state_dict_model_rdf(folder, module, x, architecture, state), x, expected
 
 
 def _architecture_modules() -> set[str]:

@@ -16,16 +16,7 @@ from bioimageio_run_torch.plugin import (
     create_pytorch_state_dict_adapter,
     create_torchscript_adapter,
 )
-from torch_helpers import (
-    NETS_FILE,
-    file_architecture,
-    make_request,
-    run_eager,
-    same_size_rdf,
-    seeded,
-    state_dict_weights,
-    torchscript_weights,
-)
+from torch_helpers import make_request, scripted_model_rdf, seeded, state_dict_model_rdf
 
 from bioimageio_core.plugin import PluginError
 
@@ -36,12 +27,9 @@ def _request(
     module = seeded(nets.TinyConv)
     x = np.ones((1, 1, 4, 4), np.float32)
     if weights_format == "torchscript":
-        weights = torchscript_weights(folder, torch.jit.script(module))
+        rdf = scripted_model_rdf(folder, module, x)
     else:
-        weights = state_dict_weights(
-            folder, module.state_dict(), file_architecture(folder / NETS_FILE, "TinyConv")
-        )
-    rdf = same_size_rdf(folder, x, run_eager(module, x).numpy(), weights)
+        rdf = state_dict_model_rdf(folder, module, x)
     return make_request(folder, rdf, weights_format, devices=devices)
 
 

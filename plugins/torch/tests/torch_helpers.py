@@ -134,6 +134,24 @@ def file_architecture(nets_path: Path, callable_name: str, **kwargs: Any) -> dic
     return file_entry(nets_path.parent, nets_path.name, callable=callable_name, kwargs=kwargs)
 
 
+def state_dict_model_rdf(
+    folder: Path,
+    module: torch.nn.Module,
+    x: np.ndarray,
+    architecture: dict[str, Any] | None = None,
+    state: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The pytorch_state_dict description of ``module`` (``raw`` to ``out`` of the same size, as
+    a TinyConv): its state (or ``state``) saved, ``architecture`` by default ``TinyConv`` of the
+    nets file in ``folder``; ``x`` its test input, what ``module`` computes on it its test output."""
+    if architecture is None:
+        architecture = file_architecture(folder / NETS_FILE, "TinyConv")
+    weights = state_dict_weights(
+        folder, module.state_dict() if state is None else state, architecture
+    )
+    return same_size_rdf(folder, x, run_eager(module, x).numpy(), weights)
+
+
 # ---- requests ----------------------------------------------------------------------------------
 
 
