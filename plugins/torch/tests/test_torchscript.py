@@ -255,14 +255,9 @@ def test_not_a_torchscript_file(model_dir: Path) -> None:
 
 
 def test_wrong_input_shape_names_format_and_shapes(nets: ModuleType, model_dir: Path) -> None:
-    module = seeded(nets.TinyConv)
     x = np.zeros((1, 1, 4, 4), np.float32)
-    with _open(
-        model_dir,
-        torch.jit.script(module),
-        [TensorDef("raw", "bcyx", x)],
-        [TensorDef("out", "bcyx", np.zeros((1, 2, 4, 4), np.float32), Ref("raw"))],
-    ) as adapter:
+    rdf = scripted_model_rdf(model_dir, seeded(nets.TinyConv), x)
+    with create_torchscript_adapter(make_request(model_dir, rdf, "torchscript")) as adapter:
         with pytest.raises(PluginError, match=r"torchscript weights 'weights.pt'.*\(1, 3, 4, 4\)"):
             adapter.forward({"raw": np.zeros((1, 3, 4, 4), np.float32)})
         with pytest.raises(KeyError, match="unknown input tensor ids"):
