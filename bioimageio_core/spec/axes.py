@@ -147,6 +147,21 @@ def _description() -> Any:
     return attrs.field(default="", validator=v.length(max=128))
 
 
+def _size() -> Any:
+    """A fixed size > 0 or any other size kind the field's type allows."""
+    return attrs.field(validator=_positive_int_size)
+
+
+def _scale() -> Any:
+    """Physical size of one step along the axis (> 0, default 1)."""
+    return attrs.field(default=1.0, validator=v.bounds(gt=0))
+
+
+def _halo() -> Any:
+    """Pixels of an output's border to crop on each side (>= 1)."""
+    return attrs.field(validator=v.bounds(ge=1, le=MAX_AXIS_SIZE))
+
+
 @attrs.frozen(kw_only=True)
 class BatchAxis:
     type: Literal["batch"] = tag("batch")
@@ -185,7 +200,7 @@ class IndexInputAxis:
     type: Literal["index"] = tag("index")
     id: str = axis_id_field("index")
     description: str = _description()
-    size: InputSize = attrs.field(validator=_positive_int_size)
+    size: InputSize = _size()
     concatenable: bool = False
 
     scale = 1.0
@@ -197,7 +212,7 @@ class IndexOutputAxis:
     type: Literal["index"] = tag("index")
     id: str = axis_id_field("index")
     description: str = _description()
-    size: IndexOutputSize = attrs.field(validator=_positive_int_size)
+    size: IndexOutputSize = _size()
 
     scale = 1.0
     unit = None
@@ -208,9 +223,9 @@ class TimeInputAxis:
     type: Literal["time"] = tag("time")
     id: str = axis_id_field("time")
     description: str = _description()
-    size: InputSize = attrs.field(validator=_positive_int_size)
+    size: InputSize = _size()
     unit: TimeUnit | None = None
-    scale: float = attrs.field(default=1.0, validator=v.bounds(gt=0))
+    scale: float = _scale()
     concatenable: bool = False
 
 
@@ -219,9 +234,9 @@ class TimeOutputAxis:
     type: Literal["time"] = tag("time")
     id: str = axis_id_field("time")
     description: str = _description()
-    size: OutputSize = attrs.field(validator=_positive_int_size)
+    size: OutputSize = _size()
     unit: TimeUnit | None = None
-    scale: float = attrs.field(default=1.0, validator=v.bounds(gt=0))
+    scale: float = _scale()
 
 
 @attrs.frozen(kw_only=True)
@@ -230,9 +245,9 @@ class TimeOutputAxisWithHalo:
     id: str = axis_id_field("time")
     description: str = _description()
     size: SizeReference
-    halo: int = attrs.field(validator=v.bounds(ge=1, le=MAX_AXIS_SIZE))
+    halo: int = _halo()
     unit: TimeUnit | None = None
-    scale: float = attrs.field(default=1.0, validator=v.bounds(gt=0))
+    scale: float = _scale()
 
 
 @attrs.frozen(kw_only=True)
@@ -240,9 +255,9 @@ class SpaceInputAxis:
     type: Literal["space"] = tag("space")
     id: str = axis_id_field("x")
     description: str = _description()
-    size: InputSize = attrs.field(validator=_positive_int_size)
+    size: InputSize = _size()
     unit: SpaceUnit | None = None
-    scale: float = attrs.field(default=1.0, validator=v.bounds(gt=0))
+    scale: float = _scale()
     concatenable: bool = False
 
 
@@ -251,9 +266,9 @@ class SpaceOutputAxis:
     type: Literal["space"] = tag("space")
     id: str = axis_id_field("x")
     description: str = _description()
-    size: OutputSize = attrs.field(validator=_positive_int_size)
+    size: OutputSize = _size()
     unit: SpaceUnit | None = None
-    scale: float = attrs.field(default=1.0, validator=v.bounds(gt=0))
+    scale: float = _scale()
 
 
 @attrs.frozen(kw_only=True)
@@ -262,9 +277,9 @@ class SpaceOutputAxisWithHalo:
     id: str = axis_id_field("x")
     description: str = _description()
     size: SizeReference
-    halo: int = attrs.field(validator=v.bounds(ge=1, le=MAX_AXIS_SIZE))
+    halo: int = _halo()
     unit: SpaceUnit | None = None
-    scale: float = attrs.field(default=1.0, validator=v.bounds(gt=0))
+    scale: float = _scale()
 
 
 InputAxis = BatchAxis | ChannelAxis | IndexInputAxis | TimeInputAxis | SpaceInputAxis
