@@ -16,6 +16,11 @@ from bioimageio_core.errors import InputError
 # --- predict ------------------------------------------------------------------------------------
 
 
+def _predict(model: Path, inputs: Path, outputs: Path, *options: str) -> Result:
+    """``bioimageio-run predict MODEL -i INPUTS -o OUTPUTS OPTIONS...``."""
+    return invoke("predict", str(model), "-i", str(inputs), "-o", str(outputs), *options)
+
+
 def test_predict_glob_writes_outputs_and_protects_them(
     make_model: MakeModel, tmp_path: Path
 ) -> None:
@@ -42,14 +47,12 @@ def test_predict_glob_writes_outputs_and_protects_them(
 
     before = np.load(tmp_path / "out" / "img1_out.npy")
     np.save(tmp_path / "raw" / "img1.npy", np.zeros((1, 1, 40, 40), dtype=np.float32))
-    again = invoke("predict", str(model), "-i", str(tmp_path / "raw" / "*.npy"), "-o", str(out))
+    again = _predict(model, tmp_path / "raw" / "*.npy", out)
     assert again.exit_code == 1
     assert "exists already" in again.stderr and "--overwrite" in again.stderr
     assert "Traceback" not in again.output
     np.testing.assert_array_equal(np.load(tmp_path / "out" / "img1_out.npy"), before)
-    forced = invoke(
-        "predict", str(model), "-i", str(tmp_path / "raw" / "*.npy"), "-o", str(out), "--overwrite"
-    )
+    forced = _predict(model, tmp_path / "raw" / "*.npy", out, "--overwrite")
     assert forced.exit_code == 0, forced.output
     assert not np.load(tmp_path / "out" / "img1_out.npy").any()
     assert "wrote 2 output file(s) for 2 sample(s)" in forced.stderr
@@ -60,13 +63,10 @@ def test_predict_blockwise_equals_whole(make_model: MakeModel, tmp_path: Path) -
     (x,) = write_images(tmp_path / "raw", ["big"], size=72).values()
     for blocksize, batch in (("0", "1"), ("1", "3")):
         target = tmp_path / f"out_{blocksize}.npy"
-        result = invoke(
-            "predict",
-            str(model),
-            "-i",
-            str(tmp_path / "raw" / "big.npy"),
-            "-o",
-            str(target),
+        result = _predict(
+            model,
+            tmp_path / "raw" / "big.npy",
+            target,
             "--blocksize",
             blocksize,
             "--batch-size",
@@ -81,14 +81,7 @@ def test_predict_several_inputs_with_placeholders(tmp_path: Path) -> None:
     a = write_images(tmp_path / "data" / "a", ["s1", "s2"], seed=1)
     b = write_images(tmp_path / "data" / "b", ["s1", "s2"], seed=2)
     out = tmp_path / "pred" / "{tensor_id}" / "{sample_id}.npy"
-    result = invoke(
-        "predict",
-        str(model),
-        "-i",
-        str(tmp_path / "data" / "{tensor_id}" / "*.npy"),
-        "-o",
-        str(out),
-    )
+    result = _predict(model, tmp_path / "data" / "{tensor_id}" / "*.npy", out)
     assert result.exit_code == 0, result.output
     for sid in ("s1", "s2"):
         np.testing.assert_allclose(
@@ -97,13 +90,8 @@ def test_predict_several_inputs_with_placeholders(tmp_path: Path) -> None:
         np.testing.assert_allclose(
             np.load(tmp_path / "pred" / "out_b" / f"{sid}.npy"), 2 * b[sid], atol=1e-6
         )
-    no_id = invoke(
-        "predict",
-        str(model),
-        "-i",
-        str(tmp_path / "data" / "{tensor_id}" / "*.npy"),
-        "-o",
-        str(tmp_path / "p" / "{sample_id}.npy"),
+    no_id = _predict(
+        model, tmp_path / "data" / "{tensor_id}" / "*.npy", tmp_path / "p" / "{sample_id}.npy"
     )
     assert no_id.exit_code == 1 and "no {tensor_id}" in no_id.stderr
 
