@@ -6,24 +6,29 @@ microseconds when a core is idle. So :func:`prefetched` starts in the calling th
 production to a background thread once either
 
 * producing an item takes :data:`PREFETCH_MIN_SECONDS` or more on average (reading blocks from
-  a file, a zarr store or another lazy source, heavy padding), or
-* a backend call of at least :data:`PREFETCH_MIN_SECONDS` leaves a CPU core idle (a GPU backend,
-  a framework limited to fewer threads than the machine has cores), as reported to
+  a file, a zarr store or another lazy source, heavy padding), and either the process's thread
+  budget (:func:`~bioimageio_core.threads.thread_budget`) holds more than one thread or the
+  producer mostly waits (for a disk or a network: less than half of its time on a CPU), or
+* a backend call of at least :data:`PREFETCH_MIN_SECONDS` leaves a core of the budget idle (a
+  GPU backend, a framework limited to fewer threads than the budget), as reported to
   :meth:`PrefetchPolicy.observe_call`.
 
 Cutting a block out of an in-memory sample for a CPU backend that uses every core stays in the
-calling thread: there the thread would only add the hand-over.
+calling thread: there the thread would only add the hand-over. So does everything in a process
+whose budget is one thread (a dask worker with one thread) running a CPU backend: a second busy
+thread there would take a core another worker was given.
 """
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Generator, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
 import attrs
+
+from bioimageio_core.threads import thread_budget, usable_cores
 
 T = TypeVar("T")
 
@@ -36,23 +41,16 @@ THREAD_NAME_PREFIX = "bioimageio-prefetch"
 _DONE = object()
 
 
-def usable_cores() -> int:
-    """CPU cores this process may run on."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):  # not on every platform
-        return os.cpu_count() or 1
-
-
 @attrs.define
 class PrefetchPolicy:
     """Decides when :func:`prefetched` moves production to the background thread.
 
-    ``min_seconds``: see :data:`PREFETCH_MIN_SECONDS`; ``cores``: usable CPU cores.
+    ``min_seconds``: see :data:`PREFETCH_MIN_SECONDS`; ``cores``: the cores the prediction may
+    keep busy (default: the thread budget of this process).
     """
 
     min_seconds: float = attrs.field(factory=lambda: PREFETCH_MIN_SECONDS)
-    cores: int = attrs.field(factory=usable_cores)
+    cores: int = attrs.field(factory=thread_budget)
     backend_leaves_core_idle: bool = False
     _calls: int = 0
     _wall: float = 0.0
@@ -77,12 +75,26 @@ class PrefetchPolicy:
         if self.cores - busy_cores >= 1.0:
             self.backend_leaves_core_idle = True
 
-    def in_background(self, seconds_spent: float, items: int) -> bool:
+    @property
+    def beside_backend(self) -> bool:
+        """Whether CPU work (decoding, encoding, writing) may run in a thread beside the backend
+        calls: the budget holds more than one core, or the backend leaves its core idle."""
+        return self.cores > 1 or self.backend_leaves_core_idle
+
+    def in_background(
+        self, seconds_spent: float, items: int, cpu_seconds: float | None = None
+    ) -> bool:
         """Whether to produce the next items in the background, after ``items`` items took
-        ``seconds_spent`` in the calling thread."""
+        ``seconds_spent`` (``cpu_seconds`` of this process's CPU time; None: not measured,
+        counted as all CPU) in the calling thread."""
         if items == 0:
             return False
-        return self.backend_leaves_core_idle or seconds_spent >= self.min_seconds * items
+        if self.backend_leaves_core_idle:
+            return True
+        if seconds_spent < self.min_seconds * items:
+            return False
+        cpu = seconds_spent if cpu_seconds is None else cpu_seconds
+        return self.cores > 1 or cpu <= 0.5 * seconds_spent
 
 
 def prefetched(
@@ -97,13 +109,14 @@ def prefetched(
     """
     iterator = iter(items)
     if policy is not None:
-        spent, count = 0.0, 0
-        while not policy.in_background(spent, count):
-            start = time.perf_counter()
+        spent, cpu, count = 0.0, 0.0, 0
+        while not policy.in_background(spent, count, cpu):
+            start, cpu_start = time.perf_counter(), time.process_time()
             item = next(iterator, _DONE)
             if item is _DONE:
                 return
             spent += time.perf_counter() - start
+            cpu += time.process_time() - cpu_start
             count += 1
             yield item  # type: ignore[misc]
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix=THREAD_NAME_PREFIX) as pool:

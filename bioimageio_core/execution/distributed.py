@@ -47,18 +47,20 @@ from bioimageio_core.execution.plan import Blocking
 from bioimageio_core.execution.statistics import Runner
 from bioimageio_core.execution.stored import StoredSample, close_stored
 from bioimageio_core.io import ArrayMetadata, OutputArray, SharedOutput
-from bioimageio_core.prefetch import usable_cores
 from bioimageio_core.sample import Sample
 from bioimageio_core.stats import MeasureValue
+from bioimageio_core.threads import (
+    missing_thread_environment,
+    set_thread_budget,
+    thread_environment,
+    usable_cores,
+)
 
 if TYPE_CHECKING:
     from bioimageio_core.pipeline import PredictionPipeline
 
 CLUSTER_BATCHES_PER_TASK = 4
 """Batches of blocks one task runs on a cluster by default (``blocks_per_task`` overrides)."""
-
-THREAD_ENVIRONMENT = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
-"""Variables that set the threads of numerical libraries in a worker (torch reads them too)."""
 
 WORKER_ENVIRONMENT = frozenset({"BIOIMAGEIO_ONNX_INTRA_OP_THREADS"})
 """Settings of the worker's machine, never taken from the client's environment."""
@@ -76,11 +78,12 @@ def start_local_cluster(workers: int, threads: int | None = None) -> Client:
     """A :class:`~dask.distributed.LocalCluster` of ``workers`` processes (``threads`` each,
     default :func:`threads_per_worker`) and a client of it; closing the client closes both.
 
-    Numerical libraries in each worker use ``threads`` threads (torch, onnxruntime, BLAS).
+    Every pool of a worker uses ``threads`` threads (torch, onnxruntime, BLAS, zarr's codecs:
+    :func:`~bioimageio_core.threads.thread_environment`; the block loop's own threads:
+    the worker's thread budget, :class:`ModelPlugin`).
     """
     threads = threads or threads_per_worker(workers)
-    env = {name: str(threads) for name in THREAD_ENVIRONMENT}
-    env["BIOIMAGEIO_ONNX_INTRA_OP_THREADS"] = str(threads)
+    env = thread_environment(threads)
     cluster = LocalCluster(
         n_workers=workers,
         threads_per_worker=threads,
@@ -249,6 +252,12 @@ class ModelPlugin(WorkerPlugin):
         self._fresh()
 
     def setup(self, worker: Any) -> None:
+        """Give this worker's prediction its threads (the worker's ``nthreads``: every pool,
+        :mod:`bioimageio_core.threads`; library settings the worker's environment makes stay),
+        then load the model."""
+        threads = worker_threads(worker)
+        os.environ.update(missing_thread_environment(threads, os.environ))
+        set_thread_budget(threads)
         self.pipeline = self.recipe.create()
 
     def teardown(self, worker: Any) -> None:
@@ -277,6 +286,13 @@ class ModelPlugin(WorkerPlugin):
     def release_all(self) -> None:
         for key in list(self._runners):
             self.release(key)
+
+
+def worker_threads(worker: Any) -> int:
+    """The threads a dask worker runs tasks in (its ``nthreads``; 1 when it does not say)."""
+    state = getattr(worker, "state", None)
+    threads = getattr(state, "nthreads", None) or getattr(worker, "nthreads", None)
+    return max(1, int(threads)) if isinstance(threads, int) else 1
 
 
 def _plugin(name: str) -> ModelPlugin:
@@ -433,4 +449,5 @@ __all__ = [
     "start_local_cluster",
     "threads_per_worker",
     "worker_count",
+    "worker_threads",
 ]

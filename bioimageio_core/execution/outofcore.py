@@ -38,7 +38,12 @@ from bioimageio_core.execution.inprocess import Batch, ProgressCallback
 from bioimageio_core.execution.plan import Blocking, BlockPlan
 from bioimageio_core.execution.pointwise import whole_tensor_steps
 from bioimageio_core.execution.processing import check_statistics_inputs, paddings_for
-from bioimageio_core.execution.statistics import Runner, run_here, stored_statistics
+from bioimageio_core.execution.statistics import (
+    Runner,
+    run_here,
+    run_in_threads,
+    stored_statistics,
+)
 from bioimageio_core.execution.stitch import Stitcher
 from bioimageio_core.execution.stored import Array, Region, StoredSample
 from bioimageio_core.execution.write import WriteBehind
@@ -50,6 +55,7 @@ from bioimageio_core.sample import Sample
 from bioimageio_core.shapes import DataDependentSize, ModelShape
 from bioimageio_core.stats import Measure, MeasureValue
 from bioimageio_core.tensor import Padding, Tensor
+from bioimageio_core.threads import thread_budget
 
 if TYPE_CHECKING:
     from bioimageio_core.adapters import ModelAdapter
@@ -317,8 +323,10 @@ class TaskRunner:
         self, tasks: Iterable[Task], on_blocks: Callable[[int], None] | None = None
     ) -> int:
         """:meth:`run` for each of ``tasks`` in turn. While the model runs, the next blocks are
-        read (in a background thread, when that pays) and the last ones written (in another);
-        a task's regions are recorded once its blocks are written."""
+        read and the last ones written, each in a background thread, when that pays and the
+        thread budget allows (:class:`~bioimageio_core.prefetch.PrefetchPolicy`; in a process
+        whose budget is one thread, next to a model that keeps it busy, everything runs in the
+        calling thread); a task's regions are recorded once its blocks are written."""
         if self.adapter is None:
             raise OutputError("the prediction pipeline was unloaded")
         adapter = self.adapter
@@ -326,7 +334,15 @@ class TaskRunner:
         batches = prefetched(self._batches(tasks), policy)
         n = 0
         try:
-            with WriteBehind() as writer:
+            with WriteBehind() as behind:
+
+                def write(function: Callable[..., None], *args: Any) -> None:
+                    # once writes go to the background they stay there: order is kept
+                    if policy.beside_backend:
+                        behind.submit(function, *args)
+                    else:
+                        function(*args)
+
                 for task, last, (batch, arrays, n_stacked) in batches:
                     with self.lock:
                         wall, cpu = time.perf_counter(), time.process_time()
@@ -334,10 +350,10 @@ class TaskRunner:
                         policy.observe_call(time.perf_counter() - wall, time.process_time() - cpu)
                     for sb, outputs in zip(batch, results, strict=True):
                         for oid, (block, inner) in self.stitcher(sb, outputs).items():
-                            writer.submit(self.write, oid, block, inner)
+                            write(self.write, oid, block, inner)
                     n += len(batch)
                     if last:
-                        writer.submit(self.record, task)
+                        write(self.record, task)
                     if on_blocks is not None:
                         on_blocks(len(batch))
         finally:
@@ -517,6 +533,7 @@ def predict_stored(
     """Predict a stored sample in this process, block by block, into the files ``paths``
     (output id → path; every output). Returns a sample without members whose ``written`` names
     the files."""
+    threads = thread_budget()  # the statistics pass reads segments in that many threads
     job = prepare_job(
         pipeline,
         sample,
@@ -524,6 +541,8 @@ def predict_stored(
         skip_preprocessing=skip_preprocessing,
         skip_postprocessing=skip_postprocessing,
         blocks_per_task=blocks_per_task,
+        run=run_in_threads(threads),
+        statistics_jobs=threads,
     )
     dtypes = probe_dtypes(pipeline, job)
     outputs = open_outputs(

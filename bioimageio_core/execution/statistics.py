@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Literal, TypeAlias
 
 import attrs
@@ -58,8 +59,24 @@ Kind = Literal["sums", "squares", "nan", "none"]
 
 
 def run_here(function: Callable[[Any], Any], items: Sequence[Any]) -> list[Any]:
-    """The :data:`Runner` of this process."""
+    """The :data:`Runner` of this process's calling thread."""
     return [function(item) for item in items]
+
+
+def run_in_threads(threads: int) -> Runner:
+    """A :data:`Runner` that makes the calls in up to ``threads`` threads of this process
+    (:func:`run_here` for one); results come back in the order of the items."""
+    if threads <= 1:
+        return run_here
+
+    def run(function: Callable[[Any], Any], items: Sequence[Any]) -> list[Any]:
+        if len(items) <= 1:
+            return run_here(function, items)
+        workers = min(threads, len(items))
+        with ThreadPoolExecutor(workers, thread_name_prefix="bioimageio-statistics") as pool:
+            return list(pool.map(function, items))
+
+    return run
 
 
 @attrs.frozen
@@ -427,6 +444,7 @@ __all__ = [
     "SegmentResult",
     "read_segment",
     "run_here",
+    "run_in_threads",
     "run_segment_job",
     "stored_statistics",
 ]

@@ -107,6 +107,13 @@ class ChunkCache:
         self._chunks: OrderedDict[tuple[int, ...], Array] = OrderedDict()
         self._bytes = 0
         self._lock = threading.Lock()
+        self.decoded = 0
+        """Chunks decoded so far (a chunk decoded again after it left the cache counts again)."""
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the decoded chunks held now (at most ``max_bytes``, or one chunk)."""
+        return self._bytes
 
     def read(self, region: Region) -> Array:
         """The data of ``region`` (one slice per axis of the file) as a new array."""
@@ -135,6 +142,9 @@ class ChunkCache:
                 return found
         data = self.array.read_block(region)
         with self._lock:
+            self.decoded += 1
+            if index in self._chunks:  # another thread decoded it meanwhile
+                return self._chunks[index]
             self._chunks[index] = data
             self._bytes += data.nbytes
             while self._bytes > self.max_bytes and len(self._chunks) > 1:

@@ -230,3 +230,65 @@ def test_one_clients_consent_never_reaches_the_next_clients_models(
     recipe({}).create()
     assert seen == ["1", None]
     assert os.environ["BIOIMAGEIO_ONNX_INTRA_OP_THREADS"] == "1"
+
+
+def _pools() -> dict[str, Any]:
+    """What limits the threads of this worker's pools."""
+    import zarr
+
+    from bioimageio_core.threads import thread_budget
+
+    return {
+        "budget": thread_budget(),
+        "zarr codec pool": zarr.config.get("threading.max_workers"),
+        "onnxruntime": os.environ.get("BIOIMAGEIO_ONNX_INTRA_OP_THREADS"),
+        "omp": os.environ.get("OMP_NUM_THREADS"),
+    }
+
+
+def test_a_worker_with_one_thread_gives_every_pool_one(tmp_path: Path, client: Any) -> None:
+    model = conv_model(tmp_path, [InputDef("raw")], [OutputDef("out", kernel(1), halo=1)])
+    source = _stored(tmp_path, "x.zarr", volume(150, 140))
+    predict(model=model, inputs=source, save_output_path=tmp_path / "p.zarr", client=client)
+    found = client.run(_pools)
+    assert len(found) == 2
+    for pools in found.values():
+        assert pools == {"budget": 1, "zarr codec pool": 1, "onnxruntime": "1", "omp": "1"}
+
+
+def test_a_joining_worker_takes_its_threads_from_its_nthreads(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A worker of a cluster started elsewhere (--scheduler): its ``nthreads`` governs the
+    pools the worker's environment leaves open; what the environment sets stays."""
+    import zarr
+
+    from bioimageio_core.execution.distributed import ModelPlugin, PipelineRecipe
+    from bioimageio_core.threads import LIBRARY_THREAD_VARIABLES, set_thread_budget, thread_budget
+
+    monkeypatch.setattr(PipelineRecipe, "create", lambda self: "pipeline")
+    for name in LIBRARY_THREAD_VARIABLES:  # given back after the test
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("MKL_NUM_THREADS", "2")
+    before = zarr.config.get("threading.max_workers")
+
+    class Worker:
+        class state:  # dask's WorkerState, as far as the plugin reads it
+            nthreads = 3
+
+    recipe = PipelineRecipe(
+        model=None, weights_format=None, devices=None, batch_size=1,
+        default_blocksize_parameter=10, border=None, axes_none_scope="dataset",
+        fixed_dataset_statistics={}, environ={},
+    )  # fmt: skip
+    plugin = ModelPlugin(recipe, "p")
+    try:
+        plugin.setup(Worker())
+        assert plugin.pipeline == "pipeline"
+        assert thread_budget() == 3 and zarr.config.get("threading.max_workers") == 3
+        assert os.environ["OMP_NUM_THREADS"] == "3"
+        assert os.environ["BIOIMAGEIO_ONNX_INTRA_OP_THREADS"] == "3"
+        assert os.environ["MKL_NUM_THREADS"] == "2"
+    finally:
+        set_thread_budget(None)
+        zarr.config.set({"threading.max_workers": before})

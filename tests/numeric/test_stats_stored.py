@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import bioimageio_core.stats.reductions as reductions
-from bioimageio_core.execution.statistics import stored_statistics
+from bioimageio_core.execution.statistics import run_in_threads, stored_statistics
 from bioimageio_core.execution.stored import StoredInput, StoredSample, close_stored
 from bioimageio_core.stats import (
     DatasetMean,
@@ -56,6 +56,7 @@ axes_choices = st.sampled_from([None, ("y", "x"), ("channel", "y", "x"), ("x",)]
     chunk_values=st.integers(3, 50),
     segment_values=st.integers(1, 200),
     seed=st.integers(0, 50),
+    threads=st.integers(1, 3),
 )
 def test_sample_statistics_of_a_stored_input_equal_the_in_memory_ones(
     tmp_path: Path,
@@ -65,7 +66,9 @@ def test_sample_statistics_of_a_stored_input_equal_the_in_memory_ones(
     chunk_values: int,
     segment_values: int,
     seed: int,
+    threads: int,
 ) -> None:
+    """Also when the segments are read in several threads (jobs merged in order)."""
     if axes is not None:  # sample measures never reduce the batch axis
         axes = tuple(a for a in axes if a != "batch")
     data = (np.random.default_rng(seed).normal(size=shape) * 300).astype(dtype)
@@ -85,6 +88,8 @@ def test_sample_statistics_of_a_stored_input_equal_the_in_memory_ones(
             measures,
             segment_values=segment_values,
             max_kept_values=64,  # forces the multi-pass quantile search
+            run=run_in_threads(threads),
+            jobs=threads,
         )
     close_stored()
     for m in measures:

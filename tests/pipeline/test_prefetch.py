@@ -52,6 +52,24 @@ def test_slow_items_move_to_the_background_thread() -> None:
     assert all(name.startswith(THREAD_NAME_PREFIX) for name in where[1:])
 
 
+@pytest.mark.parametrize(
+    ("cores", "seconds", "cpu", "background"),
+    [
+        (1, 0.1, 0.09, False),  # decoding on a budget of one core: stays in the caller
+        (1, 0.1, None, False),  # not measured: counted as CPU work
+        (1, 0.1, 0.01, True),  # waiting for a disk or a network: worth a thread
+        (2, 0.1, 0.09, True),  # a second core of the budget takes the work
+        (2, 0.0005, 0.0, False),  # too cheap to hand over
+    ],
+)
+def test_slow_items_move_to_the_background_when_a_core_or_the_wait_allows(
+    cores: int, seconds: float, cpu: float | None, background: bool
+) -> None:
+    policy = PrefetchPolicy(min_seconds=0.001, cores=cores)
+    assert policy.in_background(seconds, 1, cpu) == background
+    assert policy.beside_backend == (cores > 1)  # writes beside the backend: a second core
+
+
 def test_a_backend_that_leaves_a_core_idle_moves_cheap_items_to_the_background() -> None:
     where: list[str] = []
     policy = PrefetchPolicy(min_seconds=0.001, cores=4)
