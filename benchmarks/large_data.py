@@ -193,8 +193,9 @@ def outofcore_throughput(cfg: Config) -> Result:
             f"light3d (onnx, {cfg.threads} threads) on one float32 zarr volume of "
             f"{'×'.join(map(str, shape))} ({mb} MB), blocks of {32 + 8 * n}³, zarr output; the "
             "model is loaded once, the two ways alternate. Out-of-core reads the blocks (the "
-            "next ones in a background thread while the model runs), normalises each with the "
-            "sample's statistics (one pass over the volume first) and writes each block's "
+            "next ones in a background thread while the model runs; each zarr chunk decoded "
+            "once), normalises each with the sample's statistics (computed first in passes over "
+            "the volume, in as many threads as the process may use) and writes each block's "
             "chunks; in memory reads the whole volume, normalises it, predicts it and saves it."
         ),
         columns=["mode", "median wall (s)", "MB/s (input)", "min wall (s)"],
@@ -269,8 +270,10 @@ def workers(cfg: Config) -> Result:
         description=(
             f"light3d (onnx) on {'×'.join(map(str, shape))} ({mb} MB zarr), blocks of "
             f"{32 + 8 * n}³, on a local dask cluster of 1 and of 2 worker processes with one "
-            "thread each (BIOIMAGEIO_ONNX_INTRA_OP_THREADS=1); both clusters are up, runs "
-            "alternate. Throughput of the block phase (first to last progress report: model "
+            "thread each: every pool of a worker has one thread (onnxruntime, zarr's codecs; "
+            "the block loop reads and writes in the task's thread, `bioimageio_core.threads`); "
+            "both clusters are up, runs alternate. Throughput of the block phase (first to last "
+            "progress report: model "
             "loading, the statistics pass and the dtype probe excluded); 'cores the workers got' "
             "is their CPU time over that wall time (2 would be two full cores). This machine "
             "has 2 cores shared with other work: the load average during the runs is noted."

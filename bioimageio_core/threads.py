@@ -26,11 +26,13 @@ LIBRARY_THREAD_VARIABLES = (
     "OMP_NUM_THREADS",
     "MKL_NUM_THREADS",
     "OPENBLAS_NUM_THREADS",
+    "TF_NUM_INTRAOP_THREADS",
+    "TF_NUM_INTEROP_THREADS",
     "BIOIMAGEIO_ONNX_INTRA_OP_THREADS",
     "ZARR_THREADING__MAX_WORKERS",
 )
 """Environment variables that set the threads of the libraries a prediction uses (numerical
-libraries and torch, onnxruntime, zarr's codec pool); read when each library starts."""
+libraries and torch, tensorflow, onnxruntime, zarr's codec pool); read when each starts."""
 
 
 def usable_cores() -> int:
