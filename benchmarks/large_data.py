@@ -201,6 +201,7 @@ def outofcore_throughput(cfg: Config) -> Result:
         columns=["mode", "median wall (s)", "MB/s (input)", "min wall (s)"],
         goal="out-of-core ≥ 0.95× the in-memory throughput",
     )
+    load_before = os.getloadavg()
     with create_prediction_pipeline(model, weights_format="onnx", devices=["cpu"]) as pp:
 
         def run(mode: str) -> None:
@@ -217,6 +218,11 @@ def outofcore_throughput(cfg: Config) -> Result:
     result.verdict = (
         f"out-of-core throughput {ratio:.2f}× in-memory (median of per-round ratios; goal ≥ 0.95) "
         f"— {'met' if ratio >= 0.95 else 'MISSED'}; outputs {'bit-identical' if equal else 'DIFFER'}"
+    )
+    result.notes.append(
+        f"Load average (1 min) before / after: {load_before[0]:.2f} / {os.getloadavg()[0]:.2f} "
+        f"on {os.cpu_count()} cores (other work slows the in-memory way more: compare ratios "
+        "of runs made at a similar load)."
     )
     _record(cfg, ooc_seconds=median(times["out-of-core"]), ooc_mb=mb)
     for p in (volume, *outputs.values()):
