@@ -35,5 +35,5 @@ def test_progress_and_server_client_close_what_they_hold(monkeypatch: pytest.Mon
     progress.close()  # again: nothing left to close
     closed: list[bool] = []
     with ServerClient("http://127.0.0.1:9") as client:
-        monkeypatch.setattr(client._session, "close", lambda: closed.append(True))
+        monkeypatch.setattr(client._connections, "close", lambda: closed.append(True))
     assert closed == [True]

@@ -2,7 +2,7 @@
 
 ``create_prediction_pipeline(model, server="http://host:8000")`` (CLI: ``predict --server``,
 ``test --server``) runs everything locally except the model's forward calls, which go to a
-``bioimageio-run serve`` server. Needs only the core's dependencies (``requests``, numpy).
+``bioimageio-run serve`` server. Needs only the standard library and numpy.
 """
 
 from bioimageio_core.remote.adapter import (

@@ -1,6 +1,8 @@
-"""HTTP client of ``bioimageio-run serve``: one session, bearer token, retries with backoff.
+"""HTTP client of ``bioimageio-run serve``: keep-alive connections, bearer token, retries with
+backoff.
 
-Only ``requests`` (a core dependency) is used. Every failure becomes one of our errors with a
+Only the standard library's ``http.client`` is used (:mod:`bioimageio_core.remote.transport`:
+one persistent connection per thread, the fixed cost per forward call kept small). Every failure becomes one of our errors with a
 message a user can act on: :class:`~bioimageio_core.errors.ServerError` for an unreachable
 server, a refused token or an answer outside the wire format; the server's own errors keep
 their kind where the core has it (``InputError``, ``PluginError``, ``SourceError`` …).
@@ -8,10 +10,12 @@ their kind where the core has it (``InputError``, ``PluginError``, ``SourceError
 
 from __future__ import annotations
 
+import http.client
+import json as json_lib
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, Any
 
 import attrs
 import numpy as np
@@ -32,11 +36,15 @@ from bioimageio_core.remote.protocol import (
     encode_arrays,
     encode_axes,
 )
+from bioimageio_core.remote.transport import (
+    ConnectFailed,
+    Connections,
+    Dropped,
+    ReadTimeout,
+    Response,
+)
 from bioimageio_core.settings import Settings, get_settings
 from bioimageio_core.sources.cache import sha256_of_file
-
-if TYPE_CHECKING:
-    import requests
 
 DEFAULT_RETRIES = 4
 DEFAULT_BACKOFF_S = 0.25
@@ -131,7 +139,9 @@ class ServerClient(Closing):
 
     ``token`` defaults to ``BIOIMAGEIO_SERVER_TOKEN``. Requests that fail to connect (refused,
     reset, DNS) are retried ``retries`` times, waiting ``backoff_s``, twice that, … (at most
-    4 s); so is a 503 answer (a server starting or stopping). Every request is idempotent.
+    4 s); so is a 503 answer (a server starting or stopping). Every request is idempotent. A
+    kept-alive connection the server closed while idle is replaced at once (no retry counted).
+    Safe to use from several threads (each has its own connection).
     """
 
     def __init__(
@@ -143,8 +153,6 @@ class ServerClient(Closing):
         retries: int = DEFAULT_RETRIES,
         backoff_s: float = DEFAULT_BACKOFF_S,
     ) -> None:
-        import requests
-
         self.url = normalize_server_url(url)
         self.settings = settings or get_settings()
         self.token = token if token is not None else self.settings.server_token
@@ -155,13 +163,18 @@ class ServerClient(Closing):
         self.last_timing: dict[str, float] = {}
         """Milliseconds the server reported for the last forward call (``Server-Timing``:
         ``forward`` in the model, ``server`` from reading the body to the answer)."""
-        self._session = requests.Session()
-        self._session.headers["User-Agent"] = self.settings.user_agent
+        self._headers = {"User-Agent": self.settings.user_agent}
         if self.token:
-            self._session.headers["Authorization"] = f"Bearer {self.token}"
+            self._headers["Authorization"] = f"Bearer {self.token}"
+        self._connections = Connections(
+            self.url,
+            connect_timeout_s=self.settings.http_timeout,
+            read_timeout_s=self.settings.http_total_timeout,
+        )
 
     def close(self) -> None:
-        self._session.close()
+        """Close every connection (a later request opens a new one)."""
+        self._connections.close()
 
     # --- endpoints ------------------------------------------------------------------------------
 
@@ -217,7 +230,10 @@ class ServerClient(Closing):
                 "PUT",
                 f"/packages/{sha256}",
                 body=body,
-                headers={"Content-Type": "application/zip"},
+                headers={
+                    "Content-Type": "application/zip",
+                    "Content-Length": str(path.stat().st_size),
+                },
                 ok=(200, 201),
             )
         finally:
@@ -303,33 +319,38 @@ class ServerClient(Closing):
         body: Body = None,
         headers: Mapping[str, str] | None = None,
         ok: Sequence[int] = (200,),
-    ) -> requests.Response:
-        import requests
-
-        url = f"{self.url}{API_PREFIX}{path}"
-        timeout = (self.settings.http_timeout, self.settings.http_total_timeout)
+    ) -> Response:
+        sent = dict(self._headers)
+        if json is not None:
+            body = json_lib.dumps(json, separators=(",", ":")).encode()
+            sent["Content-Type"] = "application/json"
+        if headers:
+            sent.update(headers)
+        full = f"{API_PREFIX}{path}"
         attempt = 0
         while True:
             data = body() if callable(body) else body
             try:
-                response = self._session.request(
-                    method, url, json=json, data=data, headers=headers, timeout=timeout
-                )
-            except requests.ConnectionError as e:  # refused, reset, DNS, connect timeout
+                response = self._connections.request(method, full, body=data, headers=sent)
+            except Dropped as e:
+                if e.reused:
+                    continue  # an idle connection the server closed: a fresh one, at once
                 if attempt >= self.retries:
-                    raise ServerError(
-                        f"cannot reach the server at {self.url} ({attempt + 1} tries): "
-                        f"{_reason(e)}",
-                        hint="check the URL and that `bioimageio-run serve` runs there",
-                    ) from None
-            except requests.Timeout:
+                    raise self._unreachable(attempt, _reason(e.reason)) from None
+            except ConnectFailed as e:
+                if attempt >= self.retries:
+                    raise self._unreachable(attempt, str(e)) from None
+            except ReadTimeout:
                 raise ServerError(
                     f"the server at {self.url} did not answer {method} {path} within "
                     f"{self.settings.http_total_timeout:g} s",
                     hint="raise BIOIMAGEIO_HTTP_TOTAL_TIMEOUT, or send smaller blocks",
                 ) from None
-            except requests.RequestException as e:
-                raise ServerError(f"request to {url} failed: {_reason(e)}") from None
+            except http.client.HTTPException as e:
+                raise ServerError(
+                    f"request to {self.url}{full} failed: {type(e).__name__}: {e}",
+                    hint="is it a `bioimageio-run serve` server?",
+                ) from None
             else:
                 if response.status_code in ok:
                     return response
@@ -338,7 +359,13 @@ class ServerClient(Closing):
             time.sleep(min(MAX_BACKOFF_S, self.backoff_s * 2**attempt))
             attempt += 1
 
-    def _json(self, response: requests.Response) -> dict[str, Any]:
+    def _unreachable(self, attempt: int, reason: str) -> ServerError:
+        return ServerError(
+            f"cannot reach the server at {self.url} ({attempt + 1} tries): {reason}",
+            hint="check the URL and that `bioimageio-run serve` runs there",
+        )
+
+    def _json(self, response: Response) -> dict[str, Any]:
         try:
             data = response.json()
         except ValueError:
@@ -353,7 +380,7 @@ class ServerClient(Closing):
             hint="is it a `bioimageio-run serve` server of the same version as this client?",
         )
 
-    def _error(self, response: requests.Response) -> BioimageioError:
+    def _error(self, response: Response) -> BioimageioError:
         status = response.status_code
         try:
             detail = response.json()["error"]
@@ -399,8 +426,8 @@ def _server_timing(header: str) -> dict[str, float]:
     return timing
 
 
-def _reason(error: Exception) -> str:
-    """The innermost reason of a requests error, in one line."""
+def _reason(error: BaseException) -> str:
+    """The innermost reason of a connection error, in one line."""
     cause: BaseException = error
     while cause.__context__ is not None and not isinstance(cause, OSError):
         cause = cause.__context__

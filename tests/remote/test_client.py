@@ -5,8 +5,10 @@ A small scripted HTTP server on 127.0.0.1 plays the server's part.
 
 from __future__ import annotations
 
+import io
 import json
 import socket
+import threading
 import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler
@@ -275,3 +277,103 @@ def test_a_server_error_is_not_taken_for_a_batch_the_model_rejects() -> None:
         with pytest.raises(ServerError, match="cannot reach"):
             pipeline.predict_sample_with_blocking(pipeline.digest(x, axes="bcyx"), 0, 4)
     assert calls == [1]
+
+
+class OneAnswerPerConnection:
+    """A keep-alive HTTP/1.1 server that closes each connection after one answer without
+    saying so (as a server does with a connection idle too long); ``silent`` never answers."""
+
+    def __init__(self, *, silent: bool = False) -> None:
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.silent = silent
+        self.connections = 0
+        self.requests: list[bytes] = []
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.listener.getsockname()[1]}"
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            self.connections += 1
+            with conn:
+                head = b""
+                while b"\r\n\r\n" not in head:
+                    chunk = conn.recv(65536)
+                    if not chunk:
+                        break
+                    head += chunk
+                self.requests.append(head.split(b"\r\n", 1)[0])
+                if self.silent:
+                    time.sleep(2)
+                    continue
+                body = b'{"status":"ok"}'
+                conn.sendall(
+                    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                    b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
+                )
+                time.sleep(0.05)  # closed after the answer, with no "Connection: close"
+
+    def __enter__(self) -> OneAnswerPerConnection:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.listener.close()
+        self._thread.join(timeout=5)
+
+
+def test_an_idle_connection_the_server_closed_is_replaced_without_a_retry() -> None:
+    with OneAnswerPerConnection() as fake, ServerClient(fake.url, retries=0) as client:
+        assert client.health() == {"status": "ok"}
+        time.sleep(0.2)  # the server has closed the kept-alive connection meanwhile
+        assert client.health() == {"status": "ok"}
+    assert fake.connections == 2
+    assert fake.requests == [b"GET /v1/health HTTP/1.1"] * 2
+
+
+def test_no_answer_within_the_read_timeout_is_one_clear_error() -> None:
+    import attrs
+
+    from bioimageio_core.settings import get_settings
+
+    settings = attrs.evolve(get_settings(), http_total_timeout=0.3)
+    with OneAnswerPerConnection(silent=True) as fake:
+        with ServerClient(fake.url, settings=settings) as client, pytest.raises(ServerError) as info:
+            client.health()
+    assert "did not answer GET /health within 0.3 s" in info.value.message
+    assert "BIOIMAGEIO_HTTP_TOTAL_TIMEOUT" in (info.value.hint or "")
+    assert fake.connections == 1  # a slow server is not asked again
+
+
+def test_threads_share_a_client_each_on_its_own_connection() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    out = np.arange(4, dtype=np.float32)
+    reply = (200, {AXES_HEADER: '{"out": ["x"]}'}, encode_arrays({"out": out}))
+    with Scripted([reply]) as fake, ServerClient(fake.url) as client:
+
+        def call(i: int) -> np.ndarray[Any, Any]:
+            return client.predict("k", {"raw": np.full(3, i, np.float32)}, {"raw": ["x"]})["out"]
+
+        with ThreadPoolExecutor(4) as pool:
+            results = list(pool.map(call, range(16)))
+    for result in results:
+        np.testing.assert_array_equal(result, out)
+    sent = sorted(float(np.load(io.BytesIO(body))["raw"][0]) for *_, body in fake.seen)
+    assert sent == [float(i) for i in range(16)]
+
+
+def test_a_package_upload_declares_its_length_and_is_streamed(tmp_path: Path) -> None:
+    package = tmp_path / "p.zip"
+    package.write_bytes(b"x" * 3_000_000)
+    with Scripted([_json(201, {"created": True})]) as fake, ServerClient(fake.url) as client:
+        client.upload_package(package, "0" * 64)
+    method, path, headers, body = fake.seen[0]
+    assert (method, path) == ("PUT", "/v1/packages/" + "0" * 64)
+    assert headers["Content-Length"] == "3000000" and body == package.read_bytes()
