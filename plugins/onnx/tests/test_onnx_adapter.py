@@ -12,6 +12,7 @@ import onnx
 import onnxruntime as ort
 import pytest
 from bioimageio_run_onnx import OnnxModelAdapter, create_adapter
+from bioimageio_run_onnx.adapter import SPINNING_CONFIG_KEY, SPINNING_ENV
 from onnx_testing import (
     conv_model,
     conv_numpy,
@@ -286,6 +287,14 @@ def test_session_options(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
         options = adapter._session.get_session_options()
         assert options.intra_op_num_threads == 1
         assert options.graph_optimization_level == ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        assert options.get_session_config_entry(SPINNING_CONFIG_KEY) == "0"  # the default
+        x = np.arange(16, dtype=np.float32).reshape(1, 1, 4, 4)
+        quiet = adapter.forward({"raw": x})["pooled"]
+    monkeypatch.setenv(SPINNING_ENV, "1")
+    with OnnxModelAdapter(make_request(tmp_path, raw)) as adapter:
+        options = adapter._session.get_session_options()
+        assert options.get_session_config_entry(SPINNING_CONFIG_KEY) == "1"
+        np.testing.assert_array_equal(adapter.forward({"raw": x})["pooled"], quiet)
 
 
 def test_onnxruntime_failure_during_run_is_a_plugin_error(tmp_path: Path) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from bioimageio_run_onnx.adapter import THREADS_ENV, intra_op_threads
+from bioimageio_run_onnx.adapter import SPINNING_ENV, THREADS_ENV, allow_spinning, intra_op_threads
 from bioimageio_run_onnx.matching import match_names
 from bioimageio_run_onnx.providers import CPU, CUDA, execution_providers
 from hypothesis import given
@@ -54,6 +54,16 @@ def test_threads_from_environment() -> None:
     for bad in ("-1", "two"):
         with pytest.raises(PluginError, match=THREADS_ENV):
             intra_op_threads({THREADS_ENV: bad})
+
+
+def test_spinning_from_environment() -> None:
+    assert allow_spinning({}) is False
+    for on in ("1", " true", "YES", "on"):
+        assert allow_spinning({SPINNING_ENV: on}) is True
+    for off in ("0", "false", "no", "off", " "):
+        assert allow_spinning({SPINNING_ENV: off}) is False
+    with pytest.raises(PluginError, match=SPINNING_ENV):
+        allow_spinning({SPINNING_ENV: "sometimes"})
 
 
 def test_file_name_of_reference() -> None:
