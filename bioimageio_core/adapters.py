@@ -120,6 +120,11 @@ class ModelAdapter(Closing, ABC):
     """
 
     weights_format: str = ""
+    calls_in_flight: int = 1
+    """How many ``forward`` calls blockwise prediction keeps running at once. An adapter whose
+    calls mostly wait (the ``remote`` adapter: 2, so that one call's transfer overlaps the
+    server's work on the other, and both the client's stitching) sets more; its ``forward``
+    must then be safe to call from several threads. Results are used in block order."""
 
     def __init__(self, request: AdapterRequest[Any]) -> None:
         self.request: AdapterRequest[Any] = request

@@ -1,13 +1,18 @@
 """The in-process executor: the block loop plan → read → batch → forward → stitch → write.
 
 Batches are read and stacked by :func:`~bioimageio_core.prefetch.prefetched` (in a background
-thread while the backend runs, when that pays); everything else runs in the calling thread.
+thread while the backend runs, when that pays). Forward calls run in the calling thread, or, for
+an adapter that keeps several in flight (:attr:`ModelAdapter.calls_in_flight`, the ``remote``
+adapter), in that many worker threads while the calling thread stitches and writes; results are
+taken in block order either way, so the output is the same.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections import deque
+from collections.abc import Callable, Generator, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 from bioimageio_core.blocks import SampleBlock, batched
@@ -28,6 +33,11 @@ ProgressCallback = Callable[[int, int], None]
 Batch = tuple[list[SampleBlock], dict[str, Array], int]
 """Blocks of one forward call, their stacked data and the number of blocks stacked."""
 
+Outputs = list[dict[str, Array]]
+"""The outputs of each block of one forward call."""
+
+FORWARD_THREAD_PREFIX = "bioimageio-forward"
+
 
 def read_batches(
     blocks: Iterable[SampleBlock],
@@ -44,6 +54,51 @@ def read_batches(
     return map(prepare, batched(blocks, plan.batch_size))
 
 
+def forwarded(
+    batches: Iterable[Batch],
+    adapter: ModelAdapter,
+    forward: Forward,
+    policy: PrefetchPolicy,
+) -> Generator[tuple[list[SampleBlock], Outputs], None, None]:
+    """Each batch's blocks with their outputs, in the order of ``batches``.
+
+    With ``adapter.calls_in_flight`` n > 1, up to n forward calls run at once in worker threads
+    while the caller handles earlier results; each wait for a result is reported to ``policy``.
+    An error of a call is raised when its turn comes; calls not yet started are cancelled, and
+    the ones running are waited for (the adapter stays usable).
+    """
+    depth = max(1, adapter.calls_in_flight)
+    if depth == 1:
+        for batch, arrays, n_stacked in batches:
+            wall, cpu = time.perf_counter(), time.process_time()
+            results = forward(adapter, arrays, n_stacked, len(batch))
+            policy.observe_call(time.perf_counter() - wall, time.process_time() - cpu)
+            yield batch, results
+        return
+    pending: deque[tuple[list[SampleBlock], Future[Outputs]]] = deque()
+
+    def next_result() -> tuple[list[SampleBlock], Outputs]:
+        batch, future = pending.popleft()
+        wall, cpu = time.perf_counter(), time.process_time()
+        results = future.result()
+        policy.observe_call(time.perf_counter() - wall, time.process_time() - cpu)
+        return batch, results
+
+    with ThreadPoolExecutor(depth, thread_name_prefix=FORWARD_THREAD_PREFIX) as pool:
+        try:
+            for batch, arrays, n_stacked in batches:
+                pending.append(
+                    (batch, pool.submit(forward, adapter, arrays, n_stacked, len(batch)))
+                )
+                if len(pending) >= depth:
+                    yield next_result()
+            while pending:
+                yield next_result()
+        finally:
+            for _, future in pending:
+                future.cancel()
+
+
 def run_blocks(
     plan: BlockPlan,
     reader: BlockReader,
@@ -57,20 +112,19 @@ def run_blocks(
     """Predict every block of ``plan`` in this process and write the outputs into ``targets``."""
     policy = PrefetchPolicy()
     batches = prefetched(read_batches(plan.grid, reader, plan, forward.input_axes), policy)
+    results = forwarded(batches, adapter, forward, policy)
     done = 0
     try:
-        for batch, arrays, n_stacked in batches:
-            wall, cpu = time.perf_counter(), time.process_time()
-            results = forward(adapter, arrays, n_stacked, len(batch))
-            policy.observe_call(time.perf_counter() - wall, time.process_time() - cpu)
-            for sb, outputs in zip(batch, results, strict=True):
+        for batch, outputs_per_block in results:
+            for sb, outputs in zip(batch, outputs_per_block, strict=True):
                 for oid, (block, inner) in stitcher(sb, outputs).items():
                     targets.write(oid, block, inner, stitcher.output_sizes)
             done += len(batch)
             if on_progress is not None:
                 on_progress(done, plan.n_blocks)
     finally:
+        results.close()  # waits for forward calls in flight
         batches.close()  # stops the prefetching thread
 
 
-__all__ = ["Batch", "ProgressCallback", "read_batches", "run_blocks"]
+__all__ = ["Batch", "Outputs", "ProgressCallback", "forwarded", "read_batches", "run_blocks"]

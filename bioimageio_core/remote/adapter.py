@@ -36,8 +36,12 @@ class RemoteModelAdapter(ModelAdapter):
     """Sends each forward call to a server (``POST /v1/models/{key}/predict``).
 
     ``weights_format`` is the format the server runs. If the server forgot the model (it
-    restarted), the model is loaded there again once and the call repeated.
+    restarted), the model is loaded there again once and the call repeated. Two calls are kept
+    in flight in blockwise prediction (each thread has its own connection): while the server
+    computes one, the next one travels and waits there, and the client stitches the last.
     """
+
+    calls_in_flight = 2
 
     def __init__(
         self,
