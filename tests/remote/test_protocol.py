@@ -215,3 +215,26 @@ def test_npy_headers_are_parsed_one_at_a_time(monkeypatch: pytest.MonkeyPatch) -
     for t in threads:
         t.join()
     assert active[1] == 1
+
+
+def test_decoded_arrays_are_writable_copies_of_the_body() -> None:
+    body = encode_arrays({"a": np.arange(6, dtype=np.float32).reshape(2, 3), "b": np.ones(2)})
+    decoded = decode_arrays(body)
+    for array in decoded.values():
+        assert array.flags.writeable and not np.shares_memory(array, np.frombuffer(body, np.uint8))
+    decoded["a"][0, 0] = 7  # the model may write into its inputs
+    np.testing.assert_array_equal(decode_arrays(body)["a"][0], [0, 1, 2])
+
+
+def test_bytes_after_the_array_or_a_broken_local_header_are_refused() -> None:
+    member = io.BytesIO()
+    np.save(member, np.zeros(4, np.float32))
+    raw = io.BytesIO()
+    with zipfile.ZipFile(raw, "w") as zf:
+        zf.writestr("raw.npy", member.getvalue() + b"tail")
+    with pytest.raises(PayloadError, match="4 bytes follow the array's 16 bytes"):
+        decode_arrays(raw.getvalue())
+    good = encode_arrays({"raw": np.zeros(4, np.float32)})
+    assert good.startswith(b"PK\x03\x04")
+    with pytest.raises(PayloadError, match="local header is missing"):
+        decode_arrays(b"XX" + good[2:])
