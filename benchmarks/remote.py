@@ -134,7 +134,10 @@ def remote_overhead(cfg: Config) -> Result:
             "`bioimageio-run serve` process on 127.0.0.1 with the same backend and threads. "
             "Statistics, preprocessing, tiling, stitching and postprocessing run in the client "
             "in both cases; remote adds per forward call the `.npz` encoding and decoding on "
-            "both sides and one HTTP round trip. Runs alternate, at least 7 rounds; overhead = "
+            "both sides and one HTTP round trip, and keeps two calls in flight (the next one "
+            "travels while the server computes one and the client stitches the last). onnxruntime "
+            "runs without spinning threads on both sides (the onnx backend's default). Runs "
+            "alternate, at least 7 rounds; overhead = "
             "median of per-round ratios − 1, and the ratio of the fastest runs (min/min) − 1, "
             "which other processes on this shared machine disturb least: the goal is judged on "
             "it. Per block = (fastest remote − fastest local) / blocks. Client and server share "
@@ -212,12 +215,14 @@ def remote_overhead(cfg: Config) -> Result:
         "both sides; above the core count the ratios mostly measure them)."
     )
     result.notes.append(
-        "Each forward call costs a fixed amount on top of the model: the HTTP round trip and "
-        "the `.npz` encoding on both sides (see the transport column of the throughput "
-        "benchmark below). With one small block per call that share is large; `--batch-size` "
-        "(several blocks per request) and larger blocks amortise it. Client and server run on "
-        "the same cores here, so every millisecond of either side's work also slows the other; "
-        "with the server on its own machine the client's share does not compete with the model."
+        "What a forward call costs beyond the model (benchmark 9, 'outside the server'): the "
+        "client's `.npz` encoding and decoding (about 0.2 and 0.07 ms per MB), the HTTP request "
+        "(`http.client`, one kept-alive connection per thread), uvicorn's parsing (h11) and "
+        "the hand-over to a worker thread and back on the server, and the loopback transfer. "
+        "Two calls in flight hide most of it behind the server's compute and the client's "
+        "stitching; what shows is the CPU time both sides spend on it, taken from the model "
+        "when client, server and other processes share the cores. With the server on its own "
+        "machine the client's share does not compete with the model."
     )
     return result
 
@@ -236,7 +241,8 @@ def remote_throughput(cfg: Config) -> Result:
             "(mostly computing). Latency = median time of one call as a client sees it; outside "
             "the server = latency minus the time the server reports (`Server-Timing`, which "
             "includes waiting behind other clients' calls): the HTTP round trip and the client's "
-            "encoding and decoding. The server runs one model's calls one at a time."
+            "encoding and decoding. The server runs one model's calls one at a time. Each client "
+            "waits for its answer before it sends the next call (no calls in flight)."
         ),
         columns=[
             "block", "clients", "calls", "calls/s", "median latency (ms)",

@@ -40,6 +40,7 @@ BENCHMARKS: dict[str, str] = {
     "task_overhead": "benchmarks.large_data:task_overhead",
     "scaling": "benchmarks.large_data:scaling",
     "large_volume": "benchmarks.large_data:large_volume",
+    "spinning": "benchmarks.spinning:onnx_spinning",
 }
 ON_REQUEST = ("large_volume",)
 """Benchmarks left out unless named in ``--only`` (several GB of disk and minutes of compute)."""

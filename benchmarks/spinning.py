@@ -1,0 +1,125 @@
+"""onnxruntime's intra-op thread spinning on and off, for local blockwise prediction.
+
+The onnx backend turns spinning off unless ``BIOIMAGEIO_ONNX_ALLOW_SPINNING=1``; this benchmark
+holds the numbers that default rests on.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import time
+from pathlib import Path
+from statistics import median
+from typing import Any
+
+import numpy as np
+
+from benchmarks._common import EXAMPLE_MODEL, Config, Result, interleaved, median_ratio
+from benchmarks.models import build_small_conv2d
+
+SPINNING_ENV = "BIOIMAGEIO_ONNX_ALLOW_SPINNING"
+
+
+def _pipeline(model: Path, spinning: bool) -> Any:
+    from bioimageio_core import create_prediction_pipeline
+
+    before = os.environ.get(SPINNING_ENV)
+    os.environ[SPINNING_ENV] = "1" if spinning else "0"  # read when the session is created
+    try:
+        return create_prediction_pipeline(model, weights_format="onnx", devices=["cpu"])
+    finally:
+        if before is None:
+            del os.environ[SPINNING_ENV]
+        else:
+            os.environ[SPINNING_ENV] = before
+
+
+def _alternate(
+    pipelines: dict[str, Any], x: np.ndarray[Any, Any], block: int, repeats: int
+) -> tuple[dict[str, list[float]], dict[str, list[float]], float, int]:
+    """Wall and CPU times per pipeline (alternating runs), the largest output difference
+    between them, the blocks per run."""
+    cpu: dict[str, list[float]] = {k: [] for k in pipelines}
+    last: dict[str, np.ndarray[Any, Any]] = {}
+    counted = [0]
+
+    def count(done: int, total: int) -> None:
+        counted[0] = total
+
+    def job(kind: str) -> None:
+        pipeline = pipelines[kind]
+        started = time.process_time()
+        out = pipeline.predict_sample_with_fixed_blocking(
+            pipeline.digest(x, axes="bcyx"),
+            {str(pipeline.shape.inputs[0].id): {"y": block, "x": block}},
+            on_progress=count,
+        )
+        cpu[kind].append(time.process_time() - started)
+        last[kind] = np.asarray(next(iter(out.members.values())).data)
+
+    times = interleaved({k: functools.partial(job, k) for k in pipelines}, repeats)
+    cpu = {k: v[1:] for k, v in cpu.items()}  # without the warm-up round
+    diff = float(np.abs(last["spinning"] - last["sleeping"]).max())
+    return times, cpu, diff, counted[0]
+
+
+def onnx_spinning(cfg: Config) -> Result:
+    result = Result(
+        title="17. onnxruntime thread spinning (local prediction)",
+        description=(
+            "The same blockwise prediction with onnxruntime's idle intra-op threads spinning "
+            "(busy-waiting for the next operator: onnxruntime's own default) and sleeping (the "
+            "onnx backend's default, `BIOIMAGEIO_ONNX_ALLOW_SPINNING=0`); two pipelines, runs "
+            "alternate. CPU = the process's CPU time per run (all threads). The pipeline's "
+            "own work (cutting, stitching, postprocessing) runs between the forward calls, "
+            "on the cores the spinning threads hold."
+        ),
+        columns=[
+            "model", "input", "block", "blocks/run", "spinning (s)", "sleeping (s)",
+            "sleeping / spinning (median ratio)", "CPU spinning (s)", "CPU sleeping (s)",
+            "max abs diff",
+        ],
+        goal="the default is the faster setting on this machine",
+    )  # fmt: skip
+    small = build_small_conv2d(cfg.work_dir / "small_conv2d_spinning")
+    cases = [
+        ("tiny U-Net", EXAMPLE_MODEL, cfg.pick(1024, 2048), 512),
+        ("tiny U-Net", EXAMPLE_MODEL, cfg.pick(1024, 2048), 256),
+        ("small_conv2d", small, cfg.pick(256, 512), 32),
+    ]
+    load_before = os.getloadavg()[0]
+    ratios = []
+    for name, model, side, block in cases:
+        x = np.random.default_rng(1).random((1, 1, side, side), dtype=np.float32)
+        pipelines = {"spinning": _pipeline(model, True), "sleeping": _pipeline(model, False)}
+        try:
+            times, cpu, diff, blocks = _alternate(pipelines, x, block, max(cfg.repeats, 5))
+        finally:
+            for pipeline in pipelines.values():
+                pipeline.close()
+        ratio = median_ratio(times["sleeping"], times["spinning"])
+        ratios.append(ratio)
+        result.rows.append(
+            (
+                name, f"{side}²", f"{block}²", blocks, median(times["spinning"]),
+                median(times["sleeping"]), f"{ratio:.2f}", median(cpu["spinning"]),
+                median(cpu["sleeping"]), diff,
+            )
+        )  # fmt: skip
+    faster = sum(r < 1 for r in ratios)
+    result.verdict = (
+        f"sleeping threads faster in {faster} of {len(ratios)} cases "
+        f"(time ratios {', '.join(f'{r:.2f}' for r in ratios)}): "
+        + ("the default (off) holds" if faster * 2 > len(ratios) else "spinning was faster here")
+    )
+    result.notes.append(
+        f"Load average of the machine (1 min) before and after: {load_before:.1f}, "
+        f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores. Spinning threads gain a few "
+        "microseconds per operator when the cores are otherwise idle; they lose whenever "
+        "anything else needs a core, this pipeline's own work included."
+    )
+    return result
+
+
+__all__ = ["onnx_spinning"]
