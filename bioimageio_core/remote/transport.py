@@ -18,6 +18,7 @@ import json as json_lib
 import socket
 import ssl
 import threading
+import weakref
 from collections.abc import Mapping
 from email.message import Message
 from typing import IO, Any
@@ -65,11 +66,29 @@ class Response:
         return self.content.decode("utf-8", errors="replace")
 
 
+class _Slot:
+    """A thread's connection (in the thread's local storage): when the thread ends, the slot
+    is collected and its connection closed."""
+
+    __slots__ = ("box", "__weakref__")
+
+    def __init__(self) -> None:
+        self.box: list[http.client.HTTPConnection | None] = [None]
+        weakref.finalize(self, _close_box, self.box)
+
+
+def _close_box(box: list[http.client.HTTPConnection | None]) -> None:
+    connection, box[0] = box[0], None
+    if connection is not None:
+        connection.close()
+
+
 class Connections:
     """Keep-alive connections to one ``http(s)://host:port``, one per thread.
 
     ``connect_timeout_s`` bounds connecting, ``read_timeout_s`` each wait for data once
-    connected. :meth:`close` closes every connection; a later request opens a new one.
+    connected. A thread's connection is closed when the thread ends; :meth:`close` closes every
+    connection, and a later request opens a new one.
     """
 
     def __init__(self, url: str, *, connect_timeout_s: float, read_timeout_s: float) -> None:
@@ -82,7 +101,7 @@ class Connections:
         self.read_timeout_s = read_timeout_s
         self._local = threading.local()
         self._lock = threading.Lock()
-        self._open: set[http.client.HTTPConnection] = set()
+        self._slots: weakref.WeakSet[_Slot] = weakref.WeakSet()
         self._ssl_context: ssl.SSLContext | None = None
 
     def _new(self) -> http.client.HTTPConnection:
@@ -108,27 +127,31 @@ class Connections:
             raise ConnectFailed(_connect_reason(e)) from e
         assert connection.sock is not None
         connection.sock.settimeout(self.read_timeout_s)
-        with self._lock:
-            self._open.add(connection)
         return connection
+
+    def _slot(self) -> _Slot:
+        slot: _Slot | None = getattr(self._local, "slot", None)
+        if slot is None:
+            slot = self._local.slot = _Slot()
+            with self._lock:
+                self._slots.add(slot)
+        return slot
 
     def _connection(self) -> tuple[http.client.HTTPConnection, bool]:
         """This thread's connection (opened if needed) and whether it served a request."""
-        connection: http.client.HTTPConnection | None = getattr(self._local, "connection", None)
+        slot = self._slot()
+        connection = slot.box[0]
         if connection is not None and connection.sock is not None:
             return connection, True
-        if connection is not None:
-            self._forget(connection)
-        connection = self._new()
-        self._local.connection = connection
+        _close_box(slot.box)
+        slot.box[0] = connection = self._new()
         return connection, False
 
     def _forget(self, connection: http.client.HTTPConnection) -> None:
         connection.close()
-        with self._lock:
-            self._open.discard(connection)
-        if getattr(self._local, "connection", None) is connection:
-            self._local.connection = None
+        slot = self._slot()
+        if slot.box[0] is connection:
+            slot.box[0] = None
 
     def request(
         self,
@@ -166,11 +189,9 @@ class Connections:
 
     def close(self) -> None:
         with self._lock:
-            connections = list(self._open)
-            self._open.clear()
-        for connection in connections:
-            connection.close()
-        self._local = threading.local()
+            slots = list(self._slots)
+        for slot in slots:
+            _close_box(slot.box)
 
 
 def _connect_reason(error: BaseException) -> str:

@@ -47,12 +47,14 @@ Reply = tuple[int, dict[str, str], bytes]
 class Scripted(ThreadedServer):
     """Answers requests from a script: one reply per request (the last one repeats)."""
 
-    def __init__(self, replies: list[Reply]) -> None:
+    def __init__(self, replies: list[Reply], *, keep_alive: bool = False) -> None:
         self.replies = replies
         self.seen: list[tuple[str, str, dict[str, str], bytes]] = []
         state = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1" if keep_alive else "HTTP/1.0"
+
             def _answer(self) -> None:
                 length = int(self.headers.get("content-length") or 0)
                 body = self.rfile.read(length) if length else b""
@@ -310,7 +312,7 @@ class OneAnswerPerConnection:
                     head += chunk
                 self.requests.append(head.split(b"\r\n", 1)[0])
                 if self.silent:
-                    time.sleep(2)
+                    time.sleep(0.8)
                     continue
                 body = b'{"status":"ok"}'
                 conn.sendall(
@@ -377,3 +379,27 @@ def test_a_package_upload_declares_its_length_and_is_streamed(tmp_path: Path) ->
     method, path, headers, body = fake.seen[0]
     assert (method, path) == ("PUT", "/v1/packages/" + "0" * 64)
     assert headers["Content-Length"] == "3000000" and body == package.read_bytes()
+
+
+def test_a_threads_connection_is_closed_when_the_thread_ends() -> None:
+    import gc
+
+    with Scripted([_json(200, {"status": "ok"})], keep_alive=True) as fake:
+        with ServerClient(fake.url) as client:
+            client.health()
+            used: list[Any] = []
+
+            def work() -> None:
+                client.health()
+                used.append(client._connections._slot().box[0])
+
+            worker = threading.Thread(target=work)
+            worker.start()
+            worker.join()
+            gc.collect()
+            assert used[0] is not None and used[0].sock is None  # closed with its thread
+            kept = client._connections._slot().box[0]
+            assert kept is not None and kept.sock is not None  # this thread's stays open
+            client.health()
+            assert client._connections._slot().box[0] is kept  # and is used again
+        assert kept.sock is None  # closed with the client
