@@ -145,10 +145,11 @@ def onnx_session(path: Path, threads: int) -> Any:
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.intra_op_num_threads = threads
-    spinning = os.environ.get("BIOIMAGEIO_ONNX_ALLOW_SPINNING", "0").strip().lower()
-    options.add_session_config_entry(
-        "session.intra_op.allow_spinning", "1" if spinning in ("1", "true", "yes", "on") else "0"
-    )
+    spinning = os.environ.get("BIOIMAGEIO_ONNX_ALLOW_SPINNING", "").strip().lower()
+    if spinning:  # as the onnx backend: onnxruntime's default unless set
+        options.add_session_config_entry(
+            "session.intra_op.allow_spinning", "1" if spinning in ("1", "true", "yes", "on") else "0"
+        )
     return ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
 
 

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import copy
 import logging
+import os
 import socket
 import sys
+from collections.abc import Mapping, MutableMapping
 from typing import Any
 
 import uvicorn
@@ -22,6 +24,18 @@ from bioimageio_core.server.app import create_app
 from bioimageio_core.server.config import ServerConfig
 
 log = logging.getLogger("bioimageio_core.server")
+
+ENVIRONMENT_DEFAULTS: Mapping[str, str] = {"BIOIMAGEIO_ONNX_ALLOW_SPINNING": "0"}
+"""Backend settings ``serve`` changes unless its environment sets them. onnxruntime's spinning
+threads would hold the cores between forward calls, away from the event loop, the request
+threads and, on one machine, the clients (docs/benchmarks.md, 8 and 17)."""
+
+
+def apply_environment_defaults(environ: MutableMapping[str, str] | None = None) -> None:
+    """Set each of :data:`ENVIRONMENT_DEFAULTS` that ``environ`` (the process's) lacks."""
+    target = os.environ if environ is None else environ
+    for name, value in ENVIRONMENT_DEFAULTS.items():
+        target.setdefault(name, value)
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -73,6 +87,7 @@ def serve(
     """Serve until stopped (blocks). Prints ``listening on <url>`` to standard error once the
     socket is bound."""
     sock = bind(config.check().host, config.port)
+    apply_environment_defaults()
     try:
         scheme = "https" if ssl_certfile else "http"
         address = url_of(sock, scheme)
@@ -99,4 +114,4 @@ def serve(
     log.info("stopped")
 
 
-__all__ = ["bind", "serve", "url_of"]
+__all__ = ["ENVIRONMENT_DEFAULTS", "apply_environment_defaults", "bind", "serve", "url_of"]

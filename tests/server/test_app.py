@@ -6,6 +6,7 @@ Every user error is a 4xx answer with a JSON body, and the app keeps answering a
 from __future__ import annotations
 
 import io
+import os
 import re
 import zipfile
 from collections.abc import Iterator
@@ -445,3 +446,27 @@ def test_validate_and_test_on_the_server(client: Any, package: tuple[Path, str])
     client.put(f"/v1/packages/{_sha(broken)}", content=broken)
     summary = client.post("/v1/test", json={"package": _sha(broken)}).json()
     assert summary["status"] == "failed"
+
+
+@pytest.mark.parametrize(("given", "expected"), [(None, "0"), ("1", "1")])
+def test_serve_turns_onnx_spinning_off_unless_set(
+    given: str | None, expected: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Spinning onnxruntime threads would hold the cores between calls, away from the event
+    loop, the request threads and the clients on the same machine."""
+    import uvicorn
+
+    from bioimageio_core.server.run import serve
+
+    if given is None:
+        monkeypatch.delenv("BIOIMAGEIO_ONNX_ALLOW_SPINNING", raising=False)
+    else:
+        monkeypatch.setenv("BIOIMAGEIO_ONNX_ALLOW_SPINNING", given)
+    seen: list[str | None] = []
+
+    def run(self: Any, sockets: Any = None) -> None:  # the models load after this point
+        seen.append(os.environ.get("BIOIMAGEIO_ONNX_ALLOW_SPINNING"))
+
+    monkeypatch.setattr(uvicorn.Server, "run", run)
+    serve(ServerConfig(port=0, store=tmp_path))
+    assert seen == [expected]

@@ -27,7 +27,8 @@ THREADS_ENV = "BIOIMAGEIO_ONNX_INTRA_OP_THREADS"
 """Environment variable: threads onnxruntime uses inside one operator (0 or unset: its default)."""
 SPINNING_ENV = "BIOIMAGEIO_ONNX_ALLOW_SPINNING"
 """Environment variable: whether onnxruntime's idle intra-op threads spin (busy-wait) for the
-next operator (``1``/``0``; unset: ``0``, they sleep)."""
+next operator (``1``/``0``; unset: onnxruntime's default, they spin). ``bioimageio-run serve``
+sets ``0`` unless it is set."""
 SPINNING_CONFIG_KEY = "session.intra_op.allow_spinning"
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off"})
@@ -65,22 +66,24 @@ def intra_op_threads(environ: Mapping[str, str] | None = None) -> int:
     return value
 
 
-def allow_spinning(environ: Mapping[str, str] | None = None) -> bool:
-    """Whether intra-op threads may spin, from ``BIOIMAGEIO_ONNX_ALLOW_SPINNING`` (default: no).
+def allow_spinning(environ: Mapping[str, str] | None = None) -> bool | None:
+    """Whether intra-op threads may spin, from ``BIOIMAGEIO_ONNX_ALLOW_SPINNING`` (None: unset,
+    onnxruntime's default: they spin).
 
-    Spinning threads take the next operator a few microseconds sooner but keep their cores
-    busy between operators and between calls, taking them from everything else on the machine:
-    this pipeline's own reading and stitching, other processes, a server's clients. Measured
-    on 2 shared cores, blockwise prediction ran 1.4-2× faster without it (docs/benchmarks.md).
+    Spinning threads take the next operator sooner but keep their cores busy between operators
+    and between calls. With the cores to itself a process is faster with it; sharing them (a
+    server and its clients, other jobs) it is faster without (docs/benchmarks.md, 17).
     """
     raw = (os.environ if environ is None else environ).get(SPINNING_ENV, "").strip().lower()
-    if not raw or raw in _FALSE:
-        return False
+    if not raw:
+        return None
     if raw in _TRUE:
         return True
+    if raw in _FALSE:
+        return False
     raise PluginError(
         f"environment variable {SPINNING_ENV} must be 1 or 0; got {raw!r}",
-        hint="unset it to keep the default (0: idle threads sleep)",
+        hint="unset it to keep onnxruntime's default (spinning)",
     )
 
 
@@ -117,9 +120,9 @@ class OnnxModelAdapter(ModelAdapter):
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.intra_op_num_threads = intra_op_threads()
-        options.add_session_config_entry(
-            SPINNING_CONFIG_KEY, "1" if allow_spinning() else "0"
-        )
+        spinning = allow_spinning()
+        if spinning is not None:
+            options.add_session_config_entry(SPINNING_CONFIG_KEY, "1" if spinning else "0")
         try:
             session = ort.InferenceSession(
                 str(model_path), sess_options=options, providers=providers

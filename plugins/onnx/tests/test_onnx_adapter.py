@@ -283,18 +283,21 @@ def test_broken_model_file_names_the_file(tmp_path: Path) -> None:
 def test_session_options(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     raw = _pool_description(tmp_path)
     monkeypatch.setenv("BIOIMAGEIO_ONNX_INTRA_OP_THREADS", "1")
+    monkeypatch.delenv(SPINNING_ENV, raising=False)
     with OnnxModelAdapter(make_request(tmp_path, raw)) as adapter:
         options = adapter._session.get_session_options()
         assert options.intra_op_num_threads == 1
         assert options.graph_optimization_level == ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        assert options.get_session_config_entry(SPINNING_CONFIG_KEY) == "0"  # the default
+        with pytest.raises(RuntimeError, match="does not have configuration"):
+            options.get_session_config_entry(SPINNING_CONFIG_KEY)  # unset: onnxruntime's default
         x = np.arange(16, dtype=np.float32).reshape(1, 1, 4, 4)
-        quiet = adapter.forward({"raw": x})["pooled"]
-    monkeypatch.setenv(SPINNING_ENV, "1")
-    with OnnxModelAdapter(make_request(tmp_path, raw)) as adapter:
-        options = adapter._session.get_session_options()
-        assert options.get_session_config_entry(SPINNING_CONFIG_KEY) == "1"
-        np.testing.assert_array_equal(adapter.forward({"raw": x})["pooled"], quiet)
+        expected = adapter.forward({"raw": x})["pooled"]
+    for value in ("0", "1"):
+        monkeypatch.setenv(SPINNING_ENV, value)
+        with OnnxModelAdapter(make_request(tmp_path, raw)) as adapter:
+            options = adapter._session.get_session_options()
+            assert options.get_session_config_entry(SPINNING_CONFIG_KEY) == value
+            np.testing.assert_array_equal(adapter.forward({"raw": x})["pooled"], expected)
 
 
 def test_onnxruntime_failure_during_run_is_a_plugin_error(tmp_path: Path) -> None:

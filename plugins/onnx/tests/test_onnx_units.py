@@ -57,10 +57,11 @@ def test_threads_from_environment() -> None:
 
 
 def test_spinning_from_environment() -> None:
-    assert allow_spinning({}) is False
+    assert allow_spinning({}) is None
+    assert allow_spinning({SPINNING_ENV: " "}) is None
     for on in ("1", " true", "YES", "on"):
         assert allow_spinning({SPINNING_ENV: on}) is True
-    for off in ("0", "false", "no", "off", " "):
+    for off in ("0", "false", "no", "off"):
         assert allow_spinning({SPINNING_ENV: off}) is False
     with pytest.raises(PluginError, match=SPINNING_ENV):
         allow_spinning({SPINNING_ENV: "sometimes"})
