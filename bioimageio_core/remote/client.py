@@ -2,10 +2,11 @@
 backoff.
 
 Only the standard library's ``http.client`` is used (:mod:`bioimageio_core.remote.transport`:
-one persistent connection per thread, the fixed cost per forward call kept small). Every failure becomes one of our errors with a
-message a user can act on: :class:`~bioimageio_core.errors.ServerError` for an unreachable
-server, a refused token or an answer outside the wire format; the server's own errors keep
-their kind where the core has it (``InputError``, ``PluginError``, ``SourceError`` …).
+one persistent connection per thread, the fixed cost per forward call kept small). Every
+failure becomes one of our errors with a message a user can act on:
+:class:`~bioimageio_core.errors.ServerError` for an unreachable server, a refused token or an
+answer outside the wire format; the server's own errors keep their kind where the core has it
+(``InputError``, ``PluginError``, ``SourceError`` …).
 """
 
 from __future__ import annotations
