@@ -30,7 +30,14 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks._common import ROOT, Config, Result, bench_env, interleaved, run_process
+from benchmarks._common import (
+    ROOT,
+    Config,
+    Result,
+    bench_env,
+    median_ratio,
+    run_process,
+)
 from benchmarks.models import build_light3d, build_small_conv2d
 
 MEASURED = "large_data_measurements.json"
@@ -181,53 +188,90 @@ def outofcore_memory(cfg: Config) -> Result:
 
 def outofcore_throughput(cfg: Config) -> Result:
     """Benchmark 12."""
-    from bioimageio_core.pipeline import create_prediction_pipeline
-    from bioimageio_core.prediction import predict
-
     mb = cfg.pick(48, 256)
     model, n, volume, shape = _model_and_volume(cfg, "throughput.zarr", mb)
-    outputs = {"out-of-core": cfg.work_dir / "t-ooc.zarr", "in memory": cfg.work_dir / "t-mem.zarr"}
+    block = 32 + 8 * n
+    warm = cfg.work_dir / "throughput-warm.zarr"
+    write_volume(warm, 2 * block**3 * 4 / 2**20, block, seed=9)
+    modes = ("out-of-core", "in memory")
     result = Result(
         title="12. Out-of-core vs in-memory throughput",
         description=(
             f"light3d (onnx, {cfg.threads} threads) on one float32 zarr volume of "
-            f"{'×'.join(map(str, shape))} ({mb} MB), blocks of {32 + 8 * n}³, zarr output; the "
-            "model is loaded once, the two ways alternate. Out-of-core reads the blocks (the "
-            "next ones in a background thread while the model runs; each zarr chunk decoded "
-            "once), normalises each with the sample's statistics (computed first in passes over "
-            "the volume, in as many threads as the process may use) and writes each block's "
-            "chunks; in memory reads the whole volume, normalises it, predicts it and saves it."
+            f"{'×'.join(map(str, shape))} ({mb} MB), blocks of {block}³, zarr output. "
+            "Out-of-core reads the blocks (the next ones in a background thread while the model "
+            "runs; each zarr chunk decoded once), normalises each with the sample's statistics "
+            "(computed first in passes over the volume, in as many threads as the process may "
+            "use) and writes each block's chunks; in memory reads the whole volume, normalises "
+            "it, predicts it and saves it. Two settings, the ways alternating in each: *one "
+            "prediction per process* (what `bioimageio-run predict` does: a fresh process loads "
+            "the model, predicts a small volume the same way to warm up, then the timed volume) "
+            "and *repeated in one process* (the model loaded once; each way runs twice in a row "
+            "and the second run is timed, so that each reuses the memory its own previous run "
+            "left, as a loop over many volumes does)."
         ),
-        columns=["mode", "median wall (s)", "MB/s (input)", "min wall (s)"],
+        columns=["setting", "mode", "median wall (s)", "MB/s (input)", "min wall (s)", "ratio (median of rounds)"],
         goal="out-of-core ≥ 0.95× the in-memory throughput",
-    )
+    )  # fmt: skip
     load_before = os.getloadavg()
-    with create_prediction_pipeline(model, weights_format="onnx", devices=["cpu"]) as pp:
-
-        def run(mode: str) -> None:
-            predict(model=pp, inputs=str(volume), save_output_path=outputs[mode],
-                    blocksize_parameter=n, out_of_core=mode == "out-of-core")  # fmt: skip
-
-        times = interleaved({m: (lambda m=m: run(m)) for m in outputs}, cfg.repeats)  # type: ignore[misc]
-        a = np.asarray(_load(outputs["out-of-core"]))
-        b = np.asarray(_load(outputs["in memory"]))
-        equal = bool(np.array_equal(a, b))
-    for mode, ts in times.items():
-        result.rows.append([mode, median(ts), mb / median(ts), min(ts)])
-    ratio = median(b_ / a_ for a_, b_ in zip(times["out-of-core"], times["in memory"], strict=True))
+    fresh: dict[str, list[float]] = {m: [] for m in modes}
+    for i in range(cfg.repeats):
+        for mode in modes if i % 2 == 0 else modes[::-1]:
+            fresh[mode].append(_memory_run(cfg, model, warm, volume, mode)["seconds"])
+    repeated, equal = _repeated_in_process(cfg, model, volume, n, cfg.repeats)
+    ratios = {}
+    for setting, times in (("one prediction per process", fresh), ("repeated in one process", repeated)):
+        ratios[setting] = median_ratio(times["in memory"], times["out-of-core"])
+        for mode in modes:
+            ts = times[mode]
+            shown = f"{ratios[setting]:.2f}×" if mode == "out-of-core" else ""
+            result.rows.append([setting, mode, median(ts), mb / median(ts), min(ts), shown])
+    per_process, in_loop = ratios["one prediction per process"], ratios["repeated in one process"]
     result.verdict = (
-        f"out-of-core throughput {ratio:.2f}× in-memory (median of per-round ratios; goal ≥ 0.95) "
-        f"— {'met' if ratio >= 0.95 else 'MISSED'}; outputs {'bit-identical' if equal else 'DIFFER'}"
+        f"out-of-core throughput {per_process:.2f}× in-memory with one prediction per process "
+        f"(goal ≥ 0.95: {'met' if per_process >= 0.95 else 'MISSED'}), {in_loop:.2f}× repeated "
+        f"in one process ({'met' if in_loop >= 0.95 else 'MISSED'}); outputs "
+        f"{'bit-identical' if equal else 'DIFFER'}"
     )
     result.notes.append(
         f"Load average (1 min) before / after: {load_before[0]:.2f} / {os.getloadavg()[0]:.2f} "
-        f"on {os.cpu_count()} cores (other work slows the in-memory way more: compare ratios "
-        "of runs made at a similar load)."
+        f"on {os.cpu_count()} cores. Out-of-core does more work beside the model than in "
+        "memory: the statistics pass decodes the volume once more, and each block is read, "
+        "normalised and written on its own; on 2 cores that work competes with the model's two "
+        "threads. In memory pays instead for allocating and touching the whole volume several "
+        "times over (input, normalised copy, output), which a fresh process pays in full and a "
+        "repeated run in one process partly reuses."
     )
-    _record(cfg, ooc_seconds=median(times["out-of-core"]), ooc_mb=mb)
-    for p in (volume, *outputs.values()):
+    _record(cfg, ooc_seconds=median(fresh["out-of-core"]), ooc_mb=mb)
+    for p in (volume, warm):
         shutil.rmtree(p, ignore_errors=True)
     return result
+
+
+def _repeated_in_process(
+    cfg: Config, model: Path, volume: Path, n: int, rounds: int
+) -> tuple[dict[str, list[float]], bool]:
+    """Wall times of each way, the model loaded once in this process, each timed run preceded
+    by an untimed one of the same way; and whether the two ways' outputs are equal."""
+    from bioimageio_core.pipeline import create_prediction_pipeline
+    from bioimageio_core.prediction import predict
+
+    outputs = {"out-of-core": cfg.work_dir / "t-ooc.zarr", "in memory": cfg.work_dir / "t-mem.zarr"}
+    times: dict[str, list[float]] = {m: [] for m in outputs}
+    with create_prediction_pipeline(model, weights_format="onnx", devices=["cpu"]) as pp:
+        order = list(outputs)
+        for i in range(rounds):
+            for mode in order if i % 2 == 0 else order[::-1]:
+                for timed in (False, True):
+                    start = time.perf_counter()
+                    predict(model=pp, inputs=str(volume), save_output_path=outputs[mode],
+                            blocksize_parameter=n, out_of_core=mode == "out-of-core")  # fmt: skip
+                    if timed:
+                        times[mode].append(time.perf_counter() - start)
+        equal = bool(np.array_equal(*(np.asarray(_load(p)) for p in outputs.values())))
+    for p in outputs.values():
+        shutil.rmtree(p, ignore_errors=True)
+    return times, equal
 
 
 def _load(path: Path) -> Any:
