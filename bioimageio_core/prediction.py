@@ -38,7 +38,7 @@ from bioimageio_core.execution.choice import (
     stored_sample,
 )
 from bioimageio_core.execution.inprocess import ProgressCallback
-from bioimageio_core.execution.outofcore import predict_stored
+from bioimageio_core.execution.outofcore import StoredOptions, predict_stored
 from bioimageio_core.execution.plan import Blocking
 from bioimageio_core.execution.statistics import Runner, run_here, stored_statistics
 from bioimageio_core.execution.stored import StoredSample, digest_stored
@@ -497,22 +497,22 @@ def _predict_stored(
     on_progress: ProgressCallback | None,
 ) -> Sample:
     """An out-of-core prediction, in this process or on the cluster."""
-    options: dict[str, Any] = {
-        "overwrite": overwrite,
-        "resume": execution.resume,
-        "skip_preprocessing": skip_preprocessing,
-        "skip_postprocessing": skip_postprocessing,
-        "metadata": coordinates,
-        "on_progress": on_progress,
-        "blocks_per_task": execution.blocks_per_task,
-    }
+    options = StoredOptions(
+        overwrite=overwrite,
+        resume=execution.resume,
+        skip_preprocessing=skip_preprocessing,
+        skip_postprocessing=skip_postprocessing,
+        metadata=coordinates,
+        on_progress=on_progress,
+        blocks_per_task=execution.blocks_per_task,
+    )
     if execution.cluster is None:
-        return predict_stored(pipeline, stored, blocking, paths, **options)
+        return predict_stored(pipeline, stored, blocking, paths, options)
     from bioimageio_core.execution.distributed import predict_distributed
 
     cluster = execution.cluster
     return predict_distributed(
-        cluster.client, cluster.plugin, pipeline, stored, blocking, paths, **options
+        cluster.client, cluster.plugin, pipeline, stored, blocking, paths, options
     )
 
 

@@ -32,8 +32,8 @@ from dask.distributed import Client, LocalCluster, WorkerPlugin, as_completed, g
 
 from bioimageio_core.adapters import ModelAdapter
 from bioimageio_core.errors import BioimageioError, PluginError
-from bioimageio_core.execution.inprocess import ProgressCallback
 from bioimageio_core.execution.outofcore import (
+    StoredOptions,
     StreamJob,
     Task,
     TaskProgress,
@@ -46,7 +46,7 @@ from bioimageio_core.execution.outofcore import (
 from bioimageio_core.execution.plan import Blocking
 from bioimageio_core.execution.statistics import Runner
 from bioimageio_core.execution.stored import StoredSample, close_stored
-from bioimageio_core.io import ArrayMetadata, OutputArray, SharedOutput
+from bioimageio_core.io import OutputArray, SharedOutput
 from bioimageio_core.sample import Sample
 from bioimageio_core.stats import MeasureValue
 from bioimageio_core.threads import (
@@ -369,38 +369,28 @@ def predict_distributed(
     sample: StoredSample,
     blocking: Blocking,
     paths: Mapping[str, Path],
-    *,
-    overwrite: bool = True,
-    resume: bool = False,
-    skip_preprocessing: bool = False,
-    skip_postprocessing: bool = False,
-    metadata: Mapping[str, ArrayMetadata] | None = None,
-    on_progress: ProgressCallback | None = None,
-    blocks_per_task: int | None = None,
+    options: StoredOptions | None = None,
 ) -> Sample:
     """Predict a stored sample on the workers of ``client`` (the model loaded there by the
     plugin ``plugin_name``) into the files ``paths``; ``pipeline`` (in this process, weights not
     needed) plans the job. Returns a sample without members whose ``written`` names the files."""
+    options = options or StoredOptions()
     workers = worker_count(client)
-    if blocks_per_task is None:  # a few batches per task: reading and writing overlap the model
+    if options.blocks_per_task is None:  # a few batches per task: reading and writing overlap
         batch = blocking.batch_size or pipeline.default_batch_size
-        blocks_per_task = CLUSTER_BATCHES_PER_TASK * batch
+        options = attrs.evolve(options, blocks_per_task=CLUSTER_BATCHES_PER_TASK * batch)
     job = prepare_job(
         pipeline,
         sample,
         blocking,
-        skip_preprocessing=skip_preprocessing,
-        skip_postprocessing=skip_postprocessing,
-        blocks_per_task=blocks_per_task,
+        options,
         run=cluster_runner(client),
         statistics_jobs=4 * workers,
     )
     light = attrs.evolve(job, layout=attrs.evolve(job.layout, tasks=()))
     [sent] = client.scatter([light], broadcast=True)
     dtypes = client.submit(probe_task, plugin_name, sent, pure=False).result()
-    outputs = open_outputs(
-        pipeline, job, paths, dtypes, overwrite=overwrite, resume=resume, metadata=metadata
-    )
+    outputs = open_outputs(pipeline, job, paths, dtypes, options)
     key = uuid.uuid4().hex[:12]
 
     def run(tasks: list[Task], progress: TaskProgress) -> None:
@@ -427,7 +417,7 @@ def predict_distributed(
                 pass
             raise
 
-    return write_pending(job, sample, outputs, run, resume=resume, on_progress=on_progress)
+    return write_pending(job, sample, outputs, run, options)
 
 
 __all__ = [

@@ -397,19 +397,38 @@ def probe_dtypes(pipeline: PredictionPipeline, job: StreamJob) -> dict[str, str]
     return {oid: inner.dtype.str for oid, (_, inner) in runner.stitcher(block, outputs).items()}
 
 
+@attrs.frozen
+class StoredOptions:
+    """How an out-of-core prediction runs and writes, wherever its tasks run.
+
+    ``overwrite``: replace existing output files; ``resume``: continue outputs of an earlier
+    interrupted run of the same job; ``metadata``: output id → coordinates written with it;
+    ``on_progress``: called with (blocks written, blocks in all); ``blocks_per_task``: the
+    blocks a task takes (None: one batch, or the caller's default).
+    """
+
+    overwrite: bool = True
+    resume: bool = False
+    skip_preprocessing: bool = False
+    skip_postprocessing: bool = False
+    metadata: Mapping[str, ArrayMetadata] | None = None
+    on_progress: ProgressCallback | None = None
+    blocks_per_task: int | None = None
+
+
 def prepare_job(
     pipeline: PredictionPipeline,
     sample: StoredSample,
     blocking: Blocking,
+    options: StoredOptions | None = None,
     *,
-    skip_preprocessing: bool = False,
-    skip_postprocessing: bool = False,
-    blocks_per_task: int | None = None,
     run: Runner = run_here,
     statistics_jobs: int = 1,
 ) -> StreamJob:
     """Plan one stored sample: blocks, statistics (computed with ``run`` in about
-    ``statistics_jobs`` jobs per pass), paddings, tasks."""
+    ``statistics_jobs`` jobs per pass), paddings, tasks (of ``options.blocks_per_task``)."""
+    options = options or StoredOptions()
+    skip_preprocessing = options.skip_preprocessing
     block_plan = pipeline.plan_blocks(sample.shape, blocking)
     stat: dict[Any, Any] = {}
     if not skip_preprocessing:
@@ -437,7 +456,8 @@ def prepare_job(
         pipeline.shape,
         preprocessed=not skip_preprocessing,
     )
-    layout = plan_layout(block_plan, pipeline.io_shape, blocks_per_task or block_plan.batch_size)
+    per_task = options.blocks_per_task or block_plan.batch_size
+    layout = plan_layout(block_plan, pipeline.io_shape, per_task)
     return StreamJob(
         sample,
         block_plan,
@@ -445,7 +465,7 @@ def prepare_job(
         stat,
         paddings,
         skip_preprocessing,
-        postprocess=not skip_postprocessing,
+        postprocess=not options.skip_postprocessing,
     )
 
 
@@ -480,13 +500,12 @@ def open_outputs(
     job: StreamJob,
     paths: Mapping[str, Path],
     dtypes: Mapping[str, str],
-    *,
-    overwrite: bool,
-    resume: bool,
-    metadata: Mapping[str, ArrayMetadata] | None = None,
+    options: StoredOptions,
 ) -> dict[str, OutputArray]:
-    """Create (or, with ``resume``, reopen) every output, chunked as the job's layout says."""
+    """Create (or, with ``options.resume``, reopen) every output, chunked as the job's layout
+    says."""
     fp = fingerprint(pipeline, job, dtypes)
+    metadata = options.metadata or {}
     axes = {t.id: t.axis_ids for t in pipeline.io_shape.outputs}
     opened: dict[str, OutputArray] = {}
     try:
@@ -496,11 +515,11 @@ def open_outputs(
                 job.layout.shapes[oid],
                 np.dtype(dtypes[oid]),
                 axes[oid],
-                overwrite=overwrite,
+                overwrite=options.overwrite,
                 chunks=job.layout.chunks[oid],
-                resume=resume,
+                resume=options.resume,
                 fingerprint=fp,
-                metadata=(metadata or {}).get(oid),
+                metadata=metadata.get(oid),
             )
     except BaseException:
         for out in opened.values():
@@ -521,40 +540,24 @@ def predict_stored(
     sample: StoredSample,
     blocking: Blocking,
     paths: Mapping[str, Path],
-    *,
-    overwrite: bool = True,
-    resume: bool = False,
-    skip_preprocessing: bool = False,
-    skip_postprocessing: bool = False,
-    metadata: Mapping[str, ArrayMetadata] | None = None,
-    on_progress: ProgressCallback | None = None,
-    blocks_per_task: int | None = None,
+    options: StoredOptions | None = None,
 ) -> Sample:
     """Predict a stored sample in this process, block by block, into the files ``paths``
     (output id → path; every output). Returns a sample without members whose ``written`` names
     the files."""
+    options = options or StoredOptions()
     threads = thread_budget()  # the statistics pass reads segments in that many threads
     job = prepare_job(
-        pipeline,
-        sample,
-        blocking,
-        skip_preprocessing=skip_preprocessing,
-        skip_postprocessing=skip_postprocessing,
-        blocks_per_task=blocks_per_task,
-        run=run_in_threads(threads),
-        statistics_jobs=threads,
+        pipeline, sample, blocking, options, run=run_in_threads(threads), statistics_jobs=threads
     )
-    dtypes = probe_dtypes(pipeline, job)
-    outputs = open_outputs(
-        pipeline, job, paths, dtypes, overwrite=overwrite, resume=resume, metadata=metadata
-    )
+    outputs = open_outputs(pipeline, job, paths, probe_dtypes(pipeline, job), options)
 
     def run(tasks: list[Task], progress: TaskProgress) -> None:
         if progress.done:  # what a resumed run finds written already
             progress.advance(0)
         TaskRunner(pipeline, job, outputs).run_all(tasks, progress.advance)
 
-    return write_pending(job, sample, outputs, run, resume=resume, on_progress=on_progress)
+    return write_pending(job, sample, outputs, run, options)
 
 
 @attrs.define
@@ -577,23 +580,24 @@ def write_pending(
     sample: StoredSample,
     outputs: Mapping[str, OutputArray],
     run: Callable[[list[Task], TaskProgress], None],
-    *,
-    resume: bool,
-    on_progress: ProgressCallback | None,
+    options: StoredOptions,
 ) -> Sample:
-    """Let ``run`` write the job's pending tasks into ``outputs``, then commit every output.
+    """Let ``run`` write the job's pending tasks into ``outputs`` (each step reported to
+    ``options.on_progress``), then commit every output.
 
     On any failure (interrupts included) each output is kept for the next resumed run
-    (``resume``) or removed. Returns a sample without members whose ``written`` names the files.
+    (``options.resume``) or removed. Returns a sample without members whose ``written`` names
+    the files.
     """
     try:
         tasks = pending_tasks(job, outputs)
         total = job.plan.n_blocks
-        run(tasks, TaskProgress(total, total - sum(len(t.blocks) for t in tasks), on_progress))
+        done = total - sum(len(t.blocks) for t in tasks)
+        run(tasks, TaskProgress(total, done, options.on_progress))
         written = {oid: out.finalize() for oid, out in outputs.items()}
     except BaseException:
         for out in outputs.values():
-            if resume:
+            if options.resume:
                 out.release()  # kept for the next resumed run
             else:
                 out.discard()
@@ -605,6 +609,7 @@ def write_pending(
 __all__ = [
     "Layout",
     "StoredReader",
+    "StoredOptions",
     "StreamJob",
     "Task",
     "TaskProgress",
