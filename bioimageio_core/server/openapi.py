@@ -17,8 +17,22 @@ def _json(schema: str) -> dict[str, Any]:
     return {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema}"}}}
 
 
+def _response(description: str, schema: str) -> dict[str, Any]:
+    return {"description": description, "content": _json(schema)}
+
+
 def _error(description: str) -> dict[str, Any]:
-    return {"description": description, "content": _json("Error")}
+    return _response(description, "Error")
+
+
+def _json_call(summary: str, request: str, responses: dict[str, Any]) -> dict[str, Any]:
+    """An operation whose body is the JSON schema ``request``: ``responses``, then the errors
+    every such call can answer."""
+    return {
+        "summary": summary,
+        "requestBody": {"required": True, "content": _json(request)},
+        "responses": {**responses, **_COMMON_ERRORS},
+    }
 
 
 _AXES_PARAMETER: dict[str, Any] = {
@@ -96,14 +110,14 @@ def _paths() -> dict[str, Any]:
             "get": {
                 "summary": "Liveness (no token needed)",
                 "security": [],
-                "responses": {"200": {"description": "The server runs.", "content": _json("Health")}},
+                "responses": {"200": _response("The server runs.", "Health")},
             }
         },
         f"{p}/info": {
             "get": {
                 "summary": "Version, plugins, weight formats, devices, limits, loaded models",
                 "responses": {
-                    "200": {"description": "What the server runs.", "content": _json("Info")},
+                    "200": _response("What the server runs.", "Info"),
                     "401": _COMMON_ERRORS["401"],
                 },
             }
@@ -132,9 +146,9 @@ def _paths() -> dict[str, Any]:
                     "content": {"application/zip": {"schema": {"type": "string", "contentMediaType": "application/zip"}}},
                 },
                 "responses": {
-                    "200": {"description": "Already stored; nothing was read.", "content": _json("Stored")},
-                    "201": {"description": "Stored.", "content": _json("Stored")},
-                    **{k: v for k, v in _COMMON_ERRORS.items()},
+                    "200": _response("Already stored; nothing was read.", "Stored"),
+                    "201": _response("Stored.", "Stored"),
+                    **_COMMON_ERRORS,
                 },
             },
         },
@@ -156,16 +170,15 @@ def _paths() -> dict[str, Any]:
                     "401": _COMMON_ERRORS["401"],
                 },
             },
-            "post": {
-                "summary": "Load a model (or find it loaded); its key names it for predict",
-                "requestBody": {"required": True, "content": _json("ModelRequest")},
-                "responses": {
-                    "200": {"description": "Loaded.", "content": _json("Model")},
+            "post": _json_call(
+                "Load a model (or find it loaded); its key names it for predict",
+                "ModelRequest",
+                {
+                    "200": _response("Loaded.", "Model"),
                     "403": _error("The model brings code and the server does not run remote code."),
                     "404": _error("Unknown package: upload it first."),
-                    **_COMMON_ERRORS,
                 },
-            },
+            ),
         },
         f"{p}/models/{{key}}/predict": {
             "post": {
@@ -198,26 +211,24 @@ def _paths() -> dict[str, Any]:
             }
         },
         f"{p}/test": {
-            "post": {
-                "summary": "Test a model on the server (reproduce its test outputs)",
-                "requestBody": {"required": True, "content": _json("TestRequest")},
-                "responses": {
-                    "200": {"description": "The test summary (status passed or failed).", "content": _json("Summary")},
+            "post": _json_call(
+                "Test a model on the server (reproduce its test outputs)",
+                "TestRequest",
+                {
+                    "200": _response("The test summary (status passed or failed).", "Summary"),
                     "404": _error("Unknown package."),
-                    **_COMMON_ERRORS,
                 },
-            }
+            )
         },
         f"{p}/validate": {
-            "post": {
-                "summary": "Validate a description on the server",
-                "requestBody": {"required": True, "content": _json("ValidateRequest")},
-                "responses": {
-                    "200": {"description": "The validation summary.", "content": _json("Summary")},
+            "post": _json_call(
+                "Validate a description on the server",
+                "ValidateRequest",
+                {
+                    "200": _response("The validation summary.", "Summary"),
                     "404": _error("Unknown package."),
-                    **_COMMON_ERRORS,
                 },
-            }
+            )
         },
     }
 
