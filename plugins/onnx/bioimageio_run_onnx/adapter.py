@@ -17,7 +17,9 @@ from bioimageio_core.plugin import (
     OnnxWeightsDescr,
     PluginError,
     file_name,
+    fit_input,
     import_framework,
+    unloaded_error,
 )
 from bioimageio_run_onnx.external_data import colocate
 from bioimageio_run_onnx.matching import match_names
@@ -167,9 +169,7 @@ class OnnxModelAdapter(ModelAdapter):
         self, inputs: Mapping[str, np.ndarray[Any, Any]]
     ) -> dict[str, np.ndarray[Any, Any]]:
         if self._session is None:
-            raise PluginError(
-                f"the onnx model {self.source} was unloaded", hint="create a new adapter"
-            )
+            raise unloaded_error(f"the onnx model {self.source}")
         ordered = self.ordered_inputs(inputs)
         feed: dict[str, np.ndarray[Any, Any]] = {}
         for tensor_id, name, array in zip(self.input_ids, self._input_names, ordered, strict=True):
@@ -199,22 +199,14 @@ class OnnxModelAdapter(ModelAdapter):
     def _prepare(
         self, tensor_id: str, name: str, array: np.ndarray[Any, Any]
     ) -> np.ndarray[Any, Any]:
-        rank = self._input_ranks[name]
-        if rank is not None and array.ndim != rank:
-            raise InputError(
-                f"input {tensor_id!r} has {array.ndim} dimensions, but graph input {name!r} of "
-                f"{self.source} takes {rank}"
-            )
-        dtype = self._input_dtypes[name]
-        if dtype is not None and array.dtype != dtype:
-            if not np.can_cast(array.dtype, dtype, casting="same_kind"):
-                raise InputError(
-                    f"input {tensor_id!r} has dtype {array.dtype}, but graph input {name!r} of "
-                    f"{self.source} takes {dtype}",
-                    hint=f"convert the input to {dtype} (e.g. an ensure_dtype preprocessing step)",
-                )
-            array = array.astype(dtype)
-        return np.ascontiguousarray(array)
+        fitted = fit_input(
+            array,
+            tensor_id,
+            f"graph input {name!r} of {self.source}",
+            rank=self._input_ranks[name],
+            dtype=self._input_dtypes[name],
+        )
+        return np.ascontiguousarray(fitted)
 
     def unload(self) -> None:
         """Drop the inference session; onnxruntime frees its memory (CPU and GPU) with it."""
