@@ -20,6 +20,8 @@ from pathlib import Path
 from statistics import median
 from typing import Any
 
+import numpy as np
+
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE_MODEL = ROOT / "examples" / "tiny-nuclei-unet" / "rdf.yaml"
 EXAMPLE_DIR = EXAMPLE_MODEL.parent
@@ -74,6 +76,45 @@ def interleaved(
 def median_ratio(numerator: Sequence[float], denominator: Sequence[float]) -> float:
     """Median of the per-round ratios (rounds are paired by position)."""
     return median(a / b for a, b in zip(numerator, denominator, strict=True))
+
+
+def fastest_ratio(numerator: Sequence[float], denominator: Sequence[float]) -> float:
+    """Ratio of the fastest runs (min/min): what other processes on a shared machine disturb
+    least."""
+    return min(numerator) / min(denominator)
+
+
+def random_image(shape: tuple[int, ...], seed: int = 1) -> np.ndarray[Any, Any]:
+    """A reproducible float32 image in [0, 1)."""
+    return np.random.default_rng(seed).random(shape, dtype=np.float32)
+
+
+def load_note(before: float, meaning: str) -> str:
+    """A result note: the machine's 1-minute load average ``before`` a benchmark and now, and
+    ``meaning``, what it says about the numbers (in parentheses)."""
+    return (
+        f"Load average of the machine (1 min) before and after: {before:.1f}, "
+        f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores ({meaning})"
+    )
+
+
+SPINNING_ENV = "BIOIMAGEIO_ONNX_ALLOW_SPINNING"
+
+
+def onnx_pipeline(model: Path, spinning: bool) -> Any:
+    """A local onnx prediction pipeline whose onnxruntime threads spin or not (the onnx
+    backend reads ``BIOIMAGEIO_ONNX_ALLOW_SPINNING`` when it creates the session)."""
+    from bioimageio_core import create_prediction_pipeline
+
+    before = os.environ.get(SPINNING_ENV)
+    os.environ[SPINNING_ENV] = "1" if spinning else "0"
+    try:
+        return create_prediction_pipeline(model, weights_format="onnx", devices=["cpu"])
+    finally:
+        if before is None:
+            del os.environ[SPINNING_ENV]
+        else:
+            os.environ[SPINNING_ENV] = before
 
 
 @dataclass(frozen=True)
@@ -145,7 +186,7 @@ def onnx_session(path: Path, threads: int) -> Any:
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.intra_op_num_threads = threads
-    spinning = os.environ.get("BIOIMAGEIO_ONNX_ALLOW_SPINNING", "").strip().lower()
+    spinning = os.environ.get(SPINNING_ENV, "").strip().lower()
     if spinning:  # as the onnx backend: onnxruntime's default unless set
         options.add_session_config_entry(
             "session.intra_op.allow_spinning", "1" if spinning in ("1", "true", "yes", "on") else "0"

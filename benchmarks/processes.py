@@ -21,6 +21,7 @@ from benchmarks._common import (
     ProcessRun,
     Result,
     bench_env,
+    random_image,
     reference_cli,
     run_process,
 )
@@ -59,7 +60,7 @@ def cold_start(cfg: Config) -> Result:
     """Benchmark 4: `--help`, `validate`, and a full `predict` of a 512² image."""
     work = cfg.work_dir / "cold_start"
     work.mkdir(parents=True, exist_ok=True)
-    np.save(work / "image512.npy", np.random.default_rng(0).random((512, 512), dtype=np.float32))
+    np.save(work / "image512.npy", random_image((512, 512), seed=0))
     cli = _cli("bioimageio-run")
     py = sys.executable
     predict = [cli, "predict", str(EXAMPLE_MODEL), "-i", "image512.npy", "-o"]
@@ -155,7 +156,7 @@ def memory(cfg: Config) -> Result:
     ratios = []
     for size in sizes:
         path = work / f"image{size}.npy"
-        np.save(path, np.random.default_rng(0).random((size, size), dtype=np.float32))
+        np.save(path, random_image((size, size), seed=0))
         run = run_process(
             [
                 sys.executable,
@@ -240,7 +241,7 @@ def reference(cfg: Config) -> Result:
     work = cfg.work_dir / "reference"
     (work / "raw").mkdir(parents=True, exist_ok=True)
     size = cfg.pick(1024, 2048)
-    image = np.random.default_rng(0).random((1, 1, size, size), dtype=np.float32)
+    image = random_image((1, 1, size, size), seed=0)
     np.save(work / "raw" / "001.npy", image)
     np.save(work / "image.npy", image)
     cli = _cli("bioimageio-run")

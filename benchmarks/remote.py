@@ -23,7 +23,18 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks._common import EXAMPLE_MODEL, Config, Result, bench_env, interleaved, median_ratio
+from benchmarks._common import (
+    EXAMPLE_MODEL,
+    Config,
+    Result,
+    bench_env,
+    fastest_ratio,
+    interleaved,
+    load_note,
+    median_ratio,
+    onnx_pipeline,
+    random_image,
+)
 
 PUBLISHED_MODEL = (
     Path(__file__).resolve().parents[2]
@@ -32,7 +43,6 @@ PUBLISHED_MODEL = (
 """A published model of realistic size, read from ../shared when present (never copied here)."""
 
 OVERHEAD_GOAL = 0.10
-SPINNING_ENV = "BIOIMAGEIO_ONNX_ALLOW_SPINNING"
 
 
 def _server(cfg: Config, store: Path) -> Any:
@@ -60,25 +70,6 @@ def _onnx_only(description: Path, work_dir: Path) -> Path:
     copy.chmod(0o644)
     copy.write_text(yaml.safe_dump(data, sort_keys=False))
     return copy
-
-
-def _local_pipeline(model: Path) -> Any:
-    """A local onnx pipeline whose onnxruntime threads do not spin, as ``serve`` runs them."""
-    from bioimageio_core import create_prediction_pipeline
-
-    before = os.environ.get(SPINNING_ENV)
-    os.environ[SPINNING_ENV] = "0"  # read when the session is created
-    try:
-        return create_prediction_pipeline(model, weights_format="onnx", devices=["cpu"])
-    finally:
-        if before is None:
-            del os.environ[SPINNING_ENV]
-        else:
-            os.environ[SPINNING_ENV] = before
-
-
-def _input(shape: tuple[int, ...], seed: int = 1) -> np.ndarray[Any, Any]:
-    return np.random.default_rng(seed).random(shape, dtype=np.float32)
 
 
 def _blockwise(
@@ -182,11 +173,11 @@ def remote_overhead(cfg: Config) -> Result:
     ]
     if PUBLISHED_MODEL.exists():
         models.append(("unet2d_nuclei_broad", _onnx_only(PUBLISHED_MODEL, cfg.work_dir), [(512, 1)]))
-    x = _input(shape)
+    x = random_image(shape)
     load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as store, _server(cfg, Path(store)) as server:
         for name, model, cases in models:
-            local = _local_pipeline(model)
+            local = onnx_pipeline(model, spinning=False)  # as `serve` runs it
             remote = create_prediction_pipeline(model, weights_format="onnx", server=server.url)
             with local, remote:
                 for block, batch in cases:
@@ -198,7 +189,7 @@ def remote_overhead(cfg: Config) -> Result:
                         {"local": local_job, "remote": remote_job}, max(cfg.repeats, 7)
                     )
                     ratio = median_ratio(times["remote"], times["local"]) - 1
-                    fastest = min(times["remote"]) / min(times["local"]) - 1
+                    fastest = fastest_ratio(times["remote"], times["local"]) - 1
                     per_block = (min(times["remote"]) - min(times["local"])) / counted[0] * 1e3
                     result.rows.append(
                         (
@@ -227,9 +218,12 @@ def remote_overhead(cfg: Config) -> Result:
             "outputs equal local ones bit for bit"
         )
     result.notes.append(
-        f"Load average of the machine (1 min) before and after: {load_before:.1f}, "
-        f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (other processes compete with "
-        "both sides; above the core count the ratios mostly measure them)."
+        load_note(
+            load_before,
+            "other processes compete with both sides; above the core count the ratios mostly "
+            "measure them",
+        )
+        + "."
     )
     result.notes.append(
         "What a forward call costs beyond the model (benchmark 9, 'outside the server'): the "
@@ -273,7 +267,7 @@ def remote_throughput(cfg: Config) -> Result:
             sha = client.ensure_package(package)
             key = client.load_model(ModelRef(package=sha), weights_format="onnx").key
         for side in (96, 256):
-            x = _input((1, 1, side, side))
+            x = random_image((1, 1, side, side))
             base = 0.0
             for n in (1, 2, 4, 8):
                 latencies, transport, wall = _clients(server.url, key, x, n, seconds)

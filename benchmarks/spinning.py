@@ -13,30 +13,22 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from statistics import median
 from typing import Any
 
 import numpy as np
 
-from benchmarks._common import EXAMPLE_MODEL, Config, Result, interleaved, median_ratio
+from benchmarks._common import (
+    EXAMPLE_MODEL,
+    Config,
+    Result,
+    interleaved,
+    load_note,
+    median_ratio,
+    onnx_pipeline,
+    random_image,
+)
 from benchmarks.models import build_small_conv2d
-
-SPINNING_ENV = "BIOIMAGEIO_ONNX_ALLOW_SPINNING"
-
-
-def _pipeline(model: Path, spinning: bool) -> Any:
-    from bioimageio_core import create_prediction_pipeline
-
-    before = os.environ.get(SPINNING_ENV)
-    os.environ[SPINNING_ENV] = "1" if spinning else "0"  # read when the session is created
-    try:
-        return create_prediction_pipeline(model, weights_format="onnx", devices=["cpu"])
-    finally:
-        if before is None:
-            del os.environ[SPINNING_ENV]
-        else:
-            os.environ[SPINNING_ENV] = before
 
 
 def _alternate(
@@ -114,8 +106,8 @@ def onnx_spinning(cfg: Config) -> Result:
     load_before = os.getloadavg()[0]
     ratios: dict[bool, list[float]] = {False: [], True: []}
     for name, model, side, block in cases:
-        x = np.random.default_rng(1).random((1, 1, side, side), dtype=np.float32)
-        pipelines = {"spinning": _pipeline(model, True), "sleeping": _pipeline(model, False)}
+        x = random_image((1, 1, side, side))
+        pipelines = {"spinning": onnx_pipeline(model, True), "sleeping": onnx_pipeline(model, False)}
         try:
             for busy in (False, True):
                 with _busy_process(busy):
@@ -142,9 +134,8 @@ def onnx_spinning(cfg: Config) -> Result:
         "beside a busy process"
     )
     result.notes.append(
-        f"Load average of the machine (1 min) before and after: {load_before:.1f}, "
-        f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (other processes of this shared "
-        "machine count as well). Below 1: sleeping threads are faster."
+        load_note(load_before, "other processes of this shared machine count as well")
+        + ". Below 1: sleeping threads are faster."
     )
     return result
 

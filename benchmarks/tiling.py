@@ -12,17 +12,21 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks._common import EXAMPLE_MODEL, Config, Result, interleaved, median_ratio
+from benchmarks._common import (
+    EXAMPLE_MODEL,
+    Config,
+    Result,
+    fastest_ratio,
+    interleaved,
+    median_ratio,
+    random_image,
+)
 from benchmarks.direct import Timed, n_tiles, onnx_forward, tiled_predict, torchscript_forward
 from benchmarks.models import build_conv3d, build_small_conv2d
 
 OVERHEAD_GOAL = 0.02
 PER_BLOCK_GOAL_MS = 1.0
 HALO_UNET = 32
-
-
-def _input(shape: tuple[int, ...], seed: int = 1) -> np.ndarray[Any, Any]:
-    return np.random.default_rng(seed).random(shape, dtype=np.float32)
 
 
 def _pipeline_job(
@@ -214,7 +218,7 @@ def pipeline_overhead(cfg: Config) -> Result:
     worst_wall = worst_own = 0.0
     diagnostic = ""
     for name, model, wf, shape, block, halo, repeats in cases:
-        x = _input(shape)
+        x = random_image(shape)
         fw_ours: list[float] = []
         fw_direct: list[float] = []
         pipeline, ours = _pipeline_job(model, wf, x, block, framework_seconds=fw_ours)
@@ -259,7 +263,7 @@ def pipeline_overhead(cfg: Config) -> Result:
                     median(times["ours"]),
                     median(times["direct"]),
                     f"{wall:+.1%}",
-                    f"{min(times['ours']) / min(times['direct']) - 1:+.1%}",
+                    f"{fastest_ratio(times['ours'], times['direct']) - 1:+.1%}",
                     median(own_ours),
                     median(own_direct),
                     f"{own:+.1%}",
@@ -289,7 +293,7 @@ def small_blocks(cfg: Config) -> Result:
     model = build_small_conv2d(cfg.work_dir / "small_conv2d")
     size = cfg.pick(256, 512)
     block, halo = (32, 32), 4
-    x = _input((1, 1, size, size))
+    x = random_image((1, 1, size, size))
     tiles = n_tiles((size, size), block, halo)
     result = Result(
         title="2. Many small blocks",
@@ -355,7 +359,7 @@ def batching(cfg: Config) -> Result:
     """Benchmark 3: throughput for 1, 2, 4, 8 blocks per forward call."""
     size = cfg.pick(512, 1024)
     block = (256, 256)
-    x = _input((1, 1, size, size))
+    x = random_image((1, 1, size, size))
     tiles = n_tiles((size, size), block, HALO_UNET)
     result = Result(
         title="3. Batched tiles",
