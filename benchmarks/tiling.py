@@ -29,6 +29,14 @@ PER_BLOCK_GOAL_MS = 1.0
 HALO_UNET = 32
 
 
+def _square_image(
+    size: int, block: tuple[int, int], halo: int
+) -> tuple[np.ndarray[Any, Any], int]:
+    """A random ``size``² image (one batch, one channel) and the number of ``block`` tiles with
+    ``halo`` that cover it."""
+    return random_image((1, 1, size, size)), n_tiles((size, size), block, halo)
+
+
 def _pipeline_job(
     model: Path,
     weights_format: str,
@@ -293,8 +301,7 @@ def small_blocks(cfg: Config) -> Result:
     model = build_small_conv2d(cfg.work_dir / "small_conv2d")
     size = cfg.pick(256, 512)
     block, halo = (32, 32), 4
-    x = random_image((1, 1, size, size))
-    tiles = n_tiles((size, size), block, halo)
+    x, tiles = _square_image(size, block, halo)
     result = Result(
         title="2. Many small blocks",
         description=(
@@ -359,8 +366,7 @@ def batching(cfg: Config) -> Result:
     """Benchmark 3: throughput for 1, 2, 4, 8 blocks per forward call."""
     size = cfg.pick(512, 1024)
     block = (256, 256)
-    x = random_image((1, 1, size, size))
-    tiles = n_tiles((size, size), block, HALO_UNET)
+    x, tiles = _square_image(size, block, HALO_UNET)
     result = Result(
         title="3. Batched tiles",
         description=(
