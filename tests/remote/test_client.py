@@ -11,13 +11,12 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-from http_servers import ThreadedServer
+from http_servers import QuietHandler, ThreadedServer
 
 from bioimageio_core import load_description
 from bioimageio_core.errors import (
@@ -52,7 +51,7 @@ class Scripted(ThreadedServer):
         self.seen: list[tuple[str, str, dict[str, str], bytes]] = []
         state = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             protocol_version = "HTTP/1.1" if keep_alive else "HTTP/1.0"
 
             def _answer(self) -> None:
@@ -60,17 +59,9 @@ class Scripted(ThreadedServer):
                 body = self.rfile.read(length) if length else b""
                 state.seen.append((self.command, self.path, dict(self.headers), body))
                 status, headers, content = state.replies[min(len(state.seen), len(state.replies)) - 1]
-                self.send_response(status)
-                for k, v in headers.items():
-                    self.send_header(k, v)
-                self.send_header("Content-Length", str(len(content)))
-                self.end_headers()
-                self.wfile.write(content)
+                self.reply(status, content, headers)
 
             do_GET = do_POST = do_PUT = do_HEAD = _answer
-
-            def log_message(self, format: str, *args: object) -> None:
-                pass
 
         super().__init__(Handler)
 

@@ -13,13 +13,12 @@ import threading
 import time
 import warnings
 from collections.abc import Mapping
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-from http_servers import ThreadedServer
+from http_servers import QuietHandler, ThreadedServer
 
 from bioimageio_core import create_prediction_pipeline, load_description
 from bioimageio_core.adapters import AdapterRequest, ModelAdapter
@@ -143,7 +142,7 @@ class StandInServer(ThreadedServer):
         self.answered_503 = 0
         state = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             protocol_version = "HTTP/1.1"  # keep-alive: one connection per client thread
 
             def do_POST(self) -> None:
@@ -154,21 +153,10 @@ class StandInServer(ThreadedServer):
                     jitter(float(raw.sum()))
                     if number == unavailable_at:
                         state.answered_503 += 1
-                        self._answer(503, b"{}", {"Content-Type": "application/json"})
+                        self.reply(503, b"{}", {"Content-Type": "application/json"})
                         return
                     content = encode_arrays({"probability": model_function(raw)})
-                    self._answer(200, content, {AXES_HEADER: json.dumps({"probability": AXES})})
-
-            def _answer(self, status: int, content: bytes, headers: dict[str, str]) -> None:
-                self.send_response(status)
-                for key, value in headers.items():
-                    self.send_header(key, value)
-                self.send_header("Content-Length", str(len(content)))
-                self.end_headers()
-                self.wfile.write(content)
-
-            def log_message(self, format: str, *args: object) -> None:
-                pass
+                    self.reply(200, content, {AXES_HEADER: json.dumps({"probability": AXES})})
 
         super().__init__(Handler)
 
