@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import itertools
 import math
-import threading
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+from concurrently import run_concurrently
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -99,11 +99,7 @@ def test_threads_sharing_the_cache_get_the_right_data(stored: tuple[Path, Array]
         except BaseException as e:  # reported in the test's thread
             errors.append(e)
 
-    threads = [threading.Thread(target=read) for _ in range(3)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    run_concurrently(read, [()] * 3)
     cache.close()
     assert not errors
     assert cache.nbytes == 0

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from concurrently import run_concurrently
 from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
@@ -209,11 +210,7 @@ def test_npy_headers_are_parsed_one_at_a_time(monkeypatch: pytest.MonkeyPatch) -
 
     monkeypatch.setattr(ast, "literal_eval", watched)
     body = encode_arrays({"a": np.zeros(3), "b": np.ones((2, 2), np.float32)})
-    threads = [threading.Thread(target=decode_arrays, args=(body,)) for _ in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    run_concurrently(decode_arrays, [(body,)] * 8)
     assert active[1] == 1
 
 

@@ -23,6 +23,7 @@ import pytest
 import requests
 import yaml
 from click.testing import CliRunner
+from concurrently import run_concurrently
 
 from bioimageio_core import create_prediction_pipeline
 from bioimageio_core.cli import main
@@ -279,11 +280,7 @@ def test_eight_clients_at_once(served: Any, example: Path, local: Any, with_toke
         except BaseException as e:  # reported below
             results[i] = e
 
-    threads = [threading.Thread(target=client, args=(i,)) for i in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=300)
+    run_concurrently(client, [(i,) for i in range(8)], timeout=300)
     for result, want in zip(results, expected, strict=True):
         assert isinstance(result, np.ndarray), result
         np.testing.assert_array_equal(result, want)

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from concurrently import run_concurrently
 
 from bioimageio_core.server.models import LoadSpec, ModelCache, UnknownModelKey
 
@@ -128,11 +129,7 @@ def test_concurrent_requests_for_one_model_load_it_once() -> None:
         with cache.use(key) as entry:
             entries.append(entry)
 
-    threads = [threading.Thread(target=use) for _ in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    run_concurrently(use, [()] * 8)
     assert loader.loads == 1
     assert len({id(e) for e in entries}) == 1
 
@@ -147,11 +144,7 @@ def test_forward_calls_to_one_model_are_serialised_and_models_run_in_parallel() 
             np.testing.assert_array_equal(entry.forward({"raw": np.ones(3)})["out"], 2)
 
     started = time.perf_counter()
-    threads = [threading.Thread(target=call, args=(keys[i % 2],)) for i in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    run_concurrently(call, [(keys[i % 2],) for i in range(8)])
     elapsed = time.perf_counter() - started
     assert loader.adapters["a"].max_active == 1 and loader.adapters["b"].max_active == 1
     # 4 calls per model one after the other, the two models side by side: ~0.2 s, not 0.4 s
