@@ -247,21 +247,6 @@ def import_library_callable(
     return obj  # type: ignore[no-any-return]
 
 
-__all__ = [
-    "CodeOrigin",
-    "check_library_module",
-    "check_library_object",
-    "code_origin",
-    "code_references",
-    "defining_module",
-    "description_code_origin",
-    "import_library_callable",
-    "is_remote_reference",
-    "is_standard_library",
-    "require_code_consent",
-]
-
-
 def exec_code_file(path: Path, source: str, *, kind: str = "code") -> ModuleType:
     """Execute the Python file at ``path`` (``source`` as the description names it) as a fresh
     module named ``_bioimageio_<kind>_<file stem>_<random>``.
@@ -284,3 +269,19 @@ def exec_code_file(path: Path, source: str, *, kind: str = "code") -> ModuleType
     finally:
         sys.modules.pop(module_name, None)
     return module
+
+
+__all__ = [
+    "CodeOrigin",
+    "check_library_module",
+    "check_library_object",
+    "code_origin",
+    "code_references",
+    "defining_module",
+    "description_code_origin",
+    "exec_code_file",
+    "import_library_callable",
+    "is_remote_reference",
+    "is_standard_library",
+    "require_code_consent",
+]
