@@ -36,6 +36,10 @@ Batch = tuple[list[SampleBlock], dict[str, Array], int]
 Outputs = list[dict[str, Array]]
 """The outputs of each block of one forward call."""
 
+ForwardCall = Callable[["ModelAdapter", dict[str, Array], int, int], Outputs]
+"""``call(adapter, arrays, n_stacked, n_blocks)``: a :class:`Forward`, or one wrapped (e.g. in
+a lock)."""
+
 FORWARD_THREAD_PREFIX = "bioimageio-forward"
 
 
@@ -57,7 +61,7 @@ def read_batches(
 def forwarded(
     batches: Iterable[Batch],
     adapter: ModelAdapter,
-    forward: Forward,
+    forward: ForwardCall,
     policy: PrefetchPolicy,
 ) -> Generator[tuple[list[SampleBlock], Outputs], None, None]:
     """Each batch's blocks with their outputs, in the order of ``batches``.
@@ -127,4 +131,12 @@ def run_blocks(
         batches.close()  # stops the prefetching thread
 
 
-__all__ = ["Batch", "Outputs", "ProgressCallback", "forwarded", "read_batches", "run_blocks"]
+__all__ = [
+    "Batch",
+    "ForwardCall",
+    "Outputs",
+    "ProgressCallback",
+    "forwarded",
+    "read_batches",
+    "run_blocks",
+]

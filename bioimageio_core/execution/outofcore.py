@@ -21,7 +21,7 @@ import hashlib
 import json
 import math
 import os
-import time
+from collections import deque
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
@@ -34,7 +34,7 @@ from bioimageio_core.blocks import Block, OutputBlockMapper, SampleBlock, batche
 from bioimageio_core.errors import OutputError
 from bioimageio_core.execution.batch import stack
 from bioimageio_core.execution.forward import Forward
-from bioimageio_core.execution.inprocess import Batch, ProgressCallback
+from bioimageio_core.execution.inprocess import Batch, Outputs, ProgressCallback, forwarded
 from bioimageio_core.execution.plan import Blocking, BlockPlan
 from bioimageio_core.execution.pointwise import whole_tensor_steps
 from bioimageio_core.execution.processing import check_statistics_inputs, paddings_for
@@ -331,7 +331,22 @@ class TaskRunner:
             raise OutputError("the prediction pipeline was unloaded")
         adapter = self.adapter
         policy = PrefetchPolicy()
-        batches = prefetched(self._batches(tasks), policy)
+        tags: deque[tuple[Task, bool]] = deque()
+
+        def tagged() -> Iterator[Batch]:
+            # each batch's task and whether it is its task's last, in the order of the batches
+            for task, last, batch in self._batches(tasks):
+                tags.append((task, last))
+                yield batch
+
+        def locked(
+            adapter: ModelAdapter, arrays: dict[str, Array], n_stacked: int, n_blocks: int
+        ) -> Outputs:
+            with self.lock:
+                return self.forward(adapter, arrays, n_stacked, n_blocks)
+
+        batches = prefetched(tagged(), policy)
+        results = forwarded(batches, adapter, locked, policy)
         n = 0
         try:
             with WriteBehind() as behind:
@@ -343,12 +358,9 @@ class TaskRunner:
                     else:
                         function(*args)
 
-                for task, last, (batch, arrays, n_stacked) in batches:
-                    with self.lock:
-                        wall, cpu = time.perf_counter(), time.process_time()
-                        results = self.forward(adapter, arrays, n_stacked, len(batch))
-                        policy.observe_call(time.perf_counter() - wall, time.process_time() - cpu)
-                    for sb, outputs in zip(batch, results, strict=True):
+                for batch, outputs_per_block in results:
+                    task, last = tags.popleft()
+                    for sb, outputs in zip(batch, outputs_per_block, strict=True):
                         for oid, (block, inner) in self.stitcher(sb, outputs).items():
                             write(self.write, oid, block, inner)
                     n += len(batch)
@@ -357,6 +369,7 @@ class TaskRunner:
                     if on_blocks is not None:
                         on_blocks(len(batch))
         finally:
+            results.close()
             batches.close()
         return n
 

@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 from http_servers import QuietHandler, ThreadedServer
 
-from bioimageio_core import create_prediction_pipeline, load_description
+from bioimageio_core import create_prediction_pipeline, load_description, predict
 from bioimageio_core.adapters import AdapterRequest, ModelAdapter
 from bioimageio_core.errors import PluginError
 from bioimageio_core.remote import ModelRef, RemoteModel, RemoteModelAdapter, ServerClient
@@ -179,3 +179,27 @@ def test_remote_calls_in_flight_keep_block_order_and_survive_a_retried_request(
     assert server.answered_503 == 1
     assert server.running.most == 2  # two calls were on the server at once
 
+
+
+def test_out_of_core_prediction_keeps_calls_in_flight_too(
+    descr: ModelDescr, image: np.ndarray[Any, Any], tmp_path: Path
+) -> None:
+    source = tmp_path / "raw.npy"
+    np.save(source, image)
+
+    def predict_out_of_core(adapter: StandIn) -> np.ndarray[Any, Any]:
+        target = tmp_path / f"out-{adapter.calls_in_flight}.npy"
+        pipeline = create_prediction_pipeline(adapter.request.model, model_adapter=adapter)
+        predict(
+            model=pipeline, inputs=str(source), axes="bcyx", save_output_path=target,
+            input_block_shape={"raw": {"y": 128, "x": 128}}, out_of_core=True,
+        )  # fmt: skip
+        return np.load(target)
+
+    serial = StandIn(request_for(descr), in_flight=1)
+    pipelined = StandIn(request_for(descr), in_flight=2)
+    expected = predict_out_of_core(serial)
+    np.testing.assert_array_equal(predict_out_of_core(pipelined), expected)
+    np.testing.assert_array_equal(expected, predict_blockwise(serial, image, 1))
+    assert serial.running.most == 1
+    assert pipelined.running.most == 2
