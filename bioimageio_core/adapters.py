@@ -125,6 +125,11 @@ class ModelAdapter(Closing, ABC):
     calls mostly wait (the ``remote`` adapter: 2, so that one call's transfer overlaps the
     server's work on the other, and both the client's stitching) sets more; its ``forward``
     must then be safe to call from several threads. Results are used in block order."""
+    request_bytes: int = 0
+    """Blockwise prediction hands consecutive forward calls to :meth:`forward_calls` together,
+    as many as fit in this many bytes of input (at least one); 0: one call at a time. An adapter
+    with a fixed cost per request (the ``remote`` adapter: an HTTP round trip) sets it so that
+    the cost is shared by several blocks."""
 
     def __init__(self, request: AdapterRequest[Any]) -> None:
         self.request: AdapterRequest[Any] = request
@@ -136,6 +141,13 @@ class ModelAdapter(Closing, ABC):
     @abstractmethod
     def forward(self, inputs: Mapping[str, np.ndarray[Any, Any]]) -> dict[str, np.ndarray[Any, Any]]:
         """Run the model once on a batch of inputs."""
+
+    def forward_calls(
+        self, calls: Sequence[Mapping[str, np.ndarray[Any, Any]]]
+    ) -> list[dict[str, np.ndarray[Any, Any]]]:
+        """:meth:`forward` on each of ``calls`` in turn (an adapter may send them together, but
+        must run each as its own forward call); their outputs in order."""
+        return [self.forward(inputs) for inputs in calls]
 
     @abstractmethod
     def unload(self) -> None:

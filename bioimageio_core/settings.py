@@ -86,6 +86,8 @@ class Settings:
     allow_remote_code: bool = False
     max_download_bytes: int = 8 * 1024**3
     max_yaml_bytes: int = 16 * 1024**2
+    remote_request_bytes: int = 4 * 1024**2
+    """Input bytes of consecutive forward calls a ``remote`` adapter sends in one request."""
     load_plugins: tuple[str, ...] | None = None
     disable_plugins: tuple[str, ...] = ()
     keras_backend: str = "torch"
@@ -145,6 +147,7 @@ _PARSED: dict[str, Callable[[str, str], object]] = {
     "ALLOW_REMOTE_CODE": _parse_bool,
     "MAX_DOWNLOAD_BYTES": _parse_bytes,
     "MAX_YAML_BYTES": _parse_bytes,
+    "REMOTE_REQUEST_BYTES": _parse_bytes,
 }
 """Variables (without the prefix) read by a parser into the setting of the same name, lower case."""
 
@@ -162,6 +165,8 @@ def get_settings(environ: Mapping[str, str] | None = None) -> Settings:
     BIOIMAGEIO_ALLOW_REMOTE_CODE   run code that comes with a fetched model (default 0)
     BIOIMAGEIO_MAX_DOWNLOAD_BYTES  refuse to download or unpack more than this (default 8 GiB)
     BIOIMAGEIO_MAX_YAML_BYTES      refuse to parse a description larger than this (default 16 MiB)
+    BIOIMAGEIO_REMOTE_REQUEST_BYTES  input bytes of consecutive forward calls that prediction
+                                   with ``--server`` sends in one request (default 4 MiB)
     BIOIMAGEIO_LOAD_PLUGINS        comma separated plugin names: load only these
     BIOIMAGEIO_DISABLE_PLUGINS     comma separated plugin names: never load these
     BIOIMAGEIO_OFFLINE             never use the network; serve everything from the cache (default 0)

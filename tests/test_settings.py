@@ -31,6 +31,7 @@ EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "tiny-nuclei-unet"
         ("BIOIMAGEIO_MAX_DOWNLOAD_BYTES", "1.5", "a whole number of bytes > 0"),
         ("BIOIMAGEIO_MAX_YAML_BYTES", "", "a whole number of bytes > 0"),
         ("BIOIMAGEIO_MAX_YAML_BYTES", "0", "a whole number of bytes > 0"),
+        ("BIOIMAGEIO_REMOTE_REQUEST_BYTES", "4MB", "a whole number of bytes > 0"),
         ("BIOIMAGEIO_PERFORM_IO_CHECKS", "maybe", "a boolean"),
         ("BIOIMAGEIO_ALLOW_REMOTE_CODE", "2", "a boolean"),
     ],
@@ -50,10 +51,11 @@ def test_good_values_are_read() -> None:
             "BIOIMAGEIO_HTTP_TOTAL_TIMEOUT": "60",
             "BIOIMAGEIO_MAX_DOWNLOAD_BYTES": "1_000",
             "BIOIMAGEIO_MAX_YAML_BYTES": "2048",
+            "BIOIMAGEIO_REMOTE_REQUEST_BYTES": "1",
         }
     )
     assert (s.http_timeout, s.http_total_timeout) == (2.5, 60.0)
-    assert (s.max_download_bytes, s.max_yaml_bytes) == (1000, 2048)
+    assert (s.max_download_bytes, s.max_yaml_bytes, s.remote_request_bytes) == (1000, 2048, 1)
 
 
 @settings(max_examples=80, deadline=None)

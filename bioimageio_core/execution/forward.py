@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -14,6 +14,10 @@ from bioimageio_core.execution.read import Array
 
 if TYPE_CHECKING:
     from bioimageio_core.adapters import ModelAdapter
+
+Call = tuple[Mapping[str, Array], int, int]
+"""One forward call of blockwise prediction: the blocks' data stacked on the batch axis, the
+number of blocks stacked and how many of them are real (the rest fill the batch up)."""
 
 
 class Forward:
@@ -44,40 +48,66 @@ class Forward:
         Raises:
             PluginError: the model did not return every output.
         """
-        return [self.checked(raw) for raw in self._run(adapter, arrays, n_stacked, n_blocks)]
+        return self.calls(adapter, [(arrays, n_stacked, n_blocks)])[0]
 
-    def _run(
-        self, adapter: ModelAdapter, arrays: Mapping[str, Array], n_stacked: int, n_blocks: int
-    ) -> list[Mapping[str, Array]]:
-        if n_stacked == 1:
-            return [adapter.forward(arrays)]
-        if not self.batching_failed:
+    def calls(self, adapter: ModelAdapter, calls: Sequence[Call]) -> list[list[dict[str, Array]]]:
+        """The outputs of each block of each of ``calls`` (consecutive batches), handed to the
+        adapter together (:meth:`ModelAdapter.forward_calls`).
+
+        Raises:
+            PluginError: the model did not return every output.
+        """
+        batched = any(n_stacked > 1 for _, n_stacked, _ in calls)
+        if not (batched and self.batching_failed):
             try:
-                raw = adapter.forward(arrays)
+                raws = self._forward(adapter, [arrays for arrays, _, _ in calls])
             except ServerError:
                 raise  # an unreachable server or a refused token is no batch-size problem
             except Exception as e:
+                if not batched:
+                    raise
                 self.batching_failed = True
+                largest = max(n_stacked for _, n_stacked, _ in calls)
                 warnings.warn(
-                    f"the {self.weights_format} model failed on a batch of {n_stacked} blocks "
+                    f"the {self.weights_format} model failed on a batch of {largest} blocks "
                     f"({type(e).__name__}: {e}); running one block per call instead",
-                    stacklevel=7,
+                    stacklevel=3,
                 )
             else:
                 return [
-                    {
-                        oid: unstack(np.asarray(a), self.output_axes[oid], i, n_stacked)
-                        for oid, a in raw.items()
-                        if oid in self.output_axes
-                    }
-                    for i in range(n_blocks)
+                    [self.checked(self._part(raw, i, n_stacked)) for i in range(n_blocks)]
+                    for raw, (_, n_stacked, n_blocks) in zip(raws, calls, strict=True)
                 ]
-        return [
-            adapter.forward(
+        blocks = [
+            [
                 {m: unstack(a, self.input_axes[m], i, n_stacked) for m, a in arrays.items()}
-            )
-            for i in range(n_blocks)
+                for i in range(n_blocks)
+            ]
+            for arrays, n_stacked, n_blocks in calls
         ]
+        each = iter(self._forward(adapter, [inputs for call in blocks for inputs in call]))
+        return [[self.checked(next(each)) for _ in call] for call in blocks]
+
+    def _forward(
+        self, adapter: ModelAdapter, calls: list[Mapping[str, Array]]
+    ) -> Sequence[Mapping[str, Array]]:
+        if len(calls) == 1:
+            return [adapter.forward(calls[0])]
+        raws = adapter.forward_calls(calls)
+        if len(raws) != len(calls):
+            raise PluginError(
+                f"the {self.weights_format} adapter answered {len(raws)} of {len(calls)} "
+                "forward calls"
+            )
+        return raws
+
+    def _part(self, raw: Mapping[str, Array], i: int, n_stacked: int) -> dict[str, Array]:
+        """Block ``i``'s part of the outputs of a call on ``n_stacked`` stacked blocks."""
+        return {
+            oid: unstack(np.asarray(a), self.output_axes[oid], i, n_stacked)
+            for oid, a in raw.items()
+            if oid in self.output_axes
+        }
 
     def checked(self, raw: Mapping[str, Array]) -> dict[str, Array]:
         """The outputs of one block as arrays, in output order.
@@ -94,4 +124,4 @@ class Forward:
         return {oid: np.asarray(raw[oid]) for oid in self.output_axes}
 
 
-__all__ = ["Forward"]
+__all__ = ["Call", "Forward"]

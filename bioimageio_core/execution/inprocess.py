@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Callable, Generator, Iterable
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 from bioimageio_core.blocks import SampleBlock, batched
 from bioimageio_core.execution.batch import stack
-from bioimageio_core.execution.forward import Forward
+from bioimageio_core.execution.forward import Call, Forward
 from bioimageio_core.execution.plan import BlockPlan
 from bioimageio_core.execution.read import Array, BlockReader
 from bioimageio_core.execution.stitch import Stitcher
@@ -36,9 +36,8 @@ Batch = tuple[list[SampleBlock], dict[str, Array], int]
 Outputs = list[dict[str, Array]]
 """The outputs of each block of one forward call."""
 
-ForwardCall = Callable[["ModelAdapter", dict[str, Array], int, int], Outputs]
-"""``call(adapter, arrays, n_stacked, n_blocks)``: a :class:`Forward`, or one wrapped (e.g. in
-a lock)."""
+ForwardCalls = Callable[["ModelAdapter", Sequence[Call]], list[Outputs]]
+"""``calls(adapter, calls)``: :meth:`Forward.calls`, or it wrapped (e.g. in a lock)."""
 
 FORWARD_THREAD_PREFIX = "bioimageio-forward"
 
@@ -58,46 +57,69 @@ def read_batches(
     return map(prepare, batched(blocks, plan.batch_size))
 
 
+def grouped(batches: Iterable[Batch], limit: int) -> Iterator[list[Batch]]:
+    """Consecutive batches, as many together as fit in ``limit`` bytes of input (at least one;
+    ``limit`` 0: one each)."""
+    group: list[Batch] = []
+    size = 0
+    for batch in batches:
+        nbytes = sum(a.nbytes for a in batch[1].values())
+        if group and size + nbytes > limit:
+            yield group
+            group, size = [], 0
+        group.append(batch)
+        size += nbytes
+    if group:
+        yield group
+
+
 def forwarded(
     batches: Iterable[Batch],
     adapter: ModelAdapter,
-    forward: ForwardCall,
+    forward: ForwardCalls,
     policy: PrefetchPolicy,
 ) -> Generator[tuple[list[SampleBlock], Outputs], None, None]:
     """Each batch's blocks with their outputs, in the order of ``batches``.
 
-    With ``adapter.calls_in_flight`` n > 1, up to n forward calls run at once in worker threads
-    while the caller handles earlier results; each wait for a result is reported to ``policy``.
-    An error of a call is raised when its turn comes; calls not yet started are cancelled, and
-    the ones running are waited for (the adapter stays usable).
+    Consecutive batches go to the adapter together, as many as fit in its
+    :attr:`~ModelAdapter.request_bytes`. With ``adapter.calls_in_flight`` n > 1, up to n such
+    requests run at once in worker threads while the caller handles earlier results; each wait
+    for a result is reported to ``policy``. An error of a call is raised when its turn comes;
+    calls not yet started are cancelled, and the ones running are waited for (the adapter stays
+    usable).
     """
     depth = max(1, adapter.calls_in_flight)
-    if depth == 1:
-        for batch, arrays, n_stacked in batches:
-            wall, cpu = time.perf_counter(), time.process_time()
-            results = forward(adapter, arrays, n_stacked, len(batch))
-            policy.observe_call(time.perf_counter() - wall, time.process_time() - cpu)
-            yield batch, results
-        return
-    pending: deque[tuple[list[SampleBlock], Future[Outputs]]] = deque()
 
-    def next_result() -> tuple[list[SampleBlock], Outputs]:
-        batch, future = pending.popleft()
+    def call(group: list[Batch]) -> list[Outputs]:
+        return forward(adapter, [(arrays, n, len(blocks)) for blocks, arrays, n in group])
+
+    groups = grouped(batches, adapter.request_bytes)
+    if depth == 1:
+        for group in groups:
+            wall, cpu = time.perf_counter(), time.process_time()
+            results = call(group)
+            policy.observe_call(time.perf_counter() - wall, time.process_time() - cpu)
+            for (blocks, _, _), outputs in zip(group, results, strict=True):
+                yield blocks, outputs
+        return
+    pending: deque[tuple[list[Batch], Future[list[Outputs]]]] = deque()
+
+    def next_results() -> Iterator[tuple[list[SampleBlock], Outputs]]:
+        group, future = pending.popleft()
         wall, cpu = time.perf_counter(), time.process_time()
         results = future.result()
         policy.observe_call(time.perf_counter() - wall, time.process_time() - cpu)
-        return batch, results
+        for (blocks, _, _), outputs in zip(group, results, strict=True):
+            yield blocks, outputs
 
     with ThreadPoolExecutor(depth, thread_name_prefix=FORWARD_THREAD_PREFIX) as pool:
         try:
-            for batch, arrays, n_stacked in batches:
-                pending.append(
-                    (batch, pool.submit(forward, adapter, arrays, n_stacked, len(batch)))
-                )
+            for group in groups:
+                pending.append((group, pool.submit(call, group)))
                 if len(pending) >= depth:
-                    yield next_result()
+                    yield from next_results()
             while pending:
-                yield next_result()
+                yield from next_results()
         finally:
             for _, future in pending:
                 future.cancel()
@@ -116,7 +138,7 @@ def run_blocks(
     """Predict every block of ``plan`` in this process and write the outputs into ``targets``."""
     policy = PrefetchPolicy()
     batches = prefetched(read_batches(plan.grid, reader, plan, forward.input_axes), policy)
-    results = forwarded(batches, adapter, forward, policy)
+    results = forwarded(batches, adapter, forward.calls, policy)
     done = 0
     try:
         for batch, outputs_per_block in results:
@@ -133,10 +155,11 @@ def run_blocks(
 
 __all__ = [
     "Batch",
-    "ForwardCall",
+    "ForwardCalls",
     "Outputs",
     "ProgressCallback",
     "forwarded",
+    "grouped",
     "read_batches",
     "run_blocks",
 ]

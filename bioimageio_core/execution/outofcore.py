@@ -33,7 +33,7 @@ import numpy as np
 from bioimageio_core.blocks import Block, OutputBlockMapper, SampleBlock, batched
 from bioimageio_core.errors import OutputError
 from bioimageio_core.execution.batch import stack
-from bioimageio_core.execution.forward import Forward
+from bioimageio_core.execution.forward import Call, Forward
 from bioimageio_core.execution.inprocess import Batch, Outputs, ProgressCallback, forwarded
 from bioimageio_core.execution.plan import Blocking, BlockPlan
 from bioimageio_core.execution.pointwise import whole_tensor_steps
@@ -339,11 +339,9 @@ class TaskRunner:
                 tags.append((task, last))
                 yield batch
 
-        def locked(
-            adapter: ModelAdapter, arrays: dict[str, Array], n_stacked: int, n_blocks: int
-        ) -> Outputs:
+        def locked(adapter: ModelAdapter, calls: Sequence[Call]) -> list[Outputs]:
             with self.lock:
-                return self.forward(adapter, arrays, n_stacked, n_blocks)
+                return self.forward.calls(adapter, calls)
 
         batches = prefetched(tagged(), policy)
         results = forwarded(batches, adapter, locked, policy)

@@ -36,9 +36,11 @@ class RemoteModelAdapter(ModelAdapter):
     """Sends each forward call to a server (``POST /v1/models/{key}/predict``).
 
     ``weights_format`` is the format the server runs. If the server forgot the model (it
-    restarted), the model is loaded there again once and the call repeated. Two calls are kept
-    in flight in blockwise prediction (each thread has its own connection): while the server
-    computes one, the next one travels and waits there, and the client stitches the last.
+    restarted), the model is loaded there again once and the call repeated. Blockwise
+    prediction sends consecutive forward calls together, up to ``request_bytes`` of input per
+    request (``BIOIMAGEIO_REMOTE_REQUEST_BYTES``, at most the server's limit), and keeps two
+    requests in flight (each thread has its own connection): while the server computes one, the
+    next one travels and waits there, and the client stitches the last.
     """
 
     calls_in_flight = 2
@@ -56,27 +58,49 @@ class RemoteModelAdapter(ModelAdapter):
         self.ref = ref
         self.remote = remote
         self._input_axes = {str(t.id): tuple(str(a.id) for a in t.axes) for t in request.model.inputs}
+        limit = client.max_request_bytes
+        wanted = request.settings.remote_request_bytes
+        self.request_bytes = wanted if limit is None else min(wanted, limit)
 
     def forward(self, inputs: Mapping[str, np.ndarray[Any, Any]]) -> dict[str, np.ndarray[Any, Any]]:
-        ordered = self.ordered_inputs(inputs)
-        arrays = {
-            tid: np.asarray(a) for tid, a in zip(self.input_ids, ordered, strict=True) if a is not None
-        }
-        axes = {tid: self._input_axes[tid] for tid in arrays}
+        return self.forward_calls([inputs])[0]
+
+    def forward_calls(
+        self, calls: Sequence[Mapping[str, np.ndarray[Any, Any]]]
+    ) -> list[dict[str, np.ndarray[Any, Any]]]:
+        """Send ``calls`` in one request (several when the server's limits say so); the server
+        runs each as its own forward call, so the outputs equal one request per call."""
+        arrays = [
+            {
+                tid: np.asarray(a)
+                for tid, a in zip(self.input_ids, self.ordered_inputs(inputs), strict=True)
+                if a is not None
+            }
+            for inputs in calls
+        ]
+        if any(set(a) != set(arrays[0]) for a in arrays):  # optional inputs differ: one each
+            return [outputs for a in arrays for outputs in self._request([a])]
+        return self._request(arrays)
+
+    def _request(
+        self, arrays: list[dict[str, np.ndarray[Any, Any]]]
+    ) -> list[dict[str, np.ndarray[Any, Any]]]:
+        axes = {tid: self._input_axes[tid] for tid in arrays[0]}
         try:
-            outputs = self.client.predict(self.remote.key, arrays, axes)
+            answers = self.client.predict_calls(self.remote.key, arrays, axes)
         except UnknownModelError:
             self.remote = self.client.load_model(
                 self.ref, weights_format=self.weights_format, devices=self.request.devices
             )
-            outputs = self.client.predict(self.remote.key, arrays, axes)
-        missing = [oid for oid in self.output_ids if oid not in outputs]
-        if missing:
-            raise ServerError(
-                f"the server at {self.client.url} returned no output(s) {missing} "
-                f"(it returned {sorted(outputs)})"
-            )
-        return {oid: outputs[oid] for oid in self.output_ids}
+            answers = self.client.predict_calls(self.remote.key, arrays, axes)
+        for outputs in answers:
+            missing = [oid for oid in self.output_ids if oid not in outputs]
+            if missing:
+                raise ServerError(
+                    f"the server at {self.client.url} returned no output(s) {missing} "
+                    f"(it returned {sorted(outputs)})"
+                )
+        return [{oid: outputs[oid] for oid in self.output_ids} for outputs in answers]
 
     def unload(self) -> None:
         """Close the connection (the server keeps the model for other calls and clients)."""

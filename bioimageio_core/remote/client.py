@@ -29,13 +29,15 @@ from bioimageio_core.remote.protocol import (
     API_PREFIX,
     API_VERSION,
     AXES_HEADER,
+    CALLS_HEADER,
+    MAX_CALLS,
     NPZ_MEDIA_TYPE,
     TOKEN_ENV,
     PayloadError,
-    decode_arrays,
     decode_axes,
-    encode_arrays,
+    decode_calls,
     encode_axes,
+    encode_calls,
 )
 from bioimageio_core.remote.transport import (
     ConnectFailed,
@@ -278,24 +280,42 @@ class ServerClient(Closing):
         axes: Mapping[str, Sequence[str]],
     ) -> dict[str, np.ndarray[Any, Any]]:
         """``POST /v1/models/{key}/predict``: one forward call on the server."""
-        body = encode_arrays(arrays)
+        return self.predict_calls(key, [arrays], axes)[0]
+
+    def predict_calls(
+        self,
+        key: str,
+        calls: Sequence[Mapping[str, np.ndarray[Any, Any]]],
+        axes: Mapping[str, Sequence[str]],
+    ) -> list[dict[str, np.ndarray[Any, Any]]]:
+        """``POST /v1/models/{key}/predict`` with several forward calls in one request: the
+        server runs them one after another, each as :meth:`predict` would; their outputs in
+        order. Calls that do not fit in one request (the server's limits) go in several."""
+        if len(calls) > MAX_CALLS:
+            return self.predict_calls(key, calls[:MAX_CALLS], axes) + self.predict_calls(
+                key, calls[MAX_CALLS:], axes
+            )
+        body = encode_calls(calls)
         if self.max_request_bytes is not None and len(body) > self.max_request_bytes:
+            if len(calls) > 1:  # in two requests
+                half = len(calls) // 2
+                return self.predict_calls(key, calls[:half], axes) + self.predict_calls(
+                    key, calls[half:], axes
+                )
             raise errors.InputError(
                 f"one forward call would send {len(body) / 2**20:.1f} MB, but the server at "
                 f"{self.url} accepts at most {self.max_request_bytes / 2**20:.1f} MB per request",
                 hint="predict blockwise with smaller blocks (--blocksize) or fewer per call "
                 "(--batch-size), or start the server with a larger --max-request-mb",
             )
-        response = self._request(
-            "POST",
-            f"/models/{key}/predict",
-            body=body,
-            headers={"Content-Type": NPZ_MEDIA_TYPE, AXES_HEADER: encode_axes(axes)},
-        )
+        headers = {"Content-Type": NPZ_MEDIA_TYPE, AXES_HEADER: encode_axes(axes)}
+        if len(calls) > 1:
+            headers[CALLS_HEADER] = str(len(calls))
+        response = self._request("POST", f"/models/{key}/predict", body=body, headers=headers)
         self.last_timing = _server_timing(response.headers.get("Server-Timing", ""))
         try:
             decode_axes(response.headers.get(AXES_HEADER))
-            return decode_arrays(response.content, what="server's answer")
+            return decode_calls(response.content, len(calls), what="server's answer")
         except PayloadError as e:
             raise self._unexpected(e.message) from None
 

@@ -1,7 +1,8 @@
 """The wire format between ``bioimageio-run serve`` and its clients (numpy and json only).
 
 Arrays travel as an uncompressed ``.npz`` body (``numpy.savez``): one ``<tensor id>.npy`` member
-per tensor, read back with ``allow_pickle=False``. Their axes travel next to the body, as JSON in
+per tensor, read back with ``allow_pickle=False``; a request of several forward calls
+(:data:`CALLS_HEADER`) holds ``<call>/<tensor id>.npy`` members. Their axes travel next to the body, as JSON in
 the :data:`AXES_HEADER` header: ``{"raw": ["batch", "channel", "y", "x"]}``. Errors are JSON
 bodies ``{"error": {"type", "message", "hint", "loc"}}`` with a 4xx status for anything the
 client can fix. Both the server and the client import this module; it imports neither side.
@@ -27,6 +28,11 @@ API_VERSION = "v1"
 API_PREFIX = f"/{API_VERSION}"
 AXES_HEADER = "Bioimageio-Axes"
 """Request and response header: JSON object of tensor id -> list of axis ids."""
+CALLS_HEADER = "Bioimageio-Calls"
+"""Request header: the number of forward calls the body holds (default 1). With more than one,
+call ``i``'s arrays are the members ``<i>/<tensor id>.npy``, and the answer is laid out alike."""
+MAX_CALLS = 1024
+"""The most forward calls one request may hold."""
 NPZ_MEDIA_TYPE = "application/x-npz"
 ARRAY_MEDIA_TYPES = (NPZ_MEDIA_TYPE, "application/octet-stream", "application/zip")
 """Content types a predict request may declare for its ``.npz`` body."""
@@ -37,6 +43,7 @@ NUMERIC_KINDS = frozenset("biufc")
 """numpy dtype kinds accepted on the wire: bool, signed / unsigned int, float, complex."""
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*")
+_CALL_MEMBER = re.compile(r"(0|[1-9][0-9]*)/([A-Za-z_][A-Za-z0-9_.-]*)")
 _MAX_AXES_HEADER = 16 * 1024
 
 
@@ -51,6 +58,24 @@ def encode_arrays(arrays: Mapping[str, np.ndarray[Any, Any]]) -> bytes:
     for name, array in members.items():
         _check_name(name)
         _check_dtype(name, array.dtype)
+    return _zip_members(members)
+
+
+def encode_calls(calls: Sequence[Mapping[str, np.ndarray[Any, Any]]]) -> bytes:
+    """The body of several forward calls (the :data:`CALLS_HEADER` says how many): call ``i``'s
+    arrays as members ``<i>/<id>.npy``; one call is :func:`encode_arrays`'s body."""
+    if len(calls) == 1:
+        return encode_arrays(calls[0])
+    members: dict[str, np.ndarray[Any, Any]] = {}
+    for i, arrays in enumerate(calls):
+        for name, array in arrays.items():
+            _check_name(name)
+            members[f"{i}/{name}"] = np.asarray(array)
+            _check_dtype(name, members[f"{i}/{name}"].dtype)
+    return _zip_members(members)
+
+
+def _zip_members(members: Mapping[str, np.ndarray[Any, Any]]) -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_STORED) as zf:
         for name, array in members.items():
@@ -91,20 +116,37 @@ def decode_arrays(data: bytes, *, what: str = "request body") -> dict[str, np.nd
     Raises:
         PayloadError: the body is no such ``.npz``; the message says what is wrong.
     """
-    hint = "send numpy.savez(buffer, **{tensor_id: array}) bytes (uncompressed, no objects)"
+    return decode_calls(data, 1, what=what)[0]
+
+
+def decode_calls(
+    data: bytes, calls: int, *, what: str = "request body"
+) -> list[dict[str, np.ndarray[Any, Any]]]:
+    """The arrays of each of ``calls`` forward calls in an ``.npz`` body (members
+    ``<call>/<id>.npy``; ``<id>.npy`` for a single call), checked as by :func:`decode_arrays`.
+
+    Raises:
+        PayloadError: the body is no such ``.npz``, or a call has no member.
+    """
+    if calls > 1:
+        expected = f"'<call>/<tensor id>.npy' members, call 0 to {calls - 1} ({CALLS_HEADER})"
+        hint = "send the arrays of forward call i as members '<i>/<tensor id>.npy' (uncompressed)"
+    else:
+        expected = "'<tensor id>.npy' members"
+        hint = "send numpy.savez(buffer, **{tensor_id: array}) bytes (uncompressed, no objects)"
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
     except (zipfile.BadZipFile, ValueError, OSError) as e:
         raise PayloadError(f"the {what} is not an .npz archive ({e})", hint=hint) from None
-    arrays: dict[str, np.ndarray[Any, Any]] = {}
+    found: list[dict[str, np.ndarray[Any, Any]]] = [{} for _ in range(calls)]
     view = memoryview(data)
     with archive:
         for info in archive.infolist():
             name = info.filename
-            if not name.endswith(".npy") or not _NAME.fullmatch(name[: -len(".npy")]):
+            call, key = _member(name, calls)
+            if key is None:
                 raise PayloadError(
-                    f"the {what} holds {name!r}; expected only '<tensor id>.npy' members",
-                    hint=hint,
+                    f"the {what} holds {name!r}; expected only {expected}", hint=hint
                 )
             if info.compress_type != zipfile.ZIP_STORED:
                 raise PayloadError(
@@ -112,11 +154,10 @@ def decode_arrays(data: bytes, *, what: str = "request body") -> dict[str, np.nd
                     "(numpy.savez, not savez_compressed) is accepted",
                     hint=hint,
                 )
-            key = name[: -len(".npy")]
-            if key in arrays:
+            if key in found[call]:
                 raise PayloadError(f"the {what} holds {name!r} twice", hint=hint)
             try:
-                arrays[key] = _read_npy(view, info, key)
+                found[call][key] = _read_npy(view, info, key)
             except PayloadError:
                 raise
             except (ValueError, OSError, EOFError, struct.error) as e:
@@ -125,7 +166,45 @@ def decode_arrays(data: bytes, *, what: str = "request body") -> dict[str, np.nd
                     f"{' '.join(str(e).split())}",
                     hint=hint,
                 ) from None
-    return arrays
+    empty = [i for i, arrays in enumerate(found) if not arrays]
+    if calls > 1 and empty:
+        raise PayloadError(
+            f"the {what} holds no member of call(s) {empty[:8]} of the {calls} its "
+            f"{CALLS_HEADER} header announces",
+            hint=hint,
+        )
+    return found
+
+
+def _member(name: str, calls: int) -> tuple[int, str | None]:
+    """The call and tensor id a member name stands for (``None``: a name outside the format)."""
+    if not name.endswith(".npy"):
+        return 0, None
+    stem = name[: -len(".npy")]
+    if calls == 1:
+        return 0, stem if _NAME.fullmatch(stem) else None
+    match = _CALL_MEMBER.fullmatch(stem)
+    if match is None or int(match[1]) >= calls:
+        return 0, None
+    return int(match[1]), match[2]
+
+
+def decode_calls_header(text: str | None) -> int:
+    """The number of forward calls a :data:`CALLS_HEADER` value announces (1 when absent).
+
+    Raises:
+        PayloadError: not a whole number from 1 to :data:`MAX_CALLS`.
+    """
+    if text is None:
+        return 1
+    value = text.strip()
+    if not re.fullmatch(r"[0-9]{1,6}", value) or not 1 <= int(value) <= MAX_CALLS:
+        raise PayloadError(
+            f"the {CALLS_HEADER} header must be a whole number from 1 to {MAX_CALLS}; "
+            f"got {text[:40]!r}",
+            hint="leave it out for one forward call, or send fewer calls per request",
+        )
+    return int(value)
 
 
 _HEADER_LOCK = threading.Lock()
@@ -241,6 +320,8 @@ __all__ = [
     "API_VERSION",
     "ARRAY_MEDIA_TYPES",
     "AXES_HEADER",
+    "CALLS_HEADER",
+    "MAX_CALLS",
     "MIN_TOKEN_LENGTH",
     "NPZ_MEDIA_TYPE",
     "NUMERIC_KINDS",
@@ -249,7 +330,10 @@ __all__ = [
     "PayloadError",
     "decode_arrays",
     "decode_axes",
+    "decode_calls",
+    "decode_calls_header",
     "encode_arrays",
+    "encode_calls",
     "encode_axes",
     "error_body",
 ]

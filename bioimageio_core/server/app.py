@@ -9,7 +9,7 @@ Routes (all under ``/v1``; the OpenAPI document at ``/v1/openapi.json`` describe
 ``PUT  /packages/{sha256}`` upload a package (zip), kept by the sha256 of its bytes
 ``POST /models``            load a model (an uploaded package or a URL/id), get its key
 ``GET  /models``            the loaded models
-``POST /models/{key}/predict``  one forward call: ``.npz`` in, ``.npz`` out
+``POST /models/{key}/predict``  forward calls (one, or ``Bioimageio-Calls``): ``.npz`` in and out
 ``POST /test``              test a model on the server, get the summary
 ``POST /validate``          validate a description on the server, get the summary
 ==========================  =====================================================================
@@ -25,7 +25,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -48,13 +48,15 @@ from bioimageio_core.remote.protocol import (
     API_VERSION,
     ARRAY_MEDIA_TYPES,
     AXES_HEADER,
+    CALLS_HEADER,
     NPZ_MEDIA_TYPE,
     SHA256,
     PayloadError,
-    decode_arrays,
     decode_axes,
-    encode_arrays,
+    decode_calls,
+    decode_calls_header,
     encode_axes,
+    encode_calls,
     error_body,
 )
 from bioimageio_core.server.config import MAX_JSON_BYTES, ServerConfig
@@ -357,20 +359,26 @@ async def predict(request: Request) -> Response:
             hint="send numpy.savez bytes with Content-Type: application/x-npz",
         )
     axes = decode_axes(request.headers.get(AXES_HEADER))
+    calls = decode_calls_header(request.headers.get(CALLS_HEADER))
     body = await _read_body(request, state.config.max_request_bytes, "request body")
 
     def run() -> tuple[bytes, str, str]:
         started = time.perf_counter()
-        arrays = decode_arrays(body)
+        inputs = decode_calls(body, calls)
         try:
             with state.cache.use(key) as entry:
-                _check_inputs(entry, arrays, axes)
-                computing = time.perf_counter()
-                outputs = entry.forward(arrays)
-                computed = time.perf_counter()
+                for arrays in inputs:
+                    _check_inputs(entry, arrays, axes)
+                entry.requests += 1
+                computing = 0.0
+                outputs = []
+                for arrays in inputs:  # one forward call each, as the client would make them
+                    before = time.perf_counter()
+                    outputs.append(entry.forward(arrays))
+                    computing += time.perf_counter() - before
                 content, output_axes = _encode_outputs(entry, outputs)
                 timing = (
-                    f"forward;dur={(computed - computing) * 1e3:.3f}, "
+                    f"forward;dur={computing * 1e3:.3f}, "
                     f"server;dur={(time.perf_counter() - started) * 1e3:.3f}"
                 )
                 return content, output_axes, timing
@@ -434,17 +442,19 @@ def _check_inputs(
 
 
 def _encode_outputs(
-    entry: ModelEntry, outputs: Mapping[str, np.ndarray[Any, Any]]
+    entry: ModelEntry, outputs: Sequence[Mapping[str, np.ndarray[Any, Any]]]
 ) -> tuple[bytes, str]:
+    """The answer's body (the outputs of each forward call, laid out as the request) and axes."""
     output_axes = {t.id: t.axis_ids for t in entry.model_spec.outputs}
-    missing = [oid for oid in output_axes if oid not in outputs]
-    if missing:
-        raise PluginError(
-            f"the {entry.weights_format} model returned no output(s) {missing} "
-            f"(it returned {sorted(outputs)})"
-        )
-    arrays = {oid: np.asarray(outputs[oid]) for oid in output_axes}
-    return encode_arrays(arrays), encode_axes(output_axes)
+    for returned in outputs:
+        missing = [oid for oid in output_axes if oid not in returned]
+        if missing:
+            raise PluginError(
+                f"the {entry.weights_format} model returned no output(s) {missing} "
+                f"(it returned {sorted(returned)})"
+            )
+    arrays = [{oid: np.asarray(returned[oid]) for oid in output_axes} for returned in outputs]
+    return encode_calls(arrays), encode_axes(output_axes)
 
 
 async def test_model(request: Request) -> Response:

@@ -79,6 +79,7 @@ class ModelEntry:
         self.users = 0
         self.evicted = False
         self.calls = 0
+        self.requests = 0
         self.loaded_at = time.time()
 
     def forward(self, arrays: Mapping[str, np.ndarray[Any, Any]]) -> dict[str, np.ndarray[Any, Any]]:
@@ -206,7 +207,8 @@ class ModelCache:
         with self._lock:
             entries = list(self._loaded.values())
         return [
-            {**e.describe(), "source": e.spec.label, "in_use": e.users, "calls": e.calls}
+            {**e.describe(), "source": e.spec.label, "in_use": e.users, "calls": e.calls,
+             "requests": e.requests}
             for e in entries
         ]
 

@@ -10,7 +10,13 @@ from __future__ import annotations
 from typing import Any
 
 from bioimageio_core._version import __version__
-from bioimageio_core.remote.protocol import API_PREFIX, AXES_HEADER, NPZ_MEDIA_TYPE
+from bioimageio_core.remote.protocol import (
+    API_PREFIX,
+    AXES_HEADER,
+    CALLS_HEADER,
+    MAX_CALLS,
+    NPZ_MEDIA_TYPE,
+)
 
 
 def _json(schema: str) -> dict[str, Any]:
@@ -42,6 +48,16 @@ _AXES_PARAMETER: dict[str, Any] = {
     "description": "JSON object: tensor id -> list of axis ids of the array, in the model's "
     'order, e.g. {"raw": ["batch", "channel", "y", "x"]}.',
     "schema": {"type": "string"},
+}
+_CALLS_PARAMETER: dict[str, Any] = {
+    "name": CALLS_HEADER,
+    "in": "header",
+    "required": False,
+    "description": "How many forward calls the body holds (default 1). With more than one, the "
+    "arrays of call i are the members '<i>/<tensor id>.npy'; the server checks every call, then "
+    "runs them one after another, each as a request of its own would, and answers their "
+    "outputs laid out alike.",
+    "schema": {"type": "integer", "minimum": 1, "maximum": MAX_CALLS},
 }
 _NPZ_BODY: dict[str, Any] = {
     NPZ_MEDIA_TYPE: {
@@ -182,13 +198,15 @@ def _paths() -> dict[str, Any]:
         },
         f"{p}/models/{{key}}/predict": {
             "post": {
-                "summary": "One forward call (a block or a batch of blocks)",
+                "summary": "Forward calls (each a block or a batch of blocks)",
                 "description": "Inputs after preprocessing, in the model's axis order, at sizes "
-                "the model accepts; outputs before postprocessing. Calls to one model run one "
-                "at a time; an evicted model is loaded again.",
+                "the model accepts; outputs before postprocessing. One forward call, or several "
+                f"({CALLS_HEADER}). Calls to one model run one at a time; an evicted model is "
+                "loaded again.",
                 "parameters": [
                     {"name": "key", "in": "path", "required": True, "schema": {"type": "string"}},
                     _AXES_PARAMETER,
+                    _CALLS_PARAMETER,
                 ],
                 "requestBody": {"required": True, "content": _NPZ_BODY},
                 "responses": {

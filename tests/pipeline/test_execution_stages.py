@@ -9,6 +9,8 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from pipeline_models import InputDef, OutputDef, conv_model, kernel, oracle_conv
 
 import bioimageio_core.digest
@@ -22,6 +24,7 @@ from bioimageio_core.execution import (
     plan,
 )
 from bioimageio_core.execution.batch import stack, unstack
+from bioimageio_core.execution.inprocess import grouped
 from bioimageio_core.pipeline import create_prediction_pipeline
 from bioimageio_core.prediction import predict, predict_many
 from bioimageio_core.sample import Sample
@@ -81,6 +84,22 @@ def test_stack_fills_a_short_batch_and_unstack_splits_it() -> None:
     assert [float(unstack(arrays["raw"], axes["raw"], i, n).max()) for i in range(n)] == [0, 1, 1, 1]
     single, one = stack(parts[:1], axes, fill_to=1)
     assert one == 1 and single["raw"] is parts[0]["raw"]
+
+
+@given(st.lists(st.integers(1, 100), max_size=30), st.integers(0, 250))
+def test_grouped_keeps_order_and_fills_each_request_up_to_the_limit(
+    sizes: list[int], limit: int
+) -> None:
+    batches = [([], {"raw": np.zeros(n, np.uint8)}, i) for i, n in enumerate(sizes)]
+    groups = list(grouped(iter(batches), limit))
+    assert [b for g in groups for b in g] == batches  # every batch once, in order
+    totals = [sum(b[1]["raw"].nbytes for b in g) for g in groups]
+    for group, total in zip(groups, totals, strict=True):
+        assert total <= limit or len(group) == 1  # a batch larger than the limit goes alone
+    for total, after in zip(totals, groups[1:], strict=False):
+        assert total + after[0][1]["raw"].nbytes > limit  # as full as the next batch allows
+    if limit == 0:
+        assert all(len(g) == 1 for g in groups)
 
 
 def test_plan_reports_size_problems_before_anything_runs(tmp_path: Path) -> None:

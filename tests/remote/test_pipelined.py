@@ -12,7 +12,7 @@ import random
 import threading
 import time
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,15 @@ from bioimageio_core import create_prediction_pipeline, load_description, predic
 from bioimageio_core.adapters import AdapterRequest, ModelAdapter
 from bioimageio_core.errors import PluginError
 from bioimageio_core.remote import ModelRef, RemoteModel, RemoteModelAdapter, ServerClient
-from bioimageio_core.remote.protocol import AXES_HEADER, decode_arrays, encode_arrays
+from bioimageio_core.remote.protocol import (
+    AXES_HEADER,
+    CALLS_HEADER,
+    MAX_CALLS,
+    decode_calls,
+    decode_calls_header,
+    encode_calls,
+)
+from bioimageio_core.settings import Settings
 from bioimageio_core.spec import ModelDescr
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "tiny-nuclei-unet" / "rdf.yaml"
@@ -62,13 +70,24 @@ def jitter(seed: float) -> None:
 
 
 class StandIn(ModelAdapter):
-    """A local adapter computing :func:`model_function` after a random delay."""
+    """A local adapter computing :func:`model_function` after a random delay; it records the
+    input bytes of each call of the groups handed to ``forward_calls``."""
 
-    def __init__(self, request: AdapterRequest[Any], in_flight: int, fail_at: int = 0) -> None:
+    def __init__(
+        self,
+        request: AdapterRequest[Any],
+        in_flight: int,
+        fail_at: int = 0,
+        request_bytes: int = 0,
+        max_batch: int | None = None,
+    ) -> None:
         super().__init__(request)
         self.calls_in_flight = in_flight
+        self.request_bytes = request_bytes
         self.running = Concurrency()
         self.fail_at = fail_at
+        self.max_batch = max_batch
+        self.groups: list[list[int]] = []
 
     def forward(self, inputs: Mapping[str, np.ndarray[Any, Any]]) -> dict[str, np.ndarray[Any, Any]]:
         with self.running:
@@ -77,14 +96,24 @@ class StandIn(ModelAdapter):
             jitter(float(raw.sum()))
             if number == self.fail_at:
                 raise PluginError(f"call {number} failed")
+            if self.max_batch is not None and raw.shape[0] > self.max_batch:
+                raise RuntimeError(f"a batch of {raw.shape[0]}")
             return {"probability": model_function(raw)}
+
+    def forward_calls(
+        self, calls: Sequence[Mapping[str, np.ndarray[Any, Any]]]
+    ) -> list[dict[str, np.ndarray[Any, Any]]]:
+        self.groups.append([inputs["raw"].nbytes for inputs in calls])
+        return super().forward_calls(calls)
 
     def unload(self) -> None:
         pass
 
 
-def request_for(descr: ModelDescr) -> AdapterRequest[Any]:
-    return AdapterRequest(descr, "onnx", descr.weights.onnx, None, lambda r, s: Path(r), None)  # type: ignore[arg-type]
+def request_for(descr: ModelDescr, settings: Settings | None = None) -> AdapterRequest[Any]:
+    return AdapterRequest(
+        descr, "onnx", descr.weights.onnx, None, lambda r, s: Path(r), settings or Settings()  # type: ignore[arg-type]
+    )
 
 
 def predict_blockwise(adapter: ModelAdapter, x: np.ndarray[Any, Any], batch: int) -> np.ndarray[Any, Any]:
@@ -135,11 +164,13 @@ def test_a_failing_call_stops_the_prediction_and_starts_no_more(
 
 class StandInServer(ThreadedServer):
     """A server that answers predict calls with :func:`model_function` after a random delay;
-    call number ``unavailable_at`` is answered 503 (as a server that is starting) once."""
+    request number ``unavailable_at`` is answered 503 (as a server that is starting) once. It
+    records how many forward calls each request held."""
 
     def __init__(self, unavailable_at: int) -> None:
         self.running = Concurrency()
         self.answered_503 = 0
+        self.calls_per_request: list[int] = []
         state = self
 
         class Handler(QuietHandler):
@@ -149,36 +180,107 @@ class StandInServer(ThreadedServer):
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 with state.running:
                     number = state.running.calls
-                    raw = decode_arrays(body)["raw"]
-                    jitter(float(raw.sum()))
+                    calls = decode_calls_header(self.headers.get(CALLS_HEADER))
+                    inputs = decode_calls(body, calls)
+                    jitter(sum(float(c["raw"].sum()) for c in inputs))
                     if number == unavailable_at:
                         state.answered_503 += 1
                         self.reply(503, b"{}", {"Content-Type": "application/json"})
                         return
-                    content = encode_arrays({"probability": model_function(raw)})
+                    state.calls_per_request.append(calls)
+                    content = encode_calls([{"probability": model_function(c["raw"])} for c in inputs])
                     self.reply(200, content, {AXES_HEADER: json.dumps({"probability": AXES})})
 
         super().__init__(Handler)
 
 
+@pytest.mark.parametrize("request_bytes", [1, 200_000])
 def test_remote_calls_in_flight_keep_block_order_and_survive_a_retried_request(
-    descr: ModelDescr, image: np.ndarray[Any, Any]
+    descr: ModelDescr, image: np.ndarray[Any, Any], request_bytes: int
 ) -> None:
-    expected = predict_blockwise(StandIn(request_for(descr), in_flight=1), image, 1)
+    serial = StandIn(request_for(descr), in_flight=1)
+    expected = predict_blockwise(serial, image, 1)
     remote = RemoteModel(
         key="k", weights_format="onnx", name=descr.name,
         inputs={"raw": AXES}, outputs={"probability": AXES},
     )  # fmt: skip
-    with StandInServer(unavailable_at=4) as server:
+    settings = Settings(remote_request_bytes=request_bytes)
+    with StandInServer(unavailable_at=2) as server:
         client = ServerClient(server.origin, backoff_s=0.01)
-        adapter = RemoteModelAdapter(request_for(descr), client, ModelRef(source="x"), remote)
+        adapter = RemoteModelAdapter(request_for(descr, settings), client, ModelRef(source="x"), remote)
         assert adapter.calls_in_flight == 2
+        assert adapter.request_bytes == request_bytes
         with adapter:
             got = predict_blockwise(adapter, image, 1)
     np.testing.assert_array_equal(got, expected)
     assert server.answered_503 == 1
-    assert server.running.most == 2  # two calls were on the server at once
+    assert server.running.most == 2  # two requests were on the server at once
+    assert sum(server.calls_per_request) == serial.running.calls
+    block_bytes = 4 * 128 * 128  # the largest block; the others hold fewer bytes
+    assert max(server.calls_per_request) == max(1, request_bytes // block_bytes)
 
+
+@pytest.mark.parametrize("in_flight", [1, 2])
+@pytest.mark.parametrize("batch", [1, 3])
+def test_consecutive_calls_go_together_up_to_the_adapters_request_bytes(
+    descr: ModelDescr, image: np.ndarray[Any, Any], batch: int, in_flight: int
+) -> None:
+    serial = StandIn(request_for(descr), in_flight=1)
+    expected = predict_blockwise(serial, image, batch)
+    limit = 3 * batch * 4 * 128 * 128 + 1000  # three batches of the largest blocks, and a bit
+    grouping = StandIn(request_for(descr), in_flight=in_flight, request_bytes=limit)
+    np.testing.assert_array_equal(predict_blockwise(grouping, image, batch), expected)
+    assert serial.groups == []  # request_bytes 0: every call on its own (``forward``)
+    assert grouping.running.calls == serial.running.calls
+    assert max(len(g) for g in grouping.groups) == 3
+    assert all(sum(group) <= limit for group in grouping.groups)  # each request within the limit
+    if in_flight == 1:  # groups are made in order: each as full as the next call allows
+        for group, after in zip(grouping.groups, grouping.groups[1:], strict=False):
+            assert sum(group) + after[0] > limit
+
+
+def test_a_model_that_rejects_batches_is_called_per_block_in_groups_too(
+    descr: ModelDescr, image: np.ndarray[Any, Any]
+) -> None:
+    expected = predict_blockwise(StandIn(request_for(descr), in_flight=1), image, 1)
+    adapter = StandIn(request_for(descr), in_flight=2, request_bytes=10**6, max_batch=1)
+    pipeline = create_prediction_pipeline(adapter.request.model, model_adapter=adapter)
+    with pytest.warns(UserWarning, match="failed on a batch of 3 blocks"):
+        out = pipeline.predict_sample_with_fixed_blocking(
+            pipeline.digest(image, axes="bcyx"), {"raw": {"y": 128, "x": 128}}, batch_size=3
+        )
+    np.testing.assert_array_equal(out.members["probability"].data, expected)
+    block = 4 * 128 * 128
+    batched = [g for g in adapter.groups if max(g) > block]
+    per_block = [g for g in adapter.groups if max(g) <= block]
+    assert 1 <= len(batched) <= adapter.calls_in_flight  # the groups already on their way
+    assert sum(len(g) for g in per_block) == expected_calls(descr, image)
+    assert max(len(g) for g in per_block) > 3  # one call per block, still several per group
+
+
+def expected_calls(descr: ModelDescr, image: np.ndarray[Any, Any]) -> int:
+    serial = StandIn(request_for(descr), in_flight=1)
+    predict_blockwise(serial, image, 1)
+    return serial.running.calls
+
+
+def test_calls_beyond_the_servers_limits_go_in_several_requests() -> None:
+    rng = np.random.default_rng(0)
+    calls = [{"raw": rng.random((1, 1, 128, 128), dtype=np.float32)} for _ in range(5)]
+    many = [{"raw": np.full((1, 1, 1, 1), i, np.float32)} for i in range(MAX_CALLS + 6)]
+    with StandInServer(unavailable_at=0) as server:
+        client = ServerClient(server.origin)
+        client.max_request_bytes = 150_000  # two 64 KiB calls per request
+        got = client.predict_calls("k", calls, {"raw": AXES})
+        assert server.calls_per_request == [2, 1, 2]  # halves, and halves of halves
+        for sent, answer in zip(calls, got, strict=True):
+            np.testing.assert_array_equal(answer["probability"], model_function(sent["raw"]))
+        server.calls_per_request.clear()
+        client.max_request_bytes = None
+        got = client.predict_calls("k", many, {"raw": AXES})
+        assert server.calls_per_request == [MAX_CALLS, 6]
+        assert [float(a["probability"][0, 0, 0, 0]) for a in got] == [2 * i - 1 for i in range(len(many))]
+        client.close()
 
 
 def test_out_of_core_prediction_keeps_calls_in_flight_too(
@@ -198,8 +300,11 @@ def test_out_of_core_prediction_keeps_calls_in_flight_too(
 
     serial = StandIn(request_for(descr), in_flight=1)
     pipelined = StandIn(request_for(descr), in_flight=2)
+    grouping = StandIn(request_for(descr), in_flight=3, request_bytes=200_000)
     expected = predict_out_of_core(serial)
     np.testing.assert_array_equal(predict_out_of_core(pipelined), expected)
+    np.testing.assert_array_equal(predict_out_of_core(grouping), expected)
     np.testing.assert_array_equal(expected, predict_blockwise(serial, image, 1))
     assert serial.running.most == 1
     assert pipelined.running.most == 2
+    assert max(len(g) for g in grouping.groups) == 3  # several calls per request there too

@@ -18,11 +18,16 @@ from hypothesis.extra import numpy as hnp
 
 from bioimageio_core.errors import InputError
 from bioimageio_core.remote.protocol import (
+    CALLS_HEADER,
+    MAX_CALLS,
     PayloadError,
     decode_arrays,
     decode_axes,
+    decode_calls,
+    decode_calls_header,
     encode_arrays,
     encode_axes,
+    encode_calls,
 )
 
 dtypes = st.sampled_from(
@@ -235,3 +240,65 @@ def test_bytes_after_the_array_or_a_broken_local_header_are_refused() -> None:
     assert good.startswith(b"PK\x03\x04")
     with pytest.raises(PayloadError, match="local header is missing"):
         decode_arrays(b"XX" + good[2:])
+
+
+@given(st.lists(st.dictionaries(names, arrays, min_size=1, max_size=3), min_size=1, max_size=5))
+def test_several_calls_round_trip_exactly(calls: list[dict[str, np.ndarray[Any, Any]]]) -> None:
+    decoded = decode_calls(encode_calls(calls), len(calls))
+    assert len(decoded) == len(calls)
+    for got, sent in zip(decoded, calls, strict=True):
+        assert got.keys() == sent.keys()
+        for name, array in sent.items():
+            assert got[name].dtype == array.dtype
+            np.testing.assert_array_equal(got[name], array)
+
+
+def test_one_call_is_the_plain_body() -> None:
+    call = {"raw": np.arange(6, dtype=np.float32).reshape(2, 3)}
+    assert encode_calls([call]) == encode_arrays(call)
+    with np.load(io.BytesIO(encode_calls([call, call])), allow_pickle=False) as npz:
+        assert sorted(npz.files) == ["0/raw", "1/raw"]  # numpy reads several calls too
+
+
+def _zip(members: list[str]) -> bytes:
+    raw = io.BytesIO()
+    array = io.BytesIO()
+    np.save(array, np.zeros(3))
+    with zipfile.ZipFile(raw, "w") as zf:
+        for member in members:
+            zf.writestr(member, array.getvalue())
+    return raw.getvalue()
+
+
+@pytest.mark.parametrize(
+    "members",
+    [["raw.npy", "1/raw.npy"], ["0/raw.npy", "2/raw.npy"], ["00/raw.npy", "1/raw.npy"],
+     ["0/raw.npy", "1/../raw.npy"], ["0/raw.npy", "-1/raw.npy"], ["0/raw.npy", "1/raw"]],
+    ids=["plain-name", "call-out-of-range", "leading-zero", "path", "negative", "no-npy"],
+)  # fmt: skip
+def test_members_of_several_calls_must_be_call_slash_tensor_id(members: list[str]) -> None:
+    with pytest.raises(PayloadError, match=r"expected only '<call>/<tensor id>.npy' members"):
+        decode_calls(_zip(members), 2)
+
+
+def test_a_call_without_members_is_refused() -> None:
+    with pytest.raises(PayloadError, match=r"no member of call\(s\) \[1\] of the 3"):
+        decode_calls(_zip(["0/raw.npy", "2/raw.npy"]), 3)
+
+
+def test_a_single_call_refuses_call_members() -> None:
+    with pytest.raises(PayloadError, match="expected only '<tensor id>.npy'"):
+        decode_calls(_zip(["0/raw.npy"]), 1)
+
+
+@pytest.mark.parametrize(
+    ("text", "calls"), [(None, 1), ("1", 1), (" 7 ", 7), (str(MAX_CALLS), MAX_CALLS)]
+)
+def test_calls_header(text: str | None, calls: int) -> None:
+    assert decode_calls_header(text) == calls
+
+
+@pytest.mark.parametrize("text", ["0", "-2", "1.5", "", "two", "\u00b2", str(MAX_CALLS + 1), "9" * 40])
+def test_bad_calls_headers(text: str) -> None:
+    with pytest.raises(PayloadError, match=f"{CALLS_HEADER} header must be a whole number"):
+        decode_calls_header(text)

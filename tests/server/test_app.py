@@ -19,7 +19,15 @@ import pytest
 from bioimageio_core import load_description
 from bioimageio_core.errors import SettingsError
 from bioimageio_core.remote.package import write_upload_package
-from bioimageio_core.remote.protocol import AXES_HEADER, decode_arrays, encode_arrays, encode_axes
+from bioimageio_core.remote.protocol import (
+    AXES_HEADER,
+    CALLS_HEADER,
+    decode_arrays,
+    decode_calls,
+    encode_arrays,
+    encode_axes,
+    encode_calls,
+)
 from bioimageio_core.server.config import MB, ServerConfig, is_loopback
 from bioimageio_core.sources import ZipRoot, sha256_of_file
 
@@ -414,6 +422,60 @@ def test_bad_predict_requests_are_4xx_and_the_server_keeps_serving(client: Any, 
         assert message in error["message"], error
         _still_serving(client, loaded)
     assert client.get("/v1/health").status_code == 200
+
+
+def _predict_calls(client: Any, key: str, calls: list[dict[str, Any]], header: str) -> Any:
+    headers = {
+        "Content-Type": "application/x-npz",
+        AXES_HEADER: encode_axes({k: AXES for k in calls[0]}),
+        CALLS_HEADER: header,
+    }
+    return client.post(f"/v1/models/{key}/predict", content=encode_calls(calls), headers=headers)
+
+
+def test_several_calls_in_one_request_equal_one_request_each(client: Any, loaded: str) -> None:
+    rng = np.random.default_rng(5)
+    calls = [
+        {"raw": rng.normal(size=shape).astype(np.float32)}
+        for shape in [(1, 1, 96, 96), (2, 1, 112, 96), (1, 1, 96, 128)]  # sizes may differ
+    ]
+    response = _predict_calls(client, loaded, calls, "3")
+    assert response.status_code == 200, response.text
+    assert response.headers[AXES_HEADER] == encode_axes({"probability": AXES})
+    together = decode_calls(response.content, 3)
+    for call, outputs in zip(calls, together, strict=True):
+        alone = _predict(client, loaded, call)
+        assert alone.status_code == 200, alone.text
+        np.testing.assert_array_equal(outputs["probability"], decode_arrays(alone.content)["probability"])
+
+
+def test_bad_requests_of_several_calls_run_nothing_and_the_server_keeps_serving(
+    client: Any, loaded: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bioimageio_core.server.models import ModelEntry
+
+    forward_calls: list[int] = []
+    forward = ModelEntry.forward
+
+    def counting(self: ModelEntry, arrays: Any) -> Any:
+        forward_calls.append(1)
+        return forward(self, arrays)
+
+    monkeypatch.setattr(ModelEntry, "forward", counting)
+    good = {"raw": np.zeros((1, 1, 96, 96), np.float32)}
+    bad = {"raw": np.zeros((1, 1, 97, 96), np.float32)}
+    cases: list[tuple[Any, int, str, str]] = [
+        (_predict_calls(client, loaded, [good, bad], "2"), 422, "InputError", "97"),
+        (_predict_calls(client, loaded, [good, good], "3"), 400, "PayloadError", "no member of call(s) [2]"),
+        (_predict_calls(client, loaded, [good, good], "1"), 400, "PayloadError", "expected only"),
+        (_predict_calls(client, loaded, [good, good], "0"), 400, "PayloadError", "whole number"),
+        (_predict_calls(client, loaded, [good, good], "2000"), 400, "PayloadError", "whole number"),
+    ]
+    for response, status, type_, message in cases:
+        error = _error(response, status, type_)
+        assert message in error["message"], error
+    assert forward_calls == []  # every call of a request is checked before the first runs
+    _still_serving(client, loaded)
 
 
 def test_evicted_model_is_loaded_again(
