@@ -237,7 +237,7 @@ def remote_overhead(cfg: Config) -> Result:
                     }
                     reference = jobs["local"]()
                     diff = float(np.abs(reference - jobs["spinning"]()).max())
-                    calls, requests = _counted_requests(chosen, lambda: jobs["remote"]())
+                    calls, requests = _counted_requests(chosen, jobs["remote"])
                     diff = max(diff, float(np.abs(reference - jobs["remote"]()).max()))
                     times = interleaved(jobs, max(cfg.repeats, 7))
                     ratio = median_ratio(times["remote"], times["local"]) - 1
