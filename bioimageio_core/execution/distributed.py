@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import attrs
+import dask.config
 from dask.distributed import Client, LocalCluster, WorkerPlugin, as_completed, get_worker
 
 from bioimageio_core.adapters import ModelAdapter
@@ -74,23 +75,46 @@ def threads_per_worker(workers: int, cores: int | None = None) -> int:
     return max(1, (cores or usable_cores()) // max(1, workers))
 
 
+LOCAL_CLUSTER_CONFIG: Mapping[str, Any] = {
+    # dask's nanny starts workers with glibc's MALLOC_TRIM_THRESHOLD_=65536, which also turns
+    # off glibc's adaptive mmap threshold: every array above 128 KiB is then mapped afresh and
+    # unmapped when freed, so each block costs thousands of page faults (much of a light
+    # model's time). Unset, a worker reuses its freed memory as any Python process does.
+    "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None,
+    # the statistical profiler samples every worker thread every 10 ms (dashboard only)
+    "distributed.worker.profile.enabled": False,
+    "distributed.admin.system-monitor.gil.enabled": False,
+    # checks of each process's event loop, memory and load: 50, 10 and 2 times a second by
+    # default; a blocked loop is still reported (after 3 s), memory still bounded
+    "distributed.admin.tick.interval": "1s",
+    "distributed.worker.memory.monitor-interval": "500ms",
+    "distributed.admin.system-monitor.interval": "2s",
+}
+"""dask settings of the clusters :func:`start_local_cluster` starts (their scheduler, nannies
+and workers; the calling process's dask configuration stays as it is): what costs CPU beside
+the tasks of a prediction, on every worker, all the time."""
+
+
 def start_local_cluster(workers: int, threads: int | None = None) -> Client:
     """A :class:`~dask.distributed.LocalCluster` of ``workers`` processes (``threads`` each,
-    default :func:`threads_per_worker`) and a client of it; closing the client closes both.
+    default :func:`threads_per_worker`) and a client of it; :func:`close_client` (with
+    ``own_cluster=True``) closes both.
 
     Every pool of a worker uses ``threads`` threads (torch, onnxruntime, BLAS, zarr's codecs:
     :func:`~bioimageio_core.threads.thread_environment`; the block loop's own threads:
-    the worker's thread budget, :class:`ModelPlugin`).
+    the worker's thread budget, :class:`ModelPlugin`). The cluster runs with
+    :data:`LOCAL_CLUSTER_CONFIG`.
     """
     threads = threads or threads_per_worker(workers)
     env = thread_environment(threads)
-    cluster = LocalCluster(
-        n_workers=workers,
-        threads_per_worker=threads,
-        processes=True,
-        dashboard_address=":0",
-        env=env,
-    )
+    with dask.config.set(LOCAL_CLUSTER_CONFIG):  # read as the scheduler and nannies start
+        cluster = LocalCluster(
+            n_workers=workers,
+            threads_per_worker=threads,
+            processes=True,
+            dashboard_address=":0",
+            env=env,
+        )
     return Client(cluster, set_as_default=False)
 
 
@@ -422,6 +446,7 @@ def predict_distributed(
 
 __all__ = [
     "CLUSTER_BATCHES_PER_TASK",
+    "LOCAL_CLUSTER_CONFIG",
     "ElsewhereAdapter",
     "ModelPlugin",
     "PipelineRecipe",

@@ -193,6 +193,45 @@ def test_cli_scheduler(tmp_path: Path, client: Any) -> None:
     assert len(client.scheduler_info()["workers"]) == 2  # the cluster is not closed
 
 
+def test_clusters_we_start_spend_no_cpu_on_dashboard_chores(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A cluster of start_local_cluster runs with LOCAL_CLUSTER_CONFIG (no statistical
+    profiler, fewer health checks, glibc's own malloc settings in the workers); the calling
+    process keeps its dask configuration and environment."""
+    import dask.config
+
+    from bioimageio_core.execution.distributed import (
+        LOCAL_CLUSTER_CONFIG,
+        close_client,
+        start_local_cluster,
+    )
+
+    monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_", raising=False)
+    before = {key: dask.config.get(key) for key in LOCAL_CLUSTER_CONFIG}
+    assert before["distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_"] is not None
+    client = start_local_cluster(1, threads=1)
+    try:
+        settings = [k for k in LOCAL_CLUSTER_CONFIG if "pre-spawn-environ" not in k]
+        [found] = client.run(lambda: {k: dask.config.get(k) for k in settings}).values()
+        assert found == {k: LOCAL_CLUSTER_CONFIG[k] for k in settings}
+        [env] = client.run(os.environ.get, "MALLOC_TRIM_THRESHOLD_").values()
+        assert env is None
+        [callbacks] = client.run(
+            lambda dask_worker: {k: pc.callback_time for k, pc in dask_worker.periodic_callbacks.items()}
+        ).values()  # fmt: skip
+        assert "profile" not in callbacks and callbacks["tick"] == 1000
+        assert callbacks["memory_monitor"] == 500
+        ticks = client.run_on_scheduler(
+            lambda dask_scheduler: dask_scheduler.periodic_callbacks["tick"].callback_time
+        )
+        assert ticks == 1000
+    finally:
+        close_client(client, own_cluster=True)
+    assert {key: dask.config.get(key) for key in LOCAL_CLUSTER_CONFIG} == before
+    assert "MALLOC_TRIM_THRESHOLD_" not in os.environ  # the nanny set none here either
+
+
 def test_workers_share_the_cores() -> None:
     from bioimageio_core.execution.distributed import threads_per_worker  # needs dask
 
