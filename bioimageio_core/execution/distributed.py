@@ -429,8 +429,13 @@ def predict_distributed(
                 )
                 for task in tasks
             ]  # fmt: skip
+            blocks = {f.key: len(t.blocks) for f, t in zip(futures, tasks, strict=True)}
             for future in as_completed(futures, loop=client.loop):
-                progress.advance(future.result())
+                if future.status != "finished":
+                    future.result()  # raises the task's error
+                # a finished task wrote all its blocks: its result (their number) stays on
+                # the worker, which saves a round trip per task
+                progress.advance(blocks[future.key])
             client.run(release_task, plugin_name, key)
         except BaseException:
             try:

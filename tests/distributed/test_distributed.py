@@ -193,6 +193,25 @@ def test_cli_scheduler(tmp_path: Path, client: Any) -> None:
     assert len(client.scheduler_info()["workers"]) == 2  # the cluster is not closed
 
 
+def test_a_failing_task_fails_the_prediction_and_leaves_no_output(
+    tmp_path: Path, client: Any
+) -> None:
+    model = conv_model(tmp_path, outputs=[OutputDef("out", kernel(1), halo=1)])
+    source = _stored(tmp_path, "x.zarr", volume(300, 300))
+
+    def spoil_the_input(done: int, total: int) -> None:
+        if done == 0:  # planned (statistics known), no task started yet
+            for chunk in (tmp_path / "x.zarr" / "c").rglob("*"):
+                if chunk.is_file():
+                    chunk.write_bytes(b"not a chunk")
+
+    with pytest.raises(RuntimeError, match="decompression"):  # zarr's error, from a worker
+        predict(model=model, inputs=source, save_output_path=tmp_path / "p.zarr",
+                blocksize_parameter=0, client=client, on_progress=spoil_the_input)  # fmt: skip
+    assert not (tmp_path / "p.zarr").exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".tmp-")]
+
+
 def test_clusters_we_start_spend_no_cpu_on_dashboard_chores(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
