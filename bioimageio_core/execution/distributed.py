@@ -60,8 +60,10 @@ from bioimageio_core.threads import (
 if TYPE_CHECKING:
     from bioimageio_core.pipeline import PredictionPipeline
 
-CLUSTER_BATCHES_PER_TASK = 4
-"""Batches of blocks one task runs on a cluster by default (``blocks_per_task`` overrides)."""
+CLUSTER_BATCHES_PER_TASK = 8
+"""Batches of blocks one task runs on a cluster by default, the last tasks fewer
+(:func:`~bioimageio_core.execution.outofcore.task_sizes`); ``blocks_per_task`` overrides. dask
+spends a millisecond or two of the scheduler's, the client's and the worker's time on each task."""
 
 WORKER_ENVIRONMENT = frozenset({"BIOIMAGEIO_ONNX_INTRA_OP_THREADS"})
 """Settings of the worker's machine, never taken from the client's environment."""
@@ -149,6 +151,12 @@ def dashboard_link(client: Client) -> str | None:
 
 def worker_count(client: Client) -> int:
     return max(1, len(client.scheduler_info().get("workers", {})))
+
+
+def task_slots(client: Client) -> int:
+    """Tasks the workers of ``client`` run at once (their threads together)."""
+    workers = client.scheduler_info().get("workers", {}).values()
+    return max(1, sum(int(w.get("nthreads", 1)) for w in workers))
 
 
 # --- the model on the workers ------------------------------------------------------------------
@@ -400,9 +408,13 @@ def predict_distributed(
     needed) plans the job. Returns a sample without members whose ``written`` names the files."""
     options = options or StoredOptions()
     workers = worker_count(client)
-    if options.blocks_per_task is None:  # a few batches per task: reading and writing overlap
+    slots = None
+    if options.blocks_per_task is None:
+        # several batches per task (reading and writing overlap, dask's cost per task is
+        # spread), fewer towards the end so that the workers finish together
         batch = blocking.batch_size or pipeline.default_batch_size
         options = attrs.evolve(options, blocks_per_task=CLUSTER_BATCHES_PER_TASK * batch)
+        slots = task_slots(client)
     job = prepare_job(
         pipeline,
         sample,
@@ -410,6 +422,7 @@ def predict_distributed(
         options,
         run=cluster_runner(client),
         statistics_jobs=4 * workers,
+        task_slots=slots,
     )
     light = attrs.evolve(job, layout=attrs.evolve(job.layout, tasks=()))
     [sent] = client.scatter([light], broadcast=True)
@@ -467,6 +480,7 @@ __all__ = [
     "recipe_of",
     "run_task",
     "start_local_cluster",
+    "task_slots",
     "threads_per_worker",
     "worker_count",
     "worker_threads",

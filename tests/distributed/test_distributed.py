@@ -14,6 +14,7 @@ from pipeline_models import InputDef, OutputDef, conv_model, kernel
 
 from bioimageio_core.cli import main
 from bioimageio_core.errors import InputError
+from bioimageio_core.execution import outofcore
 from bioimageio_core.io import load_tensor, save_tensor
 from bioimageio_core.io.staging import OutputNotice
 from bioimageio_core.prediction import predict, predict_many
@@ -210,6 +211,36 @@ def test_a_failing_task_fails_the_prediction_and_leaves_no_output(
                 blocksize_parameter=0, client=client, on_progress=spoil_the_input)  # fmt: skip
     assert not (tmp_path / "p.zarr").exists()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".tmp-")]
+
+
+def test_tasks_shrink_towards_the_end_of_a_cluster_run(
+    tmp_path: Path, client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """By default a task takes CLUSTER_BATCHES_PER_TASK batches, the last ones fewer, so that
+    the workers (one thread each here: 2 task slots) finish together."""
+    from bioimageio_core.execution import distributed
+
+    jobs: list[Any] = []
+
+    def prepare_job(*args: Any, **kwargs: Any) -> Any:
+        jobs.append(outofcore.prepare_job(*args, **kwargs))
+        return jobs[-1]
+
+    monkeypatch.setattr(distributed, "prepare_job", prepare_job)
+    model = conv_model(tmp_path, outputs=[OutputDef("out", kernel(1), halo=1)])
+    source = _stored(tmp_path, "x.zarr", volume(600, 600))
+    predict(model=model, inputs=source, save_output_path=tmp_path / "p.zarr",
+            blocksize_parameter=0, batch_size=2, client=client)  # fmt: skip
+    assert distributed.task_slots(client) == 2
+    counts = [len(t.blocks) for t in jobs[0].layout.tasks]
+    blocks = len(jobs[0].plan.grid)
+    sizes = outofcore.task_sizes(-(-blocks // 2), distributed.CLUSTER_BATCHES_PER_TASK, slots=2)
+    assert sizes[0] == distributed.CLUSTER_BATCHES_PER_TASK and sizes[-4:] == [1, 1, 1, 1]
+    assert counts[:-1] == [2 * s for s in sizes[:-1]] and sum(counts) == blocks
+    predict(model=model, inputs=source, save_output_path=tmp_path / "q.zarr",
+            blocksize_parameter=0, client=client, blocks_per_task=3)  # fmt: skip
+    counts = [len(t.blocks) for t in jobs[1].layout.tasks]
+    assert set(counts[:-1]) == {3} and counts[-1] <= 3  # the size asked for, to the end
 
 
 def test_clusters_we_start_spend_no_cpu_on_dashboard_chores(
