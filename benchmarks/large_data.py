@@ -313,24 +313,29 @@ def _worker_cpu(client: Any) -> float:
 
 
 def _cluster_rate(
-    client: Any, model: Path, volume: Path, out: Path, n: int
-) -> tuple[float, int, float]:
+    client: Any, model: Path, volume: Path, out: Path, n: int, blocks_per_task: int | None = None
+) -> tuple[float, int, float, float]:
     """Blocks per second of the block phase of one prediction on ``client`` (timed from the
-    first to the last progress report: statistics, probe and model loading excluded), and the
-    cores the workers used meanwhile (their CPU time / wall time)."""
+    first to the last progress report: statistics, probe and model loading excluded), the
+    cores the workers used meanwhile (their CPU time / wall time) and the cores this process
+    used (with a local cluster it holds the scheduler and the nannies besides the client).
+    ``blocks_per_task``: None for the cluster's default tasks."""
     from bioimageio_core.prediction import predict
 
-    marks: list[tuple[float, int, int, float]] = []
+    marks: list[tuple[float, int, int, float, float]] = []
 
     def mark(done: int, total: int) -> None:
         if not marks or done == total:
-            marks.append((time.perf_counter(), done, total, _worker_cpu(client)))
+            here = time.process_time()
+            marks.append((time.perf_counter(), done, total, _worker_cpu(client), here))
 
     predict(model=model, inputs=str(volume), save_output_path=out, blocksize_parameter=n,
-            weights_format="onnx", client=client, on_progress=mark)  # fmt: skip
+            weights_format="onnx", client=client, on_progress=mark,
+            blocks_per_task=blocks_per_task)  # fmt: skip
     shutil.rmtree(out, ignore_errors=True)
-    (t0, d0, total, c0), (t1, d1, _, c1) = marks[0], marks[-1]
-    return (d1 - d0) / (t1 - t0), total, (c1 - c0) / (t1 - t0)
+    (t0, d0, total, c0, h0), (t1, d1, _, c1, h1) = marks[0], marks[-1]
+    wall = t1 - t0
+    return (d1 - d0) / wall, total, (c1 - c0) / wall, (h1 - h0) / wall
 
 
 def workers(cfg: Config) -> Result:
@@ -349,28 +354,35 @@ def workers(cfg: Config) -> Result:
             "both clusters are up, runs alternate. Throughput of the block phase (first to last "
             "progress report: model "
             "loading, the statistics pass and the dtype probe excluded); 'cores the workers got' "
-            "is their CPU time over that wall time (2 would be two full cores). This machine "
-            "has 2 cores shared with other work: the load average during the runs is noted."
+            "is their CPU time over that wall time (2 would be two full cores), 'cores of the "
+            "driver' the same for this process, which holds the scheduler, the nannies and the "
+            "client. The clusters are what `--workers` starts (`start_local_cluster`: dask's "
+            "profiler off, its health checks slowed, the workers' memory allocator as in any "
+            "process) and the tasks the cluster default (up to 8 blocks, fewer towards the end). "
+            "This machine has 2 cores shared with other work: the load average during the runs "
+            "is noted."
         ),
-        columns=["workers", "blocks", "median blocks/s", "per-round rates", "cores the workers got"],
+        columns=["workers", "blocks", "median blocks/s", "per-round rates", "cores the workers got", "cores of the driver"],
         goal="2 workers ≥ 1.7× the throughput of 1",
     )
     one = start_local_cluster(1, threads=1)
     two = start_local_cluster(2, threads=1)
     rates: dict[int, list[float]] = {1: [], 2: []}
     cores: dict[int, list[float]] = {1: [], 2: []}
+    driver: dict[int, list[float]] = {1: [], 2: []}
     load_before = os.getloadavg()
     try:
         total = 0
         for i in range(cfg.repeats + 1):  # the first round warms up (not counted)
             order = [(1, one), (2, two)] if i % 2 == 0 else [(2, two), (1, one)]
             for count, client in order:
-                rate, total, used = _cluster_rate(
+                rate, total, used, here = _cluster_rate(
                     client, model, volume, cfg.work_dir / "w.zarr", n
                 )
                 if i:
                     rates[count].append(rate)
                     cores[count].append(used)
+                    driver[count].append(here)
     finally:
         close_client(one, own_cluster=True)
         close_client(two, own_cluster=True)
@@ -378,7 +390,7 @@ def workers(cfg: Config) -> Result:
     for count in (1, 2):
         result.rows.append(
             [count, total, median(rates[count]), ", ".join(f"{r:.2f}" for r in rates[count]),
-             median(cores[count])]
+             median(cores[count]), median(driver[count])]
         )  # fmt: skip
     speedup = median(b / a for a, b in zip(rates[1], rates[2], strict=True))
     result.verdict = (
@@ -446,7 +458,9 @@ def task_overhead(cfg: Config) -> Result:
                 tasks = marks[-1][2]
                 if i:
                     local.append(marks[-1][0] - marks[0][0])
-                rate, tasks, _ = _cluster_rate(client, model, image, cfg.work_dir / "r.zarr", n)
+                rate, tasks, _, _ = _cluster_rate(
+                    client, model, image, cfg.work_dir / "r.zarr", n, blocks_per_task=1
+                )
                 if i:
                     remote.append(tasks / rate)
         t0 = time.perf_counter()

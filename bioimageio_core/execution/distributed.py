@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import attrs
+import dask.config
 from dask.distributed import Client, LocalCluster, WorkerPlugin, as_completed, get_worker
 
 from bioimageio_core.adapters import ModelAdapter
@@ -59,8 +60,10 @@ from bioimageio_core.threads import (
 if TYPE_CHECKING:
     from bioimageio_core.pipeline import PredictionPipeline
 
-CLUSTER_BATCHES_PER_TASK = 4
-"""Batches of blocks one task runs on a cluster by default (``blocks_per_task`` overrides)."""
+CLUSTER_BATCHES_PER_TASK = 8
+"""Batches of blocks one task runs on a cluster by default, the last tasks fewer
+(:func:`~bioimageio_core.execution.outofcore.task_sizes`); ``blocks_per_task`` overrides. dask
+spends a millisecond or two of the scheduler's, the client's and the worker's time on each task."""
 
 WORKER_ENVIRONMENT = frozenset({"BIOIMAGEIO_ONNX_INTRA_OP_THREADS"})
 """Settings of the worker's machine, never taken from the client's environment."""
@@ -74,23 +77,47 @@ def threads_per_worker(workers: int, cores: int | None = None) -> int:
     return max(1, (cores or usable_cores()) // max(1, workers))
 
 
+LOCAL_CLUSTER_CONFIG: Mapping[str, Any] = {
+    # dask's nanny starts workers with glibc's MALLOC_TRIM_THRESHOLD_=65536, which also turns
+    # off glibc's adaptive mmap threshold: every array above 128 KiB is then mapped afresh and
+    # unmapped when freed, so each block costs thousands of page faults (much of a light
+    # model's time). Unset, a worker reuses its freed memory as any Python process does (and
+    # keeps it: its resident memory stays near its peak between predictions).
+    "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None,
+    # the statistical profiler samples every worker thread every 10 ms (dashboard only)
+    "distributed.worker.profile.enabled": False,
+    "distributed.admin.system-monitor.gil.enabled": False,
+    # checks of each process's event loop, memory and load: 50, 10 and 2 times a second by
+    # default; a blocked loop is still reported (after 3 s), memory still bounded
+    "distributed.admin.tick.interval": "1s",
+    "distributed.worker.memory.monitor-interval": "500ms",
+    "distributed.admin.system-monitor.interval": "2s",
+}
+"""dask settings of the clusters :func:`start_local_cluster` starts (their scheduler, nannies
+and workers; the calling process's dask configuration stays as it is): what costs CPU beside
+the tasks of a prediction, on every worker, all the time."""
+
+
 def start_local_cluster(workers: int, threads: int | None = None) -> Client:
     """A :class:`~dask.distributed.LocalCluster` of ``workers`` processes (``threads`` each,
-    default :func:`threads_per_worker`) and a client of it; closing the client closes both.
+    default :func:`threads_per_worker`) and a client of it; :func:`close_client` (with
+    ``own_cluster=True``) closes both.
 
     Every pool of a worker uses ``threads`` threads (torch, onnxruntime, BLAS, zarr's codecs:
     :func:`~bioimageio_core.threads.thread_environment`; the block loop's own threads:
-    the worker's thread budget, :class:`ModelPlugin`).
+    the worker's thread budget, :class:`ModelPlugin`). The cluster runs with
+    :data:`LOCAL_CLUSTER_CONFIG`.
     """
     threads = threads or threads_per_worker(workers)
     env = thread_environment(threads)
-    cluster = LocalCluster(
-        n_workers=workers,
-        threads_per_worker=threads,
-        processes=True,
-        dashboard_address=":0",
-        env=env,
-    )
+    with dask.config.set(LOCAL_CLUSTER_CONFIG):  # read as the scheduler and nannies start
+        cluster = LocalCluster(
+            n_workers=workers,
+            threads_per_worker=threads,
+            processes=True,
+            dashboard_address=":0",
+            env=env,
+        )
     return Client(cluster, set_as_default=False)
 
 
@@ -125,6 +152,12 @@ def dashboard_link(client: Client) -> str | None:
 
 def worker_count(client: Client) -> int:
     return max(1, len(client.scheduler_info().get("workers", {})))
+
+
+def task_slots(client: Client) -> int:
+    """Tasks the workers of ``client`` run at once (their threads together)."""
+    workers = client.scheduler_info().get("workers", {}).values()
+    return max(1, sum(int(w.get("nthreads", 1)) for w in workers))
 
 
 # --- the model on the workers ------------------------------------------------------------------
@@ -376,9 +409,13 @@ def predict_distributed(
     needed) plans the job. Returns a sample without members whose ``written`` names the files."""
     options = options or StoredOptions()
     workers = worker_count(client)
-    if options.blocks_per_task is None:  # a few batches per task: reading and writing overlap
+    slots = None
+    if options.blocks_per_task is None:
+        # several batches per task (reading and writing overlap, dask's cost per task is
+        # spread), fewer towards the end so that the workers finish together
         batch = blocking.batch_size or pipeline.default_batch_size
         options = attrs.evolve(options, blocks_per_task=CLUSTER_BATCHES_PER_TASK * batch)
+        slots = task_slots(client)
     job = prepare_job(
         pipeline,
         sample,
@@ -386,6 +423,7 @@ def predict_distributed(
         options,
         run=cluster_runner(client),
         statistics_jobs=4 * workers,
+        task_slots=slots,
     )
     light = attrs.evolve(job, layout=attrs.evolve(job.layout, tasks=()))
     [sent] = client.scatter([light], broadcast=True)
@@ -405,8 +443,13 @@ def predict_distributed(
                 )
                 for task in tasks
             ]  # fmt: skip
+            blocks = {f.key: len(t.blocks) for f, t in zip(futures, tasks, strict=True)}
             for future in as_completed(futures, loop=client.loop):
-                progress.advance(future.result())
+                if future.status != "finished":
+                    future.result()  # raises the task's error
+                # a finished task wrote all its blocks: its result (their number) stays on
+                # the worker, which saves a round trip per task
+                progress.advance(blocks[future.key])
             client.run(release_task, plugin_name, key)
         except BaseException:
             try:
@@ -422,6 +465,7 @@ def predict_distributed(
 
 __all__ = [
     "CLUSTER_BATCHES_PER_TASK",
+    "LOCAL_CLUSTER_CONFIG",
     "ElsewhereAdapter",
     "ModelPlugin",
     "PipelineRecipe",
@@ -437,6 +481,7 @@ __all__ = [
     "recipe_of",
     "run_task",
     "start_local_cluster",
+    "task_slots",
     "threads_per_worker",
     "worker_count",
     "worker_threads",

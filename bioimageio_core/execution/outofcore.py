@@ -170,9 +170,12 @@ class Layout:
     tasks: tuple[Task, ...]
 
 
-def plan_layout(plan: BlockPlan, io_shape: ModelShape, blocks_per_task: int) -> Layout:
+def plan_layout(
+    plan: BlockPlan, io_shape: ModelShape, blocks_per_task: int, slots: int | None = None
+) -> Layout:
     """Output chunks along the blocks' inner regions, and tasks of about ``blocks_per_task``
-    blocks (whole batches) that own whole chunks."""
+    blocks (whole batches) that own whole chunks; with ``slots`` (tasks that run at once),
+    the last tasks are smaller (:func:`task_sizes`)."""
     sizes = {k: v for k, v in plan.output_sizes.items() if v is not None}
     mapper = OutputBlockMapper(io_shape, sizes)
     grid = plan.grid
@@ -208,8 +211,24 @@ def plan_layout(plan: BlockPlan, io_shape: ModelShape, blocks_per_task: int) -> 
                 step = size
             out_chunks.append(max(1, step if len(ranges) > 1 else size))
         chunks[oid] = tuple(out_chunks)
-    tasks = _tasks(plan, mapper, axes, misaligned, blocks_per_task)
+    tasks = _tasks(plan, mapper, axes, misaligned, blocks_per_task, slots)
     return Layout(shapes, chunks, tasks)
+
+
+def task_sizes(batches: int, most: int, slots: int | None = None) -> list[int]:
+    """The batches each task takes, in order, ``batches`` in all: ``most`` each; with ``slots``
+    (the tasks that run at once), never more than a ``2 * slots``-th of the batches left (at
+    least one), so that tasks shrink towards the end and the slots run out of work at about
+    the same time instead of waiting for the last long task (guided self-scheduling)."""
+    if most < 1 or (slots is not None and slots < 1):
+        raise ValueError(f"a task takes at least one batch on at least one slot (got {most}, {slots})")
+    sizes: list[int] = []
+    left = batches
+    while left > 0:
+        size = most if slots is None else max(1, min(most, left // (2 * slots)))
+        sizes.append(min(size, left))
+        left -= sizes[-1]
+    return sizes
 
 
 def _tasks(
@@ -218,15 +237,18 @@ def _tasks(
     axes: Sequence[str],
     misaligned: Collection[str],
     blocks_per_task: int,
+    slots: int | None,
 ) -> tuple[Task, ...]:
     grid = plan.grid
     groups: list[list[int]] = []
     if not misaligned:
-        per_task = max(1, math.ceil(blocks_per_task / plan.batch_size)) * plan.batch_size
-        groups = [
-            list(range(first, min(first + per_task, len(grid))))
-            for first in range(0, len(grid), per_task)
-        ]
+        batch = plan.batch_size
+        most = max(1, math.ceil(blocks_per_task / batch))
+        first = 0
+        for size in task_sizes(math.ceil(len(grid) / batch), most, slots):
+            stop = min(first + size * batch, len(grid))
+            groups.append(list(range(first, stop)))
+            first = stop
     else:
         by_key: dict[tuple[int, ...], list[int]] = {}
         for index in range(len(grid)):
@@ -435,9 +457,11 @@ def prepare_job(
     *,
     run: Runner = run_here,
     statistics_jobs: int = 1,
+    task_slots: int | None = None,
 ) -> StreamJob:
     """Plan one stored sample: blocks, statistics (computed with ``run`` in about
-    ``statistics_jobs`` jobs per pass), paddings, tasks (of ``options.blocks_per_task``)."""
+    ``statistics_jobs`` jobs per pass), paddings, tasks (of ``options.blocks_per_task``; the
+    last ones smaller with ``task_slots``, the tasks that run at once: :func:`task_sizes`)."""
     options = options or StoredOptions()
     skip_preprocessing = options.skip_preprocessing
     block_plan = pipeline.plan_blocks(sample.shape, blocking)
@@ -468,7 +492,7 @@ def prepare_job(
         preprocessed=not skip_preprocessing,
     )
     per_task = options.blocks_per_task or block_plan.batch_size
-    layout = plan_layout(block_plan, pipeline.io_shape, per_task)
+    layout = plan_layout(block_plan, pipeline.io_shape, per_task, task_slots)
     return StreamJob(
         sample,
         block_plan,
@@ -635,5 +659,6 @@ __all__ = [
     "probe_dtypes",
     "stream_problem",
     "task_is_done",
+    "task_sizes",
     "write_pending",
 ]

@@ -14,6 +14,7 @@ from pipeline_models import InputDef, OutputDef, conv_model, kernel
 
 from bioimageio_core.cli import main
 from bioimageio_core.errors import InputError
+from bioimageio_core.execution import outofcore
 from bioimageio_core.io import load_tensor, save_tensor
 from bioimageio_core.io.staging import OutputNotice
 from bioimageio_core.prediction import predict, predict_many
@@ -191,6 +192,94 @@ def test_cli_scheduler(tmp_path: Path, client: Any) -> None:
         load_tensor(tmp_path / "pred.zarr").data, expected.members["out"].data
     )
     assert len(client.scheduler_info()["workers"]) == 2  # the cluster is not closed
+
+
+def test_a_failing_task_fails_the_prediction_and_leaves_no_output(
+    tmp_path: Path, client: Any
+) -> None:
+    model = conv_model(tmp_path, outputs=[OutputDef("out", kernel(1), halo=1)])
+    source = _stored(tmp_path, "x.zarr", volume(300, 300))
+
+    def spoil_the_input(done: int, total: int) -> None:
+        if done == 0:  # planned (statistics known), no task started yet
+            for chunk in (tmp_path / "x.zarr" / "c").rglob("*"):
+                if chunk.is_file():
+                    chunk.write_bytes(b"not a chunk")
+
+    with pytest.raises(RuntimeError, match="decompression"):  # zarr's error, from a worker
+        predict(model=model, inputs=source, save_output_path=tmp_path / "p.zarr",
+                blocksize_parameter=0, client=client, on_progress=spoil_the_input)  # fmt: skip
+    assert not (tmp_path / "p.zarr").exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".tmp-")]
+
+
+def test_tasks_shrink_towards_the_end_of_a_cluster_run(
+    tmp_path: Path, client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """By default a task takes CLUSTER_BATCHES_PER_TASK batches, the last ones fewer, so that
+    the workers (one thread each here: 2 task slots) finish together."""
+    from bioimageio_core.execution import distributed
+
+    jobs: list[Any] = []
+
+    def prepare_job(*args: Any, **kwargs: Any) -> Any:
+        jobs.append(outofcore.prepare_job(*args, **kwargs))
+        return jobs[-1]
+
+    monkeypatch.setattr(distributed, "prepare_job", prepare_job)
+    model = conv_model(tmp_path, outputs=[OutputDef("out", kernel(1), halo=1)])
+    source = _stored(tmp_path, "x.zarr", volume(600, 600))
+    predict(model=model, inputs=source, save_output_path=tmp_path / "p.zarr",
+            blocksize_parameter=0, batch_size=2, client=client)  # fmt: skip
+    assert distributed.task_slots(client) == 2
+    counts = [len(t.blocks) for t in jobs[0].layout.tasks]
+    blocks = len(jobs[0].plan.grid)
+    sizes = outofcore.task_sizes(-(-blocks // 2), distributed.CLUSTER_BATCHES_PER_TASK, slots=2)
+    assert sizes[0] == distributed.CLUSTER_BATCHES_PER_TASK and sizes[-4:] == [1, 1, 1, 1]
+    assert counts[:-1] == [2 * s for s in sizes[:-1]] and sum(counts) == blocks
+    predict(model=model, inputs=source, save_output_path=tmp_path / "q.zarr",
+            blocksize_parameter=0, client=client, blocks_per_task=3)  # fmt: skip
+    counts = [len(t.blocks) for t in jobs[1].layout.tasks]
+    assert set(counts[:-1]) == {3} and counts[-1] <= 3  # the size asked for, to the end
+
+
+def test_clusters_we_start_spend_no_cpu_on_dashboard_chores(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A cluster of start_local_cluster runs with LOCAL_CLUSTER_CONFIG (no statistical
+    profiler, fewer health checks, glibc's own malloc settings in the workers); the calling
+    process keeps its dask configuration and environment."""
+    import dask.config
+
+    from bioimageio_core.execution.distributed import (
+        LOCAL_CLUSTER_CONFIG,
+        close_client,
+        start_local_cluster,
+    )
+
+    monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_", raising=False)
+    before = {key: dask.config.get(key) for key in LOCAL_CLUSTER_CONFIG}
+    assert before["distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_"] is not None
+    client = start_local_cluster(1, threads=1)
+    try:
+        settings = [k for k in LOCAL_CLUSTER_CONFIG if "pre-spawn-environ" not in k]
+        [found] = client.run(lambda: {k: dask.config.get(k) for k in settings}).values()
+        assert found == {k: LOCAL_CLUSTER_CONFIG[k] for k in settings}
+        [env] = client.run(os.environ.get, "MALLOC_TRIM_THRESHOLD_").values()
+        assert env is None
+        [callbacks] = client.run(
+            lambda dask_worker: {k: pc.callback_time for k, pc in dask_worker.periodic_callbacks.items()}
+        ).values()  # fmt: skip
+        assert "profile" not in callbacks and callbacks["tick"] == 1000
+        assert callbacks["memory_monitor"] == 500
+        ticks = client.run_on_scheduler(
+            lambda dask_scheduler: dask_scheduler.periodic_callbacks["tick"].callback_time
+        )
+        assert ticks == 1000
+    finally:
+        close_client(client, own_cluster=True)
+    assert {key: dask.config.get(key) for key in LOCAL_CLUSTER_CONFIG} == before
+    assert "MALLOC_TRIM_THRESHOLD_" not in os.environ  # the nanny set none here either
 
 
 def test_workers_share_the_cores() -> None:

@@ -13,13 +13,15 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from pipeline_models import InputDef, OutputDef, conv_model, kernel
 
 from bioimageio_core.blocks import model_sample_grid, sample_grid
 from bioimageio_core.errors import InputError
 from bioimageio_core.execution import outofcore
 from bioimageio_core.execution.forward import Forward
-from bioimageio_core.execution.outofcore import plan_layout
+from bioimageio_core.execution.outofcore import plan_layout, task_sizes
 from bioimageio_core.execution.plan import BlockPlan
 from bioimageio_core.io import load_tensor, open_array, save_tensor
 from bioimageio_core.io.staging import OutputNotice
@@ -267,6 +269,44 @@ def test_layout_chunks_follow_blocks_and_tasks_own_whole_chunks() -> None:
     for task in layout.tasks:
         covered[task.regions["out"][0]] += 1
     assert (covered == 1).all()
+
+
+@given(
+    batches=st.integers(0, 3000),
+    most=st.integers(1, 20),
+    slots=st.none() | st.integers(1, 70),
+)
+def test_tasks_shrink_towards_the_end(batches: int, most: int, slots: int | None) -> None:
+    sizes = task_sizes(batches, most, slots)
+    assert sum(sizes) == batches and all(1 <= s <= most for s in sizes)
+    if slots is None:
+        assert all(s == most for s in sizes[:-1])
+        return
+    assert sizes == sorted(sizes, reverse=True)
+    left = batches
+    for size in sizes:  # no task takes more than its share of what is left for the slots
+        assert size == 1 or size <= left / (2 * slots)
+        left -= size
+    # while there is enough work left, tasks take ``most`` batches (dask's cost per task stays
+    # small); the last ones take one batch, so that the slots finish within a batch of each other
+    assert sizes.count(most) >= (batches - 2 * slots * most) // most
+    assert sizes[-min(len(sizes), 2 * slots) :] == [1] * min(len(sizes), 2 * slots)
+
+
+def test_tasks_on_several_slots_are_whole_batches_in_grid_order() -> None:
+    sample = {"raw": {"y": 200, "x": 190}}
+    block = {("raw", "y"): 30, ("raw", "x"): 34}
+    shape = _shape(0)
+    grid = model_sample_grid(shape, sample, block)
+    sizes = output_sizes(shape, {("raw", "y"): 200, ("raw", "x"): 190})
+    layout = plan_layout(BlockPlan(grid, sizes, 3, 3), shape, blocks_per_task=12, slots=2)
+    blocks = [b for t in layout.tasks for b in t.blocks]
+    assert blocks == list(range(len(grid)))
+    counts = [len(t.blocks) for t in layout.tasks]
+    assert counts[0] == 12 and counts == sorted(counts, reverse=True)
+    assert all(c % 3 == 0 for c in counts[:-1]) and counts[-1] <= 3
+    with pytest.raises(ValueError, match="at least one batch"):
+        task_sizes(4, 0, 2)
 
 
 def test_statistics_of_kept_axes_are_cut_to_the_block() -> None:
