@@ -6,6 +6,7 @@ in the same run, alternating (A B A B …), summarised by medians.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
@@ -13,7 +14,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -101,20 +102,28 @@ def load_note(before: float, meaning: str) -> str:
 SPINNING_ENV = "BIOIMAGEIO_ONNX_ALLOW_SPINNING"
 
 
+@contextlib.contextmanager
+def environ(**values: str) -> Iterator[None]:
+    """Environment variables set for the ``with`` block (settings are read when used)."""
+    before = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in before.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
 def onnx_pipeline(model: Path, spinning: bool) -> Any:
     """A local onnx prediction pipeline whose onnxruntime threads spin or not (the onnx
     backend reads ``BIOIMAGEIO_ONNX_ALLOW_SPINNING`` when it creates the session)."""
     from bioimageio_core import create_prediction_pipeline
 
-    before = os.environ.get(SPINNING_ENV)
-    os.environ[SPINNING_ENV] = "1" if spinning else "0"
-    try:
+    with environ(**{SPINNING_ENV: "1" if spinning else "0"}):
         return create_prediction_pipeline(model, weights_format="onnx", devices=["cpu"])
-    finally:
-        if before is None:
-            del os.environ[SPINNING_ENV]
-        else:
-            os.environ[SPINNING_ENV] = before
 
 
 @dataclass(frozen=True)

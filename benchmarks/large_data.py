@@ -35,6 +35,7 @@ from benchmarks._common import (
     Config,
     Result,
     bench_env,
+    environ,
     median_ratio,
     run_process,
 )
@@ -272,16 +273,8 @@ def _repeated_in_process(
 
     outputs = {"out-of-core": cfg.work_dir / "t-ooc.zarr", "in memory": cfg.work_dir / "t-mem.zarr"}
     times: dict[str, list[float]] = {m: [] for m in outputs}
-    variable = "BIOIMAGEIO_ONNX_INTRA_OP_THREADS"
-    before = os.environ.get(variable)
-    os.environ[variable] = str(threads)
-    try:
+    with environ(BIOIMAGEIO_ONNX_INTRA_OP_THREADS=str(threads)):
         pipeline = create_prediction_pipeline(model, weights_format="onnx", devices=["cpu"])
-    finally:
-        if before is None:
-            del os.environ[variable]
-        else:
-            os.environ[variable] = before
     with pipeline as pp:
         order = list(outputs)
         for i in range(rounds):

@@ -12,13 +12,12 @@
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import os
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from statistics import median
 from typing import Any
@@ -30,6 +29,7 @@ from benchmarks._common import (
     Config,
     Result,
     bench_env,
+    environ,
     fastest_ratio,
     interleaved,
     load_note,
@@ -90,21 +90,6 @@ def _blockwise(
         on_progress=count,
     )
     return np.asarray(out.members["probability"].data)
-
-
-@contextlib.contextmanager
-def _environ(**values: str) -> Iterator[None]:
-    """Environment variables set for the ``with`` block (settings are read when used)."""
-    before = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for k, v in before.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
 
 
 def _counted_requests(pipeline: Any, run: Callable[[], object]) -> tuple[int, int]:
@@ -178,11 +163,11 @@ def _measure(
     from bioimageio_core import create_prediction_pipeline
 
     threads = cases[0][0]
-    with _environ(BIOIMAGEIO_ONNX_INTRA_OP_THREADS=str(threads)):
+    with environ(BIOIMAGEIO_ONNX_INTRA_OP_THREADS=str(threads)):
         local = onnx_pipeline(model, spinning=False)  # as `serve` runs it
         spinning = onnx_pipeline(model, spinning=True)  # the local default
     remote = create_prediction_pipeline(model, weights_format="onnx", server=url)
-    with _environ(BIOIMAGEIO_REMOTE_REQUEST_BYTES="1"):
+    with environ(BIOIMAGEIO_REMOTE_REQUEST_BYTES="1"):
         single = create_prediction_pipeline(model, weights_format="onnx", server=url)
     with local, spinning, remote, single:
         for _, block, batch, one_per_request in cases:
