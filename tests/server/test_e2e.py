@@ -88,6 +88,23 @@ def test_remote_equals_local_whole_and_tiled(
         assert 1 <= after["requests"] - before[key]["requests"] < len(progress)
 
 
+def test_request_bytes_setting_reaches_the_remote_adapter(
+    served: Any, example: Path, local: Any, with_token: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BIOIMAGEIO_REMOTE_REQUEST_BYTES", "1")  # one call per request
+    x = _input(2)
+    with create_prediction_pipeline(example, weights_format="onnx", server=served.url) as remote:
+        assert remote.adapter.request_bytes == 1
+        key = remote.adapter.remote.key  # type: ignore[union-attr]
+        before = {m["model"]: m for m in _info(served, with_token)["models"]}[key]
+        tiled = remote.predict_sample_with_blocking(remote.digest(x, axes="bcyx"), 2, 1)
+        after = {m["model"]: m for m in _info(served, with_token)["models"]}[key]
+    expected = local.predict_sample_with_blocking(local.digest(x, axes="bcyx"), 2, 1)
+    np.testing.assert_array_equal(_output(tiled), _output(expected))
+    calls = after["calls"] - before["calls"]
+    assert calls > 3 and after["requests"] - before["requests"] == calls
+
+
 def test_cli_predict_on_a_server_writes_what_local_prediction_writes(
     served: Any, example: Path, tmp_path: Path, token: str
 ) -> None:
